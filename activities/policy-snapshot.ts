@@ -1,0 +1,17 @@
+/**
+ * Hands a run the frozen policy snapshot of its workspace, as loaded when the worker started. Run as a
+ * local activity: the snapshot is recorded in history, so replay and later policy edits never change
+ * a run already started.
+ */
+import type { LoadedPolicies } from '../policies/load';
+import type { PolicySnapshot } from '../policies/schema';
+
+export function createPolicyActivities(policies: LoadedPolicies) {
+  return {
+    async loadPolicySnapshot(workspaceId: string): Promise<PolicySnapshot> {
+      return policies.snapshotFor(workspaceId);
+    },
+  };
+}
+
+export type PolicyActivities = ReturnType<typeof createPolicyActivities>;

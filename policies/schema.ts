@@ -1,0 +1,95 @@
+/**
+ * The policy language: the shape of policy files in `policies/sets/` (defaults plus one file per
+ * workspace) and of the frozen snapshot a run is given. Files are checked with these zod schemas when
+ * the worker starts and by `portarium policy check`; an error names the file and the path inside it.
+ * Only types from here reach the workflow bundle (`import type`).
+ */
+import { z } from 'zod';
+import { DURATION_PATTERN } from './duration';
+
+const duration = z.string().regex(DURATION_PATTERN, 'expected a duration such as 90s, 15m, 4h or 7d');
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$/, 'expected an identifier');
+/** Exact text, or a prefix ending in `*`; a list matches any of its items. */
+const pattern = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+
+export const PolicyTier = z.enum(['Auto', 'Assisted', 'HumanApprove', 'ManualOnly', 'Deny']);
+export type PolicyTier = z.infer<typeof PolicyTier>;
+
+export const Escalation = z.strictObject({
+  /** Time after the request (or the last amendment) when this step applies. */
+  after: duration,
+  /** Roles that become eligible to approve from then on. */
+  addRoles: z.array(name).min(1),
+});
+
+export const ApprovalRequirement = z.strictObject({
+  /** Distinct approvers needed. */
+  quorum: z.number().int().min(1).max(20).optional(),
+  /** Roles whose holders may approve (any of them). */
+  eligibleRoles: z.array(name).min(1).optional(),
+  /** Time after the request when an undecided run expires. */
+  expiresAfter: duration.optional(),
+  escalation: z.array(Escalation).max(10).optional(),
+});
+export type ApprovalRequirement = z.infer<typeof ApprovalRequirement>;
+
+export const Rule = z.strictObject({
+  id: name,
+  description: z.string().max(1000).optional(),
+  match: z.strictObject({
+    runtime: pattern.optional(),
+    target: pattern.optional(),
+    operation: pattern.optional(),
+    /** The requester holds at least one of these roles. */
+    requesterRoles: z.array(name).min(1).optional(),
+  }),
+  tier: PolicyTier,
+  approval: ApprovalRequirement.optional(),
+  /** Assisted: how long reviewers may veto before dispatch. */
+  vetoWindow: duration.optional(),
+});
+export type Rule = z.infer<typeof Rule>;
+
+export const Defaults = z.strictObject({
+  approval: z.strictObject({
+    quorum: z.number().int().min(1).max(20),
+    eligibleRoles: z.array(name).min(1),
+    expiresAfter: duration,
+    escalation: z.array(Escalation).max(10),
+  }),
+  vetoWindow: duration,
+  /** ManualOnly: time to wait for manual completion. */
+  manualExpiresAfter: duration,
+  /** Holders may cancel any run of the workspace; the requester may always cancel their own. */
+  operatorRoles: z.array(name),
+});
+export type Defaults = z.infer<typeof Defaults>;
+
+export const DefaultsFile = z.strictObject({
+  schemaVersion: z.literal(1),
+  kind: z.literal('defaults'),
+  defaults: Defaults,
+  /** Rules that apply to every workspace, before its own. */
+  rules: z.array(Rule).default([]),
+});
+export type DefaultsFile = z.infer<typeof DefaultsFile>;
+
+export const WorkspaceFile = z.strictObject({
+  schemaVersion: z.literal(1),
+  kind: z.literal('workspace'),
+  workspace: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a workspace id'),
+  /** Overrides of the defaults for this workspace. */
+  defaults: Defaults.partial().optional(),
+  rules: z.array(Rule),
+});
+export type WorkspaceFile = z.infer<typeof WorkspaceFile>;
+
+/** What a run is given: everything that decides it, frozen, with the hash the evidence names. */
+export interface PolicySnapshot {
+  policyHash: string;
+  workspaceId: string;
+  /** `false` when no file exists for the workspace: every action is then denied. */
+  workspaceKnown: boolean;
+  defaults: Defaults;
+  rules: Rule[];
+}

@@ -1,0 +1,23 @@
+/** Where the prebuilt workflow bundle lives, and how it is built (`npm run build` does it once). */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { PROJECT_ROOT } from './config';
+
+export const WORKFLOW_BUNDLE_PATH = path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
+
+export async function buildWorkflowBundle(workflowsPath = path.join(PROJECT_ROOT, 'dist', 'workflows', 'index.js')): Promise<string> {
+  const { code } = await bundleWorkflowCode({ workflowsPath, logger: quietLogger });
+  return code;
+}
+
+/** The prebuilt bundle; a clear message when `npm run build` has not run. */
+export function prebuiltBundle(): { codePath: string } {
+  if (!fs.existsSync(WORKFLOW_BUNDLE_PATH)) {
+    throw new Error(`no workflow bundle at ${WORKFLOW_BUNDLE_PATH}: run "npm run build" first`);
+  }
+  return { codePath: WORKFLOW_BUNDLE_PATH };
+}
+
+const noop = () => undefined;
+const quietLogger = { trace: noop, debug: noop, info: noop, warn: console.warn, error: console.error, log: noop };

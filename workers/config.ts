@@ -1,0 +1,131 @@
+/**
+ * Worker and client configuration from the environment, checked with one strict zod schema.
+ * Precedence: explicit overrides, then the environment, then defaults. A bad value throws a
+ * `ConfigError` naming the variable, what was expected and what was given; an unknown `PORTARIUM_*`
+ * variable is refused too (it is almost always a typo). Load once at the entry point and pass it down.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+
+/** Repository root (dist/workers/ or workers/ -> root). */
+export const PROJECT_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
+
+const blankIsUnset = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const str = () => z.preprocess(blankIsUnset, z.string().trim().optional());
+const posInt = () => z.preprocess(blankIsUnset, z.coerce.number().int().positive().optional());
+const bool = () =>
+  z.preprocess(blankIsUnset, z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').optional());
+const duration = () => z.preprocess(blankIsUnset, z.string().regex(/^\d+(ms|s|m|h)$/, 'expected e.g. 500ms, 30s, 5m').optional());
+
+const EnvSchema = z.object({
+  TEMPORAL_ADDRESS: str(),
+  TEMPORAL_NAMESPACE: str(),
+  TEMPORAL_API_KEY: str(),
+  TEMPORAL_TLS: bool(),
+  TEMPORAL_TLS_CERT_PATH: str(),
+  TEMPORAL_TLS_KEY_PATH: str(),
+  TEMPORAL_TLS_CA_PATH: str(),
+  TEMPORAL_TLS_SERVER_NAME: str(),
+  PORTARIUM_TASK_QUEUE: str(),
+  PORTARIUM_POLICY_DIR: str(),
+  PORTARIUM_DATA_DIR: str(),
+  PORTARIUM_ECHO_LEDGER: z.preprocess(blankIsUnset, z.enum(['memory', 'file']).optional()),
+  PORTARIUM_MAX_CACHED_WORKFLOWS: posInt(),
+  PORTARIUM_MAX_CONCURRENT_ACTIVITIES: posInt(),
+  PORTARIUM_MAX_CONCURRENT_WORKFLOW_TASKS: posInt(),
+  PORTARIUM_SHUTDOWN_GRACE: duration(),
+  PORTARIUM_HEARTBEAT_THROTTLE: duration(),
+  PORTARIUM_LOG_LEVEL: z.preprocess(blankIsUnset, z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).optional()),
+  PORTARIUM_CHECK_SEARCH_ATTRIBUTES: bool(),
+});
+
+export interface PortariumConfig {
+  temporal: {
+    address: string;
+    namespace: string;
+    apiKey?: string;
+    tls?: { serverNameOverride?: string; caPath?: string; certPath?: string; keyPath?: string };
+  };
+  taskQueue: string;
+  policyDir: string;
+  dataDir: string;
+  echoLedger: 'memory' | 'file';
+  maxCachedWorkflows?: number;
+  maxConcurrentActivities?: number;
+  maxConcurrentWorkflowTasks?: number;
+  shutdownGrace: string;
+  heartbeatThrottle: string;
+  logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** Refuse to start when the Portarium search attributes are not registered on the namespace. */
+  checkSearchAttributes: boolean;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const KNOWN = new Set(Object.keys(EnvSchema.shape));
+
+/** Parse configuration from `env` (default `process.env`), with `overrides` winning over it. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<PortariumConfig> = {}): PortariumConfig {
+  const unknown = Object.keys(env).filter((k) => k.startsWith('PORTARIUM_') && !KNOWN.has(k));
+  if (unknown.length) throw new ConfigError(`unknown setting ${unknown.join(', ')} (known: ${[...KNOWN].filter((k) => k.startsWith('PORTARIUM_')).join(', ')})`);
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const name = String(i.path[0]);
+      return `${name}: ${i.message} (given ${JSON.stringify(env[name])})`;
+    });
+    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+  }
+  const e = parsed.data;
+  const wantsTls = e.TEMPORAL_TLS ?? Boolean(e.TEMPORAL_API_KEY || e.TEMPORAL_TLS_CERT_PATH || e.TEMPORAL_TLS_CA_PATH);
+  if (Boolean(e.TEMPORAL_TLS_CERT_PATH) !== Boolean(e.TEMPORAL_TLS_KEY_PATH)) {
+    throw new ConfigError('TEMPORAL_TLS_CERT_PATH and TEMPORAL_TLS_KEY_PATH: set both for mTLS, or neither');
+  }
+  for (const name of ['TEMPORAL_TLS_CERT_PATH', 'TEMPORAL_TLS_KEY_PATH', 'TEMPORAL_TLS_CA_PATH'] as const) {
+    const file = e[name];
+    if (file && !fs.existsSync(file)) throw new ConfigError(`${name}: no file at ${file}`);
+  }
+  const dataDir = path.resolve(e.PORTARIUM_DATA_DIR ?? path.join(PROJECT_ROOT, '.data'));
+  return {
+    temporal: {
+      address: e.TEMPORAL_ADDRESS ?? 'localhost:7233',
+      namespace: e.TEMPORAL_NAMESPACE ?? 'default',
+      apiKey: e.TEMPORAL_API_KEY,
+      tls: wantsTls
+        ? { serverNameOverride: e.TEMPORAL_TLS_SERVER_NAME, caPath: e.TEMPORAL_TLS_CA_PATH, certPath: e.TEMPORAL_TLS_CERT_PATH, keyPath: e.TEMPORAL_TLS_KEY_PATH }
+        : undefined,
+    },
+    taskQueue: e.PORTARIUM_TASK_QUEUE ?? 'portarium',
+    policyDir: path.resolve(e.PORTARIUM_POLICY_DIR ?? path.join(PROJECT_ROOT, 'policies', 'sets')),
+    dataDir,
+    echoLedger: e.PORTARIUM_ECHO_LEDGER ?? 'file',
+    maxCachedWorkflows: e.PORTARIUM_MAX_CACHED_WORKFLOWS,
+    maxConcurrentActivities: e.PORTARIUM_MAX_CONCURRENT_ACTIVITIES,
+    maxConcurrentWorkflowTasks: e.PORTARIUM_MAX_CONCURRENT_WORKFLOW_TASKS,
+    shutdownGrace: e.PORTARIUM_SHUTDOWN_GRACE ?? '30s',
+    heartbeatThrottle: e.PORTARIUM_HEARTBEAT_THROTTLE ?? '1s',
+    logLevel: e.PORTARIUM_LOG_LEVEL ?? 'INFO',
+    checkSearchAttributes: e.PORTARIUM_CHECK_SEARCH_ATTRIBUTES ?? true,
+    ...overrides,
+  };
+}
+
+/** Connection options shared by the worker's NativeConnection and the client's Connection. */
+export function connectionOptions(config: PortariumConfig) {
+  const { address, apiKey, tls } = config.temporal;
+  const read = (file?: string) => (file ? fs.readFileSync(file) : undefined);
+  return {
+    address,
+    apiKey,
+    tls: tls
+      ? {
+          serverNameOverride: tls.serverNameOverride,
+          serverRootCACertificate: read(tls.caPath),
+          clientCertPair: tls.certPath && tls.keyPath ? { crt: read(tls.certPath)!, key: read(tls.keyPath)! } : undefined,
+        }
+      : undefined,
+  };
+}

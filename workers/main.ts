@@ -1,0 +1,33 @@
+/**
+ * Worker process entry: `node dist/workers/main.js` (what `./temporal-dev.sh workers` runs).
+ * SIGINT/SIGTERM start a graceful shutdown: no new tasks are taken, running activities get
+ * PORTARIUM_SHUTDOWN_GRACE to finish, then the process exits.
+ */
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { loadConfig } from './config';
+import { connectWorker, createPortariumWorker, missingSearchAttributes } from './worker';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  Runtime.install({ logger: new DefaultLogger(config.logLevel), shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  const connection = await connectWorker(config);
+  if (config.checkSearchAttributes) {
+    const missing = await missingSearchAttributes(connection, config.temporal.namespace);
+    if (missing.length) {
+      throw new Error(
+        `search attributes missing on namespace ${config.temporal.namespace}: ${missing.join(', ')}. Register them with:\n` +
+          missing.map((n) => `  temporal operator search-attribute create --namespace ${config.temporal.namespace} --name ${n} --type Keyword`).join('\n'),
+      );
+    }
+  }
+  const worker = await createPortariumWorker(config, { connection });
+  console.log(`portarium worker pid=${process.pid} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${config.taskQueue}`);
+  await worker.run();
+  await connection.close();
+  console.log(`portarium worker pid=${process.pid} stopped`);
+}
+
+main().catch((err) => {
+  console.error(`portarium worker failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,68 @@
+/**
+ * Failure types of governed runs. Callers match on `type` (`ApplicationFailure.type`), never on text.
+ * Workflow code and message handlers throw only these, through the factories below.
+ * MAINTENANCE: keep README "Failure types" in sync.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+
+export const FailureType = {
+  /** Workflow input failed validation; `details[0]` lists every bad field. Non-retryable. */
+  InvalidRunInput: 'InvalidRunInput',
+  /** A signal or update payload failed validation. */
+  InvalidMessage: 'InvalidMessage',
+  /** The decision names a different action hash than the run's current one. */
+  ActionHashMismatch: 'ActionHashMismatch',
+  /** The requester tried to decide on their own run. */
+  SelfApprovalRefused: 'SelfApprovalRefused',
+  /** The approver holds none of the eligible roles. */
+  ApproverNotEligible: 'ApproverNotEligible',
+  /** A decision arrived in a state that takes none (e.g. after the run ended). */
+  DecisionNotExpected: 'DecisionNotExpected',
+  /** A decision id was reused with different content. */
+  DecisionConflict: 'DecisionConflict',
+  /** Someone other than the requester or an operator tried to cancel. */
+  CancelNotAllowed: 'CancelNotAllowed',
+  /** Only the requester may amend, and only after requestChanges. */
+  AmendNotAllowed: 'AmendNotAllowed',
+  /** Manual completion by someone not eligible, or for another action. */
+  ManualCompletionRefused: 'ManualCompletionRefused',
+  /** Policy denied the action. */
+  PolicyDenied: 'PolicyDenied',
+  /** The runtime refused the action; retrying will not help. Non-retryable. */
+  RuntimeRejected: 'RuntimeRejected',
+  /** The runtime could not be reached or failed transiently. Retryable. */
+  RuntimeUnavailable: 'RuntimeUnavailable',
+  /** No adapter is registered for the action's runtime. Non-retryable. */
+  UnknownRuntime: 'UnknownRuntime',
+} as const;
+export type FailureType = (typeof FailureType)[keyof typeof FailureType];
+
+/** Failure types the dispatch activity must not retry. */
+export const NON_RETRYABLE_DISPATCH_FAILURES: string[] = [
+  FailureType.RuntimeRejected,
+  FailureType.UnknownRuntime,
+  FailureType.InvalidMessage,
+];
+
+/** A refused governance request (decision, cancel, amend): never retried, type says why. */
+export function refusal(type: FailureType, message: string, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true, details: details ? [details] : undefined });
+}
+
+export function runtimeRejected(message: string, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: FailureType.RuntimeRejected,
+    message,
+    nonRetryable: true,
+    details: details ? [details] : undefined,
+  });
+}
+
+export function runtimeUnavailable(message: string, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: FailureType.RuntimeUnavailable,
+    message,
+    nonRetryable: false,
+    details: details ? [details] : undefined,
+  });
+}

@@ -1,0 +1,295 @@
+/**
+ * `governedRun`: one action, from request through policy, approvals and dispatch, to evidence.
+ * This file wires messages to `GovernedRunState` and awaits the steps in order; rules live in pure
+ * modules (`run-state`, `approvals`, `evidence-chain`, `policies/evaluate`). Deterministic: no I/O.
+ */
+import {
+  ApplicationFailure,
+  ActivityCancellationType,
+  CancellationScope,
+  allHandlersFinished,
+  condition,
+  isCancellation,
+  log,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { DispatchActivities } from '../activities/dispatch';
+import type { PolicyActivities } from '../activities/policy-snapshot';
+import { evaluatePolicy } from '../policies/evaluate';
+import { EvidenceCategory } from './evidence-chain';
+import { FailureType, NON_RETRYABLE_DISPATCH_FAILURES, refusal } from './failures';
+import * as msg from './messages';
+import { GovernedRunState, type Verdict } from './run-state';
+import {
+  amendRequestSchema,
+  cancelRequestSchema,
+  check,
+  decideRequestSchema,
+  decisionSchema,
+  describeIssues,
+  governedRunInputSchema,
+  manualCompletionSchema,
+} from './schemas';
+import { CorrelationKey, StateKey, TierKey, WorkspaceKey } from './search-attributes';
+import { type DecisionKind, type GovernedRunResult, RunState, TERMINAL_STATES } from './types';
+
+const { loadPolicySnapshot } = proxyLocalActivities<PolicyActivities>({
+  startToCloseTimeout: '10s',
+  retry: { maximumAttempts: 3 },
+});
+
+const { dispatchAction } = proxyActivities<DispatchActivities>({
+  startToCloseTimeout: '10m',
+  // Runtimes heartbeat while they wait, so a dead worker is noticed in seconds and cancel reaches them.
+  heartbeatTimeout: '10s',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '30s',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: NON_RETRYABLE_DISPATCH_FAILURES,
+  },
+});
+
+const now = () => new Date();
+/** Time left until `iso`; at least 1 ms, since a zero timeout is not a timer. */
+const msUntil = (iso: string | undefined) => (iso ? Math.max(1, Date.parse(iso) - Date.now()) : undefined);
+const isoAfter = (from: Date, ms: number) => new Date(from.getTime() + ms).toISOString();
+
+export async function governedRun(rawInput: unknown): Promise<GovernedRunResult> {
+  const parsed = check(governedRunInputSchema(), rawInput);
+  if (!parsed.ok) {
+    throw ApplicationFailure.create({
+      type: FailureType.InvalidRunInput,
+      message: `invalid governedRun input: ${describeIssues(parsed.issues)}`,
+      nonRetryable: true,
+      details: [parsed.issues],
+    });
+  }
+  const run = new GovernedRunState(parsed.value, workflowInfo().workflowId, now());
+  const dispatchScope = new CancellationScope();
+  wireHandlers(run, dispatchScope);
+  run.recordRequested(now());
+  try {
+    const result = await govern(run, dispatchScope);
+    await condition(allHandlersFinished);
+    return result;
+  } catch (err) {
+    if (isCancellation(err) && !TERMINAL_STATES.has(run.state)) {
+      await CancellationScope.nonCancellable(async () => finish(run, RunState.Cancelled, 'cancelled through Temporal'));
+    }
+    throw err;
+  }
+}
+
+function wireHandlers(run: GovernedRunState, dispatchScope: CancellationScope): void {
+  const decisionSignal = (kind: DecisionKind) => (raw: unknown) => {
+    const d = check(decisionSchema(kind), raw);
+    if (!d.ok) run.refuse(kind, undefined, FailureType.InvalidMessage, describeIssues(d.issues), now());
+    else run.applyDecision(kind, d.value, kind, now());
+  };
+  setHandler(msg.approveSignal, decisionSignal('approve'));
+  setHandler(msg.rejectSignal, decisionSignal('reject'));
+  setHandler(msg.requestChangesSignal, decisionSignal('requestChanges'));
+
+  setHandler(
+    msg.decideUpdate,
+    (req) => {
+      const verdict = run.applyDecision(req.kind, req, 'decide', now());
+      if (!verdict.ok) throw refusal(verdict.type, verdict.message);
+      return { decisionId: req.decisionId, kind: req.kind, counted: verdict.counted, state: run.state, approvalsNeeded: run.approvalsNeeded };
+    },
+    { validator: (raw) => validateOrThrow(decideRequestSchema(), raw) },
+  );
+
+  setHandler(
+    msg.amendActionUpdate,
+    (req) => {
+      throwIfRefused(run.applyAmendment(req, now()));
+      return run.status();
+    },
+    { validator: (raw) => validateOrThrow(amendRequestSchema(), raw) },
+  );
+
+  setHandler(msg.cancelRunSignal, (raw) => {
+    const c = check(cancelRequestSchema(), raw);
+    if (!c.ok) return void run.refuse('cancelRun', undefined, FailureType.InvalidMessage, describeIssues(c.issues), now());
+    // Cancelling the scope reaches a dispatch in flight; before dispatch the main loop sees `run.cancel`.
+    if (run.applyCancel(c.value, now()).ok && run.state === RunState.Dispatching) dispatchScope.cancel();
+  });
+
+  setHandler(msg.manualCompletionSignal, (raw) => {
+    const m = check(manualCompletionSchema(), raw);
+    if (!m.ok) run.refuse('manualCompletion', undefined, FailureType.InvalidMessage, describeIssues(m.issues), now());
+    else run.applyManualCompletion(m.value, now());
+  });
+
+  setHandler(msg.statusQuery, () => run.status());
+  setHandler(msg.evidenceQuery, () => ({ head: run.chain.head, count: run.chain.entries.length, entries: [...run.chain.entries] }));
+}
+
+/** Update validators refuse malformed payloads only; governance refusals are recorded by the handler. */
+function validateOrThrow(schema: Parameters<typeof check>[0], raw: unknown): void {
+  const r = check(schema, raw);
+  if (!r.ok) throw refusal(FailureType.InvalidMessage, describeIssues(r.issues), r.issues);
+}
+
+function throwIfRefused(v: Verdict): void {
+  if (!v.ok) throw refusal(v.type, v.message);
+}
+
+async function govern(run: GovernedRunState, dispatchScope: CancellationScope): Promise<GovernedRunResult> {
+  const snapshot = await loadPolicySnapshot(run.input.workspaceId);
+  // Each pass decides the current action; an amendment after requestChanges starts another pass.
+  for (;;) {
+    const decision = evaluatePolicy(snapshot, {
+      action: run.action,
+      requestedBy: run.input.requestedBy,
+      tierOverride: run.input.tierOverride,
+    });
+    run.applyPolicy(decision, now());
+    if (decision.effect === 'Deny') return finish(run, RunState.Denied, decision.reasons.join('; '));
+    if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
+    run.amended = false;
+    let outcome: 'dispatch' | 'amended' | GovernedRunResult;
+    switch (decision.tier) {
+      case 'Auto':
+        outcome = 'dispatch';
+        break;
+      case 'Assisted':
+        outcome = await vetoWindow(run);
+        break;
+      case 'HumanApprove':
+        outcome = await awaitApprovals(run);
+        break;
+      default:
+        return awaitManualCompletion(run);
+    }
+    if (outcome === 'dispatch') return dispatch(run, dispatchScope);
+    if (outcome !== 'amended') return outcome;
+  }
+}
+
+async function vetoWindow(run: GovernedRunState): Promise<'dispatch' | GovernedRunResult> {
+  run.deadlines = { vetoEndsAt: isoAfter(now(), run.policy!.vetoWindowMs) };
+  enter(run, RunState.VetoWindow, `plan announced; veto window until ${run.deadlines.vetoEndsAt}`);
+  await condition(() => run.released || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.vetoEndsAt)!);
+  if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
+  if (run.rejectedBy) return finish(run, RunState.Rejected, `vetoed by ${run.rejectedBy}`);
+  return 'dispatch';
+}
+
+async function awaitApprovals(run: GovernedRunState): Promise<'dispatch' | 'amended' | GovernedRunResult> {
+  const policy = run.policy!;
+  const start = run.roundStartedAt;
+  const escalateAt = (i: number) => (i < policy.escalation.length ? isoAfter(start, policy.escalation[i].afterMs) : undefined);
+  run.deadlines = { expiresAt: isoAfter(start, policy.expiresAfterMs), escalatesAt: escalateAt(run.escalationStepsDone) };
+  enter(run, RunState.AwaitingApproval, `waiting for ${run.approvalsNeeded} approval(s) from [${run.eligibleRoles.join(', ')}]`);
+  for (;;) {
+    const next = [run.deadlines.escalatesAt, run.deadlines.expiresAt].filter((d): d is string => !!d).sort()[0];
+    await condition(() => run.quorumMet || !!run.rejectedBy || !!run.changesRequestedBy || !!run.cancel, msUntil(next)!);
+    if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
+    if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
+    if (run.quorumMet) return 'dispatch';
+    if (run.changesRequestedBy) return awaitAmendment(run);
+    if (Date.now() >= Date.parse(run.deadlines.expiresAt!)) return finish(run, RunState.Expired, 'no quorum before the deadline');
+    if (run.deadlines.escalatesAt && Date.now() >= Date.parse(run.deadlines.escalatesAt)) {
+      const step = policy.escalation[run.escalationStepsDone++];
+      run.escalationRoles.push(...step.addRoles.filter((r) => !run.eligibleRoles.includes(r)));
+      run.deadlines = { ...run.deadlines, escalatesAt: escalateAt(run.escalationStepsDone) };
+      run.record(EvidenceCategory.Approval, 'Escalated', { kind: 'System', id: 'portarium' },
+        `escalated: [${step.addRoles.join(', ')}] may now approve`, now(), { addRoles: step.addRoles, step: run.escalationStepsDone });
+      log.warn('governed run escalated', { workflowId: run.workflowId, addRoles: step.addRoles });
+    }
+  }
+}
+
+async function awaitAmendment(run: GovernedRunState): Promise<'amended' | GovernedRunResult> {
+  enter(run, RunState.ChangesRequested, `changes requested by ${run.changesRequestedBy}; waiting for amendAction`);
+  await condition(() => run.amended || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.expiresAt)!);
+  if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
+  if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
+  if (!run.amended) return finish(run, RunState.Expired, 'not amended before the deadline');
+  return 'amended';
+}
+
+async function awaitManualCompletion(run: GovernedRunState): Promise<GovernedRunResult> {
+  run.deadlines = { expiresAt: isoAfter(now(), run.policy!.manualExpiresAfterMs) };
+  enter(run, RunState.AwaitingManualCompletion, 'never dispatched by the system; waiting for manualCompletion');
+  await condition(() => !!run.manual || !!run.cancel, msUntil(run.deadlines.expiresAt)!);
+  if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
+  if (!run.manual) return finish(run, RunState.Expired, 'no manual completion before the deadline');
+  const m = run.manual;
+  if (m.outcome === 'Failed') return finish(run, RunState.Failed, `manual work reported failed by ${m.completedBy.id}`);
+  return finish(run, RunState.ManuallyCompleted, `completed by ${m.completedBy.id}: ${m.evidenceRef}`);
+}
+
+async function dispatch(run: GovernedRunState, scope: CancellationScope): Promise<GovernedRunResult> {
+  run.deadlines = {};
+  enter(run, RunState.Dispatching, `dispatching to ${run.action.runtime}`);
+  const { workspaceId, correlationId } = run.input;
+  try {
+    const result = await scope.run(() =>
+      dispatchAction({
+        workspaceId,
+        correlationId,
+        workflowId: run.workflowId,
+        ...run.action,
+        actionHash: run.actionHash,
+        idempotencyKey: `${run.workflowId}/${run.actionHash}`,
+      }),
+    );
+    run.output = result.output;
+    return finish(run, RunState.Succeeded, `${result.runtime} executed the action`, result.externalRef ? { externalRef: result.externalRef } : undefined);
+  } catch (err) {
+    if (isCancellation(err) && run.cancel) return finish(run, RunState.Cancelled, `dispatch cancelled: ${run.cancel.reason}`);
+    if (isCancellation(err)) throw err;
+    const cause = failureOf(err);
+    run.lastError = cause;
+    await finish(run, RunState.Failed, `${cause.type}: ${cause.message}`);
+    throw ApplicationFailure.create({ type: cause.type, message: cause.message, nonRetryable: true });
+  }
+}
+
+/** The innermost application failure of an activity error: what the runtime said. */
+function failureOf(err: unknown): { type: string; message: string } {
+  let e: unknown = err;
+  while (e instanceof Error && !(e instanceof ApplicationFailure) && e.cause) e = e.cause;
+  if (e instanceof ApplicationFailure) return { type: e.type ?? 'RuntimeError', message: e.message };
+  return { type: FailureType.RuntimeUnavailable, message: e instanceof Error ? e.message : String(e) };
+}
+
+function enter(run: GovernedRunState, state: RunState, summary: string): void {
+  run.transition(state, now(), summary, { ...run.deadlines });
+  publishState(run);
+}
+
+/** One upsert per transition (one history event), carrying all keys so CLI-started runs are findable. */
+function publishState(run: GovernedRunState): void {
+  upsertSearchAttributes([
+    { key: WorkspaceKey, value: run.input.workspaceId },
+    { key: CorrelationKey, value: run.input.correlationId },
+    { key: StateKey, value: run.state },
+    { key: TierKey, value: run.tier ?? 'None' },
+  ]);
+}
+
+function finish(run: GovernedRunState, state: RunState, summary: string, data?: { externalRef: string }): GovernedRunResult {
+  run.deadlines = {};
+  run.transition(state, now(), summary, data);
+  publishState(run);
+  return {
+    schemaVersion: 1,
+    state,
+    tier: run.tier,
+    actionHash: run.actionHash,
+    reasons: run.policy?.reasons ?? [],
+    output: run.output,
+    evidenceHead: run.chain.head,
+  };
+}

@@ -1,0 +1,2 @@
+/** Workflow bundle entry (`workflowsPath`): workflow functions only. */
+export { governedRun } from './governed-run';

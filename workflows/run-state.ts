@@ -1,0 +1,250 @@
+/**
+ * Everything one governed run knows and decides, as one object: the action and its hash, the policy
+ * decision, approvals, refusals, deadlines and the evidence chain. Pure: the workflow passes time in
+ * and turns verdicts into Temporal failures. Handlers call the `apply*` methods; the main loop reads
+ * the flags they set.
+ */
+import type { PolicyDecision } from '../policies/evaluate';
+import { ApprovalBook, type DecisionVerdict, judgeDecision } from './approvals';
+import { EvidenceCategory, type EvidenceActor, EvidenceChain } from './evidence-chain';
+import { FailureType } from './failures';
+import { hashAction } from './hashing';
+import {
+  type AmendRequest,
+  type CancelRequest,
+  type Decision,
+  type DecisionKind,
+  type GovernedAction,
+  type GovernedRunInput,
+  type JsonValue,
+  type ManualCompletion,
+  type RefusalRecord,
+  type RunDeadlines,
+  RunState,
+  type RunStatus,
+  type Tier,
+} from './types';
+
+const MAX_REFUSALS_SHOWN = 20;
+
+export type Verdict = { ok: true } | { ok: false; type: FailureType; message: string };
+
+const user = (id: string): EvidenceActor => ({ kind: 'User', id });
+const SYSTEM: EvidenceActor = { kind: 'System', id: 'portarium' };
+
+export class GovernedRunState {
+  state: RunState = RunState.Evaluating;
+  tier?: Tier;
+  action: GovernedAction;
+  actionHash: string;
+  policy?: PolicyDecision;
+  readonly book = new ApprovalBook();
+  readonly chain: EvidenceChain;
+  readonly refusals: RefusalRecord[] = [];
+  deadlines: RunDeadlines = {};
+  /** Start of the current approval round: the request, or the last amendment. */
+  roundStartedAt: Date;
+  escalationStepsDone = 0;
+  escalationRoles: string[] = [];
+  lastError?: { type: string; message: string };
+  output?: JsonValue;
+
+  // Set by handlers, read by the main loop.
+  rejectedBy?: string;
+  released = false;
+  changesRequestedBy?: string;
+  cancel?: CancelRequest;
+  manual?: ManualCompletion;
+  amended = false;
+
+  constructor(
+    readonly input: GovernedRunInput,
+    readonly workflowId: string,
+    now: Date,
+  ) {
+    this.action = input.action;
+    this.actionHash = hashAction(input.action);
+    this.roundStartedAt = now;
+    this.chain = new EvidenceChain({ workspaceId: input.workspaceId, correlationId: input.correlationId, runId: workflowId });
+  }
+
+  get requesterId(): string {
+    return this.input.requestedBy.id;
+  }
+
+  get eligibleRoles(): string[] {
+    return [...(this.policy?.eligibleRoles ?? []), ...this.escalationRoles];
+  }
+
+  get approvalsNeeded(): number {
+    return this.tier === 'HumanApprove' && this.policy ? Math.max(0, this.policy.quorum - this.book.count) : 0;
+  }
+
+  get quorumMet(): boolean {
+    return this.tier === 'HumanApprove' && this.approvalsNeeded === 0;
+  }
+
+  record(category: EvidenceCategory, event: string, actor: EvidenceActor, summary: string, now: Date, data?: { [k: string]: JsonValue }): void {
+    this.chain.append({ category, event, actor, summary, data }, now);
+  }
+
+  /** A refused request: kept in `status`, `lastError` and the evidence chain. */
+  refuse(via: string, by: string | undefined, type: FailureType, message: string, now: Date): Verdict {
+    this.refusals.push({ type, message, via, by, at: now.toISOString() });
+    if (this.refusals.length > MAX_REFUSALS_SHOWN) this.refusals.shift();
+    this.lastError = { type, message };
+    this.record(EvidenceCategory.Approval, 'RequestRefused', by ? user(by) : SYSTEM, `${via} refused: ${message}`, now, {
+      via,
+      type,
+    });
+    return { ok: false, type, message };
+  }
+
+  transition(state: RunState, now: Date, summary: string, data?: { [k: string]: JsonValue }): void {
+    this.state = state;
+    const category = state === RunState.Dispatching || state === RunState.Succeeded || state === RunState.Failed
+      ? EvidenceCategory.Action
+      : EvidenceCategory.System;
+    this.record(category, `State${state}`, SYSTEM, summary, now, data);
+  }
+
+  recordRequested(now: Date): void {
+    const { requestedBy, action, reason, idempotencyKey, tierOverride } = this.input;
+    this.record(EvidenceCategory.Plan, 'RunRequested', user(requestedBy.id), reason, now, {
+      actionHash: this.actionHash,
+      runtime: action.runtime,
+      target: action.target,
+      operation: action.operation,
+      tools: action.tools ?? [],
+      requesterRoles: requestedBy.roles,
+      idempotencyKey,
+      tierOverride: tierOverride ?? null,
+    });
+  }
+
+  applyPolicy(decision: PolicyDecision, now: Date): void {
+    this.policy = decision;
+    this.tier = decision.tier;
+    this.record(EvidenceCategory.Policy, decision.effect === 'Allow' ? 'PolicyAllowed' : 'PolicyDenied', SYSTEM,
+      decision.effect === 'Allow' ? `allowed at tier ${decision.tier}` : 'denied by policy', now, {
+        policyHash: decision.policyHash,
+        tier: decision.tier ?? null,
+        matchedRules: decision.matchedRules,
+        reasons: decision.reasons,
+        actionHash: this.actionHash,
+      });
+  }
+
+  /** Judge and apply a validated decision. A repeated decision id returns its first verdict. */
+  applyDecision(kind: DecisionKind, d: Decision, via: string, now: Date): DecisionVerdict {
+    const replayed = this.book.replay(kind, d);
+    if (replayed) {
+      if (!replayed.ok) this.refuse(via, d.approver.id, replayed.type, replayed.message, now);
+      return replayed;
+    }
+    const judged = judgeDecision(
+      { state: this.state, actionHash: this.actionHash, requesterId: this.requesterId, eligibleRoles: this.eligibleRoles },
+      kind,
+      d,
+    );
+    if (!judged.ok) {
+      this.refuse(via, d.approver.id, judged.type, judged.message, now);
+      return judged;
+    }
+    const verdict = this.book.settle(kind, d, judged, now);
+    const data = { decisionId: d.decisionId, kind, actionHash: d.actionHash, approverRoles: d.approver.roles, via };
+    if (kind === 'approve') {
+      if (this.state === RunState.VetoWindow) this.released = true;
+      const note = verdict.ok && !verdict.counted ? ' (already counted for this approver)' : '';
+      this.record(EvidenceCategory.Approval, 'ApprovalRecorded', user(d.approver.id), `approved${note}`, now, {
+        ...data,
+        counted: verdict.ok && verdict.counted,
+        approvalsNeeded: this.approvalsNeeded,
+      });
+    } else if (kind === 'reject') {
+      this.rejectedBy = d.approver.id;
+      this.record(EvidenceCategory.Approval, 'Rejected', user(d.approver.id), d.rationale ?? '', now, data);
+    } else {
+      this.changesRequestedBy = d.approver.id;
+      this.record(EvidenceCategory.Approval, 'ChangesRequested', user(d.approver.id), d.rationale ?? '', now, data);
+    }
+    return verdict;
+  }
+
+  applyCancel(req: CancelRequest, now: Date): Verdict {
+    const by = req.requestedBy;
+    const operator = by.roles.some((r) => (this.policy?.operatorRoles ?? []).includes(r));
+    if (by.id !== this.requesterId && !operator) {
+      return this.refuse('cancelRun', by.id, FailureType.CancelNotAllowed, `${by.id} is neither the requester nor an operator`, now);
+    }
+    if (this.cancel) return { ok: true };
+    this.cancel = req;
+    this.record(EvidenceCategory.System, 'CancelRequested', user(by.id), req.reason, now);
+    return { ok: true };
+  }
+
+  applyManualCompletion(m: ManualCompletion, now: Date): Verdict {
+    const refuse = (message: string) =>
+      this.refuse('manualCompletion', m.completedBy.id, FailureType.ManualCompletionRefused, message, now);
+    if (this.state !== RunState.AwaitingManualCompletion) return refuse(`not awaiting manual completion (state ${this.state})`);
+    if (m.actionHash !== this.actionHash) return refuse('completion names another action hash');
+    const allowed = [...this.eligibleRoles, ...(this.policy?.operatorRoles ?? [])];
+    if (!m.completedBy.roles.some((r) => allowed.includes(r))) return refuse(`${m.completedBy.id} holds none of [${allowed.join(', ')}]`);
+    this.manual = m;
+    this.record(EvidenceCategory.Action, 'ManualCompletionReported', user(m.completedBy.id), m.notes ?? 'work reported done', now, {
+      completionId: m.completionId,
+      completedAt: m.completedAt,
+      evidenceRef: m.evidenceRef,
+      outcome: m.outcome ?? 'Succeeded',
+      actionHash: m.actionHash,
+    });
+    return { ok: true };
+  }
+
+  applyAmendment(req: AmendRequest, now: Date): Verdict {
+    const refuse = (message: string) => this.refuse('amendAction', req.amendedBy.id, FailureType.AmendNotAllowed, message, now);
+    if (this.state !== RunState.ChangesRequested) return refuse(`no changes were requested (state ${this.state})`);
+    if (req.amendedBy.id !== this.requesterId) return refuse('only the requester may amend the action');
+    const previous = this.actionHash;
+    this.action = req.action;
+    this.actionHash = hashAction(req.action);
+    const voided = this.book.voidApprovals();
+    this.amended = true;
+    this.changesRequestedBy = undefined;
+    this.roundStartedAt = now;
+    this.record(EvidenceCategory.Plan, 'ActionAmended', user(req.amendedBy.id), req.reason, now, {
+      amendmentId: req.amendmentId,
+      previousActionHash: previous,
+      actionHash: this.actionHash,
+      approvalsVoided: voided,
+    });
+    return { ok: true };
+  }
+
+  status(): RunStatus {
+    const { workspaceId, correlationId } = this.input;
+    const { runtime, target, operation, tools } = this.action;
+    return {
+      schemaVersion: 1,
+      workspaceId,
+      correlationId,
+      state: this.state,
+      tier: this.tier,
+      actionHash: this.actionHash,
+      action: { runtime, target, operation, tools },
+      requestedBy: this.requesterId,
+      policyHash: this.policy?.policyHash,
+      reasons: this.policy?.reasons ?? [],
+      approvals: this.book.approvals,
+      approvalsNeeded: this.approvalsNeeded,
+      eligibleRoles: this.eligibleRoles,
+      escalated: this.escalationStepsDone > 0,
+      deadlines: this.deadlines,
+      refusals: [...this.refusals],
+      lastError: this.lastError,
+      output: this.output,
+      evidenceHead: this.chain.head,
+      evidenceCount: this.chain.entries.length,
+    };
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * Serialisable shapes of the governed run: its input, its decisions, its status and its result.
+ * Plain types and const-objects only, so this file is safe in the workflow bundle and in clients.
+ * The zod schemas that check these shapes at boundaries live in `./schemas.ts`.
+ */
+
+/** Execution tiers, weakest first. `Deny` is a policy effect, not a tier a run can wait in. */
+export const Tier = {
+  Auto: 'Auto',
+  Assisted: 'Assisted',
+  HumanApprove: 'HumanApprove',
+  ManualOnly: 'ManualOnly',
+} as const;
+export type Tier = (typeof Tier)[keyof typeof Tier];
+
+/** Tier strength: a higher rank is stricter. A `tierOverride` may only raise it. */
+export const TIER_RANK: Readonly<Record<Tier, number>> = {
+  Auto: 0,
+  Assisted: 1,
+  HumanApprove: 2,
+  ManualOnly: 3,
+};
+
+/**
+ * Run states as operators see them in `status`, the `PortariumState` search attribute and evidence.
+ * MAINTENANCE: keep README "Run states" in sync.
+ */
+export const RunState = {
+  /** Input accepted, policy being evaluated. */
+  Evaluating: 'Evaluating',
+  /** HumanApprove: waiting for the quorum of approvals. */
+  AwaitingApproval: 'AwaitingApproval',
+  /** HumanApprove: a reviewer asked for changes; waiting for the requester's `amendAction`. */
+  ChangesRequested: 'ChangesRequested',
+  /** ManualOnly: waiting for `manualCompletion` by a person who did the work. */
+  AwaitingManualCompletion: 'AwaitingManualCompletion',
+  /** Assisted: the plan is announced; a reviewer may veto or release early until the window ends. */
+  VetoWindow: 'VetoWindow',
+  /** The action is being executed by its runtime. */
+  Dispatching: 'Dispatching',
+  /** The runtime executed the action. Terminal. */
+  Succeeded: 'Succeeded',
+  /** ManualOnly: a person reported the work done. Terminal. */
+  ManuallyCompleted: 'ManuallyCompleted',
+  /** The runtime refused or failed the action (after retries). Terminal. */
+  Failed: 'Failed',
+  /** A reviewer rejected (or vetoed) the action. Terminal. */
+  Rejected: 'Rejected',
+  /** Policy denied the action; nothing was dispatched. Terminal. */
+  Denied: 'Denied',
+  /** No decision (or manual completion) arrived before the deadline. Terminal. */
+  Expired: 'Expired',
+  /** Cancelled by `cancelRun` or by Temporal cancellation. Terminal. */
+  Cancelled: 'Cancelled',
+} as const;
+export type RunState = (typeof RunState)[keyof typeof RunState];
+
+export const TERMINAL_STATES: ReadonlySet<RunState> = new Set<RunState>([
+  RunState.Succeeded,
+  RunState.ManuallyCompleted,
+  RunState.Failed,
+  RunState.Rejected,
+  RunState.Denied,
+  RunState.Expired,
+  RunState.Cancelled,
+]);
+
+/** A person or machine identity, as the caller asserts it. `roles` decide eligibility. */
+export interface Principal {
+  id: string;
+  roles: string[];
+}
+
+/** JSON value accepted as action input and returned as runtime output. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** What the run asks a runtime to do. Its canonical hash is what approvers decide on. */
+export interface GovernedAction {
+  /** Runtime that executes it, e.g. `echo`, `activepieces`, `langflow`. */
+  runtime: string;
+  /** What it acts on, e.g. a flow id or `crm/contacts`. */
+  target: string;
+  /** Operation or capability, e.g. `read`, `write`. */
+  operation: string;
+  /** Runtime input. Referenced in evidence by hash, never inlined. */
+  input: { [key: string]: JsonValue };
+  /** Agent tools the run enables (Langflow). */
+  tools?: string[];
+}
+
+/** Workflow input of `governedRun`. */
+export interface GovernedRunInput {
+  schemaVersion?: 1;
+  workspaceId: string;
+  correlationId: string;
+  requestedBy: Principal;
+  action: GovernedAction;
+  idempotencyKey: string;
+  reason: string;
+  /** Only a stricter tier than policy decides has effect; a weaker one is ignored and recorded. */
+  tierOverride?: Tier;
+}
+
+/** Common fields of every approval decision, by signal or by the `decide` update. */
+export interface Decision {
+  /** Unique per decision; a repeated id counts once. */
+  decisionId: string;
+  approver: Principal;
+  /** Required for reject and requestChanges. */
+  rationale?: string;
+  /** Hash of the action this decision is about; must equal the run's current `actionHash`. */
+  actionHash: string;
+  /** Reserved for signed approvals (policy issue). */
+  signature?: string;
+}
+
+export const DecisionKind = {
+  approve: 'approve',
+  reject: 'reject',
+  requestChanges: 'requestChanges',
+} as const;
+export type DecisionKind = (typeof DecisionKind)[keyof typeof DecisionKind];
+
+/** Payload of the `decide` update. */
+export interface DecideRequest extends Decision {
+  kind: DecisionKind;
+}
+
+/** What a decision did. Refusals are thrown as typed failures by `decide` and shown in `status`. */
+export interface DecisionOutcome {
+  decisionId: string;
+  kind: DecisionKind;
+  /** False when the decision was valid but did not change the count (same approver again). */
+  counted: boolean;
+  state: RunState;
+  approvalsNeeded: number;
+}
+
+/** Payload of the `cancelRun` signal. */
+export interface CancelRequest {
+  requestedBy: Principal;
+  reason: string;
+}
+
+/** Payload of the `manualCompletion` signal: who did the work, when, and where its proof is. */
+export interface ManualCompletion {
+  completionId: string;
+  completedBy: Principal;
+  /** ISO-8601 time the work was done. */
+  completedAt: string;
+  /** Where the proof lives (ticket, change record, URL). */
+  evidenceRef: string;
+  actionHash: string;
+  outcome?: 'Succeeded' | 'Failed';
+  notes?: string;
+}
+
+/** Payload of the `amendAction` update: the requester replaces the action after requestChanges. */
+export interface AmendRequest {
+  amendmentId: string;
+  amendedBy: Principal;
+  action: GovernedAction;
+  reason: string;
+}
+
+export interface ApprovalRecord {
+  decisionId: string;
+  approverId: string;
+  /** Workflow time, ISO-8601. */
+  at: string;
+}
+
+export interface RefusalRecord {
+  /** Failure type, e.g. `SelfApprovalRefused`. */
+  type: string;
+  message: string;
+  /** Which message was refused: `approve`, `decide`, `cancelRun`, ... */
+  via: string;
+  by?: string;
+  at: string;
+}
+
+export interface RunDeadlines {
+  vetoEndsAt?: string;
+  escalatesAt?: string;
+  expiresAt?: string;
+}
+
+/** Returned by the `status` query. MAINTENANCE: keep README "status" section in sync. */
+export interface RunStatus {
+  schemaVersion: 1;
+  workspaceId: string;
+  correlationId: string;
+  state: RunState;
+  tier?: Tier;
+  actionHash: string;
+  action: { runtime: string; target: string; operation: string; tools?: string[] };
+  requestedBy: string;
+  policyHash?: string;
+  /** Why policy decided as it did: matched rule ids and what they matched. */
+  reasons: string[];
+  approvals: ApprovalRecord[];
+  approvalsNeeded: number;
+  eligibleRoles: string[];
+  escalated: boolean;
+  deadlines: RunDeadlines;
+  /** Most recent refusals, newest last (bounded). */
+  refusals: RefusalRecord[];
+  lastError?: { type: string; message: string };
+  output?: JsonValue;
+  evidenceHead: string;
+  evidenceCount: number;
+}
+
+/** Workflow result for every governance outcome. A failed dispatch fails the workflow instead. */
+export interface GovernedRunResult {
+  schemaVersion: 1;
+  state: RunState;
+  tier?: Tier;
+  actionHash: string;
+  reasons: string[];
+  output?: JsonValue;
+  evidenceHead: string;
+}
+
+/** What the dispatch activity receives. No secrets: those are fetched inside the activity. */
+export interface DispatchRequest {
+  workspaceId: string;
+  correlationId: string;
+  workflowId: string;
+  runtime: string;
+  target: string;
+  operation: string;
+  input: { [key: string]: JsonValue };
+  tools?: string[];
+  actionHash: string;
+  /** Derived from the run and the action hash, so a retried dispatch is recognised by the runtime. */
+  idempotencyKey: string;
+}
+
+export interface DispatchResult {
+  runtime: string;
+  output: JsonValue;
+  /** Runtime's own reference to the execution, if it has one. */
+  externalRef?: string;
+}
