@@ -1,0 +1,25 @@
+/**
+ * Root hooks: install the Runtime once, start one real Temporal dev server for the whole run, and
+ * share a TestWorkflowEnvironment connected to it. Suites that need time skipping start their own.
+ */
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { type DevServer, startDevServer } from './support/dev-server';
+import { shared } from './support/shared';
+
+let server: DevServer | undefined;
+
+export const mochaHooks = {
+  async beforeAll(this: Mocha.Context) {
+    this.timeout(120_000);
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+    server = await startDevServer();
+    shared.address = server.address;
+    shared.env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address });
+  },
+  async afterAll(this: Mocha.Context) {
+    this.timeout(30_000);
+    await shared.env?.teardown();
+    await server?.stop();
+  },
+};

@@ -1,0 +1,113 @@
+/**
+ * Runs a real Portarium worker (the production wiring, test policies, in-memory echo ledger) on its
+ * own task queue for one test, plus helpers to start runs, wait for states and build decisions.
+ */
+import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
+import { createEchoRuntime, MemoryEchoLedger } from '../../activities/echo';
+import type { RuntimeAdapter } from '../../activities/runtime-port';
+import { PortariumClient, RunHandle } from '../../workers/client';
+import { PROJECT_ROOT, loadConfig } from '../../workers/config';
+import { createPortariumWorker } from '../../workers/worker';
+import type { Decision, GovernedRunInput, JsonValue, Principal, RunState, RunStatus } from '../../workflows/types';
+
+export const TEST_POLICY_DIR = path.join(PROJECT_ROOT, 'test', 'policies');
+
+export const alice: Principal = { id: 'alice', roles: ['dev'] };
+export const bob: Principal = { id: 'bob', roles: ['approver'] };
+export const carol: Principal = { id: 'carol', roles: ['approver'] };
+export const dave: Principal = { id: 'dave', roles: ['finance'] };
+export const erin: Principal = { id: 'erin', roles: ['lead'] };
+export const oscar: Principal = { id: 'oscar', roles: ['operator'] };
+export const mallory: Principal = { id: 'mallory', roles: ['dev'] };
+
+export const uid = (prefix = 't') => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+export interface Harness {
+  client: Client;
+  portarium: PortariumClient;
+  taskQueue: string;
+  ledger: MemoryEchoLedger;
+  /** Start a run in workspace `test` as alice; `operation` picks the policy rule. */
+  start(operation: string, extra?: Partial<GovernedRunInput> & { input?: { [k: string]: JsonValue } }): Promise<RunHandle>;
+}
+
+export interface HarnessOptions {
+  connection: NativeConnection;
+  client: Client;
+  runtimes?: RuntimeAdapter[];
+  taskQueue?: string;
+}
+
+export async function withWorker<T>(opts: HarnessOptions, fn: (h: Harness) => Promise<T>): Promise<T> {
+  const taskQueue = opts.taskQueue ?? uid('tq');
+  const ledger = new MemoryEchoLedger();
+  const config = loadConfig({}, { taskQueue, policyDir: TEST_POLICY_DIR, echoLedger: 'memory', heartbeatThrottle: '200ms', shutdownGrace: '2s' });
+  const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)] });
+  const portarium = new PortariumClient(opts.client, taskQueue);
+  const harness: Harness = {
+    client: opts.client,
+    portarium,
+    taskQueue,
+    ledger,
+    async start(operation, extra = {}) {
+      const { input, ...rest } = extra;
+      const key = uid('key');
+      const started = await portarium.startRun({
+        workspaceId: 'test',
+        correlationId: uid('corr'),
+        requestedBy: alice,
+        action: { runtime: 'echo', target: 'test/thing', operation, input: input ?? { n: 1 } },
+        idempotencyKey: key,
+        reason: `test ${operation}`,
+        ...rest,
+      });
+      return started.run;
+    },
+  };
+  return worker.runUntil(fn(harness));
+}
+
+/** Poll `status` until `state` (or fail with the last status seen). */
+export async function waitForState(run: RunHandle, state: RunState, timeoutMs = 20_000): Promise<RunStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: RunStatus | undefined;
+  while (Date.now() < deadline) {
+    try {
+      last = await run.status();
+      if (last.state === state) return last;
+    } catch {
+      // The first workflow task may not have run yet.
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`run ${run.workflowId} did not reach ${state}; last status: ${JSON.stringify(last)}`);
+}
+
+/** Poll `status` until `predicate` holds. */
+export async function waitForStatus(run: RunHandle, predicate: (s: RunStatus) => boolean, timeoutMs = 20_000): Promise<RunStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: RunStatus | undefined;
+  while (Date.now() < deadline) {
+    last = await run.status().catch(() => undefined);
+    if (last && predicate(last)) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`run ${run.workflowId}: condition not met; last status: ${JSON.stringify(last)}`);
+}
+
+export function decision(approver: Principal, actionHash: string, extra: Partial<Decision> = {}): Decision {
+  return { decisionId: uid('dec'), approver, actionHash, ...extra };
+}
+
+/** The `type` of the ApplicationFailure behind a client error (update failure, workflow failure). */
+export function failureType(err: unknown): string | undefined {
+  let e: unknown = err;
+  while (e && typeof e === 'object') {
+    if ('type' in e && typeof (e as { type: unknown }).type === 'string') return (e as { type: string }).type;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

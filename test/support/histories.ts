@@ -1,0 +1,37 @@
+/**
+ * Recorded histories of released paths, replayed in CI against the current bundle. A test calls
+ * `keepHistory` at the end of a path; with RECORD_HISTORIES=1 the history is (re)written.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { PROJECT_ROOT } from '../../workers/config';
+import type { RunHandle } from '../../workers/client';
+
+export const HISTORY_DIR = path.join(PROJECT_ROOT, 'test', 'histories');
+
+/** Every path whose history CI replays. MAINTENANCE: a new path adds its name here and records it. */
+export const RECORDED_PATHS = [
+  'auto-succeeded',
+  'assisted-window-elapsed',
+  'assisted-vetoed',
+  'human-approved',
+  'quorum-two-of-three',
+  'self-approval-refused',
+  'request-changes-amended',
+  'rejected',
+  'manual-completed',
+  'denied',
+  'cancelled-while-waiting',
+  'cancelled-during-dispatch',
+  'dispatch-failed',
+  'expired-after-escalation',
+] as const;
+export type RecordedPath = (typeof RECORDED_PATHS)[number];
+
+export async function keepHistory(name: RecordedPath, run: RunHandle): Promise<void> {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  const history = await run.handle.fetchHistory();
+  fs.mkdirSync(HISTORY_DIR, { recursive: true });
+  fs.writeFileSync(path.join(HISTORY_DIR, `${name}.json`), historyToJSON(history) + '\n');
+}

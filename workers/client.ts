@@ -1,0 +1,171 @@
+/**
+ * Client helper for services, bots and the CLI: start governed runs idempotently, send decisions,
+ * read status and evidence. Checks every message with the workflow's own schemas before it is sent.
+ */
+import {
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { hashAction } from '../workflows/hashing';
+import * as msg from '../workflows/messages';
+import {
+  type FieldIssue,
+  amendRequestSchema,
+  cancelRequestSchema,
+  check,
+  decideRequestSchema,
+  decisionSchema,
+  describeIssues,
+  governedRunInputSchema,
+  manualCompletionSchema,
+} from '../workflows/schemas';
+import { CorrelationKey, StateKey, WorkspaceKey } from '../workflows/search-attributes';
+import type {
+  AmendRequest,
+  CancelRequest,
+  DecideRequest,
+  Decision,
+  DecisionKind,
+  DecisionOutcome,
+  GovernedRunInput,
+  GovernedRunResult,
+  ManualCompletion,
+  RunStatus,
+} from '../workflows/types';
+import { type PortariumConfig, connectionOptions } from './config';
+
+export const WORKFLOW_TYPE = 'governedRun';
+
+/** A message that failed the schema; `issues` names every bad field. */
+export class InvalidMessageError extends Error {
+  override readonly name = 'InvalidMessageError';
+  constructor(
+    what: string,
+    readonly issues: FieldIssue[],
+  ) {
+    super(`invalid ${what}: ${describeIssues(issues)}`);
+  }
+}
+
+/** The idempotency key was already used for a different action in this workspace. */
+export class IdempotencyConflictError extends Error {
+  override readonly name = 'IdempotencyConflictError';
+}
+
+function checked<T>(what: string, schema: Parameters<typeof check<T>>[0], value: unknown): T {
+  const r = check(schema, value);
+  if (!r.ok) throw new InvalidMessageError(what, r.issues);
+  return r.value;
+}
+
+/** The workflow id of a run: one per workspace and idempotency key, so a repeated start finds it. */
+export function runWorkflowId(workspaceId: string, idempotencyKey: string): string {
+  return `${workspaceId}:${idempotencyKey}`;
+}
+
+export interface StartedRun {
+  workflowId: string;
+  /** True when a run with this workspace and idempotency key already existed. */
+  existing: boolean;
+  run: RunHandle;
+}
+
+export class PortariumClient {
+  constructor(
+    readonly client: Client,
+    readonly taskQueue = 'portarium',
+  ) {}
+
+  static async connect(config: PortariumConfig): Promise<PortariumClient> {
+    const connection = await Connection.connect(connectionOptions(config));
+    return new PortariumClient(new Client({ connection, namespace: config.temporal.namespace }), config.taskQueue);
+  }
+
+  async close(): Promise<void> {
+    await this.client.connection.close();
+  }
+
+  /** Start a governed run, or return the one already started with the same key and action. */
+  async startRun(input: GovernedRunInput): Promise<StartedRun> {
+    const valid = checked('governedRun input', governedRunInputSchema(), input);
+    const workflowId = runWorkflowId(valid.workspaceId, valid.idempotencyKey);
+    const requestActionHash = hashAction(valid.action);
+    let existing = false;
+    try {
+      await this.client.workflow.start(WORKFLOW_TYPE, {
+        taskQueue: this.taskQueue,
+        workflowId,
+        args: [valid],
+        // Running or closed, a run with this id is the same request: never start it twice.
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        memo: { requestActionHash },
+        typedSearchAttributes: [
+          { key: WorkspaceKey, value: valid.workspaceId },
+          { key: CorrelationKey, value: valid.correlationId },
+          { key: StateKey, value: 'Evaluating' },
+        ],
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      existing = true;
+    }
+    if (existing) {
+      const { memo } = await this.client.workflow.getHandle(workflowId).describe();
+      if (memo?.requestActionHash !== requestActionHash) {
+        throw new IdempotencyConflictError(`idempotency key ${valid.idempotencyKey} was already used in workspace ${valid.workspaceId} for another action`);
+      }
+    }
+    return { workflowId, existing, run: this.run(workflowId) };
+  }
+
+  run(workflowId: string): RunHandle {
+    return new RunHandle(this.client.workflow.getHandle(workflowId));
+  }
+}
+
+/** One governed run, by workflow id. */
+export class RunHandle {
+  constructor(readonly handle: WorkflowHandle) {}
+
+  get workflowId(): string {
+    return this.handle.workflowId;
+  }
+
+  status(): Promise<RunStatus> {
+    return this.handle.query(msg.statusQuery);
+  }
+
+  evidence(): Promise<msg.EvidenceView> {
+    return this.handle.query(msg.evidenceQuery);
+  }
+
+  result(): Promise<GovernedRunResult> {
+    return this.handle.result();
+  }
+
+  /** Decide and wait for the outcome; a refusal rejects with the typed failure as `cause`. */
+  decide(req: DecideRequest): Promise<DecisionOutcome> {
+    return this.handle.executeUpdate(msg.decideUpdate, { args: [checked('decision', decideRequestSchema(), req)], updateId: req.decisionId });
+  }
+
+  /** Fire-and-forget decision by signal; refusals show in `status().refusals`. */
+  signalDecision(kind: DecisionKind, d: Decision): Promise<void> {
+    const signal = { approve: msg.approveSignal, reject: msg.rejectSignal, requestChanges: msg.requestChangesSignal }[kind];
+    return this.handle.signal(signal, checked(`${kind} decision`, decisionSchema(kind), d));
+  }
+
+  cancel(req: CancelRequest): Promise<void> {
+    return this.handle.signal(msg.cancelRunSignal, checked('cancel request', cancelRequestSchema(), req));
+  }
+
+  completeManually(m: ManualCompletion): Promise<void> {
+    return this.handle.signal(msg.manualCompletionSignal, checked('manual completion', manualCompletionSchema(), m));
+  }
+
+  amend(req: AmendRequest): Promise<RunStatus> {
+    return this.handle.executeUpdate(msg.amendActionUpdate, { args: [checked('amendment', amendRequestSchema(), req)], updateId: req.amendmentId });
+  }
+}
