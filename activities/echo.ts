@@ -43,7 +43,7 @@ export class FileEchoLedger implements EchoLedger {
     fs.mkdirSync(path.join(dir, 'applied'), { recursive: true });
   }
   async apply(key: string, record: { workflowId: string; attempt: number }): Promise<boolean> {
-    const line = JSON.stringify({ key, ...record }) + '\n';
+    const line = JSON.stringify({ key, ...record, pid: process.pid }) + '\n';
     await fs.promises.appendFile(path.join(this.dir, 'calls.log'), line);
     try {
       await fs.promises.writeFile(path.join(this.dir, 'applied', sha256Hex(key)), line, { flag: 'wx' });

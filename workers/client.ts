@@ -8,7 +8,7 @@ import {
   WorkflowExecutionAlreadyStartedError,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { hashAction } from '../workflows/hashing';
+import { canonicalJson, hashAction, sha256Hex } from '../workflows/hashing';
 import * as msg from '../workflows/messages';
 import {
   type FieldIssue,
@@ -126,6 +126,14 @@ export class PortariumClient {
   }
 }
 
+/**
+ * Update id from the whole content: a retried call is deduplicated by Temporal, while the same
+ * decision id with other content still reaches the workflow, which refuses it as a conflict.
+ */
+function contentId(kind: string, body: unknown): string {
+  return `${kind}-${sha256Hex(canonicalJson(body)).slice(0, 32)}`;
+}
+
 /** One governed run, by workflow id. */
 export class RunHandle {
   constructor(readonly handle: WorkflowHandle) {}
@@ -147,25 +155,27 @@ export class RunHandle {
   }
 
   /** Decide and wait for the outcome; a refusal rejects with the typed failure as `cause`. */
-  decide(req: DecideRequest): Promise<DecisionOutcome> {
-    return this.handle.executeUpdate(msg.decideUpdate, { args: [checked('decision', decideRequestSchema(), req)], updateId: req.decisionId });
+  async decide(req: DecideRequest): Promise<DecisionOutcome> {
+    const valid = checked('decision', decideRequestSchema(), req);
+    return this.handle.executeUpdate(msg.decideUpdate, { args: [valid], updateId: contentId('decide', valid) });
   }
 
   /** Fire-and-forget decision by signal; refusals show in `status().refusals`. */
-  signalDecision(kind: DecisionKind, d: Decision): Promise<void> {
+  async signalDecision(kind: DecisionKind, d: Decision): Promise<void> {
     const signal = { approve: msg.approveSignal, reject: msg.rejectSignal, requestChanges: msg.requestChangesSignal }[kind];
     return this.handle.signal(signal, checked(`${kind} decision`, decisionSchema(kind), d));
   }
 
-  cancel(req: CancelRequest): Promise<void> {
+  async cancel(req: CancelRequest): Promise<void> {
     return this.handle.signal(msg.cancelRunSignal, checked('cancel request', cancelRequestSchema(), req));
   }
 
-  completeManually(m: ManualCompletion): Promise<void> {
+  async completeManually(m: ManualCompletion): Promise<void> {
     return this.handle.signal(msg.manualCompletionSignal, checked('manual completion', manualCompletionSchema(), m));
   }
 
-  amend(req: AmendRequest): Promise<RunStatus> {
-    return this.handle.executeUpdate(msg.amendActionUpdate, { args: [checked('amendment', amendRequestSchema(), req)], updateId: req.amendmentId });
+  async amend(req: AmendRequest): Promise<RunStatus> {
+    const valid = checked('amendment', amendRequestSchema(), req);
+    return this.handle.executeUpdate(msg.amendActionUpdate, { args: [valid], updateId: contentId('amend', valid) });
   }
 }
