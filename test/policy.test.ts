@@ -1,0 +1,115 @@
+/**
+ * Policy evaluation (pure) and policy files: deny by default, strictest wins, stricter-only override,
+ * fail closed, and load errors that name the file and the path inside it.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { type PolicyRequest, evaluatePolicy } from '../policies/evaluate';
+import { PolicyLoadError, loadPolicyDir } from '../policies/load';
+import type { PolicySnapshot, Rule } from '../policies/schema';
+import { PROJECT_ROOT } from '../workers/config';
+import { TEST_POLICY_DIR } from './support/harness';
+
+const defaults: PolicySnapshot['defaults'] = {
+  approval: { quorum: 1, eligibleRoles: ['approver'], expiresAfter: '24h', escalation: [] },
+  vetoWindow: '15m',
+  manualExpiresAfter: '7d',
+  operatorRoles: ['operator'],
+};
+const snapshot = (rules: Rule[], workspaceKnown = true): PolicySnapshot => ({ policyHash: 'h', workspaceId: 'w', workspaceKnown, defaults, rules });
+const req = (operation: string, extra: Partial<PolicyRequest> = {}): PolicyRequest => ({
+  action: { runtime: 'echo', target: 'crm/contacts', operation },
+  requestedBy: { id: 'alice', roles: ['dev'] },
+  ...extra,
+});
+
+describe('policy evaluation', function () {
+  const rules: Rule[] = [
+    { id: 'r-auto', match: { runtime: 'echo', operation: ['read', 'list'] }, tier: 'Auto' },
+    { id: 'r-crm', match: { target: 'crm/*' }, tier: 'Assisted' },
+    { id: 'r-write', match: { operation: 'write' }, tier: 'HumanApprove', approval: { quorum: 2, eligibleRoles: ['lead'] } },
+    { id: 'r-ops', match: { operation: 'write', requesterRoles: ['sre'] }, tier: 'ManualOnly' },
+    { id: 'r-del', match: { operation: 'delete' }, tier: 'Deny' },
+  ];
+  const table: [string, PolicyRequest, string, string[]][] = [
+    ['strictest of Auto and Assisted', req('read'), 'Assisted', ['r-auto', 'r-crm']],
+    ['HumanApprove over Assisted', req('write'), 'HumanApprove', ['r-crm', 'r-write']],
+    ['requester role makes it ManualOnly', req('write', { requestedBy: { id: 'sam', roles: ['sre'] } }), 'ManualOnly', ['r-crm', 'r-write', 'r-ops']],
+    ['Deny beats everything', req('delete'), 'Deny', ['r-crm', 'r-del']],
+    ['no match outside crm', req('archive', { action: { runtime: 'echo', target: 'erp/x', operation: 'archive' } }), 'Deny', []],
+  ];
+  for (const [name, request, tier, matched] of table) {
+    it(name, function () {
+      const d = evaluatePolicy(snapshot(rules), request);
+      assert.equal(d.effect === 'Deny' ? 'Deny' : d.tier, tier);
+      assert.deepEqual(d.matchedRules, matched);
+    });
+  }
+
+  it('takes approval requirements from the winning rule', function () {
+    const d = evaluatePolicy(snapshot(rules), req('write'));
+    assert.deepEqual([d.quorum, d.eligibleRoles, d.expiresAfterMs], [2, ['lead'], 24 * 3600_000]);
+  });
+
+  it('an empty or unknown policy set denies', function () {
+    assert.equal(evaluatePolicy(snapshot([]), req('read')).effect, 'Deny');
+    assert.match(evaluatePolicy(snapshot(rules, false), req('read')).reasons[0], /deny by default/);
+  });
+
+  it('a tier override raises the tier but never lowers it', function () {
+    assert.equal(evaluatePolicy(snapshot(rules), req('write', { tierOverride: 'ManualOnly' })).tier, 'ManualOnly');
+    assert.equal(evaluatePolicy(snapshot(rules), req('write', { tierOverride: 'Auto' })).tier, 'HumanApprove');
+    assert.equal(evaluatePolicy(snapshot(rules), req('delete', { tierOverride: 'Auto' })).effect, 'Deny');
+  });
+
+  it('fails closed when the snapshot is broken', function () {
+    const broken = snapshot([{ id: 'bad', match: {}, tier: 'HumanApprove', approval: { expiresAfter: 'soon' } }]);
+    const d = evaluatePolicy(broken, req('write'));
+    assert.equal(d.effect, 'Deny');
+    assert.match(d.reasons[0], /fail closed/);
+    assert.equal(evaluatePolicy(null as unknown as PolicySnapshot, req('read')).effect, 'Deny');
+  });
+});
+
+describe('policy files', function () {
+  const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-pol-'));
+  const write = (dir: string, name: string, body: unknown) => fs.writeFileSync(path.join(dir, name), JSON.stringify(body));
+
+  it('the shipped and test policy sets load, each with a content hash', function () {
+    const shipped = loadPolicyDir(path.join(PROJECT_ROOT, 'policies', 'sets'));
+    assert.deepEqual(shipped.workspaces, ['demo']);
+    const demo = shipped.snapshotFor('demo');
+    assert.match(demo.policyHash, /^[0-9a-f]{64}$/);
+    assert.ok(Object.isFrozen(demo.rules));
+    assert.equal(evaluatePolicy(demo, req('read', { action: { runtime: 'echo', target: 'demo/x', operation: 'read' } })).tier, 'Auto');
+    assert.notEqual(loadPolicyDir(TEST_POLICY_DIR).snapshotFor('test').policyHash, demo.policyHash);
+    assert.equal(shipped.snapshotFor('nobody').workspaceKnown, false);
+  });
+
+  it('a bad file is refused with the file and the path inside it', function () {
+    const dir = tmp();
+    fs.copyFileSync(path.join(PROJECT_ROOT, 'policies', 'sets', 'defaults.json'), path.join(dir, 'defaults.json'));
+    write(dir, 'ops.json', { schemaVersion: 1, kind: 'workspace', workspace: 'ops', rules: [{ id: 'x', match: {}, tier: 'Maybe' }] });
+    write(dir, 'misnamed.json', { schemaVersion: 1, kind: 'workspace', workspace: 'other', rules: [] });
+    try {
+      loadPolicyDir(dir);
+      assert.fail('expected a PolicyLoadError');
+    } catch (err) {
+      assert.ok(err instanceof PolicyLoadError);
+      const where = err.problems.map((p) => `${path.basename(p.file)}:${p.path}`);
+      assert.deepEqual(where.sort(), ['misnamed.json:workspace', 'ops.json:rules.0.tier']);
+    }
+  });
+
+  it('changing a rule changes the policy hash', function () {
+    const dir = tmp();
+    fs.copyFileSync(path.join(PROJECT_ROOT, 'policies', 'sets', 'defaults.json'), path.join(dir, 'defaults.json'));
+    const ws = { schemaVersion: 1, kind: 'workspace', workspace: 'ops', rules: [{ id: 'x', match: {}, tier: 'Auto' }] };
+    write(dir, 'ops.json', ws);
+    const before = loadPolicyDir(dir).snapshotFor('ops').policyHash;
+    write(dir, 'ops.json', { ...ws, rules: [{ id: 'x', match: {}, tier: 'Assisted' }] });
+    assert.notEqual(loadPolicyDir(dir).snapshotFor('ops').policyHash, before);
+  });
+});
