@@ -6,8 +6,15 @@ import { PROJECT_ROOT } from './config';
 
 export const WORKFLOW_BUNDLE_PATH = path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
 
+/**
+ * Stateless libraries evaluated once per worker instead of once per workflow. Module scope in the
+ * workflow bundle is re-evaluated for every cached run; zod's is large (sdk-typescript #2227).
+ * Only modules that keep no per-workflow state may be listed here: they are shared and frozen.
+ */
+export const PRELOADED_MODULES = ['zod', '@noble/hashes/sha2', '@noble/hashes/utils'];
+
 export async function buildWorkflowBundle(workflowsPath = path.join(PROJECT_ROOT, 'dist', 'workflows', 'index.js')): Promise<string> {
-  const { code } = await bundleWorkflowCode({ workflowsPath, logger: quietLogger });
+  const { code } = await bundleWorkflowCode({ workflowsPath, logger: quietLogger, preloadModules: PRELOADED_MODULES });
   return code;
 }
 

@@ -1,0 +1,40 @@
+/**
+ * The example approval bot approves exactly the runs its rule covers, once, and leaves the rest.
+ */
+import * as assert from 'node:assert/strict';
+import { type BotRule, approveCoveredRuns } from '../workers/approval-bot';
+import { alice, waitForState, withWorker } from './support/harness';
+import { testEnv } from './support/shared';
+
+describe('approval bot', function () {
+  const opts = () => ({ connection: testEnv().nativeConnection, client: testEnv().client });
+
+  it('approves covered runs by update, skips the others, and never approves twice', async function () {
+    await withWorker(opts(), async (h) => {
+      const covered = await h.start('write', { action: { runtime: 'echo', target: 'test/bot-ok', operation: 'write', input: {} } });
+      const uncovered = await h.start('write', { action: { runtime: 'echo', target: 'prod/db', operation: 'write', input: {} } });
+      await waitForState(covered, 'AwaitingApproval');
+      await waitForState(uncovered, 'AwaitingApproval');
+      const rule: BotRule = {
+        workspaceId: 'test',
+        bot: { id: 'bot-1', roles: ['approver'] },
+        allowOperations: ['write'],
+        allowTargetPrefixes: ['test/bot-'],
+      };
+      const lines: string[] = [];
+      // Visibility is eventually consistent: poll until the bot has seen the covered run.
+      const deadline = Date.now() + 15_000;
+      let approved: string[] = [];
+      while (!approved.includes(covered.workflowId) && Date.now() < deadline) {
+        approved = await approveCoveredRuns(h.portarium, rule, (l) => lines.push(l));
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.deepEqual(approved, [covered.workflowId]);
+      assert.equal((await covered.result()).state, 'Succeeded');
+      const left = await uncovered.status();
+      assert.equal(left.state, 'AwaitingApproval');
+      assert.ok(lines.some((l) => l.includes(uncovered.workflowId) && l.includes('target prod/db not allowed')));
+      await uncovered.cancel({ requestedBy: alice, reason: 'test done' });
+    });
+  });
+});

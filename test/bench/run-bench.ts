@@ -1,0 +1,129 @@
+/**
+ * `npm run bench`: on one dev server and one worker with the same settings, governed Auto runs per
+ * second vs a bare workflow calling the same no-op activity; history events per run for both; and
+ * decision → dispatch latency for HumanApprove runs. Last line: one JSON object with the results.
+ */
+import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
+import { createActivities } from '../../activities';
+import { loadPolicyDir } from '../../policies/load';
+import { PRELOADED_MODULES } from '../../workers/bundle';
+import { PortariumClient, type RunHandle } from '../../workers/client';
+import { PROJECT_ROOT } from '../../workers/config';
+import type { Principal } from '../../workflows/types';
+import { startDevServer } from '../support/dev-server';
+import { benchActivities, timingRuntime } from './bench-activities';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 300);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 30);
+const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 100);
+const TASK_QUEUE = 'bench';
+const alice: Principal = { id: 'alice', roles: ['dev'] };
+const bob: Principal = { id: 'bob', roles: ['approver'] };
+
+async function inBatches(n: number, concurrency: number, one: (i: number) => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < n) await one(next++);
+  }));
+  return (performance.now() - t0) / 1000;
+}
+
+const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];
+
+function governedInput(tag: string, i: number, operation: 'read' | 'write') {
+  return {
+    workspaceId: 'demo', correlationId: `${tag}-${i}`, requestedBy: alice,
+    action: { runtime: 'echo', target: 'demo/bench', operation, input: { i } },
+    idempotencyKey: `${tag}-${i}`, reason: 'benchmark',
+  };
+}
+
+async function waitAwaiting(run: RunHandle): Promise<string> {
+  for (;;) {
+    const s = await run.status().catch(() => undefined);
+    if (s?.state === 'AwaitingApproval') return s.actionHash;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  const server = await startDevServer();
+  const nativeConnection = await NativeConnection.connect({ address: server.address });
+  const client = new Client({ connection: await Connection.connect({ address: server.address }) });
+  const portarium = new PortariumClient(client, TASK_QUEUE);
+  const dispatched = new Map<string, (t: number) => void>();
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: path.join(__dirname, 'bench-workflows.js'),
+    logger: new DefaultLogger('ERROR'),
+    preloadModules: PRELOADED_MODULES,
+  });
+  const worker = await Worker.create({
+    connection: nativeConnection, taskQueue: TASK_QUEUE, workflowBundle: bundle,
+    activities: {
+      ...createActivities({
+        policies: loadPolicyDir(path.join(PROJECT_ROOT, 'policies', 'sets')),
+        runtimes: [timingRuntime((id) => dispatched.get(id)?.(performance.now()))],
+      }),
+      ...benchActivities,
+    },
+  });
+  const tag = `b${Date.now()}`;
+  const results = await worker.runUntil(async () => {
+    const bare = (i: number, t: string) => client.workflow.execute('bareRun', { taskQueue: TASK_QUEUE, workflowId: `${t}-bare-${i}`, args: [{ n: i }] });
+    const governed = (i: number, t: string) => portarium.startRun(governedInput(`${t}-gov`, i, 'read')).then((s) => s.run.result());
+    // Warm both paths, then measure each.
+    await inBatches(CONCURRENCY, CONCURRENCY, (i) => bare(i, `${tag}-warm`));
+    await inBatches(CONCURRENCY, CONCURRENCY, (i) => governed(i, `${tag}-warm`));
+    const bareSecs = await inBatches(RUNS, CONCURRENCY, (i) => bare(i, tag));
+    const govSecs = await inBatches(RUNS, CONCURRENCY, (i) => governed(i, tag));
+    const bareEvents = (await client.workflow.getHandle(`${tag}-bare-0`).fetchHistory()).events?.length ?? 0;
+    const governedEvents = (await client.workflow.getHandle(`demo:${tag}-gov-0`).fetchHistory()).events?.length ?? 0;
+    const latencies: number[] = [];
+    for (let i = 0; i < LATENCY_RUNS; i++) {
+      const { run, workflowId } = await portarium.startRun(governedInput(`${tag}-lat`, i, 'write'));
+      const actionHash = await waitAwaiting(run);
+      const arrived = new Promise<number>((resolve) => dispatched.set(workflowId, resolve));
+      const t0 = performance.now();
+      await run.decide({ kind: 'approve', decisionId: `d-${i}`, approver: bob, actionHash });
+      latencies.push((await arrived) - t0);
+      await run.result();
+    }
+    return { bareSecs, govSecs, bareEvents, governedEvents, latencies };
+  });
+  await nativeConnection.close();
+  await client.connection.close();
+  await server.stop();
+
+  const barePerSec = RUNS / results.bareSecs;
+  const governedPerSec = RUNS / results.govSecs;
+  const summary = {
+    governedPerSec: +governedPerSec.toFixed(1),
+    barePerSec: +barePerSec.toFixed(1),
+    ratio: +(governedPerSec / barePerSec).toFixed(3),
+    governedEvents: results.governedEvents,
+    bareEvents: results.bareEvents,
+    decisionToDispatchP50Ms: +percentile(results.latencies, 50).toFixed(1),
+    decisionToDispatchP99Ms: +percentile(results.latencies, 99).toFixed(1),
+  };
+  const rows: [string, string, string][] = [
+    ['runs per second (governed Auto)', String(summary.governedPerSec), ''],
+    ['runs per second (bare workflow)', String(summary.barePerSec), ''],
+    ['ratio governed / bare', String(summary.ratio), 'target ≥ 0.8'],
+    ['history events per run (governed)', String(summary.governedEvents), `target ≤ ${1.5 * summary.bareEvents}`],
+    ['history events per run (bare)', String(summary.bareEvents), ''],
+    ['decision → dispatch p50 (ms)', String(summary.decisionToDispatchP50Ms), ''],
+    ['decision → dispatch p99 (ms)', String(summary.decisionToDispatchP99Ms), 'target ≤ 100'],
+  ];
+  console.log(`\nbenchmark: ${RUNS} runs per kind, concurrency ${CONCURRENCY}, ${LATENCY_RUNS} HumanApprove runs\n`);
+  for (const [k, v, t] of rows) console.log(`${k.padEnd(38)} ${v.padStart(9)}  ${t}`);
+  console.log(JSON.stringify(summary));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

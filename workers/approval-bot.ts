@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+/**
+ * Example approval bot: finds runs of one workspace awaiting approval, and approves those its rule
+ * covers (its roles are eligible, the target and operation are on its allow-lists), by the `decide`
+ * update. Everything else it leaves to people. Its decision ids are derived from the run and the
+ * action hash, so a bot that restarts never approves twice.
+ *
+ *   node dist/workers/approval-bot.js --workspace demo --id bot-1 --roles approver \
+ *     --allow-operation write --allow-target-prefix demo/ [--once] [--interval 5]
+ */
+import { parseArgs } from 'node:util';
+import { PortariumClient } from './client';
+import { loadConfig } from './config';
+import { StateKey, WorkspaceKey } from '../workflows/search-attributes';
+import type { Principal, RunStatus } from '../workflows/types';
+
+export interface BotRule {
+  workspaceId: string;
+  bot: Principal;
+  allowOperations: string[];
+  allowTargetPrefixes: string[];
+}
+
+/** Why the bot will not approve this run, or undefined when its rule covers it. */
+export function whyNot(rule: BotRule, s: RunStatus): string | undefined {
+  if (s.state !== 'AwaitingApproval') return `state is ${s.state}`;
+  if (!rule.bot.roles.some((r) => s.eligibleRoles.includes(r))) return 'bot roles not eligible';
+  if (!rule.allowOperations.includes(s.action.operation)) return `operation ${s.action.operation} not allowed`;
+  if (!rule.allowTargetPrefixes.some((p) => s.action.target.startsWith(p))) return `target ${s.action.target} not allowed`;
+  if (s.approvals.some((a) => a.approverId === rule.bot.id)) return 'already approved';
+  return undefined;
+}
+
+/** One pass over the workspace's waiting runs; returns the ids it approved. */
+export async function approveCoveredRuns(portarium: PortariumClient, rule: BotRule, log = console.log): Promise<string[]> {
+  const query = `${WorkspaceKey.name}="${rule.workspaceId}" AND ${StateKey.name}="AwaitingApproval"`;
+  const approved: string[] = [];
+  for await (const wf of portarium.client.workflow.list({ query })) {
+    const run = portarium.run(wf.workflowId);
+    const status = await run.status();
+    const reason = whyNot(rule, status);
+    if (reason) {
+      log(`skip ${wf.workflowId}: ${reason}`);
+      continue;
+    }
+    const decisionId = `${rule.bot.id}:${wf.workflowId}:${status.actionHash.slice(0, 16)}`;
+    await run.decide({ kind: 'approve', decisionId, approver: rule.bot, actionHash: status.actionHash, rationale: 'covered by bot rule' });
+    log(`approved ${wf.workflowId} (${status.action.operation} ${status.action.target})`);
+    approved.push(wf.workflowId);
+  }
+  return approved;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      workspace: { type: 'string' },
+      id: { type: 'string', default: 'approval-bot' },
+      roles: { type: 'string', default: 'approver' },
+      'allow-operation': { type: 'string', multiple: true, default: [] },
+      'allow-target-prefix': { type: 'string', multiple: true, default: [] },
+      interval: { type: 'string', default: '5' },
+      once: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.workspace) throw new Error('--workspace is required');
+  const rule: BotRule = {
+    workspaceId: values.workspace,
+    bot: { id: values.id, roles: values.roles.split(',') },
+    allowOperations: values['allow-operation'],
+    allowTargetPrefixes: values['allow-target-prefix'],
+  };
+  const portarium = await PortariumClient.connect(loadConfig());
+  let stopping = false;
+  process.once('SIGINT', () => (stopping = true));
+  process.once('SIGTERM', () => (stopping = true));
+  do {
+    await approveCoveredRuns(portarium, rule);
+    if (!values.once) await new Promise((r) => setTimeout(r, Number(values.interval) * 1000));
+  } while (!values.once && !stopping);
+  await portarium.close();
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(`approval bot failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}
