@@ -11,7 +11,12 @@ export const WORKFLOW_BUNDLE_PATH = path.join(PROJECT_ROOT, 'dist', 'workflow-bu
  * workflow bundle is re-evaluated for every cached run; zod's is large (sdk-typescript #2227).
  * Only modules that keep no per-workflow state may be listed here: they are shared and frozen.
  */
-export const PRELOADED_MODULES = ['zod', '@noble/hashes/sha2', '@noble/hashes/utils'];
+export const PRELOADED_MODULES = [
+  'zod',
+  '@noble/hashes/sha2',
+  '@noble/hashes/utils',
+  path.join(PROJECT_ROOT, 'dist', 'workflows', 'zod-sandbox.js'),
+];
 
 export async function buildWorkflowBundle(workflowsPath = path.join(PROJECT_ROOT, 'dist', 'workflows', 'index.js')): Promise<string> {
   const { code } = await bundleWorkflowCode({ workflowsPath, logger: quietLogger, preloadModules: PRELOADED_MODULES });

@@ -7,7 +7,7 @@
  * scope for every cached run, and top-level zod objects per run exhaust worker memory
  * (sdk-typescript #2227). Each `typed` annotation keeps a schema and its type in `./types.ts` in step.
  */
-import { z } from 'zod';
+import { z } from './zod-sandbox';
 import type {
   AmendRequest,
   CancelRequest,

@@ -3,6 +3,7 @@
  * second vs a bare workflow calling the same no-op activity; history events per run for both; and
  * decision → dispatch latency for HumanApprove runs. Last line: one JSON object with the results.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
@@ -21,6 +22,19 @@ const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 100);
 const TASK_QUEUE = 'bench';
 const alice: Principal = { id: 'alice', roles: ['dev'] };
 const bob: Principal = { id: 'bob', roles: ['approver'] };
+
+/** CPU seconds used so far by this process and by the server process (Linux /proc; 0 elsewhere). */
+function cpuNow(serverPid?: number): { self: number; server: number } {
+  const u = process.cpuUsage();
+  let server = 0;
+  try {
+    const fields = fs.readFileSync(`/proc/${serverPid}/stat`, 'utf8').split(') ')[1].split(' ');
+    server = (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    // Not Linux, or no server pid: report 0.
+  }
+  return { self: (u.user + u.system) / 1e6, server };
+}
 
 async function inBatches(n: number, concurrency: number, one: (i: number) => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
@@ -78,8 +92,16 @@ async function main(): Promise<void> {
     // Warm both paths, then measure each.
     await inBatches(CONCURRENCY, CONCURRENCY, (i) => bare(i, `${tag}-warm`));
     await inBatches(CONCURRENCY, CONCURRENCY, (i) => governed(i, `${tag}-warm`));
-    const bareSecs = await inBatches(RUNS, CONCURRENCY, (i) => bare(i, tag));
-    const govSecs = await inBatches(RUNS, CONCURRENCY, (i) => governed(i, tag));
+    const c0 = cpuNow(server.process.pid);
+    const bareSecs = process.env.BENCH_SKIP === 'bare' ? 1 : await inBatches(RUNS, CONCURRENCY, (i) => bare(i, tag));
+    const c1 = cpuNow(server.process.pid);
+    const govSecs = process.env.BENCH_SKIP === 'governed' ? 1 : await inBatches(RUNS, CONCURRENCY, (i) => governed(i, tag));
+    const c2 = cpuNow(server.process.pid);
+    const cpuMs = (a: number, b: number) => +(((b - a) * 1000) / RUNS).toFixed(2);
+    const cpu = {
+      bareWorker: cpuMs(c0.self, c1.self), bareServer: cpuMs(c0.server, c1.server),
+      govWorker: cpuMs(c1.self, c2.self), govServer: cpuMs(c1.server, c2.server),
+    };
     const bareEvents = (await client.workflow.getHandle(`${tag}-bare-0`).fetchHistory()).events?.length ?? 0;
     const governedEvents = (await client.workflow.getHandle(`demo:${tag}-gov-0`).fetchHistory()).events?.length ?? 0;
     const latencies: number[] = [];
@@ -92,7 +114,7 @@ async function main(): Promise<void> {
       latencies.push((await arrived) - t0);
       await run.result();
     }
-    return { bareSecs, govSecs, bareEvents, governedEvents, latencies };
+    return { bareSecs, govSecs, bareEvents, governedEvents, latencies, cpu };
   });
   await nativeConnection.close();
   await client.connection.close();
@@ -115,11 +137,13 @@ async function main(): Promise<void> {
     ['ratio governed / bare', String(summary.ratio), 'target ≥ 0.8'],
     ['history events per run (governed)', String(summary.governedEvents), `target ≤ ${1.5 * summary.bareEvents}`],
     ['history events per run (bare)', String(summary.bareEvents), ''],
+    ['CPU ms per run, worker+client (gov/bare)', `${results.cpu.govWorker}/${results.cpu.bareWorker}`, ''],
+    ['CPU ms per run, Temporal server (gov/bare)', `${results.cpu.govServer}/${results.cpu.bareServer}`, ''],
     ['decision → dispatch p50 (ms)', String(summary.decisionToDispatchP50Ms), ''],
     ['decision → dispatch p99 (ms)', String(summary.decisionToDispatchP99Ms), 'target ≤ 100'],
   ];
   console.log(`\nbenchmark: ${RUNS} runs per kind, concurrency ${CONCURRENCY}, ${LATENCY_RUNS} HumanApprove runs\n`);
-  for (const [k, v, t] of rows) console.log(`${k.padEnd(38)} ${v.padStart(9)}  ${t}`);
+  for (const [k, v, t] of rows) console.log(`${k.padEnd(44)} ${v.padStart(11)}  ${t}`);
   console.log(JSON.stringify(summary));
 }
 
