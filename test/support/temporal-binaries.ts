@@ -1,7 +1,7 @@
 /**
  * Finds the Temporal CLI and the time-skipping test server: an explicit variable first
- * (TEMPORAL_CLI, TEMPORAL_TEST_SERVER), then the pinned copies `./temporal-dev.sh install` puts in
- * `.tools/bin`, then the PATH.
+ * (TEMPORAL_CLI, TEMPORAL_TEST_SERVER), then the PATH, then the pinned copies
+ * `./temporal-dev.sh tools` installs in `.tools/bin` (the same order as the script).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -22,7 +22,7 @@ function find(envVar: string, name: string): string {
     return explicit;
   }
   const local = path.join(PROJECT_ROOT, '.tools', 'bin', name);
-  const found = fs.existsSync(local) ? local : onPath(name);
+  const found = onPath(name) ?? (fs.existsSync(local) ? local : undefined);
   if (!found) throw new Error(`no ${name} found: run "./temporal-dev.sh install", put ${name} on PATH, or set ${envVar}`);
   return found;
 }

