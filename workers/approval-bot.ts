@@ -14,6 +14,8 @@ import { loadConfig } from './config';
 import { StateKey, WorkspaceKey } from '../workflows/search-attributes';
 import type { Principal, RunStatus } from '../workflows/types';
 
+const QUERY_TIMEOUT_MS = 5_000;
+
 export interface BotRule {
   workspaceId: string;
   bot: Principal;
@@ -37,7 +39,12 @@ export async function approveCoveredRuns(portarium: PortariumClient, rule: BotRu
   const approved: string[] = [];
   for await (const wf of portarium.client.workflow.list({ query })) {
     const run = portarium.run(wf.workflowId);
-    const status = await run.status();
+    // A run whose workers are gone cannot answer; skip it rather than stall the whole pass.
+    const status = await portarium.client.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () => run.status()).catch((err: Error) => err);
+    if (status instanceof Error) {
+      log(`skip ${wf.workflowId}: status unavailable (${status.message})`);
+      continue;
+    }
     const reason = whyNot(rule, status);
     if (reason) {
       log(`skip ${wf.workflowId}: ${reason}`);

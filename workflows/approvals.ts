@@ -7,7 +7,7 @@ import { FailureType } from './failures';
 import type { ApprovalRecord, Decision, DecisionKind, RunState } from './types';
 
 export type DecisionVerdict =
-  | { ok: true; kind: DecisionKind; counted: boolean }
+  | { ok: true; kind: DecisionKind; counted: boolean; /** A repeat of a decision already applied. */ replayed?: boolean }
   | { ok: false; type: FailureType; message: string };
 
 /** What a decision is judged against. */
@@ -71,7 +71,7 @@ export class ApprovalBook {
   replay(kind: DecisionKind, d: Decision): DecisionVerdict | undefined {
     const prior = this.seen.get(d.decisionId);
     if (!prior) return undefined;
-    if (prior.fingerprint === fingerprint(kind, d)) return prior.verdict;
+    if (prior.fingerprint === fingerprint(kind, d)) return prior.verdict.ok ? { ...prior.verdict, replayed: true } : prior.verdict;
     return { ok: false, type: FailureType.DecisionConflict, message: `decision id ${d.decisionId} was already used for another decision` };
   }
 

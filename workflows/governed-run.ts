@@ -99,9 +99,12 @@ function wireHandlers(run: GovernedRunState, dispatchScope: CancellationScope): 
 
   setHandler(
     msg.decideUpdate,
-    (req) => {
+    async (req) => {
+      const before = run.state;
       const verdict = run.applyDecision(req.kind, req, 'decide', now());
       if (!verdict.ok) throw refusal(verdict.type, verdict.message);
+      // Reply with the state the decision leads to (e.g. Dispatching, Rejected), not the one it found.
+      if (!verdict.replayed && decisionMovesRun(run, req.kind)) await condition(() => run.state !== before);
       return { decisionId: req.decisionId, kind: req.kind, counted: verdict.counted, state: run.state, approvalsNeeded: run.approvalsNeeded };
     },
     { validator: (raw) => validateOrThrow(decideRequestSchema(), raw) },
@@ -109,8 +112,10 @@ function wireHandlers(run: GovernedRunState, dispatchScope: CancellationScope): 
 
   setHandler(
     msg.amendActionUpdate,
-    (req) => {
+    async (req) => {
       throwIfRefused(run.applyAmendment(req, now()));
+      // The main loop decides the amended action by policy; reply with that decision.
+      await condition(() => run.state !== RunState.ChangesRequested);
       return run.status();
     },
     { validator: (raw) => validateOrThrow(amendRequestSchema(), raw) },
@@ -131,6 +136,11 @@ function wireHandlers(run: GovernedRunState, dispatchScope: CancellationScope): 
 
   setHandler(msg.statusQuery, () => run.status());
   setHandler(msg.evidenceQuery, () => ({ head: run.chain.head, count: run.chain.entries.length, entries: [...run.chain.entries] }));
+}
+
+/** Whether the main loop will leave the current state because of this decision. */
+function decisionMovesRun(run: GovernedRunState, kind: DecisionKind): boolean {
+  return kind !== 'approve' || run.quorumMet || run.released;
 }
 
 /** Update validators refuse malformed payloads only; governance refusals are recorded by the handler. */

@@ -1,0 +1,357 @@
+#!/usr/bin/env node
+/**
+ * `portarium`: start governed runs, read their status and evidence, decide, complete, amend and
+ * cancel them, and check policy files. Every message goes through `PortariumClient`, so it is checked
+ * with the workflow's own schemas before it is sent. Exit codes are listed in `usage()`.
+ */
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { PolicyLoadError, loadPolicyDir } from '../policies/load';
+import { verifyChain } from '../workflows/evidence-chain';
+import { hashAction } from '../workflows/hashing';
+import { check, governedRunInputSchema, workspaceIdSchema } from '../workflows/schemas';
+import { StateKey, WorkspaceKey } from '../workflows/search-attributes';
+import { DecisionKind, type GovernedAction, type GovernedRunInput, type Principal, RunState, type Tier } from '../workflows/types';
+import { type CommandInfo, HELP, commandUsage, formatOutcome, formatRunList, formatStatus, usage } from './cli-format';
+import { IdempotencyConflictError, InvalidMessageError, PortariumClient, type RunHandle } from './client';
+import { ConfigError, type PortariumConfig, loadConfig } from './config';
+
+/** Where the CLI writes, and the environment it reads. Tests pass their own. */
+export interface CliIo {
+  out(text: string): void;
+  err(text: string): void;
+  /** @default process.env */
+  env?: NodeJS.ProcessEnv;
+}
+
+type Values = Record<string, string | boolean | undefined>;
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+interface Ctx {
+  io: CliIo;
+  values: Values;
+  /** Positionals after the command words. */
+  args: string[];
+  config(): PortariumConfig;
+  client(): Promise<PortariumClient>;
+}
+
+interface Command extends CommandInfo {
+  /** Fewest and most positionals after the command words. */
+  arity: [number, number];
+  options: Options;
+  run(ctx: Ctx): Promise<number>;
+}
+
+/** Bad command line: printed with the usage, exit 2. */
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+const strings = (...names: string[]): Options => Object.fromEntries(names.map((n) => [n, { type: 'string' as const }]));
+const flag = (name: string): Options => ({ [name]: { type: 'boolean' } });
+const COMMON: Options = { ...strings('address', 'namespace', 'task-queue'), help: { type: 'boolean', short: 'h' } };
+const ACTION_FLAGS = ['runtime', 'target', 'operation', 'input', 'tools'];
+const START_FLAGS = ['workspace', 'requester', 'roles', ...ACTION_FLAGS, 'reason', 'idempotency-key', 'correlation-id', 'tier-override'];
+const SUCCESS = new Set<string>([RunState.Succeeded, RunState.ManuallyCompleted]);
+
+const str = (v: Values, name: string) => (typeof v[name] === 'string' && v[name] !== '' ? (v[name] as string) : undefined);
+const list = (text: string | undefined) => (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const principal = (id: string, v: Values): Principal => ({ id, roles: list(str(v, 'roles')) });
+
+/** The named flags' values, or a usage error naming every missing one. */
+function need(v: Values, ...names: string[]): string[] {
+  const missing = names.filter((n) => str(v, n) === undefined);
+  if (missing.length) throw new UsageError(`missing ${missing.map((n) => `--${n}`).join(', ')}`);
+  return names.map((n) => v[n] as string);
+}
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${what} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function actionFrom(v: Values): GovernedAction {
+  const [runtime, target, operation] = need(v, 'runtime', 'target', 'operation');
+  const input = str(v, 'input') === undefined ? {} : parseJson(str(v, 'input')!, '--input');
+  const tools = str(v, 'tools') === undefined ? undefined : list(str(v, 'tools'));
+  return { runtime, target, operation, input: input as GovernedAction['input'], ...(tools && { tools }) };
+}
+
+function runInputFrom(v: Values): GovernedRunInput {
+  const file = str(v, 'file');
+  if (file !== undefined) {
+    const mixed = START_FLAGS.filter((n) => v[n] !== undefined);
+    if (mixed.length) throw new UsageError(`--file holds the whole input; drop ${mixed.map((n) => `--${n}`).join(', ')}`);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`--file: ${(err as Error).message}`);
+    }
+    return parseJson(text, `--file ${file}`) as GovernedRunInput;
+  }
+  const [workspaceId, requester, reason] = need(v, 'workspace', 'requester', 'reason');
+  const tierOverride = str(v, 'tier-override') as Tier | undefined;
+  return {
+    workspaceId,
+    correlationId: str(v, 'correlation-id') ?? randomUUID(),
+    requestedBy: principal(requester, v),
+    action: actionFrom(v),
+    idempotencyKey: str(v, 'idempotency-key') ?? randomUUID(),
+    reason,
+    ...(tierOverride && { tierOverride }),
+  };
+}
+
+async function runStart(ctx: Ctx): Promise<number> {
+  // Validated here too, so the printed hash is of the action exactly as the workflow receives it.
+  const checked = check(governedRunInputSchema(), runInputFrom(ctx.values));
+  if (!checked.ok) throw new InvalidMessageError('governedRun input', checked.issues);
+  const started = await (await ctx.client()).startRun(checked.value);
+  ctx.io.out(`workflowId: ${started.workflowId}`);
+  ctx.io.out(`existing: ${started.existing ? 'yes (started before with this idempotency key)' : 'no'}`);
+  ctx.io.out(`actionHash: ${hashAction(checked.value.action)}`);
+  return ctx.values.wait ? waitForResult(ctx, started.run) : 0;
+}
+
+async function waitForResult(ctx: Ctx, run: RunHandle): Promise<number> {
+  try {
+    const result = await run.result();
+    ctx.io.out(JSON.stringify(result, null, 2));
+    return SUCCESS.has(result.state) ? 0 : 1;
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    const f = failureOf(err);
+    ctx.io.err(`failed: ${f?.type ?? 'unknown'}: ${f?.message ?? err.message}`);
+    return 1;
+  }
+}
+
+async function runStatus(ctx: Ctx): Promise<number> {
+  const [id] = ctx.args;
+  const status = await (await ctx.client()).run(id).status();
+  ctx.io.out(ctx.values.json ? JSON.stringify(status, null, 2) : formatStatus(id, status));
+  return 0;
+}
+
+async function runEvidence(ctx: Ctx): Promise<number> {
+  const [id] = ctx.args;
+  const run = (await ctx.client()).run(id);
+  const view = await run.evidence();
+  for (const entry of view.entries) ctx.io.out(JSON.stringify(entry));
+  if (!ctx.values.verify) return 0;
+  const { workspaceId } = await run.status();
+  const verdict = verifyChain(view.entries, { workspaceId, runId: id });
+  if (!verdict.ok) {
+    ctx.io.err(`evidence chain broken at seq ${verdict.seq}: ${verdict.reason}`);
+    return 1;
+  }
+  if (verdict.head !== view.head) {
+    ctx.io.err(`evidence chain verified, but its head ${verdict.head} is not the reported head ${view.head}`);
+    return 1;
+  }
+  ctx.io.err(`verified: ${verdict.count} entries, head ${verdict.head}`);
+  return 0;
+}
+
+function listQuery(v: Values): string {
+  const [workspace] = need(v, 'workspace');
+  if (!workspaceIdSchema().safeParse(workspace).success) throw new UsageError(`--workspace: not a workspace id: ${workspace}`);
+  const state = str(v, 'state');
+  if (state !== undefined && !Object.hasOwn(RunState, state)) throw new UsageError(`--state must be one of ${Object.keys(RunState).join(', ')}`);
+  return `${WorkspaceKey.name}="${workspace}"${state ? ` AND ${StateKey.name}="${state}"` : ''}`;
+}
+
+async function runList(ctx: Ctx): Promise<number> {
+  const query = listQuery(ctx.values);
+  const limit = Number(str(ctx.values, 'limit') ?? 100);
+  if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
+  const runs = [];
+  for await (const info of (await ctx.client()).client.workflow.list({ query })) {
+    runs.push({ workflowId: info.workflowId, state: info.typedSearchAttributes.get(StateKey) ?? info.status.name, startTime: info.startTime });
+    if (runs.length >= limit) break;
+  }
+  ctx.io.out(formatRunList(runs));
+  return 0;
+}
+
+async function runCancel(ctx: Ctx): Promise<number> {
+  const [id] = ctx.args;
+  const [by, reason] = need(ctx.values, 'by', 'reason');
+  await (await ctx.client()).run(id).cancel({ requestedBy: principal(by, ctx.values), reason });
+  ctx.io.out(`cancel sent to ${id}; a refusal shows in \`portarium run status ${id}\``);
+  return 0;
+}
+
+async function decide(ctx: Ctx): Promise<number> {
+  const [id, kind] = ctx.args;
+  if (!Object.hasOwn(DecisionKind, kind)) throw new UsageError(`decision must be approve, reject or requestChanges, got ${kind}`);
+  const [approver, actionHash] = need(ctx.values, 'approver', 'action-hash');
+  const rationale = str(ctx.values, 'rationale');
+  const d = { decisionId: str(ctx.values, 'decision-id') ?? randomUUID(), approver: principal(approver, ctx.values), actionHash, ...(rationale && { rationale }) };
+  const run = (await ctx.client()).run(id);
+  if (ctx.values.signal) {
+    await run.signalDecision(kind as DecisionKind, d);
+    ctx.io.out(`${kind} ${d.decisionId} sent by signal to ${id}; a refusal shows in \`portarium run status ${id}\``);
+    return 0;
+  }
+  ctx.io.out(formatOutcome(await run.decide({ kind: kind as DecisionKind, ...d })));
+  return 0;
+}
+
+async function manualComplete(ctx: Ctx): Promise<number> {
+  const [id] = ctx.args;
+  const v = ctx.values;
+  const [by, actionHash, evidenceRef] = need(v, 'by', 'action-hash', 'evidence-ref');
+  const outcome = str(v, 'outcome') as 'Succeeded' | 'Failed' | undefined;
+  const notes = str(v, 'notes');
+  const completionId = str(v, 'completion-id') ?? randomUUID();
+  const completedAt = str(v, 'completed-at') ?? new Date().toISOString();
+  await (await ctx.client()).run(id).completeManually({
+    completionId, completedBy: principal(by, v), completedAt, evidenceRef, actionHash, ...(outcome && { outcome }), ...(notes && { notes }),
+  });
+  ctx.io.out(`manual completion ${completionId} sent to ${id}; a refusal shows in \`portarium run status ${id}\``);
+  return 0;
+}
+
+async function amend(ctx: Ctx): Promise<number> {
+  const [id] = ctx.args;
+  const [by, reason] = need(ctx.values, 'by', 'reason');
+  const amendmentId = str(ctx.values, 'amendment-id') ?? randomUUID();
+  const action = actionFrom(ctx.values);
+  const status = await (await ctx.client()).run(id).amend({ amendmentId, amendedBy: principal(by, ctx.values), action, reason });
+  ctx.io.out(formatStatus(id, status));
+  return 0;
+}
+
+async function policyCheck(ctx: Ctx): Promise<number> {
+  const dir = ctx.args[0] ?? ctx.config().policyDir;
+  try {
+    const { workspaces } = loadPolicyDir(dir);
+    ctx.io.out(`ok: ${workspaces.length} workspace(s): ${workspaces.join(', ') || '(none)'}`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof PolicyLoadError)) throw err;
+    for (const p of err.problems) ctx.io.out(`${p.file}: ${p.path}: ${p.message}`);
+    return 1;
+  }
+}
+
+const COMMANDS: readonly Command[] = [
+  { ...HELP.runStart, run: runStart, arity: [0, 0], options: { ...strings(...START_FLAGS, 'file'), ...flag('wait') } },
+  { ...HELP.runStatus, run: runStatus, arity: [1, 1], options: flag('json') },
+  { ...HELP.runEvidence, run: runEvidence, arity: [1, 1], options: flag('verify') },
+  { ...HELP.runList, run: runList, arity: [0, 0], options: strings('workspace', 'state', 'limit') },
+  { ...HELP.runCancel, run: runCancel, arity: [1, 1], options: strings('by', 'roles', 'reason') },
+  { ...HELP.decide, run: decide, arity: [2, 2], options: { ...strings('approver', 'roles', 'action-hash', 'rationale', 'decision-id'), ...flag('signal') } },
+  { ...HELP.manualComplete, run: manualComplete, arity: [1, 1],
+    options: strings('by', 'roles', 'action-hash', 'evidence-ref', 'outcome', 'notes', 'completion-id', 'completed-at') },
+  { ...HELP.amend, run: amend, arity: [1, 1], options: strings('by', 'roles', ...ACTION_FLAGS, 'reason', 'amendment-id') },
+  { ...HELP.policyCheck, run: policyCheck, arity: [0, 1], options: {} },
+];
+
+function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
+  for (const command of COMMANDS) {
+    const words = command.path.split(' ');
+    if (words.every((w, i) => argv[i] === w)) return { command, rest: argv.slice(words.length) };
+  }
+  return undefined;
+}
+
+function parseFor(command: Command, rest: string[]): { values: Values; args: string[] } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: { ...COMMON, ...command.options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const values = parsed.values as Values;
+  const [min, max] = command.arity;
+  const n = parsed.positionals.length;
+  if (!values.help && (n < min || n > max)) {
+    throw new UsageError(n < min ? 'missing arguments' : `unexpected argument ${parsed.positionals[max]}`);
+  }
+  return { values, args: parsed.positionals };
+}
+
+function configFrom(env: NodeJS.ProcessEnv, v: Values): PortariumConfig {
+  const base = loadConfig(env);
+  const address = str(v, 'address') ?? base.temporal.address;
+  const namespace = str(v, 'namespace') ?? base.temporal.namespace;
+  // Overrides replace the whole `temporal` object, so keep its TLS and API key settings.
+  return loadConfig(env, { temporal: { ...base.temporal, address, namespace }, taskQueue: str(v, 'task-queue') ?? base.taskQueue });
+}
+
+/** The ApplicationFailure behind a client error (update or workflow failure), if any. */
+function failureOf(err: unknown): ApplicationFailure | undefined {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) if (e instanceof ApplicationFailure) return e;
+  return undefined;
+}
+
+async function connect(config: PortariumConfig): Promise<PortariumClient> {
+  try {
+    return await PortariumClient.connect(config);
+  } catch (err) {
+    const { address, namespace } = config.temporal;
+    throw new Error(`cannot reach Temporal at ${address} (namespace ${namespace}): ${(err as Error).message}`);
+  }
+}
+
+function report(err: unknown, io: CliIo, command: Command | undefined): number {
+  if (err instanceof UsageError) {
+    io.err(`${err.message}\n\n${command ? commandUsage(command) : usage(COMMANDS)}`);
+    return 2;
+  }
+  if (err instanceof InvalidMessageError || err instanceof ConfigError || err instanceof IdempotencyConflictError) {
+    io.err(err.message);
+    return 2;
+  }
+  const refusal = err instanceof WorkflowUpdateFailedError ? failureOf(err) : undefined;
+  if (refusal) {
+    io.err(`refused: ${refusal.type}: ${refusal.message}`);
+    return 3;
+  }
+  io.err(`${err instanceof WorkflowNotFoundError ? 'not found' : 'error'}: ${err instanceof Error ? err.message : String(err)}`);
+  return 1;
+}
+
+/** Run the CLI on `argv` (without `node` and the script) and return the exit code. */
+export async function main(argv: string[], io: CliIo = { out: (t) => console.log(t), err: (t) => console.error(t) }): Promise<number> {
+  let command: Command | undefined;
+  let client: PortariumClient | undefined;
+  try {
+    if (!argv.length || ['help', '--help', '-h'].includes(argv[0])) {
+      io.out(usage(COMMANDS));
+      return 0;
+    }
+    const found = findCommand(argv);
+    if (!found) throw new UsageError(`unknown command: ${argv.slice(0, 2).join(' ')}`);
+    command = found.command;
+    const { values, args } = parseFor(command, found.rest);
+    if (values.help) {
+      io.out(commandUsage(command));
+      return 0;
+    }
+    let config: PortariumConfig | undefined;
+    const ctx: Ctx = { io, values, args, config: () => (config ??= configFrom(io.env ?? process.env, values)),
+      client: async () => (client ??= await connect(ctx.config())) };
+    return await command.run(ctx);
+  } catch (err) {
+    return report(err, io, command);
+  } finally {
+    await client?.close();
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
