@@ -44,25 +44,15 @@ export const NON_RETRYABLE_DISPATCH_FAILURES: string[] = [
   FailureType.InvalidMessage,
 ];
 
+function failure(type: FailureType, message: string, nonRetryable: boolean, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable, details: details ? [details] : undefined });
+}
+
 /** A refused governance request (decision, cancel, amend): never retried, type says why. */
-export function refusal(type: FailureType, message: string, details?: unknown): ApplicationFailure {
-  return ApplicationFailure.create({ type, message, nonRetryable: true, details: details ? [details] : undefined });
-}
+export const refusal = (type: FailureType, message: string, details?: unknown) => failure(type, message, true, details);
 
-export function runtimeRejected(message: string, details?: unknown): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: FailureType.RuntimeRejected,
-    message,
-    nonRetryable: true,
-    details: details ? [details] : undefined,
-  });
-}
+/** The runtime refused the action; retrying will not help. */
+export const runtimeRejected = (message: string, details?: unknown) => failure(FailureType.RuntimeRejected, message, true, details);
 
-export function runtimeUnavailable(message: string, details?: unknown): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: FailureType.RuntimeUnavailable,
-    message,
-    nonRetryable: false,
-    details: details ? [details] : undefined,
-  });
-}
+/** The runtime is unreachable or failed transiently; the activity is retried. */
+export const runtimeUnavailable = (message: string, details?: unknown) => failure(FailureType.RuntimeUnavailable, message, false, details);
