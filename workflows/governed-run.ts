@@ -72,12 +72,13 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
     });
   }
   const run = new GovernedRunState(parsed.value, workflowInfo().workflowId, now());
-  const dispatchScope = new CancellationScope();
-  wireHandlers(run, dispatchScope);
+  // Created only for the dispatch: every promise a workflow makes costs a stack capture in the SDK.
+  const dispatch: { scope?: CancellationScope } = {};
+  wireHandlers(run, dispatch);
   run.recordRequested(now());
   try {
-    const result = await govern(run, dispatchScope);
-    await condition(allHandlersFinished);
+    const result = await govern(run, dispatch);
+    if (!allHandlersFinished()) await condition(allHandlersFinished);
     return result;
   } catch (err) {
     if (isCancellation(err) && !TERMINAL_STATES.has(run.state)) {
@@ -87,7 +88,7 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
   }
 }
 
-function wireHandlers(run: GovernedRunState, dispatchScope: CancellationScope): void {
+function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationScope }): void {
   const decisionSignal = (kind: DecisionKind) => (raw: unknown) => {
     const d = check(decisionSchema(kind), raw);
     if (!d.ok) run.refuse(kind, undefined, FailureType.InvalidMessage, describeIssues(d.issues), now());
@@ -125,7 +126,7 @@ function wireHandlers(run: GovernedRunState, dispatchScope: CancellationScope): 
     const c = check(cancelRequestSchema(), raw);
     if (!c.ok) return void run.refuse('cancelRun', undefined, FailureType.InvalidMessage, describeIssues(c.issues), now());
     // Cancelling the scope reaches a dispatch in flight; before dispatch the main loop sees `run.cancel`.
-    if (run.applyCancel(c.value, now()).ok && run.state === RunState.Dispatching) dispatchScope.cancel();
+    if (run.applyCancel(c.value, now()).ok && run.state === RunState.Dispatching) dispatch.scope?.cancel();
   });
 
   setHandler(msg.manualCompletionSignal, (raw) => {
@@ -153,7 +154,7 @@ function throwIfRefused(v: Verdict): void {
   if (!v.ok) throw refusal(v.type, v.message);
 }
 
-async function govern(run: GovernedRunState, dispatchScope: CancellationScope): Promise<GovernedRunResult> {
+async function govern(run: GovernedRunState, dispatchHolder: { scope?: CancellationScope }): Promise<GovernedRunResult> {
   const snapshot = await loadPolicySnapshot(run.input.workspaceId);
   // Each pass decides the current action; an amendment after requestChanges starts another pass.
   for (;;) {
@@ -180,7 +181,7 @@ async function govern(run: GovernedRunState, dispatchScope: CancellationScope): 
       default:
         return awaitManualCompletion(run);
     }
-    if (outcome === 'dispatch') return dispatch(run, dispatchScope);
+    if (outcome === 'dispatch') return dispatch(run, (dispatchHolder.scope = new CancellationScope()));
     if (outcome !== 'amended') return outcome;
   }
 }

@@ -2,6 +2,8 @@
  * `npm run bench`: on one dev server and one worker with the same settings, governed Auto runs per
  * second vs a bare workflow calling the same no-op activity; history events per run for both; and
  * decision → dispatch latency for HumanApprove runs. Last line: one JSON object with the results.
+ * Knobs: BENCH_RUNS (300), BENCH_CONCURRENCY (30), BENCH_LATENCY_RUNS (100), and BENCH_SKIP=bare|governed
+ * to measure (or profile with --cpu-prof) one kind alone.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
