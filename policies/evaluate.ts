@@ -3,14 +3,19 @@
  * fails closed (Deny). No matching rule means Deny. Strictest matching rule wins:
  * Deny > ManualOnly > HumanApprove > Assisted > Auto. A tier override may only make it stricter.
  */
-import type { PolicySnapshot, PolicyTier, Rule } from './schema';
+import { type CondValue, checkCondition } from './condition';
+import type { Duty, PolicySnapshot, PolicyTier, Rule } from './schema';
 import { durationMs } from './duration';
+import { TOOL_CLASS_TIER, classifyTool } from './tools';
 
 export interface PolicyRequest {
-  action: { runtime: string; target: string; operation: string; tools?: string[] };
+  action: { runtime: string; target: string; operation: string; tools?: string[]; input?: { [k: string]: unknown } };
   requestedBy: { id: string; roles: string[] };
   tierOverride?: Exclude<PolicyTier, 'Deny'>;
 }
+
+/** Operations a rule's `when` condition may spend before evaluation fails closed. */
+export const CONDITION_BUDGET = 1000;
 
 export interface EscalationStep {
   afterMs: number;
@@ -27,11 +32,18 @@ export interface PolicyDecision {
   policyHash: string;
   quorum: number;
   eligibleRoles: string[];
+  eligibleUsers: string[];
+  requiredRoles: string[];
+  coolingOffMs: number;
+  freshnessMs: number;
+  signed: boolean;
   expiresAfterMs: number;
   escalation: EscalationStep[];
   vetoWindowMs: number;
   manualExpiresAfterMs: number;
   operatorRoles: string[];
+  incompatibleDuties: [Duty, Duty][];
+  approverKeys: Record<string, string>;
 }
 
 const STRENGTH: Record<PolicyTier, number> = { Auto: 0, Assisted: 1, HumanApprove: 2, ManualOnly: 3, Deny: 4 };
@@ -46,17 +58,52 @@ function matchesPattern(pattern: string | string[] | undefined, value: string): 
   return items.some((p) => (p.endsWith('*') ? value.startsWith(p.slice(0, -1)) : p === value));
 }
 
+/** Thrown inside evaluation when a condition cannot be decided; evaluation then fails closed. */
+class ConditionFailure extends Error {}
+
 /** Why a rule matches, or undefined when it does not. */
-function matchRule(rule: Rule, req: PolicyRequest): string | undefined {
+function matchRule(rule: Rule, req: PolicyRequest, context: { [k: string]: CondValue }): string | undefined {
   const m = rule.match;
-  const { runtime, target, operation } = req.action;
+  const { runtime, target, operation, tools = [] } = req.action;
   if (!matchesPattern(m.runtime, runtime) || !matchesPattern(m.target, target) || !matchesPattern(m.operation, operation)) {
     return undefined;
   }
   if (m.requesterRoles && !m.requesterRoles.some((r) => req.requestedBy.roles.includes(r))) return undefined;
+  if (m.tools !== undefined && !tools.some((t) => matchesPattern(m.tools, t))) return undefined;
+  if (rule.when !== undefined) {
+    const r = checkCondition(rule.when, context, { budget: CONDITION_BUDGET });
+    if (!r.ok) throw new ConditionFailure(`rule ${rule.id}: condition failed: ${r.error}`);
+    if (!r.value) return undefined;
+  }
   const what = [`runtime=${runtime}`, `operation=${operation}`, `target=${target}`];
   if (m.requesterRoles) what.push(`requester role in [${m.requesterRoles.join(',')}]`);
+  if (m.tools !== undefined) what.push('tools matched');
+  if (rule.when !== undefined) what.push(`when (${rule.when})`);
   return `rule ${rule.id} (${rule.tier}) matched ${what.join(' ')}`;
+}
+
+/** Tools first: a tool outside the flow's allow-list denies; each tool's class sets a least tier. */
+function toolFloor(snapshot: PolicySnapshot, req: PolicyRequest): { deny?: string; tier: Exclude<PolicyTier, 'Deny'>; reasons: string[] } {
+  const { tools = [], target } = req.action;
+  const allowed = snapshot.defaults.flowTools?.[target];
+  const reasons: string[] = [];
+  let tier: Exclude<PolicyTier, 'Deny'> = 'Auto';
+  for (const tool of tools) {
+    if (allowed && !allowed.includes(tool)) return { deny: `tool ${tool} is not on the allow-list of flow ${target}`, tier, reasons };
+    const cls = classifyTool(tool, snapshot.defaults.toolClasses);
+    const least = TOOL_CLASS_TIER[cls];
+    reasons.push(`tool ${tool} is ${cls}: at least ${least}`);
+    if (STRENGTH[least] > STRENGTH[tier]) tier = least;
+  }
+  return { tier, reasons };
+}
+
+function conditionContext(snapshot: PolicySnapshot, req: PolicyRequest): { [k: string]: CondValue } {
+  return {
+    workspace: snapshot.workspaceId,
+    action: { ...req.action, tools: req.action.tools ?? [], input: (req.action.input ?? {}) as CondValue } as CondValue,
+    requester: { id: req.requestedBy.id, roles: req.requestedBy.roles },
+  };
 }
 
 /** A denial computes nothing from the snapshot beyond its hash, so it cannot fail itself. */
@@ -68,11 +115,18 @@ function denied(snapshot: PolicySnapshot, reasons: string[], matchedRules: strin
     policyHash: String(snapshot?.policyHash ?? ''),
     quorum: 0,
     eligibleRoles: [],
+    eligibleUsers: [],
+    requiredRoles: [],
+    coolingOffMs: 0,
+    freshnessMs: 0,
+    signed: false,
     expiresAfterMs: 0,
     escalation: [],
     vetoWindowMs: 0,
     manualExpiresAfterMs: 0,
     operatorRoles: [],
+    incompatibleDuties: [],
+    approverKeys: {},
   };
 }
 
@@ -86,11 +140,18 @@ function baseDecision(snapshot: PolicySnapshot, rule: Rule | undefined): PolicyD
     policyHash: snapshot.policyHash,
     quorum: approval.quorum ?? d.approval.quorum,
     eligibleRoles: approval.eligibleRoles ?? d.approval.eligibleRoles,
+    eligibleUsers: approval.eligibleUsers ?? [],
+    requiredRoles: approval.requiredRoles ?? [],
+    coolingOffMs: approval.coolingOff ? durationMs(approval.coolingOff) : 0,
+    freshnessMs: approval.freshness ? durationMs(approval.freshness) : 0,
+    signed: approval.signed ?? false,
     expiresAfterMs: durationMs(approval.expiresAfter ?? d.approval.expiresAfter),
     escalation: (approval.escalation ?? d.approval.escalation).map((s) => ({ afterMs: durationMs(s.after), addRoles: s.addRoles })),
     vetoWindowMs: durationMs(rule?.vetoWindow ?? d.vetoWindow),
     manualExpiresAfterMs: durationMs(d.manualExpiresAfter),
     operatorRoles: d.operatorRoles,
+    incompatibleDuties: d.incompatibleDuties ?? [],
+    approverKeys: d.approverKeys ?? {},
   };
 }
 
@@ -100,11 +161,14 @@ export function evaluatePolicy(snapshot: PolicySnapshot, req: PolicyRequest): Po
     if (!snapshot.workspaceKnown) {
       return denied(snapshot, [`no policy set for workspace ${snapshot.workspaceId}: deny by default`], []);
     }
+    const tools = toolFloor(snapshot, req);
+    if (tools.deny) return denied(snapshot, [tools.deny], []);
+    const context = conditionContext(snapshot, req);
     let winner: Rule | undefined;
     const reasons: string[] = [];
     const matchedRules: string[] = [];
     for (const rule of snapshot.rules) {
-      const why = matchRule(rule, req);
+      const why = matchRule(rule, req, context);
       if (!why) continue;
       reasons.push(why);
       matchedRules.push(rule.id);
@@ -115,6 +179,11 @@ export function evaluatePolicy(snapshot: PolicySnapshot, req: PolicyRequest): Po
     if (winner.tier === 'Deny') return denied(snapshot, reasons, matchedRules);
     const decision = { ...baseDecision(snapshot, winner), reasons, matchedRules };
     let tier: Exclude<PolicyTier, 'Deny'> = winner.tier;
+    reasons.push(...tools.reasons);
+    if (STRENGTH[tools.tier] > STRENGTH[tier]) {
+      reasons.push(`agent tools raised the tier from ${tier} to ${tools.tier}`);
+      tier = tools.tier;
+    }
     if (req.tierOverride) {
       if (STRENGTH[req.tierOverride] > STRENGTH[tier]) {
         reasons.push(`tierOverride raised the tier from ${tier} to ${req.tierOverride}`);

@@ -1,11 +1,14 @@
 /**
- * Reads and checks a policy directory: `defaults.json` plus one `<workspace>.json` per workspace.
+ * Reads and checks a policy directory: `defaults` plus one `<workspace>` file per workspace, each in
+ * JSON (`.json`) or YAML (`.yaml`, `.yml`).
  * Node-only (file I/O): used by the worker at start and by `portarium policy check`, never by workflows.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { canonicalJson, sha256Hex } from '../workflows/hashing';
+import { compileCondition } from './condition';
 import { DefaultsFile, type PolicySnapshot, WorkspaceFile } from './schema';
 
 export interface PolicyProblem {
@@ -31,10 +34,12 @@ export interface LoadedPolicies {
 
 function parseFile<T>(file: string, schema: z.ZodType<T>, problems: PolicyProblem[]): T | undefined {
   let raw: unknown;
+  const yaml = !file.endsWith('.json');
   try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const text = fs.readFileSync(file, 'utf8');
+    raw = yaml ? parseYaml(text, { prettyErrors: true, uniqueKeys: true }) : JSON.parse(text);
   } catch (err) {
-    problems.push({ file, path: '(file)', message: `not readable JSON: ${(err as Error).message}` });
+    problems.push({ file, path: '(file)', message: `not readable ${yaml ? 'YAML' : 'JSON'}: ${(err as Error).message}` });
     return undefined;
   }
   const parsed = schema.safeParse(raw);
@@ -43,6 +48,19 @@ function parseFile<T>(file: string, schema: z.ZodType<T>, problems: PolicyProble
     problems.push({ file, path: issue.path.length ? issue.path.join('.') : '(root)', message: issue.message });
   }
   return undefined;
+}
+
+/** Rule ids unique across defaults and workspace; every `when` compiles. */
+function checkRules(file: string, ws: WorkspaceFile, defaults: DefaultsFile | undefined, problems: PolicyProblem[]): void {
+  const ids = new Set((defaults?.rules ?? []).map((r) => r.id));
+  ws.rules.forEach((rule, i) => {
+    if (ids.has(rule.id)) problems.push({ file, path: `rules.${i}.id`, message: `duplicate rule id ${rule.id}` });
+    ids.add(rule.id);
+    if (rule.when !== undefined) {
+      const compiled = compileCondition(rule.when);
+      if (!compiled.ok) problems.push({ file, path: `rules.${i}.when`, message: compiled.error });
+    }
+  });
 }
 
 function deepFreeze<T>(value: T): T {
@@ -63,29 +81,36 @@ function makeSnapshot(workspaceId: string, defaults: DefaultsFile, ws: Workspace
   return deepFreeze({ policyHash: sha256Hex(canonicalJson(content)), ...content });
 }
 
+const POLICY_FILE = /^(.+)\.(json|ya?ml)$/;
+
 /** Load and check every policy file of `dir`; throws `PolicyLoadError` listing all problems. */
 export function loadPolicyDir(dir: string): LoadedPolicies {
   const problems: PolicyProblem[] = [];
-  const defaultsPath = path.join(dir, 'defaults.json');
-  if (!fs.existsSync(defaultsPath)) {
-    throw new PolicyLoadError([{ file: defaultsPath, path: '(file)', message: 'missing: every policy directory needs defaults.json' }]);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    throw new PolicyLoadError([{ file: dir, path: '(file)', message: 'not a directory' }]);
   }
-  const defaults = parseFile(defaultsPath, DefaultsFile, problems);
+  const files = fs.readdirSync(dir).sort().filter((n) => POLICY_FILE.test(n));
+  const stems = files.map((n) => POLICY_FILE.exec(n)![1]);
+  stems.forEach((stem, i) => {
+    if (stems.indexOf(stem) !== i) problems.push({ file: path.join(dir, files[i]), path: '(file)', message: `a second file for ${stem}` });
+  });
+  const defaultsName = files.find((n) => POLICY_FILE.exec(n)![1] === 'defaults');
+  if (!defaultsName) {
+    throw new PolicyLoadError([{ file: path.join(dir, 'defaults.json'), path: '(file)', message: 'missing: every policy directory needs a defaults file (.json, .yaml or .yml)' }]);
+  }
+  const defaults = parseFile(path.join(dir, defaultsName), DefaultsFile, problems);
   const workspaces = new Map<string, WorkspaceFile>();
-  for (const name of fs.readdirSync(dir).sort()) {
-    if (!name.endsWith('.json') || name === 'defaults.json') continue;
+  for (const name of files) {
+    const stem = POLICY_FILE.exec(name)![1];
+    if (stem === 'defaults') continue;
     const file = path.join(dir, name);
     const ws = parseFile(file, WorkspaceFile, problems);
     if (!ws) continue;
-    if (ws.workspace !== name.slice(0, -'.json'.length)) {
-      problems.push({ file, path: 'workspace', message: `must equal the file name (${name.slice(0, -5)}), got ${ws.workspace}` });
+    if (ws.workspace !== stem) {
+      problems.push({ file, path: 'workspace', message: `must equal the file name (${stem}), got ${ws.workspace}` });
       continue;
     }
-    const ruleIds = new Set<string>();
-    [...(defaults?.rules ?? []), ...ws.rules].forEach((rule, i) => {
-      if (ruleIds.has(rule.id)) problems.push({ file, path: `rules.${i}.id`, message: `duplicate rule id ${rule.id}` });
-      ruleIds.add(rule.id);
-    });
+    checkRules(file, ws, defaults, problems);
     workspaces.set(ws.workspace, ws);
   }
   if (problems.length || !defaults) throw new PolicyLoadError(problems);

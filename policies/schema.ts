@@ -12,6 +12,13 @@ const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$/, 'expecte
 /** Exact text, or a prefix ending in `*`; a list matches any of its items. */
 const pattern = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 
+/** Duties a person can hold in one run. */
+export const Duty = z.enum(['requester', 'approver', 'reviewer', 'manualExecutor', 'amender']);
+export type Duty = z.infer<typeof Duty>;
+
+export const ToolClass = z.enum(['ReadOnly', 'Mutating', 'Dangerous']);
+export type ToolClass = z.infer<typeof ToolClass>;
+
 export const PolicyTier = z.enum(['Auto', 'Assisted', 'HumanApprove', 'ManualOnly', 'Deny']);
 export type PolicyTier = z.infer<typeof PolicyTier>;
 
@@ -27,6 +34,16 @@ export const ApprovalRequirement = z.strictObject({
   quorum: z.number().int().min(1).max(20).optional(),
   /** Roles whose holders may approve (any of them). */
   eligibleRoles: z.array(name).min(1).optional(),
+  /** People who may approve whatever their roles. */
+  eligibleUsers: z.array(name).optional(),
+  /** Specialist approval: for each role, at least one counted approver holds it. */
+  requiredRoles: z.array(name).optional(),
+  /** Approvals given sooner than this after the request (or the last amendment) count only from then. */
+  coolingOff: duration.optional(),
+  /** Approvals older than this when the action would be dispatched are void and must be renewed. */
+  freshness: duration.optional(),
+  /** Decisions must carry an Ed25519 signature by the approver's key in `approverKeys`. */
+  signed: z.boolean().optional(),
   /** Time after the request when an undecided run expires. */
   expiresAfter: duration.optional(),
   escalation: z.array(Escalation).max(10).optional(),
@@ -42,7 +59,11 @@ export const Rule = z.strictObject({
     operation: pattern.optional(),
     /** The requester holds at least one of these roles. */
     requesterRoles: z.array(name).min(1).optional(),
+    /** At least one of the agent tools the run enables matches. */
+    tools: pattern.optional(),
   }),
+  /** Condition over `action.*` (input fields included), `requester.*` and `workspace`; see policies/condition.ts. */
+  when: z.string().min(1).max(2000).optional(),
   tier: PolicyTier,
   approval: ApprovalRequirement.optional(),
   /** Assisted: how long reviewers may veto before dispatch. */
@@ -62,6 +83,14 @@ export const Defaults = z.strictObject({
   manualExpiresAfter: duration,
   /** Holders may cancel any run of the workspace; the requester may always cancel their own. */
   operatorRoles: z.array(name),
+  /** Pairs of duties one person may not both hold in a run (requester+approver always are). */
+  incompatibleDuties: z.array(z.tuple([Duty, Duty])).optional(),
+  /** Blast-radius class per agent tool name, overriding the name-based default. */
+  toolClasses: z.record(z.string(), ToolClass).optional(),
+  /** Per Langflow flow (the action target): the only tools a run of it may enable. */
+  flowTools: z.record(z.string(), z.array(z.string())).optional(),
+  /** Ed25519 public keys (64 hex digits) of approvers, for rules that require signed decisions. */
+  approverKeys: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex digits')).optional(),
 });
 export type Defaults = z.infer<typeof Defaults>;
 

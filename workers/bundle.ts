@@ -15,6 +15,9 @@ export const PRELOADED_MODULES = [
   'zod',
   '@noble/hashes/sha2',
   '@noble/hashes/utils',
+  // Ed25519 builds a ~50 ms lookup table on first use; shared, it is built once per worker.
+  '@noble/curves/ed25519',
+  path.join(PROJECT_ROOT, 'dist', 'workflows', 'signatures.js'),
   path.join(PROJECT_ROOT, 'dist', 'workflows', 'zod-sandbox.js'),
 ];
 

@@ -1,19 +1,22 @@
 #!/usr/bin/env node
 /**
  * `portarium`: start governed runs, read their status and evidence, decide, complete, amend and
- * cancel them, and check policy files. Every message goes through `PortariumClient`, so it is checked
- * with the workflow's own schemas before it is sent. Exit codes are listed in `usage()`.
+ * cancel them, check policy files, and make approver keys and signed decisions offline. Every
+ * message goes through `PortariumClient`, so it is checked with the workflow's own schemas before it
+ * is sent. Exit codes are listed in `usage()`.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { z } from 'zod';
 import { PolicyLoadError, loadPolicyDir } from '../policies/load';
 import { verifyChain } from '../workflows/evidence-chain';
 import { hashAction } from '../workflows/hashing';
-import { check, governedRunInputSchema, workspaceIdSchema } from '../workflows/schemas';
+import { actionHashSchema, check, governedRunInputSchema, workspaceIdSchema } from '../workflows/schemas';
 import { StateKey, WorkspaceKey } from '../workflows/search-attributes';
+import { type SignedFields, publicKeyFromPrivate, signDecision } from '../workflows/signatures';
 import { DecisionKind, type GovernedAction, type GovernedRunInput, type Principal, RunState, type Tier } from '../workflows/types';
 import { type CommandInfo, HELP, commandUsage, formatOutcome, formatRunList, formatStatus, usage } from './cli-format';
 import { IdempotencyConflictError, InvalidMessageError, PortariumClient, type RunHandle } from './client';
@@ -51,11 +54,21 @@ class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/** A key file that cannot be read or written, or does not hold a key: exit 2, without the usage. */
+class KeyFileError extends Error {
+  override readonly name = 'KeyFileError';
+}
+
 const strings = (...names: string[]): Options => Object.fromEntries(names.map((n) => [n, { type: 'string' as const }]));
 const flag = (name: string): Options => ({ [name]: { type: 'boolean' } });
 const COMMON: Options = { ...strings('address', 'namespace', 'task-queue'), help: { type: 'boolean', short: 'h' } };
 const ACTION_FLAGS = ['runtime', 'target', 'operation', 'input', 'tools'];
 const START_FLAGS = ['workspace', 'requester', 'roles', ...ACTION_FLAGS, 'reason', 'idempotency-key', 'correlation-id', 'tier-override'];
+const SIGN_FLAGS = ['workflow-id', 'action-hash', 'kind', 'approver'];
+const PRIVATE_KEY_HEX = /^[0-9a-fA-F]{64}$/;
+// MAINTENANCE: the rule for `signedAt` in the decision schemas (workflows/schemas.ts); a zone is
+// required there because a signed local time would mean different instants to signer and verifier.
+const signedAtSchema = () => z.iso.datetime({ offset: true });
 const SUCCESS = new Set<string>([RunState.Succeeded, RunState.ManuallyCompleted]);
 
 const str = (v: Values, name: string) => (typeof v[name] === 'string' && v[name] !== '' ? (v[name] as string) : undefined);
@@ -206,6 +219,48 @@ async function decide(ctx: Ctx): Promise<number> {
   return 0;
 }
 
+function signedFieldsFrom(v: Values): SignedFields {
+  const [workflowId, actionHash, kind, approverId] = need(v, ...SIGN_FLAGS);
+  if (!Object.hasOwn(DecisionKind, kind)) throw new UsageError(`--kind must be approve, reject or requestChanges, got ${kind}`);
+  if (!actionHashSchema().safeParse(actionHash).success) throw new UsageError('--action-hash must be the run\'s actionHash: 64 lower-case hex digits');
+  const signedAt = str(v, 'signed-at') ?? new Date().toISOString();
+  if (!signedAtSchema().safeParse(signedAt).success) throw new UsageError(`--signed-at must be an ISO-8601 date-time with seconds and a zone (e.g. 2025-01-02T03:04:05Z), got ${signedAt}`);
+  return { workflowId, actionHash, kind: kind as DecisionKind, decisionId: str(v, 'decision-id') ?? randomUUID(), approverId, signedAt };
+}
+
+/** The private key in `file`, trimmed. Its content is never echoed: it is a secret. */
+function readPrivateKey(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new KeyFileError(`--key ${file}: ${(err as Error).message}`);
+  }
+  if (!PRIVATE_KEY_HEX.test(text)) throw new KeyFileError(`--key ${file}: not an Ed25519 private key (expected 64 hex digits, as written by \`portarium decision keygen\`)`);
+  return text;
+}
+
+async function decisionSign(ctx: Ctx): Promise<number> {
+  const [keyFile] = need(ctx.values, 'key', ...SIGN_FLAGS);
+  const fields = signedFieldsFrom(ctx.values);
+  const signature = signDecision(fields, readPrivateKey(keyFile));
+  ctx.io.out(JSON.stringify({ decisionId: fields.decisionId, signedAt: fields.signedAt, signature }));
+  return 0;
+}
+
+async function decisionKeygen(ctx: Ctx): Promise<number> {
+  const [file] = need(ctx.values, 'out');
+  const privateKey = randomBytes(32).toString('hex');
+  try {
+    // `wx`: never overwrite a key that may already be registered. 0600: only its owner can read it.
+    fs.writeFileSync(file, `${privateKey}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    throw new KeyFileError(`--out ${file}: ${(err as Error).message}`);
+  }
+  ctx.io.out(publicKeyFromPrivate(privateKey));
+  return 0;
+}
+
 async function manualComplete(ctx: Ctx): Promise<number> {
   const [id] = ctx.args;
   const v = ctx.values;
@@ -251,6 +306,8 @@ const COMMANDS: readonly Command[] = [
   { ...HELP.runList, run: runList, arity: [0, 0], options: strings('workspace', 'state', 'limit') },
   { ...HELP.runCancel, run: runCancel, arity: [1, 1], options: strings('by', 'roles', 'reason') },
   { ...HELP.decide, run: decide, arity: [2, 2], options: { ...strings('approver', 'roles', 'action-hash', 'rationale', 'decision-id'), ...flag('signal') } },
+  { ...HELP.decisionSign, run: decisionSign, arity: [0, 0], options: strings('key', ...SIGN_FLAGS, 'decision-id', 'signed-at') },
+  { ...HELP.decisionKeygen, run: decisionKeygen, arity: [0, 0], options: strings('out') },
   { ...HELP.manualComplete, run: manualComplete, arity: [1, 1],
     options: strings('by', 'roles', 'action-hash', 'evidence-ref', 'outcome', 'notes', 'completion-id', 'completed-at') },
   { ...HELP.amend, run: amend, arity: [1, 1], options: strings('by', 'roles', ...ACTION_FLAGS, 'reason', 'amendment-id') },
@@ -309,7 +366,7 @@ function report(err: unknown, io: CliIo, command: Command | undefined): number {
     io.err(`${err.message}\n\n${command ? commandUsage(command) : usage(COMMANDS)}`);
     return 2;
   }
-  if (err instanceof InvalidMessageError || err instanceof ConfigError || err instanceof IdempotencyConflictError) {
+  if (err instanceof InvalidMessageError || err instanceof ConfigError || err instanceof IdempotencyConflictError || err instanceof KeyFileError) {
     io.err(err.message);
     return 2;
   }

@@ -1,9 +1,11 @@
 /**
  * Approval state of one run: who approved which action hash, which decision ids were seen, and the
- * pure rules that accept or refuse a decision. No Temporal imports; the workflow feeds it time.
+ * pure rules that accept or refuse a decision (separation of duties included). No Temporal imports;
+ * the workflow feeds it time.
  */
 import { canonicalJson } from './hashing';
 import { FailureType } from './failures';
+import { verifyDecisionSignature } from './signatures';
 import type { ApprovalRecord, Decision, DecisionKind, RunState } from './types';
 
 export type DecisionVerdict =
@@ -13,9 +15,15 @@ export type DecisionVerdict =
 /** What a decision is judged against. */
 export interface DecisionContext {
   state: RunState;
+  workflowId: string;
   actionHash: string;
   requesterId: string;
   eligibleRoles: readonly string[];
+  eligibleUsers: readonly string[];
+  /** Set when policy requires signed decisions: approver id -> Ed25519 public key (hex). */
+  approverKeys?: Readonly<Record<string, string>>;
+  /** Why taking this decision would give the approver incompatible duties, if it would. */
+  dutyConflict(approverId: string): string | undefined;
 }
 
 /** Decisions each waiting state takes. Assisted: approve releases early, reject vetoes. */
@@ -25,32 +33,29 @@ const ACCEPTS: Partial<Record<RunState, readonly DecisionKind[]>> = {
   ChangesRequested: ['reject'],
 };
 
+const refused = (type: FailureType, message: string): DecisionVerdict => ({ ok: false, type, message });
+
 /** Governance checks, in order; the first that fails names the refusal. */
 export function judgeDecision(ctx: DecisionContext, kind: DecisionKind, d: Decision): DecisionVerdict {
   if (!(ACCEPTS[ctx.state] ?? []).includes(kind)) {
-    return { ok: false, type: FailureType.DecisionNotExpected, message: `a ${kind} decision is not taken in state ${ctx.state}` };
+    return refused(FailureType.DecisionNotExpected, `a ${kind} decision is not taken in state ${ctx.state}`);
   }
   if (d.actionHash !== ctx.actionHash) {
-    return {
-      ok: false,
-      type: FailureType.ActionHashMismatch,
-      message: `decision is for action ${d.actionHash.slice(0, 12)}…, the run's action is ${ctx.actionHash.slice(0, 12)}…`,
-    };
+    return refused(FailureType.ActionHashMismatch, `decision is for action ${d.actionHash.slice(0, 12)}…, the run's action is ${ctx.actionHash.slice(0, 12)}…`);
   }
   if (d.approver.id === ctx.requesterId) {
-    return {
-      ok: false,
-      type: FailureType.SelfApprovalRefused,
-      message: `${d.approver.id} requested this run and may not decide on it (use cancelRun to withdraw)`,
-    };
+    return refused(FailureType.SelfApprovalRefused, `${d.approver.id} requested this run and may not decide on it (use cancelRun to withdraw)`);
   }
-  if (!d.approver.roles.some((r) => ctx.eligibleRoles.includes(r))) {
-    return {
-      ok: false,
-      type: FailureType.ApproverNotEligible,
-      message: `${d.approver.id} holds none of the eligible roles [${ctx.eligibleRoles.join(', ')}]`,
-    };
+  if (!ctx.eligibleUsers.includes(d.approver.id) && !d.approver.roles.some((r) => ctx.eligibleRoles.includes(r))) {
+    return refused(FailureType.ApproverNotEligible, `${d.approver.id} holds none of the eligible roles [${ctx.eligibleRoles.join(', ')}]`);
   }
+  if (ctx.approverKeys) {
+    const fields = { workflowId: ctx.workflowId, actionHash: d.actionHash, kind, decisionId: d.decisionId, approverId: d.approver.id, signedAt: d.signedAt ?? '' };
+    const sig = d.signedAt ? verifyDecisionSignature(fields, d.signature, ctx.approverKeys) : ({ ok: false, reason: 'missing' } as const);
+    if (!sig.ok) return refused(FailureType.SignatureInvalid, `policy requires a signed decision: signature ${sig.reason.replace('_', ' ')}`);
+  }
+  const conflict = ctx.dutyConflict(d.approver.id);
+  if (conflict) return refused(FailureType.IncompatibleDuties, conflict);
   return { ok: true, kind, counted: true };
 }
 
@@ -63,8 +68,16 @@ export class ApprovalBook {
     return [...this.byApprover.values()];
   }
 
-  get count(): number {
-    return this.byApprover.size;
+  /** Approvals that count at `now` (cooling-off over). */
+  counted(now: Date): ApprovalRecord[] {
+    const t = now.toISOString();
+    return this.approvals.filter((a) => a.countsFrom <= t);
+  }
+
+  /** The next time a waiting approval starts to count, if any. */
+  nextCountsFrom(now: Date): string | undefined {
+    const t = now.toISOString();
+    return this.approvals.map((a) => a.countsFrom).filter((c) => c > t).sort()[0];
   }
 
   /** A decision id seen before: its earlier verdict if the content is the same, a conflict if not. */
@@ -72,15 +85,24 @@ export class ApprovalBook {
     const prior = this.seen.get(d.decisionId);
     if (!prior) return undefined;
     if (prior.fingerprint === fingerprint(kind, d)) return prior.verdict.ok ? { ...prior.verdict, replayed: true } : prior.verdict;
-    return { ok: false, type: FailureType.DecisionConflict, message: `decision id ${d.decisionId} was already used for another decision` };
+    return refused(FailureType.DecisionConflict, `decision id ${d.decisionId} was already used for another decision`);
   }
 
-  /** Remember the verdict; an accepted approve counts once per approver. */
-  settle(kind: DecisionKind, d: Decision, verdict: DecisionVerdict, at: Date): DecisionVerdict {
+  /** Remember the verdict; an accepted approve counts once per approver, from `countsFrom`. */
+  settle(kind: DecisionKind, d: Decision, verdict: DecisionVerdict, at: Date, countsFrom: Date): DecisionVerdict {
     let final = verdict;
     if (verdict.ok && kind === 'approve') {
       if (this.byApprover.has(d.approver.id)) final = { ...verdict, counted: false };
-      else this.byApprover.set(d.approver.id, { decisionId: d.decisionId, approverId: d.approver.id, at: at.toISOString() });
+      else {
+        const start = countsFrom > at ? countsFrom : at;
+        this.byApprover.set(d.approver.id, {
+          decisionId: d.decisionId,
+          approverId: d.approver.id,
+          approverRoles: d.approver.roles,
+          at: at.toISOString(),
+          countsFrom: start.toISOString(),
+        });
+      }
     }
     this.seen.set(d.decisionId, { fingerprint: fingerprint(kind, d), verdict: final });
     return final;
@@ -91,6 +113,14 @@ export class ApprovalBook {
     const n = this.byApprover.size;
     this.byApprover.clear();
     return n;
+  }
+
+  /** Freshness: void approvals given before `cutoff`; returns the approvers whose approval was voided. */
+  voidGivenBefore(cutoff: Date): string[] {
+    const t = cutoff.toISOString();
+    const stale = this.approvals.filter((a) => a.at < t).map((a) => a.approverId);
+    for (const id of stale) this.byApprover.delete(id);
+    return stale;
   }
 }
 

@@ -16,6 +16,10 @@ export const FailureType = {
   SelfApprovalRefused: 'SelfApprovalRefused',
   /** The approver holds none of the eligible roles. */
   ApproverNotEligible: 'ApproverNotEligible',
+  /** Policy requires a signed decision and the signature is missing, malformed or wrong. */
+  SignatureInvalid: 'SignatureInvalid',
+  /** The decision would give one person two duties the policy names as incompatible. */
+  IncompatibleDuties: 'IncompatibleDuties',
   /** A decision arrived in a state that takes none (e.g. after the run ended). */
   DecisionNotExpected: 'DecisionNotExpected',
   /** A decision id was reused with different content. */

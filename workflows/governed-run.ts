@@ -101,12 +101,13 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
   setHandler(
     msg.decideUpdate,
     async (req) => {
-      const before = run.state;
+      const tick = run.wakeups;
       const verdict = run.applyDecision(req.kind, req, 'decide', now());
       if (!verdict.ok) throw refusal(verdict.type, verdict.message);
-      // Reply with the state the decision leads to (e.g. Dispatching, Rejected), not the one it found.
-      if (!verdict.replayed && decisionMovesRun(run, req.kind)) await condition(() => run.state !== before);
-      return { decisionId: req.decisionId, kind: req.kind, counted: verdict.counted, state: run.state, approvalsNeeded: run.approvalsNeeded };
+      // Reply after the main loop has acted on it (Dispatching, Rejected, or still waiting when a
+      // stale approval was voided), not with the state the decision found.
+      if (!verdict.replayed && decisionMovesRun(run, req.kind)) await condition(() => run.wakeups > tick);
+      return { decisionId: req.decisionId, kind: req.kind, counted: verdict.counted, state: run.state, approvalsNeeded: run.approvalsNeeded(now()) };
     },
     { validator: (raw) => validateOrThrow(decideRequestSchema(), raw) },
   );
@@ -117,7 +118,7 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
       throwIfRefused(run.applyAmendment(req, now()));
       // The main loop decides the amended action by policy; reply with that decision.
       await condition(() => run.state !== RunState.ChangesRequested);
-      return run.status();
+      return run.status(now());
     },
     { validator: (raw) => validateOrThrow(amendRequestSchema(), raw) },
   );
@@ -135,13 +136,13 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
     else run.applyManualCompletion(m.value, now());
   });
 
-  setHandler(msg.statusQuery, () => run.status());
+  setHandler(msg.statusQuery, () => run.status(now()));
   setHandler(msg.evidenceQuery, () => ({ head: run.chain.head, count: run.chain.entries.length, entries: [...run.chain.entries] }));
 }
 
-/** Whether the main loop will leave the current state because of this decision. */
+/** Whether this decision wakes the main loop (which then acts and counts a wakeup). */
 function decisionMovesRun(run: GovernedRunState, kind: DecisionKind): boolean {
-  return kind !== 'approve' || run.quorumMet || run.released;
+  return kind !== 'approve' || run.quorumMetAt(now()) || run.released;
 }
 
 /** Update validators refuse malformed payloads only; governance refusals are recorded by the handler. */
@@ -186,10 +187,17 @@ async function govern(run: GovernedRunState, dispatchHolder: { scope?: Cancellat
   }
 }
 
+/** `condition` for the main loop; counts the wakeup so `decide` can reply after the loop acted. */
+async function waitFor(run: GovernedRunState, fn: () => boolean, timeoutMs: number): Promise<boolean> {
+  const met = await condition(fn, timeoutMs);
+  run.wakeups++;
+  return met;
+}
+
 async function vetoWindow(run: GovernedRunState): Promise<'dispatch' | GovernedRunResult> {
   run.deadlines = { vetoEndsAt: isoAfter(now(), run.policy!.vetoWindowMs) };
   enter(run, RunState.VetoWindow, `plan announced; veto window until ${run.deadlines.vetoEndsAt}`);
-  await condition(() => run.released || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.vetoEndsAt)!);
+  await waitFor(run, () => run.released || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.vetoEndsAt)!);
   if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
   if (run.rejectedBy) return finish(run, RunState.Rejected, `vetoed by ${run.rejectedBy}`);
   return 'dispatch';
@@ -200,13 +208,15 @@ async function awaitApprovals(run: GovernedRunState): Promise<'dispatch' | 'amen
   const start = run.roundStartedAt;
   const escalateAt = (i: number) => (i < policy.escalation.length ? isoAfter(start, policy.escalation[i].afterMs) : undefined);
   run.deadlines = { expiresAt: isoAfter(start, policy.expiresAfterMs), escalatesAt: escalateAt(run.escalationStepsDone) };
-  enter(run, RunState.AwaitingApproval, `waiting for ${run.approvalsNeeded} approval(s) from [${run.eligibleRoles.join(', ')}]`);
+  enter(run, RunState.AwaitingApproval, `waiting for ${run.approvalsNeeded(now())} approval(s) from [${run.eligibleRoles.join(', ')}]`);
   for (;;) {
-    const next = [run.deadlines.escalatesAt, run.deadlines.expiresAt].filter((d): d is string => !!d).sort()[0];
-    await condition(() => run.quorumMet || !!run.rejectedBy || !!run.changesRequestedBy || !!run.cancel, msUntil(next)!);
+    // Wake for escalation, expiry, or an approval whose cooling-off ends.
+    const next = [run.deadlines.escalatesAt, run.deadlines.expiresAt, run.book.nextCountsFrom(now())].filter((d): d is string => !!d).sort()[0];
+    await waitFor(run, () => run.quorumMetAt(now()) || !!run.rejectedBy || !!run.changesRequestedBy || !!run.cancel, msUntil(next)!);
     if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
     if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
-    if (run.quorumMet) return 'dispatch';
+    // Freshness is judged at dispatch time: stale approvals are voided and must be renewed.
+    if (run.quorumMetAt(now()) && (!run.voidStaleApprovals(now()) || run.quorumMetAt(now()))) return 'dispatch';
     if (run.changesRequestedBy) return awaitAmendment(run);
     if (Date.now() >= Date.parse(run.deadlines.expiresAt!)) return finish(run, RunState.Expired, 'no quorum before the deadline');
     if (run.deadlines.escalatesAt && Date.now() >= Date.parse(run.deadlines.escalatesAt)) {
@@ -222,7 +232,7 @@ async function awaitApprovals(run: GovernedRunState): Promise<'dispatch' | 'amen
 
 async function awaitAmendment(run: GovernedRunState): Promise<'amended' | GovernedRunResult> {
   enter(run, RunState.ChangesRequested, `changes requested by ${run.changesRequestedBy}; waiting for amendAction`);
-  await condition(() => run.amended || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.expiresAt)!);
+  await waitFor(run, () => run.amended || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.expiresAt)!);
   if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
   if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
   if (!run.amended) return finish(run, RunState.Expired, 'not amended before the deadline');
@@ -232,7 +242,7 @@ async function awaitAmendment(run: GovernedRunState): Promise<'amended' | Govern
 async function awaitManualCompletion(run: GovernedRunState): Promise<GovernedRunResult> {
   run.deadlines = { expiresAt: isoAfter(now(), run.policy!.manualExpiresAfterMs) };
   enter(run, RunState.AwaitingManualCompletion, 'never dispatched by the system; waiting for manualCompletion');
-  await condition(() => !!run.manual || !!run.cancel, msUntil(run.deadlines.expiresAt)!);
+  await waitFor(run, () => !!run.manual || !!run.cancel, msUntil(run.deadlines.expiresAt)!);
   if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
   if (!run.manual) return finish(run, RunState.Expired, 'no manual completion before the deadline');
   const m = run.manual;

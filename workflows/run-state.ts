@@ -5,6 +5,7 @@
  * the flags they set.
  */
 import type { PolicyDecision } from '../policies/evaluate';
+import type { Duty } from '../policies/schema';
 import { ApprovalBook, type DecisionVerdict, judgeDecision } from './approvals';
 import { EvidenceCategory, type EvidenceActor, EvidenceChain } from './evidence-chain';
 import { FailureType } from './failures';
@@ -46,6 +47,8 @@ export class GovernedRunState {
   roundStartedAt: Date;
   escalationStepsDone = 0;
   escalationRoles: string[] = [];
+  /** Duties each person has taken in this run, for the incompatible-duties check. */
+  readonly duties = new Map<string, Set<Duty>>();
   lastError?: { type: string; message: string };
   output?: JsonValue;
 
@@ -56,6 +59,8 @@ export class GovernedRunState {
   cancel?: CancelRequest;
   manual?: ManualCompletion;
   amended = false;
+  /** How many times the main loop woke from a wait; `decide` replies after the next one. */
+  wakeups = 0;
 
   constructor(
     readonly input: GovernedRunInput,
@@ -66,6 +71,24 @@ export class GovernedRunState {
     this.actionHash = hashAction(input.action);
     this.roundStartedAt = now;
     this.chain = new EvidenceChain({ workspaceId: input.workspaceId, correlationId: input.correlationId, runId: workflowId });
+    this.takeDuty(input.requestedBy.id, 'requester');
+  }
+
+  takeDuty(personId: string, duty: Duty): void {
+    const held = this.duties.get(personId) ?? new Set<Duty>();
+    held.add(duty);
+    this.duties.set(personId, held);
+  }
+
+  /** Why taking `duty` would break an incompatible-duties rule of the policy, if it would. */
+  dutyConflict(personId: string, duty: Duty): string | undefined {
+    const held = this.duties.get(personId);
+    if (!held) return undefined;
+    for (const [a, b] of this.policy?.incompatibleDuties ?? []) {
+      const other = duty === a ? b : duty === b ? a : undefined;
+      if (other && other !== duty && held.has(other)) return `${personId} is ${other} of this run and may not also be ${duty}`;
+    }
+    return undefined;
   }
 
   get requesterId(): string {
@@ -76,12 +99,32 @@ export class GovernedRunState {
     return [...(this.policy?.eligibleRoles ?? []), ...this.escalationRoles];
   }
 
-  get approvalsNeeded(): number {
-    return this.tier === 'HumanApprove' && this.policy ? Math.max(0, this.policy.quorum - this.book.count) : 0;
+  /** Approvals still needed at `now` (approvals in cooling-off do not count yet). */
+  approvalsNeeded(now: Date): number {
+    return this.tier === 'HumanApprove' && this.policy ? Math.max(0, this.policy.quorum - this.book.counted(now).length) : 0;
   }
 
-  get quorumMet(): boolean {
-    return this.tier === 'HumanApprove' && this.approvalsNeeded === 0;
+  /** Specialist roles that no counted approver holds at `now`. */
+  missingRoles(now: Date): string[] {
+    if (this.tier !== 'HumanApprove' || !this.policy) return [];
+    const counted = this.book.counted(now);
+    return this.policy.requiredRoles.filter((r) => !counted.some((a) => a.approverRoles.includes(r)));
+  }
+
+  quorumMetAt(now: Date): boolean {
+    return this.tier === 'HumanApprove' && this.approvalsNeeded(now) === 0 && this.missingRoles(now).length === 0;
+  }
+
+  /** Freshness: void approvals older than the policy allows at `now`; true if any were voided. */
+  voidStaleApprovals(now: Date): boolean {
+    const freshness = this.policy?.freshnessMs ?? 0;
+    if (!freshness) return false;
+    const voided = this.book.voidGivenBefore(new Date(now.getTime() - freshness));
+    if (!voided.length) return false;
+    this.record(EvidenceCategory.Approval, 'ApprovalsVoided', SYSTEM, `approvals older than ${freshness} ms are void; renew them`, now, {
+      approvers: voided,
+    });
+    return true;
   }
 
   record(category: EvidenceCategory, event: string, actor: EvidenceActor, summary: string, now: Date, data?: { [k: string]: JsonValue }): void {
@@ -142,8 +185,18 @@ export class GovernedRunState {
       if (!replayed.ok) this.refuse(via, d.approver.id, replayed.type, replayed.message, now);
       return replayed;
     }
+    const duty: Duty = this.state === RunState.VetoWindow ? 'reviewer' : 'approver';
     const judged = judgeDecision(
-      { state: this.state, actionHash: this.actionHash, requesterId: this.requesterId, eligibleRoles: this.eligibleRoles },
+      {
+        state: this.state,
+        workflowId: this.workflowId,
+        actionHash: this.actionHash,
+        requesterId: this.requesterId,
+        eligibleRoles: this.eligibleRoles,
+        eligibleUsers: this.policy?.eligibleUsers ?? [],
+        approverKeys: this.policy?.signed ? this.policy.approverKeys : undefined,
+        dutyConflict: (id) => this.dutyConflict(id, duty),
+      },
       kind,
       d,
     );
@@ -151,15 +204,18 @@ export class GovernedRunState {
       this.refuse(via, d.approver.id, judged.type, judged.message, now);
       return judged;
     }
-    const verdict = this.book.settle(kind, d, judged, now);
-    const data = { decisionId: d.decisionId, kind, actionHash: d.actionHash, approverRoles: d.approver.roles, via };
+    this.takeDuty(d.approver.id, duty);
+    const countsFrom = new Date(this.roundStartedAt.getTime() + (this.policy?.coolingOffMs ?? 0));
+    const verdict = this.book.settle(kind, d, judged, now, countsFrom);
+    const data = { decisionId: d.decisionId, kind, actionHash: d.actionHash, approverRoles: d.approver.roles, via, signed: !!d.signature };
     if (kind === 'approve') {
       if (this.state === RunState.VetoWindow) this.released = true;
       const note = verdict.ok && !verdict.counted ? ' (already counted for this approver)' : '';
       this.record(EvidenceCategory.Approval, 'ApprovalRecorded', user(d.approver.id), `approved${note}`, now, {
         ...data,
         counted: verdict.ok && verdict.counted,
-        approvalsNeeded: this.approvalsNeeded,
+        countsFrom: countsFrom > now ? countsFrom.toISOString() : now.toISOString(),
+        approvalsNeeded: this.approvalsNeeded(now),
       });
     } else if (kind === 'reject') {
       this.rejectedBy = d.approver.id;
@@ -190,6 +246,9 @@ export class GovernedRunState {
     if (m.actionHash !== this.actionHash) return refuse('completion names another action hash');
     const allowed = [...this.eligibleRoles, ...(this.policy?.operatorRoles ?? [])];
     if (!m.completedBy.roles.some((r) => allowed.includes(r))) return refuse(`${m.completedBy.id} holds none of [${allowed.join(', ')}]`);
+    const conflict = this.dutyConflict(m.completedBy.id, 'manualExecutor');
+    if (conflict) return this.refuse('manualCompletion', m.completedBy.id, FailureType.IncompatibleDuties, conflict, now);
+    this.takeDuty(m.completedBy.id, 'manualExecutor');
     this.manual = m;
     this.record(EvidenceCategory.Action, 'ManualCompletionReported', user(m.completedBy.id), m.notes ?? 'work reported done', now, {
       completionId: m.completionId,
@@ -205,6 +264,10 @@ export class GovernedRunState {
     const refuse = (message: string) => this.refuse('amendAction', req.amendedBy.id, FailureType.AmendNotAllowed, message, now);
     if (this.state !== RunState.ChangesRequested) return refuse(`no changes were requested (state ${this.state})`);
     if (req.amendedBy.id !== this.requesterId) return refuse('only the requester may amend the action');
+    if (req.action.runtime !== this.action.runtime) return refuse('an amendment keeps the runtime; start a new run for another runtime');
+    const conflict = this.dutyConflict(req.amendedBy.id, 'amender');
+    if (conflict) return this.refuse('amendAction', req.amendedBy.id, FailureType.IncompatibleDuties, conflict, now);
+    this.takeDuty(req.amendedBy.id, 'amender');
     const previous = this.actionHash;
     this.action = req.action;
     this.actionHash = hashAction(req.action);
@@ -221,7 +284,7 @@ export class GovernedRunState {
     return { ok: true };
   }
 
-  status(): RunStatus {
+  status(now: Date): RunStatus {
     const { workspaceId, correlationId } = this.input;
     const { runtime, target, operation, tools } = this.action;
     return {
@@ -236,8 +299,10 @@ export class GovernedRunState {
       policyHash: this.policy?.policyHash,
       reasons: this.policy?.reasons ?? [],
       approvals: this.book.approvals,
-      approvalsNeeded: this.approvalsNeeded,
+      approvalsNeeded: this.approvalsNeeded(now),
       eligibleRoles: this.eligibleRoles,
+      eligibleUsers: this.policy?.eligibleUsers ?? [],
+      missingRoles: this.missingRoles(now),
       escalated: this.escalationStepsDone > 0,
       deadlines: this.deadlines,
       refusals: [...this.refusals],

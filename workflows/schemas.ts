@@ -95,6 +95,7 @@ function decisionShape() {
     rationale: text('rationale', 2000).optional(),
     actionHash: actionHashSchema(),
     signature: z.string().max(512).optional(),
+    signedAt: z.iso.datetime({ offset: true, message: 'signedAt must be an ISO-8601 date-time' }).optional(),
   };
 }
 

@@ -110,8 +110,10 @@ export interface Decision {
   rationale?: string;
   /** Hash of the action this decision is about; must equal the run's current `actionHash`. */
   actionHash: string;
-  /** Reserved for signed approvals (policy issue). */
+  /** Ed25519 signature (hex) over the decision; required where policy says `signed`. */
   signature?: string;
+  /** ISO-8601 time the approver signed; part of what is signed. */
+  signedAt?: string;
 }
 
 export const DecisionKind = {
@@ -166,8 +168,11 @@ export interface AmendRequest {
 export interface ApprovalRecord {
   decisionId: string;
   approverId: string;
+  approverRoles: string[];
   /** Workflow time, ISO-8601. */
   at: string;
+  /** When it starts to count: later than `at` inside a cooling-off period. */
+  countsFrom: string;
 }
 
 export interface RefusalRecord {
@@ -202,6 +207,9 @@ export interface RunStatus {
   approvals: ApprovalRecord[];
   approvalsNeeded: number;
   eligibleRoles: string[];
+  eligibleUsers: string[];
+  /** Specialist roles no counted approver holds yet. */
+  missingRoles: string[];
   escalated: boolean;
   deadlines: RunDeadlines;
   /** Most recent refusals, newest last (bounded). */

@@ -1,0 +1,300 @@
+/**
+ * The condition language of policy rules (`when`). Workflow code imports it, so it is pure and
+ * deterministic: no eval, no regex built from input, no Node built-ins, no Temporal, no zod.
+ *
+ *   or := and (('||' | 'or') and)*               and := not (('&&' | 'and') not)*
+ *   not := ('!' | 'not') not | cmp               so `not a == b` is `not (a == b)`
+ *   cmp := in (('==' | '!=' | '<' | '<=' | '>' | '>=') in)?     in := has ('in' has)?
+ *   has := primary ('contains' primary)?         primary := literal | path | '(' or ')'
+ *   literal := -?digits(.digits)? | 'str' | "str" | true | false | null | '[' literal, ... ']'
+ *   path := segment ('.' segment)*               segment := [A-Za-z_][A-Za-z0-9_]*
+ *
+ * Strings escape only \', \" and \\. Chosen so that a governance rule cannot pass by accident:
+ * - A missing path reads as null. Only own properties of plain objects are read (`tools.length` is
+ *   null), and the segments `__proto__`, `constructor` and `prototype` are refused.
+ * - `==`/`!=` are deep equality without coercion (`1 == '1'` is false); `===` is refused as redundant.
+ *   `< <= > >=` compare two numbers or two strings (UTF-16 order), else false. `x in arr` is false
+ *   unless arr is an array; `contains` takes an array and an element, or two strings, else false.
+ * - Comparisons do not chain: `1 < x < 3` is a compile error, not `(1 < x) < 3`.
+ * - `&&`, `||`, `!` and the result need booleans, else the evaluation fails (callers fail closed).
+ *   `&&` and `||` short-circuit: an operand that is not reached is not checked.
+ * - Each node visited and each value compared costs one op; going over the budget fails.
+ * Positions in messages are 0-based character offsets into the source.
+ */
+
+/** A value of the evaluation context: JSON data. */
+export type CondValue = null | boolean | number | string | CondValue[] | { [k: string]: CondValue };
+
+/**
+ * A compiled condition: plain JSON data, so it may be stored in workflow history. Treat `root` as
+ * opaque; `evaluateCondition` checks its shape again and fails on anything it did not produce.
+ */
+export interface CompiledCondition {
+  /** Format version of the tree. */
+  readonly v: 1;
+  readonly root: unknown;
+}
+
+/** Result of `compileCondition`; `error` names the problem and its character position. */
+export type CompileResult = { ok: true; condition: CompiledCondition } | { ok: false; error: string };
+
+/** Result of evaluation; `ops` is what was spent, at most the budget plus one. */
+export type EvalResult = { ok: true; value: boolean; ops: number } | { ok: false; error: string; ops: number };
+
+type Op = '==' | '!=' | '<' | '<=' | '>' | '>=' | 'in' | 'contains';
+type Node =
+  | { k: 'lit'; at: number; v: CondValue }
+  | { k: 'path'; at: number; p: string[] }
+  | { k: 'not'; at: number; x: Node }
+  | { k: 'and' | 'or'; at: number; xs: Node[] }
+  | { k: 'bin'; at: number; op: Op; a: Node; b: Node };
+interface Token { t: 'lit' | 'path' | 'op' | 'end'; at: number; text: string; op?: string; v?: CondValue; p?: string[] }
+interface Budget { ops: number; limit: number }
+
+const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
+// A Map, not an object literal, so that a word such as `toString` finds nothing inherited.
+const KEYWORDS = new Map<string, Pick<Token, 't' | 'op' | 'v'>>([
+  ['and', { t: 'op', op: '&&' }], ['or', { t: 'op', op: '||' }], ['not', { t: 'op', op: '!' }], ['in', { t: 'op', op: 'in' }],
+  ['contains', { t: 'op', op: 'contains' }], ['true', { t: 'lit', v: true }], ['false', { t: 'lit', v: false }], ['null', { t: 'lit', v: null }],
+]);
+/** One token at a fixed place: space, number, string, path or word, punctuation. A constant; linear on any input. */
+const TOKEN = /\s+|(-?\d+(?:\.\d+)?)(?![\w.])|("(?:[^"\\]|\\["'\\])*"|'(?:[^'\\]|\\["'\\])*')|([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?![\w.])|(==(?!=)|!=(?!=)|<=|>=|&&|\|\||!(?!==)|[<>()[\],])/y;
+/** Relational levels, loosest first; an operator does not chain with one of its own level. */
+const LEVELS: readonly string[][] = [['==', '!=', '<', '<=', '>', '>='], ['in'], ['contains']];
+
+/** Carries a compile or evaluation error to the one catch; not an Error, so no stack is captured. */
+class Fail { constructor(readonly message: string) {} }
+const fail = (message: string): never => { throw new Fail(message); };
+const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+// A tag check rather than a prototype check: context objects may come from another realm (the sandbox).
+const isPlainObject = (x: unknown): x is Record<string, unknown> => isRecord(x) && Object.prototype.toString.call(x) === '[object Object]';
+const errorText = (e: unknown) => (e instanceof Fail ? e.message : `internal error: ${e instanceof Error ? e.name : typeof e}`);
+const shown = (t: Token) => (t.t === 'end' ? 'end of condition' : `token '${t.text}'`);
+const unexpected = (t: Token): never => fail(`unexpected ${shown(t)} at ${t.at}`);
+
+function lex(src: string): Token[] {
+  const out: Token[] = [];
+  const re = new RegExp(TOKEN); // a copy: `lastIndex` is state
+  for (let at = 0; at < src.length; at = re.lastIndex) {
+    re.lastIndex = at;
+    const m = re.exec(src);
+    if (!m) return badToken(src, at);
+    const [, num, str, path, op] = m;
+    if (num !== undefined) out.push({ t: 'lit', at, text: num, v: Number.isFinite(+num) ? +num : fail(`number out of range at ${at}`) });
+    else if (str !== undefined) out.push({ t: 'lit', at, text: str, v: str.slice(1, -1).replace(/\\(.)/g, '$1') });
+    else if (path !== undefined) out.push(word(path, at));
+    else if (op !== undefined) out.push({ t: 'op', at, text: op, op });
+  }
+  out.push({ t: 'end', at: src.length, text: '' });
+  return out;
+}
+
+function word(text: string, at: number): Token {
+  const p = text.split('.');
+  const keyword = KEYWORDS.get(text);
+  if (keyword) return { ...keyword, at, text };
+  if (KEYWORDS.has(p[0])) fail(`keyword '${p[0]}' cannot start a path at ${at}`);
+  const bad = p.findIndex((seg) => FORBIDDEN.has(seg));
+  if (bad >= 0) fail(`path segment '${p[bad]}' is not allowed at ${at + p.slice(0, bad).join('.').length + (bad && 1)}`);
+  return { t: 'path', at, text, p };
+}
+
+/** Why nothing matched at `at`, as precisely as is cheap. */
+function badToken(src: string, at: number): never {
+  const c = src.charAt(at);
+  const op = /^[=!<>&|+\-*/%^~]+/.exec(src.slice(at, at + 8))?.[0];
+  if (c === '"' || c === "'") fail(`unterminated string, or an escape other than \\' \\" \\\\, at ${at}`);
+  if (/^-?\d/.test(src.slice(at, at + 2))) fail(`malformed number at ${at}`);
+  if (/^[A-Za-z_]/.test(c)) fail(`malformed path at ${at}: a '.' must be followed by a segment`);
+  return fail(op ? `unknown operator '${op}' at ${at}${op === '===' || op === '!==' ? ` (${op.slice(0, 2)} is already strict)` : ''}` : `unexpected character '${c}' at ${at}`);
+}
+
+/** A literal that is not a boolean can never be an operand of `&&`, `||`, `!`, nor the whole condition. */
+function boolOperand(n: Node, what: string): Node {
+  return n.k === 'lit' && typeof n.v !== 'boolean' ? fail(`${what} at ${n.at} must be a boolean, not ${kindOf(n.v)}`) : n;
+}
+
+/** Recursive descent over the grammar in the header; `depth` bounds the recursion. */
+function parse(toks: Token[], maxDepth: number): Node {
+  let i = 0;
+  let depth = 0;
+  const next = () => (toks[i].t === 'end' ? toks[i] : toks[i++]);
+  const take = (ops: readonly string[]) => (toks[i].t === 'op' && ops.includes(toks[i].op!) ? next() : undefined);
+  function nest<T>(at: number, f: () => T): T {
+    if (++depth > maxDepth) fail(`nesting deeper than ${maxDepth} at ${at}`);
+    const r = f();
+    depth--;
+    return r;
+  }
+  function junction(op: string, k: 'and' | 'or', sub: () => Node): Node {
+    const xs = [sub()];
+    while (take([op])) xs.push(sub());
+    return xs.length === 1 ? xs[0] : { k, at: xs[0].at, xs: xs.map((x) => boolOperand(x, `operand of '${op}'`)) };
+  }
+  const or = (): Node => junction('||', 'or', and);
+  const and = (): Node => junction('&&', 'and', not);
+  function not(): Node {
+    const t = take(['!']);
+    return t ? nest(t.at, () => ({ k: 'not', at: t.at, x: boolOperand(not(), "operand of '!'") })) : relation(0);
+  }
+  function relation(level: number): Node {
+    const sub = () => (level + 1 < LEVELS.length ? relation(level + 1) : primary());
+    const a = sub();
+    const t = take(LEVELS[level]);
+    if (!t) return a;
+    const b = sub();
+    const again = take(LEVELS[level]);
+    return again ? fail(`chained '${again.text}' at ${again.at}: use parentheses`) : { k: 'bin', at: t.at, op: t.op as Op, a, b };
+  }
+  function primary(): Node {
+    const t = next();
+    if (t.t === 'lit') return { k: 'lit', at: t.at, v: t.v as CondValue };
+    if (t.t === 'path') return { k: 'path', at: t.at, p: t.p! };
+    if (t.op === '[') return { k: 'lit', at: t.at, v: array(t) };
+    if (t.op !== '(') return unexpected(t);
+    return nest(t.at, () => {
+      const inner = or();
+      const close = next();
+      return close.op === ')' ? inner : fail(`expected ')' to close '(' at ${t.at}, found ${shown(close)} at ${close.at}`);
+    });
+  }
+  function array(open: Token): CondValue[] {
+    return nest(open.at, () => {
+      const items: CondValue[] = [];
+      for (let first = true; !take([']']); first = false) {
+        if (!first && !take([','])) unexpected(toks[i]);
+        const t = next();
+        items.push(t.t === 'lit' ? (t.v as CondValue) : t.op === '[' ? array(t) : fail(`array items must be literals: unexpected ${shown(t)} at ${t.at}`));
+      }
+      return items;
+    });
+  }
+  const root = boolOperand(or(), 'condition');
+  return toks[i].t === 'end' ? root : unexpected(toks[i]);
+}
+
+function limit(value: number | undefined, fallback: number, name: string): number {
+  return value === undefined ? fallback : Number.isSafeInteger(value) && value >= 0 ? value : fail(`option ${name} must be a non-negative integer`);
+}
+
+/**
+ * Compile a condition. Never throws.
+ * @param opts.maxLength longest source accepted, in characters. @default 2000
+ * @param opts.maxDepth deepest nesting of parentheses, `!` and array literals. @default 32
+ */
+export function compileCondition(source: string, opts?: { maxLength?: number; maxDepth?: number }): CompileResult {
+  try {
+    const maxLength = limit(opts?.maxLength, 2000, 'maxLength');
+    const maxDepth = limit(opts?.maxDepth, 32, 'maxDepth');
+    if (typeof source !== 'string') fail('condition must be a string');
+    if (source.length > maxLength) fail(`condition too long at ${maxLength}: ${source.length} characters, limit ${maxLength}`);
+    return { ok: true, condition: { v: 1, root: parse(lex(source), maxDepth) } };
+  } catch (e) {
+    return { ok: false, error: errorText(e) };
+  }
+}
+
+const tick = (b: Budget) => ++b.ops > b.limit && fail(`budget of ${b.limit} ops exceeded`);
+
+/** Fails on anything but JSON data, so a Date, a function, NaN or undefined cannot be compared. */
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (isPlainObject(v)) return 'object';
+  const t = typeof v;
+  return t === 'boolean' || t === 'string' || (t === 'number' && Number.isFinite(v)) ? t : fail(`unsupported value of type ${t}`);
+}
+
+function checked(v: unknown): CondValue {
+  kindOf(v);
+  return v as CondValue;
+}
+
+function truth(v: CondValue, node: unknown, op: string): boolean {
+  const at = isRecord(node) && typeof node.at === 'number' ? node.at : '?';
+  return typeof v === 'boolean' ? v : fail(`operand of '${op}' at ${at} is ${kindOf(v)}, not boolean`);
+}
+
+function read(ctx: unknown, path: unknown): CondValue {
+  if (!Array.isArray(path) || path.length === 0) fail('malformed condition: bad path');
+  let cur = ctx;
+  for (const seg of path as unknown[]) {
+    if (typeof seg !== 'string' || FORBIDDEN.has(seg)) return fail('malformed condition: forbidden path segment');
+    if (!isPlainObject(cur) || !hasOwn(cur, seg)) return null;
+    cur = cur[seg];
+  }
+  return cur === undefined ? null : checked(cur);
+}
+
+function equal(a: unknown, b: unknown, budget: Budget): boolean {
+  tick(budget);
+  const kind = kindOf(a);
+  if (kind !== kindOf(b)) return false;
+  if (kind === 'array') return (a as unknown[]).length === (b as unknown[]).length && (a as unknown[]).every((x, i) => equal(x, (b as unknown[])[i], budget));
+  if (kind !== 'object') return a === b;
+  const x = a as Record<string, unknown>, y = b as Record<string, unknown>;
+  const keys = Object.keys(x);
+  return keys.length === Object.keys(y).length && keys.every((k) => hasOwn(y, k) && equal(x[k], y[k], budget));
+}
+
+function binary(op: unknown, a: CondValue, b: CondValue, budget: Budget): boolean {
+  // Both numbers or both strings; kindOf has already refused NaN.
+  const ordered = (typeof a === 'number' && typeof b === 'number') || (typeof a === 'string' && typeof b === 'string');
+  const [x, y] = [a as number, b as number];
+  switch (op) {
+    case '==': return equal(a, b, budget);
+    case '!=': return !equal(a, b, budget);
+    case '<': return ordered && x < y;
+    case '<=': return ordered && x <= y;
+    case '>': return ordered && x > y;
+    case '>=': return ordered && x >= y;
+    case 'in': return Array.isArray(b) && b.some((e) => equal(a, e, budget));
+    case 'contains': return Array.isArray(a) ? a.some((e) => equal(e, b, budget)) : typeof a === 'string' && typeof b === 'string' && a.includes(b);
+    default: return fail('malformed condition: unknown operator');
+  }
+}
+
+function junction(k: 'and' | 'or', xs: unknown, ctx: unknown, budget: Budget): boolean {
+  if (!Array.isArray(xs) || xs.length === 0) fail(`malformed condition: empty '${k}'`);
+  const decisive = k === 'or';
+  for (const x of xs as unknown[]) if (truth(evalNode(x, ctx, budget), x, decisive ? '||' : '&&') === decisive) return decisive;
+  return !decisive;
+}
+
+function evalNode(n: unknown, ctx: unknown, budget: Budget): CondValue {
+  tick(budget);
+  if (!isRecord(n)) return fail('malformed condition: node is not an object');
+  switch (n.k) {
+    case 'lit': return checked(n.v);
+    case 'path': return read(ctx, n.p);
+    case 'not': return !truth(evalNode(n.x, ctx, budget), n.x, '!');
+    case 'and': case 'or': return junction(n.k, n.xs, ctx, budget);
+    case 'bin': return binary(n.op, evalNode(n.a, ctx, budget), evalNode(n.b, ctx, budget), budget);
+    default: return fail('malformed condition: unknown node kind');
+  }
+}
+
+/**
+ * Evaluate a compiled condition against a context. Never throws: a budget overrun, a non-boolean
+ * operand of `&&`/`||`/`!` or result, a value that is not JSON data, or a tree this module did not
+ * produce gives `ok: false`, and callers fail closed.
+ * @param opts.budget ops allowed: one per node visited and one per value compared. @default 1000
+ */
+export function evaluateCondition(c: CompiledCondition, context: { [k: string]: CondValue }, opts?: { budget?: number }): EvalResult {
+  const budget: Budget = { ops: 0, limit: 0 };
+  try {
+    budget.limit = limit(opts?.budget, 1000, 'budget');
+    if (!isRecord(c) || c.v !== 1) fail('malformed condition: not a compiled condition of version 1');
+    const value = evalNode(c.root, context, budget);
+    return typeof value === 'boolean' ? { ok: true, value, ops: budget.ops } : fail(`condition gave ${kindOf(value)}, not boolean`);
+  } catch (e) {
+    return { ok: false, error: errorText(e), ops: budget.ops };
+  }
+}
+
+/** Compile with the default limits, then evaluate. Never throws. */
+export function checkCondition(source: string, context: { [k: string]: CondValue }, opts?: { budget?: number }): EvalResult {
+  const compiled = compileCondition(source);
+  return compiled.ok ? evaluateCondition(compiled.condition, context, opts) : { ok: false, error: compiled.error, ops: 0 };
+}

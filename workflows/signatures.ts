@@ -1,0 +1,102 @@
+/**
+ * Signed approvals: an Ed25519 signature by the approver's registered key over the decision's
+ * canonical JSON. The signed fields bind the signature to one run (`workflowId`) and one version of
+ * the action (`actionHash`), so a signature copied to another run, to an amended action, to another
+ * decision kind or to another decision id does not verify. Without that binding, anyone who saw one
+ * signed approval could replay it wherever the same approver is eligible.
+ *
+ * Pure JS (`@noble/curves`), deterministic and free of randomness, so the workflow sandbox verifies
+ * with the same bytes as clients. Only `signDecision` and `publicKeyFromPrivate` are for clients.
+ */
+import { ed25519 } from '@noble/curves/ed25519';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils';
+import { canonicalJson } from './hashing';
+
+/** Schema tag inside the signed message, so a signature over another kind of document never matches. */
+export const SIGNED_DECISION_SCHEMA = 'portarium.decision.v1';
+
+/** What an approver signs. Every field is bound by the signature. */
+export interface SignedFields {
+  workflowId: string;
+  actionHash: string;
+  kind: 'approve' | 'reject' | 'requestChanges';
+  decisionId: string;
+  approverId: string;
+  /** ISO-8601 time the approver signed. */
+  signedAt: string;
+}
+
+/**
+ * Why a signature was refused.
+ * - `missing`: no signature (undefined or empty).
+ * - `malformed`: the signature or the approver's registered key is not hex of the right length,
+ *   or the fields are not strings (or `kind` is not a decision kind).
+ * - `unknown_key`: no key is registered for the approver.
+ * - `bad_signature`: it does not verify with the approver's key over these fields.
+ */
+export type SignatureVerdict = { ok: true } | { ok: false; reason: 'missing' | 'malformed' | 'unknown_key' | 'bad_signature' };
+
+const SIGNATURE_HEX = /^[0-9a-fA-F]{128}$/;
+const KEY_HEX = /^[0-9a-fA-F]{64}$/;
+const FIELDS = ['workflowId', 'actionHash', 'kind', 'decisionId', 'approverId', 'signedAt'] as const;
+const KINDS: readonly unknown[] = ['approve', 'reject', 'requestChanges'];
+
+/**
+ * The exact bytes signed: UTF-8 of `canonicalJson({ schema: 'portarium.decision.v1', ...fields })`.
+ * Only the declared fields are taken, so extra properties of a decision object never change the bytes.
+ */
+export function signedMessage(f: SignedFields): Uint8Array {
+  const { workflowId, actionHash, kind, decisionId, approverId, signedAt } = f;
+  const doc = { schema: SIGNED_DECISION_SCHEMA, workflowId, actionHash, kind, decisionId, approverId, signedAt };
+  return new TextEncoder().encode(canonicalJson(doc));
+}
+
+/** True when the fields are what the types promise; input may come from an untyped payload. */
+function wellFormed(f: SignedFields): boolean {
+  if (typeof f !== 'object' || f === null) return false;
+  return FIELDS.every((name) => typeof f[name] === 'string') && KINDS.includes(f.kind);
+}
+
+const failed = (reason: Exclude<SignatureVerdict, { ok: true }>['reason']): SignatureVerdict => ({ ok: false, reason });
+
+/**
+ * Check `signature` (128 hex digits) over `f` against the key registered for `f.approverId`
+ * (`publicKeys`: approver id to 64 hex digits). Strict RFC 8032 verification (`zip215: false`):
+ * non-canonical encodings and small-order public keys are refused. Never throws.
+ */
+export function verifyDecisionSignature(
+  f: SignedFields,
+  signature: string | undefined,
+  publicKeys: Readonly<Record<string, string>>,
+): SignatureVerdict {
+  if (signature === undefined || signature === '') return failed('missing');
+  if (typeof signature !== 'string' || !SIGNATURE_HEX.test(signature) || !wellFormed(f)) return failed('malformed');
+  // Own properties only: an approver named `constructor` or `__proto__` has no inherited key.
+  if (typeof publicKeys !== 'object' || publicKeys === null || !Object.hasOwn(publicKeys, f.approverId)) return failed('unknown_key');
+  const key = publicKeys[f.approverId];
+  if (typeof key !== 'string' || !KEY_HEX.test(key)) return failed('malformed');
+  try {
+    const ok = ed25519.verify(hexToBytes(signature), signedMessage(f), hexToBytes(key), { zip215: false });
+    return ok ? { ok: true } : failed('bad_signature');
+  } catch {
+    // noble throws on bytes that are the right length but not a point; that is a bad signature too.
+    return failed('bad_signature');
+  }
+}
+
+function privateKeyBytes(privateKeyHex: string): Uint8Array {
+  if (typeof privateKeyHex !== 'string' || !KEY_HEX.test(privateKeyHex)) {
+    throw new TypeError('an Ed25519 private key must be 64 hex digits (32 bytes)');
+  }
+  return hexToBytes(privateKeyHex);
+}
+
+/** For clients and the CLI, not workflow code: sign `f` with a private key (64 hex digits); returns 128 hex digits. */
+export function signDecision(f: SignedFields, privateKeyHex: string): string {
+  return bytesToHex(ed25519.sign(signedMessage(f), privateKeyBytes(privateKeyHex)));
+}
+
+/** The public key (64 hex digits) to register for a private key (64 hex digits). */
+export function publicKeyFromPrivate(privateKeyHex: string): string {
+  return bytesToHex(ed25519.getPublicKey(privateKeyBytes(privateKeyHex)));
+}
