@@ -113,3 +113,44 @@ describe('policy files', function () {
     assert.notEqual(loadPolicyDir(dir).snapshotFor('ops').policyHash, before);
   });
 });
+
+describe('policy evaluation is total and deterministic (property)', function () {
+  // Seeded PRNG so a failure reproduces.
+  function mulberry32(seed: number) {
+    return () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const rnd = mulberry32(42);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
+  const words = ['echo', 'read', 'write', 'crm/*', 'crm/contacts', '*', '', 'delete', 'send_email', 'run_shell', 'x'];
+  const tiers = ['Auto', 'Assisted', 'HumanApprove', 'ManualOnly', 'Deny'] as const;
+  const whens = ['action.input.amount > 10', "'finance' in requester.roles", 'action.input.flag', '(((', 'true && 1', 'action.tools contains "x"', undefined];
+  const randomRule = (i: number): Rule => ({
+    id: `r${i}`,
+    match: { ...(rnd() < 0.5 ? { runtime: pick(words) } : {}), ...(rnd() < 0.5 ? { operation: pick(words) } : {}), ...(rnd() < 0.3 ? { tools: pick(words) } : {}) },
+    when: pick(whens),
+    tier: pick(tiers),
+    approval: rnd() < 0.2 ? { expiresAfter: pick(['1h', 'soon', '5m']) } : undefined,
+  });
+  const randomValue = (): unknown => pick([1, 5000, '5000', true, null, [1, 2], { a: 1 }, -0.5, 'x']);
+
+  it('never throws, decides Deny on any error, and gives the same answer twice', function () {
+    for (let n = 0; n < 1500; n++) {
+      const snap = snapshot(Array.from({ length: Math.floor(rnd() * 6) }, (_, i) => randomRule(i)), rnd() < 0.9);
+      const request = req(pick(words), {
+        action: { runtime: pick(words), target: pick(words), operation: pick(words), tools: rnd() < 0.5 ? [pick(words)] : undefined, input: { amount: randomValue(), flag: randomValue() } },
+        requestedBy: { id: 'p', roles: rnd() < 0.5 ? ['finance'] : [] },
+        tierOverride: rnd() < 0.2 ? pick(['Auto', 'HumanApprove', 'ManualOnly'] as const) : undefined,
+      });
+      const first = evaluatePolicy(snap, request);
+      const again = evaluatePolicy(JSON.parse(JSON.stringify(snap)), JSON.parse(JSON.stringify(request)));
+      assert.deepEqual(again, first, `deterministic for case ${n}`);
+      assert.ok(first.effect === 'Deny' ? first.tier === undefined : first.tier !== undefined);
+      if (first.reasons.some((r) => /fail closed|condition failed/.test(r))) assert.equal(first.effect, 'Deny');
+    }
+  });
+});

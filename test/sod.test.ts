@@ -161,6 +161,18 @@ describe('separation of duties (time-skipping server)', function () {
     });
   });
 
+  it('freshness: an approval just inside the limit still counts at dispatch', async function () {
+    await withWorker(opts(), async (h) => {
+      const run = await startSod(h, 'migrate');
+      const s = await waitForState(run, 'AwaitingApproval');
+      await run.decide({ kind: 'approve', ...decision(bob, s.actionHash) });
+      await env.sleep('59m');
+      const second = await run.decide({ kind: 'approve', ...decision(carol, s.actionHash) });
+      assert.equal(second.state, 'Dispatching');
+      assert.equal((await run.result()).state, 'Succeeded');
+    });
+  });
+
   it('freshness: an approval older than the limit at dispatch is void and must be renewed', async function () {
     await withWorker(opts(), async (h) => {
       const run = await startSod(h, 'migrate');

@@ -17,6 +17,7 @@ import { PROJECT_ROOT } from '../../workers/config';
 import type { Principal } from '../../workflows/types';
 import { startDevServer } from '../support/dev-server';
 import { benchActivities, timingRuntime } from './bench-activities';
+import { policyEvalMicros } from './policy-bench';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 300);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 30);
@@ -36,6 +37,18 @@ function cpuNow(serverPid?: number): { self: number; server: number } {
     // Not Linux, or no server pid: report 0.
   }
   return { self: (u.user + u.system) / 1e6, server };
+}
+
+/** Mean time between WorkflowTaskStarted and WorkflowTaskCompleted in a history. */
+function meanWorkflowTaskMs(events: { eventType?: unknown; eventTime?: { seconds?: unknown; nanos?: number | null } | null }[]): number {
+  const num = (v: unknown) => (v && typeof v === 'object' && 'toNumber' in v ? (v as { toNumber(): number }).toNumber() : Number(v ?? 0));
+  const ms = (e: (typeof events)[number]) => num(e.eventTime?.seconds) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+  const durations: number[] = [];
+  events.forEach((e, i) => {
+    const next = events[i + 1];
+    if (String(e.eventType) === '6' && next && String(next.eventType) === '7') durations.push(ms(next) - ms(e));
+  });
+  return durations.reduce((a, b) => a + b, 0) / Math.max(1, durations.length);
 }
 
 async function inBatches(n: number, concurrency: number, one: (i: number) => Promise<unknown>): Promise<number> {
@@ -116,7 +129,10 @@ async function main(): Promise<void> {
       latencies.push((await arrived) - t0);
       await run.result();
     }
-    return { bareSecs, govSecs, bareEvents, governedEvents, latencies, cpu };
+    // Task duration from a run made alone (the latency runs are sequential), so queueing is not counted.
+    const lone = await client.workflow.getHandle(`demo:${tag}-lat-${LATENCY_RUNS - 1}`).fetchHistory();
+    const taskMs = meanWorkflowTaskMs(lone.events ?? []);
+    return { bareSecs, govSecs, bareEvents, governedEvents, latencies, cpu, taskMs };
   });
   await nativeConnection.close();
   await client.connection.close();
@@ -132,7 +148,13 @@ async function main(): Promise<void> {
     bareEvents: results.bareEvents,
     decisionToDispatchP50Ms: +percentile(results.latencies, 50).toFixed(1),
     decisionToDispatchP99Ms: +percentile(results.latencies, 99).toFixed(1),
+    policyEvalUs10: +policyEvalMicros(10).toFixed(2),
+    policyEvalUs100: +policyEvalMicros(100).toFixed(2),
+    policyEvalUs1000: +policyEvalMicros(1000).toFixed(2),
+    workflowTaskMs: +results.taskMs.toFixed(2),
+    policyShareOfTaskPct1000: 0,
   };
+  summary.policyShareOfTaskPct1000 = +((summary.policyEvalUs1000 / 1000 / results.taskMs) * 100).toFixed(2);
   const rows: [string, string, string][] = [
     ['runs per second (governed Auto)', String(summary.governedPerSec), ''],
     ['runs per second (bare workflow)', String(summary.barePerSec), ''],
@@ -143,6 +165,11 @@ async function main(): Promise<void> {
     ['CPU ms per run, Temporal server (gov/bare)', `${results.cpu.govServer}/${results.cpu.bareServer}`, ''],
     ['decision → dispatch p50 (ms)', String(summary.decisionToDispatchP50Ms), ''],
     ['decision → dispatch p99 (ms)', String(summary.decisionToDispatchP99Ms), 'target ≤ 100'],
+    ['policy evaluation, 10 rules (µs)', String(summary.policyEvalUs10), ''],
+    ['policy evaluation, 100 rules (µs)', String(summary.policyEvalUs100), ''],
+    ['policy evaluation, 1,000 rules (µs)', String(summary.policyEvalUs1000), ''],
+    ['workflow task, governed run (ms, mean)', String(summary.workflowTaskMs), ''],
+    ['policy share of a task at 1,000 rules (%)', String(summary.policyShareOfTaskPct1000), 'target < 1'],
   ];
   console.log(`\nbenchmark: ${RUNS} runs per kind, concurrency ${CONCURRENCY}, ${LATENCY_RUNS} HumanApprove runs\n`);
   for (const [k, v, t] of rows) console.log(`${k.padEnd(44)} ${v.padStart(11)}  ${t}`);
