@@ -79,7 +79,7 @@ describe('policy files', function () {
 
   it('the shipped and test policy sets load, each with a content hash', function () {
     const shipped = loadPolicyDir(path.join(PROJECT_ROOT, 'policies', 'sets'));
-    assert.deepEqual(shipped.workspaces, ['demo']);
+    assert.deepEqual(shipped.workspaces, ['demo', 'ops']);
     const demo = shipped.snapshotFor('demo');
     assert.match(demo.policyHash, /^[0-9a-f]{64}$/);
     assert.ok(Object.isFrozen(demo.rules));
@@ -100,6 +100,24 @@ describe('policy files', function () {
       assert.ok(err instanceof PolicyLoadError);
       const where = err.problems.map((p) => `${path.basename(p.file)}:${p.path}`);
       assert.deepEqual(where.sort(), ['misnamed.json:workspace', 'ops.json:rules.0.tier']);
+    }
+  });
+
+  it('YAML files load; a YAML syntax error or a bad condition names the file and the place', function () {
+    const dir = tmp();
+    fs.copyFileSync(path.join(PROJECT_ROOT, 'policies', 'sets', 'defaults.json'), path.join(dir, 'defaults.json'));
+    fs.writeFileSync(path.join(dir, 'ok.yaml'), 'schemaVersion: 1\nkind: workspace\nworkspace: ok\nrules:\n  - { id: a, match: { operation: read }, tier: Auto }\n');
+    assert.deepEqual(loadPolicyDir(dir).workspaces, ['ok']);
+    fs.writeFileSync(path.join(dir, 'broken.yml'), 'schemaVersion: 1\nkind: [workspace\n');
+    fs.writeFileSync(path.join(dir, 'cond.yaml'), "schemaVersion: 1\nkind: workspace\nworkspace: cond\nrules:\n  - { id: c, match: {}, when: 'action.input.x > (', tier: Auto }\n");
+    try {
+      loadPolicyDir(dir);
+      assert.fail('expected a PolicyLoadError');
+    } catch (err) {
+      assert.ok(err instanceof PolicyLoadError);
+      const where = err.problems.map((p) => `${path.basename(p.file)}:${p.path}`).sort();
+      assert.deepEqual(where, ['broken.yml:(file)', 'cond.yaml:rules.0.when']);
+      assert.match(err.problems.find((p) => p.file.endsWith('broken.yml'))!.message, /YAML/);
     }
   });
 
