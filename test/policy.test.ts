@@ -172,3 +172,33 @@ describe('policy evaluation is total and deterministic (property)', function () 
     }
   });
 });
+
+describe('policy snapshots on a real server', function () {
+  // Context: a policy edit must never change a run already started; the snapshot is in its history.
+  it('a run keeps the policy version it started with, across a policy change and a new worker', async function () {
+    const { testEnv } = await import('./support/shared');
+    const { withWorker, waitForState, decision, bob, uid } = await import('./support/harness');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-pv-'));
+    fs.copyFileSync(path.join(TEST_POLICY_DIR, 'defaults.json'), path.join(dir, 'defaults.json'));
+    const policy = (quorum: number) =>
+      fs.writeFileSync(path.join(dir, 'test.yaml'), `schemaVersion: 1\nkind: workspace\nworkspace: test\nrules:\n  - { id: w, match: { operation: write }, tier: HumanApprove, approval: { quorum: ${quorum} } }\n`);
+    const opts = { connection: testEnv().nativeConnection, client: testEnv().client, policyDir: dir, taskQueue: uid('tq') };
+    policy(1);
+    const v1 = loadPolicyDir(dir).snapshotFor('test').policyHash;
+    const run = await withWorker(opts, async (h) => {
+      const r = await h.start('write');
+      await waitForState(r, 'AwaitingApproval');
+      return r;
+    });
+    policy(2);
+    await withWorker(opts, async (h) => {
+      const s = await run.status();
+      assert.equal(s.policyHash, v1);
+      await run.decide({ kind: 'approve', ...decision(bob, s.actionHash) });
+      assert.equal((await run.result()).state, 'Succeeded', 'one approval, as its policy version required');
+      const fresh = await waitForState(await h.start('write'), 'AwaitingApproval');
+      assert.equal(fresh.approvalsNeeded, 2, 'a new run follows the new version');
+      assert.notEqual(fresh.policyHash, v1);
+    });
+  });
+});

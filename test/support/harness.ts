@@ -39,12 +39,14 @@ export interface HarnessOptions {
   client: Client;
   runtimes?: RuntimeAdapter[];
   taskQueue?: string;
+  /** @default test/policies */
+  policyDir?: string;
 }
 
 export async function withWorker<T>(opts: HarnessOptions, fn: (h: Harness) => Promise<T>): Promise<T> {
   const taskQueue = opts.taskQueue ?? uid('tq');
   const ledger = new MemoryEchoLedger();
-  const config = loadConfig({}, { taskQueue, policyDir: TEST_POLICY_DIR, echoLedger: 'memory', heartbeatThrottle: '200ms', shutdownGrace: '2s' });
+  const config = loadConfig({}, { taskQueue, policyDir: opts.policyDir ?? TEST_POLICY_DIR, echoLedger: 'memory', heartbeatThrottle: '200ms', shutdownGrace: '2s' });
   const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)] });
   const portarium = new PortariumClient(opts.client, taskQueue);
   const harness: Harness = {
