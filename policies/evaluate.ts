@@ -44,6 +44,7 @@ export interface PolicyDecision {
   operatorRoles: string[];
   incompatibleDuties: [Duty, Duty][];
   approverKeys: Record<string, string>;
+  approverRoles: Record<string, string[]>;
 }
 
 const STRENGTH: Record<PolicyTier, number> = { Auto: 0, Assisted: 1, HumanApprove: 2, ManualOnly: 3, Deny: 4 };
@@ -127,6 +128,7 @@ function denied(snapshot: PolicySnapshot, reasons: string[], matchedRules: strin
     operatorRoles: [],
     incompatibleDuties: [],
     approverKeys: {},
+    approverRoles: {},
   };
 }
 
@@ -152,6 +154,7 @@ function baseDecision(snapshot: PolicySnapshot, rule: Rule | undefined): PolicyD
     operatorRoles: d.operatorRoles,
     incompatibleDuties: d.incompatibleDuties ?? [],
     approverKeys: d.approverKeys ?? {},
+    approverRoles: d.approverRoles ?? {},
   };
 }
 

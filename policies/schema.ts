@@ -5,9 +5,14 @@
  * Only types from here reach the workflow bundle (`import type`).
  */
 import { z } from 'zod';
-import { DURATION_PATTERN } from './duration';
+import { DURATION_PATTERN, durationMs } from './duration';
 
-const duration = z.string().regex(DURATION_PATTERN, 'expected a duration such as 90s, 15m, 4h or 7d');
+/** Longest duration a policy may set: deadlines beyond it are configuration mistakes. */
+const MAX_DURATION_MS = 366 * 86_400_000;
+const duration = z
+  .string()
+  .regex(DURATION_PATTERN, 'expected a duration such as 90s, 15m, 4h or 7d')
+  .refine((d) => !DURATION_PATTERN.test(d) || durationMs(d) <= MAX_DURATION_MS, 'at most 366d');
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$/, 'expected an identifier');
 /** Exact text, or a prefix ending in `*`; a list matches any of its items. */
 const pattern = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
@@ -91,6 +96,8 @@ export const Defaults = z.strictObject({
   flowTools: z.record(z.string(), z.array(z.string())).optional(),
   /** Ed25519 public keys (64 hex digits) of approvers, for rules that require signed decisions. */
   approverKeys: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lower-case hex digits')).optional(),
+  /** Roles of key holders. Where a rule requires signatures, these roles count, not the ones a message claims. */
+  approverRoles: z.record(z.string(), z.array(name)).optional(),
 });
 export type Defaults = z.infer<typeof Defaults>;
 

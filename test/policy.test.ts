@@ -93,13 +93,14 @@ describe('policy files', function () {
     fs.copyFileSync(path.join(PROJECT_ROOT, 'policies', 'sets', 'defaults.json'), path.join(dir, 'defaults.json'));
     write(dir, 'ops.json', { schemaVersion: 1, kind: 'workspace', workspace: 'ops', rules: [{ id: 'x', match: {}, tier: 'Maybe' }] });
     write(dir, 'misnamed.json', { schemaVersion: 1, kind: 'workspace', workspace: 'other', rules: [] });
+    write(dir, 'slow.json', { schemaVersion: 1, kind: 'workspace', workspace: 'slow', rules: [{ id: 'y', match: {}, tier: 'Assisted', vetoWindow: '999999999d' }] });
     try {
       loadPolicyDir(dir);
       assert.fail('expected a PolicyLoadError');
     } catch (err) {
       assert.ok(err instanceof PolicyLoadError);
       const where = err.problems.map((p) => `${path.basename(p.file)}:${p.path}`);
-      assert.deepEqual(where.sort(), ['misnamed.json:workspace', 'ops.json:rules.0.tier']);
+      assert.deepEqual(where.sort(), ['misnamed.json:workspace', 'ops.json:rules.0.tier', 'slow.json:rules.0.vetoWindow']);
     }
   });
 

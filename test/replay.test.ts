@@ -9,21 +9,22 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { prebuiltBundle } from '../workers/bundle';
-import { HISTORY_DIR, RECORDED_PATHS } from './support/histories';
+import { HISTORY_DIR, RECORDED_PATHS, recordedWorkflowIds } from './support/histories';
 
 describe('replay of recorded histories', function () {
   this.timeout(60_000);
 
-  it('has a recorded history for every released path', function () {
+  it('has a recorded history, and the workflow id it ran under, for every released path', function () {
     if (process.env.RECORD_HISTORIES === '1') this.skip();
-    const missing = RECORDED_PATHS.filter((p) => !fs.existsSync(path.join(HISTORY_DIR, `${p}.json`)));
+    const missing = RECORDED_PATHS.filter((p) => !fs.existsSync(path.join(HISTORY_DIR, `${p}.json`)) || !recordedWorkflowIds()[p]);
     assert.deepEqual(missing, []);
   });
 
   it('replays each of them without a nondeterminism error', async function () {
     if (process.env.RECORD_HISTORIES === '1') this.skip();
+    const ids = recordedWorkflowIds();
     const histories = RECORDED_PATHS.map((p) => ({
-      workflowId: p,
+      workflowId: ids[p] ?? p,
       history: JSON.parse(fs.readFileSync(path.join(HISTORY_DIR, `${p}.json`), 'utf8')),
     }));
     const failures: string[] = [];

@@ -11,6 +11,7 @@ import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes';
 import type { Decision, JsonValue, Principal } from '../workflows/types';
 import type { RunHandle } from '../workers/client';
 import { alice, bob, carol, decision, erin, failureType, oscar, uid, waitForState, waitForStatus, withWorker, type Harness } from './support/harness';
+import { keepHistory } from './support/histories';
 import { testEnv } from './support/shared';
 import { temporalTestServer } from './support/temporal-binaries';
 
@@ -50,6 +51,7 @@ describe('separation of duties (real server)', function () {
       const third = await run.decide({ kind: 'approve', ...decision(sec, s.actionHash) });
       assert.equal(third.state, 'Dispatching');
       assert.equal((await run.result()).state, 'Succeeded');
+      await keepHistory('specialist-approved', run);
     });
   });
 
@@ -96,6 +98,7 @@ describe('separation of duties (real server)', function () {
       assert.equal(st.refusals.filter((r) => r.type === 'SignatureInvalid').length, 6, 'each forgery is recorded');
       assert.equal(await refusedWith(valid), 'accepted');
       assert.equal((await run.result()).state, 'Succeeded');
+      await keepHistory('signed-approved', run);
       await other.cancel({ requestedBy: alice, reason: 'done' });
     });
   });
@@ -158,6 +161,7 @@ describe('separation of duties (time-skipping server)', function () {
       const countsFrom = Date.parse(st.approvals[0].countsFrom);
       assert.ok(Math.abs(countsFrom - requestedAt - 3600_000) < 5_000, 'counts from the end of the period');
       assert.equal((await run.result()).state, 'Succeeded', 'it counts once the period is over');
+      await keepHistory('cooling-off-elapsed', run);
     });
   });
 
@@ -187,6 +191,7 @@ describe('separation of duties (time-skipping server)', function () {
       const renewed = await run.decide({ kind: 'approve', ...decision(bob, s.actionHash) });
       assert.equal(renewed.state, 'Dispatching', 'both approvals fresh: dispatched');
       assert.equal((await run.result()).state, 'Succeeded');
+      await keepHistory('freshness-renewed', run);
     });
   });
 });

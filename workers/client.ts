@@ -65,6 +65,11 @@ export function runWorkflowId(workspaceId: string, idempotencyKey: string): stri
   return `${workspaceId}:${idempotencyKey}`;
 }
 
+/** What makes two starts the same request: everything but the correlation id, which is tracing metadata. */
+function requestHashOf(input: GovernedRunInput): string {
+  return sha256Hex(canonicalJson({ ...input, correlationId: undefined }));
+}
+
 export interface StartedRun {
   workflowId: string;
   /** True when a run with this workspace and idempotency key already existed. */
@@ -87,12 +92,11 @@ export class PortariumClient {
     await this.client.connection.close();
   }
 
-  /** Start a governed run, or return the one already started with the same key and action. */
+  /** Start a governed run, or return the one already started with the same key and the same request. */
   async startRun(input: GovernedRunInput): Promise<StartedRun> {
     const valid = checked('governedRun input', governedRunInputSchema(), input);
     const workflowId = runWorkflowId(valid.workspaceId, valid.idempotencyKey);
-    const requestActionHash = hashAction(valid.action);
-    let existing = false;
+    const requestHash = requestHashOf(valid);
     try {
       await this.client.workflow.start(WORKFLOW_TYPE, {
         taskQueue: this.taskQueue,
@@ -101,24 +105,32 @@ export class PortariumClient {
         // Running or closed, a run with this id is the same request: never start it twice.
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        memo: { requestActionHash },
+        memo: { requestHash, requestActionHash: hashAction(valid.action) },
         typedSearchAttributes: [
           { key: WorkspaceKey, value: valid.workspaceId },
           { key: CorrelationKey, value: valid.correlationId },
           { key: StateKey, value: 'Evaluating' },
         ],
       });
+      return { workflowId, existing: false, run: this.run(workflowId) };
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      existing = true;
     }
-    if (existing) {
-      const { memo } = await this.client.workflow.getHandle(workflowId).describe();
-      if (memo?.requestActionHash !== requestActionHash) {
-        throw new IdempotencyConflictError(`idempotency key ${valid.idempotencyKey} was already used in workspace ${valid.workspaceId} for another action`);
-      }
+    if ((await this.existingRequestHash(workflowId)) !== requestHash) {
+      throw new IdempotencyConflictError(`idempotency key ${valid.idempotencyKey} was already used in workspace ${valid.workspaceId} for another request`);
     }
-    return { workflowId, existing, run: this.run(workflowId) };
+    return { workflowId, existing: true, run: this.run(workflowId) };
+  }
+
+  /** Hash of the request a run was started with: from its memo, or (raw starts) from its first event. */
+  private async existingRequestHash(workflowId: string): Promise<string | undefined> {
+    const handle = this.client.workflow.getHandle(workflowId);
+    const { memo } = await handle.describe();
+    if (typeof memo?.requestHash === 'string') return memo.requestHash;
+    const history = await handle.fetchHistory();
+    const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    const parsed = payload ? check(governedRunInputSchema(), this.client.options.loadedDataConverter.payloadConverter.fromPayload(payload)) : undefined;
+    return parsed?.ok ? requestHashOf(parsed.value) : undefined;
   }
 
   run(workflowId: string): RunHandle {

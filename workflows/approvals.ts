@@ -46,13 +46,14 @@ export function judgeDecision(ctx: DecisionContext, kind: DecisionKind, d: Decis
   if (d.approver.id === ctx.requesterId) {
     return refused(FailureType.SelfApprovalRefused, `${d.approver.id} requested this run and may not decide on it (use cancelRun to withdraw)`);
   }
-  if (!ctx.eligibleUsers.includes(d.approver.id) && !d.approver.roles.some((r) => ctx.eligibleRoles.includes(r))) {
-    return refused(FailureType.ApproverNotEligible, `${d.approver.id} holds none of the eligible roles [${ctx.eligibleRoles.join(', ')}]`);
-  }
+  // Identity first: under signed rules the signature proves who decided.
   if (ctx.approverKeys) {
     const fields = { workflowId: ctx.workflowId, actionHash: d.actionHash, kind, decisionId: d.decisionId, approverId: d.approver.id, signedAt: d.signedAt ?? '' };
     const sig = d.signedAt ? verifyDecisionSignature(fields, d.signature, ctx.approverKeys) : ({ ok: false, reason: 'missing' } as const);
     if (!sig.ok) return refused(FailureType.SignatureInvalid, `policy requires a signed decision: signature ${sig.reason.replace('_', ' ')}`);
+  }
+  if (!ctx.eligibleUsers.includes(d.approver.id) && !d.approver.roles.some((r) => ctx.eligibleRoles.includes(r))) {
+    return refused(FailureType.ApproverNotEligible, `${d.approver.id} holds none of the eligible roles [${ctx.eligibleRoles.join(', ')}]`);
   }
   const conflict = ctx.dutyConflict(d.approver.id);
   if (conflict) return refused(FailureType.IncompatibleDuties, conflict);

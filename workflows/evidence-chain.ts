@@ -62,6 +62,19 @@ export function redact(value: JsonValue): JsonValue {
   return out;
 }
 
+const SECRET_TEXT: [RegExp, string][] = [
+  [/\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+/gi, '$1 [redacted]'],
+  [/((?:api[-_]?key|token|secret|password|passwd|authorization|credential|cookie)s?["']?\s*[:=]\s*["']?)[^\s"',;&]+/gi, '$1[redacted]'],
+  [/\b(?:sk|pk|rk)[-_](?:live[-_]|test[-_])?[A-Za-z0-9]{8,}/g, '[redacted]'],
+];
+
+/** Mask credential-looking text (bearer tokens, key=value secrets, API keys) and cap the length. */
+export function redactText(text: string, max = 500): string {
+  let out = text;
+  for (const [pattern, replacement] of SECRET_TEXT) out = out.replace(pattern, replacement);
+  return out.length > max ? `${out.slice(0, max)}…` : out;
+}
+
 export function genesisHash(workspaceId: string, runId: string): string {
   return sha256Hex(canonicalJson({ schema: EVIDENCE_SCHEMA, workspaceId, runId }));
 }

@@ -20,7 +20,7 @@ import {
 import type { DispatchActivities } from '../activities/dispatch';
 import type { PolicyActivities } from '../activities/policy-snapshot';
 import { evaluatePolicy } from '../policies/evaluate';
-import { EvidenceCategory } from './evidence-chain';
+import { EvidenceCategory, redactText } from './evidence-chain';
 import { FailureType, NON_RETRYABLE_DISPATCH_FAILURES, refusal } from './failures';
 import * as msg from './messages';
 import { GovernedRunState, type Verdict } from './run-state';
@@ -89,7 +89,11 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
 }
 
 function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationScope }): void {
-  const decisionSignal = (kind: DecisionKind) => (raw: unknown) => {
+  // Messages that arrive before policy has decided wait for it, in arrival order, instead of
+  // being refused: an early cancel or approval is not lost.
+  const policyDecided = () => condition(() => run.state !== RunState.Evaluating);
+  const decisionSignal = (kind: DecisionKind) => async (raw: unknown) => {
+    await policyDecided();
     const d = check(decisionSchema(kind), raw);
     if (!d.ok) run.refuse(kind, undefined, FailureType.InvalidMessage, describeIssues(d.issues), now());
     else run.applyDecision(kind, d.value, kind, now());
@@ -100,7 +104,9 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
 
   setHandler(
     msg.decideUpdate,
-    async (req) => {
+    async (raw) => {
+      await policyDecided();
+      const req = parsedOrThrow(decideRequestSchema(), raw);
       const tick = run.wakeups;
       const verdict = run.applyDecision(req.kind, req, 'decide', now());
       if (!verdict.ok) throw refusal(verdict.type, verdict.message);
@@ -114,8 +120,9 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
 
   setHandler(
     msg.amendActionUpdate,
-    async (req) => {
-      throwIfRefused(run.applyAmendment(req, now()));
+    async (raw) => {
+      await policyDecided();
+      throwIfRefused(run.applyAmendment(parsedOrThrow(amendRequestSchema(), raw), now()));
       // The main loop decides the amended action by policy; reply with that decision.
       await condition(() => run.state !== RunState.ChangesRequested);
       return run.status(now());
@@ -123,14 +130,16 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
     { validator: (raw) => validateOrThrow(amendRequestSchema(), raw) },
   );
 
-  setHandler(msg.cancelRunSignal, (raw) => {
+  setHandler(msg.cancelRunSignal, async (raw) => {
+    await policyDecided();
     const c = check(cancelRequestSchema(), raw);
     if (!c.ok) return void run.refuse('cancelRun', undefined, FailureType.InvalidMessage, describeIssues(c.issues), now());
     // Cancelling the scope reaches a dispatch in flight; before dispatch the main loop sees `run.cancel`.
     if (run.applyCancel(c.value, now()).ok && run.state === RunState.Dispatching) dispatch.scope?.cancel();
   });
 
-  setHandler(msg.manualCompletionSignal, (raw) => {
+  setHandler(msg.manualCompletionSignal, async (raw) => {
+    await policyDecided();
     const m = check(manualCompletionSchema(), raw);
     if (!m.ok) run.refuse('manualCompletion', undefined, FailureType.InvalidMessage, describeIssues(m.issues), now());
     else run.applyManualCompletion(m.value, now());
@@ -147,8 +156,14 @@ function decisionMovesRun(run: GovernedRunState, kind: DecisionKind): boolean {
 
 /** Update validators refuse malformed payloads only; governance refusals are recorded by the handler. */
 function validateOrThrow(schema: Parameters<typeof check>[0], raw: unknown): void {
+  parsedOrThrow(schema, raw);
+}
+
+/** The parsed (trimmed, normalised) message: handlers act on it, never on the raw payload. */
+function parsedOrThrow<T>(schema: Parameters<typeof check<T>>[0], raw: unknown): T {
   const r = check(schema, raw);
   if (!r.ok) throw refusal(FailureType.InvalidMessage, describeIssues(r.issues), r.issues);
+  return r.value;
 }
 
 function throwIfRefused(v: Verdict): void {
@@ -215,9 +230,10 @@ async function awaitApprovals(run: GovernedRunState): Promise<'dispatch' | 'amen
     await waitFor(run, () => run.quorumMetAt(now()) || !!run.rejectedBy || !!run.changesRequestedBy || !!run.cancel, msUntil(next)!);
     if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
     if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
+    // A change request beats an approval that arrived in the same activation.
+    if (run.changesRequestedBy) return awaitAmendment(run);
     // Freshness is judged at dispatch time: stale approvals are voided and must be renewed.
     if (run.quorumMetAt(now()) && (!run.voidStaleApprovals(now()) || run.quorumMetAt(now()))) return 'dispatch';
-    if (run.changesRequestedBy) return awaitAmendment(run);
     if (Date.now() >= Date.parse(run.deadlines.expiresAt!)) return finish(run, RunState.Expired, 'no quorum before the deadline');
     if (run.deadlines.escalatesAt && Date.now() >= Date.parse(run.deadlines.escalatesAt)) {
       const step = policy.escalation[run.escalationStepsDone++];
@@ -281,8 +297,9 @@ async function dispatch(run: GovernedRunState, scope: CancellationScope): Promis
 function failureOf(err: unknown): { type: string; message: string } {
   let e: unknown = err;
   while (e instanceof Error && !(e instanceof ApplicationFailure) && e.cause) e = e.cause;
-  if (e instanceof ApplicationFailure) return { type: e.type ?? 'RuntimeError', message: e.message };
-  return { type: FailureType.RuntimeUnavailable, message: e instanceof Error ? e.message : String(e) };
+  // Runtime error texts can quote credentials; only redacted text enters state, evidence and failures.
+  if (e instanceof ApplicationFailure) return { type: e.type ?? 'RuntimeError', message: redactText(e.message) };
+  return { type: FailureType.RuntimeUnavailable, message: redactText(e instanceof Error ? e.message : String(e)) };
 }
 
 function enter(run: GovernedRunState, state: RunState, summary: string): void {

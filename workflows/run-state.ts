@@ -179,7 +179,10 @@ export class GovernedRunState {
   }
 
   /** Judge and apply a validated decision. A repeated decision id returns its first verdict. */
-  applyDecision(kind: DecisionKind, d: Decision, via: string, now: Date): DecisionVerdict {
+  applyDecision(kind: DecisionKind, claimed: Decision, via: string, now: Date): DecisionVerdict {
+    // Under signed rules the key proves who decided; their roles come from policy, not the message.
+    const registered = this.policy?.signed ? this.policy.approverRoles[claimed.approver.id] ?? [] : undefined;
+    const d: Decision = registered ? { ...claimed, approver: { id: claimed.approver.id, roles: registered } } : claimed;
     const replayed = this.book.replay(kind, d);
     if (replayed) {
       if (!replayed.ok) this.refuse(via, d.approver.id, replayed.type, replayed.message, now);

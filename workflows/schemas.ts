@@ -151,8 +151,31 @@ export interface FieldIssue {
 export type Checked<T> = { ok: true; value: T } | { ok: false; issues: FieldIssue[] };
 
 /** Parse without throwing; on failure list every bad field with its path. */
+/** Deepest nesting accepted in any message; deeper values are refused before zod walks them. */
+export const MAX_NESTING = 64;
+
+/** Nesting depth of a JSON-like value, measured without recursion (so no stack overflow). */
+export function nestingDepth(value: unknown, limit = MAX_NESTING): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (depth > deepest) deepest = depth;
+    if (deepest > limit) return deepest;
+    if (v && typeof v === 'object') for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+/** Parse without throwing; on failure list every bad field with its path. Never throws. */
 export function check<T>(schema: z.ZodType<T>, value: unknown): Checked<T> {
-  const parsed = schema.safeParse(value);
+  if (nestingDepth(value) > MAX_NESTING) return { ok: false, issues: [{ path: '(root)', message: `nested deeper than ${MAX_NESTING} levels` }] };
+  let parsed: ReturnType<z.ZodType<T>['safeParse']>;
+  try {
+    parsed = schema.safeParse(value);
+  } catch (err) {
+    return { ok: false, issues: [{ path: '(root)', message: `could not be checked: ${err instanceof Error ? err.name : 'error'}` }] };
+  }
   if (parsed.success) return { ok: true, value: parsed.data };
   return {
     ok: false,

@@ -26,12 +26,29 @@ export const RECORDED_PATHS = [
   'cancelled-during-dispatch',
   'dispatch-failed',
   'expired-after-escalation',
+  'specialist-approved',
+  'signed-approved',
+  'cooling-off-elapsed',
+  'freshness-renewed',
 ] as const;
 export type RecordedPath = (typeof RECORDED_PATHS)[number];
+
+/**
+ * Workflow id each history was recorded under. Replay must use it: signed decisions and the evidence
+ * genesis are bound to the workflow id, so replaying under another id takes other branches.
+ */
+export const WORKFLOW_IDS_FILE = path.join(HISTORY_DIR, 'workflow-ids.json');
+
+export function recordedWorkflowIds(): Record<string, string> {
+  return fs.existsSync(WORKFLOW_IDS_FILE) ? JSON.parse(fs.readFileSync(WORKFLOW_IDS_FILE, 'utf8')) : {};
+}
 
 export async function keepHistory(name: RecordedPath, run: RunHandle): Promise<void> {
   if (process.env.RECORD_HISTORIES !== '1') return;
   const history = await run.handle.fetchHistory();
   fs.mkdirSync(HISTORY_DIR, { recursive: true });
   fs.writeFileSync(path.join(HISTORY_DIR, `${name}.json`), historyToJSON(history) + '\n');
+  const ids = { ...recordedWorkflowIds(), [name]: run.workflowId };
+  const sorted = Object.fromEntries(Object.entries(ids).sort(([a], [b]) => a.localeCompare(b)));
+  fs.writeFileSync(WORKFLOW_IDS_FILE, JSON.stringify(sorted, null, 2) + '\n');
 }
