@@ -5,15 +5,14 @@
  * its boundary.
  */
 import * as assert from 'node:assert/strict';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { signDecision } from '../workflows/signatures';
-import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes';
 import type { Decision, JsonValue, Principal } from '../workflows/types';
 import type { RunHandle } from '../workers/client';
 import { alice, bob, carol, decision, erin, failureType, oscar, uid, waitForState, waitForStatus, withWorker, type Harness } from './support/harness';
 import { keepHistory } from './support/histories';
 import { testEnv } from './support/shared';
-import { temporalTestServer } from './support/temporal-binaries';
+import { startTimeSkippingEnv } from './support/time-skipping';
 
 const sec: Principal = { id: 'sam', roles: ['security'] };
 const BOB_KEY = '11'.repeat(32);
@@ -140,11 +139,7 @@ describe('separation of duties (time-skipping server)', function () {
   this.timeout(120_000);
   let env: TestWorkflowEnvironment;
   before(async function () {
-    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: temporalTestServer() } } });
-    await env.connection.operatorService.addSearchAttributes({
-      namespace: 'default',
-      searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_KEYS.map((k) => [k.name, 2 /* KEYWORD */])),
-    });
+    env = await startTimeSkippingEnv();
   });
   after(async () => env?.teardown());
   const opts = () => ({ connection: env.nativeConnection, client: env.client });

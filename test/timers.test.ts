@@ -3,27 +3,17 @@
  * runs expire, manual work expires, veto windows elapse. Hours pass in milliseconds. Serial.
  */
 import * as assert from 'node:assert/strict';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { keepHistory } from './support/histories';
 import { bob, decision, erin, failureType, waitForState, withWorker } from './support/harness';
-import { temporalTestServer } from './support/temporal-binaries';
-
-/** `IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD` in the Temporal API. */
-const KEYWORD = 2;
+import { startTimeSkippingEnv } from './support/time-skipping';
 
 describe('timers (time-skipping server)', function () {
   this.timeout(120_000);
   let env: TestWorkflowEnvironment;
 
   before(async function () {
-    env = await TestWorkflowEnvironment.createTimeSkipping({
-      server: { executable: { type: 'existing-path', path: temporalTestServer() } },
-    });
-    await env.connection.operatorService.addSearchAttributes({
-      namespace: env.namespace ?? 'default',
-      searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_KEYS.map((k) => [k.name, KEYWORD])),
-    });
+    env = await startTimeSkippingEnv();
   });
   after(async function () {
     await env?.teardown();

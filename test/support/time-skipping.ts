@@ -1,0 +1,18 @@
+/** The time-skipping test server, with the Portarium search attributes registered. */
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { SEARCH_ATTRIBUTE_KEYS } from '../../workflows/search-attributes';
+import { temporalTestServer } from './temporal-binaries';
+
+/** `IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD` in the Temporal API. */
+const KEYWORD = 2;
+
+export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: temporalTestServer() } },
+  });
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: 'default',
+    searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_KEYS.map((k) => [k.name, KEYWORD])),
+  });
+  return env;
+}
