@@ -49,10 +49,6 @@ export interface PolicyDecision {
 
 const STRENGTH: Record<PolicyTier, number> = { Auto: 0, Assisted: 1, HumanApprove: 2, ManualOnly: 3, Deny: 4 };
 
-export function tierStrength(tier: PolicyTier): number {
-  return STRENGTH[tier];
-}
-
 function matchesPattern(pattern: string | string[] | undefined, value: string): boolean {
   if (pattern === undefined) return true;
   const items = Array.isArray(pattern) ? pattern : [pattern];

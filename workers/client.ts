@@ -8,7 +8,7 @@ import {
   WorkflowExecutionAlreadyStartedError,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { canonicalJson, hashAction, sha256Hex } from '../workflows/hashing';
+import { canonicalJson, sha256Hex } from '../workflows/hashing';
 import * as msg from '../workflows/messages';
 import {
   type FieldIssue,
@@ -105,7 +105,7 @@ export class PortariumClient {
         // Running or closed, a run with this id is the same request: never start it twice.
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        memo: { requestHash, requestActionHash: hashAction(valid.action) },
+        memo: { requestHash },
         typedSearchAttributes: [
           { key: WorkspaceKey, value: valid.workspaceId },
           { key: CorrelationKey, value: valid.correlationId },

@@ -13,14 +13,6 @@ export const Tier = {
 } as const;
 export type Tier = (typeof Tier)[keyof typeof Tier];
 
-/** Tier strength: a higher rank is stricter. A `tierOverride` may only raise it. */
-export const TIER_RANK: Readonly<Record<Tier, number>> = {
-  Auto: 0,
-  Assisted: 1,
-  HumanApprove: 2,
-  ManualOnly: 3,
-};
-
 /**
  * Run states as operators see them in `status`, the `PortariumState` search attribute and evidence.
  * MAINTENANCE: keep README "Run states" in sync.
