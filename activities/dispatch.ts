@@ -1,20 +1,31 @@
 /**
- * The single dispatch activity: routes a governed action to its runtime adapter, passes heartbeats and
- * cancellation through, and checks what comes back before it enters workflow history.
+ * The single dispatch activity: routes a governed action to its runtime adapter with the workspace's
+ * connection, egress allow-list and credentials, passes heartbeats and cancellation through, and checks
+ * what comes back before it enters workflow history: secret values scrubbed, secret-looking fields
+ * redacted, large outputs moved to the payload store by reference.
  */
+import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
+import type { LoadedPolicies } from '../policies/load';
 import { FailureType, refusal, runtimeRejected, runtimeUnavailable } from '../workflows/failures';
 import { redact, redactText } from '../workflows/evidence-chain';
 import type { DispatchRequest, DispatchResult, JsonValue } from '../workflows/types';
+import { createGuardedHttp } from './http-client';
+import type { PayloadStore } from './payload-store';
 import type { RuntimeAdapter } from './runtime-port';
+import { SecretScrubber } from './secret-scrubber';
+import type { SecretStore } from './secrets-port';
 
-/** Largest runtime output kept in history, as JSON text; larger outputs are refused, not truncated. */
+/** Largest runtime output kept in history, as JSON text; larger outputs go to the payload store. */
 export const MAX_OUTPUT_BYTES = 256 * 1024;
 
 export interface DispatchDeps {
   runtimes: RuntimeAdapter[];
+  policies: LoadedPolicies;
+  secrets: SecretStore;
+  payloads: PayloadStore;
 }
 
 const outcomeSchema = z.object({
@@ -22,12 +33,27 @@ const outcomeSchema = z.object({
   externalRef: z.string().max(512).optional(),
 });
 
-/** The adapter's failure with credential-looking text masked: failures are stored in history. */
-function scrubbed(err: unknown): unknown {
+/** The adapter's failure with secret values and credential-looking text masked: failures are stored in history. */
+function scrubbed(err: unknown, scrub: SecretScrubber): unknown {
+  const clean = (t: string) => redactText(scrub.text(t));
   if (err instanceof ApplicationFailure) {
-    return ApplicationFailure.create({ type: err.type ?? undefined, message: redactText(err.message), nonRetryable: err.nonRetryable ?? false, details: err.details ? [...err.details] : undefined });
+    const details = err.details ? err.details.map((d) => scrub.json(d as JsonValue)) : undefined;
+    return ApplicationFailure.create({ type: err.type ?? undefined, message: clean(err.message), nonRetryable: err.nonRetryable ?? false, details });
   }
-  return runtimeUnavailable(redactText(err instanceof Error ? err.message : String(err)));
+  return runtimeUnavailable(clean(err instanceof Error ? err.message : String(err)));
+}
+
+/** Headers every outbound call carries, so the runtime's logs can be joined to the run. */
+export function correlationHeaders(req: DispatchRequest): Record<string, string> {
+  const dispatchId = createHash('sha256').update(req.idempotencyKey).digest('hex');
+  // One trace id per run until OpenTelemetry context is propagated (issue 6); span id per dispatch.
+  const traceId = createHash('sha256').update(req.workflowId).digest('hex').slice(0, 32);
+  return {
+    'x-portarium-workspace': req.workspaceId,
+    'x-portarium-correlation-id': encodeURIComponent(req.correlationId),
+    'x-portarium-dispatch-id': dispatchId.slice(0, 32),
+    traceparent: `00-${traceId}-${dispatchId.slice(32, 48)}-01`,
+  };
 }
 
 export function createDispatchActivities(deps: DispatchDeps) {
@@ -40,20 +66,32 @@ export function createDispatchActivities(deps: DispatchDeps) {
         throw refusal(FailureType.UnknownRuntime, `no runtime named ${req.runtime} is registered on this worker (have: ${[...byName.keys()].join(', ')})`);
       }
       const ctx = Context.current();
+      const scrub = new SecretScrubber();
+      const ws = deps.policies.connectionsFor(req.workspaceId);
       let raw: unknown;
       try {
-        raw = await adapter.execute({ request: req, attempt: ctx.info.attempt, signal: ctx.cancellationSignal, heartbeat: (d) => ctx.heartbeat(d) });
+        raw = await adapter.execute({
+          request: req,
+          attempt: ctx.info.attempt,
+          signal: ctx.cancellationSignal,
+          heartbeat: (d) => ctx.heartbeat(d),
+          previous: ctx.info.heartbeatDetails,
+          connections: ws.connections,
+          http: createGuardedHttp({ workspaceId: req.workspaceId, runtime: req.runtime, rule: ws.egress[req.runtime], headers: correlationHeaders(req) }),
+          secrets: async () => scrub.remember(await deps.secrets.read(req.workspaceId, req.runtime)),
+        });
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`dispatch to ${req.runtime} cancelled`);
-        throw scrubbed(err);
+        throw scrubbed(err, scrub);
       }
       const parsed = outcomeSchema.safeParse(raw);
       if (!parsed.success) throw runtimeRejected(`${req.runtime} returned a malformed result: ${parsed.error.issues[0]?.message}`);
-      const size = JSON.stringify(parsed.data.output).length;
-      if (size > MAX_OUTPUT_BYTES) throw runtimeRejected(`${req.runtime} output is ${size} bytes; the limit is ${MAX_OUTPUT_BYTES}`);
-      // Secret-looking fields never reach workflow history.
-      const output = redact(parsed.data.output as JsonValue);
-      return { runtime: req.runtime, output, externalRef: parsed.data.externalRef };
+      // Secret values, then secret-looking fields, never reach workflow history.
+      const output = redact(scrub.json(parsed.data.output as JsonValue));
+      const text = JSON.stringify(output);
+      if (text.length <= MAX_OUTPUT_BYTES) return { runtime: req.runtime, output, externalRef: parsed.data.externalRef };
+      const ref = await deps.payloads.put(req.workspaceId, text, 'application/json');
+      return { runtime: req.runtime, output: { payloadRef: { ...ref } }, externalRef: parsed.data.externalRef };
     },
   };
 }

@@ -1,17 +1,21 @@
 /** Every activity the governed run calls, built from injected dependencies (no module state). */
 import type { LoadedPolicies } from '../policies/load';
 import { createDispatchActivities } from './dispatch';
+import type { PayloadStore } from './payload-store';
 import { createPolicyActivities } from './policy-snapshot';
 import type { RuntimeAdapter } from './runtime-port';
+import type { SecretStore } from './secrets-port';
 
 export interface ActivityDeps {
   policies: LoadedPolicies;
   runtimes: RuntimeAdapter[];
+  secrets: SecretStore;
+  payloads: PayloadStore;
 }
 
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createPolicyActivities(deps.policies),
-    ...createDispatchActivities({ runtimes: deps.runtimes }),
+    ...createDispatchActivities(deps),
   };
 }

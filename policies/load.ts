@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { canonicalJson, sha256Hex } from '../workflows/hashing';
 import { compileCondition } from './condition';
+import type { WorkspaceConnections } from './connections';
 import { DefaultsFile, type PolicySnapshot, WorkspaceFile } from './schema';
 
 export interface PolicyProblem {
@@ -30,6 +31,8 @@ export interface LoadedPolicies {
   workspaces: string[];
   /** The frozen snapshot a run of this workspace is decided by (deny-all for unknown workspaces). */
   snapshotFor(workspaceId: string): PolicySnapshot;
+  /** The workspace's runtime connections and egress allow-list (empty, so deny-all, when unknown). */
+  connectionsFor(workspaceId: string): WorkspaceConnections;
 }
 
 function parseFile<T>(file: string, schema: z.ZodType<T>, problems: PolicyProblem[]): T | undefined {
@@ -116,9 +119,12 @@ export function loadPolicyDir(dir: string): LoadedPolicies {
   if (problems.length || !defaults) throw new PolicyLoadError(problems);
   const snapshots = new Map<string, PolicySnapshot>();
   for (const [id, ws] of workspaces) snapshots.set(id, makeSnapshot(id, defaults, ws));
+  const connections = new Map<string, WorkspaceConnections>();
+  for (const [id, ws] of workspaces) connections.set(id, deepFreeze({ workspaceId: id, connections: ws.connections ?? {}, egress: ws.egress ?? {} }));
   return {
     dir,
     workspaces: [...workspaces.keys()],
     snapshotFor: (workspaceId) => snapshots.get(workspaceId) ?? makeSnapshot(workspaceId, defaults, undefined),
+    connectionsFor: (workspaceId) => connections.get(workspaceId) ?? deepFreeze({ workspaceId, connections: {}, egress: {} }),
   };
 }

@@ -5,6 +5,7 @@
  * Only types from here reach the workflow bundle (`import type`).
  */
 import { z } from 'zod';
+import { Connections, Egress } from './connections';
 import { DURATION_PATTERN, durationMs } from './duration';
 
 /** Longest duration a policy may set: deadlines beyond it are configuration mistakes. */
@@ -117,6 +118,10 @@ export const WorkspaceFile = z.strictObject({
   /** Overrides of the defaults for this workspace. */
   defaults: Defaults.partial().optional(),
   rules: z.array(Rule),
+  /** Connections to external runtimes (not part of the decision snapshot); see policies/connections.ts. */
+  connections: Connections.optional(),
+  /** Egress allow-list per runtime; default deny. */
+  egress: Egress.optional(),
 });
 export type WorkspaceFile = z.infer<typeof WorkspaceFile>;
 

@@ -30,6 +30,7 @@ const EnvSchema = z.object({
   PORTARIUM_TASK_QUEUE: str(),
   PORTARIUM_POLICY_DIR: str(),
   PORTARIUM_DATA_DIR: str(),
+  PORTARIUM_SECRETS_DIR: str(),
   PORTARIUM_ECHO_LEDGER: z.preprocess(blankIsUnset, z.enum(['memory', 'file']).optional()),
   PORTARIUM_MAX_CACHED_WORKFLOWS: posInt(),
   PORTARIUM_MAX_CONCURRENT_ACTIVITIES: posInt(),
@@ -50,6 +51,8 @@ export interface PortariumConfig {
   taskQueue: string;
   policyDir: string;
   dataDir: string;
+  /** Embedded secret store: one `<workspace>.json` per workspace (when Vault is not configured). */
+  secretsDir: string;
   echoLedger: 'memory' | 'file';
   maxCachedWorkflows?: number;
   maxConcurrentActivities?: number;
@@ -101,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     taskQueue: e.PORTARIUM_TASK_QUEUE ?? 'portarium',
     policyDir: path.resolve(e.PORTARIUM_POLICY_DIR ?? path.join(PROJECT_ROOT, 'policies', 'sets')),
     dataDir,
+    secretsDir: path.resolve(e.PORTARIUM_SECRETS_DIR ?? path.join(dataDir, 'secrets')),
     echoLedger: e.PORTARIUM_ECHO_LEDGER ?? 'file',
     maxCachedWorkflows: e.PORTARIUM_MAX_CACHED_WORKFLOWS,
     maxConcurrentActivities: e.PORTARIUM_MAX_CONCURRENT_ACTIVITIES,

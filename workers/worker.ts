@@ -3,7 +3,10 @@ import * as path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createEchoRuntime, FileEchoLedger, MemoryEchoLedger } from '../activities/echo';
+import { FileSecretStore } from '../activities/local-secrets';
+import { FilePayloadStore } from '../activities/payload-store';
 import type { RuntimeAdapter } from '../activities/runtime-port';
+import type { SecretStore } from '../activities/secrets-port';
 import { loadPolicyDir } from '../policies/load';
 import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes';
 import { type PortariumConfig, connectionOptions } from './config';
@@ -13,6 +16,8 @@ export interface WorkerParts {
   connection: NativeConnection;
   /** Runtimes to register instead of the configured ones (tests, benchmarks). */
   runtimes?: RuntimeAdapter[];
+  /** Secret store to use instead of the configured one (tests). */
+  secrets?: SecretStore;
 }
 
 export function configuredRuntimes(config: PortariumConfig): RuntimeAdapter[] {
@@ -27,7 +32,12 @@ export async function createPortariumWorker(config: PortariumConfig, parts: Work
     namespace: config.temporal.namespace,
     taskQueue: config.taskQueue,
     workflowBundle: prebuiltBundle(),
-    activities: createActivities({ policies, runtimes: parts.runtimes ?? configuredRuntimes(config) }),
+    activities: createActivities({
+      policies,
+      runtimes: parts.runtimes ?? configuredRuntimes(config),
+      secrets: parts.secrets ?? new FileSecretStore(config.secretsDir),
+      payloads: new FilePayloadStore(path.join(config.dataDir, 'payloads')),
+    }),
     maxCachedWorkflows: config.maxCachedWorkflows,
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: config.maxConcurrentWorkflowTasks,

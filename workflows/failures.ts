@@ -38,6 +38,21 @@ export const FailureType = {
   RuntimeUnavailable: 'RuntimeUnavailable',
   /** No adapter is registered for the action's runtime. Non-retryable. */
   UnknownRuntime: 'UnknownRuntime',
+  /** The workspace has no connection to this runtime in its policy file. Non-retryable. */
+  RuntimeNotConfigured: 'RuntimeNotConfigured',
+  /**
+   * The request may have reached the runtime but no answer came back, and the runtime offers no way to
+   * look the call up. Resending could apply the action twice, so the run stops for a person to check.
+   */
+  RuntimeOutcomeUnknown: 'RuntimeOutcomeUnknown',
+  /** The egress guard refused an outbound call (host not allow-listed, blocked address, redirect). */
+  EgressDenied: 'EgressDenied',
+  /** The run enables an agent tool that was not declared, is not allow-listed, or needs a stricter tier. */
+  ToolNotAllowed: 'ToolNotAllowed',
+  /** The secret store refused or has no credentials for this workspace and runtime. Non-retryable. */
+  CredentialsDenied: 'CredentialsDenied',
+  /** The secret store is sealed or unreachable. Retryable. */
+  CredentialsUnavailable: 'CredentialsUnavailable',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 
@@ -46,6 +61,11 @@ export const NON_RETRYABLE_DISPATCH_FAILURES: string[] = [
   FailureType.RuntimeRejected,
   FailureType.UnknownRuntime,
   FailureType.InvalidMessage,
+  FailureType.RuntimeNotConfigured,
+  FailureType.RuntimeOutcomeUnknown,
+  FailureType.EgressDenied,
+  FailureType.ToolNotAllowed,
+  FailureType.CredentialsDenied,
 ];
 
 function failure(type: FailureType, message: string, nonRetryable: boolean, details?: unknown): ApplicationFailure {
@@ -60,3 +80,6 @@ export const runtimeRejected = (message: string, details?: unknown) => failure(F
 
 /** The runtime is unreachable or failed transiently; the activity is retried. */
 export const runtimeUnavailable = (message: string, details?: unknown) => failure(FailureType.RuntimeUnavailable, message, false, details);
+
+/** The call may have been applied and cannot be looked up: never resend it blindly. */
+export const runtimeOutcomeUnknown = (message: string, details?: unknown) => failure(FailureType.RuntimeOutcomeUnknown, message, true, details);

@@ -233,6 +233,8 @@ export interface DispatchRequest {
   operation: string;
   input: { [key: string]: JsonValue };
   tools?: string[];
+  /** The tier policy gave the run; adapters refuse agent tools that need a stricter one. */
+  tier?: Tier;
   actionHash: string;
   /** Derived from the run and the action hash, so a retried dispatch is recognised by the runtime. */
   idempotencyKey: string;

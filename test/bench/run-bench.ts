@@ -6,7 +6,10 @@
  * to measure (or profile with --cpu-prof) one kind alone.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { FileSecretStore } from '../../activities/local-secrets';
+import { FilePayloadStore } from '../../activities/payload-store';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { createActivities } from '../../activities';
@@ -96,6 +99,8 @@ async function main(): Promise<void> {
       ...createActivities({
         policies: loadPolicyDir(path.join(PROJECT_ROOT, 'policies', 'sets')),
         runtimes: [timingRuntime((id) => dispatched.get(id)?.(performance.now()))],
+        secrets: new FileSecretStore(path.join(os.tmpdir(), 'portarium-bench-secrets')),
+        payloads: new FilePayloadStore(path.join(os.tmpdir(), 'portarium-bench-payloads')),
       }),
       ...benchActivities,
     },

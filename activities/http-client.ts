@@ -1,0 +1,193 @@
+/**
+ * The one outbound HTTP client every runtime adapter uses. For each call it enforces the workspace's
+ * per-runtime host allow-list (default deny), refuses link-local and metadata addresses (also after DNS,
+ * so a name cannot resolve its way past the guard), follows redirects only to the same host, caps the
+ * response size, and tells the adapter whether a failed request may have reached the server.
+ */
+import { promises as dns } from 'node:dns';
+import { isIP } from 'node:net';
+import axios, { type AxiosResponse } from 'axios';
+import type { EgressRule } from '../policies/connections';
+import { FailureType, refusal, runtimeRejected } from '../workflows/failures';
+import { allowListAdmits, blockedAddress, blockedName, hostKey } from './egress';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface HttpRequest {
+  method: HttpMethod;
+  url: string;
+  headers?: Record<string, string>;
+  /** Sent as JSON. */
+  json?: unknown;
+  /** Sent as multipart/form-data. */
+  form?: FormData;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Follow 3xx to the same host (default); when false, a 3xx is returned as the response. */
+  followRedirects?: boolean;
+}
+
+export interface HttpResponse {
+  status: number;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  /** Parsed JSON when the body is JSON, otherwise the text. */
+  body: unknown;
+  text: string;
+  /** Final URL after same-host redirects. */
+  url: string;
+}
+
+/**
+ * The request failed without an HTTP answer. `sent` is false only when the server certainly did not
+ * receive it (refused connection, unknown host); adapters may then retry freely. Otherwise the call
+ * may have been applied, and a non-idempotent call must be looked up before it is sent again.
+ */
+export class TransportError extends Error {
+  override readonly name = 'TransportError';
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly sent: boolean,
+  ) {
+    super(message);
+  }
+}
+
+export interface HttpClient {
+  request(req: HttpRequest): Promise<HttpResponse>;
+}
+
+export interface GuardOptions {
+  workspaceId: string;
+  runtime: string;
+  /** The workspace's allow-list for this runtime; undefined refuses every call. */
+  rule: EgressRule | undefined;
+  /** Largest response body accepted. @default 8 MiB */
+  maxResponseBytes?: number;
+  /** Headers added to every call (correlation ids, traceparent). */
+  headers?: Record<string, string>;
+}
+
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+const MAX_REDIRECTS = 5;
+
+const egressDenied = (opts: GuardOptions, why: string) =>
+  refusal(FailureType.EgressDenied, `egress refused for ${opts.runtime} in workspace ${opts.workspaceId}: ${why}`);
+
+function checkUrl(opts: GuardOptions, raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw egressDenied(opts, `not a URL: ${raw.slice(0, 200)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw egressDenied(opts, `protocol ${url.protocol} is not allowed`);
+  if (url.username || url.password) throw egressDenied(opts, 'URLs with credentials are not allowed');
+  const { host, port } = hostKey(url);
+  if (!allowListAdmits(opts.rule, url)) throw egressDenied(opts, `${host}:${port} is not on the allow-list`);
+  const allowLinkLocal = opts.rule?.allowLinkLocal ?? false;
+  const why = isIP(host.replace(/^\[|\]$/g, '')) ? blockedAddress(host, allowLinkLocal) : blockedName(host, allowLinkLocal);
+  if (why) throw egressDenied(opts, `${host} is ${why}`);
+  return url;
+}
+
+/** DNS lookup that refuses blocked addresses, so the address connected to is the one checked. */
+function guardedLookup(opts: GuardOptions) {
+  return async (hostname: string, options: { family?: number }) => {
+    const found = await dns.lookup(hostname, { all: true, family: options.family ?? 0 });
+    for (const a of found) {
+      const why = blockedAddress(a.address, opts.rule?.allowLinkLocal ?? false);
+      if (why) throw new EgressLookupError(`${hostname} resolves to ${a.address}, ${why}`);
+    }
+    return found.map((a) => ({ address: a.address, family: a.family }));
+  };
+}
+
+class EgressLookupError extends Error {
+  override readonly name = 'EgressLookupError';
+}
+
+function parseBody(text: string, contentType: string): unknown {
+  if (!text) return undefined;
+  if (/json/i.test(contentType) || /^\s*[[{]/.test(text)) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  }
+  return text;
+}
+
+function lowerHeaders(res: AxiosResponse): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(res.headers ?? {})) if (v !== undefined && v !== null) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+  return out;
+}
+
+async function send(opts: GuardOptions, url: URL, req: HttpRequest): Promise<AxiosResponse<string>> {
+  const maxBytes = opts.maxResponseBytes ?? 8 * 1024 * 1024;
+  try {
+    return await axios.request<string>({
+      method: req.method,
+      url: url.toString(),
+      headers: { 'user-agent': 'portarium-worker', ...opts.headers, ...req.headers, ...(req.json !== undefined ? { 'content-type': 'application/json' } : {}) },
+      data: req.form ?? (req.json !== undefined ? JSON.stringify(req.json) : undefined),
+      timeout: req.timeoutMs,
+      signal: req.signal,
+      maxRedirects: 0,
+      maxContentLength: maxBytes,
+      maxBodyLength: 64 * 1024 * 1024,
+      responseType: 'text',
+      transformResponse: [(d: string) => d],
+      validateStatus: () => true,
+      proxy: false,
+      lookup: guardedLookup(opts),
+    } as Parameters<typeof axios.request>[0]);
+  } catch (err) {
+    throw transportFailure(opts, err, maxBytes);
+  }
+}
+
+function transportFailure(opts: GuardOptions, err: unknown, maxBytes: number): Error {
+  const e = err as { code?: string; message?: string; cause?: unknown };
+  const causes = [err, e.cause, (e.cause as { cause?: unknown } | undefined)?.cause];
+  const lookup = causes.find((c) => c instanceof EgressLookupError) as EgressLookupError | undefined;
+  if (lookup) return egressDenied(opts, lookup.message);
+  if (/maxContentLength/.test(e.message ?? '')) return runtimeRejected(`${opts.runtime} answered with more than ${maxBytes} bytes`);
+  const code = e.code ?? (e.message === 'canceled' ? 'ERR_CANCELED' : 'UNKNOWN');
+  if (code === 'ERR_CANCELED') return new TransportError(`${opts.runtime}: request aborted`, 'ABORTED', true);
+  const timedOut = code === 'ECONNABORTED' || code === 'ETIMEDOUT';
+  return new TransportError(`${opts.runtime}: ${timedOut ? 'no answer in time' : e.message ?? code} (${code})`, timedOut ? 'TIMEOUT' : code, !NOT_SENT.has(code));
+}
+
+/** A client bound to one workspace and runtime. */
+export function createGuardedHttp(opts: GuardOptions): HttpClient {
+  return {
+    async request(req: HttpRequest): Promise<HttpResponse> {
+      let url = checkUrl(opts, req.url);
+      let current = req;
+      for (let hop = 0; ; hop++) {
+        const res = await send(opts, url, current);
+        const location = res.headers?.location as string | undefined;
+        if (res.status < 300 || res.status > 399 || !location || req.followRedirects === false) {
+          const text = typeof res.data === 'string' ? res.data : '';
+          const headers = lowerHeaders(res);
+          return { status: res.status, headers, body: parseBody(text, headers['content-type'] ?? ''), text, url: url.toString() };
+        }
+        if (hop >= MAX_REDIRECTS) throw runtimeRejected(`${opts.runtime}: more than ${MAX_REDIRECTS} redirects`);
+        const next = new URL(location, url);
+        const [a, b] = [hostKey(url), hostKey(next)];
+        if (a.host !== b.host || a.port !== b.port || next.protocol !== url.protocol) {
+          throw egressDenied(opts, `redirect from ${a.host}:${a.port} to another host (${b.host}:${b.port}) refused`);
+        }
+        url = checkUrl(opts, next.toString());
+        // 303, and 301/302 after a POST, turn into a GET without a body, as browsers and curl do.
+        if (res.status === 303 || ((res.status === 301 || res.status === 302) && current.method === 'POST')) {
+          current = { ...current, method: 'GET', json: undefined, form: undefined };
+        }
+      }
+    },
+  };
+}

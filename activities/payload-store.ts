@@ -1,0 +1,50 @@
+/**
+ * Content-addressed store for payloads too large (or too sensitive to size) for workflow history:
+ * history and evidence hold a `PayloadRef` (URI, SHA-256, content type, size) instead. The embedded
+ * default keeps one file per payload under `{dataDir}/payloads/{workspace}/`; writing the same content
+ * twice is a no-op, so retried activities never duplicate.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { checkSecretIds } from './secrets-port';
+
+export interface PayloadRef {
+  uri: string;
+  sha256: string;
+  contentType: string;
+  bytes: number;
+}
+
+export interface PayloadStore {
+  put(workspaceId: string, content: string | Uint8Array, contentType: string): Promise<PayloadRef>;
+  get(ref: PayloadRef): Promise<Buffer>;
+}
+
+export class FilePayloadStore implements PayloadStore {
+  constructor(private readonly dir: string) {}
+
+  async put(workspaceId: string, content: string | Uint8Array, contentType: string): Promise<PayloadRef> {
+    checkSecretIds(workspaceId, 'payload');
+    const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const dir = path.join(this.dir, workspaceId);
+    await fs.promises.mkdir(dir, { recursive: true });
+    const file = path.join(dir, sha256);
+    if (!fs.existsSync(file)) {
+      // Write then rename, so a crash never leaves a partial file under the content's name.
+      const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+      await fs.promises.writeFile(tmp, bytes, { flag: 'wx' });
+      await fs.promises.rename(tmp, file);
+    }
+    return { uri: `portarium-payload://${workspaceId}/${sha256}`, sha256, contentType, bytes: bytes.length };
+  }
+
+  async get(ref: PayloadRef): Promise<Buffer> {
+    const m = /^portarium-payload:\/\/([a-z0-9][a-z0-9_-]{0,62})\/([0-9a-f]{64})$/.exec(ref.uri);
+    if (!m) throw new Error(`not a payload URI: ${ref.uri}`);
+    const bytes = await fs.promises.readFile(path.join(this.dir, m[1], m[2]));
+    if (createHash('sha256').update(bytes).digest('hex') !== m[2]) throw new Error(`payload ${ref.uri} does not match its hash`);
+    return bytes;
+  }
+}

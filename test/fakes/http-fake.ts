@@ -1,0 +1,99 @@
+/**
+ * Base for fake external systems: a real HTTP server on 127.0.0.1 (ephemeral port) that records every
+ * request and answers through a route function. Each fake in this folder follows the wire contract in
+ * shared/reference/runtime-contracts.md for its system.
+ */
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface RecordedRequest {
+  method: string;
+  /** Path and query, as sent. */
+  url: string;
+  path: string;
+  query: URLSearchParams;
+  headers: http.IncomingHttpHeaders;
+  /** Raw body text. */
+  text: string;
+  /** Parsed JSON body, when it is JSON. */
+  json?: unknown;
+}
+
+export interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Wait this long before answering (slow server). */
+  delayMs?: number;
+  /** Destroy the socket without answering (after `delayMs`). */
+  hangUp?: boolean;
+}
+
+export type Route = (req: RecordedRequest) => Reply | Promise<Reply>;
+
+export class HttpFake {
+  readonly requests: RecordedRequest[] = [];
+  private server?: http.Server;
+  private readonly sockets = new Set<import('node:net').Socket>();
+  constructor(private readonly route: Route) {}
+
+  async start(): Promise<this> {
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return this;
+  }
+
+  get port(): number {
+    return (this.server!.address() as AddressInfo).port;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Requests whose path starts with `prefix`. */
+  calls(prefix: string, method?: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.path.startsWith(prefix) && (!method || r.method === method));
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const u = new URL(req.url ?? '/', 'http://fake');
+    let json: unknown;
+    if (/json/.test(String(req.headers['content-type'] ?? ''))) {
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+    }
+    const recorded: RecordedRequest = { method: req.method ?? 'GET', url: req.url ?? '/', path: u.pathname, query: u.searchParams, headers: req.headers, text, json };
+    this.requests.push(recorded);
+    let reply: Reply;
+    try {
+      reply = await this.route(recorded);
+    } catch (err) {
+      reply = { status: 500, body: { message: `fake failed: ${(err as Error).message}` } };
+    }
+    if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
+    if (reply.hangUp) {
+      req.socket.destroy();
+      return;
+    }
+    const body = reply.body === undefined ? '' : typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
+    const type = typeof reply.body === 'string' ? 'text/plain' : 'application/json';
+    res.writeHead(reply.status, { 'content-type': type, ...reply.headers });
+    res.end(body);
+  }
+}

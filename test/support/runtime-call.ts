@@ -1,0 +1,61 @@
+/**
+ * Builds a `RuntimeCall` for driving one adapter directly against a fake server (no Temporal): the
+ * guarded HTTP client with a 127.0.0.1 allow-list, an in-memory secret, a recorder of heartbeats and
+ * an abort controller for cancellation.
+ */
+import { createGuardedHttp } from '../../activities/http-client';
+import type { RuntimeCall } from '../../activities/runtime-port';
+import type { Secret } from '../../activities/secrets-port';
+import { Connections } from '../../policies/connections';
+import type { DispatchRequest, JsonValue } from '../../workflows/types';
+
+export interface TestCall extends RuntimeCall {
+  heartbeats: unknown[];
+  controller: AbortController;
+}
+
+export interface TestCallOptions {
+  runtime: string;
+  target: string;
+  operation?: string;
+  input?: { [k: string]: JsonValue };
+  tools?: string[];
+  tier?: DispatchRequest['tier'];
+  /** Raw connections section, parsed with the policy schema (so defaults apply). */
+  connections: unknown;
+  secret?: Secret;
+  attempt?: number;
+  previous?: unknown;
+  /** @default ['127.0.0.1:*'] */
+  hosts?: string[];
+}
+
+export function testCall(o: TestCallOptions): TestCall {
+  const controller = new AbortController();
+  const heartbeats: unknown[] = [];
+  const request: DispatchRequest = {
+    workspaceId: 'ws1',
+    correlationId: 'corr-1',
+    workflowId: 'ws1:key-1',
+    runtime: o.runtime,
+    target: o.target,
+    operation: o.operation ?? 'write',
+    input: o.input ?? {},
+    tools: o.tools,
+    tier: o.tier ?? 'HumanApprove',
+    actionHash: 'a'.repeat(64),
+    idempotencyKey: `ws1:key-1/${'a'.repeat(64)}`,
+  };
+  return {
+    request,
+    attempt: o.attempt ?? 1,
+    signal: controller.signal,
+    controller,
+    heartbeats,
+    heartbeat: (d) => heartbeats.push(d),
+    previous: o.previous,
+    connections: Connections.parse(o.connections),
+    http: createGuardedHttp({ workspaceId: 'ws1', runtime: o.runtime, rule: { hosts: o.hosts ?? ['127.0.0.1:*'], allowLinkLocal: false } }),
+    secrets: async () => o.secret ?? {},
+  };
+}
