@@ -46,8 +46,14 @@ function ipv4Octets(addr: string): number[] | undefined {
  */
 export function blockedAddress(address: string, allowLinkLocal: boolean): string | undefined {
   let a = address.toLowerCase().replace(/^\[|\]$/g, '');
+  // IPv4-mapped IPv6, dotted (::ffff:169.254.169.254) or as URL parsing normalises it (::ffff:a9fe:a9fe).
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
+  const mappedHex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(a);
   if (mapped) a = mapped[1];
+  else if (mappedHex) {
+    const [hi, lo] = [parseInt(mappedHex[1], 16), parseInt(mappedHex[2], 16)];
+    a = [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
+  }
   const v = isIP(a);
   if (v === 4) {
     const o = ipv4Octets(a)!;

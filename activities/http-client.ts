@@ -67,6 +67,8 @@ export interface GuardOptions {
   maxResponseBytes?: number;
   /** Headers added to every call (correlation ids, traceparent). */
   headers?: Record<string, string>;
+  /** Name resolution; tests inject one to exercise the post-DNS check. @default node:dns lookup */
+  resolve?: (host: string, family: number) => Promise<{ address: string; family: number }[]>;
 }
 
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
@@ -95,7 +97,8 @@ function checkUrl(opts: GuardOptions, raw: string): URL {
 /** DNS lookup that refuses blocked addresses, so the address connected to is the one checked. */
 function guardedLookup(opts: GuardOptions) {
   return async (hostname: string, options: { family?: number }) => {
-    const found = await dns.lookup(hostname, { all: true, family: options.family ?? 0 });
+    const family = options.family ?? 0;
+    const found = opts.resolve ? await opts.resolve(hostname, family) : await dns.lookup(hostname, { all: true, family });
     for (const a of found) {
       const why = blockedAddress(a.address, opts.rule?.allowLinkLocal ?? false);
       if (why) throw new EgressLookupError(`${hostname} resolves to ${a.address}, ${why}`);

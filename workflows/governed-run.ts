@@ -43,7 +43,9 @@ const { loadPolicySnapshot } = proxyLocalActivities<PolicyActivities>({
 });
 
 const { dispatchAction } = proxyActivities<DispatchActivities>({
-  startToCloseTimeout: '10m',
+  // Long enough for any runtime's own run timeout (at most 7d, policies/connections.ts); adapters stop
+  // remote runs at that timeout, and heartbeats notice a dead worker in seconds.
+  startToCloseTimeout: '8d',
   // Runtimes heartbeat while they wait, so a dead worker is noticed in seconds and cancel reaches them.
   heartbeatTimeout: '10s',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -277,6 +279,7 @@ async function dispatch(run: GovernedRunState, scope: CancellationScope): Promis
         correlationId,
         workflowId: run.workflowId,
         ...run.action,
+        tier: run.tier,
         actionHash: run.actionHash,
         idempotencyKey: `${run.workflowId}/${run.actionHash}`,
       }),
