@@ -82,7 +82,9 @@ export function createDispatchActivities(deps: DispatchDeps) {
         });
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`dispatch to ${req.runtime} cancelled`);
-        throw scrubbed(err, scrub);
+        const failure = scrubbed(err, scrub) as ApplicationFailure;
+        ctx.log.warn('dispatch failed', { runtime: req.runtime, workspaceId: req.workspaceId, attempt: ctx.info.attempt, type: failure.type, message: failure.message });
+        throw failure;
       }
       const parsed = outcomeSchema.safeParse(raw);
       if (!parsed.success) throw runtimeRejected(`${req.runtime} returned a malformed result: ${parsed.error.issues[0]?.message}`);

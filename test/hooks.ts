@@ -5,14 +5,15 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { type DevServer, startDevServer } from './support/dev-server';
-import { shared } from './support/shared';
+import { captureLog, shared } from './support/shared';
 
 let server: DevServer | undefined;
 
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {
     this.timeout(120_000);
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
+    // Everything from DEBUG up is kept in memory so suites can scan logs for leaked secrets; only errors print.
+    Runtime.install({ logger: new DefaultLogger('DEBUG', captureLog) });
     server = await startDevServer();
     shared.address = server.address;
     shared.env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address });

@@ -8,6 +8,7 @@ import type { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import { createEchoRuntime, MemoryEchoLedger } from '../../activities/echo';
 import type { RuntimeAdapter } from '../../activities/runtime-port';
+import type { SecretStore } from '../../activities/secrets-port';
 import { PortariumClient, RunHandle } from '../../workers/client';
 import { PROJECT_ROOT, loadConfig } from '../../workers/config';
 import { createPortariumWorker } from '../../workers/worker';
@@ -41,13 +42,15 @@ export interface HarnessOptions {
   taskQueue?: string;
   /** @default test/policies */
   policyDir?: string;
+  /** @default the secrets files under the worker's data dir */
+  secrets?: SecretStore;
 }
 
 export async function withWorker<T>(opts: HarnessOptions, fn: (h: Harness) => Promise<T>): Promise<T> {
   const taskQueue = opts.taskQueue ?? uid('tq');
   const ledger = new MemoryEchoLedger();
   const config = loadConfig({}, { taskQueue, policyDir: opts.policyDir ?? TEST_POLICY_DIR, echoLedger: 'memory', heartbeatThrottle: '200ms', shutdownGrace: '2s' });
-  const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)] });
+  const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)], secrets: opts.secrets });
   const portarium = new PortariumClient(opts.client, taskQueue);
   const harness: Harness = {
     client: opts.client,

@@ -1,0 +1,215 @@
+/**
+ * The Langflow runtime: runs one flow through `POST /api/v1/run/{flow}?stream=false` and returns its
+ * answer (wire contract: shared/reference/runtime-contracts.md, "2. Langflow").
+ *
+ * `/run` is synchronous and Langflow has no idempotency key and no way to look a run up, so once a
+ * request may have reached the server, a failure without a clear answer is `RuntimeOutcomeUnknown`:
+ * the flow (an agent, possibly with tools) may have acted, and resending could act twice.
+ * Agent tools are checked again before anything is sent or any secret is read (`./langflow-tools`).
+ */
+import type { ApplicationFailure } from '@temporalio/common';
+import { z } from 'zod';
+import type { LangflowConnection } from '../policies/connections';
+import type { LoadedPolicies } from '../policies/load';
+import { FailureType, refusal, runtimeOutcomeUnknown, runtimeRejected, runtimeUnavailable } from '../workflows/failures';
+import type { JsonValue } from '../workflows/types';
+import { type HttpResponse, TransportError } from './http-client';
+import { toolRefusal } from './langflow-tools';
+import type { RuntimeAdapter, RuntimeCall, RuntimeOutcome } from './runtime-port';
+
+/** A flow UUID or a flow's endpoint name. */
+const FLOW = /^[A-Za-z0-9_-]{1,128}$/;
+/** Keep the activity alive while the synchronous call runs (dispatch heartbeat timeout is 10s). */
+const HEARTBEAT_EVERY_MS = 2_000;
+
+// `__proto__` would vanish when the record is rebuilt, so the tweak would be dropped unchecked.
+const tweakKey = z.string().min(1).max(256).refine((k) => k !== '__proto__', 'not a component id');
+
+/** `action.input` of a Langflow action: the body of `/run`, minus `stream`. */
+export const LangflowInput = z.strictObject({
+  input_value: z.string(),
+  input_type: z.enum(['chat', 'text', 'any']).default('chat'),
+  output_type: z.enum(['chat', 'text', 'any', 'debug']).default('chat'),
+  output_component: z.string().max(256).optional(),
+  /** Per component id, field values to override. */
+  tweaks: z.record(tweakKey, z.record(z.string(), z.unknown())).optional(),
+  /** Scopes the flow's chat memory. @default the run's correlation id */
+  session_id: z.string().min(1).max(256).optional(),
+});
+export type LangflowInput = z.infer<typeof LangflowInput>;
+
+const LangflowSecret = z.object({ apiKey: z.string().min(1) });
+
+/** Only what is read is checked; Langflow's message fields vary by version. */
+const RunResponse = z.looseObject({ session_id: z.unknown().optional(), outputs: z.array(z.unknown()) });
+
+/** What a successful run returns into workflow history. */
+export interface LangflowOutput {
+  sessionId: string;
+  /** Text of the first output's message, or null when the flow ends in something else. */
+  answer: string | null;
+  outputs: JsonValue[];
+}
+
+export interface LangflowDeps {
+  /** Current policy (not the decision snapshot): tightened tool allow-lists apply to runs already decided. */
+  policies: LoadedPolicies;
+}
+
+/** Heartbeat stages; a retry that finds `calling` knows an earlier attempt may have run the flow. */
+type Stage = { stage: 'calling'; flow: string; sessionId: string } | { stage: 'notSent'; flow: string };
+
+function parseAction(call: RuntimeCall): { flow: string; input: LangflowInput } {
+  const { target, input } = call.request;
+  if (!FLOW.test(target)) throw runtimeRejected(`langflow: target must be a flow id or endpoint name (letters, digits, _ and -, at most 128), got ${JSON.stringify(target.slice(0, 140))}`);
+  const parsed = LangflowInput.safeParse(input);
+  if (!parsed.success) throw runtimeRejected(`langflow: bad action input for flow ${target}:\n${z.prettifyError(parsed.error)}`, { issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
+  return { flow: target, input: parsed.data };
+}
+
+function checkTools(deps: LangflowDeps, call: RuntimeCall, flow: string, input: LangflowInput): void {
+  const { defaults } = deps.policies.snapshotFor(call.request.workspaceId);
+  const why = toolRefusal({ target: flow, declared: call.request.tools ?? [], tweaks: input.tweaks ?? {}, tier: call.request.tier, flowTools: defaults.flowTools, toolClasses: defaults.toolClasses });
+  if (why) throw refusal(FailureType.ToolNotAllowed, `langflow: ${why}`);
+}
+
+/** An attempt that died mid-call (worker crash, heartbeat timeout) may have run the flow: do not resend. */
+function refuseBlindResend(call: RuntimeCall, flow: string): void {
+  const previous = call.previous as Partial<Stage> | undefined;
+  if (previous?.stage === 'calling') {
+    throw runtimeOutcomeUnknown(`langflow: an earlier attempt may have run flow ${flow} (session ${previous.sessionId}); Langflow cannot look a run up, so it is not sent again`);
+  }
+}
+
+async function apiKeyOf(call: RuntimeCall): Promise<string> {
+  const parsed = LangflowSecret.safeParse(await call.secrets());
+  // The secret's content never goes into the message.
+  if (!parsed.success) throw refusal(FailureType.CredentialsDenied, `langflow: the workspace secret for langflow must hold apiKey (a non-empty string)`);
+  return parsed.data.apiKey;
+}
+
+/** `detail` of a FastAPI error body, as text; 500s carry it as a JSON string with a `message`. */
+function detailText(res: HttpResponse): string {
+  const detail = (res.body as { detail?: unknown } | undefined)?.detail;
+  let text = typeof detail === 'string' ? detail : detail !== undefined ? JSON.stringify(detail) : res.text;
+  if (typeof detail === 'string' && /^\s*\{/.test(detail)) {
+    try {
+      const inner = JSON.parse(detail) as { message?: unknown };
+      if (typeof inner.message === 'string' && inner.message) text = inner.message;
+    } catch {
+      // Not JSON after all: keep the raw detail.
+    }
+  }
+  return text.slice(0, 1000) || `HTTP ${res.status}`;
+}
+
+/** FastAPI validation errors as `loc: msg` lines. */
+function validationErrors(res: HttpResponse): string[] {
+  const detail = (res.body as { detail?: unknown } | undefined)?.detail;
+  if (!Array.isArray(detail)) return [detailText(res)];
+  return detail.slice(0, 20).map((d: { loc?: unknown; msg?: unknown }) => `${Array.isArray(d?.loc) ? d.loc.join('.') : '?'}: ${typeof d?.msg === 'string' ? d.msg : 'invalid'}`);
+}
+
+/** The one place Langflow answers and transport errors become failure types. */
+export function langflowFailure(flow: string, r: HttpResponse | TransportError): ApplicationFailure {
+  if (r instanceof TransportError) {
+    if (!r.sent) return runtimeUnavailable(`langflow: flow ${flow} not sent (${r.code})`);
+    return runtimeOutcomeUnknown(`langflow: no answer from flow ${flow} (${r.code}); it may have run, and Langflow cannot look a run up`);
+  }
+  const status = r.status;
+  const why = `langflow answered ${status} for flow ${flow}`;
+  switch (status) {
+    case 401:
+    case 403:
+      return runtimeRejected(`${why}: the API key was refused: ${detailText(r)}`, { httpStatus: status, reason: 'auth' });
+    case 404:
+      return runtimeRejected(`${why}: flow not found: ${detailText(r)}`, { httpStatus: status, reason: 'notFound' });
+    case 422:
+      return runtimeRejected(`${why}: request refused: ${validationErrors(r).join('; ')}`, { httpStatus: status, reason: 'invalid', errors: validationErrors(r) });
+    case 400:
+      return runtimeRejected(`${why}: ${detailText(r)}`, { httpStatus: status, reason: 'badRequest' });
+    case 500:
+      // The flow started and failed; an agent may already have acted, so it is not retried.
+      return runtimeRejected(`${why}: the flow failed: ${detailText(r)}`, { httpStatus: status, reason: 'flowFailed' });
+    case 429:
+    case 503:
+      // Refused before the flow ran: safe to retry.
+      return runtimeUnavailable(`${why}: ${detailText(r)}`, { httpStatus: status });
+  }
+  // 502, 504 and other 5xx come from proxies or a dying server mid-run: the flow may have run.
+  if (status >= 500) return runtimeOutcomeUnknown(`${why}: ${detailText(r)}; the flow may have run, and Langflow cannot look a run up`, { httpStatus: status });
+  return runtimeRejected(`${why}: ${detailText(r)}`, { httpStatus: status, reason: 'unexpected' });
+}
+
+interface Send {
+  call: RuntimeCall;
+  connection: LangflowConnection;
+  flow: string;
+  body: LangflowInput & { session_id: string };
+  apiKey: string;
+}
+
+/** One `/run` call, heartbeating while it waits. */
+async function run(s: Send): Promise<HttpResponse> {
+  const { call, flow } = s;
+  const beat: Stage = { stage: 'calling', flow, sessionId: s.body.session_id };
+  call.heartbeat(beat);
+  const timer = setInterval(() => call.heartbeat(beat), HEARTBEAT_EVERY_MS);
+  let failure: ApplicationFailure | undefined;
+  try {
+    // Cancelling aborts this HTTP request only: /run offers no way to stop the flow on the server.
+    const res = await call.http.request({
+      method: 'POST',
+      url: `${s.connection.baseUrl}/api/v1/run/${encodeURIComponent(flow)}?stream=false`,
+      headers: { 'x-api-key': s.apiKey, accept: 'application/json' },
+      json: s.body,
+      timeoutMs: s.connection.requestTimeout,
+      signal: call.signal,
+    });
+    if (res.status >= 200 && res.status < 300) return res;
+    failure = langflowFailure(flow, res);
+  } catch (err) {
+    if (!(err instanceof TransportError)) throw err; // EgressDenied and other typed failures pass through.
+    failure = langflowFailure(flow, err);
+  } finally {
+    clearInterval(timer);
+  }
+  // Tell the retry this attempt certainly did not run the flow, so it may send again.
+  if (failure.type === FailureType.RuntimeUnavailable) call.heartbeat({ stage: 'notSent', flow } satisfies Stage);
+  throw failure;
+}
+
+/** The first output's message text, if the flow produced one. */
+function answerOf(outputs: unknown[]): string | null {
+  const first = (outputs[0] as { outputs?: unknown } | undefined)?.outputs;
+  const result = Array.isArray(first) ? (first[0] as { results?: { message?: { text?: unknown } } } | null) : undefined;
+  const text = result?.results?.message?.text;
+  return typeof text === 'string' ? text : null;
+}
+
+function outcomeOf(res: HttpResponse, flow: string, sentSession: string): RuntimeOutcome {
+  const parsed = RunResponse.safeParse(res.body);
+  if (!parsed.success) throw runtimeRejected(`langflow: flow ${flow} answered ${res.status} with a body that is not a run response (no outputs list)`);
+  const echoed = parsed.data.session_id;
+  const sessionId = typeof echoed === 'string' && echoed.length > 0 && echoed.length <= 256 ? echoed : sentSession;
+  const output: LangflowOutput = { sessionId, answer: answerOf(parsed.data.outputs), outputs: parsed.data.outputs as JsonValue[] };
+  return { output: output as unknown as JsonValue, externalRef: `langflow:session:${sessionId}` };
+}
+
+/** The `langflow` runtime adapter. */
+export function createLangflowRuntime(deps: LangflowDeps): RuntimeAdapter {
+  return {
+    name: 'langflow',
+    async execute(call: RuntimeCall): Promise<RuntimeOutcome> {
+      const { flow, input } = parseAction(call);
+      checkTools(deps, call, flow, input);
+      const connection = call.connections.langflow;
+      if (!connection) throw refusal(FailureType.RuntimeNotConfigured, `langflow: workspace ${call.request.workspaceId} has no langflow connection in its policy file`);
+      refuseBlindResend(call, flow);
+      const apiKey = await apiKeyOf(call);
+      const body = { ...input, session_id: input.session_id ?? call.request.correlationId };
+      const res = await run({ call, connection, flow, body, apiKey });
+      return outcomeOf(res, flow, body.session_id);
+    },
+  };
+}

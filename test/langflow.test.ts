@@ -1,0 +1,286 @@
+/**
+ * The Langflow adapter against a fake Langflow server (no Temporal): request mapping, the answer, every
+ * error mapping, the agent-tool check before anything is sent, egress denial and bad input.
+ */
+import * as assert from 'node:assert/strict';
+import { ApplicationFailure } from '@temporalio/common';
+import { createLangflowRuntime } from '../activities/langflow';
+import { componentName, toolRefusal } from '../activities/langflow-tools';
+import type { RuntimeAdapter } from '../activities/runtime-port';
+import type { LoadedPolicies } from '../policies/load';
+import type { ToolClass } from '../policies/schema';
+import type { JsonValue } from '../workflows/types';
+import { LangflowFake } from './fakes/langflow-server';
+import { type TestCallOptions, testCall } from './support/runtime-call';
+
+const KEY = 'sk-test-abcdefghijklmnop';
+
+/** Just enough of LoadedPolicies for the adapter: the current defaults' tool settings. */
+function policies(flowTools: Record<string, string[]> = {}, toolClasses: Record<string, ToolClass> = {}): LoadedPolicies {
+  return { snapshotFor: () => ({ defaults: { flowTools, toolClasses } }) } as unknown as LoadedPolicies;
+}
+
+async function failureType(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof ApplicationFailure) return err.type ?? '';
+    throw err;
+  }
+  throw new Error('expected a failure');
+}
+
+async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof ApplicationFailure) return err;
+    throw err;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('langflow adapter', function () {
+  let fake: LangflowFake;
+  let adapter: RuntimeAdapter;
+
+  const call = (o: Partial<TestCallOptions> & { input?: { [k: string]: JsonValue } } = {}) =>
+    testCall({
+      runtime: 'langflow',
+      target: 'f1',
+      input: { input_value: 'hi' },
+      connections: { langflow: { baseUrl: fake.url } },
+      secret: { apiKey: KEY },
+      ...o,
+    });
+
+  beforeEach(async function () {
+    fake = await new LangflowFake(KEY).start();
+    fake.flow('f1', { answer: 'Hello!' });
+    adapter = createLangflowRuntime({ policies: policies() });
+  });
+  afterEach(async function () {
+    await fake.close();
+  });
+
+  describe('success', function () {
+    it('runs the flow and returns the answer, outputs and session', async function () {
+      const tweaks = { 'OpenAIModel-a1': { temperature: 0.2 } };
+      const c = call({ input: { input_value: 'hi', tweaks, output_component: 'ChatOutput-fake' } });
+      const out = await adapter.execute(c);
+      const output = out.output as { sessionId: string; answer: string | null; outputs: unknown[] };
+      assert.equal(output.answer, 'Hello!');
+      assert.equal(output.sessionId, 'corr-1', 'session id defaults to the correlation id');
+      assert.equal(output.outputs.length, 1);
+      assert.equal(out.externalRef, 'langflow:session:corr-1');
+      const [req] = fake.runs();
+      assert.equal(fake.runs().length, 1);
+      assert.equal(req.path, '/api/v1/run/f1');
+      assert.equal(req.query.get('stream'), 'false');
+      assert.equal(req.headers['x-api-key'], KEY);
+      assert.deepEqual(req.json, { input_value: 'hi', input_type: 'chat', output_type: 'chat', output_component: 'ChatOutput-fake', tweaks, session_id: 'corr-1' });
+      assert.deepEqual(c.heartbeats[0], { stage: 'calling', flow: 'f1', sessionId: 'corr-1' });
+    });
+
+    it('sends an explicit session id and input and output types', async function () {
+      const out = await adapter.execute(call({ input: { input_value: 'x', session_id: 's-9', input_type: 'text', output_type: 'any' } }));
+      assert.equal(out.externalRef, 'langflow:session:s-9');
+      assert.equal((out.output as { answer: string }).answer, 'Hello!');
+      const body = fake.runs()[0].json as Record<string, unknown>;
+      assert.equal(body.session_id, 's-9');
+      assert.equal(body.input_type, 'text');
+      assert.equal(body.output_type, 'any');
+    });
+
+    it('returns a null answer when the flow has no chat message', async function () {
+      fake.flow('f2', { status: 200, body: { session_id: 'corr-1', outputs: [{ inputs: {}, outputs: [{ results: {} }] }] } });
+      const out = await adapter.execute(call({ target: 'f2' }));
+      assert.equal((out.output as { answer: unknown }).answer, null);
+    });
+
+    it('refuses a 200 whose body is not a run response', async function () {
+      fake.flow('f2', { status: 200, body: { hello: 'world' } });
+      assert.equal(await failureType(adapter.execute(call({ target: 'f2' }))), 'RuntimeRejected');
+    });
+
+    it('heartbeats while a slow flow runs', async function () {
+      this.timeout(10_000);
+      fake.flow('slow', { answer: 'late', delayMs: 2_300 });
+      const c = call({ target: 'slow' });
+      await adapter.execute(c);
+      assert.ok(c.heartbeats.length >= 2, `heartbeats: ${c.heartbeats.length}`);
+    });
+  });
+
+  describe('errors', function () {
+    it('maps a wrong key (403) to RuntimeRejected with reason auth', async function () {
+      const f = await failureOf(adapter.execute(call({ secret: { apiKey: 'sk-wrong-key-123' } })));
+      assert.equal(f.type, 'RuntimeRejected');
+      assert.deepEqual(f.details?.[0], { httpStatus: 403, reason: 'auth' });
+      assert.ok(!f.message.includes('sk-wrong-key-123'), 'the key never appears in messages');
+    });
+
+    it('maps the v1.5 auto-login 403 to RuntimeRejected with reason auth', async function () {
+      fake.flow('f2', { status: 403, body: { detail: 'Since v1.5, LANGFLOW_AUTO_LOGIN requires a valid API key.' } });
+      const f = await failureOf(adapter.execute(call({ target: 'f2' })));
+      assert.equal(f.type, 'RuntimeRejected');
+      assert.deepEqual(f.details?.[0], { httpStatus: 403, reason: 'auth' });
+    });
+
+    it('refuses a secret without apiKey before sending', async function () {
+      assert.equal(await failureType(adapter.execute(call({ secret: {} }))), 'CredentialsDenied');
+      assert.equal(fake.requests.length, 0);
+    });
+
+    const cases: [string, Parameters<LangflowFake['flow']>[1], string][] = [
+      ['404 unknown flow', undefined, 'RuntimeRejected'],
+      ['422 validation error', { status: 422 }, 'RuntimeRejected'],
+      ['500 flow failure', { fail: 'boom' }, 'RuntimeRejected'],
+      ['502 bad gateway', { status: 502 }, 'RuntimeOutcomeUnknown'],
+      ['504 gateway timeout', { status: 504 }, 'RuntimeOutcomeUnknown'],
+      ['503 unavailable', { status: 503 }, 'RuntimeUnavailable'],
+      ['429 too many requests', { status: 429 }, 'RuntimeUnavailable'],
+      ['hang-up after send', { hangUp: true }, 'RuntimeOutcomeUnknown'],
+    ];
+    for (const [name, behaviour, type] of cases) {
+      it(`maps ${name} to ${type}`, async function () {
+        if (behaviour) fake.flow('f2', behaviour);
+        const c = call({ target: 'f2' });
+        assert.equal(await failureType(adapter.execute(c)), type);
+        assert.equal(fake.runs().length, 1);
+        if (type === 'RuntimeUnavailable') assert.deepEqual(c.heartbeats.at(-1), { stage: 'notSent', flow: 'f2' });
+      });
+    }
+
+    it('reports the message of a 500 and each 422 field', async function () {
+      fake.flow('f2', { fail: 'boom' });
+      const f500 = await failureOf(adapter.execute(call({ target: 'f2' })));
+      assert.deepEqual(f500.details?.[0], { httpStatus: 500, reason: 'flowFailed' });
+      fake.flow('f3', { status: 422 });
+      const f422 = await failureOf(adapter.execute(call({ target: 'f3' })));
+      assert.deepEqual((f422.details?.[0] as { errors: string[] }).errors, ['body.input_value: Field required']);
+    });
+
+    it('maps a ChatInput tweak that conflicts with input_value (400) to RuntimeRejected', async function () {
+      const f = await failureOf(adapter.execute(call({ input: { input_value: 'hi', tweaks: { 'ChatInput-abc': { input_value: 'other' } } } })));
+      assert.equal(f.type, 'RuntimeRejected');
+      assert.deepEqual(f.details?.[0], { httpStatus: 400, reason: 'badRequest' });
+    });
+
+    it('maps a timeout after sending to RuntimeOutcomeUnknown', async function () {
+      fake.flow('slow', { delayMs: 2_000 });
+      const c = call({ target: 'slow', connections: { langflow: { baseUrl: fake.url, requestTimeout: '300ms' } } });
+      assert.equal(await failureType(adapter.execute(c)), 'RuntimeOutcomeUnknown');
+    });
+
+    it('maps a closed port to RuntimeUnavailable', async function () {
+      const closed = await new LangflowFake(KEY).start();
+      const url = closed.url;
+      await closed.close();
+      const c = call({ connections: { langflow: { baseUrl: url } } });
+      assert.equal(await failureType(adapter.execute(c)), 'RuntimeUnavailable');
+    });
+
+    it('aborts the HTTP call when the dispatch is cancelled', async function () {
+      fake.flow('slow', { delayMs: 5_000 });
+      const c = call({ target: 'slow' });
+      const started = Date.now();
+      setTimeout(() => c.controller.abort(), 200);
+      // The flow may still run on the server: /run cannot stop it, so the outcome is unknown.
+      assert.equal(await failureType(adapter.execute(c)), 'RuntimeOutcomeUnknown');
+      assert.ok(Date.now() - started < 2_000);
+    });
+
+    it('fake answers like Langflow without a key and on /health', async function () {
+      const res = await fetch(`${fake.url}/api/v1/run/f1?stream=false`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"input_value":"hi"}' });
+      assert.equal(res.status, 403);
+      assert.deepEqual(await res.json(), { detail: 'An API key must be passed as query or header' });
+      const bad = await fetch(`${fake.url}/api/v1/run/f1`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body: '{"input_value":5}' });
+      assert.equal(bad.status, 422);
+      assert.equal((await fetch(`${fake.url}/health`)).status, 200);
+    });
+
+    it('does not resend after an attempt that died mid-call', async function () {
+      const c = call({ attempt: 2, previous: { stage: 'calling', flow: 'f1', sessionId: 'corr-1' } });
+      assert.equal(await failureType(adapter.execute(c)), 'RuntimeOutcomeUnknown');
+      assert.equal(fake.requests.length, 0);
+      await adapter.execute(call({ attempt: 2, previous: { stage: 'notSent', flow: 'f1' } }));
+      assert.equal(fake.runs().length, 1);
+    });
+  });
+
+  describe('refusals before any request', function () {
+    const refused = async (a: RuntimeAdapter, o: Partial<TestCallOptions>, type: string) => {
+      assert.equal(await failureType(a.execute(call(o))), type);
+      assert.equal(fake.requests.length, 0, 'nothing reached Langflow');
+    };
+
+    it('refuses a tweak that puts an undeclared component in tool mode', async function () {
+      await refused(adapter, { input: { input_value: 'hi', tweaks: { 'SearchAPI-x1y2': { tool_mode: true } } } }, 'ToolNotAllowed');
+    });
+
+    it('refuses a declared tool that is not on the flow allow-list', async function () {
+      const a = createLangflowRuntime({ policies: policies({ f1: ['search_docs'] }) });
+      await refused(a, { tools: ['search_docs', 'send_email'], tier: 'HumanApprove' }, 'ToolNotAllowed');
+    });
+
+    it('refuses a tool whose class needs a stricter tier than the run has', async function () {
+      await refused(adapter, { tools: ['run_shell'], tier: 'HumanApprove' }, 'ToolNotAllowed');
+      await refused(adapter, { tools: ['send_email'], tier: 'Assisted' }, 'ToolNotAllowed');
+    });
+
+    it('treats a missing tier as Auto', async function () {
+      const c = call({ tools: ['send_email'] });
+      delete c.request.tier;
+      assert.equal(await failureType(adapter.execute(c)), 'ToolNotAllowed');
+      assert.equal(fake.requests.length, 0);
+    });
+
+    it('refuses bad input shapes and targets', async function () {
+      await refused(adapter, { input: {} }, 'RuntimeRejected');
+      await refused(adapter, { input: { input_value: 'hi', extra: 1 } }, 'RuntimeRejected');
+      await refused(adapter, { input: { input_value: 'hi', input_type: 'voice' } }, 'RuntimeRejected');
+      await refused(adapter, { input: { input_value: 'hi', tweaks: { c: 'not a record' } } }, 'RuntimeRejected');
+      await refused(adapter, { target: '../admin' }, 'RuntimeRejected');
+    });
+
+    it('refuses when the workspace has no langflow connection', async function () {
+      await refused(adapter, { connections: {} }, 'RuntimeNotConfigured');
+    });
+
+    it('propagates egress denial', async function () {
+      await refused(adapter, { hosts: ['example.com'] }, 'EgressDenied');
+    });
+  });
+
+  describe('allowed tools', function () {
+    it('runs a declared, allow-listed tool at a sufficient tier, also when a tweak configures it', async function () {
+      const a = createLangflowRuntime({ policies: policies({ f1: ['search_docs', 'send_email'] }) });
+      const tweaks = { 'search_docs-k2': { tool_mode: true, top_k: 3 } };
+      await a.execute(call({ tools: ['search_docs', 'send_email'], tier: 'HumanApprove', input: { input_value: 'hi', tweaks } }));
+      assert.equal(fake.runs().length, 1);
+    });
+
+    it('honours toolClasses overrides and a read-only tool at Auto', async function () {
+      const a = createLangflowRuntime({ policies: policies({}, { notify_team: 'ReadOnly' }) });
+      await a.execute(call({ tools: ['notify_team', 'search_docs'], tier: 'Auto' }));
+      assert.equal(fake.runs().length, 1);
+    });
+  });
+});
+
+describe('langflow tool check', function () {
+  it('takes the component name before the last dash', function () {
+    assert.equal(componentName('SearchAPI-x1y2'), 'SearchAPI');
+    assert.equal(componentName('my-tool-abc'), 'my-tool');
+    assert.equal(componentName('Plain'), 'Plain');
+  });
+
+  it('does not read allow-lists from Object.prototype', function () {
+    assert.equal(toolRefusal({ target: 'constructor', declared: ['search_docs'], tweaks: {}, tier: 'Auto', flowTools: {} }), undefined);
+  });
+
+  it('ignores tool_mode false', function () {
+    assert.equal(toolRefusal({ target: 'f', declared: [], tweaks: { 'Agent-1': { tool_mode: false } } }), undefined);
+  });
+});
