@@ -1,39 +1,12 @@
 /**
- * Egress rules for the guarded HTTP client: does a workspace's allow-list admit this URL, and is an
- * address one no runtime may reach (link-local, cloud metadata, unspecified) unless explicitly allowed.
- * Pure functions; the client applies them before connecting and to every resolved address.
+ * Addresses no runtime may reach (link-local, cloud metadata, unspecified) unless a rule explicitly
+ * allows them. Pure functions; the guarded client applies them before connecting and to every
+ * resolved address. Allow-list matching is part of the policy language: policies/egress.ts.
  */
 import { isIP } from 'node:net';
-import type { EgressRule } from '../policies/connections';
 
 /** Host names of cloud metadata services, refused like their addresses. */
 const METADATA_NAMES = new Set(['metadata.google.internal', 'metadata.goog', 'metadata', 'instance-data', 'instance-data.ec2.internal']);
-
-function defaultPort(protocol: string): number {
-  return protocol === 'https:' ? 443 : 80;
-}
-
-/** `host:port` as the allow-list compares it (lower case, IPv6 in brackets, default port filled in). */
-export function hostKey(url: URL): { host: string; port: number } {
-  return { host: url.hostname.toLowerCase(), port: url.port ? Number(url.port) : defaultPort(url.protocol) };
-}
-
-/** True when one allow-list entry admits `host` on `port`. `*.example.com` admits sub-domains only. */
-export function entryAdmits(entry: string, host: string, port: number): boolean {
-  // IPv6 entries are bracketed like URL host names: `[::1]:8080`.
-  const split = entry.startsWith('[') ? entry.indexOf(']') + 1 : entry.indexOf(':') < 0 ? entry.length : entry.indexOf(':');
-  const entryHost = entry.slice(0, split);
-  const entryPort = entry.length > split ? entry.slice(split + 1) : undefined;
-  if (entryPort === undefined ? port !== 80 && port !== 443 : entryPort !== '*' && Number(entryPort) !== port) return false;
-  if (entryHost.startsWith('*.')) return host.endsWith(entryHost.slice(1)) && host.length > entryHost.length - 1;
-  return entryHost === host;
-}
-
-export function allowListAdmits(rule: EgressRule | undefined, url: URL): boolean {
-  if (!rule) return false;
-  const { host, port } = hostKey(url);
-  return rule.hosts.some((e) => entryAdmits(e, host, port));
-}
 
 function ipv4Octets(addr: string): number[] | undefined {
   const parts = addr.split('.').map(Number);

@@ -9,7 +9,8 @@ import { isIP } from 'node:net';
 import axios, { type AxiosResponse } from 'axios';
 import type { EgressRule } from '../policies/connections';
 import { FailureType, refusal, runtimeRejected } from '../workflows/failures';
-import { allowListAdmits, blockedAddress, blockedName, hostKey } from './egress';
+import { allowListAdmits, hostKey } from '../policies/egress';
+import { blockedAddress, blockedName } from './egress';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 

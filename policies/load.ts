@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { canonicalJson, sha256Hex } from '../workflows/hashing';
 import { compileCondition } from './condition';
 import type { WorkspaceConnections } from './connections';
+import { allowListAdmits } from './egress';
 import { DefaultsFile, type PolicySnapshot, WorkspaceFile } from './schema';
 
 export interface PolicyProblem {
@@ -66,6 +67,24 @@ function checkRules(file: string, ws: WorkspaceFile, defaults: DefaultsFile | un
   });
 }
 
+/**
+ * A connection whose egress rule refuses its own URL is a typo that would fail every run: report it
+ * when policies load. A connection with no egress rule at all is the runtime switched off for the
+ * workspace (every call refused), which is allowed.
+ */
+function checkConnections(file: string, ws: WorkspaceFile, problems: PolicyProblem[]): void {
+  for (const [runtime, conn] of Object.entries(ws.connections ?? {})) {
+    if (!conn || !ws.egress?.[runtime]) continue;
+    const urls: [string, string][] = [['baseUrl', conn.baseUrl]];
+    if ('authUrl' in conn && conn.authUrl) urls.push(['authUrl', conn.authUrl]);
+    for (const [field, url] of urls) {
+      if (!allowListAdmits(ws.egress?.[runtime], new URL(url))) {
+        problems.push({ file, path: `connections.${runtime}.${field}`, message: `${new URL(url).host} is not on egress.${runtime}.hosts, so every call would be refused` });
+      }
+    }
+  }
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v);
@@ -114,6 +133,7 @@ export function loadPolicyDir(dir: string): LoadedPolicies {
       continue;
     }
     checkRules(file, ws, defaults, problems);
+    checkConnections(file, ws, problems);
     workspaces.set(ws.workspace, ws);
   }
   if (problems.length || !defaults) throw new PolicyLoadError(problems);

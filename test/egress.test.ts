@@ -4,11 +4,19 @@
  * failed call may have reached the server.
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { blockedAddress, entryAdmits } from '../activities/egress';
+import { blockedAddress } from '../activities/egress';
+import { entryAdmits } from '../policies/egress';
 import { TransportError, createGuardedHttp } from '../activities/http-client';
 import { Connections, Egress } from '../policies/connections';
+import { PolicyLoadError, loadPolicyDir } from '../policies/load';
 import { HttpFake } from './fakes/http-fake';
+import { PROJECT_ROOT } from '../workers/config';
+
+const TEST_POLICY_DIR = path.join(PROJECT_ROOT, 'test', 'policies');
 
 const guard = (hosts: string[] | undefined, extra: Partial<Parameters<typeof createGuardedHttp>[0]> = {}) =>
   createGuardedHttp({ workspaceId: 'ws1', runtime: 'langflow', rule: hosts ? { hosts, allowLinkLocal: false } : undefined, ...extra });
@@ -136,5 +144,20 @@ describe('egress guard', function () {
     assert.equal(parsed.kestra?.baseUrl, 'http://k:8080');
     assert.equal(parsed.kestra?.runTimeout, 7_200_000);
     assert.equal(parsed.kestra?.tenant, 'main');
+  });
+
+  it('policy files: a connection its own egress rule would refuse is reported when policies load', function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-egress-policy-'));
+    try {
+      fs.copyFileSync(path.join(TEST_POLICY_DIR, 'defaults.json'), path.join(dir, 'defaults.json'));
+      const ws = { schemaVersion: 1, kind: 'workspace', workspace: 'w1', rules: [], connections: { langflow: { baseUrl: 'http://langflow.svc:7860' } }, egress: { langflow: { hosts: ['langflow.svc:7861'] } } };
+      fs.writeFileSync(path.join(dir, 'w1.json'), JSON.stringify(ws));
+      assert.throws(() => loadPolicyDir(dir), (e: unknown) => e instanceof PolicyLoadError && e.problems.some((p) => p.path === 'connections.langflow.baseUrl'));
+      ws.egress.langflow.hosts = ['langflow.svc:7860'];
+      fs.writeFileSync(path.join(dir, 'w1.json'), JSON.stringify(ws));
+      assert.equal(loadPolicyDir(dir).connectionsFor('w1').connections.langflow?.baseUrl, 'http://langflow.svc:7860');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

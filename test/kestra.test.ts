@@ -5,32 +5,19 @@
  */
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { ApplicationFailure } from '@temporalio/common';
 import { createKestraRuntime, type KestraOutput } from '../activities/kestra';
 import type { RuntimeAdapter } from '../activities/runtime-port';
 import { type FakeFlow, KestraFake, type KestraFakeOptions } from './fakes/kestra-server';
 import { type TestCallOptions, testCall } from './support/runtime-call';
+import { failureOf, typeOf, until } from './support/failures';
 
 const USER = 'ops@example.com';
 const PASS = 'kestra-pass-1';
 const TOKEN = 'kestra-api-token-1';
 const HEX = createHash('sha256').update(`ws1:key-1/${'a'.repeat(64)}`).digest('hex').slice(0, 32);
 
-async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ApplicationFailure) return err;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
-const typeOf = async (p: Promise<unknown>) => (await failureOf(p)).type;
 const remoteIds = (beats: unknown[]) => beats.map((b) => (b as { remoteId?: string }).remoteId);
-const until = async (cond: () => boolean, ms = 3_000) => {
-  for (const end = Date.now() + ms; !cond(); await new Promise((r) => setTimeout(r, 10))) if (Date.now() > end) throw new Error('condition not met');
-};
 
 describe('kestra adapter', function () {
   let fake: KestraFake;

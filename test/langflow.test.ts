@@ -3,7 +3,6 @@
  * error mapping, the agent-tool check before anything is sent, egress denial and bad input.
  */
 import * as assert from 'node:assert/strict';
-import { ApplicationFailure } from '@temporalio/common';
 import { createLangflowRuntime } from '../activities/langflow';
 import { componentName, toolRefusal } from '../activities/langflow-tools';
 import type { RuntimeAdapter } from '../activities/runtime-port';
@@ -12,6 +11,7 @@ import type { ToolClass } from '../policies/schema';
 import type { JsonValue } from '../workflows/types';
 import { LangflowFake } from './fakes/langflow-server';
 import { type TestCallOptions, testCall } from './support/runtime-call';
+import { failureOf, typeOf } from './support/failures';
 
 const KEY = 'sk-test-abcdefghijklmnop';
 
@@ -20,25 +20,8 @@ function policies(flowTools: Record<string, string[]> = {}, toolClasses: Record<
   return { snapshotFor: () => ({ defaults: { flowTools, toolClasses } }) } as unknown as LoadedPolicies;
 }
 
-async function failureType(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ApplicationFailure) return err.type ?? '';
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
+const failureType = async (p: Promise<unknown>) => (await typeOf(p)) ?? '';
 
-async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ApplicationFailure) return err;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('langflow adapter', function () {
   let fake: LangflowFake;

@@ -10,16 +10,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { FileSecretStore } from '../activities/local-secrets';
 import { FilePayloadStore } from '../activities/payload-store';
 import { SecretScrubber } from '../activities/secret-scrubber';
+import { typeOf } from './support/failures';
 
-async function failureType(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ApplicationFailure) return err.type ?? '';
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
+const failureType = async (p: Promise<unknown>) => (await typeOf(p)) ?? '';
 
 describe('secrets: embedded file store', function () {
   let dir: string;

@@ -5,11 +5,11 @@
  */
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { ApplicationFailure } from '@temporalio/common';
 import type { RuntimeAdapter } from '../activities/runtime-port';
 import { createStackStormRuntime, type StackStormOutput } from '../activities/stackstorm';
 import { StackStormFake } from './fakes/stackstorm-server';
 import { type TestCallOptions, testCall } from './support/runtime-call';
+import { failureOf, typeOf, until } from './support/failures';
 
 const KEY = 'st2-api-key-abcdef';
 const USER = 'st2admin';
@@ -17,21 +17,8 @@ const PASS = 'st2-pass-1';
 const DISPATCH_ID = createHash('sha256').update(`ws1:key-1/${'a'.repeat(64)}`).digest('hex').slice(0, 32);
 const RESULT = { stdout: 'Thu Jan 1 00:00:00 UTC 2026', stderr: '', return_code: 0, succeeded: true, failed: false };
 
-async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ApplicationFailure) return err;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
-const typeOf = async (p: Promise<unknown>) => (await failureOf(p)).type;
 const outputOf = (o: { output: unknown }) => o.output as unknown as StackStormOutput;
-const until = async (cond: () => boolean, ms = 3_000) => {
-  for (const end = Date.now() + ms; !cond(); await new Promise((r) => setTimeout(r, 10))) if (Date.now() > end) throw new Error('condition not met');
-};
 
 describe('stackstorm adapter', function () {
   let fake: StackStormFake;
