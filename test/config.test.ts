@@ -27,4 +27,25 @@ describe('config', function () {
     assert.throws(() => loadConfig({ TEMPORAL_TLS_CERT_PATH: '/nope.pem' }), /TEMPORAL_TLS_KEY_PATH/);
     assert.throws(() => loadConfig({ TEMPORAL_TLS_CERT_PATH: '/nope.pem', TEMPORAL_TLS_KEY_PATH: '/nope.key' }), /no file at \/nope.pem/);
   });
+
+  it('uses the secrets files unless VAULT_ADDR is set, and builds each Vault auth method from its variables', function () {
+    assert.equal(loadConfig({}).vault, undefined);
+    assert.match(loadConfig({}).secretsDir, /\.data\/secrets$/);
+    const token = loadConfig({ VAULT_ADDR: 'https://vault:8200', VAULT_TOKEN: 'hvs.abc' }).vault;
+    assert.deepEqual(token?.auth, { method: 'token', token: 'hvs.abc' });
+    assert.equal(token?.kvMount, 'secret');
+    assert.equal(token?.kvPrefix, 'portarium');
+    const approle = loadConfig({ VAULT_ADDR: 'https://vault:8200', PORTARIUM_VAULT_AUTH: 'approle', PORTARIUM_VAULT_ROLE_ID: 'r', PORTARIUM_VAULT_SECRET_ID: 's', PORTARIUM_VAULT_KV_MOUNT: 'kv' }).vault;
+    assert.deepEqual(approle?.auth, { method: 'approle', roleId: 'r', secretId: 's', mount: undefined });
+    assert.equal(approle?.kvMount, 'kv');
+    const k8s = loadConfig({ VAULT_ADDR: 'https://vault:8200', PORTARIUM_VAULT_AUTH: 'kubernetes', PORTARIUM_VAULT_K8S_ROLE: 'portarium' }).vault;
+    assert.deepEqual(k8s?.auth, { method: 'kubernetes', role: 'portarium', jwtPath: '/var/run/secrets/kubernetes.io/serviceaccount/token', mount: undefined });
+  });
+
+  it('names the missing Vault variable, refuses Vault settings without VAULT_ADDR, and never echoes a credential', function () {
+    assert.throws(() => loadConfig({ VAULT_ADDR: 'https://vault:8200', PORTARIUM_VAULT_AUTH: 'approle', PORTARIUM_VAULT_ROLE_ID: 'r' }), /PORTARIUM_VAULT_SECRET_ID/);
+    assert.throws(() => loadConfig({ VAULT_ADDR: 'https://vault:8200' }), /PORTARIUM_VAULT_AUTH/);
+    assert.throws(() => loadConfig({ PORTARIUM_VAULT_AUTH: 'approle' }), /VAULT_ADDR/);
+    assert.throws(() => loadConfig({ VAULT_ADDR: 'vault:8200', VAULT_TOKEN: 'hvs.secret-token' }), (e: Error) => /VAULT_ADDR/.test(e.message) && !e.message.includes('hvs.secret-token'));
+  });
 });

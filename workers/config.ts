@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import type { VaultOptions } from '../activities/vault';
 
 /** Repository root (dist/workers/ or workers/ -> root). */
 export const PROJECT_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
@@ -39,6 +40,19 @@ const EnvSchema = z.object({
   PORTARIUM_HEARTBEAT_THROTTLE: duration(),
   PORTARIUM_LOG_LEVEL: z.preprocess(blankIsUnset, z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).optional()),
   PORTARIUM_CHECK_SEARCH_ATTRIBUTES: bool(),
+  // Vault: the standard VAULT_* names, plus Portarium's choices of auth method and KV location.
+  VAULT_ADDR: str(),
+  VAULT_TOKEN: str(),
+  VAULT_NAMESPACE: str(),
+  PORTARIUM_VAULT_AUTH: z.preprocess(blankIsUnset, z.enum(['token', 'approle', 'kubernetes']).optional()),
+  PORTARIUM_VAULT_ROLE_ID: str(),
+  PORTARIUM_VAULT_SECRET_ID: str(),
+  PORTARIUM_VAULT_SECRET_ID_FILE: str(),
+  PORTARIUM_VAULT_K8S_ROLE: str(),
+  PORTARIUM_VAULT_K8S_TOKEN_PATH: str(),
+  PORTARIUM_VAULT_AUTH_MOUNT: str(),
+  PORTARIUM_VAULT_KV_MOUNT: str(),
+  PORTARIUM_VAULT_KV_PREFIX: str(),
 });
 
 export interface PortariumConfig {
@@ -62,6 +76,8 @@ export interface PortariumConfig {
   logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   /** Refuse to start when the Portarium search attributes are not registered on the namespace. */
   checkSearchAttributes: boolean;
+  /** Per-workspace runtime credentials from Vault; when absent, the secrets files in `secretsDir` serve. */
+  vault?: VaultOptions;
 }
 
 export class ConfigError extends Error {
@@ -78,7 +94,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
       const name = String(i.path[0]);
-      return `${name}: ${i.message} (given ${JSON.stringify(env[name])})`;
+      // Credentials are never echoed back, even when malformed.
+      const given = /TOKEN|SECRET|KEY/.test(name) ? '(hidden)' : JSON.stringify(env[name]);
+      return `${name}: ${i.message} (given ${given})`;
     });
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
@@ -91,6 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     const file = e[name];
     if (file && !fs.existsSync(file)) throw new ConfigError(`${name}: no file at ${file}`);
   }
+  const vault = vaultOptions(e);
   const dataDir = path.resolve(e.PORTARIUM_DATA_DIR ?? path.join(PROJECT_ROOT, '.data'));
   return {
     temporal: {
@@ -113,8 +132,50 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     heartbeatThrottle: e.PORTARIUM_HEARTBEAT_THROTTLE ?? '1s',
     logLevel: e.PORTARIUM_LOG_LEVEL ?? 'INFO',
     checkSearchAttributes: e.PORTARIUM_CHECK_SEARCH_ATTRIBUTES ?? true,
+    vault,
     ...overrides,
   };
+}
+
+type Env = z.infer<typeof EnvSchema>;
+
+function need(e: Env, name: keyof Env, why: string): string {
+  const v = e[name];
+  if (typeof v !== 'string' || !v) throw new ConfigError(`${name}: required ${why}`);
+  return v;
+}
+
+/** Vault settings, or undefined when VAULT_ADDR is unset (the embedded secrets files then serve). */
+function vaultOptions(e: Env): VaultOptions | undefined {
+  if (!e.VAULT_ADDR) {
+    const stray = (['PORTARIUM_VAULT_AUTH', 'PORTARIUM_VAULT_ROLE_ID', 'PORTARIUM_VAULT_K8S_ROLE'] as const).find((k) => e[k]);
+    if (stray) throw new ConfigError(`${stray} is set but VAULT_ADDR is not; set VAULT_ADDR to use Vault`);
+    return undefined;
+  }
+  if (!/^https?:\/\/[^\s/]+/.test(e.VAULT_ADDR)) throw new ConfigError(`VAULT_ADDR: expected an http(s) URL (given ${JSON.stringify(e.VAULT_ADDR)})`);
+  const method = e.PORTARIUM_VAULT_AUTH ?? (e.VAULT_TOKEN ? 'token' : undefined);
+  const base = { address: e.VAULT_ADDR, namespace: e.VAULT_NAMESPACE, kvMount: e.PORTARIUM_VAULT_KV_MOUNT ?? 'secret', kvPrefix: e.PORTARIUM_VAULT_KV_PREFIX ?? 'portarium' };
+  const mount = e.PORTARIUM_VAULT_AUTH_MOUNT;
+  switch (method) {
+    case 'token':
+      return { ...base, auth: { method, token: need(e, 'VAULT_TOKEN', 'for token auth') } };
+    case 'approle': {
+      const secretId = e.PORTARIUM_VAULT_SECRET_ID_FILE ? readSecretFile(e.PORTARIUM_VAULT_SECRET_ID_FILE) : need(e, 'PORTARIUM_VAULT_SECRET_ID', 'for approle auth (or PORTARIUM_VAULT_SECRET_ID_FILE)');
+      return { ...base, auth: { method, roleId: need(e, 'PORTARIUM_VAULT_ROLE_ID', 'for approle auth'), secretId, mount } };
+    }
+    case 'kubernetes':
+      return { ...base, auth: { method, role: need(e, 'PORTARIUM_VAULT_K8S_ROLE', 'for kubernetes auth'), jwtPath: e.PORTARIUM_VAULT_K8S_TOKEN_PATH ?? '/var/run/secrets/kubernetes.io/serviceaccount/token', mount } };
+    default:
+      throw new ConfigError('PORTARIUM_VAULT_AUTH: required with VAULT_ADDR (token, approle or kubernetes), or set VAULT_TOKEN');
+  }
+}
+
+function readSecretFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    throw new ConfigError(`PORTARIUM_VAULT_SECRET_ID_FILE: cannot read ${file}`);
+  }
 }
 
 /** Connection options shared by the worker's NativeConnection and the client's Connection. */
