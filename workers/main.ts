@@ -5,7 +5,7 @@
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadConfig } from './config';
-import { connectWorker, createPortariumWorker, missingSearchAttributes } from './worker';
+import { configuredSecretStore, connectWorker, createPortariumWorker, missingSearchAttributes } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -20,9 +20,11 @@ async function main(): Promise<void> {
       );
     }
   }
-  const worker = await createPortariumWorker(config, { connection });
-  console.log(`portarium worker pid=${process.pid} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${config.taskQueue}`);
+  const secrets = configuredSecretStore(config);
+  const worker = await createPortariumWorker(config, { connection, secrets });
+  console.log(`portarium worker pid=${process.pid} secrets=${secrets.kind} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${config.taskQueue}`);
   await worker.run();
+  await secrets.close();
   await connection.close();
   console.log(`portarium worker pid=${process.pid} stopped`);
 }

@@ -7,7 +7,12 @@ import { FileSecretStore } from '../activities/local-secrets';
 import { FilePayloadStore } from '../activities/payload-store';
 import type { RuntimeAdapter } from '../activities/runtime-port';
 import type { SecretStore } from '../activities/secrets-port';
-import { loadPolicyDir } from '../policies/load';
+import { createActivepiecesRuntime } from '../activities/activepieces';
+import { createKestraRuntime } from '../activities/kestra';
+import { createLangflowRuntime } from '../activities/langflow';
+import { createStackStormRuntime } from '../activities/stackstorm';
+import { VaultSecretStore } from '../activities/vault';
+import { type LoadedPolicies, loadPolicyDir } from '../policies/load';
 import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes';
 import { type PortariumConfig, connectionOptions } from './config';
 import { prebuiltBundle } from './bundle';
@@ -20,9 +25,22 @@ export interface WorkerParts {
   secrets?: SecretStore;
 }
 
-export function configuredRuntimes(config: PortariumConfig): RuntimeAdapter[] {
+/** Every runtime this worker can dispatch to; a workspace reaches one only through its policy file's connection and egress rules. */
+export function configuredRuntimes(config: PortariumConfig, policies: LoadedPolicies): RuntimeAdapter[] {
   const ledger = config.echoLedger === 'file' ? new FileEchoLedger(path.join(config.dataDir, 'echo-ledger')) : new MemoryEchoLedger();
-  return [createEchoRuntime(ledger)];
+  return [
+    createEchoRuntime(ledger),
+    createActivepiecesRuntime(),
+    createLangflowRuntime({ policies }),
+    createKestraRuntime(),
+    // One instance per worker, so its StackStorm token cache is shared by all runs.
+    createStackStormRuntime(),
+  ];
+}
+
+/** Vault when configured, otherwise the per-workspace secrets files. Close it when the worker stops. */
+export function configuredSecretStore(config: PortariumConfig): SecretStore {
+  return config.vault ? new VaultSecretStore(config.vault) : new FileSecretStore(config.secretsDir);
 }
 
 export async function createPortariumWorker(config: PortariumConfig, parts: WorkerParts): Promise<Worker> {
@@ -34,8 +52,8 @@ export async function createPortariumWorker(config: PortariumConfig, parts: Work
     workflowBundle: prebuiltBundle(),
     activities: createActivities({
       policies,
-      runtimes: parts.runtimes ?? configuredRuntimes(config),
-      secrets: parts.secrets ?? new FileSecretStore(config.secretsDir),
+      runtimes: parts.runtimes ?? configuredRuntimes(config, policies),
+      secrets: parts.secrets ?? configuredSecretStore(config),
       payloads: new FilePayloadStore(path.join(config.dataDir, 'payloads')),
     }),
     maxCachedWorkflows: config.maxCachedWorkflows,
