@@ -8,16 +8,23 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { createActivepiecesRuntime } from '../activities/activepieces';
 import { FileSecretStore } from '../activities/local-secrets';
+import type { SecretStore } from '../activities/secrets-port';
+import { VaultSecretStore } from '../activities/vault';
+import { FilePayloadStore, type PayloadRef } from '../activities/payload-store';
 import { createKestraRuntime } from '../activities/kestra';
 import { createLangflowRuntime } from '../activities/langflow';
 import { createStackStormRuntime } from '../activities/stackstorm';
 import { loadPolicyDir } from '../policies/load';
+import { PROJECT_ROOT } from '../workers/config';
 import type { RunHandle } from '../workers/client';
 import { RunState, type GovernedAction, type GovernedRunInput } from '../workflows/types';
+import { ActivepiecesFake } from './fakes/activepieces-server';
 import { KestraFake } from './fakes/kestra-server';
 import { LangflowFake } from './fakes/langflow-server';
 import { StackStormFake } from './fakes/stackstorm-server';
+import { VaultFake } from './fakes/vault-server';
 import { TEST_POLICY_DIR, alice, bob, decision, failureType, uid, waitForState, withWorker, type Harness } from './support/harness';
 import { scanRunForSecrets } from './support/leak-scan';
 import { testEnv } from './support/shared';
@@ -27,6 +34,7 @@ const KESTRA_PASSWORD = 'kestra-e2e-pw-91c2d7';
 const ST2_KEY = 'st2-e2e-key-5d81f0b3a6';
 
 interface Fakes {
+  activepieces: ActivepiecesFake;
   langflow: LangflowFake;
   kestra: KestraFake;
   st2: StackStormFake;
@@ -36,16 +44,19 @@ interface Fakes {
 export function writePolicies(dir: string, f: Fakes): void {
   fs.copyFileSync(path.join(TEST_POLICY_DIR, 'defaults.json'), path.join(dir, 'defaults.json'));
   const connections = {
+    activepieces: { baseUrl: f.activepieces.url, projectId: f.activepieces.projectId, pollInterval: '100ms', requestTimeout: '5s' },
     langflow: { baseUrl: f.langflow.url, requestTimeout: '10s' },
     kestra: { baseUrl: f.kestra.url, auth: 'basic', pollInterval: '100ms', runTimeout: '30s' },
     stackstorm: { baseUrl: f.st2.url, auth: 'apiKey', pollInterval: '100ms' },
   };
   const egress = {
+    activepieces: { hosts: [`127.0.0.1:${f.activepieces.port}`] },
     langflow: { hosts: [`127.0.0.1:${f.langflow.port}`] },
     kestra: { hosts: [`127.0.0.1:${f.kestra.port}`] },
     stackstorm: { hosts: [`127.0.0.1:${f.st2.port}`] },
   };
   const rules = [
+    { id: 'payments', match: { runtime: 'activepieces', operation: 'pay' }, tier: 'HumanApprove', approval: { quorum: 1, eligibleRoles: ['approver'] } },
     { id: 'agents', match: { runtime: 'langflow' }, tier: 'Auto' },
     { id: 'pipelines', match: { runtime: 'kestra' }, tier: 'HumanApprove', approval: { quorum: 1, eligibleRoles: ['approver'] } },
     { id: 'ops-actions', match: { runtime: 'stackstorm' }, tier: 'Auto' },
@@ -59,6 +70,7 @@ export function writePolicies(dir: string, f: Fakes): void {
 
 function writeSecrets(dir: string, f: Fakes): void {
   const secrets = {
+    activepieces: { apiKey: f.activepieces.apiKey },
     langflow: { apiKey: LANGFLOW_KEY },
     kestra: { username: f.kestra.options.username, password: KESTRA_PASSWORD },
     stackstorm: { apiKey: ST2_KEY },
@@ -95,8 +107,11 @@ describe('runtimes: governed runs end to end', function () {
   const fakes = {} as Fakes;
   let policyDir: string;
   let secretsDir: string;
+  // The harness worker keeps payloads under the default data dir.
+  const dataDir = path.join(PROJECT_ROOT, '.data');
 
   before(async function () {
+    fakes.activepieces = await new ActivepiecesFake().start();
     fakes.langflow = await new LangflowFake(LANGFLOW_KEY).start();
     fakes.kestra = await new KestraFake({ password: KESTRA_PASSWORD }).start();
     fakes.st2 = await new StackStormFake({ apiKey: ST2_KEY }).start();
@@ -111,12 +126,31 @@ describe('runtimes: governed runs end to end', function () {
     fs.rmSync(secretsDir, { recursive: true, force: true });
   });
 
-  const worker = <T>(fn: (h: Harness) => Promise<T>) => {
+  const worker = <T>(fn: (h: Harness) => Promise<T>, secrets: SecretStore = new FileSecretStore(secretsDir)) => {
     const env = testEnv();
     const policies = loadPolicyDir(policyDir);
-    const runtimes = [createLangflowRuntime({ policies }), createKestraRuntime(), createStackStormRuntime()];
-    return withWorker({ connection: env.nativeConnection, client: env.client, policyDir, runtimes, secrets: new FileSecretStore(secretsDir) }, fn);
+    const runtimes = [createActivepiecesRuntime(), createLangflowRuntime({ policies }), createKestraRuntime(), createStackStormRuntime()];
+    return withWorker({ connection: env.nativeConnection, client: env.client, policyDir, runtimes, secrets }, fn);
   };
+
+  it('Activepieces: an approved payment goes through the flow; a sync timeout is resolved by look-up, executed once', async function () {
+    fakes.activepieces.flow('pay-flow', { respond: { status: 200, body: { paid: true } } });
+    fakes.activepieces.flow('slow-pay', { syncTimeout: true, polls: 2 });
+    await worker(async (h) => {
+      for (const [flow, expect] of [['pay-flow', { status: 200, body: { paid: true } }], ['slow-pay', 'SUCCEEDED']] as const) {
+        const run = await start(h, 'ops1', { runtime: 'activepieces', target: flow, operation: 'pay', input: { amount: 120, currency: 'EUR' } });
+        const waiting = await waitForState(run, RunState.AwaitingApproval);
+        await run.decide({ kind: 'approve', ...decision(bob, waiting.actionHash) });
+        const result = await run.result();
+        assert.equal(result.state, RunState.Succeeded);
+        if (typeof expect === 'string') assert.equal((result.output as { status: string }).status, expect);
+        else assert.deepEqual(result.output, expect);
+        assert.equal(fakes.activepieces.executions(flow).length, 1, `${flow} executed once`);
+        const scan = await scanRunForSecrets(h.client, run.workflowId, [fakes.activepieces.apiKey]);
+        assert.deepEqual(scan.found, []);
+      }
+    });
+  });
 
   it('Langflow: an agent run answers; the key never reaches history, status, evidence or logs, even when the flow echoes it', async function () {
     fakes.langflow.flow('support-bot', { answer: `done (key was ${LANGFLOW_KEY})` });
@@ -159,6 +193,19 @@ describe('runtimes: governed runs end to end', function () {
       assert.equal((result.output as { answer: string }).answer, 'back');
     });
     assert.equal(fakes.langflow.runs().filter((r) => r.path.endsWith('/flaky')).length, 2, 'one refused call, one that ran');
+  });
+
+  it('an output too large for history goes to the payload store; history holds its reference and hash', async function () {
+    const big = 'x'.repeat(300 * 1024);
+    fakes.langflow.flow('report', { answer: big });
+    await worker(async (h) => {
+      const run = await start(h, 'ops1', { runtime: 'langflow', target: 'report', input: { input_value: 'full report' } });
+      const result = await run.result();
+      const ref = (result.output as unknown as { payloadRef: PayloadRef }).payloadRef;
+      assert.match(ref.uri, /^portarium-payload:\/\/ops1\/[0-9a-f]{64}$/);
+      const stored = JSON.parse((await new FilePayloadStore(path.join(dataDir, 'payloads')).get(ref)).toString()) as { answer: string };
+      assert.equal(stored.answer, big);
+    });
   });
 
   it('Kestra: an approved pipeline runs to SUCCESS and its outputs come back', async function () {
@@ -205,6 +252,31 @@ describe('runtimes: governed runs end to end', function () {
       assert.equal(await failedWith(bad), 'RuntimeRejected');
       assert.equal((await bad.status()).lastError?.type, 'RuntimeRejected');
     });
+  });
+
+  it('Vault: credentials come from KV v2 through AppRole; neither the Vault token nor the key reaches history or logs', async function () {
+    const vault = await new VaultFake().start();
+    const store = new VaultSecretStore({ address: vault.url, kvMount: 'secret', kvPrefix: 'portarium', auth: { method: 'approle', roleId: 'portarium-ops1', secretId: 'approle-secret-e2e-4471' } });
+    try {
+      vault.approles.set('portarium-ops1', { secretId: 'approle-secret-e2e-4471', paths: ['secret/data/portarium/ops1/'], ttlSeconds: 600 });
+      vault.put('secret/portarium/ops1/langflow', { apiKey: LANGFLOW_KEY });
+      fakes.langflow.flow('support-bot', { answer: 'from vault' });
+      await worker(async (h) => {
+        const run = await start(h, 'ops1', { runtime: 'langflow', target: 'support-bot', input: { input_value: 'hi' } });
+        assert.equal(((await run.result()).output as { answer: string }).answer, 'from vault');
+        assert.equal(fakes.langflow.runs().at(-1)!.headers['x-api-key'], LANGFLOW_KEY);
+        const denied = await start(h, 'ops2', { runtime: 'langflow', target: 'support-bot', input: { input_value: 'hi' } });
+        assert.equal(await failedWith(denied), 'CredentialsDenied', "ops1's Vault role cannot read ops2's path");
+        const clientTokens = [...vault.tokens.keys()];
+        for (const id of [run.workflowId, denied.workflowId]) {
+          const scan = await scanRunForSecrets(h.client, id, [LANGFLOW_KEY, 'approle-secret-e2e-4471', ...clientTokens], { status: await h.portarium.run(id).status() });
+          assert.deepEqual(scan.found, []);
+        }
+      }, store);
+    } finally {
+      await store.close();
+      await vault.close();
+    }
   });
 
   it("one workspace cannot use another's credentials, and a runtime without egress rules reaches nothing", async function () {
