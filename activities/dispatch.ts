@@ -11,9 +11,10 @@ import { z } from 'zod';
 import type { LoadedPolicies } from '../policies/load';
 import { FailureType, refusal, runtimeRejected, runtimeUnavailable } from '../workflows/failures';
 import { redact, redactText } from '../workflows/evidence-chain';
+import { canonicalJson } from '../workflows/hashing';
 import type { DispatchRequest, DispatchResult, JsonValue } from '../workflows/types';
 import { createGuardedHttp } from './http-client';
-import type { PayloadStore } from './payload-store';
+import type { PayloadRef, PayloadStore } from './payload-store';
 import type { RuntimeAdapter } from './runtime-port';
 import { SecretScrubber } from './secret-scrubber';
 import type { SecretStore } from './secrets-port';
@@ -56,6 +57,8 @@ export function correlationHeaders(req: DispatchRequest): Record<string, string>
   };
 }
 
+const evidenceRef = (kind: string, ref: PayloadRef) => ({ kind, uri: ref.uri, sha256: ref.sha256, contentType: ref.contentType });
+
 export function createDispatchActivities(deps: DispatchDeps) {
   const byName = new Map(deps.runtimes.map((r) => [r.name, r]));
   return {
@@ -67,6 +70,8 @@ export function createDispatchActivities(deps: DispatchDeps) {
       }
       const ctx = Context.current();
       const scrub = new SecretScrubber();
+      // What was asked for is stored by content before anything is sent: evidence refers to it by hash.
+      const inputRef = await deps.payloads.put(req.workspaceId, canonicalJson(req.input), 'application/json');
       const ws = deps.policies.connectionsFor(req.workspaceId);
       let raw: unknown;
       try {
@@ -91,9 +96,22 @@ export function createDispatchActivities(deps: DispatchDeps) {
       // Secret values, then secret-looking fields, never reach workflow history.
       const output = redact(scrub.json(parsed.data.output as JsonValue));
       const text = JSON.stringify(output);
-      if (text.length <= MAX_OUTPUT_BYTES) return { runtime: req.runtime, output, externalRef: parsed.data.externalRef };
-      const ref = await deps.payloads.put(req.workspaceId, text, 'application/json');
-      return { runtime: req.runtime, output: { payloadRef: { ...ref } }, externalRef: parsed.data.externalRef };
+      const small = text.length <= MAX_OUTPUT_BYTES;
+      let outputRef: PayloadRef | undefined;
+      try {
+        outputRef = await deps.payloads.put(req.workspaceId, text, 'application/json');
+      } catch (err) {
+        // The action has run: failing now would send it again. A small output still reaches history.
+        if (!small) throw err;
+        ctx.log.warn('runtime output not stored in the payload store', { workspaceId: req.workspaceId, error: (err as Error).message });
+      }
+      const payloadRefs = [evidenceRef('ActionInput', inputRef), ...(outputRef ? [evidenceRef('RuntimeOutput', outputRef)] : [])];
+      return {
+        runtime: req.runtime,
+        output: small ? output : { payloadRef: { ...outputRef! } },
+        externalRef: parsed.data.externalRef,
+        payloadRefs,
+      };
     },
   };
 }

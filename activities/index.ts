@@ -1,6 +1,8 @@
 /** Every activity the governed run calls, built from injected dependencies (no module state). */
 import type { LoadedPolicies } from '../policies/load';
 import { createDispatchActivities } from './dispatch';
+import { createEvidenceActivities } from './evidence';
+import type { EvidenceSink } from './evidence-sink';
 import type { PayloadStore } from './payload-store';
 import { createPolicyActivities } from './policy-snapshot';
 import type { RuntimeAdapter } from './runtime-port';
@@ -11,11 +13,13 @@ export interface ActivityDeps {
   runtimes: RuntimeAdapter[];
   secrets: SecretStore;
   payloads: PayloadStore;
+  evidence: EvidenceSink;
 }
 
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createPolicyActivities(deps.policies),
     ...createDispatchActivities(deps),
+    ...createEvidenceActivities(deps.evidence),
   };
 }

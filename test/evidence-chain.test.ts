@@ -33,10 +33,12 @@ describe('evidence chain', function () {
   const tampers: [string, (e: EvidenceEntry[]) => EvidenceEntry[], number, string][] = [
     ['edited summary', (e) => { e[2].summary = 'nothing to see'; return e; }, 2, 'hash_mismatch'],
     ['edited actor', (e) => { e[1].actor.id = 'mallory'; return e; }, 1, 'hash_mismatch'],
-    ['deleted entry', (e) => e.filter((_, i) => i !== 1), 1, 'seq_mismatch'],
-    ['swapped entries', (e) => [e[0], e[2], e[1], e[3]], 1, 'seq_mismatch'],
+    ['deleted entry', (e) => e.filter((_, i) => i !== 1), 1, 'missing_entry'],
+    ['swapped entries', (e) => [e[0], e[2], e[1], e[3]], 1, 'reordered'],
+    ['duplicated entry', (e) => [e[0], e[1], e[1], e[2], e[3]], 2, 'extra_entry'],
     ['re-hashed edit', (e) => { e[1].summary = 'x'; const { hash: _h, ...body } = e[1]; e[1].hash = hashAction(body); return e; }, 2, 'previous_hash_mismatch'],
-    ['relinked fork', (e) => { e[2].previousHash = 'f'.repeat(64); return e; }, 2, 'previous_hash_mismatch'],
+    ['relinked fork', (e) => { e[2].previousHash = 'f'.repeat(64); return e; }, 2, 'hash_mismatch'],
+    ['re-hashed relink', (e) => { e[2].previousHash = 'f'.repeat(64); const { hash: _h, ...body } = e[2]; e[2].hash = hashAction(body); return e; }, 2, 'previous_hash_mismatch'],
     ['time going back', (e) => { e[3].occurredAt = '2025-01-01T00:00:00.000Z'; return e; }, 3, 'hash_mismatch'],
   ];
   for (const [name, tamper, seq, reason] of tampers) {

@@ -43,6 +43,20 @@ export const HELP = {
   amend: { path: 'amend', synopsis: `<workflowId> ${ACTOR} ${ACTION} --reason TEXT [--amendment-id ID]`,
     summary: 'After requestChanges: the requester replaces the action; prints the new status' },
   policyCheck: { path: 'policy check', synopsis: '[dir (default PORTARIUM_POLICY_DIR)]', summary: 'Check a policy directory without a Temporal server' },
+  evidenceVerifyRun: { path: 'evidence verify run', synopsis: '<workflowId> [--workspace W [--file LOG.json]] [--public-key HEX]',
+    summary: 'Verify a run\'s chain: from the workflow, or (--workspace) from the evidence sink with its leaf and signed head' },
+  evidenceVerifyWorkspace: { path: 'evidence verify workspace', synopsis: '<workspace> [--file LOG.json] [--trusted-head STH.json] [--public-key HEX]',
+    summary: 'Verify a workspace log: every chain, leaf and signed tree head; --trusted-head: it still extends a head you kept' },
+  evidenceVerifyInclusion: { path: 'evidence verify inclusion', synopsis: '<proof.json> [--public-key HEX]', summary: 'Verify that a run head is in a signed tree' },
+  evidenceVerifyConsistency: { path: 'evidence verify consistency', synopsis: '<proof.json> [--public-key HEX]', summary: 'Verify that one signed tree extends another' },
+  evidenceProveRun: { path: 'evidence prove run', synopsis: '<workflowId> --workspace W [--out FILE]', summary: 'Write an inclusion proof of the run\'s newest head in the newest signed tree' },
+  evidenceProveConsistency: { path: 'evidence prove consistency', synopsis: '--workspace W --from SIZE [--to SIZE] [--out FILE]', summary: 'Write a consistency proof between two signed trees' },
+  evidenceExport: { path: 'evidence export', synopsis: '--workspace W [--out FILE]', summary: 'Write a workspace log (entries, leaves, signed heads) as JSON, for offline audit' },
+  evidenceHead: { path: 'evidence head', synopsis: '--workspace W [--out FILE]', summary: 'Print the newest signed tree head: keep it to detect truncation later' },
+  evidenceKeygen: { path: 'evidence keygen', synopsis: '--out FILE', summary: 'Write a new Ed25519 tree-head signing key (mode 0600); print its public key' },
+  evidencePublicKey: { path: 'evidence public-key', synopsis: '', summary: 'Print the public key of PORTARIUM_EVIDENCE_KEY_FILE' },
+  evidenceMigrate: { path: 'evidence migrate', synopsis: '--database-url URL [--writer-role ROLE]',
+    summary: 'Create the append-only PostgreSQL evidence tables; grant ROLE SELECT and INSERT only' },
 } satisfies Record<string, CommandInfo>;
 
 const CONNECTION_HELP = [

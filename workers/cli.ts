@@ -7,7 +7,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { parseArgs } from 'node:util';
 import { WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
@@ -17,50 +17,15 @@ import { hashAction } from '../workflows/hashing';
 import { actionHashSchema, check, governedRunInputSchema, workspaceIdSchema } from '../workflows/schemas';
 import { StateKey, WorkspaceKey } from '../workflows/search-attributes';
 import { type SignedFields, publicKeyFromPrivate, signDecision } from '../workflows/signatures';
-import { DecisionKind, type GovernedAction, type GovernedRunInput, type Principal, RunState, type Tier } from '../workflows/types';
-import { type CommandInfo, HELP, commandUsage, formatOutcome, formatRunList, formatStatus, usage } from './cli-format';
+import { DecisionKind, type GovernedAction, type GovernedRunInput, RunState, type Tier } from '../workflows/types';
+import { HELP, commandUsage, formatOutcome, formatRunList, formatStatus, usage } from './cli-format';
 import { IdempotencyConflictError, InvalidMessageError, PortariumClient, type RunHandle } from './client';
 import { ConfigError, type PortariumConfig, loadConfig } from './config';
+import { type CliIo, type Command, type Ctx, KeyFileError, type Options, UsageError, type Values, flag, list, need, principal, str, strings } from './cli-kit';
+import { EVIDENCE_COMMANDS } from './cli-evidence';
 
-/** Where the CLI writes, and the environment it reads. Tests pass their own. */
-export interface CliIo {
-  out(text: string): void;
-  err(text: string): void;
-  /** @default process.env */
-  env?: NodeJS.ProcessEnv;
-}
+export type { CliIo } from './cli-kit';
 
-type Values = Record<string, string | boolean | undefined>;
-type Options = NonNullable<ParseArgsConfig['options']>;
-
-interface Ctx {
-  io: CliIo;
-  values: Values;
-  /** Positionals after the command words. */
-  args: string[];
-  config(): PortariumConfig;
-  client(): Promise<PortariumClient>;
-}
-
-interface Command extends CommandInfo {
-  /** Fewest and most positionals after the command words. */
-  arity: [number, number];
-  options: Options;
-  run(ctx: Ctx): Promise<number>;
-}
-
-/** Bad command line: printed with the usage, exit 2. */
-class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
-/** A key file that cannot be read or written, or does not hold a key: exit 2, without the usage. */
-class KeyFileError extends Error {
-  override readonly name = 'KeyFileError';
-}
-
-const strings = (...names: string[]): Options => Object.fromEntries(names.map((n) => [n, { type: 'string' as const }]));
-const flag = (name: string): Options => ({ [name]: { type: 'boolean' } });
 const COMMON: Options = { ...strings('address', 'namespace', 'task-queue'), help: { type: 'boolean', short: 'h' } };
 const ACTION_FLAGS = ['runtime', 'target', 'operation', 'input', 'tools'];
 const START_FLAGS = ['workspace', 'requester', 'roles', ...ACTION_FLAGS, 'reason', 'idempotency-key', 'correlation-id', 'tier-override'];
@@ -70,17 +35,6 @@ const PRIVATE_KEY_HEX = /^[0-9a-fA-F]{64}$/;
 // required there because a signed local time would mean different instants to signer and verifier.
 const signedAtSchema = () => z.iso.datetime({ offset: true });
 const SUCCESS = new Set<string>([RunState.Succeeded, RunState.ManuallyCompleted]);
-
-const str = (v: Values, name: string) => (typeof v[name] === 'string' && v[name] !== '' ? (v[name] as string) : undefined);
-const list = (text: string | undefined) => (text ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-const principal = (id: string, v: Values): Principal => ({ id, roles: list(str(v, 'roles')) });
-
-/** The named flags' values, or a usage error naming every missing one. */
-function need(v: Values, ...names: string[]): string[] {
-  const missing = names.filter((n) => str(v, n) === undefined);
-  if (missing.length) throw new UsageError(`missing ${missing.map((n) => `--${n}`).join(', ')}`);
-  return names.map((n) => v[n] as string);
-}
 
 function parseJson(text: string, what: string): unknown {
   try {
@@ -312,6 +266,7 @@ const COMMANDS: readonly Command[] = [
     options: strings('by', 'roles', 'action-hash', 'evidence-ref', 'outcome', 'notes', 'completion-id', 'completed-at') },
   { ...HELP.amend, run: amend, arity: [1, 1], options: strings('by', 'roles', ...ACTION_FLAGS, 'reason', 'amendment-id') },
   { ...HELP.policyCheck, run: policyCheck, arity: [0, 1], options: {} },
+  ...EVIDENCE_COMMANDS,
 ];
 
 function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {

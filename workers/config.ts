@@ -40,6 +40,11 @@ const EnvSchema = z.object({
   PORTARIUM_HEARTBEAT_THROTTLE: duration(),
   PORTARIUM_LOG_LEVEL: z.preprocess(blankIsUnset, z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).optional()),
   PORTARIUM_CHECK_SEARCH_ATTRIBUTES: bool(),
+  // Evidence: append-only files under the data dir, or PostgreSQL; tree heads signed with an Ed25519 key.
+  PORTARIUM_EVIDENCE_SINK: z.preprocess(blankIsUnset, z.enum(['file', 'postgres']).optional()),
+  PORTARIUM_EVIDENCE_DIR: str(),
+  PORTARIUM_EVIDENCE_DATABASE_URL: str(),
+  PORTARIUM_EVIDENCE_KEY_FILE: str(),
   // Vault: the standard VAULT_* names, plus Portarium's choices of auth method and KV location.
   VAULT_ADDR: str(),
   VAULT_TOKEN: str(),
@@ -78,6 +83,13 @@ export interface PortariumConfig {
   checkSearchAttributes: boolean;
   /** Per-workspace runtime credentials from Vault; when absent, the secrets files in `secretsDir` serve. */
   vault?: VaultOptions;
+  evidence: EvidenceConfig;
+}
+
+export interface EvidenceConfig {
+  sink: { kind: 'file'; dir: string } | { kind: 'postgres'; url: string };
+  /** Ed25519 seed (hex) that signs tree heads; the embedded default creates it on first start. */
+  keyFile: string;
 }
 
 export class ConfigError extends Error {
@@ -95,7 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     const lines = parsed.error.issues.map((i) => {
       const name = String(i.path[0]);
       // Credentials are never echoed back, even when malformed.
-      const given = /TOKEN|SECRET|KEY/.test(name) ? '(hidden)' : JSON.stringify(env[name]);
+      const given = /TOKEN|SECRET|KEY|URL/.test(name) ? '(hidden)' : JSON.stringify(env[name]);
       return `${name}: ${i.message} (given ${given})`;
     });
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
@@ -133,11 +145,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     logLevel: e.PORTARIUM_LOG_LEVEL ?? 'INFO',
     checkSearchAttributes: e.PORTARIUM_CHECK_SEARCH_ATTRIBUTES ?? true,
     vault,
+    evidence: evidenceConfig(e, dataDir),
     ...overrides,
   };
 }
 
 type Env = z.infer<typeof EnvSchema>;
+
+function evidenceConfig(e: Env, dataDir: string): EvidenceConfig {
+  const kind = e.PORTARIUM_EVIDENCE_SINK ?? (e.PORTARIUM_EVIDENCE_DATABASE_URL ? 'postgres' : 'file');
+  const keyFile = path.resolve(e.PORTARIUM_EVIDENCE_KEY_FILE ?? path.join(dataDir, 'keys', 'evidence-ed25519.key'));
+  if (kind === 'file') {
+    if (e.PORTARIUM_EVIDENCE_DATABASE_URL) throw new ConfigError('PORTARIUM_EVIDENCE_DATABASE_URL is set but PORTARIUM_EVIDENCE_SINK is file');
+    return { sink: { kind, dir: path.resolve(e.PORTARIUM_EVIDENCE_DIR ?? path.join(dataDir, 'evidence')) }, keyFile };
+  }
+  const url = need(e, 'PORTARIUM_EVIDENCE_DATABASE_URL', 'for the postgres evidence sink');
+  // Never echo the URL back: it usually carries the password.
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new ConfigError('PORTARIUM_EVIDENCE_DATABASE_URL: expected a postgres:// URL (given value hidden)');
+  return { sink: { kind, url }, keyFile };
+}
 
 function need(e: Env, name: keyof Env, why: string): string {
   const v = e[name];

@@ -5,6 +5,7 @@
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadConfig } from './config';
+import { configuredEvidenceSink } from './evidence';
 import { configuredSecretStore, connectWorker, createPortariumWorker, missingSearchAttributes } from './worker';
 
 async function main(): Promise<void> {
@@ -21,10 +22,12 @@ async function main(): Promise<void> {
     }
   }
   const secrets = configuredSecretStore(config);
-  const worker = await createPortariumWorker(config, { connection, secrets });
-  console.log(`portarium worker pid=${process.pid} secrets=${secrets.kind} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${config.taskQueue}`);
+  const evidence = configuredEvidenceSink(config);
+  const worker = await createPortariumWorker(config, { connection, secrets, evidence });
+  console.log(`portarium worker pid=${process.pid} secrets=${secrets.kind} evidence=${evidence.kind} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${config.taskQueue}`);
   await worker.run();
   await secrets.close();
+  await evidence.close();
   await connection.close();
   console.log(`portarium worker pid=${process.pid} stopped`);
 }

@@ -4,6 +4,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createEchoRuntime, FileEchoLedger, MemoryEchoLedger } from '../activities/echo';
 import { FileSecretStore } from '../activities/local-secrets';
+import type { EvidenceSink } from '../activities/evidence-sink';
 import { FilePayloadStore } from '../activities/payload-store';
 import type { RuntimeAdapter } from '../activities/runtime-port';
 import type { SecretStore } from '../activities/secrets-port';
@@ -16,6 +17,7 @@ import { type LoadedPolicies, loadPolicyDir } from '../policies/load';
 import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes';
 import { type PortariumConfig, connectionOptions } from './config';
 import { prebuiltBundle } from './bundle';
+import { configuredEvidenceSink } from './evidence';
 
 export interface WorkerParts {
   connection: NativeConnection;
@@ -23,6 +25,8 @@ export interface WorkerParts {
   runtimes?: RuntimeAdapter[];
   /** Secret store to use instead of the configured one (tests). */
   secrets?: SecretStore;
+  /** Evidence sink to use instead of the configured one (tests). Close it when the worker stops. */
+  evidence?: EvidenceSink;
 }
 
 /** Every runtime this worker can dispatch to; a workspace reaches one only through its policy file's connection and egress rules. */
@@ -55,6 +59,7 @@ export async function createPortariumWorker(config: PortariumConfig, parts: Work
       runtimes: parts.runtimes ?? configuredRuntimes(config, policies),
       secrets: parts.secrets ?? configuredSecretStore(config),
       payloads: new FilePayloadStore(path.join(config.dataDir, 'payloads')),
+      evidence: parts.evidence ?? configuredEvidenceSink(config),
     }),
     maxCachedWorkflows: config.maxCachedWorkflows,
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,

@@ -38,11 +38,21 @@ export interface EvidenceEntry {
   actor: EvidenceActor;
   summary: string;
   data?: { [key: string]: JsonValue };
+  /** Content-addressed payloads (action input, runtime output) this entry vouches for, by hash. */
+  payloadRefs?: EvidencePayloadRef[];
   previousHash: string;
   hash: string;
 }
 
-export type EvidenceInput = Pick<EvidenceEntry, 'category' | 'event' | 'actor' | 'summary' | 'data'>;
+export interface EvidencePayloadRef {
+  /** What the payload is, e.g. `ActionInput`, `RuntimeOutput`. */
+  kind: string;
+  uri: string;
+  sha256: string;
+  contentType: string;
+}
+
+export type EvidenceInput = Pick<EvidenceEntry, 'category' | 'event' | 'actor' | 'summary' | 'data' | 'payloadRefs'>;
 
 export interface ChainScope {
   workspaceId: string;
@@ -112,6 +122,7 @@ export class EvidenceChain {
       actor: input.actor,
       summary: input.summary,
       data: input.data ? (redact(input.data) as { [key: string]: JsonValue }) : undefined,
+      payloadRefs: input.payloadRefs?.length ? input.payloadRefs.map(({ kind, uri, sha256, contentType }) => ({ kind, uri, sha256, contentType })) : undefined,
       previousHash: this.head,
     };
     const entry: EvidenceEntry = { ...body, hash: hashEntry(body) };
@@ -120,24 +131,38 @@ export class EvidenceChain {
   }
 }
 
-export type ChainVerdict =
-  | { ok: true; head: string; count: number }
-  | {
-      ok: false;
-      seq: number;
-      reason: 'seq_mismatch' | 'previous_hash_mismatch' | 'hash_mismatch' | 'scope_mismatch' | 'timestamp_not_monotonic';
-    };
+/**
+ * Why a chain fails, at the first bad position:
+ * - `hash_mismatch`: the entry's content was edited (its hash no longer matches);
+ * - `missing_entry`: the entry expected at this seq is absent (deleted);
+ * - `reordered`: it is present, but later in the list;
+ * - `extra_entry`: a seq appears again (duplicated or inserted);
+ * - `previous_hash_mismatch`: the entry does not link to the one before (a re-hashed edit or a fork);
+ * - `scope_mismatch`: the entry belongs to another workspace or run;
+ * - `timestamp_not_monotonic`: time goes backwards.
+ */
+export type ChainProblem =
+  | 'hash_mismatch'
+  | 'missing_entry'
+  | 'reordered'
+  | 'extra_entry'
+  | 'previous_hash_mismatch'
+  | 'scope_mismatch'
+  | 'timestamp_not_monotonic';
 
-/** Check a run's chain from genesis: order, links, hashes, scope and time. Names the first bad entry. */
+export type ChainVerdict = { ok: true; head: string; count: number } | { ok: false; seq: number; reason: ChainProblem };
+
+/** Check a run's chain from genesis: content, order, links, scope and time. Names the first bad entry. */
 export function verifyChain(entries: readonly EvidenceEntry[], scope: Omit<ChainScope, 'correlationId'>): ChainVerdict {
   let previous = genesisHash(scope.workspaceId, scope.runId);
   let lastTime = '';
   for (let i = 0; i < entries.length; i++) {
     const { hash, ...body } = entries[i];
-    if (body.seq !== i) return { ok: false, seq: i, reason: 'seq_mismatch' };
     if (body.workspaceId !== scope.workspaceId || body.runId !== scope.runId) return { ok: false, seq: i, reason: 'scope_mismatch' };
-    if (body.previousHash !== previous) return { ok: false, seq: i, reason: 'previous_hash_mismatch' };
     if (hashEntry(body) !== hash) return { ok: false, seq: i, reason: 'hash_mismatch' };
+    if (body.seq > i) return { ok: false, seq: i, reason: entries.slice(i + 1).some((e) => e.seq === i) ? 'reordered' : 'missing_entry' };
+    if (body.seq < i) return { ok: false, seq: i, reason: 'extra_entry' };
+    if (body.previousHash !== previous) return { ok: false, seq: i, reason: 'previous_hash_mismatch' };
     if (body.occurredAt < lastTime) return { ok: false, seq: i, reason: 'timestamp_not_monotonic' };
     previous = hash;
     lastTime = body.occurredAt;

@@ -53,6 +53,13 @@ export const FailureType = {
   CredentialsDenied: 'CredentialsDenied',
   /** The secret store is sealed or unreachable. Retryable. */
   CredentialsUnavailable: 'CredentialsUnavailable',
+  /**
+   * The evidence sink already holds different entries for this run (a fork), or the batch does not
+   * continue the stored chain. Non-retryable: the run stops before it acts, for a person to check.
+   */
+  EvidenceConflict: 'EvidenceConflict',
+  /** The evidence sink could not be written (disk, database). Retryable: the run waits for it. */
+  EvidenceUnavailable: 'EvidenceUnavailable',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 

@@ -11,6 +11,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -18,9 +19,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { DispatchActivities } from '../activities/dispatch';
+import type { EvidenceActivities } from '../activities/evidence';
 import type { PolicyActivities } from '../activities/policy-snapshot';
 import { evaluatePolicy } from '../policies/evaluate';
-import { EvidenceCategory, redactText } from './evidence-chain';
+import { EvidenceCategory, type EvidencePayloadRef, redactText } from './evidence-chain';
 import { FailureType, NON_RETRYABLE_DISPATCH_FAILURES, refusal } from './failures';
 import * as msg from './messages';
 import { GovernedRunState, type Verdict } from './run-state';
@@ -37,10 +39,13 @@ import {
 import { CorrelationKey, StateKey, TierKey, WorkspaceKey } from './search-attributes';
 import { type DecisionKind, type GovernedRunResult, RunState, TERMINAL_STATES } from './types';
 
-const { loadPolicySnapshot } = proxyLocalActivities<PolicyActivities>({
-  startToCloseTimeout: '10s',
-  retry: { maximumAttempts: 3 },
-});
+const policyActivityOptions = { startToCloseTimeout: '10s', retry: { maximumAttempts: 3 } } as const;
+// Runs from before POLICY_ACTIVITY_PATCH used a local activity. Workflow time after a local activity
+// can differ between the live run and a replay (when it completes across a workflow task), and
+// evidence entries carry workflow time, so a replayed chain could hash differently from the stored one.
+const { loadPolicySnapshot: loadPolicySnapshotLocally } = proxyLocalActivities<PolicyActivities>(policyActivityOptions);
+const { loadPolicySnapshot } = proxyActivities<PolicyActivities>(policyActivityOptions);
+export const POLICY_ACTIVITY_PATCH = 'portarium-policy-snapshot-activity-v1';
 
 const { dispatchAction } = proxyActivities<DispatchActivities>({
   // Long enough for any runtime's own run timeout (at most 7d, policies/connections.ts); adapters stop
@@ -57,6 +62,16 @@ const { dispatchAction } = proxyActivities<DispatchActivities>({
     nonRetryableErrorTypes: NON_RETRYABLE_DISPATCH_FAILURES,
   },
 });
+
+// Evidence is written before the action runs and when the run ends. The run waits for a sink that is
+// down (retried without limit) rather than act without durable evidence; a fork is never retried.
+const { persistEvidence } = proxyActivities<EvidenceActivities>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: [FailureType.EvidenceConflict] },
+});
+
+/** Runs recorded before evidence sinks existed replay without the sink writes. */
+export const EVIDENCE_SINK_PATCH = 'portarium-evidence-sink-v1';
 
 const now = () => new Date();
 /** Time left until `iso`; at least 1 ms, since a zero timeout is not a timer. */
@@ -81,12 +96,40 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
   try {
     const result = await govern(run, dispatch);
     if (!allHandlersFinished()) await condition(allHandlersFinished);
+    await storeEvidence(run);
     return result;
   } catch (err) {
     if (isCancellation(err) && !TERMINAL_STATES.has(run.state)) {
       await CancellationScope.nonCancellable(async () => finish(run, RunState.Cancelled, 'cancelled through Temporal'));
     }
+    if (TERMINAL_STATES.has(run.state)) {
+      await CancellationScope.nonCancellable(() => storeEvidence(run)).catch((e) => log.error('evidence not stored', { workflowId: run.workflowId, error: String(e) }));
+    }
     throw err;
+  }
+}
+
+/**
+ * Hand the entries the sink has not acknowledged to it, until it holds them all (handlers may record
+ * more while a write is under way). A receipt that names another head than ours means the sink holds
+ * a different chain for this run: treated as a fork.
+ */
+async function storeEvidence(run: GovernedRunState): Promise<void> {
+  if (run.evidenceRefused || !patched(EVIDENCE_SINK_PATCH)) return;
+  while (run.unpersisted.length) {
+    let receipt;
+    try {
+      receipt = await persistEvidence({ workspaceId: run.input.workspaceId, runId: run.workflowId, entries: run.unpersisted });
+    } catch (err) {
+      if (failureOf(err).type === FailureType.EvidenceConflict) run.evidenceRefused = true;
+      throw err;
+    }
+    const ours = run.chain.entries[receipt.count - 1]?.hash;
+    if (receipt.count < (run.evidenceStored?.count ?? 0) || receipt.count > run.chain.entries.length || ours !== receipt.head) {
+      run.evidenceRefused = true;
+      throw refusal(FailureType.EvidenceConflict, `the evidence sink holds another chain for this run (count ${receipt.count}, head ${receipt.head})`);
+    }
+    run.evidenceStored = receipt;
   }
 }
 
@@ -173,7 +216,9 @@ function throwIfRefused(v: Verdict): void {
 }
 
 async function govern(run: GovernedRunState, dispatchHolder: { scope?: CancellationScope }): Promise<GovernedRunResult> {
-  const snapshot = await loadPolicySnapshot(run.input.workspaceId);
+  const snapshot = patched(POLICY_ACTIVITY_PATCH)
+    ? await loadPolicySnapshot(run.input.workspaceId)
+    : await loadPolicySnapshotLocally(run.input.workspaceId);
   // Each pass decides the current action; an amendment after requestChanges starts another pass.
   for (;;) {
     const decision = evaluatePolicy(snapshot, {
@@ -273,6 +318,19 @@ async function dispatch(run: GovernedRunState, scope: CancellationScope): Promis
   enter(run, RunState.Dispatching, `dispatching to ${run.action.runtime}`);
   const { workspaceId, correlationId } = run.input;
   try {
+    // Approvals and the decision are durable outside Temporal before anything acts.
+    await storeEvidence(run);
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const cause = failureOf(err);
+    run.lastError = cause;
+    finish(run, RunState.Failed, `evidence not stored, action not dispatched: ${cause.message}`);
+    throw ApplicationFailure.create({ type: cause.type, message: cause.message, nonRetryable: true });
+  }
+  // A cancel that arrived while evidence was written (a local, so `run.cancel` is not narrowed below).
+  const cancelledMeanwhile = run.cancel;
+  if (cancelledMeanwhile) return finish(run, RunState.Cancelled, cancelledMeanwhile.reason);
+  try {
     const result = await scope.run(() =>
       dispatchAction({
         workspaceId,
@@ -285,7 +343,7 @@ async function dispatch(run: GovernedRunState, scope: CancellationScope): Promis
       }),
     );
     run.output = result.output;
-    return finish(run, RunState.Succeeded, `${result.runtime} executed the action`, result.externalRef ? { externalRef: result.externalRef } : undefined);
+    return finish(run, RunState.Succeeded, `${result.runtime} executed the action`, result.externalRef ? { externalRef: result.externalRef } : undefined, result.payloadRefs);
   } catch (err) {
     if (isCancellation(err) && run.cancel) return finish(run, RunState.Cancelled, `dispatch cancelled: ${run.cancel.reason}`);
     if (isCancellation(err)) throw err;
@@ -320,9 +378,9 @@ function publishState(run: GovernedRunState): void {
   ]);
 }
 
-function finish(run: GovernedRunState, state: RunState, summary: string, data?: { externalRef: string }): GovernedRunResult {
+function finish(run: GovernedRunState, state: RunState, summary: string, data?: { externalRef: string }, payloadRefs?: EvidencePayloadRef[]): GovernedRunResult {
   run.deadlines = {};
-  run.transition(state, now(), summary, data);
+  run.transition(state, now(), summary, data, payloadRefs);
   publishState(run);
   return {
     schemaVersion: 1,

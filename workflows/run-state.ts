@@ -7,7 +7,7 @@
 import type { PolicyDecision } from '../policies/evaluate';
 import type { Duty } from '../policies/schema';
 import { ApprovalBook, type DecisionVerdict, judgeDecision } from './approvals';
-import { EvidenceCategory, type EvidenceActor, EvidenceChain } from './evidence-chain';
+import { EvidenceCategory, type EvidenceActor, EvidenceChain, type EvidenceEntry, type EvidencePayloadRef } from './evidence-chain';
 import { FailureType } from './failures';
 import { hashAction } from './hashing';
 import {
@@ -15,6 +15,7 @@ import {
   type CancelRequest,
   type Decision,
   type DecisionKind,
+  type EvidenceReceipt,
   type GovernedAction,
   type GovernedRunInput,
   type JsonValue,
@@ -51,6 +52,10 @@ export class GovernedRunState {
   readonly duties = new Map<string, Set<Duty>>();
   lastError?: { type: string; message: string };
   output?: JsonValue;
+  /** What the evidence sink acknowledged last; entries past `count` are not stored yet. */
+  evidenceStored?: EvidenceReceipt;
+  /** The sink refused this run's entries (a fork): stop writing, fail the run. */
+  evidenceRefused = false;
 
   // Set by handlers, read by the main loop.
   rejectedBy?: string;
@@ -127,8 +132,13 @@ export class GovernedRunState {
     return true;
   }
 
-  record(category: EvidenceCategory, event: string, actor: EvidenceActor, summary: string, now: Date, data?: { [k: string]: JsonValue }): void {
-    this.chain.append({ category, event, actor, summary, data }, now);
+  record(category: EvidenceCategory, event: string, actor: EvidenceActor, summary: string, now: Date, data?: { [k: string]: JsonValue }, payloadRefs?: EvidencePayloadRef[]): void {
+    this.chain.append({ category, event, actor, summary, data, payloadRefs }, now);
+  }
+
+  /** Entries the evidence sink has not acknowledged yet. */
+  get unpersisted(): EvidenceEntry[] {
+    return this.chain.entries.slice(this.evidenceStored?.count ?? 0);
   }
 
   /** A refused request: kept in `status`, `lastError` and the evidence chain. */
@@ -143,12 +153,12 @@ export class GovernedRunState {
     return { ok: false, type, message };
   }
 
-  transition(state: RunState, now: Date, summary: string, data?: { [k: string]: JsonValue }): void {
+  transition(state: RunState, now: Date, summary: string, data?: { [k: string]: JsonValue }, payloadRefs?: EvidencePayloadRef[]): void {
     this.state = state;
     const category = state === RunState.Dispatching || state === RunState.Succeeded || state === RunState.Failed
       ? EvidenceCategory.Action
       : EvidenceCategory.System;
-    this.record(category, `State${state}`, SYSTEM, summary, now, data);
+    this.record(category, `State${state}`, SYSTEM, summary, now, data, payloadRefs);
   }
 
   recordRequested(now: Date): void {
@@ -313,6 +323,7 @@ export class GovernedRunState {
       output: this.output,
       evidenceHead: this.chain.head,
       evidenceCount: this.chain.entries.length,
+      evidenceStored: this.evidenceStored,
     };
   }
 }

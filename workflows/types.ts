@@ -210,6 +210,19 @@ export interface RunStatus {
   output?: JsonValue;
   evidenceHead: string;
   evidenceCount: number;
+  /** What the evidence sink holds for this run so far; absent until the first write. */
+  evidenceStored?: EvidenceReceipt;
+}
+
+/** What the evidence sink holds for a run, and where the run sits in the workspace's Merkle log. */
+export interface EvidenceReceipt {
+  sink: string;
+  count: number;
+  head: string;
+  /** The leaf committing to `(run, count, head)`: prove it with `portarium evidence prove`. */
+  leafIndex: number;
+  treeSize: number;
+  rootHash: string;
 }
 
 /** Workflow result for every governance outcome. A failed dispatch fails the workflow instead. */
@@ -245,4 +258,6 @@ export interface DispatchResult {
   output: JsonValue;
   /** Runtime's own reference to the execution, if it has one. */
   externalRef?: string;
+  /** The action input and the runtime output as stored in the payload store, for evidence. */
+  payloadRefs?: { kind: string; uri: string; sha256: string; contentType: string }[];
 }

@@ -10,6 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { FileSecretStore } from '../../activities/local-secrets';
 import { FilePayloadStore } from '../../activities/payload-store';
+import { FileEvidenceSink } from '../../activities/evidence-file-sink';
+import { signerFromHex } from '../../activities/tree-head-signer';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { createActivities } from '../../activities';
@@ -101,6 +103,7 @@ async function main(): Promise<void> {
         runtimes: [timingRuntime((id) => dispatched.get(id)?.(performance.now()))],
         secrets: new FileSecretStore(path.join(os.tmpdir(), 'portarium-bench-secrets')),
         payloads: new FilePayloadStore(path.join(os.tmpdir(), 'portarium-bench-payloads')),
+        evidence: new FileEvidenceSink({ dir: fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-bench-evidence-')), signer: signerFromHex('b'.repeat(64)) }),
       }),
       ...benchActivities,
     },

@@ -6,7 +6,12 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { createEchoRuntime, MemoryEchoLedger } from '../../activities/echo';
+import { FileEvidenceSink } from '../../activities/evidence-file-sink';
+import type { EvidenceSink } from '../../activities/evidence-sink';
+import { type TreeHeadSigner, signerFromHex } from '../../activities/tree-head-signer';
 import type { RuntimeAdapter } from '../../activities/runtime-port';
 import type { SecretStore } from '../../activities/secrets-port';
 import { PortariumClient, RunHandle } from '../../workers/client';
@@ -31,6 +36,9 @@ export interface Harness {
   portarium: PortariumClient;
   taskQueue: string;
   ledger: MemoryEchoLedger;
+  /** Where this worker's evidence goes (a fresh file sink unless the test gives one). */
+  evidence: EvidenceSink;
+  signer: TreeHeadSigner;
   /** Start a run in workspace `test` as alice; `operation` picks the policy rule. */
   start(operation: string, extra?: Partial<GovernedRunInput> & { input?: { [k: string]: JsonValue } }): Promise<RunHandle>;
 }
@@ -44,19 +52,31 @@ export interface HarnessOptions {
   policyDir?: string;
   /** @default the secrets files under the worker's data dir */
   secrets?: SecretStore;
+  /** @default a file sink in a fresh temporary folder, signed with TEST_SIGNER */
+  evidence?: EvidenceSink;
+}
+
+/** A fixed test key for evidence tree heads (never used outside tests). */
+export const TEST_SIGNER = signerFromHex('7e'.repeat(32));
+
+export function tempFileSink(signer = TEST_SIGNER): FileEvidenceSink {
+  return new FileEvidenceSink({ dir: fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-evidence-')), signer });
 }
 
 export async function withWorker<T>(opts: HarnessOptions, fn: (h: Harness) => Promise<T>): Promise<T> {
   const taskQueue = opts.taskQueue ?? uid('tq');
   const ledger = new MemoryEchoLedger();
   const config = loadConfig({}, { taskQueue, policyDir: opts.policyDir ?? TEST_POLICY_DIR, echoLedger: 'memory', heartbeatThrottle: '200ms', shutdownGrace: '2s' });
-  const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)], secrets: opts.secrets });
+  const evidence = opts.evidence ?? tempFileSink();
+  const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)], secrets: opts.secrets, evidence });
   const portarium = new PortariumClient(opts.client, taskQueue);
   const harness: Harness = {
     client: opts.client,
     portarium,
     taskQueue,
     ledger,
+    evidence,
+    signer: TEST_SIGNER,
     async start(operation, extra = {}) {
       const { input, ...rest } = extra;
       const key = uid('key');

@@ -1,0 +1,224 @@
+/**
+ * Embedded evidence sink: append-only files per workspace under `{dir}/{workspace}/`:
+ * `entries.jsonl`, `leaves.jsonl` and `tree-heads.jsonl`, one canonical JSON record per line.
+ *
+ * Every write is one `write` on an O_APPEND descriptor followed by fsync, under a per-workspace lock
+ * held both in this process and across processes on the machine (a `.lock` file naming its pid).
+ * A line without its newline can only be a write that crashed before it was acknowledged; the next
+ * writer cuts it off before appending, so a retry never leaves a half line in the log.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { type EvidenceEntry } from '../workflows/evidence-chain';
+import { FailureType } from '../workflows/failures';
+import { canonicalJson } from '../workflows/hashing';
+import type { SignedTreeHead } from '../workflows/tree-head';
+import {
+  type AppendBatch,
+  type AppendReceipt,
+  type EvidenceSink,
+  type LogTransaction,
+  type StoredEntry,
+  type StoredLeaf,
+  type WorkspaceLog,
+  appendBatch,
+} from './evidence-sink';
+import { checkSecretIds } from './secrets-port';
+import type { TreeHeadSigner } from './tree-head-signer';
+
+const FILES = { entries: 'entries.jsonl', leaves: 'leaves.jsonl', treeHeads: 'tree-heads.jsonl' } as const;
+type FileKind = keyof typeof FILES;
+
+export interface FileSinkOptions {
+  dir: string;
+  signer: TreeHeadSigner;
+  /** Fault injection for tests: called before each file write; throwing simulates a crash there. */
+  beforeWrite?: (kind: FileKind, data: Buffer) => void;
+}
+
+/** What this process knows of one workspace's files, and how far it has read each. */
+class WorkspaceState {
+  offsets: Record<FileKind, number> = { entries: 0, leaves: 0, treeHeads: 0 };
+  runHashes = new Map<string, string[]>();
+  entryCount = 0;
+  leafHashes: string[] = [];
+  leafIndex = new Map<string, number>();
+  latest?: SignedTreeHead;
+
+  add(kind: FileKind, record: unknown): void {
+    if (kind === 'entries') {
+      const { entry } = record as StoredEntry;
+      const hashes = this.runHashes.get(entry.runId) ?? [];
+      hashes[entry.seq] = entry.hash;
+      this.runHashes.set(entry.runId, hashes);
+      this.entryCount++;
+    } else if (kind === 'leaves') {
+      const { index, leaf, leafHash } = record as StoredLeaf;
+      this.leafHashes[index] = leafHash;
+      this.leafIndex.set(`${leaf.runId}#${leaf.count}`, index);
+    } else {
+      const sth = record as SignedTreeHead;
+      if (!this.latest || sth.treeSize >= this.latest.treeSize) this.latest = sth;
+    }
+  }
+}
+
+const unavailable = (err: unknown) =>
+  ApplicationFailure.create({ type: FailureType.EvidenceUnavailable, message: `evidence files: ${(err as Error).message}`, nonRetryable: false });
+
+export class FileEvidenceSink implements EvidenceSink {
+  readonly kind = 'file';
+  private readonly states = new Map<string, WorkspaceState>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly opts: FileSinkOptions) {}
+
+  private folder(workspaceId: string): string {
+    checkSecretIds(workspaceId, 'evidence');
+    return path.join(this.opts.dir, workspaceId);
+  }
+
+  append(batch: AppendBatch): Promise<AppendReceipt> {
+    return this.locked(batch.workspaceId, async (dir, state) => {
+      const tx: LogTransaction = {
+        runHashes: async (runId) => [...(state.runHashes.get(runId) ?? [])],
+        entryCount: async () => state.entryCount,
+        leafHashes: async () => [...state.leafHashes],
+        findLeaf: async (runId, count) => state.leafIndex.get(`${runId}#${count}`),
+        latestTreeHead: async () => state.latest,
+        writeEntries: (entries) => this.write(dir, state, 'entries', entries),
+        writeLeaf: (leaf) => this.write(dir, state, 'leaves', [leaf]),
+        writeTreeHead: (sth) => this.write(dir, state, 'treeHeads', [sth]),
+      };
+      return appendBatch(tx, batch, this.opts.signer, () => new Date());
+    });
+  }
+
+  async readWorkspace(workspaceId: string): Promise<WorkspaceLog> {
+    const dir = this.folder(workspaceId);
+    return {
+      workspaceId,
+      entries: readRecords<StoredEntry>(path.join(dir, FILES.entries)),
+      leaves: readRecords<StoredLeaf>(path.join(dir, FILES.leaves)),
+      treeHeads: readRecords<SignedTreeHead>(path.join(dir, FILES.treeHeads)),
+    };
+  }
+
+  async readRun(workspaceId: string, runId: string): Promise<EvidenceEntry[]> {
+    const { entries } = await this.readWorkspace(workspaceId);
+    return entries.map((s) => s.entry).filter((e) => e.runId === runId);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((p) => p.catch(() => undefined)));
+  }
+
+  private async write(dir: string, state: WorkspaceState, kind: FileKind, records: unknown[]): Promise<void> {
+    const data = Buffer.from(records.map((r) => `${canonicalJson(r)}\n`).join(''), 'utf8');
+    this.opts.beforeWrite?.(kind, data);
+    const fd = fs.openSync(path.join(dir, FILES[kind]), 'a', 0o600);
+    try {
+      fs.writeSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    state.offsets[kind] += data.length;
+    for (const r of records) state.add(kind, r);
+  }
+
+  /** Run `fn` holding the workspace's lock, with this process's view brought up to date first. */
+  private locked<T>(workspaceId: string, fn: (dir: string, state: WorkspaceState) => Promise<T>): Promise<T> {
+    const previous = this.queues.get(workspaceId) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(async () => {
+      const dir = this.folder(workspaceId);
+      let release: () => void;
+      try {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        release = await acquireFileLock(path.join(dir, '.lock'));
+      } catch (err) {
+        throw unavailable(err);
+      }
+      try {
+        const state = this.states.get(workspaceId) ?? new WorkspaceState();
+        this.states.set(workspaceId, state);
+        for (const kind of Object.keys(FILES) as FileKind[]) catchUp(path.join(dir, FILES[kind]), kind, state);
+        return await fn(dir, state);
+      } catch (err) {
+        // Our view may now be ahead of or behind the files: read them again next time.
+        this.states.delete(workspaceId);
+        if (err instanceof ApplicationFailure) throw err;
+        throw unavailable(err);
+      } finally {
+        release();
+      }
+    });
+    this.queues.set(workspaceId, next);
+    return next;
+  }
+}
+
+/** Read what other writers appended since our offset; cut off a torn last line (a crashed write). */
+function catchUp(file: string, kind: FileKind, state: WorkspaceState): void {
+  if (!fs.existsSync(file)) return;
+  const size = fs.statSync(file).size;
+  if (size < state.offsets[kind]) throw new Error(`${file} shrank: the log was truncated outside Portarium`);
+  if (size === state.offsets[kind]) return;
+  const fd = fs.openSync(file, 'r+');
+  try {
+    const buf = Buffer.alloc(size - state.offsets[kind]);
+    fs.readSync(fd, buf, 0, buf.length, state.offsets[kind]);
+    const end = buf.lastIndexOf(0x0a) + 1;
+    for (const line of buf.subarray(0, end).toString('utf8').split('\n')) if (line) state.add(kind, JSON.parse(line));
+    state.offsets[kind] += end;
+    if (end < buf.length) {
+      fs.ftruncateSync(fd, state.offsets[kind]);
+      fs.fsyncSync(fd);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function readRecords<T>(file: string): T[] {
+  if (!fs.existsSync(file)) return [];
+  const text = fs.readFileSync(file, 'utf8');
+  // A torn last line was never acknowledged; it is not part of the log.
+  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+  return complete.split('\n').filter(Boolean).map((line) => JSON.parse(line) as T);
+}
+
+/** A lock file created exclusively; a lock left by a dead process is taken over. */
+async function acquireFileLock(file: string, timeoutMs = 30_000): Promise<() => void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx', mode: 0o600 });
+      return () => fs.rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const owner = Number(readOrEmpty(file));
+    if (owner && owner !== process.pid && !alive(owner)) fs.rmSync(file, { force: true });
+    else if (Date.now() > deadline) throw new Error(`timed out waiting for ${file} (held by pid ${owner || 'unknown'})`);
+    else await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+function readOrEmpty(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

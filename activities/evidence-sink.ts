@@ -1,0 +1,125 @@
+/**
+ * The evidence sink port, and the one append algorithm every sink shares.
+ *
+ * A sink keeps, per workspace, one append-only log of evidence entries (all runs interleaved, in the
+ * order they were written, numbered by `wsSeq`), a Merkle log over run chain heads (one leaf per
+ * appended batch: "run R had `count` entries ending in `head`") and the signed tree heads issued
+ * after each leaf. Sinks differ only in storage; `appendBatch` holds the rules, run inside the sink's
+ * per-workspace lock so two runs writing at once never fork the log:
+ * - a retried batch writes nothing twice: entries already stored with the same hash are skipped, and
+ *   the leaf for `(run, count)` is added once;
+ * - an entry stored under the same `(run, seq)` with another hash is a fork and is refused;
+ * - a batch must continue the stored chain (no gap, `previousHash` links, hashes recomputed).
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { type EvidenceEntry, genesisHash, hashEntry } from '../workflows/evidence-chain';
+import type { StoredEntry, StoredLeaf, WorkspaceLog } from '../workflows/evidence-log';
+import { FailureType } from '../workflows/failures';
+import { MerkleFrontier } from '../workflows/merkle';
+import { type RunLeaf, type SignedTreeHead, leafHashOf } from '../workflows/tree-head';
+import type { TreeHeadSigner } from './tree-head-signer';
+
+export type { StoredEntry, StoredLeaf, WorkspaceLog };
+
+/** Consecutive entries of one run (seq ascending), as the workflow sends them. */
+export interface AppendBatch {
+  workspaceId: string;
+  runId: string;
+  entries: EvidenceEntry[];
+}
+
+export interface AppendReceipt {
+  runId: string;
+  /** Entries the sink now holds for the run, and the hash of the last. */
+  count: number;
+  head: string;
+  written: number;
+  skipped: number;
+  /** The leaf committing to `(runId, count, head)`, and the newest signed tree head. */
+  leafIndex: number;
+  treeHead: SignedTreeHead;
+}
+
+/** What a sink's storage offers `appendBatch` while it holds the workspace's lock. */
+export interface LogTransaction {
+  /** Hashes of the run's stored entries, by seq. */
+  runHashes(runId: string): Promise<string[]>;
+  /** Entries in the workspace log (the next `wsSeq`). */
+  entryCount(): Promise<number>;
+  /** Every leaf hash of the workspace tree, in order. */
+  leafHashes(): Promise<string[]>;
+  /** Index of the leaf for `(runId, count)`, if there is one. */
+  findLeaf(runId: string, count: number): Promise<number | undefined>;
+  latestTreeHead(): Promise<SignedTreeHead | undefined>;
+  writeEntries(entries: StoredEntry[]): Promise<void>;
+  writeLeaf(leaf: StoredLeaf): Promise<void>;
+  writeTreeHead(sth: SignedTreeHead): Promise<void>;
+}
+
+export interface EvidenceSink {
+  readonly kind: string;
+  /** Append one run's batch; idempotent (see the file comment). */
+  append(batch: AppendBatch): Promise<AppendReceipt>;
+  /** The whole workspace log, for verification and proofs. */
+  readWorkspace(workspaceId: string): Promise<WorkspaceLog>;
+  /** One run's entries in seq order. */
+  readRun(workspaceId: string, runId: string): Promise<EvidenceEntry[]>;
+  close(): Promise<void>;
+}
+
+const conflict = (message: string) => ApplicationFailure.create({ type: FailureType.EvidenceConflict, message, nonRetryable: true });
+
+/** Check a batch before any I/O: one run and workspace, consecutive seqs, each hash recomputed. */
+export function checkBatch(batch: AppendBatch): void {
+  const { workspaceId, runId, entries } = batch;
+  entries.forEach((e, i) => {
+    if (e.workspaceId !== workspaceId || e.runId !== runId) throw conflict(`entry seq ${e.seq} belongs to ${e.workspaceId}/${e.runId}, not ${workspaceId}/${runId}`);
+    if (i > 0 && e.seq !== entries[i - 1].seq + 1) throw conflict(`batch is not consecutive at seq ${e.seq}`);
+    if (i > 0 && e.previousHash !== entries[i - 1].hash) throw conflict(`entry seq ${e.seq} does not link to seq ${e.seq - 1}`);
+    const { hash, ...body } = e;
+    if (hashEntry(body) !== hash) throw conflict(`entry seq ${e.seq} does not match its hash`);
+  });
+}
+
+/** The shared append, run by a sink inside its per-workspace lock. */
+export async function appendBatch(tx: LogTransaction, batch: AppendBatch, signer: TreeHeadSigner, now: () => Date): Promise<AppendReceipt> {
+  checkBatch(batch);
+  const { workspaceId, runId } = batch;
+  const stored = await tx.runHashes(runId);
+  let head = stored.length ? stored[stored.length - 1] : genesisHash(workspaceId, runId);
+  const fresh: EvidenceEntry[] = [];
+  let skipped = 0;
+  for (const e of batch.entries) {
+    if (e.seq < stored.length) {
+      if (stored[e.seq] !== e.hash) throw conflict(`run ${runId} already holds a different entry at seq ${e.seq} (fork refused)`);
+      skipped++;
+      continue;
+    }
+    const expected = stored.length + fresh.length;
+    if (e.seq !== expected) throw conflict(`run ${runId} has ${expected} entries; the batch continues at seq ${e.seq} (gap refused)`);
+    if (e.previousHash !== head) throw conflict(`entry seq ${e.seq} does not link to the stored head of run ${runId}`);
+    fresh.push(e);
+    head = e.hash;
+  }
+  if (fresh.length) {
+    const first = await tx.entryCount();
+    await tx.writeEntries(fresh.map((entry, i) => ({ wsSeq: first + i, entry })));
+  }
+  const count = stored.length + fresh.length;
+  let leafIndex = await tx.findLeaf(runId, count);
+  let treeHead = await tx.latestTreeHead();
+  // A crash between leaf and tree head leaves the newest leaf unsigned; sign it now.
+  if (leafIndex === undefined || !treeHead || treeHead.treeSize <= leafIndex) {
+    const frontier = MerkleFrontier.of(await tx.leafHashes());
+    if (leafIndex === undefined) {
+      const leaf: RunLeaf = { workspaceId, runId, count, head };
+      leafIndex = frontier.size;
+      const leafHash = leafHashOf(leaf);
+      await tx.writeLeaf({ index: leafIndex, leaf, leafHash });
+      frontier.append(leafHash);
+    }
+    treeHead = signer.sign({ workspaceId, treeSize: frontier.size, rootHash: frontier.root(), timestamp: now().toISOString() });
+    await tx.writeTreeHead(treeHead);
+  }
+  return { runId, count, head, written: fresh.length, skipped, leafIndex, treeHead };
+}

@@ -1,0 +1,71 @@
+/**
+ * What a workspace's Merkle log commits to, and its signed tree heads. Pure (`@noble/*`), so the CLI,
+ * sinks and any client verify with the same bytes.
+ *
+ * - A leaf is one run's chain head at one point: "run R had `count` entries ending in `head`".
+ *   Leaf hash = SHA-256(0x00 || canonical JSON of the leaf), as in RFC 6962.
+ * - A signed tree head (STH) commits the signer to the tree's size and root at a time. The Ed25519
+ *   signature covers the canonical JSON of every field but `signature`, schema tag included, so a
+ *   signature over anything else never verifies. `keyId` is the SHA-256 of the public key.
+ */
+import { ed25519 } from '@noble/curves/ed25519';
+import { sha256 } from '@noble/hashes/sha2';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils';
+import { canonicalJson } from './hashing';
+import { leafHash } from './merkle';
+
+export const LEAF_SCHEMA = 'portarium.evidence-leaf.v1';
+export const TREE_HEAD_SCHEMA = 'portarium.tree-head.v1';
+
+export interface RunLeaf {
+  workspaceId: string;
+  runId: string;
+  count: number;
+  head: string;
+}
+
+export interface TreeHeadBody {
+  workspaceId: string;
+  treeSize: number;
+  rootHash: string;
+  /** ISO-8601 time the head was signed. */
+  timestamp: string;
+}
+
+export interface SignedTreeHead extends TreeHeadBody {
+  schema: typeof TREE_HEAD_SCHEMA;
+  keyId: string;
+  /** Ed25519 signature, hex. */
+  signature: string;
+}
+
+export function leafHashOf(leaf: RunLeaf): string {
+  const { workspaceId, runId, count, head } = leaf;
+  return leafHash(new TextEncoder().encode(canonicalJson({ schema: LEAF_SCHEMA, workspaceId, runId, count, head })));
+}
+
+export function keyIdOf(publicKeyHex: string): string {
+  return bytesToHex(sha256(hexToBytes(publicKeyHex)));
+}
+
+function message(sth: Omit<SignedTreeHead, 'signature'>): Uint8Array {
+  const { schema, workspaceId, treeSize, rootHash, timestamp, keyId } = sth;
+  return new TextEncoder().encode(canonicalJson({ schema, workspaceId, treeSize, rootHash, timestamp, keyId }));
+}
+
+export function signTreeHead(body: TreeHeadBody, privateKeyHex: string): SignedTreeHead {
+  const keyId = keyIdOf(bytesToHex(ed25519.getPublicKey(hexToBytes(privateKeyHex))));
+  const unsigned = { schema: TREE_HEAD_SCHEMA, ...body, keyId } as const;
+  return { ...unsigned, signature: bytesToHex(ed25519.sign(message(unsigned), hexToBytes(privateKeyHex))) };
+}
+
+/** Whether `sth` is signed by `publicKeyHex` (and names that key). Never throws. */
+export function verifyTreeHead(sth: SignedTreeHead, publicKeyHex: string): boolean {
+  try {
+    if (sth.schema !== TREE_HEAD_SCHEMA || sth.keyId !== keyIdOf(publicKeyHex)) return false;
+    const { signature, ...unsigned } = sth;
+    return ed25519.verify(hexToBytes(signature), message(unsigned), hexToBytes(publicKeyHex));
+  } catch {
+    return false;
+  }
+}
