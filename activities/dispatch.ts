@@ -70,8 +70,9 @@ export function createDispatchActivities(deps: DispatchDeps) {
       }
       const ctx = Context.current();
       const scrub = new SecretScrubber();
-      // What was asked for is stored by content before anything is sent: evidence refers to it by hash.
-      const inputRef = await deps.payloads.put(req.workspaceId, canonicalJson(req.input), 'application/json');
+      // What was asked for (credential-like fields masked) is stored by content before anything is
+      // sent: evidence refers to it by hash.
+      const inputRef = await deps.payloads.put(req.workspaceId, canonicalJson(redact(req.input)), 'application/json');
       const ws = deps.policies.connectionsFor(req.workspaceId);
       let raw: unknown;
       try {

@@ -30,6 +30,7 @@ export const RECORDED_PATHS = [
   'signed-approved',
   'cooling-off-elapsed',
   'freshness-renewed',
+  'evidence-stored-approved',
 ] as const;
 export type RecordedPath = (typeof RECORDED_PATHS)[number];
 
