@@ -1,177 +1,243 @@
 /**
- * RFC 6962 (Certificate Transparency) Merkle tree hashing, inclusion and consistency proofs, over
- * SHA-256 with the 0x00 leaf and 0x01 node prefixes that stop second-preimage tricks. Pure JS
- * (`@noble/hashes`), so the workflow sandbox, sinks, the CLI and auditors compute the same bytes.
- * Hashes are lowercase hex everywhere in this API.
+ * RFC 6962 / RFC 9162 Merkle trees over SHA-256: tree hashes, inclusion and consistency proofs and
+ * their verification, and an append-only frontier. Leaves and nodes are hashed with distinct 0x00 and
+ * 0x01 prefixes so a leaf can never pass for an interior node.
+ *
+ * Pure and deterministic (only `@noble/hashes`, no Buffer, no node:crypto, no clock) so the workflow
+ * sandbox, the sinks, the CLI and outside auditors all compute the same bytes. Hashes are lowercase
+ * hex everywhere in the API; inside, the work is done on bytes so each hash is decoded once.
  */
 import { sha256 } from '@noble/hashes/sha2';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils';
 
-export const EMPTY_ROOT = bytesToHex(sha256(new Uint8Array(0)));
+type Hash = Uint8Array;
 
+/** SHA-256 of the empty string: the root of the empty tree (RFC 6962 §2.1). */
+export const EMPTY_ROOT: string = bytesToHex(sha256(new Uint8Array(0)));
+
+/** What the verifiers accept: exactly 32 bytes in lowercase hex, as this API produces. */
 const HASH_HEX = /^[0-9a-f]{64}$/;
 
+function isHashHex(h: unknown): h is string {
+  return typeof h === 'string' && HASH_HEX.test(h);
+}
+
+function isProof(proof: unknown): proof is readonly string[] {
+  return Array.isArray(proof) && proof.every(isHashHex);
+}
+
+function isSize(n: unknown): n is number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+}
+
+/** Decodes a hex hash, refusing anything that is not 32 bytes (a short one would hash silently). */
+function decode(hex: string): Hash {
+  if (typeof hex === 'string' && hex.length === 64) {
+    try {
+      return hexToBytes(hex);
+    } catch {
+      // fall through to the error below, which names the bad value
+    }
+  }
+  throw new TypeError(`not a 32-byte hex hash: ${String(hex).slice(0, 80)}`);
+}
+
+/** Reused across calls (sha256 is synchronous and keeps no reference): ~10% off large trees. */
+const nodeInput = new Uint8Array(65);
+
+function hashChildren(left: Hash, right: Hash): Hash {
+  nodeInput[0] = 0x01;
+  nodeInput.set(left, 1);
+  nodeInput.set(right, 33);
+  return sha256(nodeInput);
+}
+
+function equalBytes(a: Hash, b: Hash): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
+
+/** Leaf hash: SHA-256(0x00 || data). */
 export function leafHash(data: Uint8Array): string {
   const buf = new Uint8Array(data.length + 1);
   buf.set(data, 1);
   return bytesToHex(sha256(buf));
 }
 
+/** Interior node hash: SHA-256(0x01 || left || right), left/right are hex hashes. */
 export function nodeHash(left: string, right: string): string {
-  const buf = new Uint8Array(65);
-  buf[0] = 1;
-  buf.set(hexToBytes(left), 1);
-  buf.set(hexToBytes(right), 33);
-  return bytesToHex(sha256(buf));
+  return bytesToHex(hashChildren(decode(left), decode(right)));
 }
 
-/** Largest power of two strictly below n (n >= 2): where RFC 6962 splits a tree of n leaves. */
+/** Largest power of two strictly below n (n >= 2): where a tree of n leaves splits. */
 function split(n: number): number {
   let k = 1;
   while (k * 2 < n) k *= 2;
   return k;
 }
 
-function isSize(n: number): boolean {
-  return Number.isSafeInteger(n) && n >= 0;
+/** Tree hash of `leaves[lo, hi)`; recursion depth is log2 of the range, so size is no concern. */
+function subtreeRoot(leaves: readonly Hash[], lo: number, hi: number): Hash {
+  if (hi - lo === 1) return leaves[lo];
+  const mid = lo + split(hi - lo);
+  return hashChildren(subtreeRoot(leaves, lo, mid), subtreeRoot(leaves, mid, hi));
 }
 
-/** The Merkle tree hash of `leaves[lo, hi)`. */
-function subtreeRoot(leaves: readonly string[], lo: number, hi: number): string {
-  const n = hi - lo;
-  if (n === 0) return EMPTY_ROOT;
-  if (n === 1) return leaves[lo];
-  const k = split(n);
-  return nodeHash(subtreeRoot(leaves, lo, lo + k), subtreeRoot(leaves, lo + k, hi));
+function decodeFirst(leafHashes: readonly string[], n: number): Hash[] {
+  const out = new Array<Hash>(n);
+  for (let i = 0; i < n; i++) out[i] = decode(leafHashes[i]);
+  return out;
 }
 
+/** MTH over leaf hashes (RFC 6962 §2.1), split at the largest power of two smaller than n. */
 export function rootOf(leafHashes: readonly string[]): string {
-  return subtreeRoot(leafHashes, 0, leafHashes.length);
+  if (leafHashes.length === 0) return EMPTY_ROOT;
+  return bytesToHex(subtreeRoot(decodeFirst(leafHashes, leafHashes.length), 0, leafHashes.length));
 }
 
-/** Audit path of leaf `index` in the tree of the first `treeSize` leaves, leaf side first. */
+/**
+ * Audit path for leaf `index` in the tree of the first `treeSize` leaves (RFC 6962 §2.1.1), the
+ * sibling nearest the leaf first. Throws RangeError on bad index/size.
+ */
 export function inclusionProof(leafHashes: readonly string[], index: number, treeSize: number): string[] {
   if (!isSize(treeSize) || treeSize > leafHashes.length || !isSize(index) || index >= treeSize) {
     throw new RangeError(`no leaf ${index} in a tree of ${treeSize} (have ${leafHashes.length} leaves)`);
   }
-  const path: string[] = [];
+  const leaves = decodeFirst(leafHashes, treeSize);
+  // Descend from the root towards the leaf, taking the other half's root at each split.
+  const siblings: string[] = [];
   let lo = 0;
   let hi = treeSize;
-  const siblings: string[] = [];
   while (hi - lo > 1) {
-    const k = split(hi - lo);
-    if (index < lo + k) {
-      siblings.push(subtreeRoot(leafHashes, lo + k, hi));
-      hi = lo + k;
+    const mid = lo + split(hi - lo);
+    if (index < mid) {
+      siblings.push(bytesToHex(subtreeRoot(leaves, mid, hi)));
+      hi = mid;
     } else {
-      siblings.push(subtreeRoot(leafHashes, lo, lo + k));
-      lo += k;
+      siblings.push(bytesToHex(subtreeRoot(leaves, lo, mid)));
+      lo = mid;
     }
   }
-  // Collected root side first; a proof lists the leaf side first.
-  for (let i = siblings.length - 1; i >= 0; i--) path.push(siblings[i]);
-  return path;
+  return siblings.reverse();
 }
 
+/** RFC 9162 §2.1.3.2 verification algorithm. Returns false (never throws) on any malformed input, including bad hex. */
 export function verifyInclusion(leafHashHex: string, index: number, treeSize: number, proof: readonly string[], root: string): boolean {
   if (!isSize(index) || !isSize(treeSize) || index >= treeSize) return false;
-  if (!HASH_HEX.test(leafHashHex) || !HASH_HEX.test(root) || !proof.every((h) => typeof h === 'string' && HASH_HEX.test(h))) return false;
-  // RFC 9162 §2.1.3.2: walk up from the leaf; fn/sn track our position and the last index.
+  if (!isHashHex(leafHashHex) || !isHashHex(root) || !isProof(proof)) return false;
+  // fn is our node's index at the current level, sn the index of the last node at that level.
   let fn = index;
   let sn = treeSize - 1;
-  let r = leafHashHex;
+  let r = hexToBytes(leafHashHex);
   for (const p of proof) {
-    if (sn === 0) return false;
+    if (sn === 0) return false; // more proof than tree
     if (fn % 2 === 1 || fn === sn) {
-      r = nodeHash(p, r);
-      if (fn % 2 === 0) {
-        while (fn % 2 === 0 && fn !== 0) {
-          fn = Math.floor(fn / 2);
-          sn = Math.floor(sn / 2);
-        }
+      r = hashChildren(hexToBytes(p), r);
+      // A last node with no right sibling is promoted unchanged: skip the levels it climbs alone.
+      while (fn % 2 === 0 && fn !== 0) {
+        fn = Math.floor(fn / 2);
+        sn = Math.floor(sn / 2);
       }
     } else {
-      r = nodeHash(r, p);
+      r = hashChildren(r, hexToBytes(p));
     }
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
-  return sn === 0 && r === root;
+  return sn === 0 && equalBytes(r, hexToBytes(root));
 }
 
-/** PROOF(m, D[n]) of RFC 6962 §2.1.2: that the first `fromSize` leaves are a prefix of the first `toSize`. */
+/**
+ * Consistency proof PROOF(m, D[n]) between the first `fromSize` and first `toSize` leaves (RFC 6962
+ * §2.1.2). fromSize 0 or fromSize === toSize gives []. Throws RangeError unless
+ * 0 <= fromSize <= toSize <= leafHashes.length.
+ */
 export function consistencyProof(leafHashes: readonly string[], fromSize: number, toSize: number): string[] {
   if (!isSize(fromSize) || !isSize(toSize) || fromSize > toSize || toSize > leafHashes.length) {
     throw new RangeError(`no consistency proof from ${fromSize} to ${toSize} (have ${leafHashes.length} leaves)`);
   }
   if (fromSize === 0 || fromSize === toSize) return [];
+  const leaves = decodeFirst(leafHashes, toSize);
   const out: string[] = [];
-  // SUBPROOF(m, D[lo:hi], complete): `complete` is true while the m-prefix is a whole subtree we already know.
-  const sub = (m: number, lo: number, hi: number, complete: boolean): void => {
-    const n = hi - lo;
-    if (m === n) {
-      if (!complete) out.push(subtreeRoot(leafHashes, lo, hi));
+  // SUBPROOF over leaves[lo, hi) for its first m leaves. `known` holds while those m leaves are the
+  // old tree's whole left edge, whose root the verifier already has, so it need not be sent.
+  const sub = (m: number, lo: number, hi: number, known: boolean): void => {
+    if (m === hi - lo) {
+      if (!known) out.push(bytesToHex(subtreeRoot(leaves, lo, hi)));
       return;
     }
-    const k = split(n);
-    if (m <= k) {
-      sub(m, lo, lo + k, complete);
-      out.push(subtreeRoot(leafHashes, lo + k, hi));
+    const mid = lo + split(hi - lo);
+    if (m <= mid - lo) {
+      sub(m, lo, mid, known);
+      out.push(bytesToHex(subtreeRoot(leaves, mid, hi)));
     } else {
-      sub(m - k, lo + k, hi, false);
-      out.push(subtreeRoot(leafHashes, lo, lo + k));
+      sub(m - (mid - lo), mid, hi, false);
+      out.push(bytesToHex(subtreeRoot(leaves, lo, mid)));
     }
   };
   sub(fromSize, 0, toSize, true);
   return out;
 }
 
+function isPowerOfTwo(n: number): boolean {
+  while (n > 1 && n % 2 === 0) n /= 2;
+  return n === 1;
+}
+
+/**
+ * RFC 9162 §2.1.4.2 verification algorithm. fromSize === toSize: true iff proof empty and roots
+ * equal. fromSize 0: true iff proof is empty (any tree extends the empty tree). Returns false, never
+ * throws, on malformed input.
+ */
 export function verifyConsistency(fromSize: number, toSize: number, fromRoot: string, toRoot: string, proof: readonly string[]): boolean {
   if (!isSize(fromSize) || !isSize(toSize) || fromSize > toSize) return false;
-  if (!HASH_HEX.test(fromRoot) || !HASH_HEX.test(toRoot) || !proof.every((h) => typeof h === 'string' && HASH_HEX.test(h))) return false;
+  if (!isHashHex(fromRoot) || !isHashHex(toRoot) || !isProof(proof)) return false;
   if (fromSize === toSize) return proof.length === 0 && fromRoot === toRoot;
   if (fromSize === 0) return proof.length === 0;
-  // RFC 9162 §2.1.4.2. When fromSize is a power of two, the old root is itself the first node.
-  const path = isPowerOfTwo(fromSize) ? [fromRoot, ...proof] : [...proof];
-  if (path.length === 0) return false;
+  if (proof.length === 0) return false;
+  // A power-of-two old tree is a whole subtree of the new one, so its root is the path's start.
+  const path = (isPowerOfTwo(fromSize) ? [fromRoot, ...proof] : proof).map((h) => hexToBytes(h));
   let fn = fromSize - 1;
   let sn = toSize - 1;
+  // Climb past the levels where the old tree's last node is a right child already complete.
   while (fn % 2 === 1) {
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
+  // fr rebuilds the old root and sr the new one from the same path.
   let fr = path[0];
   let sr = path[0];
-  for (const c of path.slice(1)) {
-    if (sn === 0) return false;
+  for (let i = 1; i < path.length; i++) {
+    if (sn === 0) return false; // more proof than tree
+    const c = path[i];
     if (fn % 2 === 1 || fn === sn) {
-      fr = nodeHash(c, fr);
-      sr = nodeHash(c, sr);
+      fr = hashChildren(c, fr);
+      sr = hashChildren(c, sr);
       while (fn % 2 === 0 && fn !== 0) {
         fn = Math.floor(fn / 2);
         sn = Math.floor(sn / 2);
       }
     } else {
-      sr = nodeHash(sr, c);
+      // Nodes to the right of the old tree belong to the new root only.
+      sr = hashChildren(sr, c);
     }
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
-  return sn === 0 && fr === fromRoot && sr === toRoot;
-}
-
-function isPowerOfTwo(n: number): boolean {
-  return n > 0 && (n & (n - 1)) === 0;
+  return sn === 0 && equalBytes(fr, hexToBytes(fromRoot)) && equalBytes(sr, hexToBytes(toRoot));
 }
 
 /**
- * The append-only frontier of a tree: the roots of the perfect subtrees covering the leaves so far,
- * largest first. Appending is O(log n) amortised, and the root folds them right to left.
+ * Append-only compact range: the roots of the perfect subtrees covering the leaves so far, largest
+ * first, one per set bit of the size (O(log n) memory).
  */
 export class MerkleFrontier {
-  private readonly stack: { size: number; hash: string }[] = [];
+  private readonly peaks: Hash[] = [];
   private count = 0;
 
+  /** Builds by appending each leaf hash in order. */
   static of(leafHashes: readonly string[]): MerkleFrontier {
     const f = new MerkleFrontier();
     for (const h of leafHashes) f.append(h);
@@ -182,21 +248,22 @@ export class MerkleFrontier {
     return this.count;
   }
 
+  /** O(log n) amortised. Throws TypeError on a malformed hash, before changing anything. */
   append(leafHash: string): void {
-    let node = { size: 1, hash: leafHash };
-    // Merge equal-sized neighbours, like carrying in binary addition.
-    while (this.stack.length && this.stack[this.stack.length - 1].size === node.size) {
-      const left = this.stack.pop()!;
-      node = { size: left.size * 2, hash: nodeHash(left.hash, node.hash) };
+    let node = decode(leafHash);
+    // Like a binary increment: each trailing set bit of the size is a peak of equal size to merge.
+    for (let n = this.count; n % 2 === 1; n = Math.floor(n / 2)) {
+      node = hashChildren(this.peaks.pop()!, node);
     }
-    this.stack.push(node);
+    this.peaks.push(node);
     this.count++;
   }
 
+  /** Equals rootOf(all appended leaves); EMPTY_ROOT when empty. Folds the peaks right to left. */
   root(): string {
-    if (!this.stack.length) return EMPTY_ROOT;
-    let hash = this.stack[this.stack.length - 1].hash;
-    for (let i = this.stack.length - 2; i >= 0; i--) hash = nodeHash(this.stack[i].hash, hash);
-    return hash;
+    if (this.peaks.length === 0) return EMPTY_ROOT;
+    let acc = this.peaks[this.peaks.length - 1];
+    for (let i = this.peaks.length - 2; i >= 0; i--) acc = hashChildren(this.peaks[i], acc);
+    return bytesToHex(acc);
   }
 }
