@@ -7,7 +7,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { Client, Pool, type PoolClient } from 'pg';
-import type { EvidenceEntry } from '../workflows/evidence-chain';
+import { EVIDENCE_SCHEMA, type EvidenceEntry } from '../workflows/evidence-chain';
 import { FailureType } from '../workflows/failures';
 import { canonicalJson } from '../workflows/hashing';
 import type { SignedTreeHead } from '../workflows/tree-head';
@@ -16,6 +16,9 @@ import type { TreeHeadSigner } from './tree-head-signer';
 
 const TABLES = ['portarium_evidence_entries', 'portarium_evidence_leaves', 'portarium_evidence_tree_heads'];
 
+// `entry` and `sth` hold the canonical JSON that was hashed or signed; the other columns are for
+// lookups and for people reading the tables. An STH for one size is written twice only when a crash
+// hit between leaf and head (see appendBatch), hence ON CONFLICT DO NOTHING there.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS portarium_evidence_entries (
   workspace_id text NOT NULL, ws_seq bigint NOT NULL, run_id text NOT NULL, seq integer NOT NULL,
@@ -26,32 +29,34 @@ CREATE TABLE IF NOT EXISTS portarium_evidence_leaves (
   head text NOT NULL, leaf_hash text NOT NULL,
   PRIMARY KEY (workspace_id, leaf_index), UNIQUE (workspace_id, run_id, count));
 CREATE TABLE IF NOT EXISTS portarium_evidence_tree_heads (
-  workspace_id text NOT NULL, tree_size bigint NOT NULL, key_id text NOT NULL, sth text NOT NULL,
+  workspace_id text NOT NULL, tree_size bigint NOT NULL, root_hash text NOT NULL, signed_at text NOT NULL,
+  key_id text NOT NULL, signature text NOT NULL, sth text NOT NULL,
   PRIMARY KEY (workspace_id, tree_size, key_id));
 CREATE OR REPLACE FUNCTION portarium_evidence_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'evidence is append-only: % on % refused', TG_OP, TG_TABLE_NAME; END $$;
 `;
 
-function triggers(table: string): string {
-  return `
-DROP TRIGGER IF EXISTS ${table}_no_change ON ${table};
-CREATE TRIGGER ${table}_no_change BEFORE UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION portarium_evidence_append_only();
-DROP TRIGGER IF EXISTS ${table}_no_truncate ON ${table};
-CREATE TRIGGER ${table}_no_truncate BEFORE TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION portarium_evidence_append_only();`;
-}
+const triggers = (t: string) => `
+DROP TRIGGER IF EXISTS ${t}_no_change ON ${t};
+CREATE TRIGGER ${t}_no_change BEFORE UPDATE OR DELETE ON ${t} FOR EACH ROW EXECUTE FUNCTION portarium_evidence_append_only();
+DROP TRIGGER IF EXISTS ${t}_no_truncate ON ${t};
+CREATE TRIGGER ${t}_no_truncate BEFORE TRUNCATE ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION portarium_evidence_append_only();`;
 
 /** Create the tables and triggers (idempotent); give `writerRole` (which must exist) SELECT and INSERT only. */
 export async function migrateEvidenceSchema(ownerUrl: string, opts: { writerRole?: string } = {}): Promise<void> {
+  if (opts.writerRole !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(opts.writerRole)) throw new Error(`not a role name: ${opts.writerRole}`);
   const client = new Client({ connectionString: ownerUrl });
   await client.connect();
   try {
     await client.query('BEGIN');
+    // Two migrations at once would race on CREATE ... IF NOT EXISTS; take turns.
+    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('portarium-evidence:migrate', 0))`);
     await client.query(SCHEMA + TABLES.map(triggers).join('\n'));
     if (opts.writerRole) {
-      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(opts.writerRole)) throw new Error(`not a role name: ${opts.writerRole}`);
       const role = `"${opts.writerRole}"`;
       await client.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
       for (const t of TABLES) {
+        // REVOKE ALL drops UPDATE, DELETE, TRUNCATE (and REFERENCES, TRIGGER) granted by hand earlier.
         await client.query(`REVOKE ALL ON ${t} FROM ${role}`);
         await client.query(`GRANT SELECT, INSERT ON ${t} TO ${role}`);
       }
@@ -71,23 +76,15 @@ export interface PostgresSinkOptions {
   poolSize?: number;
 }
 
-/** Errors that mean the database could not be used (retry later), as opposed to our own refusals. */
-function unavailable(err: unknown): ApplicationFailure {
-  if (err instanceof ApplicationFailure) return err;
-  const e = err as { code?: string; message?: string };
-  // pg messages name host, user and database at most; never the connection string or password.
-  return ApplicationFailure.create({ type: FailureType.EvidenceUnavailable, message: `evidence database: ${e.code ? `${e.code} ` : ''}${e.message ?? String(err)}`, nonRetryable: false });
-}
-
 export class PostgresEvidenceSink implements EvidenceSink {
   readonly kind = 'postgres';
   private readonly pool: Pool;
-  /** Leaf hashes read so far per workspace: only newer rows are fetched under the lock. */
+  /** Leaf hashes read so far per workspace; leaves never change, so only newer rows are fetched under the lock. */
   private readonly leafCache = new Map<string, string[]>();
 
   constructor(private readonly opts: PostgresSinkOptions) {
-    this.pool = new Pool({ connectionString: opts.url, max: opts.poolSize ?? 4 });
-    // An idle client losing its connection must not crash the worker; the next query reconnects.
+    this.pool = new Pool({ connectionString: opts.url, max: opts.poolSize ?? 4, connectionTimeoutMillis: 10_000 });
+    // An idle client losing its connection must not crash the worker; the next checkout reconnects.
     this.pool.on('error', () => undefined);
   }
 
@@ -96,25 +93,39 @@ export class PostgresEvidenceSink implements EvidenceSink {
     let client: PoolClient | undefined;
     try {
       client = await this.pool.connect();
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+    let broken = false;
+    // A checked-out client whose connection drops emits 'error'; unheard, that would crash the worker.
+    const onError = () => (broken = true);
+    client.on('error', onError);
+    try {
       await client.query('BEGIN');
+      // Held to COMMIT or ROLLBACK (or the connection's end): one writer per workspace at a time.
       await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`portarium-evidence:${ws}`]);
       const receipt = await appendBatch(this.transaction(client, ws), batch, this.opts.signer, () => new Date());
       await client.query('COMMIT');
       return receipt;
     } catch (err) {
+      // The cache only ever holds rows read under the lock, but a failed batch is no time to trust it.
       this.leafCache.delete(ws);
-      await client?.query('ROLLBACK').catch(() => undefined);
-      throw unavailable(err);
+      // A connection that cannot even roll back goes, rather than back to the pool.
+      await client.query('ROLLBACK').catch(() => (broken = true));
+      throw this.unavailable(err);
     } finally {
-      client?.release();
+      client.off('error', onError);
+      client.release(broken || undefined);
     }
   }
 
-  private transaction(c: PoolClient, ws: string): LogTransaction {
+  /** The storage `appendBatch` works on, inside the open transaction. Protected so tests can inject crashes. */
+  protected transaction(c: PoolClient, ws: string): LogTransaction {
     return {
       runHashes: async (runId) =>
         (await c.query('SELECT hash FROM portarium_evidence_entries WHERE workspace_id = $1 AND run_id = $2 ORDER BY seq', [ws, runId])).rows.map((r) => r.hash as string),
-      entryCount: async () => Number((await c.query('SELECT count(*) AS n FROM portarium_evidence_entries WHERE workspace_id = $1', [ws])).rows[0].n),
+      // ws_seq is gapless from 0, so max + 1 is the count, read from the primary key index.
+      entryCount: async () => Number((await c.query('SELECT coalesce(max(ws_seq) + 1, 0) AS n FROM portarium_evidence_entries WHERE workspace_id = $1', [ws])).rows[0].n),
       leafHashes: async () => {
         const cached = this.leafCache.get(ws) ?? [];
         const rows = await c.query('SELECT leaf_hash FROM portarium_evidence_leaves WHERE workspace_id = $1 AND leaf_index >= $2 ORDER BY leaf_index', [ws, cached.length]);
@@ -131,54 +142,101 @@ export class PostgresEvidenceSink implements EvidenceSink {
         return r.rows.length ? (JSON.parse(r.rows[0].sth) as SignedTreeHead) : undefined;
       },
       writeEntries: async (entries) => {
-        for (const { wsSeq, entry } of entries) {
-          await c.query('INSERT INTO portarium_evidence_entries (workspace_id, ws_seq, run_id, seq, hash, entry) VALUES ($1, $2, $3, $4, $5, $6)',
-            [ws, wsSeq, entry.runId, entry.seq, entry.hash, canonicalJson(entry)]);
-        }
+        // One statement for the batch: a round trip per entry would hold the workspace lock longer.
+        const values = entries.flatMap(({ wsSeq, entry }) => [wsSeq, entry.runId, entry.seq, entry.hash, canonicalJson(entry)]);
+        const rows = entries.map((_, i) => `($1, $${i * 5 + 2}, $${i * 5 + 3}, $${i * 5 + 4}, $${i * 5 + 5}, $${i * 5 + 6})`);
+        await c.query(`INSERT INTO portarium_evidence_entries (workspace_id, ws_seq, run_id, seq, hash, entry) VALUES ${rows.join(', ')}`, [ws, ...values]);
       },
       writeLeaf: async ({ index, leaf, leafHash }) => {
         await c.query('INSERT INTO portarium_evidence_leaves (workspace_id, leaf_index, run_id, count, head, leaf_hash) VALUES ($1, $2, $3, $4, $5, $6)',
           [ws, index, leaf.runId, leaf.count, leaf.head, leafHash]);
       },
       writeTreeHead: async (sth) => {
-        await c.query('INSERT INTO portarium_evidence_tree_heads (workspace_id, tree_size, key_id, sth) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
-          [ws, sth.treeSize, sth.keyId, canonicalJson(sth)]);
+        await c.query(`INSERT INTO portarium_evidence_tree_heads (workspace_id, tree_size, root_hash, signed_at, key_id, signature, sth)
+          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, [ws, sth.treeSize, sth.rootHash, sth.timestamp, sth.keyId, sth.signature, canonicalJson(sth)]);
       },
     };
   }
 
   async readWorkspace(workspaceId: string): Promise<WorkspaceLog> {
     try {
-      const [entries, leaves, heads] = await Promise.all([
-        this.pool.query('SELECT ws_seq, entry FROM portarium_evidence_entries WHERE workspace_id = $1 ORDER BY ws_seq', [workspaceId]),
-        this.pool.query('SELECT leaf_index, run_id, count, head, leaf_hash FROM portarium_evidence_leaves WHERE workspace_id = $1 ORDER BY leaf_index', [workspaceId]),
-        this.pool.query('SELECT sth FROM portarium_evidence_tree_heads WHERE workspace_id = $1 ORDER BY tree_size', [workspaceId]),
-      ]);
-      return {
-        workspaceId,
-        entries: entries.rows.map((r) => ({ wsSeq: Number(r.ws_seq), entry: JSON.parse(r.entry) as EvidenceEntry })),
-        leaves: leaves.rows.map((r) => ({
-          index: Number(r.leaf_index),
-          leaf: { workspaceId, runId: r.run_id as string, count: Number(r.count), head: r.head as string },
-          leafHash: r.leaf_hash as string,
-        })),
-        treeHeads: heads.rows.map((r) => JSON.parse(r.sth) as SignedTreeHead),
-      };
+      // One snapshot, so entries, leaves and heads agree even while workers append.
+      const c = await this.pool.connect();
+      let done = false;
+      const onError = () => (done = false);
+      c.on('error', onError);
+      try {
+        await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        const entries = await c.query('SELECT ws_seq, entry FROM portarium_evidence_entries WHERE workspace_id = $1 ORDER BY ws_seq', [workspaceId]);
+        const leaves = await c.query('SELECT leaf_index, run_id, count, head, leaf_hash FROM portarium_evidence_leaves WHERE workspace_id = $1 ORDER BY leaf_index', [workspaceId]);
+        const heads = await c.query('SELECT sth FROM portarium_evidence_tree_heads WHERE workspace_id = $1 ORDER BY tree_size, key_id', [workspaceId]);
+        await c.query('COMMIT');
+        done = true;
+        return {
+          workspaceId,
+          entries: entries.rows.map((r) => ({ wsSeq: Number(r.ws_seq), entry: parseEntry(r.entry, workspaceId, r.ws_seq) })),
+          leaves: leaves.rows.map((r) => ({
+            index: Number(r.leaf_index),
+            leaf: { workspaceId, runId: r.run_id as string, count: Number(r.count), head: r.head as string },
+            leafHash: r.leaf_hash as string,
+          })),
+          treeHeads: heads.rows.map((r) => JSON.parse(r.sth) as SignedTreeHead),
+        };
+      } finally {
+        // A client left inside a failed transaction must not go back to the pool.
+        c.off('error', onError);
+        c.release(!done || undefined);
+      }
     } catch (err) {
-      throw unavailable(err);
+      throw this.unavailable(err);
     }
   }
 
   async readRun(workspaceId: string, runId: string): Promise<EvidenceEntry[]> {
     try {
-      const r = await this.pool.query('SELECT entry FROM portarium_evidence_entries WHERE workspace_id = $1 AND run_id = $2 ORDER BY seq', [workspaceId, runId]);
-      return r.rows.map((row) => JSON.parse(row.entry) as EvidenceEntry);
+      const r = await this.pool.query('SELECT ws_seq, entry FROM portarium_evidence_entries WHERE workspace_id = $1 AND run_id = $2 ORDER BY seq', [workspaceId, runId]);
+      return r.rows.map((row) => parseEntry(row.entry, workspaceId, row.ws_seq));
     } catch (err) {
-      throw unavailable(err);
+      throw this.unavailable(err);
     }
   }
 
   async close(): Promise<void> {
     await this.pool.end();
   }
+
+  /**
+   * Anything but our own refusals means the database could not be used: retryable, so the run waits
+   * for it. pg messages name host, user and database at most; the password is scrubbed anyway.
+   */
+  private unavailable(err: unknown): ApplicationFailure {
+    if (err instanceof ApplicationFailure) return err;
+    const e = err as { code?: string; message?: string };
+    let message = `evidence database: ${e.code ? `${e.code} ` : ''}${e.message ?? String(err)}`;
+    for (const secret of [this.opts.url, passwordOf(this.opts.url)]) if (secret) message = message.split(secret).join('***');
+    return ApplicationFailure.create({ type: FailureType.EvidenceUnavailable, message, nonRetryable: false });
+  }
+}
+
+function passwordOf(url: string): string | undefined {
+  try {
+    return decodeURIComponent(new URL(url).password) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Rows are our own canonical JSON; a shape check catches a wrong table or column, the verifier does the rest. */
+function parseEntry(text: string, workspaceId: string, wsSeq: unknown): EvidenceEntry {
+  let e: Partial<EvidenceEntry> | null = null;
+  try {
+    e = JSON.parse(text) as Partial<EvidenceEntry> | null;
+  } catch {
+    // Not JSON: refused below like any other stranger.
+  }
+  if (!e || typeof e !== 'object' || e.schema !== EVIDENCE_SCHEMA || e.workspaceId !== workspaceId || typeof e.runId !== 'string'
+    || typeof e.seq !== 'number' || typeof e.hash !== 'string' || typeof e.previousHash !== 'string') {
+    throw ApplicationFailure.create({ type: FailureType.EvidenceConflict, message: `stored entry ${workspaceId}#${String(wsSeq)} is not a ${EVIDENCE_SCHEMA} entry`, nonRetryable: true });
+  }
+  return e as EvidenceEntry;
 }
