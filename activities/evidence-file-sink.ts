@@ -13,6 +13,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { type EvidenceEntry } from '../workflows/evidence-chain';
 import { FailureType } from '../workflows/failures';
 import { canonicalJson } from '../workflows/hashing';
+import { MerkleFrontier } from '../workflows/merkle';
 import type { SignedTreeHead } from '../workflows/tree-head';
 import {
   type AppendBatch,
@@ -42,7 +43,7 @@ class WorkspaceState {
   offsets: Record<FileKind, number> = { entries: 0, leaves: 0, treeHeads: 0 };
   runHashes = new Map<string, string[]>();
   entryCount = 0;
-  leafHashes: string[] = [];
+  frontier = MerkleFrontier.of([]);
   leafIndex = new Map<string, number>();
   latest?: SignedTreeHead;
 
@@ -55,7 +56,9 @@ class WorkspaceState {
       this.entryCount++;
     } else if (kind === 'leaves') {
       const { index, leaf, leafHash } = record as StoredLeaf;
-      this.leafHashes[index] = leafHash;
+      // Leaves are only ever appended in index order (under the lock), so the frontier follows them.
+      if (index !== this.frontier.size) throw new Error(`leaf ${index} found where leaf ${this.frontier.size} was expected`);
+      this.frontier.append(leafHash);
       this.leafIndex.set(`${leaf.runId}#${leaf.count}`, index);
     } else {
       const sth = record as SignedTreeHead;
@@ -84,7 +87,7 @@ export class FileEvidenceSink implements EvidenceSink {
       const tx: LogTransaction = {
         runHashes: async (runId) => [...(state.runHashes.get(runId) ?? [])],
         entryCount: async () => state.entryCount,
-        leafHashes: async () => [...state.leafHashes],
+        frontier: async () => state.frontier,
         findLeaf: async (runId, count) => state.leafIndex.get(`${runId}#${count}`),
         latestTreeHead: async () => state.latest,
         writeEntries: (entries) => this.write(dir, state, 'entries', entries),

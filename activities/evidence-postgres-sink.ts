@@ -10,6 +10,7 @@ import { Client, Pool, type PoolClient } from 'pg';
 import { EVIDENCE_SCHEMA, type EvidenceEntry } from '../workflows/evidence-chain';
 import { FailureType } from '../workflows/failures';
 import { canonicalJson } from '../workflows/hashing';
+import { MerkleFrontier } from '../workflows/merkle';
 import type { SignedTreeHead } from '../workflows/tree-head';
 import { type AppendBatch, type AppendReceipt, type EvidenceSink, type LogTransaction, type WorkspaceLog, appendBatch } from './evidence-sink';
 import type { TreeHeadSigner } from './tree-head-signer';
@@ -79,8 +80,8 @@ export interface PostgresSinkOptions {
 export class PostgresEvidenceSink implements EvidenceSink {
   readonly kind = 'postgres';
   private readonly pool: Pool;
-  /** Leaf hashes read so far per workspace; leaves never change, so only newer rows are fetched under the lock. */
-  private readonly leafCache = new Map<string, string[]>();
+  /** The Merkle frontier per workspace as far as read; leaves never change, so only newer rows are fetched under the lock. */
+  private readonly frontiers = new Map<string, MerkleFrontier>();
 
   constructor(private readonly opts: PostgresSinkOptions) {
     this.pool = new Pool({ connectionString: opts.url, max: opts.poolSize ?? 4, connectionTimeoutMillis: 10_000 });
@@ -108,8 +109,8 @@ export class PostgresEvidenceSink implements EvidenceSink {
       await client.query('COMMIT');
       return receipt;
     } catch (err) {
-      // The cache only ever holds rows read under the lock, but a failed batch is no time to trust it.
-      this.leafCache.delete(ws);
+      // The frontier may hold this batch's leaf, which was rolled back: read it again next time.
+      this.frontiers.delete(ws);
       // A connection that cannot even roll back goes, rather than back to the pool.
       await client.query('ROLLBACK').catch(() => (broken = true));
       throw this.unavailable(err);
@@ -126,12 +127,12 @@ export class PostgresEvidenceSink implements EvidenceSink {
         (await c.query('SELECT hash FROM portarium_evidence_entries WHERE workspace_id = $1 AND run_id = $2 ORDER BY seq', [ws, runId])).rows.map((r) => r.hash as string),
       // ws_seq is gapless from 0, so max + 1 is the count, read from the primary key index.
       entryCount: async () => Number((await c.query('SELECT coalesce(max(ws_seq) + 1, 0) AS n FROM portarium_evidence_entries WHERE workspace_id = $1', [ws])).rows[0].n),
-      leafHashes: async () => {
-        const cached = this.leafCache.get(ws) ?? [];
-        const rows = await c.query('SELECT leaf_hash FROM portarium_evidence_leaves WHERE workspace_id = $1 AND leaf_index >= $2 ORDER BY leaf_index', [ws, cached.length]);
-        const all = [...cached, ...rows.rows.map((r) => r.leaf_hash as string)];
-        this.leafCache.set(ws, all);
-        return [...all];
+      frontier: async () => {
+        const frontier = this.frontiers.get(ws) ?? MerkleFrontier.of([]);
+        const rows = await c.query('SELECT leaf_hash FROM portarium_evidence_leaves WHERE workspace_id = $1 AND leaf_index >= $2 ORDER BY leaf_index', [ws, frontier.size]);
+        for (const r of rows.rows) frontier.append(r.leaf_hash as string);
+        this.frontiers.set(ws, frontier);
+        return frontier;
       },
       findLeaf: async (runId, count) => {
         const r = await c.query('SELECT leaf_index FROM portarium_evidence_leaves WHERE workspace_id = $1 AND run_id = $2 AND count = $3', [ws, runId, count]);
@@ -150,6 +151,7 @@ export class PostgresEvidenceSink implements EvidenceSink {
       writeLeaf: async ({ index, leaf, leafHash }) => {
         await c.query('INSERT INTO portarium_evidence_leaves (workspace_id, leaf_index, run_id, count, head, leaf_hash) VALUES ($1, $2, $3, $4, $5, $6)',
           [ws, index, leaf.runId, leaf.count, leaf.head, leafHash]);
+        this.frontiers.get(ws)?.append(leafHash);
       },
       writeTreeHead: async (sth) => {
         await c.query(`INSERT INTO portarium_evidence_tree_heads (workspace_id, tree_size, root_hash, signed_at, key_id, signature, sth)

@@ -15,7 +15,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { type EvidenceEntry, genesisHash, hashEntry } from '../workflows/evidence-chain';
 import type { StoredEntry, StoredLeaf, WorkspaceLog } from '../workflows/evidence-log';
 import { FailureType } from '../workflows/failures';
-import { MerkleFrontier } from '../workflows/merkle';
+import type { MerkleFrontier } from '../workflows/merkle';
 import { type RunLeaf, type SignedTreeHead, leafHashOf } from '../workflows/tree-head';
 import type { TreeHeadSigner } from './tree-head-signer';
 
@@ -46,8 +46,11 @@ export interface LogTransaction {
   runHashes(runId: string): Promise<string[]>;
   /** Entries in the workspace log (the next `wsSeq`). */
   entryCount(): Promise<number>;
-  /** Every leaf hash of the workspace tree, in order. */
-  leafHashes(): Promise<string[]>;
+  /**
+   * The workspace tree's frontier, up to date with every stored leaf. The sink keeps it across appends
+   * (O(log n) per leaf, instead of rehashing every leaf each time) and `writeLeaf` appends to it.
+   */
+  frontier(): Promise<MerkleFrontier>;
   /** Index of the leaf for `(runId, count)`, if there is one. */
   findLeaf(runId: string, count: number): Promise<number | undefined>;
   latestTreeHead(): Promise<SignedTreeHead | undefined>;
@@ -110,13 +113,11 @@ export async function appendBatch(tx: LogTransaction, batch: AppendBatch, signer
   let treeHead = await tx.latestTreeHead();
   // A crash between leaf and tree head leaves the newest leaf unsigned; sign it now.
   if (leafIndex === undefined || !treeHead || treeHead.treeSize <= leafIndex) {
-    const frontier = MerkleFrontier.of(await tx.leafHashes());
+    const frontier = await tx.frontier();
     if (leafIndex === undefined) {
       const leaf: RunLeaf = { workspaceId, runId, count, head };
       leafIndex = frontier.size;
-      const leafHash = leafHashOf(leaf);
-      await tx.writeLeaf({ index: leafIndex, leaf, leafHash });
-      frontier.append(leafHash);
+      await tx.writeLeaf({ index: leafIndex, leaf, leafHash: leafHashOf(leaf) });
     }
     treeHead = signer.sign({ workspaceId, treeSize: frontier.size, rootHash: frontier.root(), timestamp: now().toISOString() });
     await tx.writeTreeHead(treeHead);

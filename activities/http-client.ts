@@ -55,6 +55,19 @@ export class TransportError extends Error {
   }
 }
 
+/**
+ * The response, or the transport failure as a value, so an adapter maps every outcome of a call in one
+ * place. Other errors (EgressDenied and other typed failures) are thrown as they are.
+ */
+export async function requestOrTransportError(http: HttpClient, req: HttpRequest): Promise<HttpResponse | TransportError> {
+  try {
+    return await http.request(req);
+  } catch (err) {
+    if (err instanceof TransportError) return err;
+    throw err;
+  }
+}
+
 export interface HttpClient {
   request(req: HttpRequest): Promise<HttpResponse>;
 }

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { KestraConnection } from '../policies/connections';
 import { FailureType, refusal, runtimeOutcomeUnknown, runtimeRejected, runtimeUnavailable } from '../workflows/failures';
 import type { JsonValue } from '../workflows/types';
-import { type HttpRequest, type HttpResponse, TransportError } from './http-client';
+import { type HttpRequest, type HttpResponse, TransportError, requestOrTransportError } from './http-client';
 import { pollRemote, previousRemoteId } from './remote-run';
 import type { RuntimeAdapter, RuntimeCall, RuntimeOutcome } from './runtime-port';
 
@@ -145,13 +145,8 @@ export function kestraFailure(phase: Phase, ref: string, r: HttpResponse | Trans
 }
 
 /** One call to Kestra; a transport failure comes back as the value so callers map it in one place. */
-async function send(ctx: Ctx, req: Omit<HttpRequest, 'headers' | 'timeoutMs'> & { timeoutMs?: number }): Promise<HttpResponse | TransportError> {
-  try {
-    return await ctx.call.http.request({ timeoutMs: ctx.conn.requestTimeout, ...req, headers: { authorization: ctx.authorization, accept: 'application/json' } });
-  } catch (err) {
-    if (err instanceof TransportError) return err; // EgressDenied and other typed failures pass through.
-    throw err;
-  }
+function send(ctx: Ctx, req: Omit<HttpRequest, 'headers' | 'timeoutMs'> & { timeoutMs?: number }): Promise<HttpResponse | TransportError> {
+  return requestOrTransportError(ctx.call.http, { timeoutMs: ctx.conn.requestTimeout, ...req, headers: { authorization: ctx.authorization, accept: 'application/json' } });
 }
 
 function executionOf(ctx: Ctx, phase: Phase, body: unknown): Execution {

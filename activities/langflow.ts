@@ -13,7 +13,7 @@ import type { LangflowConnection } from '../policies/connections';
 import type { LoadedPolicies } from '../policies/load';
 import { FailureType, refusal, runtimeOutcomeUnknown, runtimeRejected, runtimeUnavailable } from '../workflows/failures';
 import type { JsonValue } from '../workflows/types';
-import { type HttpResponse, TransportError } from './http-client';
+import { type HttpResponse, TransportError, requestOrTransportError } from './http-client';
 import { toolRefusal } from './langflow-tools';
 import type { RuntimeAdapter, RuntimeCall, RuntimeOutcome } from './runtime-port';
 
@@ -158,7 +158,7 @@ async function run(s: Send): Promise<HttpResponse> {
   let failure: ApplicationFailure | undefined;
   try {
     // Cancelling aborts this HTTP request only: /run offers no way to stop the flow on the server.
-    const res = await call.http.request({
+    const res = await requestOrTransportError(call.http, {
       method: 'POST',
       url: `${s.connection.baseUrl}/api/v1/run/${encodeURIComponent(flow)}?stream=false`,
       headers: { 'x-api-key': s.apiKey, accept: 'application/json' },
@@ -166,11 +166,8 @@ async function run(s: Send): Promise<HttpResponse> {
       timeoutMs: s.connection.requestTimeout,
       signal: call.signal,
     });
-    if (res.status >= 200 && res.status < 300) return res;
+    if (!(res instanceof TransportError) && res.status >= 200 && res.status < 300) return res;
     failure = langflowFailure(flow, res);
-  } catch (err) {
-    if (!(err instanceof TransportError)) throw err; // EgressDenied and other typed failures pass through.
-    failure = langflowFailure(flow, err);
   } finally {
     clearInterval(timer);
   }

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { StackStormConnection } from '../policies/connections';
 import { FailureType, refusal, runtimeOutcomeUnknown, runtimeRejected, runtimeUnavailable } from '../workflows/failures';
 import type { JsonValue } from '../workflows/types';
-import { type HttpRequest, type HttpResponse, TransportError } from './http-client';
+import { type HttpRequest, type HttpResponse, TransportError, requestOrTransportError } from './http-client';
 import { pollRemote, previousRemoteId } from './remote-run';
 import type { RuntimeAdapter, RuntimeCall, RuntimeOutcome } from './runtime-port';
 
@@ -106,19 +106,13 @@ function apiKeyCredentials(apiKey: string): Credentials {
 }
 
 async function mintToken(call: RuntimeCall, conn: StackStormConnection, user: z.infer<typeof UserSecret>): Promise<{ token: string; expiresAt: number }> {
-  let r: HttpResponse | TransportError;
-  try {
-    r = await call.http.request({
-      method: 'POST',
-      url: `${conn.authUrl}/v1/tokens`,
-      headers: { authorization: `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`, accept: 'application/json' },
-      json: { ttl: TOKEN_TTL_S },
-      timeoutMs: conn.requestTimeout,
-    });
-  } catch (err) {
-    if (!(err instanceof TransportError)) throw err;
-    r = err;
-  }
+  const r = await requestOrTransportError(call.http, {
+    method: 'POST',
+    url: `${conn.authUrl}/v1/tokens`,
+    headers: { authorization: `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}`, accept: 'application/json' },
+    json: { ttl: TOKEN_TTL_S },
+    timeoutMs: conn.requestTimeout,
+  });
   if (r instanceof TransportError || r.status !== 201) throw stackstormFailure('auth', call.request.target, r);
   const parsed = Token.safeParse(r.body);
   if (!parsed.success) throw runtimeRejected(`stackstorm: the token answer is not a token: ${parsed.error.issues[0]?.message}`);
@@ -166,16 +160,11 @@ async function credentialsOf(call: RuntimeCall, conn: StackStormConnection, cach
 
 /** One authenticated call; a 401 on a cached token re-authenticates once. Transport failures come back as the value. */
 async function send(ctx: Ctx, req: Omit<HttpRequest, 'timeoutMs'> & { timeoutMs?: number }): Promise<HttpResponse | TransportError> {
-  try {
-    for (let tries = 0; ; tries++) {
-      const headers = { ...req.headers, ...(await ctx.creds.headers()), accept: 'application/json' };
-      const r = await ctx.call.http.request({ timeoutMs: ctx.conn.requestTimeout, ...req, headers });
-      // A 401 is answered before anything runs, so even a create may be sent again.
-      if (r.status !== 401 || tries > 0 || !ctx.creds.renew()) return r;
-    }
-  } catch (err) {
-    if (err instanceof TransportError) return err; // EgressDenied and other typed failures pass through.
-    throw err;
+  for (let tries = 0; ; tries++) {
+    const headers = { ...req.headers, ...(await ctx.creds.headers()), accept: 'application/json' };
+    const r = await requestOrTransportError(ctx.call.http, { timeoutMs: ctx.conn.requestTimeout, ...req, headers });
+    // A 401 is answered before anything runs, so even a create may be sent again.
+    if (r instanceof TransportError || r.status !== 401 || tries > 0 || !ctx.creds.renew()) return r;
   }
 }
 

@@ -6,6 +6,16 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** Faults a remote-run fake can play on creating and polling executions. */
+export interface CreateFaults {
+  /** Drop the connection instead of answering creates. */
+  hangUp?: boolean;
+  /** With a failing create status or `hangUp`: the execution is created anyway, only the answer is lost. */
+  butCreate?: boolean;
+  /** The first n polls of each execution answer 500. */
+  pollErrors?: number;
+}
+
 export interface RecordedRequest {
   method: string;
   /** Path and query, as sent. */

@@ -5,10 +5,10 @@
  * flows and script how their executions progress: each poll advances one state, the last one sticks.
  */
 import { randomBytes } from 'node:crypto';
-import { HttpFake, type RecordedRequest, type Reply } from './http-fake';
+import { type CreateFaults, HttpFake, type RecordedRequest, type Reply } from './http-fake';
 
 /** How a registered flow behaves. */
-export interface FakeFlow {
+export interface FakeFlow extends CreateFaults {
   /** States shown by the create answer and each later poll; the last sticks. @default CREATED, RUNNING, SUCCESS */
   states?: string[];
   /** Shorthand for states CREATED, RUNNING, `final`. */
@@ -22,12 +22,6 @@ export interface FakeFlow {
   requiredInputs?: string[];
   /** Answer creates with this status and a Kestra-shaped error instead of 200. */
   createStatus?: number;
-  /** Drop the connection instead of answering creates. */
-  hangUp?: boolean;
-  /** With `createStatus` or `hangUp`: the execution is created anyway, only the answer is lost. */
-  butCreate?: boolean;
-  /** The first n polls of each execution answer 500. */
-  pollErrors?: number;
 }
 
 export interface FakeExecution {

@@ -6,10 +6,10 @@
  * one sticks.
  */
 import { randomBytes } from 'node:crypto';
-import { HttpFake, type RecordedRequest, type Reply } from './http-fake';
+import { type CreateFaults, HttpFake, type RecordedRequest, type Reply } from './http-fake';
 
 /** How a registered action behaves. */
-export interface FakeAction {
+export interface FakeAction extends CreateFaults {
   /** Statuses shown by the create answer and each later poll; the last sticks. @default requested, running, succeeded */
   statuses?: string[];
   /** Shorthand for statuses requested, running, `final`. */
@@ -21,12 +21,6 @@ export interface FakeAction {
   forbidden?: boolean;
   /** Answer creates with this status and a faultstring instead of 201. */
   createStatus?: number;
-  /** Drop the connection instead of answering creates. */
-  hangUp?: boolean;
-  /** With `createStatus` or `hangUp`: the execution is created anyway, only the answer is lost. */
-  butCreate?: boolean;
-  /** The first n polls of each execution answer 500. */
-  pollErrors?: number;
 }
 
 export interface FakeExecution {
