@@ -70,6 +70,17 @@ describe('worker processes', function () {
       reason: 'restart test',
     });
 
+  it('announces that it polls with the line temporal-dev.sh waits for', async function () {
+    const worker = startWorkerProcess(taskQueue, dataDir);
+    children.push(worker);
+    let out = '';
+    worker.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const deadline = Date.now() + 30_000;
+    while (!out.includes('polling') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // MAINTENANCE: temporal-dev.sh `start_workers` greps for exactly `pid=<pid> polling`.
+    assert.ok(out.includes(`pid=${worker.pid} polling`), out);
+  });
+
   it('a run survives its worker being killed while it waits; the new worker dispatches exactly once', async function () {
     const first = startWorkerProcess(taskQueue, dataDir);
     children.push(first);

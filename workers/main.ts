@@ -24,7 +24,8 @@ async function main(): Promise<void> {
   const secrets = configuredSecretStore(config);
   const evidence = configuredEvidenceSink(config);
   const worker = await createPortariumWorker(config, { connection, secrets, evidence });
-  console.log(`portarium worker pid=${process.pid} secrets=${secrets.kind} evidence=${evidence.kind} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${config.taskQueue}`);
+  // temporal-dev.sh waits for `pid=<pid> polling` in this line: keep those words together.
+  console.log(`portarium worker pid=${process.pid} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${config.taskQueue} secrets=${secrets.kind} evidence=${evidence.kind}`);
   await worker.run();
   await secrets.close();
   await evidence.close();
