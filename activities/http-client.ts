@@ -22,6 +22,8 @@ export interface HttpRequest {
   json?: unknown;
   /** Sent as multipart/form-data. */
   form?: FormData;
+  /** Sent as it is, with the content type from `headers`. */
+  body?: string;
   timeoutMs: number;
   signal?: AbortSignal;
   /** Follow 3xx to the same host (default); when false, a 3xx is returned as the response. */
@@ -150,7 +152,7 @@ async function send(opts: GuardOptions, url: URL, req: HttpRequest): Promise<Axi
       method: req.method,
       url: url.toString(),
       headers: { 'user-agent': 'portarium-worker', ...opts.headers, ...req.headers, ...(req.json !== undefined ? { 'content-type': 'application/json' } : {}) },
-      data: req.form ?? (req.json !== undefined ? JSON.stringify(req.json) : undefined),
+      data: req.form ?? (req.json !== undefined ? JSON.stringify(req.json) : req.body),
       timeout: req.timeoutMs,
       signal: req.signal,
       maxRedirects: 0,
@@ -202,7 +204,7 @@ export function createGuardedHttp(opts: GuardOptions): HttpClient {
         url = checkUrl(opts, next.toString());
         // 303, and 301/302 after a POST, turn into a GET without a body, as browsers and curl do.
         if (res.status === 303 || ((res.status === 301 || res.status === 302) && current.method === 'POST')) {
-          current = { ...current, method: 'GET', json: undefined, form: undefined };
+          current = { ...current, method: 'GET', json: undefined, form: undefined, body: undefined };
         }
       }
     },

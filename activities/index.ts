@@ -1,6 +1,7 @@
 /** Every activity the governed run calls, built from injected dependencies (no module state). */
 import type { LoadedPolicies } from '../policies/load';
 import { createDispatchActivities } from './dispatch';
+import { createEventDeliveryActivities } from './event-delivery';
 import { createEvidenceActivities } from './evidence';
 import type { EvidenceSink } from './evidence-sink';
 import type { PayloadStore } from './payload-store';
@@ -21,5 +22,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createPolicyActivities(deps.policies),
     ...createDispatchActivities(deps),
     ...createEvidenceActivities(deps.evidence),
+    ...createEventDeliveryActivities(deps),
   };
 }

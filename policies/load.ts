@@ -12,6 +12,7 @@ import { compileCondition } from './condition';
 import type { WorkspaceConnections } from './connections';
 import { allowListAdmits } from './egress';
 import { DefaultsFile, type PolicySnapshot, WorkspaceFile } from './schema';
+import { EVENTS_EGRESS_KEY, type Subscriber } from './subscribers';
 
 export interface PolicyProblem {
   file: string;
@@ -34,6 +35,8 @@ export interface LoadedPolicies {
   snapshotFor(workspaceId: string): PolicySnapshot;
   /** The workspace's runtime connections and egress allow-list (empty, so deny-all, when unknown). */
   connectionsFor(workspaceId: string): WorkspaceConnections;
+  /** The workspace's event subscribers (none when unknown). */
+  subscribersFor(workspaceId: string): readonly Subscriber[];
 }
 
 function parseFile<T>(file: string, schema: z.ZodType<T>, problems: PolicyProblem[]): T | undefined {
@@ -85,6 +88,15 @@ function checkConnections(file: string, ws: WorkspaceFile, problems: PolicyProbl
   }
 }
 
+/** A subscriber its workspace's egress rule refuses would never receive anything: report it at load. */
+function checkSubscribers(file: string, ws: WorkspaceFile, problems: PolicyProblem[]): void {
+  (ws.subscribers ?? []).forEach((sub, i) => {
+    if (!allowListAdmits(ws.egress?.[EVENTS_EGRESS_KEY], new URL(sub.url))) {
+      problems.push({ file, path: `subscribers.${i}.url`, message: `${new URL(sub.url).host} is not on egress.${EVENTS_EGRESS_KEY}.hosts, so no event would reach it` });
+    }
+  });
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v);
@@ -100,7 +112,7 @@ function makeSnapshot(workspaceId: string, defaults: DefaultsFile, ws: Workspace
     defaults: { ...defaults.defaults, ...(ws?.defaults ?? {}) },
     rules: ws ? [...defaults.rules, ...ws.rules] : [],
   };
-  return deepFreeze({ policyHash: sha256Hex(canonicalJson(content)), ...content });
+  return deepFreeze({ policyHash: sha256Hex(canonicalJson(content)), ...content, publishesEvents: (ws?.subscribers?.length ?? 0) > 0 });
 }
 
 const POLICY_FILE = /^(.+)\.(json|ya?ml)$/;
@@ -134,6 +146,7 @@ export function loadPolicyDir(dir: string): LoadedPolicies {
     }
     checkRules(file, ws, defaults, problems);
     checkConnections(file, ws, problems);
+    checkSubscribers(file, ws, problems);
     workspaces.set(ws.workspace, ws);
   }
   if (problems.length || !defaults) throw new PolicyLoadError(problems);
@@ -146,5 +159,6 @@ export function loadPolicyDir(dir: string): LoadedPolicies {
     workspaces: [...workspaces.keys()],
     snapshotFor: (workspaceId) => snapshots.get(workspaceId) ?? makeSnapshot(workspaceId, defaults, undefined),
     connectionsFor: (workspaceId) => connections.get(workspaceId) ?? deepFreeze({ workspaceId, connections: {}, egress: {} }),
+    subscribersFor: (workspaceId) => deepFreeze(workspaces.get(workspaceId)?.subscribers ?? []),
   };
 }

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { Connections, Egress } from './connections';
 import { DURATION_PATTERN, durationMs } from './duration';
+import { Subscribers } from './subscribers';
 
 /** Longest duration a policy may set: deadlines beyond it are configuration mistakes. */
 const MAX_DURATION_MS = 366 * 86_400_000;
@@ -122,6 +123,8 @@ export const WorkspaceFile = z.strictObject({
   connections: Connections.optional(),
   /** Egress allow-list per runtime; default deny. */
   egress: Egress.optional(),
+  /** Receivers of the runs' lifecycle CloudEvents (not part of the decision snapshot); see policies/subscribers.ts. */
+  subscribers: Subscribers.optional(),
 });
 export type WorkspaceFile = z.infer<typeof WorkspaceFile>;
 
@@ -133,4 +136,9 @@ export interface PolicySnapshot {
   workspaceKnown: boolean;
   defaults: Defaults;
   rules: Rule[];
+  /**
+   * The workspace had event subscribers when the snapshot was taken, so the run publishes its
+   * lifecycle events. Outside `policyHash`: who hears about a run does not decide it.
+   */
+  publishesEvents?: boolean;
 }

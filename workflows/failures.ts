@@ -60,6 +60,11 @@ export const FailureType = {
   EvidenceConflict: 'EvidenceConflict',
   /** The evidence sink could not be written (disk, database). Retryable: the run waits for it. */
   EvidenceUnavailable: 'EvidenceUnavailable',
+  /**
+   * An event subscriber did not take an event (down, 5xx, 408, 429). Retried by the delivery activity;
+   * never fails a run: what stays undelivered shows in `status.events.undelivered`.
+   */
+  SubscriberUnavailable: 'SubscriberUnavailable',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 

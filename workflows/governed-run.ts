@@ -7,6 +7,7 @@ import {
   ApplicationFailure,
   ActivityCancellationType,
   CancellationScope,
+  ParentClosePolicy,
   allHandlersFinished,
   condition,
   isCancellation,
@@ -15,6 +16,7 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -22,9 +24,11 @@ import type { DispatchActivities } from '../activities/dispatch';
 import type { EvidenceActivities } from '../activities/evidence';
 import type { PolicyActivities } from '../activities/policy-snapshot';
 import { evaluatePolicy } from '../policies/evaluate';
+import { IN_RUN_BUDGET, pumpEvents } from './event-pump';
 import { EvidenceCategory, type EvidencePayloadRef, redactText } from './evidence-chain';
 import { FailureType, NON_RETRYABLE_DISPATCH_FAILURES, refusal } from './failures';
 import * as msg from './messages';
+import { runEventDelivery } from './run-event-delivery';
 import { GovernedRunState, type Verdict } from './run-state';
 import {
   amendRequestSchema,
@@ -73,6 +77,15 @@ const { persistEvidence } = proxyActivities<EvidenceActivities>({
 /** Runs recorded before evidence sinks existed replay without the sink writes. */
 export const EVIDENCE_SINK_PATCH = 'portarium-evidence-sink-v1';
 
+/** Runs recorded before domain events replay without publishing them. */
+export const RUN_EVENTS_PATCH = 'portarium-run-events-v1';
+/**
+ * How long a finished run waits for its last events to be taken before it hands them to
+ * `runEventDelivery` and completes: a healthy subscriber answers in milliseconds, a down one costs
+ * the run this much and no more.
+ */
+const EVENTS_GRACE_MS = 5_000;
+
 const now = () => new Date();
 /** Time left until `iso`; at least 1 ms, since a zero timeout is not a timer. */
 const msUntil = (iso: string | undefined) => (iso ? Math.max(1, Date.parse(iso) - Date.now()) : undefined);
@@ -97,6 +110,7 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
     const result = await govern(run, dispatch);
     if (!allHandlersFinished()) await condition(allHandlersFinished);
     await storeEvidence(run);
+    await settleEvents(run);
     return result;
   } catch (err) {
     if (isCancellation(err) && !TERMINAL_STATES.has(run.state)) {
@@ -104,9 +118,40 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
     }
     if (TERMINAL_STATES.has(run.state)) {
       await CancellationScope.nonCancellable(() => storeEvidence(run)).catch((e) => log.error('evidence not stored', { workflowId: run.workflowId, error: String(e) }));
+      await CancellationScope.nonCancellable(() => settleEvents(run)).catch((e) => log.error('events not handed off', { workflowId: run.workflowId, error: String(e) }));
     }
     throw err;
   }
+}
+
+/** Start publishing lifecycle events when the workspace has subscribers (the snapshot says so). */
+function startEvents(run: GovernedRunState, publishes: boolean): void {
+  if (!publishes || !patched(RUN_EVENTS_PATCH)) return run.outbox.disable();
+  run.outbox.enable();
+  const target = { workspaceId: run.input.workspaceId, runId: run.workflowId };
+  // Not cancellable: the events of a run cancelled through Temporal (its `cancelled` event too) still go out.
+  CancellationScope.nonCancellable(() => pumpEvents(run.outbox, target, IN_RUN_BUDGET, () => run.eventsClosing)).catch((e) =>
+    log.error('event pump stopped', { workflowId: run.workflowId, error: String(e) }),
+  );
+}
+
+/**
+ * At the end: give the last events a short grace to be taken, then hand whatever is still pending to
+ * `runEventDelivery` (abandoned by this run) so completing the run neither waits for nor drops them.
+ */
+async function settleEvents(run: GovernedRunState): Promise<void> {
+  if (!run.outbox.publishing) return;
+  run.eventsClosing = true;
+  if (await condition(() => run.outbox.idle, EVENTS_GRACE_MS)) return;
+  const workflowId = `${run.workflowId}/events`;
+  const events = run.outbox.drain();
+  run.outbox.handedOffTo = workflowId;
+  await startChild(runEventDelivery, {
+    workflowId,
+    args: [{ workspaceId: run.input.workspaceId, runId: run.workflowId, events }],
+    parentClosePolicy: ParentClosePolicy.ABANDON,
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+  });
 }
 
 /**
@@ -219,6 +264,7 @@ async function govern(run: GovernedRunState, dispatchHolder: { scope?: Cancellat
   const snapshot = patched(POLICY_ACTIVITY_PATCH)
     ? await loadPolicySnapshot(run.input.workspaceId)
     : await loadPolicySnapshotLocally(run.input.workspaceId);
+  startEvents(run, snapshot.publishesEvents === true);
   // Each pass decides the current action; an amendment after requestChanges starts another pass.
   for (;;) {
     const decision = evaluatePolicy(snapshot, {

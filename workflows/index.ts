@@ -1,2 +1,3 @@
 /** Workflow bundle entry (`workflowsPath`): workflow functions only. */
 export { governedRun } from './governed-run';
+export { runEventDelivery } from './run-event-delivery';

@@ -9,6 +9,7 @@ import type { Duty } from '../policies/schema';
 import { ApprovalBook, type DecisionVerdict, judgeDecision } from './approvals';
 import { EvidenceCategory, type EvidenceActor, EvidenceChain, type EvidenceEntry, type EvidencePayloadRef } from './evidence-chain';
 import { FailureType } from './failures';
+import { RunOutbox, buildRunEvent, eventsForState } from './run-events';
 import { hashAction } from './hashing';
 import {
   type AmendRequest,
@@ -56,6 +57,10 @@ export class GovernedRunState {
   evidenceStored?: EvidenceReceipt;
   /** The sink refused this run's entries (a fork): stop writing, fail the run. */
   evidenceRefused = false;
+  /** Lifecycle CloudEvents for the workspace's subscribers, in order. */
+  readonly outbox = new RunOutbox();
+  /** The run has ended: the event pump stops once the outbox is empty. */
+  eventsClosing = false;
 
   // Set by handlers, read by the main loop.
   rejectedBy?: string;
@@ -159,6 +164,18 @@ export class GovernedRunState {
       ? EvidenceCategory.Action
       : EvidenceCategory.System;
     this.record(category, `State${state}`, SYSTEM, summary, now, data, payloadRefs);
+    for (const name of eventsForState(state, this.tier)) this.publish(name);
+  }
+
+  /** Queue event `name`, reporting the newest evidence entry. */
+  private publish(name: Parameters<typeof buildRunEvent>[0]): void {
+    const { workspaceId, correlationId } = this.input;
+    const { runtime, target, operation } = this.action;
+    const entry = this.chain.entries[this.chain.entries.length - 1];
+    this.outbox.add(buildRunEvent(name, {
+      runId: this.workflowId, workspaceId, correlationId, state: this.state, tier: this.tier,
+      actionHash: this.actionHash, action: { runtime, target, operation }, requestedBy: this.requesterId,
+    }, entry));
   }
 
   recordRequested(now: Date): void {
@@ -173,6 +190,7 @@ export class GovernedRunState {
       idempotencyKey,
       tierOverride: tierOverride ?? null,
     });
+    this.publish('requested');
   }
 
   applyPolicy(decision: PolicyDecision, now: Date): void {
@@ -324,6 +342,7 @@ export class GovernedRunState {
       evidenceHead: this.chain.head,
       evidenceCount: this.chain.entries.length,
       evidenceStored: this.evidenceStored,
+      ...(this.outbox.publishing && { events: this.outbox.status() }),
     };
   }
 }

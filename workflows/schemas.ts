@@ -168,6 +168,18 @@ export function nestingDepth(value: unknown, limit = MAX_NESTING): number {
 }
 
 /** Parse without throwing; on failure list every bad field with its path. Never throws. */
+/** Input of `runEventDelivery` (started by governedRun; events are checked for the fields delivery relies on). */
+export function runEventDeliveryInputSchema() {
+  const event = z.looseObject({
+    specversion: z.literal('1.0'),
+    id: z.string().min(1).max(512),
+    source: z.string().min(1),
+    type: z.string().regex(/^com\.portarium\.run\.[a-z_]+\.v1$/, 'expected a com.portarium.run.<event>.v1 type'),
+    data: z.looseObject({}),
+  });
+  return z.strictObject({ workspaceId: workspaceIdSchema(), runId: z.string().min(1).max(1000), events: z.array(event).max(10_000) });
+}
+
 export function check<T>(schema: z.ZodType<T>, value: unknown): Checked<T> {
   if (nestingDepth(value) > MAX_NESTING) return { ok: false, issues: [{ path: '(root)', message: `nested deeper than ${MAX_NESTING} levels` }] };
   let parsed: ReturnType<z.ZodType<T>['safeParse']>;

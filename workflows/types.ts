@@ -4,6 +4,8 @@
  * The zod schemas that check these shapes at boundaries live in `./schemas.ts`.
  */
 
+import type { RunEventsStatus } from './run-events';
+
 /** Execution tiers, weakest first. `Deny` is a policy effect, not a tier a run can wait in. */
 export const Tier = {
   Auto: 'Auto',
@@ -212,6 +214,8 @@ export interface RunStatus {
   evidenceCount: number;
   /** What the evidence sink holds for this run so far; absent until the first write. */
   evidenceStored?: EvidenceReceipt;
+  /** Lifecycle events for subscribers: delivered, pending and undelivered; absent when the workspace has none. */
+  events?: RunEventsStatus;
 }
 
 /** What the evidence sink holds for a run, and where the run sits in the workspace's Merkle log. */

@@ -31,6 +31,7 @@ export const RECORDED_PATHS = [
   'cooling-off-elapsed',
   'freshness-renewed',
   'evidence-stored-approved',
+  'events-delivered-approved',
 ] as const;
 export type RecordedPath = (typeof RECORDED_PATHS)[number];
 
