@@ -41,4 +41,28 @@ describe('approval bot', function () {
       await uncovered.cancel({ requestedBy: alice, reason: 'test done' });
     });
   });
+
+  it('signs its approval where the policy requires signed decisions, and leaves such runs alone without a key', async function () {
+    await withWorker(opts(), async (h) => {
+      const prefix = `sod/${uid('bot')}/`;
+      const run = await h.start('wire', { workspaceId: 'sod', action: { runtime: 'echo', target: `${prefix}wire`, operation: 'wire', input: {} } });
+      const waiting = await waitForState(run, 'AwaitingApproval');
+      assert.equal(waiting.signedDecisions, true);
+      // The bot acts as bob, whose public key test/policies/defaults.json registers.
+      const rule: BotRule = { workspaceId: 'sod', bot: { id: 'bob', roles: ['approver'] }, allowOperations: ['wire'], allowTargetPrefixes: [prefix] };
+      const lines: string[] = [];
+      const deadline = Date.now() + 15_000;
+      while (!lines.some((l) => l.includes(run.workflowId)) && Date.now() < deadline) {
+        await approveCoveredRuns(h.portarium, rule, (l) => lines.push(l));
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.ok(lines.some((l) => l.includes(run.workflowId) && l.includes('signed decisions required')), lines.join('\n'));
+      assert.equal((await run.status()).approvals.length, 0);
+      const approved = await approveCoveredRuns(h.portarium, { ...rule, privateKey: '11'.repeat(32) }, () => undefined);
+      assert.deepEqual(approved, [run.workflowId]);
+      assert.equal((await run.result()).state, 'Succeeded');
+      const ev = await run.evidence();
+      assert.equal(ev.entries.find((e) => e.event === 'ApprovalRecorded')?.data?.signed, true);
+    });
+  });
 });

@@ -3,15 +3,18 @@
  * Example approval bot: finds runs of one workspace awaiting approval, and approves those its rule
  * covers (its roles are eligible, the target and operation are on its allow-lists), by the `decide`
  * update. Everything else it leaves to people. Its decision ids are derived from the run and the
- * action hash, so a bot that restarts never approves twice.
+ * action hash, so a bot that restarts never approves twice. Where the policy requires signed
+ * decisions it signs with its Ed25519 key (`--key`, registered in `defaults.approverKeys`).
  *
  *   node dist/workers/approval-bot.js --workspace demo --id bot-1 --roles approver \
- *     --allow-operation write --allow-target-prefix demo/ [--once] [--interval 5]
+ *     --allow-operation write --allow-target-prefix demo/ [--key bot-1.key] [--once] [--interval 5]
  */
+import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { PortariumClient } from './client';
 import { loadConfig } from './config';
 import { StateKey, WorkspaceKey } from '../workflows/search-attributes';
+import { signDecision } from '../workflows/signatures';
 import type { Principal, RunStatus } from '../workflows/types';
 
 const QUERY_TIMEOUT_MS = 5_000;
@@ -21,6 +24,8 @@ export interface BotRule {
   bot: Principal;
   allowOperations: string[];
   allowTargetPrefixes: string[];
+  /** The bot's Ed25519 private key (64 hex digits), for runs whose policy requires signed decisions. */
+  privateKey?: string;
 }
 
 /** Why the bot will not approve this run, or undefined when its rule covers it. */
@@ -30,6 +35,7 @@ export function whyNot(rule: BotRule, s: RunStatus): string | undefined {
   if (!rule.allowOperations.includes(s.action.operation)) return `operation ${s.action.operation} not allowed`;
   if (!rule.allowTargetPrefixes.some((p) => s.action.target.startsWith(p))) return `target ${s.action.target} not allowed`;
   if (s.approvals.some((a) => a.approverId === rule.bot.id)) return 'already approved';
+  if (s.signedDecisions && !rule.privateKey) return 'signed decisions required and the bot has no --key';
   return undefined;
 }
 
@@ -51,11 +57,25 @@ export async function approveCoveredRuns(portarium: PortariumClient, rule: BotRu
       continue;
     }
     const decisionId = `${rule.bot.id}:${wf.workflowId}:${status.actionHash.slice(0, 16)}`;
-    await run.decide({ kind: 'approve', decisionId, approver: rule.bot, actionHash: status.actionHash, rationale: 'covered by bot rule' });
+    const signed = status.signedDecisions && rule.privateKey ? sign(rule, wf.workflowId, status.actionHash, decisionId) : {};
+    await run.decide({ kind: 'approve', decisionId, approver: rule.bot, actionHash: status.actionHash, rationale: 'covered by bot rule', ...signed });
     log(`approved ${wf.workflowId} (${status.action.operation} ${status.action.target})`);
     approved.push(wf.workflowId);
   }
   return approved;
+}
+
+function sign(rule: BotRule, workflowId: string, actionHash: string, decisionId: string): { signature: string; signedAt: string } {
+  const signedAt = new Date().toISOString();
+  const signature = signDecision({ workflowId, actionHash, kind: 'approve', decisionId, approverId: rule.bot.id, signedAt }, rule.privateKey!);
+  return { signature, signedAt };
+}
+
+/** The key file as `portarium decision keygen` writes it: 64 hex digits. */
+export function readBotKey(file: string): string {
+  const key = fs.readFileSync(file, 'utf8').trim();
+  if (!/^[0-9a-fA-F]{64}$/.test(key)) throw new Error(`--key ${file}: expected 64 hex digits (portarium decision keygen)`);
+  return key.toLowerCase();
 }
 
 async function main(): Promise<void> {
@@ -66,6 +86,7 @@ async function main(): Promise<void> {
       roles: { type: 'string', default: 'approver' },
       'allow-operation': { type: 'string', multiple: true, default: [] },
       'allow-target-prefix': { type: 'string', multiple: true, default: [] },
+      key: { type: 'string' },
       interval: { type: 'string', default: '5' },
       once: { type: 'boolean', default: false },
     },
@@ -76,6 +97,7 @@ async function main(): Promise<void> {
     bot: { id: values.id, roles: values.roles.split(',') },
     allowOperations: values['allow-operation'],
     allowTargetPrefixes: values['allow-target-prefix'],
+    ...(values.key && { privateKey: readBotKey(values.key) }),
   };
   const portarium = await PortariumClient.connect(loadConfig());
   let stopping = false;

@@ -104,6 +104,15 @@ async function waitForResult(ctx: Ctx, run: RunHandle): Promise<number> {
 async function runStatus(ctx: Ctx): Promise<number> {
   const [id] = ctx.args;
   const status = await (await ctx.client()).run(id).status();
+  const field = str(ctx.values, 'field');
+  if (field !== undefined) {
+    // For scripts: one value, e.g. HASH=$(portarium run status ID --field actionHash).
+    let value: unknown = status;
+    for (const key of field.split('.')) value = value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+    if (value === undefined) throw new UsageError(`--field ${field}: no such field in the status`);
+    ctx.io.out(typeof value === 'string' ? value : JSON.stringify(value));
+    return 0;
+  }
   ctx.io.out(ctx.values.json ? JSON.stringify(status, null, 2) : formatStatus(id, status));
   return 0;
 }
@@ -255,7 +264,7 @@ async function policyCheck(ctx: Ctx): Promise<number> {
 
 const COMMANDS: readonly Command[] = [
   { ...HELP.runStart, run: runStart, arity: [0, 0], options: { ...strings(...START_FLAGS, 'file'), ...flag('wait') } },
-  { ...HELP.runStatus, run: runStatus, arity: [1, 1], options: flag('json') },
+  { ...HELP.runStatus, run: runStatus, arity: [1, 1], options: { ...flag('json'), ...strings('field') } },
   { ...HELP.runEvidence, run: runEvidence, arity: [1, 1], options: flag('verify') },
   { ...HELP.runList, run: runList, arity: [0, 0], options: strings('workspace', 'state', 'limit') },
   { ...HELP.runCancel, run: runCancel, arity: [1, 1], options: strings('by', 'roles', 'reason') },

@@ -333,6 +333,7 @@ export class GovernedRunState {
       approvalsNeeded: this.approvalsNeeded(now),
       eligibleRoles: this.eligibleRoles,
       eligibleUsers: this.policy?.eligibleUsers ?? [],
+      signedDecisions: this.policy?.signed ?? false,
       missingRoles: this.missingRoles(now),
       escalated: this.escalationStepsDone > 0,
       deadlines: this.deadlines,

@@ -202,6 +202,8 @@ export interface RunStatus {
   approvalsNeeded: number;
   eligibleRoles: string[];
   eligibleUsers: string[];
+  /** Decisions must be signed by the approver's registered key (`portarium decision sign`). */
+  signedDecisions?: boolean;
   /** Specialist roles no counted approver holds yet. */
   missingRoles: string[];
   escalated: boolean;
