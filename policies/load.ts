@@ -12,6 +12,8 @@ import { compileCondition } from './condition';
 import type { WorkspaceConnections } from './connections';
 import { allowListAdmits } from './egress';
 import { DefaultsFile, type PolicySnapshot, WorkspaceFile } from './schema';
+import type { WorkspaceTriggers } from './triggers';
+import { actionSchema, check } from '../workflows/schemas';
 
 export interface PolicyProblem {
   file: string;
@@ -34,6 +36,8 @@ export interface LoadedPolicies {
   snapshotFor(workspaceId: string): PolicySnapshot;
   /** The workspace's runtime connections and egress allow-list (empty, so deny-all, when unknown). */
   connectionsFor(workspaceId: string): WorkspaceConnections;
+  /** Every workspace's CloudEvent trigger routes, in workspace then file order (not part of any snapshot). */
+  triggers(): readonly WorkspaceTriggers[];
 }
 
 function parseFile<T>(file: string, schema: z.ZodType<T>, problems: PolicyProblem[]): T | undefined {
@@ -85,6 +89,17 @@ function checkConnections(file: string, ws: WorkspaceFile, problems: PolicyProbl
   }
 }
 
+/** Trigger ids unique in the file; each route's action is one `governedRun` would accept. */
+function checkTriggers(file: string, ws: WorkspaceFile, problems: PolicyProblem[]): void {
+  const ids = new Set<string>();
+  (ws.triggers ?? []).forEach((t, i) => {
+    if (ids.has(t.id)) problems.push({ file, path: `triggers.${i}.id`, message: `duplicate trigger id ${t.id}` });
+    ids.add(t.id);
+    const r = check(actionSchema(), { ...t.action, input: t.action.input ?? {} });
+    if (!r.ok) for (const issue of r.issues) problems.push({ file, path: `triggers.${i}.action.${issue.path}`, message: issue.message });
+  });
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v);
@@ -134,6 +149,7 @@ export function loadPolicyDir(dir: string): LoadedPolicies {
     }
     checkRules(file, ws, defaults, problems);
     checkConnections(file, ws, problems);
+    checkTriggers(file, ws, problems);
     workspaces.set(ws.workspace, ws);
   }
   if (problems.length || !defaults) throw new PolicyLoadError(problems);
@@ -141,8 +157,10 @@ export function loadPolicyDir(dir: string): LoadedPolicies {
   for (const [id, ws] of workspaces) snapshots.set(id, makeSnapshot(id, defaults, ws));
   const connections = new Map<string, WorkspaceConnections>();
   for (const [id, ws] of workspaces) connections.set(id, deepFreeze({ workspaceId: id, connections: ws.connections ?? {}, egress: ws.egress ?? {} }));
+  const triggers = deepFreeze([...workspaces].filter(([, ws]) => ws.triggers?.length).map(([id, ws]) => ({ workspaceId: id, triggers: ws.triggers! })));
   return {
     dir,
+    triggers: () => triggers,
     workspaces: [...workspaces.keys()],
     snapshotFor: (workspaceId) => snapshots.get(workspaceId) ?? makeSnapshot(workspaceId, defaults, undefined),
     connectionsFor: (workspaceId) => connections.get(workspaceId) ?? deepFreeze({ workspaceId, connections: {}, egress: {} }),
