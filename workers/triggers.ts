@@ -27,9 +27,13 @@ export class TriggerRoutingError extends Error {
 /** Same rule as ids in the run input (workflows/schemas.ts). */
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$/;
 
-/** `ce-` + 32 hex digits of SHA-256 over source and id: fixed length and safe whatever characters they hold. */
+/**
+ * `ce-` + 32 hex digits of SHA-256 over the JSON array `[source, id]`: fixed length and safe whatever
+ * characters they hold. JSON, not `source + "\n" + id`, because either may contain a newline and
+ * ("/a", "b\nc") must not collide with ("/a\nb", "c").
+ */
 export function idempotencyKeyFor(source: string, id: string): string {
-  return `ce-${sha256Hex(`${source}\n${id}`).slice(0, 32)}`;
+  return `ce-${sha256Hex(JSON.stringify([source, id])).slice(0, 32)}`;
 }
 
 /** The event's data as action input: a JSON object overlays the route's defaults key by key; anything else goes under `data`. */
