@@ -13,6 +13,8 @@ import type { WorkspaceConnections } from './connections';
 import { allowListAdmits } from './egress';
 import { DefaultsFile, type PolicySnapshot, WorkspaceFile } from './schema';
 import { EVENTS_EGRESS_KEY, type Subscriber } from './subscribers';
+import type { WorkspaceTriggers } from './triggers';
+import { actionSchema, check } from '../workflows/schemas';
 
 export interface PolicyProblem {
   file: string;
@@ -37,6 +39,8 @@ export interface LoadedPolicies {
   connectionsFor(workspaceId: string): WorkspaceConnections;
   /** The workspace's event subscribers (none when unknown). */
   subscribersFor(workspaceId: string): readonly Subscriber[];
+  /** Every workspace's CloudEvent trigger routes, in workspace then file order (not part of any snapshot). */
+  triggers(): readonly WorkspaceTriggers[];
 }
 
 function parseFile<T>(file: string, schema: z.ZodType<T>, problems: PolicyProblem[]): T | undefined {
@@ -97,6 +101,17 @@ function checkSubscribers(file: string, ws: WorkspaceFile, problems: PolicyProbl
   });
 }
 
+/** Trigger ids unique in the file; each route's action is one `governedRun` would accept. */
+function checkTriggers(file: string, ws: WorkspaceFile, problems: PolicyProblem[]): void {
+  const ids = new Set<string>();
+  (ws.triggers ?? []).forEach((t, i) => {
+    if (ids.has(t.id)) problems.push({ file, path: `triggers.${i}.id`, message: `duplicate trigger id ${t.id}` });
+    ids.add(t.id);
+    const r = check(actionSchema(), { ...t.action, input: t.action.input ?? {} });
+    if (!r.ok) for (const issue of r.issues) problems.push({ file, path: `triggers.${i}.action.${issue.path}`, message: issue.message });
+  });
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v);
@@ -147,6 +162,7 @@ export function loadPolicyDir(dir: string): LoadedPolicies {
     checkRules(file, ws, defaults, problems);
     checkConnections(file, ws, problems);
     checkSubscribers(file, ws, problems);
+    checkTriggers(file, ws, problems);
     workspaces.set(ws.workspace, ws);
   }
   if (problems.length || !defaults) throw new PolicyLoadError(problems);
@@ -154,8 +170,10 @@ export function loadPolicyDir(dir: string): LoadedPolicies {
   for (const [id, ws] of workspaces) snapshots.set(id, makeSnapshot(id, defaults, ws));
   const connections = new Map<string, WorkspaceConnections>();
   for (const [id, ws] of workspaces) connections.set(id, deepFreeze({ workspaceId: id, connections: ws.connections ?? {}, egress: ws.egress ?? {} }));
+  const triggers = deepFreeze([...workspaces].filter(([, ws]) => ws.triggers?.length).map(([id, ws]) => ({ workspaceId: id, triggers: ws.triggers! })));
   return {
     dir,
+    triggers: () => triggers,
     workspaces: [...workspaces.keys()],
     snapshotFor: (workspaceId) => snapshots.get(workspaceId) ?? makeSnapshot(workspaceId, defaults, undefined),
     connectionsFor: (workspaceId) => connections.get(workspaceId) ?? deepFreeze({ workspaceId, connections: {}, egress: {} }),

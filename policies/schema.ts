@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { Connections, Egress } from './connections';
 import { DURATION_PATTERN, durationMs } from './duration';
 import { Subscribers } from './subscribers';
+import { Trigger } from './triggers';
 
 /** Longest duration a policy may set: deadlines beyond it are configuration mistakes. */
 const MAX_DURATION_MS = 366 * 86_400_000;
@@ -125,6 +126,8 @@ export const WorkspaceFile = z.strictObject({
   egress: Egress.optional(),
   /** Receivers of the runs' lifecycle CloudEvents (not part of the decision snapshot); see policies/subscribers.ts. */
   subscribers: Subscribers.optional(),
+  /** CloudEvent routes that start runs in this workspace (not part of the decision snapshot); see policies/triggers.ts. */
+  triggers: z.array(Trigger).max(500).optional(),
 });
 export type WorkspaceFile = z.infer<typeof WorkspaceFile>;
 

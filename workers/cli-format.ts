@@ -42,6 +42,9 @@ export const HELP = {
     summary: 'Report a ManualOnly run done by a person, with a reference to the proof' },
   amend: { path: 'amend', synopsis: `<workflowId> ${ACTOR} ${ACTION} --reason TEXT [--amendment-id ID]`,
     summary: 'After requestChanges: the requester replaces the action; prints the new status' },
+  trigger: { path: 'trigger',
+    synopsis: "--file EVENT.json [--policies DIR] [--dry-run]\n       portarium trigger --header 'ce-specversion: 1.0' --header 'ce-type: T' ... [--headers-file FILE] [--data FILE|-] [--content-type CT] [--policies DIR] [--dry-run]",
+    summary: 'Start the governed run a CloudEvent is routed to by the policies\' triggers; a redelivered event (same source and id) finds the same run' },
   policyCheck: { path: 'policy check', synopsis: '[dir (default PORTARIUM_POLICY_DIR)]', summary: 'Check a policy directory without a Temporal server' },
   evidenceVerifyRun: { path: 'evidence verify run', synopsis: '<workflowId> [--workspace W [--file LOG.json]] [--public-key HEX]',
     summary: 'Verify a run\'s chain: from the workflow, or (--workspace) from the evidence sink with its leaf and signed head' },
@@ -71,8 +74,8 @@ const EXIT_HELP = [
   'Exit codes:',
   '  0  done',
   '  1  failed: the run did not succeed (--wait), broken evidence chain, policy problems, server error',
-  '  2  bad usage, invalid input or invalid configuration',
-  '  3  refused by the run (e.g. SelfApprovalRefused, ActionHashMismatch)',
+  '  2  bad usage, invalid input (e.g. an invalid CloudEvent) or invalid configuration',
+  '  3  refused by the run (e.g. SelfApprovalRefused, ActionHashMismatch), or no single trigger route (TriggerNotRouted, TriggerAmbiguous)',
 ];
 
 /** Overview: every command with its one-line summary. */

@@ -23,6 +23,9 @@ import { IdempotencyConflictError, InvalidMessageError, PortariumClient, type Ru
 import { ConfigError, type PortariumConfig, loadConfig } from './config';
 import { type CliIo, type Command, type Ctx, KeyFileError, type Options, UsageError, type Values, flag, list, need, principal, str, strings } from './cli-kit';
 import { EVIDENCE_COMMANDS } from './cli-evidence';
+import { TRIGGER_COMMANDS } from './cli-trigger';
+import { InvalidCloudEventError } from './cloudevents';
+import { TriggerRoutingError } from './triggers';
 
 export type { CliIo } from './cli-kit';
 
@@ -275,6 +278,7 @@ const COMMANDS: readonly Command[] = [
     options: strings('by', 'roles', 'action-hash', 'evidence-ref', 'outcome', 'notes', 'completion-id', 'completed-at') },
   { ...HELP.amend, run: amend, arity: [1, 1], options: strings('by', 'roles', ...ACTION_FLAGS, 'reason', 'amendment-id') },
   { ...HELP.policyCheck, run: policyCheck, arity: [0, 1], options: {} },
+  ...TRIGGER_COMMANDS,
   ...EVIDENCE_COMMANDS,
 ];
 
@@ -333,6 +337,14 @@ function report(err: unknown, io: CliIo, command: Command | undefined): number {
   if (err instanceof InvalidMessageError || err instanceof ConfigError || err instanceof IdempotencyConflictError || err instanceof KeyFileError) {
     io.err(err.message);
     return 2;
+  }
+  if (err instanceof InvalidCloudEventError) {
+    io.err(err.message);
+    return 2;
+  }
+  if (err instanceof TriggerRoutingError) {
+    io.err(`refused: ${err.message}`);
+    return 3;
   }
   const refusal = err instanceof WorkflowUpdateFailedError ? failureOf(err) : undefined;
   if (refusal) {

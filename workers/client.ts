@@ -92,8 +92,11 @@ export class PortariumClient {
     await this.client.connection.close();
   }
 
-  /** Start a governed run, or return the one already started with the same key and the same request. */
-  async startRun(input: GovernedRunInput): Promise<StartedRun> {
+  /**
+   * Start a governed run, or return the one already started with the same key and the same request.
+   * `options.memo` adds fields to the run's memo (e.g. the CloudEvent that triggered it); `requestHash` is reserved.
+   */
+  async startRun(input: GovernedRunInput, options: { memo?: Record<string, unknown> } = {}): Promise<StartedRun> {
     const valid = checked('governedRun input', governedRunInputSchema(), input);
     const workflowId = runWorkflowId(valid.workspaceId, valid.idempotencyKey);
     const requestHash = requestHashOf(valid);
@@ -105,7 +108,7 @@ export class PortariumClient {
         // Running or closed, a run with this id is the same request: never start it twice.
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        memo: { requestHash },
+        memo: { ...options.memo, requestHash },
         typedSearchAttributes: [
           { key: WorkspaceKey, value: valid.workspaceId },
           { key: CorrelationKey, value: valid.correlationId },
