@@ -96,6 +96,14 @@ describe('docs', function () {
     assert.match(out, /existing: yes/, 'the repeated start found the first run');
     assert.match(out, /verified/);
     assert.match(out, /approved demo:change-47/);
+    assert.match(out, /route: demo\/demo-greeting-requested/, 'the sample CloudEvent was routed');
+    const query = 'PortariumWorkspace = "demo" AND PortariumCorrelationId = "pipeline-run-17"';
+    let runs = 0;
+    // Visibility is eventually consistent: wait until the run shows, then check there is only one.
+    for (const deadline = Date.now() + 10_000; runs === 0 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+      runs = (await testEnv().client.workflow.count(query)).count;
+    }
+    assert.equal(runs, 1, 'the redelivered event started nothing new');
   });
 
   it('the TypeScript service example in the guide is the file CI runs', function () {
@@ -106,9 +114,10 @@ describe('docs', function () {
     }
   });
 
-  it('every command line in the README is one the guide runs', function () {
+  it('every command line in the README and docs/triggers.md is one the guide runs', function () {
     const tested = new Set(codeBlocks(GUIDE, 'bash').flatMap(commandLines));
-    const shown = codeBlocks(path.join(PROJECT_ROOT, 'README.md'), 'bash')
+    const shown = ['README.md', 'docs/triggers.md']
+      .flatMap((f) => codeBlocks(path.join(PROJECT_ROOT, f), 'bash'))
       .flatMap(commandLines)
       .filter((l) => /^(temporal|npx portarium|node dist)\b/.test(l));
     assert.ok(shown.length >= 5, 'the README shows commands');
