@@ -26,6 +26,7 @@ import { EvidenceCategory, type EvidencePayloadRef, redactText } from './evidenc
 import { FailureType, NON_RETRYABLE_DISPATCH_FAILURES, refusal } from './failures';
 import * as msg from './messages';
 import { GovernedRunState, type Verdict } from './run-state';
+import { observeTransition } from './run-metrics';
 import {
   amendRequestSchema,
   cancelRequestSchema,
@@ -364,6 +365,7 @@ function failureOf(err: unknown): { type: string; message: string } {
 }
 
 function enter(run: GovernedRunState, state: RunState, summary: string): void {
+  observeTransition(run, state, now());
   run.transition(state, now(), summary, { ...run.deadlines });
   publishState(run);
 }
@@ -380,6 +382,7 @@ function publishState(run: GovernedRunState): void {
 
 function finish(run: GovernedRunState, state: RunState, summary: string, data?: { externalRef: string }, payloadRefs?: EvidencePayloadRef[]): GovernedRunResult {
   run.deadlines = {};
+  observeTransition(run, state, now());
   run.transition(state, now(), summary, data, payloadRefs);
   publishState(run);
   return {
