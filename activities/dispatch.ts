@@ -5,6 +5,8 @@
  * redacted, large outputs moved to the payload store by reference.
  */
 import { createHash } from 'node:crypto';
+import * as otel from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
@@ -44,16 +46,38 @@ function scrubbed(err: unknown, scrub: SecretScrubber): unknown {
   return runtimeUnavailable(clean(err instanceof Error ? err.message : String(err)));
 }
 
-/** Headers every outbound call carries, so the runtime's logs can be joined to the run. */
-export function correlationHeaders(req: DispatchRequest): Record<string, string> {
+// Used directly rather than through the global propagator, so the header never depends on who set one up.
+const w3c = new W3CTraceContextPropagator();
+
+/**
+ * Headers every outbound call carries, so the runtime's logs can be joined to the run. `traceparent`
+ * continues the active span (the RunActivity span, so the runtime joins the run's trace); with no
+ * active span it falls back to one deterministic trace id per run and a span id per dispatch.
+ */
+export function correlationHeaders(req: DispatchRequest, active: otel.Span | undefined = otel.trace.getActiveSpan()): Record<string, string> {
   const dispatchId = createHash('sha256').update(req.idempotencyKey).digest('hex');
-  // One trace id per run until OpenTelemetry context is propagated (issue 6); span id per dispatch.
-  const traceId = createHash('sha256').update(req.workflowId).digest('hex').slice(0, 32);
-  return {
+  const headers: Record<string, string> = {
     'x-portarium-workspace': req.workspaceId,
     'x-portarium-correlation-id': encodeURIComponent(req.correlationId),
     'x-portarium-dispatch-id': dispatchId.slice(0, 32),
-    traceparent: `00-${traceId}-${dispatchId.slice(32, 48)}-01`,
+  };
+  if (active && otel.isSpanContextValid(active.spanContext())) {
+    w3c.inject(otel.trace.setSpan(otel.ROOT_CONTEXT, active), headers, otel.defaultTextMapSetter);
+    if (headers.traceparent) return headers;
+  }
+  const traceId = createHash('sha256').update(req.workflowId).digest('hex').slice(0, 32);
+  return { ...headers, traceparent: `00-${traceId}-${dispatchId.slice(32, 48)}-01` };
+}
+
+/** Span attributes of a dispatch: identifiers only, never input, output or credentials. */
+export function dispatchAttributes(req: DispatchRequest): otel.Attributes {
+  return {
+    'portarium.workspace': req.workspaceId,
+    'portarium.correlation_id': req.correlationId,
+    'portarium.run_id': req.workflowId,
+    'portarium.tier': req.tier ?? 'None',
+    'portarium.runtime': req.runtime,
+    'portarium.decision': 'Allow',
   };
 }
 
@@ -69,6 +93,7 @@ export function createDispatchActivities(deps: DispatchDeps) {
         throw refusal(FailureType.UnknownRuntime, `no runtime named ${req.runtime} is registered on this worker (have: ${[...byName.keys()].join(', ')})`);
       }
       const ctx = Context.current();
+      otel.trace.getActiveSpan()?.setAttributes(dispatchAttributes(req));
       const scrub = new SecretScrubber();
       // What was asked for (credential-like fields masked) is stored by content before anything is
       // sent: evidence refers to it by hash.
@@ -89,6 +114,9 @@ export function createDispatchActivities(deps: DispatchDeps) {
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`dispatch to ${req.runtime} cancelled`);
         const failure = scrubbed(err, scrub) as ApplicationFailure;
+        ctx.metricMeter
+          .createCounter('portarium_runtime_errors', 'errors', 'Failed dispatch attempts by runtime and failure type')
+          .add(1, { runtime: req.runtime, failure_type: failure.type ?? 'Unknown' });
         ctx.log.warn('dispatch failed', { runtime: req.runtime, workspaceId: req.workspaceId, attempt: ctx.info.attempt, type: failure.type, message: failure.message });
         throw failure;
       }

@@ -21,8 +21,17 @@ export const PRELOADED_MODULES = [
   path.join(PROJECT_ROOT, 'dist', 'workflows', 'zod-sandbox.js'),
 ];
 
+/** Temporal's OpenTelemetry workflow interceptors; their spans leave the sandbox through the `exporter` sink. */
+export const WORKFLOW_INTERCEPTOR_MODULE = require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');
+
 export async function buildWorkflowBundle(workflowsPath = path.join(PROJECT_ROOT, 'dist', 'workflows', 'index.js')): Promise<string> {
-  const { code } = await bundleWorkflowCode({ workflowsPath, logger: quietLogger, preloadModules: PRELOADED_MODULES });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath,
+    logger: quietLogger,
+    preloadModules: PRELOADED_MODULES,
+    // RunWorkflow/StartActivity spans, continued from the client's headers (workers/telemetry.ts).
+    workflowInterceptorModules: [WORKFLOW_INTERCEPTOR_MODULE],
+  });
   return code;
 }
 

@@ -2,8 +2,10 @@
  * Client helper for services, bots and the CLI: start governed runs idempotently, send decisions,
  * read status and evidence. Checks every message with the workflow's own schemas before it is sent.
  */
+import type * as otel from '@opentelemetry/api';
 import {
   Client,
+  type ClientInterceptors,
   Connection,
   WorkflowExecutionAlreadyStartedError,
   type WorkflowHandle,
@@ -35,6 +37,7 @@ import type {
   RunStatus,
 } from '../workflows/types';
 import { type PortariumConfig, connectionOptions } from './config';
+import { tracingClientInterceptors } from './telemetry';
 
 export const WORKFLOW_TYPE = 'governedRun';
 
@@ -83,9 +86,19 @@ export class PortariumClient {
     readonly taskQueue = 'portarium',
   ) {}
 
-  static async connect(config: PortariumConfig): Promise<PortariumClient> {
+  /**
+   * Connect with the OpenTelemetry client interceptor, so a run's trace starts at its StartWorkflow
+   * span. When you build the `Client` yourself, pass `interceptors: PortariumClient.interceptors()`.
+   */
+  static async connect(config: PortariumConfig, opts: { tracer?: otel.Tracer } = {}): Promise<PortariumClient> {
     const connection = await Connection.connect(connectionOptions(config));
-    return new PortariumClient(new Client({ connection, namespace: config.temporal.namespace }), config.taskQueue);
+    const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: PortariumClient.interceptors(opts.tracer) });
+    return new PortariumClient(client, config.taskQueue);
+  }
+
+  /** Client interceptors that propagate the trace context into runs. @default tracer: the global one */
+  static interceptors(tracer?: otel.Tracer): ClientInterceptors {
+    return tracingClientInterceptors(tracer);
   }
 
   async close(): Promise<void> {

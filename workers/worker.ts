@@ -18,6 +18,7 @@ import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes';
 import { type PortariumConfig, connectionOptions } from './config';
 import { prebuiltBundle } from './bundle';
 import { configuredEvidenceSink } from './evidence';
+import { type TracingParts, tracingInterceptors, tracingSinks } from './telemetry';
 
 export interface WorkerParts {
   connection: NativeConnection;
@@ -27,6 +28,8 @@ export interface WorkerParts {
   secrets?: SecretStore;
   /** Evidence sink to use instead of the configured one (tests). Close it when the worker stops. */
   evidence?: EvidenceSink;
+  /** Tracer and span processor for activity and workflow spans (tests inject an in-memory exporter). @default the global tracer, no workflow spans */
+  tracing?: TracingParts;
 }
 
 /** Every runtime this worker can dispatch to; a workspace reaches one only through its policy file's connection and egress rules. */
@@ -66,6 +69,8 @@ export async function createPortariumWorker(config: PortariumConfig, parts: Work
     maxConcurrentWorkflowTaskExecutions: config.maxConcurrentWorkflowTasks,
     maxHeartbeatThrottleInterval: config.heartbeatThrottle as `${number}s`,
     shutdownGraceTime: config.shutdownGrace as `${number}s`,
+    interceptors: tracingInterceptors(parts.tracing),
+    sinks: tracingSinks(parts.tracing),
   });
 }
 

@@ -30,6 +30,7 @@ import { FailureType, NON_RETRYABLE_DISPATCH_FAILURES, refusal } from './failure
 import * as msg from './messages';
 import { runEventDelivery } from './run-event-delivery';
 import { GovernedRunState, type Verdict } from './run-state';
+import { observeTransition } from './run-metrics';
 import {
   amendRequestSchema,
   cancelRequestSchema,
@@ -410,6 +411,7 @@ function failureOf(err: unknown): { type: string; message: string } {
 }
 
 function enter(run: GovernedRunState, state: RunState, summary: string): void {
+  observeTransition(run, state, now());
   run.transition(state, now(), summary, { ...run.deadlines });
   publishState(run);
 }
@@ -426,6 +428,7 @@ function publishState(run: GovernedRunState): void {
 
 function finish(run: GovernedRunState, state: RunState, summary: string, data?: { externalRef: string }, payloadRefs?: EvidencePayloadRef[]): GovernedRunResult {
   run.deadlines = {};
+  observeTransition(run, state, now());
   run.transition(state, now(), summary, data, payloadRefs);
   publishState(run);
   return {
