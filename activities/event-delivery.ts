@@ -6,6 +6,7 @@
  * own events: on the final attempt the activity reports what it could not deliver instead of failing.
  */
 import { createHash } from 'node:crypto';
+import * as otel from '@opentelemetry/api';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { LoadedPolicies } from '../policies/load';
 import { EVENTS_EGRESS_KEY, type Subscriber, subscribes } from '../policies/subscribers';
@@ -39,8 +40,14 @@ interface Progress {
 
 type Outcome = { kind: 'delivered' } | { kind: 'refused' | 'unavailable'; error: string; status?: number };
 
-/** W3C traceparent for an event: the run's trace (as dispatch calls use it) and a span per event. */
-export function eventTraceparent(runId: string, eventId: string): string {
+/**
+ * W3C traceparent for an event: the delivery activity's span when tracing is on (so the subscriber
+ * joins the run's trace); otherwise the run's deterministic trace id, as dispatch calls use it, and a
+ * span id per event.
+ */
+export function eventTraceparent(runId: string, eventId: string, active: otel.Span | undefined = otel.trace.getActiveSpan()): string {
+  const ctx = active?.spanContext();
+  if (ctx && otel.isSpanContextValid(ctx)) return `00-${ctx.traceId}-${ctx.spanId}-${ctx.traceFlags.toString(16).padStart(2, '0')}`;
   const traceId = createHash('sha256').update(runId).digest('hex').slice(0, 32);
   const spanId = createHash('sha256').update(eventId).digest('hex').slice(0, 16);
   return `00-${traceId}-${spanId}-01`;

@@ -40,6 +40,13 @@ const EnvSchema = z.object({
   PORTARIUM_HEARTBEAT_THROTTLE: duration(),
   PORTARIUM_LOG_LEVEL: z.preprocess(blankIsUnset, z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).optional()),
   PORTARIUM_CHECK_SEARCH_ATTRIBUTES: bool(),
+  // Observability: Temporal's and Portarium's metrics on a Prometheus endpoint; log lines as JSON or text.
+  PORTARIUM_METRICS_ADDRESS: z.preprocess(
+    blankIsUnset,
+    z.string().trim().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464')
+      .refine((a) => Number(a.slice(a.lastIndexOf(':') + 1)) <= 65535, 'port must be at most 65535').optional(),
+  ),
+  PORTARIUM_LOG_FORMAT: z.preprocess(blankIsUnset, z.enum(['json', 'text']).optional()),
   // Evidence: append-only files under the data dir, or PostgreSQL; tree heads signed with an Ed25519 key.
   PORTARIUM_EVIDENCE_SINK: z.preprocess(blankIsUnset, z.enum(['file', 'postgres']).optional()),
   PORTARIUM_EVIDENCE_DIR: str(),
@@ -81,6 +88,10 @@ export interface PortariumConfig {
   logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   /** Refuse to start when the Portarium search attributes are not registered on the namespace. */
   checkSearchAttributes: boolean;
+  /** `host:port` of the Prometheus endpoint (`/metrics`); off when unset. */
+  metricsAddress?: string;
+  /** Worker log lines: one JSON object each (default), or Temporal's text format. */
+  logFormat: 'json' | 'text';
   /** Per-workspace runtime credentials from Vault; when absent, the secrets files in `secretsDir` serve. */
   vault?: VaultOptions;
   evidence: EvidenceConfig;
@@ -144,6 +155,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     heartbeatThrottle: e.PORTARIUM_HEARTBEAT_THROTTLE ?? '1s',
     logLevel: e.PORTARIUM_LOG_LEVEL ?? 'INFO',
     checkSearchAttributes: e.PORTARIUM_CHECK_SEARCH_ATTRIBUTES ?? true,
+    metricsAddress: e.PORTARIUM_METRICS_ADDRESS,
+    logFormat: e.PORTARIUM_LOG_FORMAT ?? 'json',
     vault,
     evidence: evidenceConfig(e, dataDir),
     ...overrides,

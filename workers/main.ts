@@ -6,11 +6,20 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadConfig } from './config';
 import { configuredEvidenceSink } from './evidence';
+import { jsonLogger } from './logging';
+import { startTelemetry } from './telemetry';
 import { configuredSecretStore, connectWorker, createPortariumWorker, missingSearchAttributes } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  Runtime.install({ logger: new DefaultLogger(config.logLevel), shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  Runtime.install({
+    logger: config.logFormat === 'json' ? jsonLogger(config.logLevel) : new DefaultLogger(config.logLevel),
+    shutdownSignals: ['SIGINT', 'SIGTERM'],
+    // Temporal's worker metrics and Portarium's own (workflow and activity metric meters) on /metrics.
+    ...(config.metricsAddress && { telemetryOptions: { metrics: { prometheus: { bindAddress: config.metricsAddress } } } }),
+  });
+  // Traces only when OTEL_* asks for them; otherwise nothing is started or exported.
+  const telemetry = startTelemetry();
   const connection = await connectWorker(config);
   if (config.checkSearchAttributes) {
     const missing = await missingSearchAttributes(connection, config.temporal.namespace);
@@ -23,12 +32,14 @@ async function main(): Promise<void> {
   }
   const secrets = configuredSecretStore(config);
   const evidence = configuredEvidenceSink(config);
-  const worker = await createPortariumWorker(config, { connection, secrets, evidence });
+  const worker = await createPortariumWorker(config, { connection, secrets, evidence, tracing: telemetry });
   // temporal-dev.sh waits for `pid=<pid> polling` in this line: keep those words together.
-  console.log(`portarium worker pid=${process.pid} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${config.taskQueue} secrets=${secrets.kind} evidence=${evidence.kind}`);
+  console.log(`portarium worker pid=${process.pid} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${config.taskQueue} secrets=${secrets.kind} evidence=${evidence.kind}` +
+    `${config.metricsAddress ? ` metrics=http://${config.metricsAddress}/metrics` : ''} traces=${telemetry.enabled ? 'otel' : 'off'}`);
   await worker.run();
   await secrets.close();
   await evidence.close();
+  await telemetry.shutdown();
   await connection.close();
   console.log(`portarium worker pid=${process.pid} stopped`);
 }

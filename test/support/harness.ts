@@ -16,6 +16,7 @@ import type { RuntimeAdapter } from '../../activities/runtime-port';
 import type { SecretStore } from '../../activities/secrets-port';
 import { PortariumClient, RunHandle } from '../../workers/client';
 import { PROJECT_ROOT, loadConfig } from '../../workers/config';
+import type { TracingParts } from '../../workers/telemetry';
 import { createPortariumWorker } from '../../workers/worker';
 import type { Decision, GovernedRunInput, JsonValue, Principal, RunState, RunStatus } from '../../workflows/types';
 
@@ -54,6 +55,8 @@ export interface HarnessOptions {
   secrets?: SecretStore;
   /** @default a file sink in a fresh temporary folder, signed with TEST_SIGNER */
   evidence?: EvidenceSink;
+  /** Tracer and span processor for the worker's spans (telemetry tests). */
+  tracing?: TracingParts;
 }
 
 /** A fixed test key for evidence tree heads (never used outside tests). */
@@ -68,7 +71,7 @@ export async function withWorker<T>(opts: HarnessOptions, fn: (h: Harness) => Pr
   const ledger = new MemoryEchoLedger();
   const config = loadConfig({}, { taskQueue, policyDir: opts.policyDir ?? TEST_POLICY_DIR, echoLedger: 'memory', heartbeatThrottle: '200ms', shutdownGrace: '2s' });
   const evidence = opts.evidence ?? tempFileSink();
-  const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)], secrets: opts.secrets, evidence });
+  const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)], secrets: opts.secrets, evidence, tracing: opts.tracing });
   const portarium = new PortariumClient(opts.client, taskQueue);
   const harness: Harness = {
     client: opts.client,
