@@ -6,7 +6,6 @@
  */
 import { createHash } from 'node:crypto';
 import * as otel from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
@@ -19,6 +18,7 @@ import { createGuardedHttp } from './http-client';
 import type { PayloadRef, PayloadStore } from './payload-store';
 import type { RuntimeAdapter } from './runtime-port';
 import { SecretScrubber } from './secret-scrubber';
+import { runTraceparent } from './trace-context';
 import type { SecretStore } from './secrets-port';
 
 /** Largest runtime output kept in history, as JSON text; larger outputs go to the payload store. */
@@ -46,9 +46,6 @@ function scrubbed(err: unknown, scrub: SecretScrubber): unknown {
   return runtimeUnavailable(clean(err instanceof Error ? err.message : String(err)));
 }
 
-// Used directly rather than through the global propagator, so the header never depends on who set one up.
-const w3c = new W3CTraceContextPropagator();
-
 /**
  * Headers every outbound call carries, so the runtime's logs can be joined to the run. `traceparent`
  * continues the active span (the RunActivity span, so the runtime joins the run's trace); with no
@@ -56,17 +53,12 @@ const w3c = new W3CTraceContextPropagator();
  */
 export function correlationHeaders(req: DispatchRequest, active: otel.Span | undefined = otel.trace.getActiveSpan()): Record<string, string> {
   const dispatchId = createHash('sha256').update(req.idempotencyKey).digest('hex');
-  const headers: Record<string, string> = {
+  return {
     'x-portarium-workspace': req.workspaceId,
     'x-portarium-correlation-id': encodeURIComponent(req.correlationId),
     'x-portarium-dispatch-id': dispatchId.slice(0, 32),
+    traceparent: runTraceparent(req.workflowId, dispatchId.slice(32, 48), active),
   };
-  if (active && otel.isSpanContextValid(active.spanContext())) {
-    w3c.inject(otel.trace.setSpan(otel.ROOT_CONTEXT, active), headers, otel.defaultTextMapSetter);
-    if (headers.traceparent) return headers;
-  }
-  const traceId = createHash('sha256').update(req.workflowId).digest('hex').slice(0, 32);
-  return { ...headers, traceparent: `00-${traceId}-${dispatchId.slice(32, 48)}-01` };
 }
 
 /** Span attributes of a dispatch: identifiers only, never input, output or credentials. */

@@ -15,6 +15,7 @@ import { FailureType } from '../workflows/failures';
 import { type DeliveryReport, type RunEvent, runEventName } from '../workflows/run-events';
 import { type HttpClient, TransportError, createGuardedHttp, requestOrTransportError } from './http-client';
 import { SecretScrubber } from './secret-scrubber';
+import { runTraceparent } from './trace-context';
 import type { SecretStore } from './secrets-port';
 
 export interface DeliveryRequest {
@@ -40,17 +41,9 @@ interface Progress {
 
 type Outcome = { kind: 'delivered' } | { kind: 'refused' | 'unavailable'; error: string; status?: number };
 
-/**
- * W3C traceparent for an event: the delivery activity's span when tracing is on (so the subscriber
- * joins the run's trace); otherwise the run's deterministic trace id, as dispatch calls use it, and a
- * span id per event.
- */
+/** W3C traceparent for an event: the delivery span's when tracing is on, else the run's trace and a span per event. */
 export function eventTraceparent(runId: string, eventId: string, active: otel.Span | undefined = otel.trace.getActiveSpan()): string {
-  const ctx = active?.spanContext();
-  if (ctx && otel.isSpanContextValid(ctx)) return `00-${ctx.traceId}-${ctx.spanId}-${ctx.traceFlags.toString(16).padStart(2, '0')}`;
-  const traceId = createHash('sha256').update(runId).digest('hex').slice(0, 32);
-  const spanId = createHash('sha256').update(eventId).digest('hex').slice(0, 16);
-  return `00-${traceId}-${spanId}-01`;
+  return runTraceparent(runId, createHash('sha256').update(eventId).digest('hex').slice(0, 16), active);
 }
 
 /** Percent-encode a header value as the CloudEvents HTTP binding asks (non-ASCII, space, `"`, `%`). */
@@ -81,6 +74,12 @@ function classify(res: { status: number; text: string } | TransportError): Outco
   return { kind: later ? 'unavailable' : 'refused', error, status: res.status };
 }
 
+/** The (subscriber, event) key progress is kept under. */
+const doneKey = (sub: Subscriber, event: RunEvent) => `${sub.id} ${event.id}`;
+/** The events of `events` that `sub` asked for and has not taken (or refused) yet, in order. */
+const owed = (sub: Subscriber, events: RunEvent[], progress: Progress) =>
+  events.filter((e) => subscribes(sub, runEventName(e.type)) && !progress.done.includes(doneKey(sub, e)));
+
 function previousProgress(details: unknown): Progress {
   const d = details as Partial<Progress> | undefined;
   return { done: Array.isArray(d?.done) ? d.done : [], delivered: d?.delivered ?? 0, refused: Array.isArray(d?.refused) ? d.refused : [] };
@@ -98,12 +97,12 @@ export function createEventDeliveryActivities(deps: DeliveryDeps) {
   async function deliverTo(req: DeliveryRequest, sub: Subscriber, http: HttpClient, progress: Progress, save: () => void): Promise<string | undefined> {
     const ctx = Context.current();
     const scrub = new SecretScrubber();
-    for (const event of req.events) {
-      const key = `${sub.id} ${event.id}`;
-      if (!subscribes(sub, runEventName(event.type)) || progress.done.includes(key)) continue;
+    // Read once per subscriber and batch, not per event.
+    let auth: Record<string, string> | undefined;
+    for (const event of owed(sub, req.events, progress)) {
       let outcome: Outcome;
       try {
-        const auth: Record<string, string> = sub.auth === 'bearer' ? { authorization: `Bearer ${await bearerToken(req.workspaceId, sub, scrub)}` } : {};
+        auth ??= sub.auth === 'bearer' ? { authorization: `Bearer ${await bearerToken(req.workspaceId, sub, scrub)}` } : {};
         const traceparent = eventTraceparent(req.runId, event.id);
         const { headers, body } = cloudEventRequest(event, traceparent, sub.mode);
         const res = await requestOrTransportError(http, {
@@ -123,7 +122,7 @@ export function createEventDeliveryActivities(deps: DeliveryDeps) {
         outcome = { kind: later ? 'unavailable' : 'refused', error: `${type ?? 'Error'}: ${(err as Error).message}` };
       }
       if (outcome.kind === 'unavailable') return redactText(scrub.text(outcome.error));
-      progress.done.push(key);
+      progress.done.push(doneKey(sub, event));
       if (outcome.kind === 'delivered') progress.delivered++;
       else progress.refused.push({ eventId: event.id, type: event.type, subscriber: sub.id, error: redactText(scrub.text(outcome.error)), status: outcome.status });
       save();
@@ -152,10 +151,8 @@ export function createEventDeliveryActivities(deps: DeliveryDeps) {
       // Final attempt: what is still not taken is reported, so the run can show it and move on.
       const left: DeliveryReport['undelivered'] = [];
       for (const { sub, error } of down) {
-        for (const event of req.events) {
-          if (!progress.done.includes(`${sub.id} ${event.id}`) && subscribes(sub, runEventName(event.type))) {
-            left.push({ eventId: event.id, type: event.type, subscriber: sub.id, error: `${error} (after ${ctx.info.attempt} attempts)` });
-          }
+        for (const event of owed(sub, req.events, progress)) {
+          left.push({ eventId: event.id, type: event.type, subscriber: sub.id, error: `${error} (after ${ctx.info.attempt} attempts)` });
         }
       }
       return { delivered: progress.delivered, undelivered: [...progress.refused, ...left] };

@@ -4,13 +4,14 @@
  * every command line the README shows is one that runs here.
  */
 import * as assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PROJECT_ROOT } from '../workers/config';
 import { shared, testEnv } from './support/shared';
 import { temporalCli } from './support/temporal-binaries';
+import { type WorkerProcess, startWorkerProcess } from './support/worker-process';
 
 const GUIDE = path.join(PROJECT_ROOT, 'docs', 'operators.md');
 
@@ -32,22 +33,6 @@ function commandLines(block: string): string[] {
     .filter((l) => l && !l.startsWith('#'));
 }
 
-function startWorker(dataDir: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'workers', 'main.js')], {
-    env: { PATH: process.env.PATH, TEMPORAL_ADDRESS: shared.address, PORTARIUM_DATA_DIR: dataDir, PORTARIUM_LOG_LEVEL: 'WARN' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += String(d);
-      if (/pid=\d+ polling/.test(out)) resolve(child);
-    });
-    child.stderr!.on('data', (d) => (out += String(d)));
-    child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${out}`)));
-  });
-}
-
 function runScript(script: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn('bash', ['-euo', 'pipefail', '-c', script], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -59,16 +44,16 @@ function runScript(script: string, env: NodeJS.ProcessEnv): Promise<{ code: numb
 }
 
 describe('docs', function () {
-  let worker: ChildProcess | undefined;
+  let worker: WorkerProcess | undefined;
   let dataDir: string;
 
   before(async function () {
     this.timeout(30_000);
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-docs-'));
-    worker = await startWorker(dataDir);
+    worker = await startWorkerProcess({ PORTARIUM_DATA_DIR: dataDir, PORTARIUM_LOG_LEVEL: 'WARN' });
   });
   after(() => {
-    worker?.kill('SIGTERM');
+    worker?.child.kill('SIGTERM');
   });
 
   it('every command of the operator\'s guide runs as written and leaves the runs it describes', async function () {

@@ -5,7 +5,6 @@
  * Temporal's and Portarium's metrics on a Prometheus endpoint and logging JSON lines.
  */
 import * as assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,14 +16,15 @@ import { Client } from '@temporalio/client';
 import type { LogEntry } from '@temporalio/worker';
 import type { RuntimeAdapter } from '../activities/runtime-port';
 import { PortariumClient } from '../workers/client';
-import { ConfigError, PROJECT_ROOT, loadConfig } from '../workers/config';
+import { ConfigError, loadConfig } from '../workers/config';
 import { jsonLogLine } from '../workers/logging';
 import { tracesRequested } from '../workers/telemetry';
 import { HttpFake } from './fakes/http-fake';
 import { SubscriberFake } from './fakes/subscriber-server';
 import { freePort } from './support/dev-server';
 import { TEST_POLICY_DIR, uid, waitForStatus, withWorker } from './support/harness';
-import { shared, testEnv } from './support/shared';
+import { testEnv } from './support/shared';
+import { type WorkerProcess, startWorkerProcess } from './support/worker-process';
 
 /** A runtime that makes one outbound call through the guarded client, as every real adapter does. */
 function probeRuntime(url: string): RuntimeAdapter {
@@ -137,24 +137,17 @@ describe('telemetry', function () {
   });
 
   describe('the worker process', function () {
-    let child: ChildProcess | undefined;
-    afterEach(() => child?.kill('SIGTERM'));
+    let worker: WorkerProcess | undefined;
+    afterEach(() => worker?.child.kill('SIGTERM'));
 
     it('serves Temporal and Portarium metrics on the Prometheus endpoint, logs JSON lines, and runs with no OTEL_* set', async function () {
       this.timeout(60_000);
       const port = await freePort();
       const taskQueue = uid('tq-metrics');
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-metrics-'));
-      child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'workers', 'main.js')], {
-        env: { PATH: process.env.PATH, TEMPORAL_ADDRESS: shared.address, PORTARIUM_TASK_QUEUE: taskQueue, PORTARIUM_POLICY_DIR: TEST_POLICY_DIR, PORTARIUM_DATA_DIR: dataDir, PORTARIUM_METRICS_ADDRESS: `127.0.0.1:${port}`, PORTARIUM_LOG_LEVEL: 'INFO' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      child.stdout!.on('data', (d) => (out += String(d)));
-      child.stderr!.on('data', (d) => (out += String(d)));
-      const ready = Date.now() + 20_000;
-      while (!/pid=\d+ polling/.test(out) && Date.now() < ready) await new Promise((r) => setTimeout(r, 100));
-      assert.match(out, new RegExp(`metrics=http://127.0.0.1:${port}/metrics traces=off`));
+      worker = await startWorkerProcess({ PORTARIUM_TASK_QUEUE: taskQueue, PORTARIUM_POLICY_DIR: TEST_POLICY_DIR, PORTARIUM_DATA_DIR: dataDir, PORTARIUM_METRICS_ADDRESS: `127.0.0.1:${port}`, PORTARIUM_LOG_LEVEL: 'INFO' });
+      const out = () => worker!.output();
+      assert.match(out(), new RegExp(`metrics=http://127.0.0.1:${port}/metrics traces=off`));
       const portarium = new PortariumClient(testEnv().client, taskQueue);
       for (const operation of ['read', 'delete']) {
         const { run } = await portarium.startRun({ workspaceId: 'test', correlationId: uid('corr'), requestedBy: { id: 'alice', roles: ['dev'] }, action: { runtime: 'echo', target: 'test/m', operation, input: {} }, idempotencyKey: uid('key'), reason: 'metrics' });
@@ -170,7 +163,7 @@ describe('telemetry', function () {
       assert.match(metrics, /portarium_runs\{[^}]*state="Succeeded"[^}]*tier="Auto"|portarium_runs\{[^}]*tier="Auto"[^}]*state="Succeeded"/, 'runs by state and tier');
       assert.match(metrics, /portarium_policy_denials/, 'policy denials');
       assert.match(metrics, /portarium_decision_to_dispatch/, 'decision-to-dispatch latency');
-      const logLines = out.split('\n').filter((l) => l.trim() && !/^portarium worker pid=/.test(l));
+      const logLines = out().split('\n').filter((l) => l.trim() && !/^portarium worker pid=/.test(l));
       assert.ok(logLines.length > 0, 'the worker logged');
       for (const l of logLines) assert.doesNotThrow(() => JSON.parse(l), `not a JSON line: ${l}`);
     });

@@ -44,32 +44,25 @@ export interface RunEvent {
   data: RunEventData;
 }
 
+/** The event each state publishes when a run enters it; states without one publish nothing. */
+const EVENT_OF_STATE: Partial<Record<RunState, RunEventName>> = {
+  [RunState.AwaitingApproval]: 'approval_needed',
+  [RunState.ChangesRequested]: 'changes_requested',
+  [RunState.Dispatching]: 'dispatched',
+  [RunState.Succeeded]: 'succeeded',
+  [RunState.ManuallyCompleted]: 'manually_completed',
+  [RunState.Failed]: 'failed',
+  [RunState.Rejected]: 'rejected',
+  [RunState.Denied]: 'denied',
+  [RunState.Expired]: 'expired',
+  [RunState.Cancelled]: 'cancelled',
+};
+
 /** The events a transition into `state` publishes (HumanApprove runs announce the approval first). */
 export function eventsForState(state: RunState, tier: Tier | undefined): RunEventName[] {
-  switch (state) {
-    case RunState.AwaitingApproval:
-      return ['approval_needed'];
-    case RunState.ChangesRequested:
-      return ['changes_requested'];
-    case RunState.Dispatching:
-      return tier === 'HumanApprove' ? ['approved', 'dispatched'] : ['dispatched'];
-    case RunState.Succeeded:
-      return ['succeeded'];
-    case RunState.ManuallyCompleted:
-      return ['manually_completed'];
-    case RunState.Failed:
-      return ['failed'];
-    case RunState.Rejected:
-      return ['rejected'];
-    case RunState.Denied:
-      return ['denied'];
-    case RunState.Expired:
-      return ['expired'];
-    case RunState.Cancelled:
-      return ['cancelled'];
-    default:
-      return [];
-  }
+  const name = EVENT_OF_STATE[state];
+  if (!name) return [];
+  return state === RunState.Dispatching && tier === 'HumanApprove' ? ['approved', name] : [name];
 }
 
 export interface RunEventContext {

@@ -1,0 +1,36 @@
+/** A worker process as deployed (`node dist/workers/main.js`) on the suite's dev server, started and awaited until it polls. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { PROJECT_ROOT } from '../../workers/config';
+import { shared } from './shared';
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** Everything it printed so far, stdout and stderr. */
+  output(): string;
+}
+
+/** Start it with `env` (PATH and TEMPORAL_ADDRESS are filled in) and wait for its `pid=N polling` line. */
+export function startWorkerProcess(env: Record<string, string>, readyTimeoutMs = 20_000): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'workers', 'main.js')], {
+    env: { PATH: process.env.PATH ?? '', TEMPORAL_ADDRESS: shared.address ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const worker = { child, output: () => out };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker not ready in ${readyTimeoutMs} ms: ${out}`)), readyTimeoutMs);
+    child.stdout!.on('data', (d) => {
+      out += String(d);
+      if (/pid=\d+ polling/.test(out)) {
+        clearTimeout(timer);
+        resolve(worker);
+      }
+    });
+    child.stderr!.on('data', (d) => (out += String(d)));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited ${code}: ${out}`));
+    });
+  });
+}
