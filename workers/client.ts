@@ -24,6 +24,7 @@ import {
   manualCompletionSchema,
 } from '../workflows/schemas';
 import { CorrelationKey, StateKey, WorkspaceKey } from '../workflows/search-attributes';
+import { runWorkflowId } from '../workflows/workflow-ids';
 import type {
   AmendRequest,
   CancelRequest,
@@ -63,10 +64,7 @@ function checked<T>(what: string, schema: Parameters<typeof check<T>>[0], value:
   return r.value;
 }
 
-/** The workflow id of a run: one per workspace and idempotency key, so a repeated start finds it. */
-export function runWorkflowId(workspaceId: string, idempotencyKey: string): string {
-  return `${workspaceId}:${idempotencyKey}`;
-}
+export { runWorkflowId } from '../workflows/workflow-ids';
 
 /** What makes two starts the same request: everything but the correlation id, which is tracing metadata. */
 function requestHashOf(input: GovernedRunInput): string {

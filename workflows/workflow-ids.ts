@@ -1,0 +1,25 @@
+/**
+ * Workflow ids carry their workspace as a prefix, so every component that sees only an id (the payload
+ * codec, the quota coordinator, a worker checking that a run is its own) can tell whose it is.
+ * Workspace ids hold neither ':' nor '/' (workflows/schemas.ts), so the prefix is unambiguous:
+ *   `<workspace>:<idempotency key>`       a governed run
+ *   `<workspace>:<run key>/events`        its event hand-off child
+ *   `<workspace>/quota/<runtime>`         the workspace's quota coordinator for one runtime
+ */
+
+/** The workflow id of a run: one per workspace and idempotency key, so a repeated start finds it. */
+export function runWorkflowId(workspaceId: string, idempotencyKey: string): string {
+  return `${workspaceId}:${idempotencyKey}`;
+}
+
+/** The quota coordinator of one workspace and runtime. Uses '/', which no run id has after its workspace. */
+export function quotaWorkflowId(workspaceId: string, runtime: string): string {
+  return `${workspaceId}/quota/${runtime}`;
+}
+
+const WORKSPACE_PREFIX = /^([a-z0-9][a-z0-9_-]{0,62})[:/]/;
+
+/** The workspace a workflow id belongs to, or undefined when the id has no workspace prefix. */
+export function workspaceOfWorkflowId(workflowId: string): string | undefined {
+  return WORKSPACE_PREFIX.exec(workflowId)?.[1];
+}
