@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PROJECT_ROOT } from '../workers/config';
-import { shared, testEnv } from './support/shared';
+import { shared, testEnv, testKeyringFile } from './support/shared';
 import { temporalCli } from './support/temporal-binaries';
 import { type WorkerProcess, startWorkerProcess } from './support/worker-process';
 
@@ -66,6 +66,7 @@ describe('docs', function () {
       HOME: process.env.HOME,
       TEMPORAL_ADDRESS: shared.address,
       PORTARIUM_DATA_DIR: dataDir,
+      PORTARIUM_KEYRING_FILE: testKeyringFile(),
     };
     const { code, out } = await runScript(script, env);
     assert.equal(code, 0, `the guide's commands failed:\n${out.slice(-4000)}`);

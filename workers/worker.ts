@@ -8,6 +8,7 @@ import type { EvidenceSink } from '../activities/evidence-sink';
 import { FilePayloadStore } from '../activities/payload-store';
 import type { RuntimeAdapter } from '../activities/runtime-port';
 import type { SecretStore } from '../activities/secrets-port';
+import type { PayloadKeyProvider } from '../activities/keys-port';
 import { createActivepiecesRuntime } from '../activities/activepieces';
 import { createKestraRuntime } from '../activities/kestra';
 import { createLangflowRuntime } from '../activities/langflow';
@@ -17,6 +18,7 @@ import { type LoadedPolicies, loadPolicyDir } from '../policies/load';
 import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes';
 import { type PortariumConfig, connectionOptions } from './config';
 import { prebuiltBundle } from './bundle';
+import { portariumDataConverter } from './data-converter';
 import { configuredEvidenceSink } from './evidence';
 import { type TracingParts, tracingInterceptors, tracingSinks } from './telemetry';
 
@@ -30,6 +32,8 @@ export interface WorkerParts {
   evidence?: EvidenceSink;
   /** Tracer and span processor for activity and workflow spans (tests inject an in-memory exporter). @default the global tracer, no workflow spans */
   tracing?: TracingParts;
+  /** Payload keys to use instead of the configured ones (tests). */
+  keys?: PayloadKeyProvider;
 }
 
 /** Every runtime this worker can dispatch to; a workspace reaches one only through its policy file's connection and egress rules. */
@@ -57,6 +61,8 @@ export async function createPortariumWorker(config: PortariumConfig, parts: Work
     namespace: config.temporal.namespace,
     taskQueue: config.taskQueue,
     workflowBundle: prebuiltBundle(),
+    // Encrypts every payload per workspace; the same converter as the clients' and the bundle's failure converter.
+    dataConverter: portariumDataConverter(config, { keys: parts.keys }),
     activities: createActivities({
       policies,
       runtimes: parts.runtimes ?? configuredRuntimes(config, policies),
