@@ -57,6 +57,7 @@ export class VaultTransitKeyProvider implements PayloadKeyProvider {
   private readonly pending = new Map<string, Promise<EncryptionKey>>();
   /** Unwrapped data keys by wrapped text, oldest first (a small LRU). */
   private readonly unwrapped = new Map<string, Buffer>();
+  private readonly unwrapping = new Map<string, Promise<Buffer>>();
 
   constructor(
     private readonly vault: Pick<VaultSecretStore, 'write' | 'close'>,
@@ -96,6 +97,16 @@ export class VaultTransitKeyProvider implements PayloadKeyProvider {
       this.unwrapped.set(wrapped, hit);
       return hit;
     }
+    // A batch of payloads under one data key shares one decrypt request.
+    let p = this.unwrapping.get(wrapped);
+    if (!p) {
+      p = this.unwrap(scope, wrapped).finally(() => this.unwrapping.delete(wrapped));
+      this.unwrapping.set(wrapped, p);
+    }
+    return p;
+  }
+
+  private async unwrap(scope: string, wrapped: string): Promise<Buffer> {
     const name = this.keyName(scope);
     const what = `decrypt with transit key ${name}`;
     const answer = await this.vault.write(`${this.mount()}/decrypt/${encodeURIComponent(name)}`, { ciphertext: wrapped }).catch((err: unknown) => Promise.reject(transitFailure(err, what)));

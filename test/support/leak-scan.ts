@@ -72,6 +72,13 @@ export function plaintextInRawHistory(history: temporal.api.history.v1.IHistory,
   return [...values].filter((v) => text.includes(v));
 }
 
+/** All text in a value (byte arrays as UTF-8), joined: what a search of the whole object would see. */
+export function textOf(value: unknown): string {
+  const texts: string[] = [];
+  collectText(value, texts);
+  return texts.join('\n');
+}
+
 export interface LeakReport {
   /** Where each leaked value was found. */
   found: { value: string; where: string }[];
