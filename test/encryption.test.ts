@@ -306,12 +306,23 @@ describe('payload encryption', function () {
       assert.ok(!JSON.stringify(refusal).includes(note));
       assert.equal((await post(`${server.url}/decode`, body, { authorization: `Bearer ${ALL}`, 'x-namespace': 'elsewhere' })).status, 404);
       assert.equal((await post(`${server.url}/decode`, { payloads: 'x' }, { authorization: `Bearer ${ALL}` })).status, 400);
+      // The temporal CLI sends `{}` (protojson of no payloads) for a query without arguments.
+      assert.deepEqual(await (await post(`${server.url}/encode`, {}, { authorization: `Bearer ${ALL}` })).json(), { payloads: [] });
 
-      // /encode (the Web UI sending a signal) encrypts, with the system key: any workspace's run accepts it.
-      const enc = await post(`${server.url}/encode`, { payloads: [wire(json({ hi: 1 }))] }, { authorization: `Bearer ${OTHER}` });
-      assert.equal(enc.status, 200);
-      const encoded = ((await enc.json()) as { payloads: { metadata: Record<string, string> }[] }).payloads[0];
-      assert.equal(Buffer.from(encoded.metadata[KEY_ID_METADATA], 'base64').toString().split('/')[0], '_system');
+      // /encode (the Web UI or CLI sending a signal) encrypts: under the system key for an unscoped token
+      // (any workspace's run accepts it, only unscoped tokens read it back), under its workspace's key for a scoped one.
+      const encode = async (token: string) => {
+        const res = await post(`${server.url}/encode`, { payloads: [wire(json({ hi: 1 }))] }, { authorization: `Bearer ${token}` });
+        assert.equal(res.status, 200);
+        return ((await res.json()) as { payloads: ReturnType<typeof wire>[] }).payloads;
+      };
+      const bySystem = await encode(ALL);
+      assert.equal(Buffer.from(bySystem[0].metadata[KEY_ID_METADATA], 'base64').toString().split('/')[0], '_system');
+      const byOther = await encode(OTHER);
+      assert.equal(Buffer.from(byOther[0].metadata[KEY_ID_METADATA], 'base64').toString().split('/')[0], 'other');
+      assert.equal((await post(`${server.url}/decode`, { payloads: bySystem }, { authorization: `Bearer ${OTHER}` })).status, 403);
+      assert.equal((await post(`${server.url}/decode`, { payloads: byOther }, { authorization: `Bearer ${OTHER}` })).status, 200);
+      assert.equal((await post(`${server.url}/decode`, { payloads: bySystem }, { authorization: `Bearer ${ALL}` })).status, 200);
     });
 
     it('answers CORS preflights for the Web UI origin only', async function () {

@@ -42,7 +42,8 @@ export interface CodecServerOptions {
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64');
 const BodySchema = z.strictObject({
-  payloads: z.array(z.object({ metadata: z.record(z.string(), base64).optional(), data: base64.optional() })).max(10_000),
+  // protojson omits an empty list: the CLI sends `{}` for a call without arguments.
+  payloads: z.array(z.object({ metadata: z.record(z.string(), base64).optional(), data: base64.optional() })).max(10_000).default([]),
 });
 const TokensFileSchema = z.strictObject({
   tokens: z.array(z.strictObject({ token: z.string().min(16, 'tokens have at least 16 characters'), workspaces: z.array(z.string().regex(SCOPE_PATTERN, 'expected a workspace id')).min(1).optional() })).min(1),
@@ -149,11 +150,13 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<Runnin
       if (op === 'decode' && token.workspaces) {
         for (const p of payloads) {
           const scope = keyScopeOf(p);
-          if (scope !== undefined && scope !== SYSTEM_SCOPE && !token.workspaces.includes(scope)) throw new PayloadKeyError('forbidden', `this token may not decode payloads of workspace ${scope}`);
+          // System-keyed payloads (sent through /encode by any operator) may concern any workspace: unscoped tokens only.
+          if (scope !== undefined && !token.workspaces.includes(scope)) throw new PayloadKeyError('forbidden', `this token may not decode payloads of ${scope === SYSTEM_SCOPE ? 'the system key' : `workspace ${scope}`}`);
         }
       }
-      // No serialization context here: decode trusts the key id (checked against the token above); encode uses the system key.
-      const out = op === 'decode' ? await codec.decode(payloads) : await codec.encode(payloads);
+      // No serialization context reaches a codec server (only X-Namespace): decode trusts the key id,
+      // checked against the token above; encode uses the token's one workspace, or the system key.
+      const out = op === 'decode' ? await codec.decode(payloads) : await codec.encode(payloads, encodeContext(token, namespace));
       return reply(res, 200, { payloads: out.map(toWire) });
     } catch (err) {
       if (err instanceof PayloadKeyError) return reply(res, STATUS[err.code], { message: err.message, code: err.code });
@@ -175,6 +178,12 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<Runnin
       server.close(() => resolve());
     }),
   };
+}
+
+/** A token of exactly one workspace encodes under its key (that workspace's runs accept it, others refuse it). */
+function encodeContext(token: CodecToken, namespace: string) {
+  const only = token.workspaces?.length === 1 ? token.workspaces[0] : undefined;
+  return only ? { type: 'workflow' as const, namespace, workflowId: `${only}:codec-server` } : undefined;
 }
 
 function splitAddress(address: string): [string, number] {
