@@ -17,8 +17,9 @@ import { VaultSecretStore } from '../activities/vault';
 import { VaultTransitKeyProvider, WRAPPED_KEY_METADATA } from '../activities/vault-transit';
 import { main } from '../workers/cli';
 import { KEY_ID_METADATA, WorkspacePayloadCodec } from '../workers/codec';
-import { type RunningCodecServer, startCodecServer } from '../workers/codec-server';
-import { loadConfig } from '../workers/config';
+import { spawn } from 'node:child_process';
+import { type RunningCodecServer, codecTokens, startCodecServer } from '../workers/codec-server';
+import { ConfigError, PROJECT_ROOT, loadConfig } from '../workers/config';
 import { portariumDataConverter } from '../workers/data-converter';
 import { VaultFake } from './fakes/vault-server';
 import { alice, bob, decision, uid, waitForState, withWorker } from './support/harness';
@@ -323,6 +324,45 @@ describe('payload encryption', function () {
       assert.equal((await post(`${server.url}/decode`, { payloads: bySystem }, { authorization: `Bearer ${OTHER}` })).status, 403);
       assert.equal((await post(`${server.url}/decode`, { payloads: byOther }, { authorization: `Bearer ${OTHER}` })).status, 200);
       assert.equal((await post(`${server.url}/decode`, { payloads: bySystem }, { authorization: `Bearer ${ALL}` })).status, 200);
+    });
+
+    it('takes its tokens from PORTARIUM_CODEC_TOKEN and a 0600 tokens file, refuses to start without one, and never echoes them', function () {
+      assert.throws(() => codecTokens(loadConfig({})), (e: Error) => e instanceof ConfigError && /PORTARIUM_CODEC_TOKEN or PORTARIUM_CODEC_TOKENS_FILE/.test(e.message));
+      assert.throws(() => codecTokens(loadConfig({ PORTARIUM_CODEC_TOKEN: 'short-secret' })), (e: Error) => /at least 16/.test(e.message) && !e.message.includes('short-secret'));
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-codec-')), 'tokens.json');
+      fs.writeFileSync(file, JSON.stringify({ tokens: [{ token: OTHER, workspaces: ['other'] }, { token: 'tiny', workspaces: ['a'] }] }), { mode: 0o600 });
+      assert.throws(() => codecTokens(loadConfig({ PORTARIUM_CODEC_TOKENS_FILE: file })), (e: Error) => /tokens\.1\.token/.test(e.message) && !e.message.includes('tiny'));
+      fs.writeFileSync(file, JSON.stringify({ tokens: [{ token: OTHER, workspaces: ['other'] }] }));
+      assert.deepEqual(codecTokens(loadConfig({ PORTARIUM_CODEC_TOKEN: ALL, PORTARIUM_CODEC_TOKENS_FILE: file })), [{ token: ALL }, { token: OTHER, workspaces: ['other'] }]);
+      fs.chmodSync(file, 0o644);
+      assert.throws(() => codecTokens(loadConfig({ PORTARIUM_CODEC_TOKENS_FILE: file })), /readable by other users/);
+    });
+
+    it('runs as its own process: `portarium codec-server`, token required', async function () {
+      const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'workers', 'cli.js'), 'codec-server', '--listen', '127.0.0.1:0'], {
+        env: { PATH: process.env.PATH, PORTARIUM_KEYRING_FILE: testKeyringFile(), PORTARIUM_CODEC_TOKEN: ALL },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      try {
+        let out = '';
+        const url = await new Promise<string>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`codec server not ready: ${out}`)), 15_000);
+          child.stdout.on('data', (d) => {
+            out += String(d);
+            const m = /listening (http:\/\/\S+)/.exec(out);
+            if (m) clearTimeout(timer), resolve(m[1]);
+          });
+          child.stderr.on('data', (d) => (out += String(d)));
+        });
+        assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+        assert.ok(!out.includes(ALL), 'the token is not printed');
+        assert.equal((await post(`${url}/decode`, { payloads: [wire(payload)] })).status, 401);
+        assert.equal((await post(`${url}/decode`, { payloads: [wire(payload)] }, { authorization: `Bearer ${ALL}` })).status, 200);
+      } finally {
+        child.kill('SIGTERM');
+      }
+      const code = await new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
+      assert.equal(code, 0);
     });
 
     it('answers CORS preflights for the Web UI origin only', async function () {
