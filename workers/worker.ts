@@ -32,6 +32,8 @@ export interface WorkerParts {
   evidence?: EvidenceSink;
   /** Tracer and span processor for activity and workflow spans (tests inject an in-memory exporter). @default the global tracer, no workflow spans */
   tracing?: TracingParts;
+  /** Workflow code to run instead of the prebuilt bundle (tests that play a rogue workflow against the real activities). */
+  workflowBundle?: { code: string };
 }
 
 /** Every runtime this worker can dispatch to; a workspace reaches one only through its policy file's connection and egress rules. */
@@ -116,7 +118,7 @@ async function createWorkerOn(config: PortariumConfig, parts: WorkerParts, polic
     connection: parts.connection,
     namespace: config.temporal.namespace,
     taskQueue,
-    workflowBundle: prebuiltBundle(),
+    workflowBundle: parts.workflowBundle ?? prebuiltBundle(),
     activities,
     maxCachedWorkflows: config.maxCachedWorkflows,
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
