@@ -164,7 +164,7 @@ function scopes(root) {
       const packages = JSON.parse(fs.readFileSync(f, 'utf8')).packages || {};
       return (rel) => {
         const p = packages[rel];
-        if (!p) return '?';
+        if (!p) return 'not-in-lockfile';
         return p.dev ? 'dev' : p.devOptional ? 'dev' : p.optional ? 'optional' : 'prod';
       };
     } catch {
