@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Exact pins: every dependency range in package.json is one exact version (no ^, ~, ranges, tags,
-// URLs), package-lock.json records the same ranges for the root, and the installed copy (when
-// node_modules exists) is that version. Exit 1 names every offending entry.
+// Exact pins: every dependency range in package.json (and every overrides value) is one exact
+// version (no ^, ~, ranges, tags, URLs), package-lock.json records the same ranges for the root,
+// and the installed copy (when node_modules exists) is that version. Exit 1 names every offender.
 //
 //   node .ci/pins.js [--root DIR]
 'use strict';
@@ -44,6 +44,15 @@ function checkPins(root) {
       }
     }
   }
+  // overrides (how a transitive package is moved to a fixed version) are exact too; "$name" reuses a pin.
+  const walk = (node, at) => {
+    for (const [key, value] of Object.entries(node || {})) {
+      const where = `${at}.${key}`;
+      if (value && typeof value === 'object') walk(value, where);
+      else if (!EXACT.test(String(value)) && !/^\$[^\s]+$/.test(String(value))) problems.push(`${where} is "${value}", not an exact version`);
+    }
+  };
+  walk(pkg.overrides, 'overrides');
   return problems;
 }
 

@@ -105,7 +105,13 @@ describe('supply chain', function () {
   describe('exact pins (.ci/pins.js)', function () {
     it('fails naming each range that is not one exact version', function () {
       const root = project({});
-      write(path.join(root, 'package.json'), { name: 'fake', version: '1.0.0', dependencies: { a: '^1.0.0', b: '2.0.0' }, devDependencies: { c: '~3.1.0', d: 'latest' } });
+      write(path.join(root, 'package.json'), {
+        name: 'fake',
+        version: '1.0.0',
+        dependencies: { a: '^1.0.0', b: '2.0.0' },
+        devDependencies: { c: '~3.1.0', d: 'latest' },
+        overrides: { e: '>=1.2.0', b: { f: '1.0.0' }, g: '$b' },
+      });
       write(path.join(root, 'package-lock.json'), {
         lockfileVersion: 3,
         packages: { '': { dependencies: { a: '^1.0.0', b: '2.0.0' }, devDependencies: { c: '~3.1.0', d: 'latest' } }, 'node_modules/b': { version: '2.0.0' } },
@@ -115,7 +121,8 @@ describe('supply chain', function () {
       assert.match(r.stderr, /dependencies\.a is "\^1\.0\.0", not an exact version/);
       assert.match(r.stderr, /devDependencies\.c is "~3\.1\.0"/);
       assert.match(r.stderr, /devDependencies\.d is "latest"/);
-      assert.doesNotMatch(r.stderr, /dependencies\.b/);
+      assert.match(r.stderr, /overrides\.e is ">=1\.2\.0"/);
+      assert.doesNotMatch(r.stderr, /dependencies\.b|overrides\.b|overrides\.g/);
     });
   });
 
