@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { Connections, Egress } from './connections';
 import { DURATION_PATTERN, durationMs } from './duration';
+import { Isolation } from './isolation';
 import { Subscribers } from './subscribers';
 import { Trigger } from './triggers';
 
@@ -128,6 +129,8 @@ export const WorkspaceFile = z.strictObject({
   subscribers: Subscribers.optional(),
   /** CloudEvent routes that start runs in this workspace (not part of the decision snapshot); see policies/triggers.ts. */
   triggers: z.array(Trigger).max(500).optional(),
+  /** Which worker pool (task queue) runs this workspace (not part of the decision snapshot); see policies/isolation.ts. */
+  isolation: Isolation.optional(),
 });
 export type WorkspaceFile = z.infer<typeof WorkspaceFile>;
 

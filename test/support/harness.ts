@@ -60,6 +60,8 @@ export interface HarnessOptions {
   tracing?: TracingParts;
   /** Payload keys of the worker (give the client the same). @default the shared test keyring */
   keys?: PayloadKeyProvider;
+  /** Workflow code instead of the prebuilt bundle (a rogue workflow against the real activities). */
+  workflowBundle?: { code: string };
 }
 
 /** A fixed test key for evidence tree heads (never used outside tests). */
@@ -74,7 +76,7 @@ export async function withWorker<T>(opts: HarnessOptions, fn: (h: Harness) => Pr
   const ledger = new MemoryEchoLedger();
   const config = loadConfig({}, { taskQueue, policyDir: opts.policyDir ?? TEST_POLICY_DIR, echoLedger: 'memory', heartbeatThrottle: '200ms', shutdownGrace: '2s' });
   const evidence = opts.evidence ?? tempFileSink();
-  const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)], secrets: opts.secrets, evidence, tracing: opts.tracing, keys: opts.keys });
+  const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)], secrets: opts.secrets, evidence, tracing: opts.tracing, workflowBundle: opts.workflowBundle, keys: opts.keys });
   const portarium = new PortariumClient(opts.client, taskQueue);
   const harness: Harness = {
     client: opts.client,
