@@ -114,7 +114,9 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<Runnin
       res.setHeader('Access-Control-Allow-Origin', origin);
       res.setHeader('Access-Control-Allow-Credentials', 'true');
       res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
-      res.setHeader('Access-Control-Allow-Headers', 'content-type, x-namespace, authorization');
+      // Echo what an allowed origin asks for (UI versions add their own headers); the token still decides.
+      const asked = String(req.headers['access-control-request-headers'] ?? '');
+      res.setHeader('Access-Control-Allow-Headers', /^[A-Za-z0-9-]+(\s*,\s*[A-Za-z0-9-]+)*$/.test(asked) ? asked : 'content-type, x-namespace, authorization');
       res.setHeader('Vary', 'Origin');
     }
   }
