@@ -15,6 +15,8 @@
 #   TEMPORAL_CLI, TEMPORAL_TEST_SERVER              explicit binaries (else PATH, else .tools/bin)
 #   PORTARIUM_TOOLS_DIR (.tools)                    where pinned binaries are installed
 #   WORKERS (1)                                     worker processes when running everything
+#   DEV_CODEC_SERVER (on), CODEC_PORT (8234)        when running everything: a codec server on
+#                                                   127.0.0.1 so the Web UI shows decrypted payloads
 #
 # Ctrl-C or SIGTERM stops what this invocation started: workers first, then the server.
 # State lives in .data/ (temporal.sqlite, temporal-server.log, worker-<i>.log).
@@ -43,9 +45,14 @@ SERVER_READY_TIMEOUT=60
 WORKER_READY_TIMEOUT=30
 STOP_TIMEOUT=10
 
+DEV_CODEC_SERVER="${DEV_CODEC_SERVER:-on}"
+CODEC_PORT="${CODEC_PORT:-8234}"
+
 TEMPORAL_BIN=""
 TEST_SERVER_BIN=""
 SERVER_PID=""
+CODEC_PID=""
+CODEC_ENDPOINT=""
 WORKER_PIDS=()
 
 log() { printf '%s\n' "$*"; }
@@ -109,6 +116,7 @@ cleanup() {
   trap '' INT TERM
   if [[ ${#WORKER_PIDS[@]} -gt 0 ]]; then stop_pids workers "${WORKER_PIDS[@]}"; fi
   if [[ -n "$SERVER_PID" ]]; then stop_pids "temporal server" "$SERVER_PID"; fi
+  if [[ -n "$CODEC_PID" ]]; then stop_pids "codec server" "$CODEC_PID"; fi
   return 0
 }
 
@@ -322,10 +330,12 @@ cmd_server() {
   local server_log="$DATA_DIR/temporal-server.log" started=$SECONDS
   : >"$server_log"
   log "starting Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (Web UI port $TEMPORAL_UI_PORT, db .data/temporal.sqlite)..."
+  local codec_args=()
+  [[ -n "$CODEC_ENDPOINT" ]] && codec_args=(--ui-codec-endpoint "$CODEC_ENDPOINT")
   detach "$TEMPORAL_BIN" server start-dev \
     --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT" \
     --db-filename "$DATA_DIR/temporal.sqlite" \
-    "${sa_args[@]}" \
+    "${sa_args[@]}" "${codec_args[@]}" \
     </dev/null >>"$server_log" 2>&1 &
   SERVER_PID=$!
 
@@ -352,6 +362,37 @@ cmd_server() {
 # ---------------------------------------------------------------------------------------------
 # workers and demo
 # ---------------------------------------------------------------------------------------------
+
+# The codec server (docs/encryption.md) for this session: loopback only, a fresh token that the
+# Web UI carries in the endpoint path (it has no other way to authenticate without OIDC), CORS for
+# the UI's origin. Started before the server, whose --ui-codec-endpoint names it.
+cmd_codec_server() {
+  [[ "$DEV_CODEC_SERVER" == "off" ]] && return 0
+  need_build_output dist/workers/codec-server.js
+  is_port "$CODEC_PORT" || die "CODEC_PORT must be a port number, got '$CODEC_PORT'"
+  check_port "$CODEC_PORT" CODEC_PORT
+  mkdir -p "$DATA_DIR"
+  local token codec_log="$DATA_DIR/codec-server.log" deadline
+  token="$(node -e "process.stdout.write(require('crypto').randomBytes(24).toString('hex'))")"
+  (umask 077 && printf '%s\n' "$token" >"$DATA_DIR/codec-token")
+  : >"$codec_log"
+  PORTARIUM_CODEC_TOKEN="$token" PORTARIUM_CODEC_ADDRESS="127.0.0.1:$CODEC_PORT" \
+    PORTARIUM_CODEC_CORS_ORIGINS="http://localhost:$TEMPORAL_UI_PORT,http://127.0.0.1:$TEMPORAL_UI_PORT" \
+    detach node dist/workers/codec-server.js </dev/null >>"$codec_log" 2>&1 &
+  CODEC_PID=$!
+  deadline=$((SECONDS + WORKER_READY_TIMEOUT))
+  until grep -q "pid=$CODEC_PID listening" "$codec_log" 2>/dev/null; do
+    if ! alive "$CODEC_PID"; then
+      log "codec server exited before listening; last lines of $codec_log:" >&2
+      tail -n 20 "$codec_log" >&2 || true
+      exit 1
+    fi
+    (( SECONDS >= deadline )) && die "codec server not listening after ${WORKER_READY_TIMEOUT}s; see $codec_log"
+    sleep 0.2
+  done
+  CODEC_ENDPOINT="http://127.0.0.1:$CODEC_PORT/t/$token"
+  log "codec server on 127.0.0.1:$CODEC_PORT (pid $CODEC_PID, token in $DATA_DIR/codec-token, log $codec_log)"
+}
 
 need_build_output() {
   [[ -f "$1" ]] || die "$1 not found: run ./temporal-dev.sh install (npm install && npm run build) first"
@@ -409,6 +450,10 @@ cmd_demo() {
 print_ui() {
   log ""
   log "Temporal Web UI: http://localhost:$TEMPORAL_UI_PORT"
+  if [[ -n "$CODEC_ENDPOINT" ]]; then
+    log "  payloads are encrypted per workspace; the Web UI decodes them through the codec server. For the temporal CLI:"
+    log "  export TEMPORAL_CODEC_ENDPOINT=http://127.0.0.1:$CODEC_PORT TEMPORAL_CODEC_AUTH=\"Bearer \$(cat $DATA_DIR/codec-token)\""
+  fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -438,6 +483,7 @@ case "$cmd" in
     ;;
   all)
     cmd_install
+    cmd_codec_server
     cmd_server
     cmd_workers "${WORKERS:-1}"
     log ""
