@@ -11,6 +11,8 @@ import { alice, uid, waitForState, waitForStatus, withWorker } from './support/h
 import { keepHistory } from './support/histories';
 import { InFlightRecorder, quotaPolicyDir, quotaStatus, waitForQuota } from './support/quota-fixtures';
 import { testEnv } from './support/shared';
+import { quotaWorkflowId } from '../workflows/workflow-ids';
+import { workspaceQuota } from '../workflows/workspace-quota';
 
 const opts = (policyDir: string, recorder: InFlightRecorder) => ({
   connection: testEnv().nativeConnection,
@@ -130,6 +132,31 @@ describe('workspace quotas', function () {
       const st = await run.status();
       assert.equal(st.quota, undefined);
       assert.ok(!(await events(run)).includes('StateAwaitingQuota'));
+    });
+  });
+});
+
+describe('workspace quota coordinator history', function () {
+  this.timeout(120_000);
+
+  it('continues as new past its history limit, carrying leases and queue: the limit still holds', async function () {
+    const { dir, workspaceId } = quotaPolicyDir({ echo: { concurrentDispatches: 1 } });
+    const recorder = new InFlightRecorder();
+    await withWorker(opts(dir, recorder), async (h) => {
+      const first = await h.client.workflow.start(workspaceQuota, {
+        workflowId: quotaWorkflowId(workspaceId, 'echo'),
+        taskQueue: h.taskQueue,
+        args: [{ schemaVersion: 1, workspaceId, runtime: 'echo', maxHistoryEvents: 50 }],
+      });
+      const runs = await Promise.all(Array.from({ length: 10 }, (_, i) => h.start('read', { workspaceId, input: { delayMs: 150, i } })));
+      const results = await Promise.all(runs.map((r) => r.result()));
+      assert.deepEqual(results.map((r) => r.state), Array(10).fill('Succeeded'));
+      assert.equal(recorder.maxInFlight, 1);
+      assert.equal(recorder.started.length, 10);
+      const firstRun = h.client.workflow.getHandle(first.workflowId, first.firstExecutionRunId);
+      assert.equal((await firstRun.describe()).status.name, 'CONTINUED_AS_NEW', 'the first coordinator run continued as new');
+      const s = await quotaStatus(h.client, workspaceId);
+      assert.deepEqual([s?.leases.length, s?.waiting.length], [0, 0]);
     });
   });
 });

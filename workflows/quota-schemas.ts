@@ -74,6 +74,7 @@ export function workspaceQuotaInputSchema(): z.ZodType<WorkspaceQuotaInput> {
         idleSince: isoSchema().optional(),
       })
       .optional(),
+    maxHistoryEvents: z.number().int().min(50).max(50_000).optional(),
   });
 }
 

@@ -281,6 +281,8 @@ export interface WorkspaceQuotaInput {
   workspaceId: string;
   runtime: string;
   state?: QuotaBookState;
+  /** History length past which the coordinator continues as new (tests lower it). @default 2000 */
+  maxHistoryEvents?: number;
 }
 
 /** The `status` query of a coordinator. */

@@ -76,7 +76,7 @@ export async function workspaceQuota(raw: WorkspaceQuotaInput): Promise<void> {
       if (book.empty) return;
     }
     const info = workflowInfo();
-    if (info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS) {
+    if (info.continueAsNewSuggested || info.historyLength > (input.maxHistoryEvents ?? MAX_HISTORY_EVENTS)) {
       if (!allHandlersFinished()) await condition(allHandlersFinished);
       await pump(book, regrant.splice(0));
       return continueAsNew<typeof workspaceQuota>({ ...input, state: book.state });
