@@ -22,18 +22,24 @@ export function quotaLimitsSchema() {
     .refine((l) => l.concurrentDispatches !== undefined || l.dispatchesPerMinute !== undefined, 'no limit given');
 }
 
+/** A lease id is `<run id>/<action hash>`: a run can ask for and give back only its own. */
+const ownLease = { message: 'leaseId must start with the runId and /', path: ['leaseId'] };
+const isOwnLease = (m: { leaseId: string; runId: string }) => m.leaseId.startsWith(`${m.runId}/`);
+
 export function quotaRequestSchema(): z.ZodType<QuotaRequest> {
-  return z.strictObject({
-    schemaVersion: z.literal(1),
-    leaseId: leaseIdSchema(),
-    runId: runIdSchema(),
-    runExecutionId: z.string().min(1).max(200).optional(),
-    limits: quotaLimitsSchema(),
-  });
+  return z
+    .strictObject({
+      schemaVersion: z.literal(1),
+      leaseId: leaseIdSchema(),
+      runId: runIdSchema(),
+      runExecutionId: z.string().min(1).max(200).optional(),
+      limits: quotaLimitsSchema(),
+    })
+    .refine(isOwnLease, ownLease);
 }
 
 export function quotaReleaseSchema(): z.ZodType<QuotaRelease> {
-  return z.strictObject({ leaseId: leaseIdSchema(), runId: runIdSchema(), reason: z.enum(['done', 'withdrawn']) });
+  return z.strictObject({ leaseId: leaseIdSchema(), runId: runIdSchema(), reason: z.enum(['done', 'withdrawn']) }).refine(isOwnLease, ownLease);
 }
 
 export function quotaGrantSchema(): z.ZodType<QuotaGrant> {

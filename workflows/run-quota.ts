@@ -35,6 +35,11 @@ const { requestQuotaLease } = proxyActivities<QuotaActivities>({
 });
 
 const SYSTEM: EvidenceActor = { kind: 'System', id: 'portarium' };
+/**
+ * A waiting run asks again this often. The coordinator counts a lease id once, so this costs nothing
+ * while it runs; if it was terminated by hand, the new one started by the ask takes the run back.
+ */
+const REASK_MS = 5 * 60_000;
 
 export function wireQuotaHandlers(run: GovernedRunState, now: () => Date): void {
   setHandler(msg.quotaQueuedSignal, (raw) => {
@@ -77,12 +82,11 @@ export async function acquireQuota(run: GovernedRunState, limits: QuotaLimits, s
   run.deadlines = {};
   steps.enter(RunState.AwaitingQuota, `asking ${lease.coordinator} for a lease (${describeLimits(limits)})`);
   try {
-    await requestQuotaLease({
-      workspaceId,
-      runtime,
-      request: { schemaVersion: 1, leaseId: lease.leaseId, runId: run.workflowId, runExecutionId: workflowInfo().runId, limits: { ...limits } },
-    });
-    await condition(() => lease.granted || !!run.cancel);
+    const request = { schemaVersion: 1 as const, leaseId: lease.leaseId, runId: run.workflowId, runExecutionId: workflowInfo().runId, limits: { ...limits } };
+    for (;;) {
+      await requestQuotaLease({ workspaceId, runtime, request });
+      if (await condition(() => lease.granted || !!run.cancel, REASK_MS)) break;
+    }
     run.wakeups++;
   } catch (err) {
     if (isCancellation(err)) await releaseQuota(run, 'withdrawn');

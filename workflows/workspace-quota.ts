@@ -22,6 +22,7 @@ import * as msg from './messages';
 import { QuotaBook, type QuotaEntry } from './quota-book';
 import { parseQuota, quotaReleaseSchema, quotaRequestSchema, workspaceQuotaInputSchema } from './quota-schemas';
 import type { QuotaQueuedNotice, WorkspaceQuotaInput, WorkspaceQuotaStatus } from './types';
+import { workspaceOfWorkflowId } from './workflow-ids';
 
 /** A coordinator with nothing to do for this long finishes; the next request starts it again. */
 const IDLE_FINISH_MS = 10 * 60_000;
@@ -45,6 +46,8 @@ export async function workspaceQuota(raw: WorkspaceQuotaInput): Promise<void> {
     const req = parseQuota(quotaRequestSchema(), r);
     if (!req.ok) return void log.warn('quotaRequest refused', { reason: req.reason });
     const { leaseId, runId, runExecutionId, limits } = req.value;
+    // Only runs of this workspace take its capacity (and bring its limits).
+    if (workspaceOfWorkflowId(runId) !== input.workspaceId) return void log.warn('quotaRequest refused: run of another workspace', { runId });
     const outcome = book.request({ leaseId, runId, runExecutionId, requestedAt: now().toISOString() }, limits);
     if (outcome === 'held') regrant.push(book.state.leases.find((l) => l.leaseId === leaseId)!);
     dirty = true;
