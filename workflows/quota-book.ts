@@ -108,7 +108,7 @@ export class QuotaBook {
   }
 
   /** Grant times still inside the window at `now`, oldest first (does not change the state). */
-  private counted(now: Date): string[] {
+  counted(now: Date): string[] {
     const from = now.getTime() - QUOTA_WINDOW_MS;
     return this.state.window.filter((t) => ms(t) > from);
   }
@@ -167,6 +167,12 @@ export class QuotaBook {
   nextWindowChange(now: Date): number | undefined {
     const b = this.blocker(now);
     return this.state.waiting.length && b?.freesAt ? ms(b.freesAt) : undefined;
+  }
+
+  /** When an empty book has been idle long enough to finish; undefined while it holds anything. */
+  idleUntil(now: Date, idleMs: number): number | undefined {
+    if (!this.empty) return undefined;
+    return Date.parse(this.state.idleSince ?? now.toISOString()) + idleMs;
   }
 
   get empty(): boolean {

@@ -74,7 +74,8 @@ export async function workspaceQuota(raw: WorkspaceQuotaInput): Promise<void> {
       await checkLiveness(book);
       continue;
     }
-    if (book.empty && book.state.idleSince && Date.now() - Date.parse(book.state.idleSince) >= IDLE_FINISH_MS) {
+    const idleUntil = book.idleUntil(now(), IDLE_FINISH_MS);
+    if (idleUntil !== undefined && Date.now() >= idleUntil) {
       if (!allHandlersFinished()) await condition(allHandlersFinished);
       if (book.empty) return;
     }
@@ -84,7 +85,7 @@ export async function workspaceQuota(raw: WorkspaceQuotaInput): Promise<void> {
       await pump(book, regrant.splice(0));
       return continueAsNew<typeof workspaceQuota>({ ...input, state: book.state });
     }
-    const wakeAt = Math.min(book.nextWindowChange(now()) ?? Infinity, book.empty ? Date.parse(book.state.idleSince!) + IDLE_FINISH_MS : nextCheck);
+    const wakeAt = Math.min(book.nextWindowChange(now()) ?? Infinity, idleUntil ?? nextCheck);
     await condition(() => dirty, Math.max(1, wakeAt - Date.now() + 1));
   }
 }
@@ -140,7 +141,7 @@ function status(input: WorkspaceQuotaInput, book: QuotaBook): WorkspaceQuotaStat
     limits: { ...s.limits },
     leases: s.leases.map(({ leaseId, runId, grantedAt }) => ({ leaseId, runId, grantedAt })),
     waiting: s.waiting.map(({ leaseId, runId, requestedAt }) => ({ leaseId, runId, requestedAt })),
-    grantsInWindow: s.window.length,
+    grantsInWindow: book.counted(now()).length,
     ...(blockedBy && { blockedBy }),
   };
 }
