@@ -7,6 +7,7 @@ import * as assert from 'node:assert/strict';
 import { CancelledFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { RunHandle } from '../workers/client';
+import { formatStatus } from '../workers/cli-format';
 import { alice, uid, waitForState, waitForStatus, withWorker } from './support/harness';
 import { keepHistory } from './support/histories';
 import { InFlightRecorder, quotaPolicyDir, quotaStatus, waitForQuota } from './support/quota-fixtures';
@@ -66,6 +67,7 @@ describe('workspace quotas', function () {
       assert.equal(st.state, 'AwaitingQuota');
       assert.match(st.quota!.waitingFor!, new RegExp(`^waiting for quota: 1 of 1 concurrent echo dispatches in workspace ${workspaceId}; position 1$`));
       assert.equal(st.quota!.coordinator, `${workspaceId}/quota/echo`);
+      assert.match(formatStatus(cancelled.workflowId, st), /^quota {9}waiting for quota: 1 of 1 concurrent echo/m, 'portarium run status shows why');
       const withdrawn = await h.start('read', { workspaceId, input: { n: 3 } });
       await waitForStatus(withdrawn, (s) => s.quota?.phase === 'queued' && s.quota.queued?.position === 2);
       const next = await h.start('read', { workspaceId, input: { n: 4 } });
