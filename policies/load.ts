@@ -13,6 +13,7 @@ import type { WorkspaceConnections } from './connections';
 import { allowListAdmits } from './egress';
 import { snapshotQuotas } from './quotas';
 import { DefaultsFile, type PolicySnapshot, WorkspaceFile } from './schema';
+import { type Isolation, TaskQueueRouting } from './isolation';
 import { EVENTS_EGRESS_KEY, type Subscriber } from './subscribers';
 import type { WorkspaceTriggers } from './triggers';
 import { actionSchema, check } from '../workflows/schemas';
@@ -42,6 +43,8 @@ export interface LoadedPolicies {
   subscribersFor(workspaceId: string): readonly Subscriber[];
   /** Every workspace's CloudEvent trigger routes, in workspace then file order (not part of any snapshot). */
   triggers(): readonly WorkspaceTriggers[];
+  /** Each workspace's task queue, from its `isolation` setting, under the base queue name `base`. */
+  routing(base: string): TaskQueueRouting;
 }
 
 function parseFile<T>(file: string, schema: z.ZodType<T>, problems: PolicyProblem[]): T | undefined {
@@ -179,9 +182,11 @@ export function loadPolicyDir(dir: string): LoadedPolicies {
   const connections = new Map<string, WorkspaceConnections>();
   for (const [id, ws] of workspaces) connections.set(id, deepFreeze({ workspaceId: id, connections: ws.connections ?? {}, egress: ws.egress ?? {} }));
   const triggers = deepFreeze([...workspaces].filter(([, ws]) => ws.triggers?.length).map(([id, ws]) => ({ workspaceId: id, triggers: ws.triggers! })));
+  const isolation = new Map<string, Isolation>([...workspaces].map(([id, ws]) => [id, ws.isolation ?? 'shared']));
   return {
     dir,
     triggers: () => triggers,
+    routing: (base) => new TaskQueueRouting(base, isolation),
     workspaces: [...workspaces.keys()],
     snapshotFor: (workspaceId) => snapshots.get(workspaceId) ?? makeSnapshot(workspaceId, defaults, undefined),
     connectionsFor: (workspaceId) => connections.get(workspaceId) ?? deepFreeze({ workspaceId, connections: {}, egress: {} }),

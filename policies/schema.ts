@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { Connections, Egress } from './connections';
 import { DURATION_PATTERN, durationMs } from './duration';
+import { Isolation } from './isolation';
 import { Quotas } from './quotas';
 import { Subscribers } from './subscribers';
 import { Trigger } from './triggers';
@@ -131,6 +132,8 @@ export const WorkspaceFile = z.strictObject({
   triggers: z.array(Trigger).max(500).optional(),
   /** Dispatch quotas per runtime (`*`: the default); see policies/quotas.ts. In the snapshot, outside its hash. */
   quotas: Quotas.optional(),
+  /** Which worker pool (task queue) runs this workspace (not part of the decision snapshot); see policies/isolation.ts. */
+  isolation: Isolation.optional(),
 });
 export type WorkspaceFile = z.infer<typeof WorkspaceFile>;
 

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
+import { describePool } from '../policies/isolation';
 import { PolicyLoadError, loadPolicyDir } from '../policies/load';
 import { verifyChain } from '../workflows/evidence-chain';
 import { hashAction } from '../workflows/hashing';
@@ -255,8 +256,13 @@ async function amend(ctx: Ctx): Promise<number> {
 async function policyCheck(ctx: Ctx): Promise<number> {
   const dir = ctx.args[0] ?? ctx.config().policyDir;
   try {
-    const { workspaces } = loadPolicyDir(dir);
+    const policies = loadPolicyDir(dir);
+    const { workspaces } = policies;
     ctx.io.out(`ok: ${workspaces.length} workspace(s): ${workspaces.join(', ') || '(none)'}`);
+    // Where each workspace's runs go, so operators know which workers to start (docs/isolation.md).
+    for (const q of policies.routing(ctx.config().taskQueue).queues()) {
+      if (q.workspaces.length) ctx.io.out(`queue ${q.queue} (${describePool(q.pool)}): ${q.workspaces.join(', ')}`);
+    }
     return 0;
   } catch (err) {
     if (!(err instanceof PolicyLoadError)) throw err;

@@ -37,6 +37,8 @@ import type {
   ManualCompletion,
   RunStatus,
 } from '../workflows/types';
+import { TaskQueueRouting } from '../policies/isolation';
+import { loadPolicyDir } from '../policies/load';
 import { type PortariumConfig, connectionOptions } from './config';
 import { tracingClientInterceptors } from './telemetry';
 
@@ -79,19 +81,35 @@ export interface StartedRun {
 }
 
 export class PortariumClient {
+  private routes: TaskQueueRouting | (() => TaskQueueRouting);
+
+  /**
+   * `routing` sends each workspace's runs to its task queue (from the policies' `isolation`); a queue
+   * name alone routes every workspace there (the shared-queue default). A function is called once, on
+   * the first start, so clients that only decide or read never load policies.
+   */
   constructor(
     readonly client: Client,
-    readonly taskQueue = 'portarium',
-  ) {}
+    routing: TaskQueueRouting | (() => TaskQueueRouting) | string = 'portarium',
+  ) {
+    this.routes = typeof routing === 'string' ? new TaskQueueRouting(routing) : routing;
+  }
+
+  get routing(): TaskQueueRouting {
+    if (typeof this.routes === 'function') this.routes = this.routes();
+    return this.routes;
+  }
 
   /**
    * Connect with the OpenTelemetry client interceptor, so a run's trace starts at its StartWorkflow
-   * span. When you build the `Client` yourself, pass `interceptors: PortariumClient.interceptors()`.
+   * span, and route runs by the policies in `config.policyDir` (or `opts.routing`). When you build the
+   * `Client` yourself, pass `interceptors: PortariumClient.interceptors()`.
    */
-  static async connect(config: PortariumConfig, opts: { tracer?: otel.Tracer } = {}): Promise<PortariumClient> {
+  static async connect(config: PortariumConfig, opts: { tracer?: otel.Tracer; routing?: TaskQueueRouting } = {}): Promise<PortariumClient> {
+    const routing = opts.routing ?? (() => loadPolicyDir(config.policyDir).routing(config.taskQueue));
     const connection = await Connection.connect(connectionOptions(config));
     const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: PortariumClient.interceptors(opts.tracer) });
-    return new PortariumClient(client, config.taskQueue);
+    return new PortariumClient(client, routing);
   }
 
   /** Client interceptors that propagate the trace context into runs. @default tracer: the global one */
@@ -113,7 +131,7 @@ export class PortariumClient {
     const requestHash = requestHashOf(valid);
     try {
       await this.client.workflow.start(WORKFLOW_TYPE, {
-        taskQueue: this.taskQueue,
+        taskQueue: this.routing.queueFor(valid.workspaceId),
         workflowId,
         args: [valid],
         // Running or closed, a run with this id is the same request: never start it twice.

@@ -17,6 +17,12 @@ const str = () => z.preprocess(blankIsUnset, z.string().trim().optional());
 const posInt = () => z.preprocess(blankIsUnset, z.coerce.number().int().positive().optional());
 const bool = () =>
   z.preprocess(blankIsUnset, z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').optional());
+const list = () =>
+  z.preprocess(
+    blankIsUnset,
+    z.string().transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected comma-separated lower-case names (letters, digits, _ or -)'))).optional(),
+  );
 const duration = () => z.preprocess(blankIsUnset, z.string().regex(/^\d+(ms|s|m|h)$/, 'expected e.g. 500ms, 30s, 5m').optional());
 
 const EnvSchema = z.object({
@@ -29,6 +35,10 @@ const EnvSchema = z.object({
   TEMPORAL_TLS_CA_PATH: str(),
   TEMPORAL_TLS_SERVER_NAME: str(),
   PORTARIUM_TASK_QUEUE: str(),
+  // Isolation: which pools this worker serves (policies/isolation.ts). Unset: the shared queue only.
+  PORTARIUM_WORKSPACES: list(),
+  PORTARIUM_TIERS: list(),
+  PORTARIUM_SERVE_SHARED: bool(),
   PORTARIUM_POLICY_DIR: str(),
   PORTARIUM_DATA_DIR: str(),
   PORTARIUM_SECRETS_DIR: str(),
@@ -74,7 +84,10 @@ export interface PortariumConfig {
     apiKey?: string;
     tls?: { serverNameOverride?: string; caPath?: string; certPath?: string; keyPath?: string };
   };
+  /** The shared task queue, and the base of the dedicated and tier queues (`<base>.ws.<id>`, `<base>.tier.<name>`). */
   taskQueue: string;
+  /** The pools this worker polls; the client ignores it. */
+  serve: ServeConfig;
   policyDir: string;
   dataDir: string;
   /** Embedded secret store: one `<workspace>.json` per workspace (when Vault is not configured). */
@@ -95,6 +108,15 @@ export interface PortariumConfig {
   /** Per-workspace runtime credentials from Vault; when absent, the secrets files in `secretsDir` serve. */
   vault?: VaultOptions;
   evidence: EvidenceConfig;
+}
+
+export interface ServeConfig {
+  /** Workspaces whose policy says `isolation: dedicated`, served on their own queues. */
+  workspaces: string[];
+  /** Isolation tiers (`isolation: { tier }`), each one queue. */
+  tiers: string[];
+  /** Also poll the shared queue. @default true when no workspaces or tiers are named, else false */
+  shared: boolean;
 }
 
 export interface EvidenceConfig {
@@ -144,6 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
         : undefined,
     },
     taskQueue: e.PORTARIUM_TASK_QUEUE ?? 'portarium',
+    serve: serveConfig(e),
     policyDir: path.resolve(e.PORTARIUM_POLICY_DIR ?? path.join(PROJECT_ROOT, 'policies', 'sets')),
     dataDir,
     secretsDir: path.resolve(e.PORTARIUM_SECRETS_DIR ?? path.join(dataDir, 'secrets')),
@@ -164,6 +187,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
 }
 
 type Env = z.infer<typeof EnvSchema>;
+
+function serveConfig(e: Env): ServeConfig {
+  const workspaces = [...new Set(e.PORTARIUM_WORKSPACES ?? [])];
+  const tiers = [...new Set(e.PORTARIUM_TIERS ?? [])];
+  const shared = e.PORTARIUM_SERVE_SHARED ?? (workspaces.length === 0 && tiers.length === 0);
+  if (!shared && !workspaces.length && !tiers.length) throw new ConfigError('PORTARIUM_SERVE_SHARED=false leaves this worker nothing to poll: name PORTARIUM_WORKSPACES or PORTARIUM_TIERS');
+  return { workspaces, tiers, shared };
+}
 
 function evidenceConfig(e: Env, dataDir: string): EvidenceConfig {
   const kind = e.PORTARIUM_EVIDENCE_SINK ?? (e.PORTARIUM_EVIDENCE_DATABASE_URL ? 'postgres' : 'file');

@@ -8,7 +8,7 @@ import { loadConfig } from './config';
 import { configuredEvidenceSink } from './evidence';
 import { jsonLogger } from './logging';
 import { startTelemetry } from './telemetry';
-import { configuredSecretStore, connectWorker, createPortariumWorker, missingSearchAttributes } from './worker';
+import { configuredSecretStore, connectWorker, createPortariumWorkers, missingSearchAttributes } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -32,11 +32,12 @@ async function main(): Promise<void> {
   }
   const secrets = configuredSecretStore(config);
   const evidence = configuredEvidenceSink(config);
-  const worker = await createPortariumWorker(config, { connection, secrets, evidence, tracing: telemetry });
+  const { workers, queues } = await createPortariumWorkers(config, { connection, secrets, evidence, tracing: telemetry });
   // temporal-dev.sh waits for `pid=<pid> polling` in this line: keep those words together.
-  console.log(`portarium worker pid=${process.pid} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${config.taskQueue} secrets=${secrets.kind} evidence=${evidence.kind}` +
+  console.log(`portarium worker pid=${process.pid} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${queues.map((q) => q.queue).join(',')} secrets=${secrets.kind} evidence=${evidence.kind}` +
     `${config.metricsAddress ? ` metrics=http://${config.metricsAddress}/metrics` : ''} traces=${telemetry.enabled ? 'otel' : 'off'}`);
-  await worker.run();
+  // One worker per served queue; a shutdown signal stops them all, and the process ends when all have.
+  await Promise.all(workers.map((w) => w.run()));
   await secrets.close();
   await evidence.close();
   await telemetry.shutdown();

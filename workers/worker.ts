@@ -15,7 +15,9 @@ import { createStackStormRuntime } from '../activities/stackstorm';
 import { VaultSecretStore } from '../activities/vault';
 import { type LoadedPolicies, loadPolicyDir } from '../policies/load';
 import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes';
-import { type PortariumConfig, connectionOptions } from './config';
+import { type Pool, describePool } from '../policies/isolation';
+import { workspaceGuard } from '../activities/workspace-guard';
+import { ConfigError, type PortariumConfig, connectionOptions } from './config';
 import { prebuiltBundle } from './bundle';
 import { configuredEvidenceSink } from './evidence';
 import { type TracingParts, tracingInterceptors, tracingSinks } from './telemetry';
@@ -30,6 +32,8 @@ export interface WorkerParts {
   evidence?: EvidenceSink;
   /** Tracer and span processor for activity and workflow spans (tests inject an in-memory exporter). @default the global tracer, no workflow spans */
   tracing?: TracingParts;
+  /** Workflow code to run instead of the prebuilt bundle (tests that play a rogue workflow against the real activities). */
+  workflowBundle?: { code: string };
 }
 
 /** Every runtime this worker can dispatch to; a workspace reaches one only through its policy file's connection and egress rules. */
@@ -50,26 +54,79 @@ export function configuredSecretStore(config: PortariumConfig): SecretStore {
   return config.vault ? new VaultSecretStore(config.vault) : new FileSecretStore(config.secretsDir);
 }
 
-export async function createPortariumWorker(config: PortariumConfig, parts: WorkerParts): Promise<Worker> {
+/** A served queue: the task queue, the pool it belongs to, and the workspaces routed to it. */
+export interface ServedQueue {
+  queue: string;
+  pool: Pool;
+  workspaces: string[];
+}
+
+/**
+ * The queues this worker polls, from PORTARIUM_WORKSPACES / PORTARIUM_TIERS / PORTARIUM_SERVE_SHARED,
+ * checked against the policies: a named workspace must be `isolation: dedicated` and a named tier must
+ * have a workspace, or the worker would poll a queue no run is ever sent to.
+ */
+export function servedQueues(config: PortariumConfig, policies: LoadedPolicies): ServedQueue[] {
+  const routing = policies.routing(config.taskQueue);
+  const all = routing.queues();
+  const served: ServedQueue[] = [];
+  if (config.serve.shared) served.push(all.find((q) => q.pool.kind === 'shared')!);
+  for (const ws of config.serve.workspaces) {
+    const pool = routing.poolFor(ws);
+    if (!policies.workspaces.includes(ws)) throw new ConfigError(`PORTARIUM_WORKSPACES: no policy file for workspace ${ws} in ${policies.dir}`);
+    if (pool.kind !== 'workspace') {
+      throw new ConfigError(`PORTARIUM_WORKSPACES: workspace ${ws} is not dedicated (its runs go to ${describePool(pool)}, queue ${routing.queueFor(ws)}); set "isolation: dedicated" in its policy file`);
+    }
+    served.push(all.find((q) => q.queue === routing.queueFor(ws))!);
+  }
+  for (const tier of config.serve.tiers) {
+    const q = all.find((x) => x.pool.kind === 'tier' && x.pool.tier === tier);
+    if (!q) throw new ConfigError(`PORTARIUM_TIERS: no workspace in ${policies.dir} has "isolation: { tier: ${tier} }"`);
+    served.push(q);
+  }
+  return served;
+}
+
+/** One Temporal worker per served queue, sharing one set of activities (and so one secret store and sink). */
+export async function createPortariumWorkers(config: PortariumConfig, parts: WorkerParts): Promise<{ workers: Worker[]; queues: ServedQueue[] }> {
   const policies = loadPolicyDir(config.policyDir);
+  const queues = servedQueues(config, policies);
+  const activities = workerActivities(config, parts, policies);
+  const workers = await Promise.all(queues.map((q) => createWorkerOn(config, parts, policies, activities, q.queue)));
+  return { workers, queues };
+}
+
+/** A worker on one queue (default: the shared one); tests and benchmarks use it directly. */
+export async function createPortariumWorker(config: PortariumConfig, parts: WorkerParts, taskQueue = config.taskQueue): Promise<Worker> {
+  const policies = loadPolicyDir(config.policyDir);
+  return createWorkerOn(config, parts, policies, workerActivities(config, parts, policies), taskQueue);
+}
+
+function workerActivities(config: PortariumConfig, parts: WorkerParts, policies: LoadedPolicies) {
+  return createActivities({
+    policies,
+    runtimes: parts.runtimes ?? configuredRuntimes(config, policies),
+    secrets: parts.secrets ?? configuredSecretStore(config),
+    payloads: new FilePayloadStore(path.join(config.dataDir, 'payloads')),
+    evidence: parts.evidence ?? configuredEvidenceSink(config),
+  });
+}
+
+async function createWorkerOn(config: PortariumConfig, parts: WorkerParts, policies: LoadedPolicies, activities: ReturnType<typeof createActivities>, taskQueue: string): Promise<Worker> {
+  const tracing = tracingInterceptors(parts.tracing);
   return Worker.create({
     connection: parts.connection,
     namespace: config.temporal.namespace,
-    taskQueue: config.taskQueue,
-    workflowBundle: prebuiltBundle(),
-    activities: createActivities({
-      policies,
-      runtimes: parts.runtimes ?? configuredRuntimes(config, policies),
-      secrets: parts.secrets ?? configuredSecretStore(config),
-      payloads: new FilePayloadStore(path.join(config.dataDir, 'payloads')),
-      evidence: parts.evidence ?? configuredEvidenceSink(config),
-    }),
+    taskQueue,
+    workflowBundle: parts.workflowBundle ?? prebuiltBundle(),
+    activities,
     maxCachedWorkflows: config.maxCachedWorkflows,
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: config.maxConcurrentWorkflowTasks,
     maxHeartbeatThrottleInterval: config.heartbeatThrottle as `${number}s`,
     shutdownGraceTime: config.shutdownGrace as `${number}s`,
-    interceptors: tracingInterceptors(parts.tracing),
+    // Tracing outermost, so a refused activity still has its span.
+    interceptors: { ...tracing, activity: [...(tracing.activity ?? []), workspaceGuard(policies.routing(config.taskQueue))] },
     sinks: tracingSinks(parts.tracing),
   });
 }

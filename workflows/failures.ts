@@ -65,6 +65,17 @@ export const FailureType = {
    * never fails a run: what stays undelivered shows in `status.events.undelivered`.
    */
   SubscriberUnavailable: 'SubscriberUnavailable',
+  /**
+   * Something crossed workspaces: a run whose workflow id names another workspace than its input, a
+   * principal of another workspace, or an activity asked for another workspace's data. Refused and
+   * recorded; non-retryable.
+   */
+  WorkspaceMismatch: 'WorkspaceMismatch',
+  /**
+   * A run reached a worker that does not serve its workspace (started on another task queue than its
+   * workspace's isolation setting routes it to). Non-retryable: nothing of it runs there.
+   */
+  WrongTaskQueue: 'WrongTaskQueue',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 

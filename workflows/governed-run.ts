@@ -45,6 +45,7 @@ import {
   manualCompletionSchema,
 } from './schemas';
 import { CorrelationKey, StateKey, TierKey, WorkspaceKey } from './search-attributes';
+import { runWorkspaceCrossing } from './workflow-ids';
 import { type DecisionKind, type GovernedRunResult, RunState, TERMINAL_STATES } from './types';
 
 const policyActivityOptions = { startToCloseTimeout: '10s', retry: { maximumAttempts: 3 } } as const;
@@ -81,6 +82,9 @@ const { persistEvidence } = proxyActivities<EvidenceActivities>({
 /** Runs recorded before evidence sinks existed replay without the sink writes. */
 export const EVIDENCE_SINK_PATCH = 'portarium-evidence-sink-v1';
 
+/** Runs from before workspace checks ran even when their workflow id names another workspace. */
+export const WORKSPACE_IDS_PATCH = 'portarium-workspace-ids-v1';
+
 /** Runs recorded before domain events replay without publishing them. */
 export const RUN_EVENTS_PATCH = 'portarium-run-events-v1';
 /**
@@ -104,6 +108,12 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
       nonRetryable: true,
       details: [parsed.issues],
     });
+  }
+  // Checked only when the ids disagree, so other runs' histories carry no marker for it.
+  const crossing = runWorkspaceCrossing(workflowInfo().workflowId, parsed.value);
+  if (crossing && patched(WORKSPACE_IDS_PATCH)) {
+    log.warn('governed run refused: workspace crossing', { workflowId: workflowInfo().workflowId, reason: crossing });
+    throw ApplicationFailure.create({ type: FailureType.WorkspaceMismatch, message: crossing, nonRetryable: true });
   }
   const run = new GovernedRunState(parsed.value, workflowInfo().workflowId, now());
   // Created only for the dispatch: every promise a workflow makes costs a stack capture in the SDK.

@@ -22,6 +22,7 @@ import {
   type GovernedRunInput,
   type JsonValue,
   type ManualCompletion,
+  type Principal,
   type RefusalRecord,
   type RunDeadlines,
   RunState,
@@ -149,6 +150,17 @@ export class GovernedRunState {
     return this.chain.entries.slice(this.evidenceStored?.count ?? 0);
   }
 
+  /**
+   * Refuses (and records) a message from a principal of another workspace. Principals without a
+   * `workspaceId` are judged by roles and keys as before.
+   */
+  private refusedForeign(via: string, p: Principal, now: Date): { ok: false; type: FailureType; message: string } | undefined {
+    if (p.workspaceId === undefined || p.workspaceId === this.input.workspaceId) return undefined;
+    const message = `${p.id} acts for workspace ${p.workspaceId}, not ${this.input.workspaceId}`;
+    this.refuse(via, p.id, FailureType.WorkspaceMismatch, message, now);
+    return { ok: false, type: FailureType.WorkspaceMismatch, message };
+  }
+
   /** A refused request: kept in `status`, `lastError` and the evidence chain. */
   refuse(via: string, by: string | undefined, type: FailureType, message: string, now: Date): Verdict {
     this.refusals.push({ type, message, via, by, at: now.toISOString() });
@@ -211,6 +223,8 @@ export class GovernedRunState {
 
   /** Judge and apply a validated decision. A repeated decision id returns its first verdict. */
   applyDecision(kind: DecisionKind, claimed: Decision, via: string, now: Date): DecisionVerdict {
+    const foreign = this.refusedForeign(via, claimed.approver, now);
+    if (foreign) return foreign;
     // Under signed rules the key proves who decided; their roles come from policy, not the message.
     const registered = this.policy?.signed ? this.policy.approverRoles[claimed.approver.id] ?? [] : undefined;
     const d: Decision = registered ? { ...claimed, approver: { id: claimed.approver.id, roles: registered } } : claimed;
@@ -263,6 +277,8 @@ export class GovernedRunState {
 
   applyCancel(req: CancelRequest, now: Date): Verdict {
     const by = req.requestedBy;
+    const foreign = this.refusedForeign('cancelRun', by, now);
+    if (foreign) return foreign;
     const operator = by.roles.some((r) => (this.policy?.operatorRoles ?? []).includes(r));
     if (by.id !== this.requesterId && !operator) {
       return this.refuse('cancelRun', by.id, FailureType.CancelNotAllowed, `${by.id} is neither the requester nor an operator`, now);
@@ -276,6 +292,8 @@ export class GovernedRunState {
   applyManualCompletion(m: ManualCompletion, now: Date): Verdict {
     const refuse = (message: string) =>
       this.refuse('manualCompletion', m.completedBy.id, FailureType.ManualCompletionRefused, message, now);
+    const foreign = this.refusedForeign('manualCompletion', m.completedBy, now);
+    if (foreign) return foreign;
     if (this.state !== RunState.AwaitingManualCompletion) return refuse(`not awaiting manual completion (state ${this.state})`);
     if (m.actionHash !== this.actionHash) return refuse('completion names another action hash');
     const allowed = [...this.eligibleRoles, ...(this.policy?.operatorRoles ?? [])];
@@ -296,6 +314,8 @@ export class GovernedRunState {
 
   applyAmendment(req: AmendRequest, now: Date): Verdict {
     const refuse = (message: string) => this.refuse('amendAction', req.amendedBy.id, FailureType.AmendNotAllowed, message, now);
+    const foreign = this.refusedForeign('amendAction', req.amendedBy, now);
+    if (foreign) return foreign;
     if (this.state !== RunState.ChangesRequested) return refuse(`no changes were requested (state ${this.state})`);
     if (req.amendedBy.id !== this.requesterId) return refuse('only the requester may amend the action');
     if (req.action.runtime !== this.action.runtime) return refuse('an amendment keeps the runtime; start a new run for another runtime');

@@ -49,6 +49,7 @@ export function principalSchema(): z.ZodType<Principal> {
   return z.strictObject({
     id: id('principal id'),
     roles: z.array(id('role', 64)).max(64, 'at most 64 roles'),
+    workspaceId: workspaceIdSchema().optional(),
   });
 }
 

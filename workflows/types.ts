@@ -69,6 +69,11 @@ export const TERMINAL_STATES: ReadonlySet<RunState> = new Set<RunState>([
 export interface Principal {
   id: string;
   roles: string[];
+  /**
+   * The workspace this person or bot acts for, when the caller's identity provider says so. A
+   * principal of another workspace than the run's is refused (`WorkspaceMismatch`) and recorded.
+   */
+  workspaceId?: string;
 }
 
 /** JSON value accepted as action input and returned as runtime output. */

@@ -23,3 +23,19 @@ const WORKSPACE_PREFIX = /^([a-z0-9][a-z0-9_-]{0,62})[:/]/;
 export function workspaceOfWorkflowId(workflowId: string): string | undefined {
   return WORKSPACE_PREFIX.exec(workflowId)?.[1];
 }
+
+/**
+ * Why a run's ids disagree, if they do: its workflow id must carry its input's workspace (the payload
+ * codec and the workers route and encrypt by the id), and its requester may not act for another one.
+ */
+export function runWorkspaceCrossing(workflowId: string, input: { workspaceId: string; requestedBy: { id: string; workspaceId?: string } }): string | undefined {
+  const owner = workspaceOfWorkflowId(workflowId);
+  if (owner !== input.workspaceId) {
+    return owner === undefined
+      ? `workflow id ${workflowId} does not start with its workspace (expected ${input.workspaceId}:<idempotency key>)`
+      : `workflow id ${workflowId} belongs to workspace ${owner}, but the input names workspace ${input.workspaceId}`;
+  }
+  const by = input.requestedBy;
+  if (by.workspaceId !== undefined && by.workspaceId !== input.workspaceId) return `requester ${by.id} acts for workspace ${by.workspaceId}, not ${input.workspaceId}`;
+  return undefined;
+}

@@ -57,6 +57,8 @@ export interface HarnessOptions {
   evidence?: EvidenceSink;
   /** Tracer and span processor for the worker's spans (telemetry tests). */
   tracing?: TracingParts;
+  /** Workflow code instead of the prebuilt bundle (a rogue workflow against the real activities). */
+  workflowBundle?: { code: string };
 }
 
 /** A fixed test key for evidence tree heads (never used outside tests). */
@@ -71,7 +73,7 @@ export async function withWorker<T>(opts: HarnessOptions, fn: (h: Harness) => Pr
   const ledger = new MemoryEchoLedger();
   const config = loadConfig({}, { taskQueue, policyDir: opts.policyDir ?? TEST_POLICY_DIR, echoLedger: 'memory', heartbeatThrottle: '200ms', shutdownGrace: '2s' });
   const evidence = opts.evidence ?? tempFileSink();
-  const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)], secrets: opts.secrets, evidence, tracing: opts.tracing });
+  const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)], secrets: opts.secrets, evidence, tracing: opts.tracing, workflowBundle: opts.workflowBundle });
   const portarium = new PortariumClient(opts.client, taskQueue);
   const harness: Harness = {
     client: opts.client,
