@@ -8,7 +8,11 @@ import { CancelledFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { RunHandle } from '../workers/client';
 import { formatStatus } from '../workers/cli-format';
-import { alice, uid, waitForState, waitForStatus, withWorker } from './support/harness';
+import { PortariumClient } from '../workers/client';
+import { loadConfig } from '../workers/config';
+import { createPortariumWorkers } from '../workers/worker';
+import { loadPolicyDir } from '../policies/load';
+import { alice, tempFileSink, uid, waitForState, waitForStatus, withWorker } from './support/harness';
 import { keepHistory } from './support/histories';
 import { InFlightRecorder, quotaPolicyDir, quotaStatus, waitForQuota } from './support/quota-fixtures';
 import { testEnv } from './support/shared';
@@ -123,6 +127,30 @@ describe('workspace quotas', function () {
       const s = await quotaStatus(h.client, workspaceId);
       assert.equal(s?.leases.length, 0);
     });
+  });
+
+  it('a dedicated workspace: the coordinator runs on the workspace\'s own task queue, beside its runs', async function () {
+    const { dir, workspaceId } = quotaPolicyDir({ echo: { concurrentDispatches: 1 } }, { isolation: 'dedicated' });
+    const recorder = new InFlightRecorder();
+    const base = uid('tq');
+    const config = loadConfig({ PORTARIUM_POLICY_DIR: dir, PORTARIUM_TASK_QUEUE: base, PORTARIUM_WORKSPACES: workspaceId }, { echoLedger: 'memory', shutdownGrace: '2s' });
+    const { workers } = await createPortariumWorkers(config, { connection: testEnv().nativeConnection, runtimes: [recorder], evidence: tempFileSink() });
+    const portarium = new PortariumClient(testEnv().client, loadPolicyDir(dir).routing(base));
+    const running = workers.map((w) => w.run());
+    try {
+      const start = (i: number) => portarium.startRun({
+        workspaceId, correlationId: uid('corr'), requestedBy: alice, idempotencyKey: uid('key'), reason: 'dedicated quota',
+        action: { runtime: 'echo', target: 'test/thing', operation: 'read', input: { delayMs: 300, i } },
+      });
+      const runs = [await start(1), await start(2), await start(3)];
+      for (const r of runs) assert.equal((await r.run.result()).state, 'Succeeded');
+      assert.equal(recorder.maxInFlight, 1);
+      const coordinator = await testEnv().client.workflow.getHandle(quotaWorkflowId(workspaceId, 'echo')).describe();
+      assert.equal(coordinator.taskQueue, `${base}.ws.${workspaceId}`);
+    } finally {
+      workers.forEach((w) => w.shutdown());
+      await Promise.all(running);
+    }
   });
 
   it('a runtime without a quota dispatches at once, without a lease', async function () {

@@ -15,13 +15,13 @@ import type { WorkspaceQuotaStatus } from '../../workflows/types';
 import { quotaWorkflowId } from '../../workflows/workflow-ids';
 import { TEST_POLICY_DIR, uid } from './harness';
 
-/** A policy dir with workspace `<id>` (rules as the `test` workspace) and these quotas. */
-export function quotaPolicyDir(quotas: Record<string, RuntimeQuota>): { dir: string; workspaceId: string } {
+/** A policy dir with workspace `<id>` (rules as the `test` workspace), these quotas and `extra` fields. */
+export function quotaPolicyDir(quotas: Record<string, RuntimeQuota>, extra: object = {}): { dir: string; workspaceId: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-quota-policies-'));
   const workspaceId = uid('q');
   fs.copyFileSync(path.join(TEST_POLICY_DIR, 'defaults.json'), path.join(dir, 'defaults.json'));
   const ws = JSON.parse(fs.readFileSync(path.join(TEST_POLICY_DIR, 'test.json'), 'utf8'));
-  fs.writeFileSync(path.join(dir, `${workspaceId}.json`), JSON.stringify({ ...ws, workspace: workspaceId, quotas }));
+  fs.writeFileSync(path.join(dir, `${workspaceId}.json`), JSON.stringify({ ...ws, workspace: workspaceId, quotas, ...extra }));
   return { dir, workspaceId };
 }
 
