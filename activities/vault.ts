@@ -96,6 +96,23 @@ export class VaultSecretStore implements SecretStore {
     return toSecret(body, what);
   }
 
+  /**
+   * A write (POST/PUT) to another engine (transit) under the store's login, with the same one retry
+   * after a lapsed login. Vault's errors are thrown as they are: the caller maps them.
+   */
+  async write(vaultPath: string, data: object): Promise<unknown> {
+    await this.ensureLogin();
+    const used = this.client.token;
+    try {
+      return await this.client.write(vaultPath, data);
+    } catch (err) {
+      if (status(err) !== 403 || this.options.auth.method === 'token') throw err;
+      if (this.client.token === used) this.validUntil = 0;
+      await this.ensureLogin();
+      return this.client.write(vaultPath, data);
+    }
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.renewTimer);

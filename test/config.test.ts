@@ -48,4 +48,29 @@ describe('config', function () {
     assert.throws(() => loadConfig({ PORTARIUM_VAULT_AUTH: 'approle' }), /VAULT_ADDR/);
     assert.throws(() => loadConfig({ VAULT_ADDR: 'vault:8200', VAULT_TOKEN: 'hvs.secret-token' }), (e: Error) => /VAULT_ADDR/.test(e.message) && !e.message.includes('hvs.secret-token'));
   });
+
+  it('encrypts payloads with the keyring under the data dir by default, or with Vault transit, or not at all', function () {
+    assert.deepEqual(loadConfig({ PORTARIUM_DATA_DIR: '/srv/p' }).payloadEncryption, { kind: 'keyring', file: '/srv/p/keys/payload-keyring.json' });
+    assert.deepEqual(loadConfig({ PORTARIUM_KEYRING_FILE: '/etc/p/ring.json' }).payloadEncryption, { kind: 'keyring', file: '/etc/p/ring.json' });
+    assert.deepEqual(loadConfig({ PORTARIUM_PAYLOAD_ENCRYPTION: 'off' }).payloadEncryption, { kind: 'off' });
+    const vault = { VAULT_ADDR: 'https://vault:8200', VAULT_TOKEN: 'hvs.abc', PORTARIUM_PAYLOAD_ENCRYPTION: 'vault' };
+    assert.deepEqual(loadConfig(vault).payloadEncryption, { kind: 'vault', mount: 'transit' });
+    assert.deepEqual(loadConfig({ ...vault, PORTARIUM_VAULT_TRANSIT_MOUNT: 'transit/tenants' }).payloadEncryption, { kind: 'vault', mount: 'transit/tenants' });
+    assert.throws(() => loadConfig({ PORTARIUM_PAYLOAD_ENCRYPTION: 'vault' }), (e: Error) => e instanceof ConfigError && /PORTARIUM_PAYLOAD_ENCRYPTION: vault needs VAULT_ADDR/.test(e.message));
+    assert.throws(() => loadConfig({ PORTARIUM_PAYLOAD_ENCRYPTION: 'aes' }), /PORTARIUM_PAYLOAD_ENCRYPTION.*"aes"/);
+    assert.throws(() => loadConfig({ PORTARIUM_PAYLOAD_ENCRYPTION: 'off', PORTARIUM_KEYRING_FILE: '/x' }), /PORTARIUM_KEYRING_FILE is set but PORTARIUM_PAYLOAD_ENCRYPTION is off/);
+    assert.throws(() => loadConfig({ PORTARIUM_VAULT_TRANSIT_MOUNT: 'transit' }), /PORTARIUM_VAULT_TRANSIT_MOUNT is set/);
+    assert.throws(() => loadConfig({ ...vault, PORTARIUM_VAULT_TRANSIT_MOUNT: '../x' }), /PORTARIUM_VAULT_TRANSIT_MOUNT: expected a mount path/);
+  });
+
+  it('the codec server binds 127.0.0.1 and allows the dev Web UI origin unless told otherwise, and never echoes its token', function () {
+    const c = loadConfig({}).codecServer;
+    assert.equal(c.address, '127.0.0.1:8888');
+    assert.deepEqual(c.corsOrigins, ['http://localhost:8233', 'http://127.0.0.1:8233']);
+    assert.equal(c.token, undefined);
+    const set = loadConfig({ PORTARIUM_CODEC_ADDRESS: '0.0.0.0:9000', PORTARIUM_CODEC_TOKEN: 'codec-secret-1234567', PORTARIUM_CODEC_CORS_ORIGINS: 'https://ui.example, https://ui2.example' }).codecServer;
+    assert.deepEqual(set, { address: '0.0.0.0:9000', token: 'codec-secret-1234567', tokensFile: undefined, corsOrigins: ['https://ui.example', 'https://ui2.example'] });
+    assert.throws(() => loadConfig({ PORTARIUM_CODEC_ADDRESS: 'localhost' }), /PORTARIUM_CODEC_ADDRESS: expected host:port/);
+    assert.throws(() => loadConfig({ PORTARIUM_CODEC_TOKEN: ' ', PORTARIUM_CODEC_ADDRES: 'x:1' }), /unknown setting PORTARIUM_CODEC_ADDRES/);
+  });
 });

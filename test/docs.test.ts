@@ -8,8 +8,11 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { KeyringKeyProvider } from '../activities/keyring';
+import { type RunningCodecServer, startCodecServer } from '../workers/codec-server';
 import { PROJECT_ROOT } from '../workers/config';
-import { shared, testEnv } from './support/shared';
+import { shared, testEnv, testKeyringFile } from './support/shared';
 import { temporalCli } from './support/temporal-binaries';
 import { type WorkerProcess, startWorkerProcess } from './support/worker-process';
 
@@ -46,14 +49,19 @@ function runScript(script: string, env: NodeJS.ProcessEnv): Promise<{ code: numb
 describe('docs', function () {
   let worker: WorkerProcess | undefined;
   let dataDir: string;
+  // The guide's "Read payloads" step: a codec server, and the CLI pointed at it (TEMPORAL_CODEC_*).
+  let codec: RunningCodecServer | undefined;
+  const codecToken = randomBytes(24).toString('hex');
 
   before(async function () {
     this.timeout(30_000);
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-docs-'));
     worker = await startWorkerProcess({ PORTARIUM_DATA_DIR: dataDir, PORTARIUM_LOG_LEVEL: 'WARN' });
+    codec = await startCodecServer({ address: '127.0.0.1:0', tokens: [{ token: codecToken }], corsOrigins: [], namespace: 'default', keys: new KeyringKeyProvider(testKeyringFile()) });
   });
-  after(() => {
+  after(async () => {
     worker?.child.kill('SIGTERM');
+    await codec?.close();
   });
 
   it('every command of the operator\'s guide runs as written and leaves the runs it describes', async function () {
@@ -66,6 +74,9 @@ describe('docs', function () {
       HOME: process.env.HOME,
       TEMPORAL_ADDRESS: shared.address,
       PORTARIUM_DATA_DIR: dataDir,
+      PORTARIUM_KEYRING_FILE: testKeyringFile(),
+      TEMPORAL_CODEC_ENDPOINT: codec!.url,
+      TEMPORAL_CODEC_AUTH: `Bearer ${codecToken}`,
     };
     const { code, out } = await runScript(script, env);
     assert.equal(code, 0, `the guide's commands failed:\n${out.slice(-4000)}`);
@@ -80,6 +91,8 @@ describe('docs', function () {
     assert.equal(await state('demo:invoice-8'), 'Succeeded', 'started by the TypeScript example');
     assert.match(out, /existing: yes/, 'the repeated start found the first run');
     assert.match(out, /verified/);
+    assert.match(out, /active key of demo: demo\/k\d+/, 'the demo key was rotated midway, and the later steps still read the runs');
+    assert.match(out, /"state":\s*"AwaitingApproval"/, 'temporal workflow query prints the decoded status (through the codec server)');
     assert.match(out, /approved demo:change-47/);
     assert.match(out, /route: demo\/demo-greeting-requested/, 'the sample CloudEvent was routed');
     const query = 'PortariumWorkspace = "demo" AND PortariumCorrelationId = "pipeline-run-17"';

@@ -10,6 +10,7 @@ import { runtimeRejected } from '../workflows/failures';
 import { signDecision } from '../workflows/signatures';
 import { alice, bob, carol, decision, failureType, oscar, uid, waitForState, waitForStatus, withWorker } from './support/harness';
 import { testEnv } from './support/shared';
+import { decodedHistory, textOf } from './support/leak-scan';
 
 const SECRET = 'sk-live-SECRET12345678';
 /** A runtime that leaks a credential in its error text, or in an output field. */
@@ -93,7 +94,8 @@ describe('hardening', function () {
       const ok = await h.start('any', { action: { runtime: 'ghost', target: 'x', operation: 'any', input: {} } });
       assert.deepEqual((await ok.result()).output, { apiKey: '[redacted]', ok: true });
       for (const run of [failed, ok]) {
-        const everything = JSON.stringify([await run.status(), await run.evidence(), await run.handle.fetchHistory()]);
+        // The history decoded (what anyone with the workspace's keys reads), not only the ciphertext the server holds.
+        const everything = textOf([await run.status(), await run.evidence(), await decodedHistory(h.client, run.workflowId, await run.handle.fetchHistory())]);
         assert.ok(!everything.includes('SECRET12345678'), `no secret in ${run.workflowId}`);
       }
       assert.match((await failed.status()).lastError!.message, /upstream said 401 for Authorization: \[redacted\]/);

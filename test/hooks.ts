@@ -5,7 +5,7 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { type DevServer, startDevServer } from './support/dev-server';
-import { captureLog, shared } from './support/shared';
+import { captureLog, shared, testDataConverter } from './support/shared';
 
 let server: DevServer | undefined;
 
@@ -16,7 +16,8 @@ export const mochaHooks = {
     Runtime.install({ logger: new DefaultLogger('DEBUG', captureLog) });
     server = await startDevServer();
     shared.address = server.address;
-    shared.env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address });
+    // The client encrypts and decrypts like the workers: every suite runs with payload encryption on.
+    shared.env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address, client: { dataConverter: testDataConverter() } });
   },
   async afterAll(this: Mocha.Context) {
     this.timeout(30_000);

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { prebuiltBundle } from '../workers/bundle';
+import { testDataConverter } from './support/shared';
 import { HISTORY_DIR, RECORDED_PATHS, recordedWorkflowIds } from './support/histories';
 
 describe('replay of recorded histories', function () {
@@ -29,7 +30,7 @@ describe('replay of recorded histories', function () {
     }));
     const failures: string[] = [];
     let replayed = 0;
-    for await (const result of Worker.runReplayHistories({ workflowBundle: prebuiltBundle() }, histories)) {
+    for await (const result of Worker.runReplayHistories({ workflowBundle: prebuiltBundle(), dataConverter: testDataConverter() }, histories)) {
       replayed++;
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }
@@ -43,6 +44,6 @@ describe('replay of recorded histories', function () {
     const history = JSON.parse(fs.readFileSync(path.join(HISTORY_DIR, 'auto-succeeded.json'), 'utf8'));
     history.events = history.events.filter((e: { eventType?: string }) => !/ACTIVITY_TASK/.test(String(e.eventType)));
     history.events.forEach((e: { eventId: string }, i: number) => (e.eventId = String(i + 1)));
-    await assert.rejects(Worker.runReplayHistory({ workflowBundle: prebuiltBundle() }, history, 'tampered'), (e: Error) => e.name === 'DeterminismViolationError');
+    await assert.rejects(Worker.runReplayHistory({ workflowBundle: prebuiltBundle(), dataConverter: testDataConverter() }, history, 'tampered'), (e: Error) => e.name === 'DeterminismViolationError');
   });
 });

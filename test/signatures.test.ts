@@ -20,7 +20,7 @@ import {
   verifyDecisionSignature,
 } from '../workflows/signatures';
 import { uid } from './support/harness';
-import { testEnv } from './support/shared';
+import { testDataConverter, testEnv } from './support/shared';
 
 const BOB_KEY = '1f'.repeat(32);
 const CAROL_KEY = '2e'.repeat(32);
@@ -233,7 +233,7 @@ describe('signature verification in the workflow sandbox', function () {
       { fields: FIELDS, signature: 'f'.repeat(128), publicKeys: KEYS },
       { fields: { ...FIELDS, approverId: 'mallory' }, signature: SIG, publicKeys: KEYS },
     ];
-    const worker = await Worker.create({ connection: testEnv().nativeConnection, taskQueue, workflowBundle: { code } });
+    const worker = await Worker.create({ connection: testEnv().nativeConnection, taskQueue, workflowBundle: { code }, dataConverter: testDataConverter() });
     const verdicts = await worker.runUntil(
       testEnv().client.workflow.execute('verifyInSandbox', { taskQueue, workflowId: uid('sig'), args: [cases] }),
     );

@@ -70,7 +70,7 @@ describe('telemetry', function () {
     const probe = await new HttpFake(() => ({ status: 200, body: { ok: true } })).start();
     const sub = await new SubscriberFake().start();
     try {
-      const client = new Client({ connection: testEnv().client.connection, interceptors: PortariumClient.interceptors(tracer) });
+      const client = new Client({ connection: testEnv().client.connection, interceptors: PortariumClient.interceptors(tracer), dataConverter: PortariumClient.dataConverter(loadConfig({})) });
       await withWorker({ connection: testEnv().nativeConnection, client, runtimes: [probeRuntime(probe.url)], policyDir: policyDir(probe.port, sub), tracing: { tracer, spanProcessor: processor } }, async (h) => {
         const run = await h.start('act', { action: { runtime: 'probe', target: 'svc/thing', operation: 'act', input: {} } });
         assert.equal((await run.result()).state, 'Succeeded');

@@ -15,6 +15,7 @@ import { TriggerRoutingError, idempotencyKeyFor, routeCloudEvent, startFromCloud
 import type { GovernedRunInput } from '../workflows/types';
 import { TEST_POLICY_DIR, uid, withWorker } from './support/harness';
 import { shared, testEnv } from './support/shared';
+import { decodedHistory } from './support/leak-scan';
 
 const STRUCTURED = 'application/cloudevents+json';
 const base = { specversion: '1.0', id: 'e-1', source: '/test/pipeline', type: 'com.example.test.ping.v1' };
@@ -194,7 +195,8 @@ describe('triggers: governed runs from events (real server)', function () {
       assert.equal(first.workflowId, `test:${idempotencyKeyFor(base.source, id)}`);
       const handle = h.client.workflow.getHandle(first.workflowId);
       const history = await handle.fetchHistory();
-      const payload = history.events![0].workflowExecutionStartedEventAttributes!.input!.payloads![0];
+      const decoded = (await decodedHistory(h.client, first.workflowId, history)) as typeof history;
+      const payload = decoded.events![0].workflowExecutionStartedEventAttributes!.input!.payloads![0];
       const input = h.client.options.loadedDataConverter.payloadConverter.fromPayload(payload) as GovernedRunInput;
       assert.deepEqual([input.workspaceId, input.correlationId, input.requestedBy.id], ['test', id, 'svc-test']);
       assert.deepEqual(input.action.input, { n: 7, from: 'route' });

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { PROJECT_ROOT } from './config';
+import { FAILURE_CONVERTER_PATH } from './data-converter';
 
 export const WORKFLOW_BUNDLE_PATH = path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
 
@@ -31,6 +32,8 @@ export async function buildWorkflowBundle(workflowsPath = path.join(PROJECT_ROOT
     preloadModules: PRELOADED_MODULES,
     // RunWorkflow/StartActivity spans, continued from the client's headers (workers/telemetry.ts).
     workflowInterceptorModules: [WORKFLOW_INTERCEPTOR_MODULE],
+    // Failure messages of workflows go into encodedAttributes, so the codec encrypts them (workers/failure-converter.ts).
+    failureConverterPath: FAILURE_CONVERTER_PATH,
   });
   return code;
 }

@@ -25,6 +25,7 @@ import { ConfigError, type PortariumConfig, loadConfig } from './config';
 import { type CliIo, type Command, type Ctx, KeyFileError, type Options, UsageError, type Values, flag, list, need, principal, str, strings } from './cli-kit';
 import { EVIDENCE_COMMANDS } from './cli-evidence';
 import { TRIGGER_COMMANDS } from './cli-trigger';
+import { KEY_COMMANDS } from './cli-keys';
 import { InvalidCloudEventError } from './cloudevents';
 import { TriggerRoutingError } from './triggers';
 
@@ -286,6 +287,7 @@ const COMMANDS: readonly Command[] = [
   { ...HELP.policyCheck, run: policyCheck, arity: [0, 1], options: {} },
   ...TRIGGER_COMMANDS,
   ...EVIDENCE_COMMANDS,
+  ...KEY_COMMANDS,
 ];
 
 function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {

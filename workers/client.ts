@@ -37,9 +37,11 @@ import type {
   ManualCompletion,
   RunStatus,
 } from '../workflows/types';
+import type { DataConverter, Payload } from '@temporalio/common';
 import { TaskQueueRouting } from '../policies/isolation';
 import { loadPolicyDir } from '../policies/load';
 import { type PortariumConfig, connectionOptions } from './config';
+import { portariumDataConverter } from './data-converter';
 import { tracingClientInterceptors } from './telemetry';
 
 export const WORKFLOW_TYPE = 'governedRun';
@@ -105,11 +107,25 @@ export class PortariumClient {
    * span, and route runs by the policies in `config.policyDir` (or `opts.routing`). When you build the
    * `Client` yourself, pass `interceptors: PortariumClient.interceptors()`.
    */
-  static async connect(config: PortariumConfig, opts: { tracer?: otel.Tracer; routing?: TaskQueueRouting } = {}): Promise<PortariumClient> {
+  static async connect(config: PortariumConfig, opts: { tracer?: otel.Tracer; routing?: TaskQueueRouting; dataConverter?: DataConverter } = {}): Promise<PortariumClient> {
     const routing = opts.routing ?? (() => loadPolicyDir(config.policyDir).routing(config.taskQueue));
     const connection = await Connection.connect(connectionOptions(config));
-    const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: PortariumClient.interceptors(opts.tracer) });
+    const client = new Client({
+      connection,
+      namespace: config.temporal.namespace,
+      interceptors: PortariumClient.interceptors(opts.tracer),
+      dataConverter: opts.dataConverter ?? PortariumClient.dataConverter(config),
+    });
     return new PortariumClient(client, routing);
+  }
+
+  /**
+   * The data converter of workers (payload encryption per workspace, encoded failure messages). A
+   * `Client` built without it sends plaintext and cannot read what workers return: pass
+   * `dataConverter: PortariumClient.dataConverter(config)`.
+   */
+  static dataConverter(config: PortariumConfig): DataConverter {
+    return portariumDataConverter(config);
   }
 
   /** Client interceptors that propagate the trace context into runs. @default tracer: the global one */
@@ -160,7 +176,8 @@ export class PortariumClient {
     const { memo } = await handle.describe();
     if (typeof memo?.requestHash === 'string') return memo.requestHash;
     const history = await handle.fetchHistory();
-    const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    const raw = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    const payload = raw ? await decodePayload(this.client, workflowId, raw) : undefined;
     const parsed = payload ? check(governedRunInputSchema(), this.client.options.loadedDataConverter.payloadConverter.fromPayload(payload)) : undefined;
     return parsed?.ok ? requestHashOf(parsed.value) : undefined;
   }
@@ -168,6 +185,15 @@ export class PortariumClient {
   run(workflowId: string): RunHandle {
     return new RunHandle(this.client.workflow.getHandle(workflowId));
   }
+}
+
+/** A payload from raw history, through the client's codecs (in reverse order, as the SDK decodes). */
+async function decodePayload(client: Client, workflowId: string, payload: Payload): Promise<Payload> {
+  const { payloadCodecs } = client.options.loadedDataConverter;
+  const context = { type: 'workflow' as const, namespace: client.options.namespace, workflowId };
+  let out = [payload];
+  for (const codec of [...payloadCodecs].reverse()) out = await codec.decode(out, context);
+  return out[0];
 }
 
 /**

@@ -75,6 +75,18 @@ const EnvSchema = z.object({
   PORTARIUM_VAULT_AUTH_MOUNT: str(),
   PORTARIUM_VAULT_KV_MOUNT: str(),
   PORTARIUM_VAULT_KV_PREFIX: str(),
+  // Payload encryption: the local keyring file (embedded default), Vault transit data keys, or off.
+  PORTARIUM_PAYLOAD_ENCRYPTION: z.preprocess(blankIsUnset, z.enum(['keyring', 'vault', 'off']).optional()),
+  PORTARIUM_KEYRING_FILE: str(),
+  PORTARIUM_VAULT_TRANSIT_MOUNT: str(),
+  // The optional codec server (portarium codec-server): where it listens, its tokens and the Web UI origin.
+  PORTARIUM_CODEC_ADDRESS: z.preprocess(
+    blankIsUnset,
+    z.string().trim().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8888').optional(),
+  ),
+  PORTARIUM_CODEC_TOKEN: str(),
+  PORTARIUM_CODEC_TOKENS_FILE: str(),
+  PORTARIUM_CODEC_CORS_ORIGINS: str(),
 });
 
 export interface PortariumConfig {
@@ -108,6 +120,26 @@ export interface PortariumConfig {
   /** Per-workspace runtime credentials from Vault; when absent, the secrets files in `secretsDir` serve. */
   vault?: VaultOptions;
   evidence: EvidenceConfig;
+  /** How Temporal payloads are encrypted (workers/codec.ts). */
+  payloadEncryption: PayloadEncryptionConfig;
+  /** The optional codec server for the Web UI and CLI (off unless started). */
+  codecServer: CodecServerConfig;
+}
+
+export type PayloadEncryptionConfig =
+  | { kind: 'keyring'; file: string }
+  | { kind: 'vault'; mount: string }
+  | { kind: 'off' };
+
+export interface CodecServerConfig {
+  /** @default 127.0.0.1:8888 */
+  address: string;
+  /** Bearer token for every workspace (never echoed). */
+  token?: string;
+  /** JSON file `{"tokens":[{"token","workspaces":["a"]}]}`: tokens scoped to workspaces. */
+  tokensFile?: string;
+  /** Origins allowed by CORS. @default http://localhost:8233 and http://127.0.0.1:8233 */
+  corsOrigins: string[];
 }
 
 export interface ServeConfig {
@@ -182,6 +214,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     logFormat: e.PORTARIUM_LOG_FORMAT ?? 'json',
     vault,
     evidence: evidenceConfig(e, dataDir),
+    payloadEncryption: payloadEncryptionConfig(e, dataDir, vault),
+    codecServer: {
+      address: e.PORTARIUM_CODEC_ADDRESS ?? '127.0.0.1:8888',
+      token: e.PORTARIUM_CODEC_TOKEN,
+      tokensFile: e.PORTARIUM_CODEC_TOKENS_FILE && path.resolve(e.PORTARIUM_CODEC_TOKENS_FILE),
+      corsOrigins: e.PORTARIUM_CODEC_CORS_ORIGINS ? e.PORTARIUM_CODEC_CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean) : ['http://localhost:8233', 'http://127.0.0.1:8233'],
+    },
     ...overrides,
   };
 }
@@ -207,6 +246,18 @@ function evidenceConfig(e: Env, dataDir: string): EvidenceConfig {
   // Never echo the URL back: it usually carries the password.
   if (!/^postgres(ql)?:\/\//.test(url)) throw new ConfigError('PORTARIUM_EVIDENCE_DATABASE_URL: expected a postgres:// URL (given value hidden)');
   return { sink: { kind, url }, keyFile };
+}
+
+function payloadEncryptionConfig(e: Env, dataDir: string, vault: VaultOptions | undefined): PayloadEncryptionConfig {
+  const kind = e.PORTARIUM_PAYLOAD_ENCRYPTION ?? 'keyring';
+  if (kind !== 'keyring' && e.PORTARIUM_KEYRING_FILE) throw new ConfigError(`PORTARIUM_KEYRING_FILE is set but PORTARIUM_PAYLOAD_ENCRYPTION is ${kind}`);
+  if (kind !== 'vault' && e.PORTARIUM_VAULT_TRANSIT_MOUNT) throw new ConfigError(`PORTARIUM_VAULT_TRANSIT_MOUNT is set but PORTARIUM_PAYLOAD_ENCRYPTION is ${kind}`);
+  if (kind === 'off') return { kind };
+  if (kind === 'keyring') return { kind, file: path.resolve(e.PORTARIUM_KEYRING_FILE ?? path.join(dataDir, 'keys', 'payload-keyring.json')) };
+  if (!vault) throw new ConfigError('PORTARIUM_PAYLOAD_ENCRYPTION: vault needs VAULT_ADDR and a Vault login (see docs/encryption.md)');
+  const mount = e.PORTARIUM_VAULT_TRANSIT_MOUNT ?? 'transit';
+  if (!/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/.test(mount)) throw new ConfigError(`PORTARIUM_VAULT_TRANSIT_MOUNT: expected a mount path like transit (given ${JSON.stringify(mount)})`);
+  return { kind, mount };
 }
 
 function need(e: Env, name: keyof Env, why: string): string {

@@ -8,6 +8,7 @@ import type { EvidenceSink } from '../activities/evidence-sink';
 import { FilePayloadStore } from '../activities/payload-store';
 import type { RuntimeAdapter } from '../activities/runtime-port';
 import type { SecretStore } from '../activities/secrets-port';
+import type { PayloadKeyProvider } from '../activities/keys-port';
 import { createActivepiecesRuntime } from '../activities/activepieces';
 import { createKestraRuntime } from '../activities/kestra';
 import { createLangflowRuntime } from '../activities/langflow';
@@ -19,6 +20,7 @@ import { type Pool, describePool } from '../policies/isolation';
 import { workspaceGuard } from '../activities/workspace-guard';
 import { ConfigError, type PortariumConfig, connectionOptions } from './config';
 import { prebuiltBundle } from './bundle';
+import { payloadKeyProvider, portariumDataConverter } from './data-converter';
 import { configuredEvidenceSink } from './evidence';
 import { type TracingParts, tracingInterceptors, tracingSinks } from './telemetry';
 
@@ -32,6 +34,8 @@ export interface WorkerParts {
   evidence?: EvidenceSink;
   /** Tracer and span processor for activity and workflow spans (tests inject an in-memory exporter). @default the global tracer, no workflow spans */
   tracing?: TracingParts;
+  /** Payload keys to use instead of the configured ones (tests). */
+  keys?: PayloadKeyProvider;
   /** Workflow code to run instead of the prebuilt bundle (tests that play a rogue workflow against the real activities). */
   workflowBundle?: { code: string };
 }
@@ -92,7 +96,9 @@ export async function createPortariumWorkers(config: PortariumConfig, parts: Wor
   const policies = loadPolicyDir(config.policyDir);
   const queues = servedQueues(config, policies);
   const activities = workerActivities(config, parts, policies);
-  const workers = await Promise.all(queues.map((q) => createWorkerOn(config, parts, policies, activities, q.queue)));
+  // One key provider for all queues' workers, so they share its caches (and its Vault login).
+  const shared = { ...parts, keys: parts.keys ?? payloadKeyProvider(config) };
+  const workers = await Promise.all(queues.map((q) => createWorkerOn(config, shared, policies, activities, q.queue)));
   return { workers, queues };
 }
 
@@ -119,6 +125,8 @@ async function createWorkerOn(config: PortariumConfig, parts: WorkerParts, polic
     namespace: config.temporal.namespace,
     taskQueue,
     workflowBundle: parts.workflowBundle ?? prebuiltBundle(),
+    // Encrypts every payload per workspace; the same converter as the clients' and the bundle's failure converter.
+    dataConverter: portariumDataConverter(config, { keys: parts.keys }),
     activities,
     maxCachedWorkflows: config.maxCachedWorkflows,
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,

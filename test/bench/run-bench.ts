@@ -18,7 +18,8 @@ import { createActivities } from '../../activities';
 import { loadPolicyDir } from '../../policies/load';
 import { PRELOADED_MODULES } from '../../workers/bundle';
 import { PortariumClient, type RunHandle } from '../../workers/client';
-import { PROJECT_ROOT } from '../../workers/config';
+import { PROJECT_ROOT, loadConfig } from '../../workers/config';
+import { FAILURE_CONVERTER_PATH, portariumDataConverter } from '../../workers/data-converter';
 import type { Principal } from '../../workflows/types';
 import { startDevServer } from '../support/dev-server';
 import { benchActivities, timingRuntime } from './bench-activities';
@@ -87,16 +88,19 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const server = await startDevServer();
   const nativeConnection = await NativeConnection.connect({ address: server.address });
-  const client = new Client({ connection: await Connection.connect({ address: server.address }) });
+  // Encryption on, as deployed: the benchmark includes the codec's cost.
+  const dataConverter = portariumDataConverter(loadConfig({}));
+  const client = new Client({ connection: await Connection.connect({ address: server.address }), dataConverter });
   const portarium = new PortariumClient(client, TASK_QUEUE);
   const dispatched = new Map<string, (t: number) => void>();
   const bundle = await bundleWorkflowCode({
     workflowsPath: path.join(__dirname, 'bench-workflows.js'),
     logger: new DefaultLogger('ERROR'),
     preloadModules: PRELOADED_MODULES,
+    failureConverterPath: FAILURE_CONVERTER_PATH,
   });
   const worker = await Worker.create({
-    connection: nativeConnection, taskQueue: TASK_QUEUE, workflowBundle: bundle,
+    connection: nativeConnection, taskQueue: TASK_QUEUE, workflowBundle: bundle, dataConverter,
     activities: {
       ...createActivities({
         policies: loadPolicyDir(path.join(PROJECT_ROOT, 'policies', 'sets')),

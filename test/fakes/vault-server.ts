@@ -2,8 +2,12 @@
  * A fake Vault (HTTP API v1, shared/reference/runtime-contracts.md §5): KV v2 reads with Vault's
  * envelope and 404 shapes, AppRole and Kubernetes login, token renew-self and lookup-self, per-token
  * path policies, token expiry, and sealing. Errors are `{"errors":[...]}` as Vault sends them.
+ * Transit (openbao builtin/logical/transit path_datakey.go, path_decrypt.go, path_rotate.go):
+ * `datakey/{plaintext|wrapped}/{key}` (a random 256-bit key, wrapped as `vault:vN:<base64 nonce|ct>`
+ * under the latest version), `decrypt/{key}`, `keys/{key}/rotate`; an unknown key answers 400
+ * "encryption key not found" ("key not found" on rotate), a path outside the token's policy 403.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import { HttpFake, type RecordedRequest, type Reply } from './http-fake';
 
 interface FakeToken {
@@ -27,6 +31,8 @@ export class VaultFake extends HttpFake {
   readonly approles = new Map<string, { secretId: string; paths: string[]; ttlSeconds: number }>();
   readonly k8sRoles = new Map<string, { jwt: string; paths: string[]; ttlSeconds: number }>();
   private readonly kv = new Map<string, KvEntry>();
+  /** Transit keys by `mount/name`: version N is entry N-1. */
+  readonly transit = new Map<string, Buffer[]>();
   sealed = false;
 
   constructor() {
@@ -56,6 +62,11 @@ export class VaultFake extends HttpFake {
     if (entry) entry.data = null;
   }
 
+  /** Create a transit key (as `vault write -f transit/keys/<name>` would). */
+  createTransitKey(name: string, mount = 'transit'): void {
+    this.transit.set(`${mount}/${name}`, [randomBytes(32)]);
+  }
+
   seal(): void {
     this.sealed = true;
   }
@@ -70,6 +81,13 @@ export class VaultFake extends HttpFake {
     if (!token) return DENIED;
     if (path === 'auth/token/lookup-self') return { status: 200, body: envelope({ data: { ttl: Math.max(0, Math.round((token.expiresAt - Date.now()) / 1000)), renewable: token.renewable, policies: ['default'] } }) };
     if (path === 'auth/token/renew-self' && req.method === 'POST') return this.renew(req, token);
+    if (req.method === 'POST' || req.method === 'PUT') {
+      const transit = /^(.+)\/(?:(datakey)\/([^/]+)|(decrypt))\/([^/]+)$/.exec(path) ?? /^(.+)\/keys\/([^/]+)\/(rotate)$/.exec(path);
+      if (transit) {
+        if (!token.paths.some((p) => path.startsWith(p))) return DENIED;
+        return this.transitOp(transit, req);
+      }
+    }
     if (req.method !== 'GET') return { status: 405, body: { errors: ['unsupported operation'] } };
     if (!token.paths.some((p) => path.startsWith(p))) return DENIED;
     const entry = this.kv.get(path);
@@ -77,6 +95,48 @@ export class VaultFake extends HttpFake {
     const metadata = { version: entry.version, created_time: new Date().toISOString(), deletion_time: entry.data ? '' : new Date().toISOString(), destroyed: false, custom_metadata: null };
     if (!entry.data) return { status: 404, body: envelope({ data: { data: null, metadata } }) };
     return { status: 200, body: envelope({ data: { data: entry.data, metadata } }) };
+  }
+
+  private transitOp(m: RegExpExecArray, req: RecordedRequest): Reply {
+    const bad = (message: string): Reply => ({ status: 400, body: { errors: [message] } });
+    const body = (req.json ?? {}) as { ciphertext?: unknown; bits?: unknown };
+    if (m[3] === 'rotate') {
+      const versions = this.transit.get(`${m[1]}/${m[2]}`);
+      if (!versions) return bad('key not found');
+      versions.push(randomBytes(32));
+      const keys = Object.fromEntries(versions.map((_, i) => [String(i + 1), Math.floor(Date.now() / 1000)]));
+      return { status: 200, body: envelope({ mount_type: 'transit', data: { name: m[2], type: 'aes256-gcm96', latest_version: versions.length, min_decryption_version: 1, min_encryption_version: 0, keys } }) };
+    }
+    const [mount, name] = [m[1], m[5]];
+    const versions = this.transit.get(`${mount}/${name}`);
+    if (m[2] === 'datakey') {
+      if (m[3] !== 'plaintext' && m[3] !== 'wrapped') return bad("Invalid path, must be 'plaintext' or 'wrapped'");
+      if (!versions) return bad('encryption key not found');
+      const bits = body.bits ?? 256;
+      if (bits !== 128 && bits !== 256 && bits !== 512) return bad('invalid bit length');
+      const dataKey = randomBytes(bits / 8);
+      const nonce = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', versions[versions.length - 1], nonce);
+      const sealed = Buffer.concat([nonce, cipher.update(dataKey.toString('base64')), cipher.final(), cipher.getAuthTag()]);
+      const data: Record<string, unknown> = { ciphertext: `vault:v${versions.length}:${sealed.toString('base64')}`, key_version: versions.length };
+      if (m[3] === 'plaintext') data.plaintext = dataKey.toString('base64');
+      return { status: 200, body: envelope({ mount_type: 'transit', data }) };
+    }
+    if (!versions) return bad('encryption key not found');
+    if (typeof body.ciphertext !== 'string' || !body.ciphertext) return bad('missing ciphertext to decrypt');
+    const parts = /^vault:v(\d+):([A-Za-z0-9+/=]+)$/.exec(body.ciphertext);
+    if (!parts) return bad('invalid ciphertext: no prefix');
+    const key = versions[Number(parts[1]) - 1];
+    if (!key) return bad('invalid key version');
+    const sealed = Buffer.from(parts[2], 'base64');
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
+      decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+      const plaintext = Buffer.concat([decipher.update(sealed.subarray(12, sealed.length - 16)), decipher.final()]).toString('utf8');
+      return { status: 200, body: envelope({ mount_type: 'transit', data: { plaintext } }) };
+    } catch {
+      return bad('cipher: message authentication failed');
+    }
   }
 
   private live(req: RecordedRequest): FakeToken | undefined {

@@ -14,6 +14,7 @@ import type { EvidenceSink } from '../../activities/evidence-sink';
 import { type TreeHeadSigner, signerFromHex } from '../../activities/tree-head-signer';
 import type { RuntimeAdapter } from '../../activities/runtime-port';
 import type { SecretStore } from '../../activities/secrets-port';
+import type { PayloadKeyProvider } from '../../activities/keys-port';
 import { PortariumClient, RunHandle } from '../../workers/client';
 import { PROJECT_ROOT, loadConfig } from '../../workers/config';
 import type { TracingParts } from '../../workers/telemetry';
@@ -57,6 +58,8 @@ export interface HarnessOptions {
   evidence?: EvidenceSink;
   /** Tracer and span processor for the worker's spans (telemetry tests). */
   tracing?: TracingParts;
+  /** Payload keys of the worker (give the client the same). @default the shared test keyring */
+  keys?: PayloadKeyProvider;
   /** Workflow code instead of the prebuilt bundle (a rogue workflow against the real activities). */
   workflowBundle?: { code: string };
 }
@@ -73,7 +76,7 @@ export async function withWorker<T>(opts: HarnessOptions, fn: (h: Harness) => Pr
   const ledger = new MemoryEchoLedger();
   const config = loadConfig({}, { taskQueue, policyDir: opts.policyDir ?? TEST_POLICY_DIR, echoLedger: 'memory', heartbeatThrottle: '200ms', shutdownGrace: '2s' });
   const evidence = opts.evidence ?? tempFileSink();
-  const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)], secrets: opts.secrets, evidence, tracing: opts.tracing, workflowBundle: opts.workflowBundle });
+  const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)], secrets: opts.secrets, evidence, tracing: opts.tracing, workflowBundle: opts.workflowBundle, keys: opts.keys });
   const portarium = new PortariumClient(opts.client, taskQueue);
   const harness: Harness = {
     client: opts.client,

@@ -1,6 +1,9 @@
 /** What the root hooks set up, for every suite. */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { DataConverter } from '@temporalio/common';
 import type { LogEntry } from '@temporalio/worker';
+import { loadConfig } from '../../workers/config';
+import { portariumDataConverter } from '../../workers/data-converter';
 
 /** Most recent worker, workflow and activity log entries of this test process, for leak scans. */
 export const capturedLogs: LogEntry[] = [];
@@ -13,6 +16,22 @@ export function captureLog(entry: LogEntry): void {
 }
 
 export const shared: { env?: TestWorkflowEnvironment; address?: string } = {};
+
+/**
+ * The payload keyring every test process shares: the default one (the repository's .data), which
+ * in-process workers and CLI calls with an empty environment use too. Worker processes started with
+ * their own data dir get it through PORTARIUM_KEYRING_FILE.
+ */
+export function testKeyringFile(): string {
+  const enc = loadConfig({}).payloadEncryption;
+  if (enc.kind !== 'keyring') throw new Error('tests expect the keyring default');
+  return enc.file;
+}
+
+/** The data converter of the suite's client: the same codec and failure converter as the workers'. */
+export function testDataConverter(): DataConverter {
+  return portariumDataConverter(loadConfig({}));
+}
 
 export function testEnv(): TestWorkflowEnvironment {
   if (!shared.env) throw new Error('the root hook did not start a Temporal server');

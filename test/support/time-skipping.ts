@@ -1,6 +1,7 @@
 /** The time-skipping test server, with the Portarium search attributes registered. */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../workflows/search-attributes';
+import { testDataConverter } from './shared';
 import { temporalTestServer } from './temporal-binaries';
 
 /** `IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD` in the Temporal API. */
@@ -9,6 +10,8 @@ const KEYWORD = 2;
 export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: temporalTestServer() } },
+    // Encryption on here too: the same codec and failure converter as the workers.
+    client: { dataConverter: testDataConverter() },
   });
   await env.connection.operatorService.addSearchAttributes({
     namespace: 'default',

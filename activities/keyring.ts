@@ -1,0 +1,181 @@
+/**
+ * The embedded payload key store: one JSON file (mode 0600) holding, per workspace, AES-256 keys by id
+ * and the id of the active one. A workspace's first key is generated on its first encrypted payload;
+ * `portarium keys rotate` adds a new active key and keeps the old ones, so old runs stay readable.
+ * Several processes on one machine (workers, the CLI, the codec server) share the file: every change
+ * happens under a lock file, re-reads the file first and replaces it atomically, and a reader reloads
+ * it when it changed, so a rotation or a key another process created is seen without a restart.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { type EncryptionKey, type PayloadKeyProvider, PayloadKeyError, checkScope } from './keys-port';
+
+const FORMAT = 'portarium-payload-keyring/v1';
+const KEY_ID = /^k[1-9][0-9]{0,8}$/;
+const LOCK_STALE_MS = 10_000;
+
+const KeyringSchema = z.strictObject({
+  format: z.literal(FORMAT),
+  workspaces: z.record(
+    z.string(),
+    z.strictObject({
+      active: z.string().regex(KEY_ID, 'expected a key id like k1'),
+      keys: z.record(z.string().regex(KEY_ID, 'expected a key id like k1'), z.strictObject({
+        key: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'expected 32 bytes in base64'),
+        createdAt: z.string(),
+      })),
+    }),
+  ),
+});
+type Keyring = z.infer<typeof KeyringSchema>;
+
+export class KeyringError extends Error {
+  override readonly name = 'KeyringError';
+}
+
+const empty = (): Keyring => ({ format: FORMAT, workspaces: {} });
+
+/** Read and check the file; undefined when it does not exist. Never echoes its content. */
+function readKeyring(file: string): Keyring | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new KeyringError(`payload keyring ${file}: ${(err as NodeJS.ErrnoException).code ?? 'cannot read it'}`);
+  }
+  if (fs.statSync(file).mode & 0o077) throw new KeyringError(`payload keyring ${file} is readable by other users; chmod 600 it`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new KeyringError(`payload keyring ${file} is not JSON`);
+  }
+  const parsed = KeyringSchema.safeParse(json);
+  if (!parsed.success) {
+    const where = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new KeyringError(`payload keyring ${file} is not valid: ${where}`);
+  }
+  for (const [ws, entry] of Object.entries(parsed.data.workspaces)) {
+    if (!entry.keys[entry.active]) throw new KeyringError(`payload keyring ${file}: workspace ${ws} has no key ${entry.active} (its active key)`);
+  }
+  return parsed.data;
+}
+
+function writeKeyring(file: string, ring: Keyring): void {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(ring, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  fs.renameSync(tmp, file);
+}
+
+/** Run `fn` holding `<file>.lock` (created exclusively; a lock older than 10 s is taken as stale). */
+async function withLock<T>(file: string, fn: () => T): Promise<T> {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const lock = `${file}.lock`;
+  const deadline = Date.now() + 2 * LOCK_STALE_MS;
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new KeyringError(`payload keyring lock ${lock}: ${(err as NodeJS.ErrnoException).code}`);
+      const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > LOCK_STALE_MS) fs.rmSync(lock, { force: true });
+      else if (Date.now() > deadline) throw new KeyringError(`payload keyring lock ${lock} is held too long`);
+      else await new Promise((r) => setTimeout(r, 10 + Math.random() * 20));
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
+const newKey = () => ({ key: randomBytes(32).toString('base64'), createdAt: new Date().toISOString() });
+
+/** Add a new active key for `scope` (its first one if it has none); old keys stay for decryption. Returns the new key id. */
+export async function rotateKeyring(file: string, scope: string): Promise<string> {
+  checkScope(scope);
+  return withLock(file, () => {
+    const ring = readKeyring(file) ?? empty();
+    const entry = ring.workspaces[scope];
+    const next = entry ? Math.max(...Object.keys(entry.keys).map((k) => Number(k.slice(1)))) + 1 : 1;
+    const id = `k${next}`;
+    ring.workspaces[scope] = { active: id, keys: { ...entry?.keys, [id]: newKey() } };
+    writeKeyring(file, ring);
+    return `${scope}/${id}`;
+  });
+}
+
+/** Key ids per workspace, for `portarium keys list` (never the keys). */
+export function describeKeyring(file: string): { workspace: string; active: string; keys: { id: string; createdAt: string }[] }[] {
+  const ring = readKeyring(file) ?? empty();
+  return Object.entries(ring.workspaces).map(([workspace, e]) => ({
+    workspace,
+    active: `${workspace}/${e.active}`,
+    keys: Object.entries(e.keys).map(([id, k]) => ({ id: `${workspace}/${id}`, createdAt: k.createdAt })),
+  }));
+}
+
+export class KeyringKeyProvider implements PayloadKeyProvider {
+  readonly kind = 'keyring';
+  private ring: Keyring = empty();
+  private seen?: { mtimeMs: number; size: number; ino: number };
+
+  /** `create: false` (readers such as a codec server) never adds keys to the file. */
+  constructor(
+    readonly file: string,
+    private readonly opts: { create?: boolean } = {},
+  ) {}
+
+  async encryptionKey(scope: string): Promise<EncryptionKey> {
+    checkScope(scope);
+    let entry = this.current().workspaces[scope];
+    if (!entry) {
+      if (this.opts.create === false) throw new PayloadKeyError('unknown_key', `no payload key for workspace ${scope} in this keyring`);
+      await withLock(this.file, () => {
+        const ring = readKeyring(this.file) ?? empty();
+        // Another process may have created it while this one waited for the lock.
+        if (!ring.workspaces[scope]) {
+          ring.workspaces[scope] = { active: 'k1', keys: { k1: newKey() } };
+          writeKeyring(this.file, ring);
+        }
+      });
+      entry = this.current().workspaces[scope];
+      if (!entry) throw new PayloadKeyError('unavailable', `payload key for workspace ${scope} could not be created`);
+    }
+    return { keyId: `${scope}/${entry.active}`, key: Buffer.from(entry.keys[entry.active].key, 'base64') };
+  }
+
+  async decryptionKey(scope: string, keyId: string): Promise<Buffer> {
+    checkScope(scope);
+    const id = keyId.slice(scope.length + 1);
+    const key = this.current().workspaces[scope]?.keys[id]?.key;
+    if (!key) throw new PayloadKeyError('unknown_key', `no payload key ${keyId} in this keyring`);
+    return Buffer.from(key, 'base64');
+  }
+
+  async close(): Promise<void> {}
+
+  /** The keyring as on disk now: reloaded when the file changed since it was last read. */
+  private current(): Keyring {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(this.file, { throwIfNoEntry: false });
+    } catch (err) {
+      throw new PayloadKeyError('unavailable', `payload keyring ${this.file}: ${(err as NodeJS.ErrnoException).code}`);
+    }
+    if (!st) return (this.ring = empty());
+    if (this.seen && this.seen.mtimeMs === st.mtimeMs && this.seen.size === st.size && this.seen.ino === st.ino) return this.ring;
+    try {
+      this.ring = readKeyring(this.file) ?? empty();
+    } catch (err) {
+      throw new PayloadKeyError('unavailable', (err as Error).message);
+    }
+    this.seen = { mtimeMs: st.mtimeMs, size: st.size, ino: st.ino };
+    return this.ring;
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The payload codec: every payload leaving this process (workflow and activity inputs and results,
+ * signals, updates, queries, memo, encoded failure messages) is encrypted with AES-256-GCM under the
+ * key of its workspace, taken from the SerializationContext's workflow id (`<ws>:<key>`,
+ * `<ws>/quota/...`). Search attributes never pass through a codec: they stay plaintext.
+ *
+ * Encrypted payload: metadata `encoding: binary/encrypted`, `encryption-key-id: <ws>/<key id>` and the
+ * key provider's own fields; data = 12-byte IV | ciphertext | 16-byte tag over the protobuf-encoded
+ * original payload, with the workspace as additional authenticated data, so a payload moved into
+ * another workspace fails authentication even if the key id were rewritten to match.
+ *
+ * Decoding refuses a payload whose key id names another workspace than its workflow's. Plaintext
+ * payloads decode as they are: operators signal with the raw `temporal` CLI, and histories recorded
+ * before encryption are plaintext.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { METADATA_ENCODING_KEY, type Payload, type PayloadCodec, type SerializationContext } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { type PayloadKeyProvider, PayloadKeyError, SCOPE_PATTERN, SYSTEM_SCOPE } from '../activities/keys-port';
+import { workspaceOfWorkflowId } from '../workflows/workflow-ids';
+
+export const ENCRYPTED_ENCODING = 'binary/encrypted';
+export const KEY_ID_METADATA = 'encryption-key-id';
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+const utf8 = (b: Uint8Array | null | undefined) => (b ? Buffer.from(b).toString('utf8') : undefined);
+const aad = (scope: string) => Buffer.from(`portarium-payload/v1/${scope}`, 'utf8');
+
+/**
+ * Whose payload this is: the workspace prefix of the context's workflow id; the system scope for a
+ * workflow id without one; undefined without a context (e.g. the codec server).
+ */
+export function scopeOf(context?: SerializationContext): string | undefined {
+  if (!context) return undefined;
+  const id = context.workflowId;
+  return (id && workspaceOfWorkflowId(id)) || SYSTEM_SCOPE;
+}
+
+export function isEncrypted(p: Payload): boolean {
+  return utf8(p.metadata?.[METADATA_ENCODING_KEY]) === ENCRYPTED_ENCODING;
+}
+
+/** The workspace (scope) an encrypted payload's key id names; undefined for plaintext. Throws when malformed. */
+export function keyScopeOf(p: Payload): string | undefined {
+  if (!isEncrypted(p)) return undefined;
+  const keyId = utf8(p.metadata?.[KEY_ID_METADATA]) ?? '';
+  const scope = keyId.slice(0, Math.max(0, keyId.indexOf('/')));
+  if (!SCOPE_PATTERN.test(scope) || keyId.length > 200) throw new PayloadKeyError('malformed', 'encrypted payload without a valid encryption-key-id');
+  return scope;
+}
+
+export class WorkspacePayloadCodec implements PayloadCodec {
+  constructor(readonly keys: PayloadKeyProvider) {}
+
+  async encode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
+    if (!payloads.length) return payloads;
+    // No context (the codec server's /encode): the system key, which any workspace's workflow accepts like plaintext.
+    const scope = scopeOf(context) ?? SYSTEM_SCOPE;
+    const { keyId, key, metadata = {} } = await this.keys.encryptionKey(scope);
+    return payloads.map((p) => {
+      const iv = randomBytes(IV_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', key, iv);
+      cipher.setAAD(aad(scope));
+      const body = Buffer.concat([cipher.update(temporal.api.common.v1.Payload.encode(p).finish()), cipher.final()]);
+      const meta: Record<string, Uint8Array> = {
+        [METADATA_ENCODING_KEY]: Buffer.from(ENCRYPTED_ENCODING),
+        [KEY_ID_METADATA]: Buffer.from(keyId),
+      };
+      for (const [k, v] of Object.entries(metadata)) meta[k] = Buffer.from(v);
+      return { metadata: meta, data: Buffer.concat([iv, body, cipher.getAuthTag()]) };
+    });
+  }
+
+  async decode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
+    const expected = scopeOf(context);
+    return Promise.all(payloads.map((p) => this.decodeOne(p, expected)));
+  }
+
+  private async decodeOne(p: Payload, expected: string | undefined): Promise<Payload> {
+    const scope = keyScopeOf(p);
+    if (scope === undefined) return p;
+    const keyId = utf8(p.metadata![KEY_ID_METADATA])!;
+    // The system key carries no workspace data (see encode), so it is accepted like plaintext.
+    if (expected !== undefined && scope !== expected && scope !== SYSTEM_SCOPE) {
+      throw new PayloadKeyError('wrong_workspace', `payload encrypted for workspace ${scope} (key ${keyId}) refused in a run of ${expected === SYSTEM_SCOPE ? 'no workspace' : `workspace ${expected}`}`);
+    }
+    const data = p.data ?? new Uint8Array();
+    if (data.length < IV_BYTES + TAG_BYTES) throw new PayloadKeyError('malformed', `encrypted payload of workspace ${scope} (key ${keyId}) is truncated`);
+    const metadata: Record<string, string> = {};
+    for (const [k, v] of Object.entries(p.metadata ?? {})) metadata[k] = utf8(v) ?? '';
+    const key = await this.keys.decryptionKey(scope, keyId, metadata);
+    const buf = Buffer.from(data);
+    let plain: Buffer;
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, buf.subarray(0, IV_BYTES));
+      decipher.setAAD(aad(scope));
+      decipher.setAuthTag(buf.subarray(buf.length - TAG_BYTES));
+      plain = Buffer.concat([decipher.update(buf.subarray(IV_BYTES, buf.length - TAG_BYTES)), decipher.final()]);
+    } catch {
+      throw new PayloadKeyError('tampered', `payload of workspace ${scope} (key ${keyId}) failed authentication: altered, or not encrypted for this workspace`);
+    }
+    const original = temporal.api.common.v1.Payload.decode(plain);
+    return { metadata: original.metadata, data: original.data };
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * The data converter every Portarium process uses (worker, client helper, CLI, approval bot, codec
+ * server, replay): the encrypting payload codec with the configured key provider, and the failure
+ * converter that encodes failure messages. Services that build their own `Client` pass
+ * `PortariumClient.dataConverter(config)`.
+ */
+import * as path from 'node:path';
+import type { DataConverter } from '@temporalio/common';
+import { KeyringKeyProvider } from '../activities/keyring';
+import type { PayloadKeyProvider } from '../activities/keys-port';
+import { VaultSecretStore } from '../activities/vault';
+import { VaultTransitKeyProvider } from '../activities/vault-transit';
+import { WorkspacePayloadCodec } from './codec';
+import type { PortariumConfig } from './config';
+
+/** Built next to this file (dist/workers/failure-converter.js); the bundle and the worker load it by path. */
+export const FAILURE_CONVERTER_PATH = path.join(__dirname, 'failure-converter.js');
+
+/** The configured payload key provider, or undefined when encryption is off. */
+export function payloadKeyProvider(config: PortariumConfig, opts: { create?: boolean } = {}): PayloadKeyProvider | undefined {
+  const enc = config.payloadEncryption;
+  if (enc.kind === 'off') return undefined;
+  if (enc.kind === 'keyring') return new KeyringKeyProvider(enc.file, opts);
+  // The config check guarantees Vault settings with `vault` encryption.
+  return new VaultTransitKeyProvider(new VaultSecretStore(config.vault!), { mount: enc.mount });
+}
+
+/** Codec and failure converter; `keys` overrides the configured provider (tests, the codec server). */
+export function portariumDataConverter(config: PortariumConfig, opts: { keys?: PayloadKeyProvider } = {}): DataConverter {
+  const keys = opts.keys ?? payloadKeyProvider(config);
+  return { failureConverterPath: FAILURE_CONVERTER_PATH, payloadCodecs: keys ? [new WorkspacePayloadCodec(keys)] : [] };
+}
