@@ -6,6 +6,7 @@ import { createEvidenceActivities } from './evidence';
 import type { EvidenceSink } from './evidence-sink';
 import type { PayloadStore } from './payload-store';
 import { createPolicyActivities } from './policy-snapshot';
+import { createQuotaActivities } from './quota';
 import type { RuntimeAdapter } from './runtime-port';
 import type { SecretStore } from './secrets-port';
 
@@ -23,5 +24,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createDispatchActivities(deps),
     ...createEvidenceActivities(deps.evidence),
     ...createEventDeliveryActivities(deps),
+    ...createQuotaActivities(),
   };
 }

@@ -11,6 +11,7 @@ import { canonicalJson, sha256Hex } from '../workflows/hashing';
 import { compileCondition } from './condition';
 import type { WorkspaceConnections } from './connections';
 import { allowListAdmits } from './egress';
+import { snapshotQuotas } from './quotas';
 import { DefaultsFile, type PolicySnapshot, WorkspaceFile } from './schema';
 import { type Isolation, TaskQueueRouting } from './isolation';
 import { EVENTS_EGRESS_KEY, type Subscriber } from './subscribers';
@@ -130,7 +131,14 @@ function makeSnapshot(workspaceId: string, defaults: DefaultsFile, ws: Workspace
     defaults: { ...defaults.defaults, ...(ws?.defaults ?? {}) },
     rules: ws ? [...defaults.rules, ...ws.rules] : [],
   };
-  return deepFreeze({ policyHash: sha256Hex(canonicalJson(content)), ...content, publishesEvents: (ws?.subscribers?.length ?? 0) > 0 });
+  const quotas = snapshotQuotas(ws?.quotas);
+  return deepFreeze({
+    policyHash: sha256Hex(canonicalJson(content)),
+    ...content,
+    publishesEvents: (ws?.subscribers?.length ?? 0) > 0,
+    // Absent, not empty, without quotas: snapshots of workspaces without them stay as they were.
+    ...(quotas && { quotas }),
+  });
 }
 
 const POLICY_FILE = /^(.+)\.(json|ya?ml)$/;

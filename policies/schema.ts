@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { Connections, Egress } from './connections';
 import { DURATION_PATTERN, durationMs } from './duration';
 import { Isolation } from './isolation';
+import { Quotas } from './quotas';
 import { Subscribers } from './subscribers';
 import { Trigger } from './triggers';
 
@@ -129,6 +130,8 @@ export const WorkspaceFile = z.strictObject({
   subscribers: Subscribers.optional(),
   /** CloudEvent routes that start runs in this workspace (not part of the decision snapshot); see policies/triggers.ts. */
   triggers: z.array(Trigger).max(500).optional(),
+  /** Dispatch quotas per runtime (`*`: the default); see policies/quotas.ts. In the snapshot, outside its hash. */
+  quotas: Quotas.optional(),
   /** Which worker pool (task queue) runs this workspace (not part of the decision snapshot); see policies/isolation.ts. */
   isolation: Isolation.optional(),
 });
@@ -147,4 +150,20 @@ export interface PolicySnapshot {
    * lifecycle events. Outside `policyHash`: who hears about a run does not decide it.
    */
   publishesEvents?: boolean;
+  /**
+   * Dispatch quotas per runtime (`*`: the default for others), durations in ms. Outside `policyHash`:
+   * a quota changes when an allowed action runs, never whether it may, and operators tune limits
+   * without every run's decision hash changing. The run still records the limits it asked with.
+   */
+  quotas?: Readonly<Record<string, QuotaLimits>>;
+}
+
+/** One runtime's quota as a snapshot and the coordinator carry it. */
+export interface QuotaLimits {
+  /** Dispatches running at once. */
+  concurrentDispatches?: number;
+  /** Dispatches started in any sliding 60 s window. */
+  dispatchesPerMinute?: number;
+  /** How often the coordinator checks that holders and waiters still run. @default 60000 */
+  leaseCheckIntervalMs?: number;
 }

@@ -123,6 +123,12 @@ function approvals(s: RunStatus): string[] {
   return [summary, ...s.approvals.map((a) => `${a.approverId} at ${a.at} (decision ${a.decisionId})`)];
 }
 
+/** The run's quota lease: why it waits (while queued), else where its lease stands. */
+function quota(s: RunStatus): string[] {
+  const q = s.quota!;
+  return [q.waitingFor ?? `${q.phase} (lease ${q.leaseId})`, `coordinator ${q.coordinator}`];
+}
+
 /** Human-readable summary of the `status` query. */
 export function formatStatus(workflowId: string, s: RunStatus): string {
   const { runtime, target, operation, tools } = s.action;
@@ -137,6 +143,7 @@ export function formatStatus(workflowId: string, s: RunStatus): string {
     ...row('approvals', approvals(s)),
     ...row('escalated', [s.escalated ? 'yes' : 'no']),
     ...row('deadlines', deadlines(s)),
+    ...(s.quota ? row('quota', quota(s)) : []),
     ...row('reasons', s.reasons),
     ...row('refusals', s.refusals.map((r) => `${r.at} ${r.type} via ${r.via}${r.by ? ` by ${r.by}` : ''}: ${r.message}`)),
     ...row('lastError', [s.lastError ? `${s.lastError.type}: ${s.lastError.message}` : '(none)']),

@@ -23,6 +23,7 @@ import {
 import type { DispatchActivities } from '../activities/dispatch';
 import type { EvidenceActivities } from '../activities/evidence';
 import type { PolicyActivities } from '../activities/policy-snapshot';
+import type { QuotaLimits } from '../policies/schema';
 import { evaluatePolicy } from '../policies/evaluate';
 import { IN_RUN_BUDGET, pumpEvents } from './event-pump';
 import { EvidenceCategory, type EvidencePayloadRef, redactText } from './evidence-chain';
@@ -31,6 +32,8 @@ import * as msg from './messages';
 import { runEventDelivery } from './run-event-delivery';
 import { GovernedRunState, type Verdict } from './run-state';
 import { observeTransition } from './run-metrics';
+import { quotaFor } from './quota-book';
+import { QUOTA_PATCH, acquireQuota, releaseQuota, wireQuotaHandlers } from './run-quota';
 import {
   amendRequestSchema,
   cancelRequestSchema,
@@ -246,6 +249,7 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
     else run.applyManualCompletion(m.value, now());
   });
 
+  wireQuotaHandlers(run, now);
   setHandler(msg.statusQuery, () => run.status(now()));
   setHandler(msg.evidenceQuery, () => ({ head: run.chain.head, count: run.chain.entries.length, entries: [...run.chain.entries] }));
 }
@@ -301,7 +305,7 @@ async function govern(run: GovernedRunState, dispatchHolder: { scope?: Cancellat
       default:
         return awaitManualCompletion(run);
     }
-    if (outcome === 'dispatch') return dispatch(run, (dispatchHolder.scope = new CancellationScope()));
+    if (outcome === 'dispatch') return dispatch(run, (dispatchHolder.scope = new CancellationScope()), quotaFor(snapshot.quotas, run.action.runtime));
     if (outcome !== 'amended') return outcome;
   }
 }
@@ -370,7 +374,23 @@ async function awaitManualCompletion(run: GovernedRunState): Promise<GovernedRun
   return finish(run, RunState.ManuallyCompleted, `completed by ${m.completedBy.id}: ${m.evidenceRef}`);
 }
 
-async function dispatch(run: GovernedRunState, scope: CancellationScope): Promise<GovernedRunResult> {
+/**
+ * Dispatch, under a lease of the workspace's quota when one applies to the runtime. The lease is
+ * asked for before the pre-dispatch evidence write, so a run enters Dispatching (and publishes
+ * `dispatched`) once, after it waited; it is released however the dispatch ends.
+ */
+async function dispatch(run: GovernedRunState, scope: CancellationScope, limits: QuotaLimits | undefined): Promise<GovernedRunResult> {
+  if (!limits || !patched(QUOTA_PATCH)) return dispatchNow(run, scope);
+  const asked = await acquireQuota(run, limits, { enter: (state, summary) => enter(run, state, summary), finish: (state, summary) => finish(run, state, summary) }, now);
+  if (asked !== 'granted') return asked;
+  try {
+    return await dispatchNow(run, scope);
+  } finally {
+    await releaseQuota(run, 'done');
+  }
+}
+
+async function dispatchNow(run: GovernedRunState, scope: CancellationScope): Promise<GovernedRunResult> {
   run.deadlines = {};
   enter(run, RunState.Dispatching, `dispatching to ${run.action.runtime}`);
   const { workspaceId, correlationId } = run.input;

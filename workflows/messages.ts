@@ -12,7 +12,12 @@ import type {
   Decision,
   DecisionOutcome,
   ManualCompletion,
+  QuotaGrant,
+  QuotaQueuedNotice,
+  QuotaRelease,
+  QuotaRequest,
   RunStatus,
+  WorkspaceQuotaStatus,
 } from './types';
 
 /** Approve the run's current action (fire-and-forget). Refusals show in `status` and evidence. */
@@ -41,3 +46,21 @@ export interface EvidenceView {
 }
 /** The run's evidence chain so far. */
 export const evidenceQuery = defineQuery<EvidenceView>('evidence');
+
+// Quota coordination between runs and `workspaceQuota` (one per workspace and runtime). Internal:
+// runs and coordinators exchange these; operators only read the coordinator's `status`.
+
+/** To a coordinator: a run asks for a lease (idempotent per lease id). */
+export const quotaRequestSignal = defineSignal<[QuotaRequest]>('quotaRequest');
+/** To a coordinator: the run's dispatch ended, or it withdraws while waiting. */
+export const quotaReleaseSignal = defineSignal<[QuotaRelease]>('quotaRelease');
+/** To a coordinator: check now that holders and waiters still run (e.g. after terminating a run). */
+export const quotaReconcileSignal = defineSignal<[]>('quotaReconcile');
+/** To a run: it may dispatch. */
+export const quotaGrantedSignal = defineSignal<[QuotaGrant]>('quotaGranted');
+/** To a run: it waits, and why. */
+export const quotaQueuedSignal = defineSignal<[QuotaQueuedNotice]>('quotaQueued');
+/** To a run: a liveness check; signalling a closed run fails, which frees its lease. */
+export const quotaProbeSignal = defineSignal<[]>('quotaProbe');
+/** A coordinator's limits, leases, queue and window. */
+export const quotaStatusQuery = defineQuery<WorkspaceQuotaStatus>('status');

@@ -44,8 +44,16 @@ export interface RunEvent {
   data: RunEventData;
 }
 
-/** The event each state publishes when a run enters it; states without one publish nothing. */
-const EVENT_OF_STATE: Partial<Record<RunState, RunEventName>> = {
+/**
+ * The event each state publishes when a run enters it; `null` publishes nothing. Total, so a new
+ * state must decide. AwaitingQuota publishes nothing: the run is allowed and its `dispatched` event
+ * follows when the quota grants; subscribers see no extra step for a wait that is often milliseconds.
+ */
+const EVENT_OF_STATE: Record<RunState, RunEventName | null> = {
+  [RunState.Evaluating]: null,
+  [RunState.VetoWindow]: null,
+  [RunState.AwaitingManualCompletion]: null,
+  [RunState.AwaitingQuota]: null,
   [RunState.AwaitingApproval]: 'approval_needed',
   [RunState.ChangesRequested]: 'changes_requested',
   [RunState.Dispatching]: 'dispatched',

@@ -9,6 +9,7 @@ import type { Duty } from '../policies/schema';
 import { ApprovalBook, type DecisionVerdict, judgeDecision } from './approvals';
 import { EvidenceCategory, type EvidenceActor, EvidenceChain, type EvidenceEntry, type EvidencePayloadRef } from './evidence-chain';
 import { FailureType } from './failures';
+import type { QuotaLease } from './quota-lease';
 import { RunOutbox, buildRunEvent, eventsForState } from './run-events';
 import { hashAction } from './hashing';
 import {
@@ -62,6 +63,8 @@ export class GovernedRunState {
   readonly outbox = new RunOutbox();
   /** The run has ended: the event pump stops once the outbox is empty. */
   eventsClosing = false;
+  /** The workspace quota lease of the dispatch, when a quota applies to its runtime. */
+  quota?: QuotaLease;
 
   // Set by handlers, read by the main loop.
   rejectedBy?: string;
@@ -364,6 +367,7 @@ export class GovernedRunState {
       evidenceCount: this.chain.entries.length,
       evidenceStored: this.evidenceStored,
       ...(this.outbox.publishing && { events: this.outbox.status() }),
+      ...(this.quota && { quota: this.quota.status() }),
     };
   }
 }

@@ -4,6 +4,7 @@
  * The zod schemas that check these shapes at boundaries live in `./schemas.ts`.
  */
 
+import type { QuotaBookState } from './quota-book';
 import type { RunEventsStatus } from './run-events';
 
 /** Execution tiers, weakest first. `Deny` is a policy effect, not a tier a run can wait in. */
@@ -30,6 +31,11 @@ export const RunState = {
   AwaitingManualCompletion: 'AwaitingManualCompletion',
   /** Assisted: the plan is announced; a reviewer may veto or release early until the window ends. */
   VetoWindow: 'VetoWindow',
+  /**
+   * Allowed, and waiting for a workspace quota lease for its runtime (concurrent dispatches or
+   * dispatches per minute); `status.quota` says which limit and `deadlines.quotaFreesAt` until when.
+   */
+  AwaitingQuota: 'AwaitingQuota',
   /** The action is being executed by its runtime. */
   Dispatching: 'Dispatching',
   /** The runtime executed the action. Terminal. */
@@ -188,6 +194,8 @@ export interface RunDeadlines {
   vetoEndsAt?: string;
   escalatesAt?: string;
   expiresAt?: string;
+  /** AwaitingQuota, per-minute limit: when the window frees this run's slot (an estimate behind other waiters). */
+  quotaFreesAt?: string;
 }
 
 /** Returned by the `status` query. MAINTENANCE: keep README "status" section in sync. */
@@ -223,6 +231,75 @@ export interface RunStatus {
   evidenceStored?: EvidenceReceipt;
   /** Lifecycle events for subscribers: delivered, pending and undelivered; absent when the workspace has none. */
   events?: RunEventsStatus;
+  /** The quota lease of this run's dispatch; absent when no quota applies to its runtime. */
+  quota?: RunQuotaStatus;
+}
+
+/** Where a run stands with its workspace quota. */
+export interface RunQuotaStatus {
+  /** Workflow id of the coordinator (`<workspace>/quota/<runtime>`); its `status` query shows the live queue. */
+  coordinator: string;
+  leaseId: string;
+  /** `asking` until the coordinator answers; `queued` while waiting; `granted` once it may dispatch; `released` after. */
+  phase: 'asking' | 'queued' | 'granted' | 'released';
+  limits: { concurrentDispatches?: number; dispatchesPerMinute?: number };
+  /** While queued: why, as when the run started waiting. */
+  waitingFor?: string;
+  queued?: QuotaQueuedNotice;
+}
+
+/** Signal `quotaRequest` to a coordinator (sent by the `requestQuotaLease` activity with signalWithStart). */
+export interface QuotaRequest {
+  schemaVersion: 1;
+  leaseId: string;
+  runId: string;
+  runExecutionId?: string;
+  limits: { concurrentDispatches?: number; dispatchesPerMinute?: number; leaseCheckIntervalMs?: number };
+}
+
+/** Signal `quotaRelease` to a coordinator: the dispatch ended, or the run withdraws while waiting. */
+export interface QuotaRelease {
+  leaseId: string;
+  runId: string;
+  reason: 'done' | 'withdrawn';
+}
+
+/** Signal `quotaGranted` from a coordinator to a run. */
+export interface QuotaGrant {
+  leaseId: string;
+  grantedAt: string;
+}
+
+/** Signal `quotaQueued` from a coordinator to a run: it waits, behind `position - 1` others, because of `limit`. */
+export interface QuotaQueuedNotice {
+  leaseId: string;
+  position: number;
+  limit: 'concurrentDispatches' | 'dispatchesPerMinute';
+  inUse: number;
+  max: number;
+  freesAt?: string;
+}
+
+/** Input of `workspaceQuota`; `state` is carried across continue-as-new. */
+export interface WorkspaceQuotaInput {
+  schemaVersion: 1;
+  workspaceId: string;
+  runtime: string;
+  state?: QuotaBookState;
+  /** History length past which the coordinator continues as new (tests lower it). @default 2000 */
+  maxHistoryEvents?: number;
+}
+
+/** The `status` query of a coordinator. */
+export interface WorkspaceQuotaStatus {
+  workspaceId: string;
+  runtime: string;
+  limits: { concurrentDispatches?: number; dispatchesPerMinute?: number; leaseCheckIntervalMs?: number };
+  leases: { leaseId: string; runId: string; grantedAt?: string }[];
+  waiting: { leaseId: string; runId: string; requestedAt: string }[];
+  /** Grants counted in the per-minute window now. */
+  grantsInWindow: number;
+  blockedBy?: { limit: string; inUse: number; max: number; freesAt?: string };
 }
 
 /** What the evidence sink holds for a run, and where the run sits in the workspace's Merkle log. */

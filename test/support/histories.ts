@@ -33,6 +33,7 @@ export const RECORDED_PATHS = [
   'freshness-renewed',
   'evidence-stored-approved',
   'events-delivered-approved',
+  'quota-waited',
 ] as const;
 export type RecordedPath = (typeof RECORDED_PATHS)[number];
 

@@ -1,0 +1,189 @@
+/**
+ * The state of one workspace's quota for one runtime, as the `workspaceQuota` coordinator keeps it:
+ * a FIFO queue of waiting runs, the leases held now, and the grant times of the last minute. Pure and
+ * serialisable (`QuotaBookState` is what `continueAsNew` carries); the workflow passes time in.
+ */
+import type { QuotaLimits } from '../policies/schema';
+
+/** Length of the `dispatchesPerMinute` sliding window. */
+export const QUOTA_WINDOW_MS = 60_000;
+/** How often holders and waiters are checked to still be running, unless the policy says otherwise. */
+export const DEFAULT_LEASE_CHECK_MS = 60_000;
+/** Lease ids released lately, remembered so a late duplicate request is not counted again. */
+const MAX_RELEASED_REMEMBERED = 1_000;
+
+/** One run asking for (or holding) a lease. */
+export interface QuotaEntry {
+  /** `<run workflow id>/<action hash>`: every retry of one dispatch asks with the same id. */
+  leaseId: string;
+  /** Workflow id of the run; grants and checks are signalled to it. */
+  runId: string;
+  /** Temporal run id of that execution, so a later execution under the same id is not mistaken for it. */
+  runExecutionId?: string;
+  requestedAt: string;
+  grantedAt?: string;
+  /** The run was told that it waits (`quotaQueued`); it is told once. */
+  notified?: boolean;
+}
+
+export interface QuotaBookState {
+  limits: QuotaLimits;
+  waiting: QuotaEntry[];
+  leases: QuotaEntry[];
+  /** Grant times (ISO) inside the sliding window, oldest first. */
+  window: string[];
+  released: string[];
+  /** When the book became empty (no leases, no waiters); undefined while it is not. */
+  idleSince?: string;
+}
+
+/** Which limit keeps the queue waiting, how full it is, and (for the window) when a slot frees. */
+export interface QuotaBlocker {
+  limit: 'concurrentDispatches' | 'dispatchesPerMinute';
+  inUse: number;
+  max: number;
+  /** The window frees a slot then (when the oldest counted grant leaves it). */
+  freesAt?: string;
+}
+
+export type RequestOutcome = 'queued' | 'waiting' | 'held' | 'released';
+
+/** The limits that apply to `runtime`: its own entry, else the workspace's `*` default, else none. */
+export function quotaFor(quotas: Readonly<Record<string, QuotaLimits>> | undefined, runtime: string): QuotaLimits | undefined {
+  if (!quotas) return undefined;
+  return Object.hasOwn(quotas, runtime) ? quotas[runtime] : quotas['*'];
+}
+
+const ms = (iso: string) => Date.parse(iso);
+
+export class QuotaBook {
+  constructor(readonly state: QuotaBookState) {}
+
+  static empty(limits: QuotaLimits, now: Date): QuotaBook {
+    return new QuotaBook({ limits, waiting: [], leases: [], window: [], released: [], idleSince: now.toISOString() });
+  }
+
+  /** A run asks. The newest request's limits apply from now on (a policy reload reaches the queue). */
+  request(entry: Omit<QuotaEntry, 'grantedAt' | 'notified'>, limits: QuotaLimits): RequestOutcome {
+    const s = this.state;
+    s.limits = limits;
+    if (s.leases.some((l) => l.leaseId === entry.leaseId)) return 'held';
+    if (s.waiting.some((w) => w.leaseId === entry.leaseId)) return 'waiting';
+    if (s.released.includes(entry.leaseId)) return 'released';
+    s.waiting.push({ ...entry });
+    s.idleSince = undefined;
+    return 'queued';
+  }
+
+  /** The run is done with its lease, or withdraws while waiting. Unknown ids are remembered too. */
+  release(leaseId: string, now: Date): QuotaEntry | undefined {
+    const s = this.state;
+    const i = s.leases.findIndex((l) => l.leaseId === leaseId);
+    const j = s.waiting.findIndex((w) => w.leaseId === leaseId);
+    const gone = i >= 0 ? s.leases.splice(i, 1)[0] : j >= 0 ? s.waiting.splice(j, 1)[0] : undefined;
+    if (!s.released.includes(leaseId)) s.released.push(leaseId);
+    if (s.released.length > MAX_RELEASED_REMEMBERED) s.released.shift();
+    this.noteIdle(now);
+    return gone;
+  }
+
+  /**
+   * The run behind `leaseId` is gone (closed without releasing). A grant it never received does not
+   * count against the window either: nothing was dispatched under it.
+   */
+  reclaim(leaseId: string, now: Date, grantUndelivered: boolean): void {
+    const lease = this.state.leases.find((l) => l.leaseId === leaseId);
+    if (grantUndelivered && lease?.grantedAt) {
+      const k = this.state.window.indexOf(lease.grantedAt);
+      if (k >= 0) this.state.window.splice(k, 1);
+    }
+    this.release(leaseId, now);
+  }
+
+  /** Drop grants that left the window. */
+  prune(now: Date): void {
+    const from = now.getTime() - QUOTA_WINDOW_MS;
+    const w = this.state.window;
+    while (w.length && ms(w[0]) <= from) w.shift();
+  }
+
+  /** Grant times still inside the window at `now`, oldest first (does not change the state). */
+  counted(now: Date): string[] {
+    const from = now.getTime() - QUOTA_WINDOW_MS;
+    return this.state.window.filter((t) => ms(t) > from);
+  }
+
+  /** What stops the next grant at `now`, if anything. Read-only, so the `status` query may call it. */
+  blocker(now: Date): QuotaBlocker | undefined {
+    const { limits, leases } = this.state;
+    if (limits.concurrentDispatches !== undefined && leases.length >= limits.concurrentDispatches) {
+      return { limit: 'concurrentDispatches', inUse: leases.length, max: limits.concurrentDispatches };
+    }
+    const window = this.counted(now);
+    if (limits.dispatchesPerMinute !== undefined && window.length >= limits.dispatchesPerMinute) {
+      const freesAt = new Date(ms(window[window.length - limits.dispatchesPerMinute]) + QUOTA_WINDOW_MS).toISOString();
+      return { limit: 'dispatchesPerMinute', inUse: window.length, max: limits.dispatchesPerMinute, freesAt };
+    }
+    return undefined;
+  }
+
+  /** Grant, in request order, as many waiters as both limits allow at `now`. */
+  grant(now: Date): QuotaEntry[] {
+    const granted: QuotaEntry[] = [];
+    const at = now.toISOString();
+    this.prune(now);
+    while (this.state.waiting.length && !this.blocker(now)) {
+      const entry = { ...this.state.waiting.shift()!, grantedAt: at };
+      this.state.leases.push(entry);
+      this.state.window.push(at);
+      granted.push(entry);
+    }
+    return granted;
+  }
+
+  /** Waiters not yet told that they wait, with their position (1 = next) and what blocks them. */
+  takeUnnotified(now: Date): { entry: QuotaEntry; position: number; blocker: QuotaBlocker }[] {
+    const blocker = this.blocker(now);
+    if (!blocker) return [];
+    const out: { entry: QuotaEntry; position: number; blocker: QuotaBlocker }[] = [];
+    this.state.waiting.forEach((entry, i) => {
+      if (entry.notified) return;
+      entry.notified = true;
+      out.push({ entry, position: i + 1, blocker: this.blockerAt(blocker, i + 1, now) });
+    });
+    return out;
+  }
+
+  /** For the window: the p-th waiter's slot frees when the p-th oldest counted grant leaves it. */
+  private blockerAt(head: QuotaBlocker, position: number, now: Date): QuotaBlocker {
+    if (head.limit !== 'dispatchesPerMinute') return head;
+    const w = this.counted(now);
+    const k = w.length - head.max + position - 1;
+    const freesAt = k < w.length ? new Date(ms(w[k]) + QUOTA_WINDOW_MS).toISOString() : undefined;
+    return { ...head, freesAt };
+  }
+
+  /** The next time the window frees a slot for a waiter, if waiters are held back by it. */
+  nextWindowChange(now: Date): number | undefined {
+    const b = this.blocker(now);
+    return this.state.waiting.length && b?.freesAt ? ms(b.freesAt) : undefined;
+  }
+
+  /** When an empty book has been idle long enough to finish; undefined while it holds anything. */
+  idleUntil(now: Date, idleMs: number): number | undefined {
+    if (!this.empty) return undefined;
+    return Date.parse(this.state.idleSince ?? now.toISOString()) + idleMs;
+  }
+
+  get empty(): boolean {
+    return this.state.leases.length === 0 && this.state.waiting.length === 0;
+  }
+
+  get leaseCheckMs(): number {
+    return this.state.limits.leaseCheckIntervalMs ?? DEFAULT_LEASE_CHECK_MS;
+  }
+
+  private noteIdle(now: Date): void {
+    if (this.empty) this.state.idleSince ??= now.toISOString();
+  }
+}
