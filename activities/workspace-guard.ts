@@ -19,7 +19,10 @@ import { workspaceOfWorkflowId } from '../workflows/workflow-ids';
 export function requestedWorkspace(args: readonly unknown[]): string | undefined {
   const first = args[0];
   if (typeof first === 'string') return first;
-  if (first && typeof first === 'object' && 'workspaceId' in first && typeof first.workspaceId === 'string') return first.workspaceId;
+  if (first && typeof first === 'object' && 'workspaceId' in first) {
+    // Anything but a string (an array, an object) could be coerced into another id further down.
+    return typeof first.workspaceId === 'string' ? first.workspaceId : `(not a workspace id: ${typeof first.workspaceId})`;
+  }
   return undefined;
 }
 

@@ -16,7 +16,9 @@ import type { RuntimeAdapter } from '../activities/runtime-port';
 import { VaultSecretStore } from '../activities/vault';
 import { VaultTransitKeyProvider, WRAPPED_KEY_METADATA } from '../activities/vault-transit';
 import { main } from '../workers/cli';
-import { KEY_ID_METADATA, WorkspacePayloadCodec } from '../workers/codec';
+import { KEY_ID_METADATA, KEY_SALT_METADATA, WorkspacePayloadCodec } from '../workers/codec';
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { temporal } from '@temporalio/proto';
 import { spawn } from 'node:child_process';
 import { type RunningCodecServer, codecTokens, startCodecServer } from '../workers/codec-server';
 import { ConfigError, PROJECT_ROOT, loadConfig } from '../workers/config';
@@ -153,6 +155,25 @@ describe('payload encryption', function () {
     // Plaintext decodes as it is (raw `temporal workflow signal`, histories from before encryption).
     const plain = json({ hello: 1 });
     assert.equal((await codec.decode([plain], ctx('beta:1')))[0], plain);
+  });
+
+  it('every payload has its own subkey (salt), and payloads from before subkeys still decrypt under the workspace key', async function () {
+    const file = tempKeyring();
+    await rotateKeyring(file, 'alpha');
+    const codec = new WorkspacePayloadCodec(new KeyringKeyProvider(file));
+    const [a, b] = await codec.encode([json({ n: 1 }), json({ n: 1 })], ctx('alpha:1'));
+    assert.equal(a.metadata?.[KEY_SALT_METADATA]?.length, 16);
+    assert.notDeepEqual(Buffer.from(a.metadata![KEY_SALT_METADATA]), Buffer.from(b.metadata![KEY_SALT_METADATA]));
+    // A legacy payload: AES-256-GCM directly under the workspace key, no salt in its metadata.
+    const master = Buffer.from(JSON.parse(fs.readFileSync(file, 'utf8')).workspaces.alpha.keys.k1.key, 'base64');
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', master, iv);
+    cipher.setAAD(Buffer.from('portarium-payload/v1/alpha'));
+    const body = Buffer.concat([cipher.update(temporal.api.common.v1.Payload.encode(json({ legacy: true })).finish()), cipher.final()]);
+    const legacy = { metadata: { encoding: Buffer.from('binary/encrypted'), [KEY_ID_METADATA]: Buffer.from('alpha/k1') }, data: Buffer.concat([iv, body, cipher.getAuthTag()]) };
+    assert.deepEqual(JSON.parse(Buffer.from((await codec.decode([legacy], ctx('alpha:1')))[0].data!).toString()), { legacy: true });
+    // A salt from another payload does not open this one.
+    await assert.rejects(codec.decode([{ ...a, metadata: { ...a.metadata, [KEY_SALT_METADATA]: b.metadata![KEY_SALT_METADATA] } }], ctx('alpha:1')), (e: unknown) => keyError(e)?.code === 'tampered');
   });
 
   it('keys rotate: a run started before still decodes after it; new payloads use the new key', async function () {

@@ -124,7 +124,12 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<Runnin
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     cors(req, res);
     if (req.method === 'OPTIONS') return reply(res, 204);
-    const segments = new URL(req.url ?? '/', 'http://codec').pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    let segments: string[];
+    try {
+      segments = new URL(req.url ?? '/', 'http://codec').pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    } catch {
+      return reply(res, 400, { message: 'malformed path' });
+    }
     let pathToken: string | undefined;
     if (segments[0] === 't' && segments.length >= 2) {
       pathToken = segments[1];
@@ -135,7 +140,8 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<Runnin
     const namespace = String(req.headers['x-namespace'] ?? segments[0] ?? opts.namespace);
     if (req.method !== 'POST' || (op !== 'encode' && op !== 'decode') || segments.length > 1) return reply(res, 404, { message: 'POST /encode or /decode' });
     const bearer = /^Bearer\s+(.+)$/i.exec(String(req.headers.authorization ?? ''))?.[1]?.trim();
-    const token = matchToken(bearer ?? pathToken, opts.tokens);
+    // A UI may forward its own OIDC bearer token: then the path token, if any, decides.
+    const token = (bearer !== undefined ? matchToken(bearer, opts.tokens) : undefined) ?? (pathToken !== undefined ? matchToken(pathToken, opts.tokens) : undefined);
     if (!token) return reply(res, 401, { message: 'a valid codec token is required' }, { 'WWW-Authenticate': 'Bearer' });
     if (namespace !== opts.namespace) return reply(res, 404, { message: `namespace ${namespace} is not served here` });
     const text = await readBody(req);
@@ -211,7 +217,7 @@ async function readBody(req: http.IncomingMessage): Promise<string | undefined> 
 
 /** The configured codec server (keys of the configured provider); resolves when it is listening. */
 export async function startConfiguredCodecServer(config: PortariumConfig, address = config.codecServer.address): Promise<RunningCodecServer & { keys: PayloadKeyProvider }> {
-  const keys = payloadKeyProvider(config);
+  const keys = payloadKeyProvider(config, { create: false });
   if (!keys) throw new ConfigError('PORTARIUM_PAYLOAD_ENCRYPTION is off: there is nothing for a codec server to decode');
   const server = await startCodecServer({ address, tokens: codecTokens(config), corsOrigins: config.codecServer.corsOrigins, namespace: config.temporal.namespace, keys });
   return { ...server, keys };

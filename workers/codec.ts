@@ -4,16 +4,20 @@
  * key of its workspace, taken from the SerializationContext's workflow id (`<ws>:<key>`,
  * `<ws>/quota/...`). Search attributes never pass through a codec: they stay plaintext.
  *
- * Encrypted payload: metadata `encoding: binary/encrypted`, `encryption-key-id: <ws>/<key id>` and the
- * key provider's own fields; data = 12-byte IV | ciphertext | 16-byte tag over the protobuf-encoded
- * original payload, with the workspace as additional authenticated data, so a payload moved into
- * another workspace fails authentication even if the key id were rewritten to match.
+ * Encrypted payload: metadata `encoding: binary/encrypted`, `encryption-key-id: <ws>/<key id>`,
+ * `encryption-key-salt` and the key provider's own fields; data = 12-byte IV | ciphertext | 16-byte
+ * tag over the protobuf-encoded original payload, with the workspace as additional authenticated
+ * data, so a payload moved into another workspace fails authentication even if the key id were
+ * rewritten to match. Each payload is encrypted under its own subkey, HKDF-SHA256(workspace key,
+ * random 16-byte salt, workspace): random IVs under one AES-GCM key are safe only to about 2^32
+ * messages, a bound a busy workspace's long-lived keyring key would reach. Payloads without a salt
+ * (written before subkeys) decrypt under the workspace key itself.
  *
  * Decoding refuses a payload whose key id names another workspace than its workflow's. Plaintext
  * payloads decode as they are: operators signal with the raw `temporal` CLI, and histories recorded
  * before encryption are plaintext.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { METADATA_ENCODING_KEY, type Payload, type PayloadCodec, type SerializationContext } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { type PayloadKeyProvider, PayloadKeyError, SCOPE_PATTERN, SYSTEM_SCOPE } from '../activities/keys-port';
@@ -21,11 +25,15 @@ import { workspaceOfWorkflowId } from '../workflows/workflow-ids';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';
+export const KEY_SALT_METADATA = 'encryption-key-salt';
+const SALT_BYTES = 16;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
 const utf8 = (b: Uint8Array | null | undefined) => (b ? Buffer.from(b).toString('utf8') : undefined);
 const aad = (scope: string) => Buffer.from(`portarium-payload/v1/${scope}`, 'utf8');
+/** The payload's own key: a salt per payload, bound to the workspace. */
+const subkey = (key: Buffer, salt: Uint8Array, scope: string) => Buffer.from(hkdfSync('sha256', key, salt, aad(scope), 32));
 
 /**
  * Whose payload this is: the workspace prefix of the context's workflow id; the system scope for a
@@ -60,12 +68,14 @@ export class WorkspacePayloadCodec implements PayloadCodec {
     const { keyId, key, metadata = {} } = await this.keys.encryptionKey(scope);
     return payloads.map((p) => {
       const iv = randomBytes(IV_BYTES);
-      const cipher = createCipheriv('aes-256-gcm', key, iv);
+      const salt = randomBytes(SALT_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', subkey(key, salt, scope), iv);
       cipher.setAAD(aad(scope));
       const body = Buffer.concat([cipher.update(temporal.api.common.v1.Payload.encode(p).finish()), cipher.final()]);
       const meta: Record<string, Uint8Array> = {
         [METADATA_ENCODING_KEY]: Buffer.from(ENCRYPTED_ENCODING),
         [KEY_ID_METADATA]: Buffer.from(keyId),
+        [KEY_SALT_METADATA]: salt,
       };
       for (const [k, v] of Object.entries(metadata)) meta[k] = Buffer.from(v);
       return { metadata: meta, data: Buffer.concat([iv, body, cipher.getAuthTag()]) };
@@ -88,8 +98,11 @@ export class WorkspacePayloadCodec implements PayloadCodec {
     const data = p.data ?? new Uint8Array();
     if (data.length < IV_BYTES + TAG_BYTES) throw new PayloadKeyError('malformed', `encrypted payload of workspace ${scope} (key ${keyId}) is truncated`);
     const metadata: Record<string, string> = {};
-    for (const [k, v] of Object.entries(p.metadata ?? {})) metadata[k] = utf8(v) ?? '';
-    const key = await this.keys.decryptionKey(scope, keyId, metadata);
+    for (const [k, v] of Object.entries(p.metadata ?? {})) if (k !== KEY_SALT_METADATA) metadata[k] = utf8(v) ?? '';
+    const salt = p.metadata?.[KEY_SALT_METADATA];
+    if (salt && salt.length !== SALT_BYTES) throw new PayloadKeyError('malformed', `encrypted payload of workspace ${scope} (key ${keyId}) has a malformed salt`);
+    const master = await this.keys.decryptionKey(scope, keyId, metadata);
+    const key = salt ? subkey(master, salt, scope) : master;
     const buf = Buffer.from(data);
     let plain: Buffer;
     try {
@@ -98,7 +111,7 @@ export class WorkspacePayloadCodec implements PayloadCodec {
       decipher.setAuthTag(buf.subarray(buf.length - TAG_BYTES));
       plain = Buffer.concat([decipher.update(buf.subarray(IV_BYTES, buf.length - TAG_BYTES)), decipher.final()]);
     } catch {
-      throw new PayloadKeyError('tampered', `payload of workspace ${scope} (key ${keyId}) failed authentication: altered, or not encrypted for this workspace`);
+      throw new PayloadKeyError('tampered', `payload of workspace ${scope} (key ${keyId}) failed authentication: altered, not encrypted for this workspace, or encrypted with another keyring's ${keyId} (every process must share one keyring file)`);
     }
     const original = temporal.api.common.v1.Payload.decode(plain);
     return { metadata: original.metadata, data: original.data };

@@ -77,7 +77,10 @@ const describeLimits = (l: QuotaLimits) =>
 export async function acquireQuota(run: GovernedRunState, limits: QuotaLimits, steps: QuotaSteps, now: () => Date): Promise<'granted' | GovernedRunResult> {
   const { workspaceId } = run.input;
   const runtime = run.action.runtime;
-  const lease = (run.quota = new QuotaLease(quotaWorkflowId(workspaceId, runtime), `${run.workflowId}/${run.actionHash}`, limits));
+  // One lease id per execution: a run reset by an operator asks afresh instead of meeting its old,
+  // released lease (which the coordinator would refuse to grant twice).
+  const leaseId = `${run.workflowId}/${workflowInfo().runId}/${run.actionHash}`;
+  const lease = (run.quota = new QuotaLease(quotaWorkflowId(workspaceId, runtime), leaseId, limits));
   const askedAt = now();
   run.deadlines = {};
   steps.enter(RunState.AwaitingQuota, `asking ${lease.coordinator} for a lease (${describeLimits(limits)})`);

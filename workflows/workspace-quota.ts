@@ -9,6 +9,7 @@
  * The rules live in `./quota-book`; this file wires messages and awaits.
  */
 import {
+  ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -18,6 +19,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
+import { FailureType } from './failures';
 import * as msg from './messages';
 import { QuotaBook, type QuotaEntry } from './quota-book';
 import { parseQuota, quotaReleaseSchema, quotaRequestSchema, workspaceQuotaInputSchema } from './quota-schemas';
@@ -36,6 +38,11 @@ export async function workspaceQuota(raw: WorkspaceQuotaInput): Promise<void> {
   // A bad input is a bug in the activity or a hand-started workflow: nothing to coordinate.
   if (!parsed.ok) return void log.error('workspaceQuota: invalid input', { reason: parsed.reason });
   const input = parsed.value;
+  // A coordinator started by hand under another workspace's id would refuse every run of its own.
+  const owner = workspaceOfWorkflowId(workflowInfo().workflowId);
+  if (owner !== input.workspaceId) {
+    throw ApplicationFailure.create({ type: FailureType.WorkspaceMismatch, message: `quota coordinator ${workflowInfo().workflowId} belongs to workspace ${owner ?? '(none)'}, not ${input.workspaceId}`, nonRetryable: true });
+  }
   const book = new QuotaBook(input.state ?? { limits: {}, waiting: [], leases: [], window: [], released: [], idleSince: now().toISOString() });
   /** Held leases whose run asked again (a retried activity): the grant is sent again, harmlessly. */
   const regrant: QuotaEntry[] = [];
@@ -93,7 +100,8 @@ export async function workspaceQuota(raw: WorkspaceQuotaInput): Promise<void> {
 /** Grant what both limits allow, tell new waiters why they wait; runs that cannot be signalled are gone. */
 async function pump(book: QuotaBook, regrant: QuotaEntry[]): Promise<void> {
   const at = now();
-  const granted = [...book.grant(at), ...regrant];
+  const fresh = book.grant(at);
+  const granted = [...fresh, ...regrant];
   const queued = book.takeUnnotified(at);
   const sends = [
     ...granted.map((e) => ({ e, grant: true, send: () => handleOf(e).signal(msg.quotaGrantedSignal, { leaseId: e.leaseId, grantedAt: e.grantedAt! }) })),
@@ -103,7 +111,9 @@ async function pump(book: QuotaBook, regrant: QuotaEntry[]): Promise<void> {
     }),
   ];
   const gone = await unreachable(sends);
-  for (const s of gone) book.reclaim(s.e.leaseId, now(), s.grant);
+  // Only a first grant that never arrived is taken back out of the per-minute window; a re-sent one
+  // was delivered before (the run asked again), so its dispatch may have happened and still counts.
+  for (const s of gone) book.reclaim(s.e.leaseId, now(), s.grant && fresh.includes(s.e));
   // A reclaimed grant frees capacity for the next waiter at once.
   if (gone.length) await pump(book, []);
 }
