@@ -328,6 +328,9 @@ describe('payload encryption', function () {
       assert.ok(!JSON.stringify(refusal).includes(note));
       assert.equal((await post(`${server.url}/decode`, body, { authorization: `Bearer ${ALL}`, 'x-namespace': 'elsewhere' })).status, 404);
       assert.equal((await post(`${server.url}/decode`, { payloads: 'x' }, { authorization: `Bearer ${ALL}` })).status, 400);
+      assert.equal((await post(`${server.url}/t/%E0%A4%A/decode`, body)).status, 400, 'a bad escape in the path');
+      // A UI that forwards its own OIDC bearer token still gets in with the path token.
+      assert.equal((await post(`${server.url}/t/${ALL}/decode`, body, { authorization: 'Bearer some-oidc-access-token' })).status, 200);
       // The temporal CLI sends `{}` (protojson of no payloads) for a query without arguments.
       assert.deepEqual(await (await post(`${server.url}/encode`, {}, { authorization: `Bearer ${ALL}` })).json(), { payloads: [] });
 

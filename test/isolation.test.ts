@@ -96,6 +96,8 @@ describe('isolation: routing and pools (pure)', () => {
     assert.equal(workspaceRefusal(routing, info('portarium', 'test:k1'), [{ workspaceId: 'sod' }])?.type, 'WorkspaceMismatch');
     assert.equal(workspaceRefusal(routing, info('portarium', 'test:k1'), ['sod'])?.type, 'WorkspaceMismatch');
     assert.equal(workspaceRefusal(routing, info('portarium', 'no-prefix'), [{ workspaceId: 'test' }])?.type, 'WorkspaceMismatch');
+    // An array or object could be coerced into an id further down: refused, not skipped.
+    assert.equal(workspaceRefusal(routing, info('portarium', 'test:k1'), [{ workspaceId: ['test'] }])?.type, 'WorkspaceMismatch');
   });
 });
 
