@@ -37,7 +37,7 @@ import type {
   ManualCompletion,
   RunStatus,
 } from '../workflows/types';
-import type { DataConverter, Payload } from '@temporalio/common';
+import type { DataConverter, LoadedDataConverter, Payload } from '@temporalio/common';
 import { TaskQueueRouting } from '../policies/isolation';
 import { loadPolicyDir } from '../policies/load';
 import { type PortariumConfig, connectionOptions } from './config';
@@ -177,7 +177,7 @@ export class PortariumClient {
     if (typeof memo?.requestHash === 'string') return memo.requestHash;
     const history = await handle.fetchHistory();
     const raw = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
-    const payload = raw ? await decodePayload(this.client, workflowId, raw) : undefined;
+    const payload = raw ? (await decodeRunPayloads(this.client, workflowId, [raw]))[0] : undefined;
     const parsed = payload ? check(governedRunInputSchema(), this.client.options.loadedDataConverter.payloadConverter.fromPayload(payload)) : undefined;
     return parsed?.ok ? requestHashOf(parsed.value) : undefined;
   }
@@ -187,13 +187,20 @@ export class PortariumClient {
   }
 }
 
-/** A payload from raw history, through the client's codecs (in reverse order, as the SDK decodes). */
-async function decodePayload(client: Client, workflowId: string, payload: Payload): Promise<Payload> {
+/**
+ * Payloads of a run's raw history (`fetchHistory()` decodes nothing) through a client's codecs, in
+ * the run's serialization context and in the SDK's order (last codec first).
+ */
+export async function decodeRunPayloads(
+  client: { options: { loadedDataConverter: LoadedDataConverter; namespace: string } },
+  workflowId: string,
+  payloads: Payload[],
+): Promise<Payload[]> {
   const { payloadCodecs } = client.options.loadedDataConverter;
   const context = { type: 'workflow' as const, namespace: client.options.namespace, workflowId };
-  let out = [payload];
-  for (const codec of [...payloadCodecs].reverse()) out = await codec.decode(out, context);
-  return out[0];
+  let out = payloads;
+  for (let i = payloadCodecs.length - 1; i >= 0; i--) out = await payloadCodecs[i].decode(out, context);
+  return out;
 }
 
 /**

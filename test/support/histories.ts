@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { PROJECT_ROOT } from '../../workers/config';
-import type { RunHandle } from '../../workers/client';
+import { type RunHandle, decodeRunPayloads } from '../../workers/client';
 import { payloadsIn } from './leak-scan';
 
 export const HISTORY_DIR = path.join(PROJECT_ROOT, 'test', 'histories');
@@ -51,13 +51,10 @@ export async function keepHistory(name: RecordedPath, run: RunHandle): Promise<v
   if (process.env.RECORD_HISTORIES !== '1') return;
   const history = await run.handle.fetchHistory();
   // Recorded decoded, so replay needs no keys (plaintext payloads decode as they are).
-  const { loadedDataConverter, namespace } = run.handle.client.options;
-  const context = { type: 'workflow' as const, namespace, workflowId: run.workflowId };
   for (const p of payloadsIn(history)) {
-    let out = [p];
-    for (const codec of [...loadedDataConverter.payloadCodecs].reverse()) out = await codec.decode(out, context);
-    p.metadata = out[0].metadata;
-    p.data = out[0].data;
+    const [decoded] = await decodeRunPayloads(run.handle.client, run.workflowId, [p]);
+    p.metadata = decoded.metadata;
+    p.data = decoded.data;
   }
   fs.mkdirSync(HISTORY_DIR, { recursive: true });
   fs.writeFileSync(path.join(HISTORY_DIR, `${name}.json`), historyToJSON(history) + '\n');

@@ -8,6 +8,7 @@
 import type { Client } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
+import { decodeRunPayloads } from '../../workers/client';
 import { capturedLogs } from './shared';
 
 /** All text in a value: strings as they are, byte arrays (payload data) decoded as UTF-8. */
@@ -38,13 +39,7 @@ export function payloadsIn(value: unknown, out: Payload[] = [], seen = new Set<u
 
 /** A copy of the history with every payload decoded by the client's codecs (in the run's serialization context). */
 export async function decodedHistory(client: Client, workflowId: string, history: temporal.api.history.v1.IHistory): Promise<unknown> {
-  const codecs = [...client.options.loadedDataConverter.payloadCodecs].reverse();
-  const context = { type: 'workflow' as const, namespace: client.options.namespace, workflowId };
-  const decode = async (p: Payload) => {
-    let out = [p];
-    for (const c of codecs) out = await c.decode(out, context);
-    return out[0];
-  };
+  const decode = async (p: Payload) => (await decodeRunPayloads(client, workflowId, [p]))[0];
   const walk = async (v: unknown): Promise<unknown> => {
     if (typeof v !== 'object' || v === null || v instanceof Uint8Array) return v;
     if (isPayload(v)) return decode(v);
