@@ -5,6 +5,7 @@
  */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { loadConfig } from './config';
+import { payloadKeyProvider } from './data-converter';
 import { configuredEvidenceSink } from './evidence';
 import { jsonLogger } from './logging';
 import { startTelemetry } from './telemetry';
@@ -32,13 +33,16 @@ async function main(): Promise<void> {
   }
   const secrets = configuredSecretStore(config);
   const evidence = configuredEvidenceSink(config);
-  const { workers, queues } = await createPortariumWorkers(config, { connection, secrets, evidence, tracing: telemetry });
+  // Created here, like the secret store, so it is closed (its Vault login and renewal) when the workers stop.
+  const keys = payloadKeyProvider(config);
+  const { workers, queues } = await createPortariumWorkers(config, { connection, secrets, evidence, keys, tracing: telemetry });
   // temporal-dev.sh waits for `pid=<pid> polling` in this line: keep those words together.
   console.log(`portarium worker pid=${process.pid} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${queues.map((q) => q.queue).join(',')} secrets=${secrets.kind} evidence=${evidence.kind}` +
     `${config.metricsAddress ? ` metrics=http://${config.metricsAddress}/metrics` : ''} traces=${telemetry.enabled ? 'otel' : 'off'}`);
   // One worker per served queue; a shutdown signal stops them all, and the process ends when all have.
   await Promise.all(workers.map((w) => w.run()));
   await secrets.close();
+  await keys?.close();
   await evidence.close();
   await telemetry.shutdown();
   await connection.close();
