@@ -50,22 +50,17 @@ function parseSpdx(expr) {
     }
     return node;
   }
-  function and() {
-    const parts = [atom()];
-    while (isOp(peek(), 'AND')) {
+  // `a OP b OP c` as { op: [a, b, c] }; AND binds tighter than OR.
+  function chain(op, operand) {
+    const parts = [operand()];
+    while (isOp(peek(), op)) {
       i++;
-      parts.push(atom());
+      parts.push(operand());
     }
-    return parts.length === 1 ? parts[0] : { and: parts };
+    return parts.length === 1 ? parts[0] : { [op.toLowerCase()]: parts };
   }
-  function or() {
-    const parts = [and()];
-    while (isOp(peek(), 'OR')) {
-      i++;
-      parts.push(and());
-    }
-    return parts.length === 1 ? parts[0] : { or: parts };
-  }
+  const and = () => chain('AND', atom);
+  const or = () => chain('OR', and);
   const tree = or();
   if (i !== tokens.length) throw new Error(`unexpected ${tokens[i]}`);
   return tree;

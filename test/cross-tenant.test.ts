@@ -9,13 +9,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { bundleWorkflowCode } from '@temporalio/worker';
-import type { Configuration } from 'webpack';
 import type { Secret, SecretStore } from '../activities/secrets-port';
-import { PROJECT_ROOT } from '../workers/config';
 import type { GovernedRunInput } from '../workflows/types';
 import { alice, bob, decision, failureType, uid, waitForState, waitForStatus, withWorker } from './support/harness';
 import { capturedLogs, testEnv } from './support/shared';
+import { bundleTestWorkflows } from './support/test-bundle';
 
 const opts = () => ({ connection: testEnv().nativeConnection, client: testEnv().client });
 
@@ -121,13 +119,7 @@ describe('cross-tenant refusals', function () {
         '  };',
         '};',
       ].join('\n'));
-      const noop = () => undefined;
-      const logger = { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop };
-      const webpackConfigHook = (config: Configuration): Configuration => ({
-        ...config,
-        resolve: { ...config.resolve, modules: [...(config.resolve?.modules ?? []), path.join(PROJECT_ROOT, 'node_modules')] },
-      });
-      ({ code } = await bundleWorkflowCode({ workflowsPath, logger, webpackConfigHook }));
+      code = await bundleTestWorkflows(workflowsPath);
     });
     after(() => fs.rmSync(dir, { recursive: true, force: true }));
 

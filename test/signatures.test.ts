@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type BundleOptions, bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { main } from '../workers/cli';
 import { PROJECT_ROOT } from '../workers/config';
 import { hashAction } from '../workflows/hashing';
@@ -21,6 +21,7 @@ import {
 } from '../workflows/signatures';
 import { uid } from './support/harness';
 import { testDataConverter, testEnv } from './support/shared';
+import { bundleTestWorkflows } from './support/test-bundle';
 
 const BOB_KEY = '1f'.repeat(32);
 const CAROL_KEY = '2e'.repeat(32);
@@ -36,7 +37,6 @@ const FIELDS: SignedFields = {
 };
 const SIG = signDecision(FIELDS, BOB_KEY);
 
-type Configuration = Parameters<NonNullable<BundleOptions['webpackConfigHook']>>[0];
 
 const refused = (reason: string): SignatureVerdict => ({ ok: false, reason } as SignatureVerdict);
 
@@ -211,15 +211,7 @@ describe('signature verification in the workflow sandbox', function () {
       '  return cases.map((c) => verifyDecisionSignature(c.fields, c.signature, c.publicKeys));',
       '};',
     ].join('\n'));
-    const noop = () => undefined;
-    const logger = { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop };
-    // The SDK's generated entrypoint sits next to the workflow file, outside the project, so it
-    // cannot find @temporalio/workflow by walking up; point webpack at the project's node_modules.
-    const webpackConfigHook = (config: Configuration): Configuration => {
-      const modules = [...(config.resolve?.modules ?? []), path.join(PROJECT_ROOT, 'node_modules')];
-      return { ...config, resolve: { ...config.resolve, modules } };
-    };
-    ({ code } = await bundleWorkflowCode({ workflowsPath, logger, webpackConfigHook }));
+    code = await bundleTestWorkflows(workflowsPath);
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
