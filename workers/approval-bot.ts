@@ -57,7 +57,7 @@ export async function approveCoveredRuns(portarium: PortariumClient, rule: BotRu
       continue;
     }
     const decisionId = `${rule.bot.id}:${wf.workflowId}:${status.actionHash.slice(0, 16)}`;
-    const signed = status.signedDecisions && rule.privateKey ? sign(rule, wf.workflowId, status.actionHash, decisionId) : {};
+    const signed = status.signedDecisions && rule.privateKey ? sign(rule, wf.workflowId, status.firstExecutionRunId, status.actionHash, decisionId) : {};
     await run.decide({ kind: 'approve', decisionId, approver: rule.bot, actionHash: status.actionHash, rationale: 'covered by bot rule', ...signed });
     log(`approved ${wf.workflowId} (${status.action.operation} ${status.action.target})`);
     approved.push(wf.workflowId);
@@ -65,9 +65,10 @@ export async function approveCoveredRuns(portarium: PortariumClient, rule: BotRu
   return approved;
 }
 
-function sign(rule: BotRule, workflowId: string, actionHash: string, decisionId: string): { signature: string; signedAt: string } {
+/** v2 (bound to the first execution) when the run reports it; v1 for runs started before. */
+function sign(rule: BotRule, workflowId: string, firstExecutionRunId: string | undefined, actionHash: string, decisionId: string): { signature: string; signedAt: string } {
   const signedAt = new Date().toISOString();
-  const signature = signDecision({ workflowId, actionHash, kind: 'approve', decisionId, approverId: rule.bot.id, signedAt }, rule.privateKey!);
+  const signature = signDecision({ workflowId, ...(firstExecutionRunId && { firstExecutionRunId }), actionHash, kind: 'approve', decisionId, approverId: rule.bot.id, signedAt }, rule.privateKey!);
   return { signature, signedAt };
 }
 

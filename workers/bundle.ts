@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { PROJECT_ROOT } from './config';
-import { FAILURE_CONVERTER_PATH } from './data-converter';
+import { FAILURE_CONVERTER_PATH, PAYLOAD_CONVERTER_PATH } from './data-converter';
 
 export const WORKFLOW_BUNDLE_PATH = path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
 
@@ -34,6 +34,8 @@ export async function buildWorkflowBundle(workflowsPath = path.join(PROJECT_ROOT
     workflowInterceptorModules: [WORKFLOW_INTERCEPTOR_MODULE],
     // Failure messages of workflows go into encodedAttributes, so the codec encrypts them (workers/failure-converter.ts).
     failureConverterPath: FAILURE_CONVERTER_PATH,
+    // A payload that does not decode reaches handlers as a marker they refuse, never a failed task.
+    payloadConverterPath: PAYLOAD_CONVERTER_PATH,
   });
   return code;
 }

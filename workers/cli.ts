@@ -17,7 +17,7 @@ import { verifyChain } from '../workflows/evidence-chain';
 import { hashAction } from '../workflows/hashing';
 import { actionHashSchema, check, governedRunInputSchema, workspaceIdSchema } from '../workflows/schemas';
 import { StateKey, WorkspaceKey } from '../workflows/search-attributes';
-import { type SignedFields, publicKeyFromPrivate, signDecision } from '../workflows/signatures';
+import { SIGNED_KINDS, type SignedFields, type SignedKind, publicKeyFromPrivate, signDecision } from '../workflows/signatures';
 import { DecisionKind, type GovernedAction, type GovernedRunInput, RunState, type Tier } from '../workflows/types';
 import { HELP, commandUsage, formatOutcome, formatRunList, formatStatus, usage } from './cli-format';
 import { IdempotencyConflictError, InvalidMessageError, PortariumClient, type RunHandle } from './client';
@@ -163,10 +163,29 @@ async function runList(ctx: Ctx): Promise<number> {
   return 0;
 }
 
+/**
+ * `--key <file>`: sign the message (v2: bound to the run's first execution, read from its status) for
+ * runs whose rule requires signatures. Without `--key`, nothing is added.
+ */
+async function signedBy(ctx: Ctx, id: string, kind: SignedKind, messageId: string, signerId: string, actionHash: string): Promise<{ signature?: string; signedAt?: string }> {
+  const keyFile = str(ctx.values, 'key');
+  if (!keyFile) return {};
+  const privateKey = readPrivateKey(keyFile);
+  const status = await (await ctx.client()).run(id).status();
+  if (!status.firstExecutionRunId) throw new UsageError(`${id} predates bound signatures; sign with \`portarium decision sign\` (v1) instead`);
+  const signedAt = new Date().toISOString();
+  const fields = { workflowId: id, firstExecutionRunId: status.firstExecutionRunId, actionHash, kind, decisionId: messageId, approverId: signerId, signedAt };
+  return { signature: signDecision(fields, privateKey), signedAt };
+}
+
 async function runCancel(ctx: Ctx): Promise<number> {
   const [id] = ctx.args;
   const [by, reason] = need(ctx.values, 'by', 'reason');
-  await (await ctx.client()).run(id).cancel({ requestedBy: principal(by, ctx.values), reason });
+  const cancelId = str(ctx.values, 'cancel-id') ?? randomUUID();
+  const requestedBy = principal(by, ctx.values);
+  const hash = str(ctx.values, 'key') ? (await (await ctx.client()).run(id).status()).actionHash : '';
+  const signed = await signedBy(ctx, id, 'cancelRun', cancelId, requestedBy.id, hash);
+  await (await ctx.client()).run(id).cancel({ requestedBy, reason, cancelId, ...signed });
   ctx.io.out(`cancel sent to ${id}; a refusal shows in \`portarium run status ${id}\``);
   return 0;
 }
@@ -176,7 +195,9 @@ async function decide(ctx: Ctx): Promise<number> {
   if (!Object.hasOwn(DecisionKind, kind)) throw new UsageError(`decision must be approve, reject or requestChanges, got ${kind}`);
   const [approver, actionHash] = need(ctx.values, 'approver', 'action-hash');
   const rationale = str(ctx.values, 'rationale');
-  const d = { decisionId: str(ctx.values, 'decision-id') ?? randomUUID(), approver: principal(approver, ctx.values), actionHash, ...(rationale && { rationale }) };
+  const decisionId = str(ctx.values, 'decision-id') ?? randomUUID();
+  const who = principal(approver, ctx.values);
+  const d = { decisionId, approver: who, actionHash, ...(rationale && { rationale }), ...(await signedBy(ctx, id, kind as SignedKind, decisionId, who.id, actionHash)) };
   const run = (await ctx.client()).run(id);
   if (ctx.values.signal) {
     await run.signalDecision(kind as DecisionKind, d);
@@ -189,11 +210,13 @@ async function decide(ctx: Ctx): Promise<number> {
 
 function signedFieldsFrom(v: Values): SignedFields {
   const [workflowId, actionHash, kind, approverId] = need(v, ...SIGN_FLAGS);
-  if (!Object.hasOwn(DecisionKind, kind)) throw new UsageError(`--kind must be approve, reject or requestChanges, got ${kind}`);
+  const firstExecutionRunId = str(v, 'first-run-id');
+  if (!(SIGNED_KINDS as readonly string[]).includes(kind)) throw new UsageError(`--kind must be one of ${SIGNED_KINDS.join(', ')}, got ${kind}`);
+  if (!firstExecutionRunId && !Object.hasOwn(DecisionKind, kind)) throw new UsageError(`--kind ${kind} is signed only with --first-run-id`);
   if (!actionHashSchema().safeParse(actionHash).success) throw new UsageError('--action-hash must be the run\'s actionHash: 64 lower-case hex digits');
   const signedAt = str(v, 'signed-at') ?? new Date().toISOString();
   if (!signedAtSchema().safeParse(signedAt).success) throw new UsageError(`--signed-at must be an ISO-8601 date-time with seconds and a zone (e.g. 2025-01-02T03:04:05Z), got ${signedAt}`);
-  return { workflowId, actionHash, kind: kind as DecisionKind, decisionId: str(v, 'decision-id') ?? randomUUID(), approverId, signedAt };
+  return { workflowId, ...(firstExecutionRunId && { firstExecutionRunId }), actionHash, kind: kind as SignedKind, decisionId: str(v, 'decision-id') ?? randomUUID(), approverId, signedAt };
 }
 
 /** The private key in `file`, trimmed. Its content is never echoed: it is a secret. */
@@ -237,8 +260,10 @@ async function manualComplete(ctx: Ctx): Promise<number> {
   const notes = str(v, 'notes');
   const completionId = str(v, 'completion-id') ?? randomUUID();
   const completedAt = str(v, 'completed-at') ?? new Date().toISOString();
+  const completedBy = principal(by, v);
+  const signed = await signedBy(ctx, id, 'manualCompletion', completionId, completedBy.id, actionHash);
   await (await ctx.client()).run(id).completeManually({
-    completionId, completedBy: principal(by, v), completedAt, evidenceRef, actionHash, ...(outcome && { outcome }), ...(notes && { notes }),
+    completionId, completedBy, completedAt, evidenceRef, actionHash, ...(outcome && { outcome }), ...(notes && { notes }), ...signed,
   });
   ctx.io.out(`manual completion ${completionId} sent to ${id}; a refusal shows in \`portarium run status ${id}\``);
   return 0;
@@ -249,7 +274,9 @@ async function amend(ctx: Ctx): Promise<number> {
   const [by, reason] = need(ctx.values, 'by', 'reason');
   const amendmentId = str(ctx.values, 'amendment-id') ?? randomUUID();
   const action = actionFrom(ctx.values);
-  const status = await (await ctx.client()).run(id).amend({ amendmentId, amendedBy: principal(by, ctx.values), action, reason });
+  const amendedBy = principal(by, ctx.values);
+  const signed = await signedBy(ctx, id, 'amendAction', amendmentId, amendedBy.id, hashAction(action));
+  const status = await (await ctx.client()).run(id).amend({ amendmentId, amendedBy, action, reason, ...signed });
   ctx.io.out(formatStatus(id, status));
   return 0;
 }
@@ -277,13 +304,13 @@ const COMMANDS: readonly Command[] = [
   { ...HELP.runStatus, run: runStatus, arity: [1, 1], options: { ...flag('json'), ...strings('field') } },
   { ...HELP.runEvidence, run: runEvidence, arity: [1, 1], options: flag('verify') },
   { ...HELP.runList, run: runList, arity: [0, 0], options: strings('workspace', 'state', 'limit') },
-  { ...HELP.runCancel, run: runCancel, arity: [1, 1], options: strings('by', 'roles', 'reason') },
-  { ...HELP.decide, run: decide, arity: [2, 2], options: { ...strings('approver', 'roles', 'action-hash', 'rationale', 'decision-id'), ...flag('signal') } },
-  { ...HELP.decisionSign, run: decisionSign, arity: [0, 0], options: strings('key', ...SIGN_FLAGS, 'decision-id', 'signed-at') },
+  { ...HELP.runCancel, run: runCancel, arity: [1, 1], options: strings('by', 'roles', 'reason', 'cancel-id', 'key') },
+  { ...HELP.decide, run: decide, arity: [2, 2], options: { ...strings('approver', 'roles', 'action-hash', 'rationale', 'decision-id', 'key'), ...flag('signal') } },
+  { ...HELP.decisionSign, run: decisionSign, arity: [0, 0], options: strings('key', ...SIGN_FLAGS, 'decision-id', 'signed-at', 'first-run-id') },
   { ...HELP.decisionKeygen, run: decisionKeygen, arity: [0, 0], options: strings('out') },
   { ...HELP.manualComplete, run: manualComplete, arity: [1, 1],
-    options: strings('by', 'roles', 'action-hash', 'evidence-ref', 'outcome', 'notes', 'completion-id', 'completed-at') },
-  { ...HELP.amend, run: amend, arity: [1, 1], options: strings('by', 'roles', ...ACTION_FLAGS, 'reason', 'amendment-id') },
+    options: strings('by', 'roles', 'action-hash', 'evidence-ref', 'outcome', 'notes', 'completion-id', 'completed-at', 'key') },
+  { ...HELP.amend, run: amend, arity: [1, 1], options: strings('by', 'roles', ...ACTION_FLAGS, 'reason', 'amendment-id', 'key') },
   { ...HELP.policyCheck, run: policyCheck, arity: [0, 1], options: {} },
   ...TRIGGER_COMMANDS,
   ...EVIDENCE_COMMANDS,

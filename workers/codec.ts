@@ -21,6 +21,7 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:cr
 import { METADATA_ENCODING_KEY, type Payload, type PayloadCodec, type SerializationContext } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { type PayloadKeyProvider, PayloadKeyError, SCOPE_PATTERN, SYSTEM_SCOPE } from '../activities/keys-port';
+import { UNDECODABLE_ENCODING } from '../workflows/undecodable';
 import { workspaceOfWorkflowId } from '../workflows/workflow-ids';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
@@ -58,8 +59,28 @@ export function keyScopeOf(p: Payload): string | undefined {
   return scope;
 }
 
+/**
+ * Decoding failures that retrying cannot cure: the payload itself is wrong (altered, foreign, malformed,
+ * under a key that does not exist). A tolerant codec (the worker's) passes these on as an undecodable
+ * marker payload, which workflows refuse as `InvalidMessage`; anything else (a key store that is down)
+ * still throws, so the task is retried and replays see the same bytes decoded once the store is back.
+ */
+const PERMANENT: ReadonlySet<string> = new Set(['wrong_workspace', 'tampered', 'malformed', 'unknown_key']);
+
+export interface CodecOptions {
+  /**
+   * Workers: hand a payload that cannot be decoded to the workflow as a marker instead of failing the
+   * workflow task, which anyone able to signal could otherwise wedge forever. Clients stay strict.
+   * @default false
+   */
+  tolerant?: boolean;
+}
+
 export class WorkspacePayloadCodec implements PayloadCodec {
-  constructor(readonly keys: PayloadKeyProvider) {}
+  constructor(
+    readonly keys: PayloadKeyProvider,
+    private readonly opts: CodecOptions = {},
+  ) {}
 
   async encode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
     if (!payloads.length) return payloads;
@@ -84,7 +105,18 @@ export class WorkspacePayloadCodec implements PayloadCodec {
 
   async decode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
     const expected = scopeOf(context);
-    return Promise.all(payloads.map((p) => this.decodeOne(p, expected)));
+    return Promise.all(payloads.map((p) => (this.opts.tolerant ? this.decodeTolerantly(p, expected) : this.decodeOne(p, expected))));
+  }
+
+  private async decodeTolerantly(p: Payload, expected: string | undefined): Promise<Payload> {
+    try {
+      return await this.decodeOne(p, expected);
+    } catch (err) {
+      const permanent = err instanceof PayloadKeyError ? PERMANENT.has(err.code) : !(err instanceof Error && /unavailable/i.test(err.name));
+      if (!permanent) throw err;
+      const reason = err instanceof PayloadKeyError ? `${err.code}: ${err.message}` : `malformed: ${err instanceof Error ? err.name : 'error'}`;
+      return { metadata: { [METADATA_ENCODING_KEY]: Buffer.from(UNDECODABLE_ENCODING) }, data: Buffer.from(reason.slice(0, 200).replace(/[^\x20-\x7e]/g, '?')) };
+    }
   }
 
   private async decodeOne(p: Payload, expected: string | undefined): Promise<Payload> {

@@ -15,6 +15,8 @@ import type { PortariumConfig } from './config';
 
 /** Built next to this file (dist/workers/failure-converter.js); the bundle and the worker load it by path. */
 export const FAILURE_CONVERTER_PATH = path.join(__dirname, 'failure-converter.js');
+/** Workers' and the bundle's payload converter: undecodable payloads reach handlers as a marker (workers/payload-converter.ts). */
+export const PAYLOAD_CONVERTER_PATH = path.join(__dirname, 'payload-converter.js');
 
 /** The configured payload key provider, or undefined when encryption is off. */
 export function payloadKeyProvider(config: PortariumConfig, opts: { create?: boolean } = {}): PayloadKeyProvider | undefined {
@@ -29,4 +31,17 @@ export function payloadKeyProvider(config: PortariumConfig, opts: { create?: boo
 export function portariumDataConverter(config: PortariumConfig, opts: { keys?: PayloadKeyProvider } = {}): DataConverter {
   const keys = opts.keys ?? payloadKeyProvider(config);
   return { failureConverterPath: FAILURE_CONVERTER_PATH, payloadCodecs: keys ? [new WorkspacePayloadCodec(keys)] : [] };
+}
+
+/**
+ * What workers use: the same codec, but tolerant, and the tolerant payload converter, so a payload
+ * nobody can decode becomes a refused message instead of a workflow task that fails forever.
+ */
+export function workerDataConverter(config: PortariumConfig, opts: { keys?: PayloadKeyProvider } = {}): DataConverter {
+  const keys = opts.keys ?? payloadKeyProvider(config);
+  return {
+    failureConverterPath: FAILURE_CONVERTER_PATH,
+    payloadConverterPath: PAYLOAD_CONVERTER_PATH,
+    payloadCodecs: keys ? [new WorkspacePayloadCodec(keys, { tolerant: true })] : [],
+  };
 }

@@ -20,7 +20,7 @@ import { type Pool, describePool } from '../policies/isolation';
 import { workspaceGuard } from '../activities/workspace-guard';
 import { ConfigError, type PortariumConfig, connectionOptions } from './config';
 import { prebuiltBundle } from './bundle';
-import { payloadKeyProvider, portariumDataConverter } from './data-converter';
+import { payloadKeyProvider, workerDataConverter } from './data-converter';
 import { configuredEvidenceSink } from './evidence';
 import { type TracingParts, tracingInterceptors, tracingSinks } from './telemetry';
 
@@ -126,7 +126,7 @@ async function createWorkerOn(config: PortariumConfig, parts: WorkerParts, polic
     taskQueue,
     workflowBundle: parts.workflowBundle ?? prebuiltBundle(),
     // Encrypts every payload per workspace; the same converter as the clients' and the bundle's failure converter.
-    dataConverter: portariumDataConverter(config, { keys: parts.keys }),
+    dataConverter: workerDataConverter(config, { keys: parts.keys }),
     activities,
     maxCachedWorkflows: config.maxCachedWorkflows,
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,

@@ -5,7 +5,7 @@
  */
 import { canonicalJson } from './hashing';
 import { FailureType } from './failures';
-import { verifyDecisionSignature } from './signatures';
+import { normalizePrincipalId, verifyDecisionSignature } from './signatures';
 import type { ApprovalRecord, Decision, DecisionKind, RunState } from './types';
 
 export type DecisionVerdict =
@@ -52,7 +52,8 @@ export function judgeDecision(ctx: DecisionContext, kind: DecisionKind, d: Decis
     const sig = d.signedAt ? verifyDecisionSignature(fields, d.signature, ctx.approverKeys) : ({ ok: false, reason: 'missing' } as const);
     if (!sig.ok) return refused(FailureType.SignatureInvalid, `policy requires a signed decision: signature ${sig.reason.replace('_', ' ')}`);
   }
-  if (!ctx.eligibleUsers.includes(d.approver.id) && !d.approver.roles.some((r) => ctx.eligibleRoles.includes(r))) {
+  const approverId = normalizePrincipalId(d.approver.id);
+  if (!ctx.eligibleUsers.some((u) => normalizePrincipalId(u) === approverId) && !d.approver.roles.some((r) => ctx.eligibleRoles.includes(r))) {
     return refused(FailureType.ApproverNotEligible, `${d.approver.id} holds none of the eligible roles [${ctx.eligibleRoles.join(', ')}]`);
   }
   const conflict = ctx.dutyConflict(d.approver.id);
@@ -85,7 +86,13 @@ export class ApprovalBook {
   replay(kind: DecisionKind, d: Decision): DecisionVerdict | undefined {
     const prior = this.seen.get(d.decisionId);
     if (!prior) return undefined;
-    if (prior.fingerprint === fingerprint(kind, d)) return prior.verdict.ok ? { ...prior.verdict, replayed: true } : prior.verdict;
+    if (prior.fingerprint === fingerprint(kind, d)) {
+      if (!prior.verdict.ok) return prior.verdict;
+      // It counts only while its approval stands: freshness or an amendment may have voided it since,
+      // and a sender told `counted: true` would never renew it.
+      const stands = kind !== 'approve' || this.byApprover.get(d.approver.id)?.decisionId === d.decisionId;
+      return { ...prior.verdict, counted: prior.verdict.counted && stands, replayed: true };
+    }
     return refused(FailureType.DecisionConflict, `decision id ${d.decisionId} was already used for another decision`);
   }
 

@@ -85,6 +85,17 @@ export function redactText(text: string, max = 500): string {
   return out.length > max ? `${out.slice(0, max)}…` : out;
 }
 
+/** Bounds of one entry: evidence is copied into history (the sink activity's input), status and sinks. */
+export const MAX_SUMMARY_CHARS = 4000;
+export const MAX_DATA_CHARS = 32 * 1024;
+
+/** `data` as given when its JSON is within MAX_DATA_CHARS; otherwise its keys and size only, marked truncated. */
+function boundedData(data: { [key: string]: JsonValue }): { [key: string]: JsonValue } {
+  const size = JSON.stringify(data).length;
+  if (size <= MAX_DATA_CHARS) return data;
+  return { truncated: true, jsonChars: size, keys: Object.keys(data).slice(0, 50) };
+}
+
 export function genesisHash(workspaceId: string, runId: string): string {
   return sha256Hex(canonicalJson({ schema: EVIDENCE_SCHEMA, workspaceId, runId }));
 }
@@ -120,8 +131,8 @@ export class EvidenceChain {
       category: input.category,
       event: input.event,
       actor: input.actor,
-      summary: input.summary,
-      data: input.data ? (redact(input.data) as { [key: string]: JsonValue }) : undefined,
+      summary: input.summary.length > MAX_SUMMARY_CHARS ? `${input.summary.slice(0, MAX_SUMMARY_CHARS - 1)}…` : input.summary,
+      data: input.data ? boundedData(redact(input.data) as { [key: string]: JsonValue }) : undefined,
       payloadRefs: input.payloadRefs?.length ? input.payloadRefs.map(({ kind, uri, sha256, contentType }) => ({ kind, uri, sha256, contentType })) : undefined,
       previousHash: this.head,
     };

@@ -85,6 +85,13 @@ export const EVIDENCE_SINK_PATCH = 'portarium-evidence-sink-v1';
 /** Runs from before workspace checks ran even when their workflow id names another workspace. */
 export const WORKSPACE_IDS_PATCH = 'portarium-workspace-ids-v1';
 
+/**
+ * Runs started after the hostile-input round: v2 signatures bound to the first execution and required
+ * for cancel, amend and manual completion under signed rules; freshness re-judged after the
+ * pre-dispatch evidence write (and any quota wait), before the run enters Dispatching.
+ */
+export const HOSTILE_INPUT_PATCH = 'portarium-hostile-input-v1';
+
 /** Runs recorded before domain events replay without publishing them. */
 export const RUN_EVENTS_PATCH = 'portarium-run-events-v1';
 /**
@@ -115,7 +122,7 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
     log.warn('governed run refused: workspace crossing', { workflowId: workflowInfo().workflowId, reason: crossing });
     throw ApplicationFailure.create({ type: FailureType.WorkspaceMismatch, message: crossing, nonRetryable: true });
   }
-  const run = new GovernedRunState(parsed.value, workflowInfo().workflowId, now());
+  const run = new GovernedRunState(parsed.value, workflowInfo().workflowId, now(), patched(HOSTILE_INPUT_PATCH) ? workflowInfo().firstExecutionRunId : undefined);
   // Created only for the dispatch: every promise a workflow makes costs a stack capture in the SDK.
   const dispatch: { scope?: CancellationScope } = {};
   wireHandlers(run, dispatch);
@@ -192,23 +199,51 @@ async function storeEvidence(run: GovernedRunState): Promise<void> {
   }
 }
 
+/**
+ * A signal handler that never throws: anything unexpected becomes a recorded refusal. A thrown error
+ * would fail the workflow task on every retry, and the run would never move or answer again.
+ */
+function totalSignal(run: GovernedRunState, via: string, handler: (raw: unknown) => Promise<void>): (raw: unknown) => Promise<void> {
+  return async (raw) => {
+    try {
+      await handler(raw);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      run.refuse(via, undefined, FailureType.InvalidMessage, `could not be handled (${err instanceof Error ? err.name : 'error'})`, now());
+    }
+  };
+}
+
+/** An update handler whose unexpected errors become a recorded `InvalidMessage` refusal, thrown as such. */
+function totalUpdate<T>(run: GovernedRunState, via: string, handler: (raw: unknown) => Promise<T>): (raw: unknown) => Promise<T> {
+  return async (raw) => {
+    try {
+      return await handler(raw);
+    } catch (err) {
+      if (err instanceof ApplicationFailure || isCancellation(err)) throw err;
+      const v = run.refuse(via, undefined, FailureType.InvalidMessage, `could not be handled (${err instanceof Error ? err.name : 'error'})`, now());
+      throw refusal(FailureType.InvalidMessage, v.ok ? '' : v.message);
+    }
+  };
+}
+
 function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationScope }): void {
   // Messages that arrive before policy has decided wait for it, in arrival order, instead of
   // being refused: an early cancel or approval is not lost.
   const policyDecided = () => condition(() => run.state !== RunState.Evaluating);
-  const decisionSignal = (kind: DecisionKind) => async (raw: unknown) => {
+  const decisionSignal = (kind: DecisionKind) => totalSignal(run, kind, async (raw: unknown) => {
     await policyDecided();
     const d = check(decisionSchema(kind), raw);
-    if (!d.ok) run.refuse(kind, undefined, FailureType.InvalidMessage, describeIssues(d.issues), now());
+    if (!d.ok) run.refuse(kind, undefined, FailureType.InvalidMessage, describeIssues(d.issues), now(), claimedRef(raw));
     else run.applyDecision(kind, d.value, kind, now());
-  };
+  });
   setHandler(msg.approveSignal, decisionSignal('approve'));
   setHandler(msg.rejectSignal, decisionSignal('reject'));
   setHandler(msg.requestChangesSignal, decisionSignal('requestChanges'));
 
   setHandler(
     msg.decideUpdate,
-    async (raw) => {
+    totalUpdate(run, 'decide', async (raw) => {
       await policyDecided();
       const req = parsedOrThrow(decideRequestSchema(), raw);
       const tick = run.wakeups;
@@ -218,40 +253,53 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
       // stale approval was voided), not with the state the decision found.
       if (!verdict.replayed && decisionMovesRun(run, req.kind)) await condition(() => run.wakeups > tick);
       return { decisionId: req.decisionId, kind: req.kind, counted: verdict.counted, state: run.state, approvalsNeeded: run.approvalsNeeded(now()) };
-    },
+    }),
     { validator: (raw) => validateOrThrow(decideRequestSchema(), raw) },
   );
 
   setHandler(
     msg.amendActionUpdate,
-    async (raw) => {
+    totalUpdate(run, 'amendAction', async (raw) => {
       await policyDecided();
       throwIfRefused(run.applyAmendment(parsedOrThrow(amendRequestSchema(), raw), now()));
       // The main loop decides the amended action by policy; reply with that decision.
       await condition(() => run.state !== RunState.ChangesRequested);
       return run.status(now());
-    },
+    }),
     { validator: (raw) => validateOrThrow(amendRequestSchema(), raw) },
   );
 
-  setHandler(msg.cancelRunSignal, async (raw) => {
+  setHandler(msg.cancelRunSignal, totalSignal(run, 'cancelRun', async (raw) => {
     await policyDecided();
     const c = check(cancelRequestSchema(), raw);
-    if (!c.ok) return void run.refuse('cancelRun', undefined, FailureType.InvalidMessage, describeIssues(c.issues), now());
+    if (!c.ok) return void run.refuse('cancelRun', undefined, FailureType.InvalidMessage, describeIssues(c.issues), now(), claimedRef(raw, 'cancelId'));
     // Cancelling the scope reaches a dispatch in flight; before dispatch the main loop sees `run.cancel`.
     if (run.applyCancel(c.value, now()).ok && run.state === RunState.Dispatching) dispatch.scope?.cancel();
-  });
+  }));
 
-  setHandler(msg.manualCompletionSignal, async (raw) => {
+  setHandler(msg.manualCompletionSignal, totalSignal(run, 'manualCompletion', async (raw) => {
     await policyDecided();
     const m = check(manualCompletionSchema(), raw);
-    if (!m.ok) run.refuse('manualCompletion', undefined, FailureType.InvalidMessage, describeIssues(m.issues), now());
+    if (!m.ok) run.refuse('manualCompletion', undefined, FailureType.InvalidMessage, describeIssues(m.issues), now(), claimedRef(raw, 'completionId'));
     else run.applyManualCompletion(m.value, now());
-  });
+  }));
 
   wireQuotaHandlers(run, now);
   setHandler(msg.statusQuery, () => run.status(now()));
   setHandler(msg.evidenceQuery, () => ({ head: run.chain.head, count: run.chain.entries.length, entries: [...run.chain.entries] }));
+}
+
+/**
+ * The id and action hash a refused message claims, when they are well-formed strings, so its sender
+ * can find the refusal (`status.refusals`, evidence). Read defensively: the message failed its schema.
+ */
+function claimedRef(raw: unknown, idField = 'decisionId'): { decisionId?: string; actionHash?: string } {
+  if (typeof raw !== 'object' || raw === null) return {};
+  const field = (name: string, pattern: RegExp) => {
+    const v = Object.hasOwn(raw, name) ? (raw as Record<string, unknown>)[name] : undefined;
+    return typeof v === 'string' && v.length <= 128 && pattern.test(v) ? v : undefined;
+  };
+  return { decisionId: field(idField, /^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$/), actionHash: field('actionHash', /^[0-9a-f]{64}$/) };
 }
 
 /** Whether this decision wakes the main loop (which then acts and counts a wakeup). */
@@ -292,20 +340,25 @@ async function govern(run: GovernedRunState, dispatchHolder: { scope?: Cancellat
     if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
     run.amended = false;
     let outcome: 'dispatch' | 'amended' | GovernedRunResult;
-    switch (decision.tier) {
-      case 'Auto':
-        outcome = 'dispatch';
-        break;
-      case 'Assisted':
-        outcome = await vetoWindow(run);
-        break;
-      case 'HumanApprove':
-        outcome = await awaitApprovals(run);
-        break;
-      default:
-        return awaitManualCompletion(run);
+    for (;;) {
+      switch (decision.tier) {
+        case 'Auto':
+          outcome = 'dispatch';
+          break;
+        case 'Assisted':
+          outcome = await vetoWindow(run);
+          break;
+        case 'HumanApprove':
+          outcome = await awaitApprovals(run);
+          break;
+        default:
+          return awaitManualCompletion(run);
+      }
+      if (outcome !== 'dispatch') break;
+      const done = await dispatch(run, (dispatchHolder.scope = new CancellationScope()), quotaFor(snapshot.quotas, run.action.runtime));
+      // Approvals went stale while the run waited for quota or the evidence sink: wait for them again.
+      if (done !== 'stale') return done;
     }
-    if (outcome === 'dispatch') return dispatch(run, (dispatchHolder.scope = new CancellationScope()), quotaFor(snapshot.quotas, run.action.runtime));
     if (outcome !== 'amended') return outcome;
   }
 }
@@ -379,7 +432,7 @@ async function awaitManualCompletion(run: GovernedRunState): Promise<GovernedRun
  * asked for before the pre-dispatch evidence write, so a run enters Dispatching (and publishes
  * `dispatched`) once, after it waited; it is released however the dispatch ends.
  */
-async function dispatch(run: GovernedRunState, scope: CancellationScope, limits: QuotaLimits | undefined): Promise<GovernedRunResult> {
+async function dispatch(run: GovernedRunState, scope: CancellationScope, limits: QuotaLimits | undefined): Promise<GovernedRunResult | 'stale'> {
   if (!limits || !patched(QUOTA_PATCH)) return dispatchNow(run, scope);
   const asked = await acquireQuota(run, limits, { enter: (state, summary) => enter(run, state, summary), finish: (state, summary) => finish(run, state, summary) }, now);
   if (asked !== 'granted') return asked;
@@ -390,9 +443,13 @@ async function dispatch(run: GovernedRunState, scope: CancellationScope, limits:
   }
 }
 
-async function dispatchNow(run: GovernedRunState, scope: CancellationScope): Promise<GovernedRunResult> {
-  run.deadlines = {};
-  enter(run, RunState.Dispatching, `dispatching to ${run.action.runtime}`);
+async function dispatchNow(run: GovernedRunState, scope: CancellationScope): Promise<GovernedRunResult | 'stale'> {
+  // Newer runs write evidence first and judge freshness after that wait, at the moment of dispatch.
+  const rejudge = patched(HOSTILE_INPUT_PATCH);
+  if (!rejudge) {
+    run.deadlines = {};
+    enter(run, RunState.Dispatching, `dispatching to ${run.action.runtime}`);
+  }
   const { workspaceId, correlationId } = run.input;
   try {
     // Approvals and the decision are durable outside Temporal before anything acts.
@@ -407,6 +464,16 @@ async function dispatchNow(run: GovernedRunState, scope: CancellationScope): Pro
   // A cancel that arrived while evidence was written (a local, so `run.cancel` is not narrowed below).
   const cancelledMeanwhile = run.cancel;
   if (cancelledMeanwhile) return finish(run, RunState.Cancelled, cancelledMeanwhile.reason);
+  if (rejudge) {
+    // Freshness at the moment of dispatch: the quota and evidence waits may have outlived approvals.
+    if (run.tier === 'HumanApprove') {
+      run.voidStaleApprovals(now());
+      if (!run.quorumMetAt(now())) return 'stale';
+    }
+    if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
+    run.deadlines = {};
+    enter(run, RunState.Dispatching, `dispatching to ${run.action.runtime}`);
+  }
   try {
     const result = await scope.run(() =>
       dispatchAction({

@@ -12,6 +12,7 @@ import { FailureType } from './failures';
 import type { QuotaLease } from './quota-lease';
 import { RunOutbox, buildRunEvent, eventsForState } from './run-events';
 import { hashAction } from './hashing';
+import { type SignedKind, normalizePrincipalId, verifyDecisionSignature } from './signatures';
 import {
   type AmendRequest,
   type CancelRequest,
@@ -31,6 +32,28 @@ import {
 } from './types';
 
 const MAX_REFUSALS_SHOWN = 20;
+/**
+ * Refusals recorded one entry each in the evidence chain before further ones are only counted (and
+ * summarised in one entry at the next transition): a flood of bad messages must not grow the chain,
+ * the `evidence` query or the sink's batches without bound.
+ */
+export const MAX_REFUSAL_ENTRIES = 100;
+/** Longest refusal text kept in status, lastError and evidence. */
+const MAX_REFUSAL_TEXT = 1000;
+
+/** What a refused message named about itself, so its sender can find the refusal. */
+export interface RefusalRef {
+  decisionId?: string;
+  actionHash?: string;
+}
+
+const clipText = (s: string, max: number) => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
+/** An own property of a policy map keyed by a user-supplied id, never an inherited one (`toString`). */
+const ownList = (map: Readonly<Record<string, string[]>> | undefined, key: string): string[] | undefined => {
+  if (!map || typeof map !== 'object' || !Object.hasOwn(map, key)) return undefined;
+  const v = map[key];
+  return Array.isArray(v) ? v.filter((r): r is string => typeof r === 'string') : undefined;
+};
 
 export type Verdict = { ok: true } | { ok: false; type: FailureType; message: string };
 
@@ -46,6 +69,11 @@ export class GovernedRunState {
   readonly book = new ApprovalBook();
   readonly chain: EvidenceChain;
   readonly refusals: RefusalRecord[] = [];
+  refusalsTotal = 0;
+  /** Refusals recorded as their own evidence entry so far. */
+  private refusalEntries = 0;
+  /** Refusals past MAX_REFUSAL_ENTRIES not yet summarised in evidence, by `via type`. */
+  private unrecordedRefusals = new Map<string, number>();
   deadlines: RunDeadlines = {};
   /** Start of the current approval round: the request, or the last amendment. */
   roundStartedAt: Date;
@@ -80,6 +108,11 @@ export class GovernedRunState {
     readonly input: GovernedRunInput,
     readonly workflowId: string,
     now: Date,
+    /**
+     * Run id of the first execution. Set (runs after SIGNED_V2_PATCH): signatures must be v2, bound to
+     * it, and cancel, amend and manual completion need them too under a signed rule. Unset: v1 as before.
+     */
+    readonly firstExecutionRunId?: string,
   ) {
     this.action = input.action;
     this.actionHash = hashAction(input.action);
@@ -154,26 +187,64 @@ export class GovernedRunState {
    * Refuses (and records) a message from a principal of another workspace. Principals without a
    * `workspaceId` are judged by roles and keys as before.
    */
-  private refusedForeign(via: string, p: Principal, now: Date): { ok: false; type: FailureType; message: string } | undefined {
+  private refusedForeign(via: string, p: Principal, now: Date, ref?: RefusalRef): { ok: false; type: FailureType; message: string } | undefined {
     if (p.workspaceId === undefined || p.workspaceId === this.input.workspaceId) return undefined;
     const message = `${p.id} acts for workspace ${p.workspaceId}, not ${this.input.workspaceId}`;
-    this.refuse(via, p.id, FailureType.WorkspaceMismatch, message, now);
+    this.refuse(via, p.id, FailureType.WorkspaceMismatch, message, now, ref);
     return { ok: false, type: FailureType.WorkspaceMismatch, message };
   }
 
-  /** A refused request: kept in `status`, `lastError` and the evidence chain. */
-  refuse(via: string, by: string | undefined, type: FailureType, message: string, now: Date): Verdict {
-    this.refusals.push({ type, message, via, by, at: now.toISOString() });
-    if (this.refusals.length > MAX_REFUSALS_SHOWN) this.refusals.shift();
-    this.lastError = { type, message };
-    this.record(EvidenceCategory.Approval, 'RequestRefused', by ? user(by) : SYSTEM, `${via} refused: ${message}`, now, {
-      via,
-      type,
-    });
-    return { ok: false, type, message };
+  /**
+   * A refused request: kept in `status`, `lastError` and the evidence chain, with the id and action
+   * hash the message named. Bounded: texts are clipped, an identical repeat bumps the last record's
+   * `count`, and past MAX_REFUSAL_ENTRIES refusals are counted and summarised at the next transition.
+   */
+  refuse(via: string, by: string | undefined, type: FailureType, message: string, now: Date, ref: RefusalRef = {}): Verdict {
+    const text = clipText(message, MAX_REFUSAL_TEXT);
+    const at = now.toISOString();
+    const { decisionId, actionHash } = ref;
+    this.refusalsTotal++;
+    const last = this.refusals[this.refusals.length - 1];
+    if (last && last.type === type && last.via === via && last.by === by && last.message === text && last.decisionId === decisionId && last.actionHash === actionHash) {
+      last.count = (last.count ?? 1) + 1;
+      last.at = at;
+    } else {
+      this.refusals.push({ type, message: text, via, by, ...(decisionId !== undefined && { decisionId }), ...(actionHash !== undefined && { actionHash }), at });
+      if (this.refusals.length > MAX_REFUSALS_SHOWN) this.refusals.shift();
+    }
+    this.lastError = { type, message: text };
+    if (this.refusalEntries < MAX_REFUSAL_ENTRIES) {
+      this.refusalEntries++;
+      this.record(EvidenceCategory.Approval, 'RequestRefused', by ? user(by) : SYSTEM, `${via} refused: ${text}`, now, {
+        via,
+        type,
+        ...(decisionId !== undefined && { decisionId }),
+        ...(actionHash !== undefined && { actionHash }),
+      });
+    } else {
+      const key = `${via} ${type}`;
+      // Bounded too: at most 50 distinct kinds are told apart, the rest are counted together.
+      const slot = this.unrecordedRefusals.has(key) || this.unrecordedRefusals.size < 50 ? key : 'other';
+      this.unrecordedRefusals.set(slot, (this.unrecordedRefusals.get(slot) ?? 0) + 1);
+    }
+    return { ok: false, type, message: text };
+  }
+
+  /** Summarise refusals that were only counted since the last summary, in one evidence entry. */
+  private summariseRefusals(now: Date): void {
+    if (!this.unrecordedRefusals.size) return;
+    const counts: { [k: string]: JsonValue } = {};
+    let total = 0;
+    for (const [k, n] of this.unrecordedRefusals) {
+      counts[k] = n;
+      total += n;
+    }
+    this.unrecordedRefusals = new Map();
+    this.record(EvidenceCategory.Approval, 'RequestsRefusedSummary', SYSTEM, `${total} more request(s) refused (counted, not recorded one by one)`, now, { counts, total });
   }
 
   transition(state: RunState, now: Date, summary: string, data?: { [k: string]: JsonValue }, payloadRefs?: EvidencePayloadRef[]): void {
+    this.summariseRefusals(now);
     this.state = state;
     const category = state === RunState.Dispatching || state === RunState.Succeeded || state === RunState.Failed
       ? EvidenceCategory.Action
@@ -221,16 +292,52 @@ export class GovernedRunState {
       });
   }
 
+  /**
+   * Under a signed rule: whether `signature` by `signerId` covers this message. v2 (bound to the first
+   * execution) where the run has one, else v1. Checked before anything is looked up by the claimed id.
+   */
+  verifySigned(kind: SignedKind, id: string, signerId: string, actionHash: string, signature: string | undefined, signedAt: string | undefined): Verdict {
+    const keys = this.policy?.approverKeys ?? {};
+    const fields = { workflowId: this.workflowId, actionHash, kind, decisionId: id, approverId: signerId, signedAt: signedAt ?? '' };
+    const v2 = this.firstExecutionRunId !== undefined;
+    const sig = signedAt ? verifyDecisionSignature(v2 ? { ...fields, firstExecutionRunId: this.firstExecutionRunId } : fields, signature, keys) : ({ ok: false, reason: 'missing' } as const);
+    if (sig.ok) return { ok: true };
+    return { ok: false, type: FailureType.SignatureInvalid, message: `policy requires a signed ${kind}: signature ${sig.reason.replace('_', ' ')}` };
+  }
+
+  /** Whether this run's messages must be signed beyond the three decisions (v2 runs under a signed rule). */
+  get signsEverything(): boolean {
+    return !!this.policy?.signed && this.firstExecutionRunId !== undefined;
+  }
+
+  /** Roles registered in policy for `id` (own properties, ids compared normalised); [] when none. */
+  registeredRoles(id: string): string[] {
+    const map = this.policy?.approverRoles;
+    const exact = ownList(map, id);
+    if (exact) return exact;
+    if (!map || typeof map !== 'object') return [];
+    const wanted = normalizePrincipalId(id);
+    for (const k of Object.keys(map)) if (normalizePrincipalId(k) === wanted) return ownList(map, k) ?? [];
+    return [];
+  }
+
   /** Judge and apply a validated decision. A repeated decision id returns its first verdict. */
   applyDecision(kind: DecisionKind, claimed: Decision, via: string, now: Date): DecisionVerdict {
-    const foreign = this.refusedForeign(via, claimed.approver, now);
+    const ref: RefusalRef = { decisionId: claimed.decisionId, actionHash: claimed.actionHash };
+    const foreign = this.refusedForeign(via, claimed.approver, now, ref);
     if (foreign) return foreign;
+    // Identity first: under signed rules the signature proves who decided, before anything is looked
+    // up by the claimed id (the replay book, the registered roles).
+    if (this.policy?.signed && this.firstExecutionRunId !== undefined) {
+      const sig = this.verifySigned(kind, claimed.decisionId, claimed.approver.id, claimed.actionHash, claimed.signature, claimed.signedAt);
+      if (!sig.ok) return this.refuse(via, claimed.approver.id, sig.type, sig.message, now, ref) as DecisionVerdict;
+    }
     // Under signed rules the key proves who decided; their roles come from policy, not the message.
-    const registered = this.policy?.signed ? this.policy.approverRoles[claimed.approver.id] ?? [] : undefined;
+    const registered = this.policy?.signed ? this.registeredRoles(claimed.approver.id) : undefined;
     const d: Decision = registered ? { ...claimed, approver: { id: claimed.approver.id, roles: registered } } : claimed;
     const replayed = this.book.replay(kind, d);
     if (replayed) {
-      if (!replayed.ok) this.refuse(via, d.approver.id, replayed.type, replayed.message, now);
+      if (!replayed.ok) this.refuse(via, d.approver.id, replayed.type, replayed.message, now, ref);
       return replayed;
     }
     const duty: Duty = this.state === RunState.VetoWindow ? 'reviewer' : 'approver';
@@ -242,14 +349,15 @@ export class GovernedRunState {
         requesterId: this.requesterId,
         eligibleRoles: this.eligibleRoles,
         eligibleUsers: this.policy?.eligibleUsers ?? [],
-        approverKeys: this.policy?.signed ? this.policy.approverKeys : undefined,
+        // v2 runs verified the signature above; v1 runs verify it in order, as they always did.
+        approverKeys: this.policy?.signed && this.firstExecutionRunId === undefined ? this.policy.approverKeys : undefined,
         dutyConflict: (id) => this.dutyConflict(id, duty),
       },
       kind,
       d,
     );
     if (!judged.ok) {
-      this.refuse(via, d.approver.id, judged.type, judged.message, now);
+      this.refuse(via, d.approver.id, judged.type, judged.message, now, ref);
       return judged;
     }
     this.takeDuty(d.approver.id, duty);
@@ -277,11 +385,20 @@ export class GovernedRunState {
 
   applyCancel(req: CancelRequest, now: Date): Verdict {
     const by = req.requestedBy;
-    const foreign = this.refusedForeign('cancelRun', by, now);
+    const ref: RefusalRef = { decisionId: req.cancelId, actionHash: this.actionHash };
+    const foreign = this.refusedForeign('cancelRun', by, now, ref);
     if (foreign) return foreign;
-    const operator = by.roles.some((r) => (this.policy?.operatorRoles ?? []).includes(r));
+    // Signed everywhere: under a signed rule a cancel is signed like a decision, and roles come from policy.
+    if (this.signsEverything) {
+      const sig = req.cancelId
+        ? this.verifySigned('cancelRun', req.cancelId, by.id, this.actionHash, req.signature, req.signedAt)
+        : ({ ok: false, type: FailureType.SignatureInvalid, message: 'policy requires a signed cancelRun: cancelId missing' } as const);
+      if (!sig.ok) return this.refuse('cancelRun', by.id, sig.type, sig.message, now, ref);
+    }
+    const roles = this.policy?.signed && this.firstExecutionRunId !== undefined ? this.registeredRoles(by.id) : by.roles;
+    const operator = roles.some((r) => (this.policy?.operatorRoles ?? []).includes(r));
     if (by.id !== this.requesterId && !operator) {
-      return this.refuse('cancelRun', by.id, FailureType.CancelNotAllowed, `${by.id} is neither the requester nor an operator`, now);
+      return this.refuse('cancelRun', by.id, FailureType.CancelNotAllowed, `${by.id} is neither the requester nor an operator`, now, ref);
     }
     if (this.cancel) return { ok: true };
     this.cancel = req;
@@ -290,16 +407,22 @@ export class GovernedRunState {
   }
 
   applyManualCompletion(m: ManualCompletion, now: Date): Verdict {
+    const ref: RefusalRef = { decisionId: m.completionId, actionHash: m.actionHash };
     const refuse = (message: string) =>
-      this.refuse('manualCompletion', m.completedBy.id, FailureType.ManualCompletionRefused, message, now);
-    const foreign = this.refusedForeign('manualCompletion', m.completedBy, now);
+      this.refuse('manualCompletion', m.completedBy.id, FailureType.ManualCompletionRefused, message, now, ref);
+    const foreign = this.refusedForeign('manualCompletion', m.completedBy, now, ref);
     if (foreign) return foreign;
+    if (this.signsEverything) {
+      const sig = this.verifySigned('manualCompletion', m.completionId, m.completedBy.id, m.actionHash, m.signature, m.signedAt);
+      if (!sig.ok) return this.refuse('manualCompletion', m.completedBy.id, sig.type, sig.message, now, ref);
+    }
     if (this.state !== RunState.AwaitingManualCompletion) return refuse(`not awaiting manual completion (state ${this.state})`);
     if (m.actionHash !== this.actionHash) return refuse('completion names another action hash');
     const allowed = [...this.eligibleRoles, ...(this.policy?.operatorRoles ?? [])];
-    if (!m.completedBy.roles.some((r) => allowed.includes(r))) return refuse(`${m.completedBy.id} holds none of [${allowed.join(', ')}]`);
+    const roles = this.signsEverything ? this.registeredRoles(m.completedBy.id) : m.completedBy.roles;
+    if (!roles.some((r) => allowed.includes(r))) return refuse(`${m.completedBy.id} holds none of [${allowed.join(', ')}]`);
     const conflict = this.dutyConflict(m.completedBy.id, 'manualExecutor');
-    if (conflict) return this.refuse('manualCompletion', m.completedBy.id, FailureType.IncompatibleDuties, conflict, now);
+    if (conflict) return this.refuse('manualCompletion', m.completedBy.id, FailureType.IncompatibleDuties, conflict, now, ref);
     this.takeDuty(m.completedBy.id, 'manualExecutor');
     this.manual = m;
     this.record(EvidenceCategory.Action, 'ManualCompletionReported', user(m.completedBy.id), m.notes ?? 'work reported done', now, {
@@ -313,14 +436,20 @@ export class GovernedRunState {
   }
 
   applyAmendment(req: AmendRequest, now: Date): Verdict {
-    const refuse = (message: string) => this.refuse('amendAction', req.amendedBy.id, FailureType.AmendNotAllowed, message, now);
-    const foreign = this.refusedForeign('amendAction', req.amendedBy, now);
+    const ref: RefusalRef = { decisionId: req.amendmentId, actionHash: this.actionHash };
+    const refuse = (message: string) => this.refuse('amendAction', req.amendedBy.id, FailureType.AmendNotAllowed, message, now, ref);
+    const foreign = this.refusedForeign('amendAction', req.amendedBy, now, ref);
     if (foreign) return foreign;
+    if (this.signsEverything) {
+      // Signed over the amended action's hash: the signature says what the action becomes.
+      const sig = this.verifySigned('amendAction', req.amendmentId, req.amendedBy.id, hashAction(req.action), req.signature, req.signedAt);
+      if (!sig.ok) return this.refuse('amendAction', req.amendedBy.id, sig.type, sig.message, now, ref);
+    }
     if (this.state !== RunState.ChangesRequested) return refuse(`no changes were requested (state ${this.state})`);
     if (req.amendedBy.id !== this.requesterId) return refuse('only the requester may amend the action');
     if (req.action.runtime !== this.action.runtime) return refuse('an amendment keeps the runtime; start a new run for another runtime');
     const conflict = this.dutyConflict(req.amendedBy.id, 'amender');
-    if (conflict) return this.refuse('amendAction', req.amendedBy.id, FailureType.IncompatibleDuties, conflict, now);
+    if (conflict) return this.refuse('amendAction', req.amendedBy.id, FailureType.IncompatibleDuties, conflict, now, ref);
     this.takeDuty(req.amendedBy.id, 'amender');
     const previous = this.actionHash;
     this.action = req.action;
@@ -360,7 +489,9 @@ export class GovernedRunState {
       missingRoles: this.missingRoles(now),
       escalated: this.escalationStepsDone > 0,
       deadlines: this.deadlines,
-      refusals: [...this.refusals],
+      ...(this.firstExecutionRunId !== undefined && { firstExecutionRunId: this.firstExecutionRunId }),
+      refusals: this.refusals.map((r) => ({ ...r })),
+      refusalsTotal: this.refusalsTotal,
       lastError: this.lastError,
       output: this.output,
       evidenceHead: this.chain.head,

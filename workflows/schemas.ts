@@ -19,6 +19,8 @@ import type {
   ManualCompletion,
   Principal,
 } from './types';
+import { normalizePrincipalId } from './signatures';
+import { undecodableReason } from './undecodable';
 
 /** Largest action input, as JSON text. Bigger inputs belong in a payload store, by reference. */
 export const MAX_ACTION_INPUT_BYTES = 256 * 1024;
@@ -45,9 +47,10 @@ export function workspaceIdSchema() {
     .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'workspaceId must be 1-63 lower-case letters, digits, _ or -');
 }
 
+/** Principal ids are normalised here, once (ASCII lower case): `Alice` and `alice` are one person. */
 export function principalSchema(): z.ZodType<Principal> {
   return z.strictObject({
-    id: id('principal id'),
+    id: id('principal id').transform(normalizePrincipalId),
     roles: z.array(id('role', 64)).max(64, 'at most 64 roles'),
     workspaceId: workspaceIdSchema().optional(),
   });
@@ -69,7 +72,7 @@ export function actionSchema(): z.ZodType<GovernedAction> {
     runtime: id('runtime', 64),
     target: text('target', 512),
     operation: id('operation', 128),
-    input: z.record(z.string(), jsonValueSchema()).refine((v) => JSON.stringify(v).length <= MAX_ACTION_INPUT_BYTES, {
+    input: z.record(z.string(), jsonValueSchema()).refine((v) => utf8Bytes(JSON.stringify(v)) <= MAX_ACTION_INPUT_BYTES, {
       message: `input is larger than ${MAX_ACTION_INPUT_BYTES} bytes of JSON; pass a reference instead`,
     }),
     tools: z.array(id('tool', 128)).max(256).optional(),
@@ -95,6 +98,12 @@ function decisionShape() {
     approver: principalSchema(),
     rationale: text('rationale', 2000).optional(),
     actionHash: actionHashSchema(),
+    ...signatureShape(),
+  };
+}
+
+function signatureShape() {
+  return {
     signature: z.string().max(512).optional(),
     signedAt: z.iso.datetime({ offset: true, message: 'signedAt must be an ISO-8601 date-time' }).optional(),
   };
@@ -119,7 +128,7 @@ export function decideRequestSchema(): z.ZodType<DecideRequest> {
 }
 
 export function cancelRequestSchema(): z.ZodType<CancelRequest> {
-  return z.strictObject({ requestedBy: principalSchema(), reason: text('reason', 2000) });
+  return z.strictObject({ requestedBy: principalSchema(), reason: text('reason', 2000), cancelId: id('cancelId').optional(), ...signatureShape() });
 }
 
 export function manualCompletionSchema(): z.ZodType<ManualCompletion> {
@@ -131,6 +140,7 @@ export function manualCompletionSchema(): z.ZodType<ManualCompletion> {
     actionHash: actionHashSchema(),
     outcome: z.enum(['Succeeded', 'Failed']).optional(),
     notes: text('notes', 4000).optional(),
+    ...signatureShape(),
   });
 }
 
@@ -140,6 +150,7 @@ export function amendRequestSchema(): z.ZodType<AmendRequest> {
     amendedBy: principalSchema(),
     action: actionSchema(),
     reason: text('reason', 2000),
+    ...signatureShape(),
   });
 }
 
@@ -151,7 +162,6 @@ export interface FieldIssue {
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; issues: FieldIssue[] };
 
-/** Parse without throwing; on failure list every bad field with its path. */
 /** Deepest nesting accepted in any message; deeper values are refused before zod walks them. */
 export const MAX_NESTING = 64;
 
@@ -168,7 +178,6 @@ export function nestingDepth(value: unknown, limit = MAX_NESTING): number {
   return deepest;
 }
 
-/** Parse without throwing; on failure list every bad field with its path. Never throws. */
 /** Input of `runEventDelivery` (started by governedRun; events are checked for the fields delivery relies on). */
 export function runEventDeliveryInputSchema() {
   const event = z.looseObject({
@@ -181,8 +190,57 @@ export function runEventDeliveryInputSchema() {
   return z.strictObject({ workspaceId: workspaceIdSchema(), runId: z.string().min(1).max(1000), events: z.array(event).max(10_000) });
 }
 
+/**
+ * Largest message, as UTF-8 JSON, that any handler looks at. Temporal itself accepts up to 2 MB per
+ * payload; nothing a person or bot sends legitimately comes near this (an action input is bounded
+ * by MAX_ACTION_INPUT_BYTES), and a bounded message keeps refusals cheap.
+ */
+export const MAX_MESSAGE_BYTES = 512 * 1024;
+
+/** Issues kept per refusal, and characters per issue: refusal texts enter status, history and evidence. */
+export const MAX_ISSUES = 10;
+const MAX_ISSUE_TEXT = 200;
+const MAX_PATH_TEXT = 100;
+
+/** UTF-8 length of `s`, counted without allocating (lone surrogates count as the 3 bytes of U+FFFD). */
+export function utf8Bytes(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** UTF-8 size of a value as JSON, or Infinity when it cannot be serialised (cycles, BigInt). */
+export function jsonBytes(value: unknown): number {
+  try {
+    const text = JSON.stringify(value);
+    return text === undefined ? 0 : utf8Bytes(text);
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+/** `s` cut to at most `max` characters, marked when cut. */
+export function clip(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, Math.max(0, max - 1))}…`;
+}
+
+/** Parse without throwing; on failure list the bad fields (at most MAX_ISSUES, texts bounded) with their paths. */
 export function check<T>(schema: z.ZodType<T>, value: unknown): Checked<T> {
+  const undecodable = undecodableReason(value);
+  if (undecodable !== undefined) return { ok: false, issues: [{ path: '(root)', message: clip(undecodable, MAX_ISSUE_TEXT) }] };
   if (nestingDepth(value) > MAX_NESTING) return { ok: false, issues: [{ path: '(root)', message: `nested deeper than ${MAX_NESTING} levels` }] };
+  const bytes = jsonBytes(value);
+  if (bytes > MAX_MESSAGE_BYTES) {
+    return { ok: false, issues: [{ path: '(root)', message: `${bytes === Number.POSITIVE_INFINITY ? 'not JSON data' : `${bytes} bytes of JSON`}; at most ${MAX_MESSAGE_BYTES} are accepted` }] };
+  }
   let parsed: ReturnType<z.ZodType<T>['safeParse']>;
   try {
     parsed = schema.safeParse(value);
@@ -190,16 +248,16 @@ export function check<T>(schema: z.ZodType<T>, value: unknown): Checked<T> {
     return { ok: false, issues: [{ path: '(root)', message: `could not be checked: ${err instanceof Error ? err.name : 'error'}` }] };
   }
   if (parsed.success) return { ok: true, value: parsed.data };
-  return {
-    ok: false,
-    issues: parsed.error.issues.map((i) => ({
-      path: i.path.length ? i.path.map(String).join('.') : '(root)',
-      message: i.message,
-    })),
-  };
+  const all = parsed.error.issues;
+  const issues = all.slice(0, MAX_ISSUES).map((i) => ({
+    path: clip(i.path.length ? i.path.map(String).join('.') : '(root)', MAX_PATH_TEXT),
+    message: clip(i.message, MAX_ISSUE_TEXT),
+  }));
+  if (all.length > MAX_ISSUES) issues.push({ path: '(more)', message: `${all.length - MAX_ISSUES} more issue(s) not shown` });
+  return { ok: false, issues };
 }
 
-/** `a.b: message; c: message` for error texts. */
+/** `a.b: message; c: message` for error texts; bounded like the issues themselves. */
 export function describeIssues(issues: FieldIssue[]): string {
-  return issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+  return clip(issues.slice(0, MAX_ISSUES + 1).map((i) => `${clip(i.path, MAX_PATH_TEXT)}: ${clip(i.message, MAX_ISSUE_TEXT)}`).join('; '), 4000);
 }

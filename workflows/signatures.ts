@@ -14,16 +14,42 @@ import { canonicalJson } from './hashing';
 
 /** Schema tag inside the signed message, so a signature over another kind of document never matches. */
 export const SIGNED_DECISION_SCHEMA = 'portarium.decision.v1';
+/**
+ * v2 also binds the first execution's run id, so a signature given in one execution never counts in
+ * a later execution under the same workflow id (ids may be reused once a run closed), and it covers
+ * every signed message kind. Runs started after SIGNED_V2_PATCH accept only v2.
+ */
+export const SIGNED_DECISION_SCHEMA_V2 = 'portarium.decision.v2';
 
-/** What an approver signs. Every field is bound by the signature. */
+/** Message kinds a signature can cover: the three decisions, and (v2 only) cancel, amend and manual completion. */
+export type SignedKind = 'approve' | 'reject' | 'requestChanges' | 'cancelRun' | 'amendAction' | 'manualCompletion';
+export const SIGNED_KINDS: readonly SignedKind[] = ['approve', 'reject', 'requestChanges', 'cancelRun', 'amendAction', 'manualCompletion'];
+
+/** What a signer signs. Every field is bound by the signature. */
 export interface SignedFields {
   workflowId: string;
+  /**
+   * The run id of the workflow's first execution (`status.firstExecutionRunId`). Present: a v2
+   * signature; absent: v1 (decisions only, accepted by runs started before v2).
+   */
+  firstExecutionRunId?: string;
+  /** The action the message is about; for `amendAction`, the hash of the amended (new) action. */
   actionHash: string;
-  kind: 'approve' | 'reject' | 'requestChanges';
+  kind: SignedKind;
+  /** The message's own id: decisionId, cancelId, amendmentId or completionId. */
   decisionId: string;
+  /** The signer's id, normalised (`normalizePrincipalId`). */
   approverId: string;
   /** ISO-8601 time the approver signed. */
   signedAt: string;
+}
+
+/**
+ * Principal ids are compared case-insensitively: `Alice` and `alice` are one person. Normalised once,
+ * at the message schema, in policy lookups and in the signed bytes: ASCII lower case.
+ */
+export function normalizePrincipalId(id: string): string {
+  return typeof id === 'string' ? id.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32)) : id;
 }
 
 /**
@@ -46,15 +72,18 @@ const KINDS: readonly unknown[] = ['approve', 'reject', 'requestChanges'];
  * Only the declared fields are taken, so extra properties of a decision object never change the bytes.
  */
 export function signedMessage(f: SignedFields): Uint8Array {
-  const { workflowId, actionHash, kind, decisionId, approverId, signedAt } = f;
-  const doc = { schema: SIGNED_DECISION_SCHEMA, workflowId, actionHash, kind, decisionId, approverId, signedAt };
+  const { workflowId, firstExecutionRunId, actionHash, kind, decisionId, approverId, signedAt } = f;
+  const doc = firstExecutionRunId === undefined
+    ? { schema: SIGNED_DECISION_SCHEMA, workflowId, actionHash, kind, decisionId, approverId, signedAt }
+    : { schema: SIGNED_DECISION_SCHEMA_V2, workflowId, firstExecutionRunId, actionHash, kind, decisionId, approverId: normalizePrincipalId(approverId), signedAt };
   return new TextEncoder().encode(canonicalJson(doc));
 }
 
 /** True when the fields are what the types promise; input may come from an untyped payload. */
 function wellFormed(f: SignedFields): boolean {
   if (typeof f !== 'object' || f === null) return false;
-  return FIELDS.every((name) => typeof f[name] === 'string') && KINDS.includes(f.kind);
+  if (f.firstExecutionRunId === undefined) return FIELDS.every((name) => typeof f[name] === 'string') && KINDS.includes(f.kind);
+  return FIELDS.every((name) => typeof f[name] === 'string') && typeof f.firstExecutionRunId === 'string' && SIGNED_KINDS.includes(f.kind);
 }
 
 const failed = (reason: Exclude<SignatureVerdict, { ok: true }>['reason']): SignatureVerdict => ({ ok: false, reason });
@@ -72,8 +101,8 @@ export function verifyDecisionSignature(
   if (signature === undefined || signature === '') return failed('missing');
   if (typeof signature !== 'string' || !SIGNATURE_HEX.test(signature) || !wellFormed(f)) return failed('malformed');
   // Own properties only: an approver named `constructor` or `__proto__` has no inherited key.
-  if (typeof publicKeys !== 'object' || publicKeys === null || !Object.hasOwn(publicKeys, f.approverId)) return failed('unknown_key');
-  const key = publicKeys[f.approverId];
+  const key = registeredKey(publicKeys, f.approverId);
+  if (key === undefined) return failed('unknown_key');
   if (typeof key !== 'string' || !KEY_HEX.test(key)) return failed('malformed');
   try {
     const ok = ed25519.verify(hexToBytes(signature), signedMessage(f), hexToBytes(key), { zip215: false });
@@ -82,6 +111,15 @@ export function verifyDecisionSignature(
     // noble throws on bytes that are the right length but not a point; that is a bad signature too.
     return failed('bad_signature');
   }
+}
+
+/** The key registered for `approverId` (ids compared normalised), own properties only. */
+function registeredKey(publicKeys: Readonly<Record<string, string>>, approverId: string): unknown {
+  if (typeof publicKeys !== 'object' || publicKeys === null) return undefined;
+  if (Object.hasOwn(publicKeys, approverId)) return publicKeys[approverId];
+  const id = normalizePrincipalId(approverId);
+  for (const k of Object.keys(publicKeys)) if (normalizePrincipalId(k) === id) return publicKeys[k];
+  return undefined;
 }
 
 function privateKeyBytes(privateKeyHex: string): Uint8Array {

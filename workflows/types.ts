@@ -147,6 +147,12 @@ export interface DecisionOutcome {
 export interface CancelRequest {
   requestedBy: Principal;
   reason: string;
+  /** The cancel's own id; needed to sign it. */
+  cancelId?: string;
+  /** Ed25519 signature (hex), required where the run's rule is signed (kind `cancelRun`, id `cancelId`). */
+  signature?: string;
+  /** ISO-8601 time it was signed; part of what is signed. */
+  signedAt?: string;
 }
 
 /** Payload of the `manualCompletion` signal: who did the work, when, and where its proof is. */
@@ -160,6 +166,10 @@ export interface ManualCompletion {
   actionHash: string;
   outcome?: 'Succeeded' | 'Failed';
   notes?: string;
+  /** Ed25519 signature (hex), required where the run's rule is signed (kind `manualCompletion`, id `completionId`). */
+  signature?: string;
+  /** ISO-8601 time it was signed; part of what is signed. */
+  signedAt?: string;
 }
 
 /** Payload of the `amendAction` update: the requester replaces the action after requestChanges. */
@@ -168,6 +178,10 @@ export interface AmendRequest {
   amendedBy: Principal;
   action: GovernedAction;
   reason: string;
+  /** Ed25519 signature (hex), required where the run's rule is signed (kind `amendAction, over the amended action's hash`, id `amendmentId`). */
+  signature?: string;
+  /** ISO-8601 time it was signed; part of what is signed. */
+  signedAt?: string;
 }
 
 export interface ApprovalRecord {
@@ -187,7 +201,14 @@ export interface RefusalRecord {
   /** Which message was refused: `approve`, `decide`, `cancelRun`, ... */
   via: string;
   by?: string;
+  /** The refused message's own id (decisionId, amendmentId, completionId), when it could be read. */
+  decisionId?: string;
+  /** The action hash the refused message named, when it could be read. */
+  actionHash?: string;
+  /** When it was refused (the latest time, for a repeat). */
   at: string;
+  /** How many times this same refusal arrived in a row (repeats are coalesced). @default 1 */
+  count?: number;
 }
 
 export interface RunDeadlines {
@@ -222,7 +243,12 @@ export interface RunStatus {
   escalated: boolean;
   deadlines: RunDeadlines;
   /** Most recent refusals, newest last (bounded). */
+  /** Run id of this workflow's first execution: what v2 signatures bind (`decision sign --first-run-id`). */
+  firstExecutionRunId?: string;
+  /** The latest refusals (at most 20; identical repeats coalesced into `count`). */
   refusals: RefusalRecord[];
+  /** Every refusal this run made, including those no longer in `refusals`. */
+  refusalsTotal?: number;
   lastError?: { type: string; message: string };
   output?: JsonValue;
   evidenceHead: string;
