@@ -58,7 +58,7 @@ describe('hardening', function () {
       const run = await h.start('wire-sec', { workspaceId: 'sod', action: { runtime: 'echo', target: 'sod/x', operation: 'wire-sec', input: {} } });
       const s = await waitForState(run, 'AwaitingApproval');
       const d = decision({ id: 'bob', roles: ['security'] }, s.actionHash, { signedAt: new Date().toISOString() });
-      const signature = signDecision({ workflowId: run.workflowId, actionHash: s.actionHash, kind: 'approve', decisionId: d.decisionId, approverId: 'bob', signedAt: d.signedAt! }, '11'.repeat(32));
+      const signature = signDecision({ workflowId: run.workflowId, firstExecutionRunId: s.firstExecutionRunId, actionHash: s.actionHash, kind: 'approve', decisionId: d.decisionId, approverId: 'bob', signedAt: d.signedAt! }, '11'.repeat(32));
       await assert.rejects(run.decide({ kind: 'approve', ...d, signature }), (e) => failureType(e) === 'ApproverNotEligible');
       await run.cancel({ requestedBy: alice, reason: 'done' });
     });

@@ -25,10 +25,12 @@ function startSod(h: Harness, operation: string, extra: { input?: { [k: string]:
   });
 }
 
-function signed(run: RunHandle, approver: Principal, actionHash: string, key = BOB_KEY, patch: Partial<Decision> = {}): Decision {
+/** A v2 signed approval: bound to the run's id and its first execution (`status.firstExecutionRunId`). */
+function signed(run: RunHandle, approver: Principal, st: { actionHash: string; firstExecutionRunId?: string }, key = BOB_KEY, patch: Partial<Decision> = {}): Decision {
+  const { actionHash, firstExecutionRunId } = st;
   const d = decision(approver, actionHash, { signedAt: new Date().toISOString() });
   const signature = signDecision(
-    { workflowId: run.workflowId, actionHash, kind: 'approve', decisionId: d.decisionId, approverId: approver.id, signedAt: d.signedAt! },
+    { workflowId: run.workflowId, firstExecutionRunId, actionHash, kind: 'approve', decisionId: d.decisionId, approverId: approver.id, signedAt: d.signedAt! },
     key,
   );
   return { ...d, signature, ...patch };
@@ -86,11 +88,11 @@ describe('separation of duties (real server)', function () {
       const so = await waitForState(other, 'AwaitingApproval');
       const refusedWith = async (d: Decision) => run.decide({ kind: 'approve', ...d }).then(() => 'accepted', (e) => failureType(e));
       assert.equal(await refusedWith(decision(bob, s.actionHash)), 'SignatureInvalid', 'unsigned');
-      assert.equal(await refusedWith(signed(run, bob, s.actionHash, '22'.repeat(32))), 'SignatureInvalid', 'signed with another key');
-      assert.equal(await refusedWith(signed(run, carol, s.actionHash)), 'SignatureInvalid', 'approver without a registered key');
-      const copied = signed(other, bob, so.actionHash);
+      assert.equal(await refusedWith(signed(run, bob, s, '22'.repeat(32))), 'SignatureInvalid', 'signed with another key');
+      assert.equal(await refusedWith(signed(run, carol, s)), 'SignatureInvalid', 'approver without a registered key');
+      const copied = signed(other, bob, so);
       assert.equal(await refusedWith({ ...copied, actionHash: s.actionHash }), 'SignatureInvalid', 'copied from another run');
-      const valid = signed(run, bob, s.actionHash);
+      const valid = signed(run, bob, s);
       assert.equal(await refusedWith({ ...valid, signedAt: new Date(Date.now() + 1000).toISOString() }), 'SignatureInvalid', 'altered time');
       assert.equal(await refusedWith({ ...valid, decisionId: uid('dec') }), 'SignatureInvalid', 'altered decision id');
       const st = await run.status();
