@@ -21,6 +21,9 @@ const ANYWHERE_MIN = 6;
 const CUT_MIN = 4;
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const ALNUM = /[A-Za-z0-9]/;
+/** A pattern for `v` as a whole word: no letter or digit may continue it where it ends in one. */
+const wordOf = (v: string) => `${ALNUM.test(v[0]) ? '(?<![A-Za-z0-9])' : ''}${escapeRegExp(v)}${ALNUM.test(v[v.length - 1]) ? '(?![A-Za-z0-9])' : ''}`;
 
 /**
  * The base64 characters that depend only on `value` when it sits `offset` bytes into a longer
@@ -50,6 +53,7 @@ export function encodingsOf(value: string): Set<string> {
 export class SecretScrubber {
   private readonly anywhere = new Set<string>();
   private readonly words = new Set<string>();
+  private readonly seen = new Set<string>();
   private sorted?: string[];
   private wordPattern?: RegExp;
 
@@ -63,7 +67,8 @@ export class SecretScrubber {
 
   /** Note one credential (a token the adapter minted), with its encodings. */
   add(value: string): void {
-    if (typeof value !== 'string' || !value || this.anywhere.has(value) || this.words.has(value)) return;
+    if (typeof value !== 'string' || !value || this.seen.has(value)) return;
+    this.seen.add(value);
     for (const form of encodingsOf(value)) (form.length >= ANYWHERE_MIN ? this.anywhere : this.words).add(form);
     this.sorted = undefined;
     this.wordPattern = undefined;
@@ -76,7 +81,7 @@ export class SecretScrubber {
     let out = s;
     for (const v of this.sorted) if (v.length >= ANYWHERE_MIN && out.includes(v)) out = out.split(v).join(MASK);
     if (this.words.size) {
-      this.wordPattern ??= new RegExp(`(?<![A-Za-z0-9])(?:${this.sorted.filter((v) => v.length < ANYWHERE_MIN).map(escapeRegExp).join('|')})(?![A-Za-z0-9])`, 'g');
+      this.wordPattern ??= new RegExp(this.sorted.filter((v) => v.length < ANYWHERE_MIN).map(wordOf).join('|'), 'g');
       out = out.replace(this.wordPattern, MASK);
     }
     return out.includes(CLIP_MARK) ? this.cutTails(out) : out;
@@ -101,7 +106,7 @@ export class SecretScrubber {
       const word = form.length < ANYWHERE_MIN;
       for (let k = form.length - 1; k >= Math.max(1, Math.min(CUT_MIN, form.length - 1)); k--) {
         if (!text.endsWith(form.slice(0, k))) continue;
-        if (!word || !/[A-Za-z0-9]/.test(text.charAt(text.length - k - 1))) return k;
+        if (!word || !ALNUM.test(form[0]) || !ALNUM.test(text.charAt(text.length - k - 1))) return k;
       }
     }
     return 0;

@@ -51,6 +51,9 @@ describe('hostile: secrets', function () {
     assert.equal(text.match(/\[secret\]/g)?.length, 5, text);
     assert.ok(text.endsWith(' k9zebra'), 'a word that only starts with the value stays');
     assert.deepEqual(s.json({ k9z: 'k9z', list: ['a k9z b'] }), { '[secret]': '[secret]', list: ['a [secret] b'] });
+    const punctuated = new SecretScrubber();
+    punctuated.remember({ pin: '-x-' });
+    assert.equal(punctuated.text('a-x-b'), 'a[secret]b', 'word bounds apply only where the value ends in a letter or digit');
   });
 
   it('masks the start of a secret that a byte clip cut off', function () {
