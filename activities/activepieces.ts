@@ -20,6 +20,7 @@ import type { JsonValue } from '../workflows/types';
 import { type HttpResponse, TransportError } from './http-client';
 import { pause, pollRemote, previousRemoteId } from './remote-run';
 import type { RuntimeAdapter, RuntimeCall, RuntimeOutcome } from './runtime-port';
+import { clipUtf8 } from './utf8';
 
 const FLOW = /^[A-Za-z0-9_-]{1,64}$/;
 const WAITING = new Set(['QUEUED', 'RUNNING', 'PAUSED']);
@@ -63,7 +64,7 @@ interface Progress {
 const canLookUp = (ctx: Ctx) => Boolean(ctx.secret.apiKey && ctx.conn.projectId);
 const errorText = (res: HttpResponse) => {
   const b = res.body as { message?: unknown; code?: unknown } | undefined;
-  return typeof b?.message === 'string' ? b.message : typeof b?.code === 'string' ? b.code : `HTTP ${res.status}`;
+  return clipUtf8(typeof b?.message === 'string' ? b.message : typeof b?.code === 'string' ? b.code : `HTTP ${res.status}`, 1000);
 };
 
 /** The one mapping of a webhook answer: an outcome, or `ambiguous` when the flow may still run. */

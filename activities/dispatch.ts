@@ -20,9 +20,20 @@ import type { RuntimeAdapter } from './runtime-port';
 import { SecretScrubber } from './secret-scrubber';
 import { runTraceparent } from './trace-context';
 import type { SecretStore } from './secrets-port';
+import { clipUtf8, utf8Bytes } from './utf8';
 
-/** Largest runtime output kept in history, as JSON text; larger outputs go to the payload store. */
+/** Largest runtime output kept in history, in UTF-8 bytes of JSON; larger outputs go to the payload store. */
 export const MAX_OUTPUT_BYTES = 256 * 1024;
+/**
+ * Largest runtime output kept at all, in UTF-8 bytes of JSON. The HTTP client already caps a response
+ * at 8 MiB; this bounds what any adapter can hand over (JSON escaping can grow a body). Larger is
+ * refused as `RuntimeRejected`, saying that the action ran.
+ */
+export const MAX_STORED_OUTPUT_BYTES = 32 * 1024 * 1024;
+/** Largest failure message an attempt reports, in UTF-8 bytes; failures travel in history. */
+export const MAX_FAILURE_MESSAGE_BYTES = 2 * 1024;
+/** Largest failure details, as JSON bytes; each string in them is clipped to a quarter of it first. */
+export const MAX_FAILURE_DETAILS_BYTES = 8 * 1024;
 
 export interface DispatchDeps {
   runtimes: RuntimeAdapter[];
@@ -36,14 +47,49 @@ const outcomeSchema = z.object({
   externalRef: z.string().max(512).optional(),
 });
 
-/** The adapter's failure with secret values and credential-looking text masked: failures are stored in history. */
-function scrubbed(err: unknown, scrub: SecretScrubber): unknown {
-  const clean = (t: string) => redactText(scrub.text(t));
+/** Runtime text is clipped to this before scrubbing, so a 50 MB error costs no more than a short one. */
+const SCRUB_WINDOW_BYTES = 64 * 1024;
+
+/** Failure text as history may hold it: clipped, secrets masked, credential-looking text redacted, clipped in bytes. */
+function cleanText(t: string, scrub: SecretScrubber): string {
+  return clipUtf8(redactText(scrub.text(clipUtf8(t, SCRUB_WINDOW_BYTES))), MAX_FAILURE_MESSAGE_BYTES);
+}
+
+/** Details bounded by depth, count and bytes; what does not fit is replaced by a note of its size. */
+function boundDetails(value: unknown, scrub: SecretScrubber, depth = 0): JsonValue {
+  if (typeof value === 'string') return clipUtf8(scrub.text(clipUtf8(value, SCRUB_WINDOW_BYTES)), MAX_FAILURE_DETAILS_BYTES / 4);
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return value;
+  if (typeof value !== 'object' || depth >= 8) return '[omitted]';
+  if (Array.isArray(value)) return value.slice(0, 50).map((v) => (v === undefined ? null : boundDetails(v, scrub, depth + 1)));
+  const out: { [k: string]: JsonValue } = {};
+  for (const [k, v] of Object.entries(value).slice(0, 50)) if (v !== undefined) out[clipUtf8(scrub.text(k), 256)] = boundDetails(v, scrub, depth + 1);
+  return out;
+}
+
+/**
+ * The adapter's failure as history may hold it: secret values and credential-looking text masked, the
+ * message and details bounded in bytes (a runtime's error body can be megabytes).
+ */
+function scrubbed(err: unknown, scrub: SecretScrubber): ApplicationFailure {
   if (err instanceof ApplicationFailure) {
-    const details = err.details ? err.details.map((d) => scrub.json(d as JsonValue)) : undefined;
-    return ApplicationFailure.create({ type: err.type ?? undefined, message: clean(err.message), nonRetryable: err.nonRetryable ?? false, details });
+    let details = err.details ? err.details.map((d) => boundDetails(d, scrub)) : undefined;
+    const size = details ? utf8Bytes(JSON.stringify(details)) : 0;
+    if (size > MAX_FAILURE_DETAILS_BYTES) details = [{ omitted: `details of ${size} bytes` }];
+    return ApplicationFailure.create({ type: err.type ?? undefined, message: cleanText(err.message, scrub), nonRetryable: err.nonRetryable ?? false, details });
   }
-  return runtimeUnavailable(clean(err instanceof Error ? err.message : String(err)));
+  return runtimeUnavailable(cleanText(err instanceof Error ? err.message : String(err), scrub));
+}
+
+/** Refuse an output that is not JSON or too large to keep (the action has run either way). */
+function checkOutput(runtime: string, output: unknown): void {
+  let text: string;
+  try {
+    text = JSON.stringify(output);
+  } catch {
+    throw runtimeRejected(`${runtime} ran the action but returned an output that is not JSON; it was not kept`);
+  }
+  const bytes = utf8Bytes(text);
+  if (bytes > MAX_STORED_OUTPUT_BYTES) throw runtimeRejected(`${runtime} ran the action but returned ${bytes} bytes of output, more than the ${MAX_STORED_OUTPUT_BYTES}-byte limit; the output was not kept`);
 }
 
 /**
@@ -102,10 +148,11 @@ export function createDispatchActivities(deps: DispatchDeps) {
           connections: ws.connections,
           http: createGuardedHttp({ workspaceId: req.workspaceId, runtime: req.runtime, rule: ws.egress[req.runtime], headers: correlationHeaders(req) }),
           secrets: async () => scrub.remember(await deps.secrets.read(req.workspaceId, req.runtime)),
+          registerSecret: (value) => scrub.add(value),
         });
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`dispatch to ${req.runtime} cancelled`);
-        const failure = scrubbed(err, scrub) as ApplicationFailure;
+        const failure = scrubbed(err, scrub);
         ctx.metricMeter
           .createCounter('portarium_runtime_errors', 'errors', 'Failed dispatch attempts by runtime and failure type')
           .add(1, { runtime: req.runtime, failure_type: failure.type ?? 'Unknown' });
@@ -114,10 +161,11 @@ export function createDispatchActivities(deps: DispatchDeps) {
       }
       const parsed = outcomeSchema.safeParse(raw);
       if (!parsed.success) throw runtimeRejected(`${req.runtime} returned a malformed result: ${parsed.error.issues[0]?.message}`);
+      checkOutput(req.runtime, parsed.data.output);
       // Secret values, then secret-looking fields, never reach workflow history.
       const output = redact(scrub.json(parsed.data.output as JsonValue));
       const text = JSON.stringify(output);
-      const small = text.length <= MAX_OUTPUT_BYTES;
+      const small = utf8Bytes(text) <= MAX_OUTPUT_BYTES;
       let outputRef: PayloadRef | undefined;
       try {
         outputRef = await deps.payloads.put(req.workspaceId, text, 'application/json');

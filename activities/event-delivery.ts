@@ -17,6 +17,7 @@ import { type HttpClient, TransportError, createGuardedHttp, requestOrTransportE
 import { SecretScrubber } from './secret-scrubber';
 import { runTraceparent } from './trace-context';
 import type { SecretStore } from './secrets-port';
+import { clipUtf8 } from './utf8';
 
 export interface DeliveryRequest {
   workspaceId: string;
@@ -68,7 +69,7 @@ export function cloudEventRequest(event: RunEvent, traceparent: string, mode: Su
 function classify(res: { status: number; text: string } | TransportError): Outcome {
   if (res instanceof TransportError) return { kind: 'unavailable', error: res.message };
   if (res.status >= 200 && res.status < 300) return { kind: 'delivered' };
-  const error = `answered ${res.status}${res.text ? `: ${res.text.slice(0, 200)}` : ''}`;
+  const error = `answered ${res.status}${res.text ? `: ${clipUtf8(res.text, 200)}` : ''}`;
   // 408 and 429 say "later"; any other 4xx says this event will never be taken as it is.
   const later = res.status >= 500 || res.status === 408 || res.status === 429;
   return { kind: later ? 'unavailable' : 'refused', error, status: res.status };

@@ -5,12 +5,11 @@
  * response size, and tells the adapter whether a failed request may have reached the server.
  */
 import { promises as dns } from 'node:dns';
-import { isIP } from 'node:net';
 import axios, { type AxiosResponse } from 'axios';
 import type { EgressRule } from '../policies/connections';
 import { FailureType, refusal, runtimeRejected } from '../workflows/failures';
 import { allowListAdmits, hostKey } from '../policies/egress';
-import { blockedAddress, blockedName } from './egress';
+import { blockedAddress, blockedName, isAddress } from './egress';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -105,19 +104,23 @@ function checkUrl(opts: GuardOptions, raw: string): URL {
   const { host, port } = hostKey(url);
   if (!allowListAdmits(opts.rule, url)) throw egressDenied(opts, `${host}:${port} is not on the allow-list`);
   const allowLinkLocal = opts.rule?.allowLinkLocal ?? false;
-  const why = isIP(host.replace(/^\[|\]$/g, '')) ? blockedAddress(host, allowLinkLocal) : blockedName(host, allowLinkLocal);
+  const why = isAddress(host) ? blockedAddress(host, allowLinkLocal, opts.rule?.deny) : blockedName(host, allowLinkLocal);
   if (why) throw egressDenied(opts, `${host} is ${why}`);
   return url;
 }
 
-/** DNS lookup that refuses blocked addresses, so the address connected to is the one checked. */
+/**
+ * DNS lookup that refuses blocked addresses. Node connects to what this returns (axios hands it to
+ * `http.request` as `lookup`), so the address connected to is the one checked, also on a rebinding
+ * name: every address is checked, not only the first.
+ */
 function guardedLookup(opts: GuardOptions) {
   return async (hostname: string, options: { family?: number }) => {
     const family = options.family ?? 0;
     const found = opts.resolve ? await opts.resolve(hostname, family) : await dns.lookup(hostname, { all: true, family });
     for (const a of found) {
-      const why = blockedAddress(a.address, opts.rule?.allowLinkLocal ?? false);
-      if (why) throw new EgressLookupError(`${hostname} resolves to ${a.address}, ${why}`);
+      const why = isAddress(a.address) ? blockedAddress(a.address, opts.rule?.allowLinkLocal ?? false, opts.rule?.deny) : 'not an address';
+      if (why) throw new EgressLookupError(`${hostname} resolves to ${String(a.address).slice(0, 100)}, ${why}`);
     }
     return found.map((a) => ({ address: a.address, family: a.family }));
   };

@@ -16,6 +16,7 @@ import type { JsonValue } from '../workflows/types';
 import { type HttpRequest, type HttpResponse, TransportError, requestOrTransportError } from './http-client';
 import { pollRemote, previousRemoteId } from './remote-run';
 import type { RuntimeAdapter, RuntimeCall, RuntimeOutcome } from './runtime-port';
+import { clipUtf8 } from './utf8';
 
 const NAME_PART = /^[A-Za-z0-9._-]{1,150}$/;
 /** Kestra ids are short base62 UUIDs; nothing else is built into a URL. */
@@ -105,7 +106,7 @@ function errorText(res: HttpResponse): string {
   const parsed = KestraError.safeParse(res.body);
   const parts = parsed.success ? [parsed.data.message, ...(parsed.data._embedded?.errors ?? []).map((e) => e.message)] : [];
   const text = parts.filter((p): p is string => !!p).join('; ') || (typeof res.body === 'string' ? res.text : '');
-  return text.slice(0, 1000) || `HTTP ${res.status}`;
+  return clipUtf8(text, 1000) || `HTTP ${res.status}`;
 }
 
 /** The one place Kestra answers and transport errors become failure types. */

@@ -16,6 +16,7 @@ import type { JsonValue } from '../workflows/types';
 import { type HttpResponse, TransportError, requestOrTransportError } from './http-client';
 import { toolRefusal } from './langflow-tools';
 import type { RuntimeAdapter, RuntimeCall, RuntimeOutcome } from './runtime-port';
+import { clipUtf8 } from './utf8';
 
 /** A flow UUID or a flow's endpoint name. */
 const FLOW = /^[A-Za-z0-9_-]{1,128}$/;
@@ -100,14 +101,14 @@ function detailText(res: HttpResponse): string {
       // Not JSON after all: keep the raw detail.
     }
   }
-  return text.slice(0, 1000) || `HTTP ${res.status}`;
+  return clipUtf8(text, 1000) || `HTTP ${res.status}`;
 }
 
 /** FastAPI validation errors as `loc: msg` lines. */
 function validationErrors(res: HttpResponse): string[] {
   const detail = (res.body as { detail?: unknown } | undefined)?.detail;
   if (!Array.isArray(detail)) return [detailText(res)];
-  return detail.slice(0, 20).map((d: { loc?: unknown; msg?: unknown }) => `${Array.isArray(d?.loc) ? d.loc.join('.') : '?'}: ${typeof d?.msg === 'string' ? d.msg : 'invalid'}`);
+  return detail.slice(0, 20).map((d: { loc?: unknown; msg?: unknown }) => `${Array.isArray(d?.loc) ? d.loc.join('.') : '?'}: ${typeof d?.msg === 'string' ? clipUtf8(d.msg, 200) : 'invalid'}`);
 }
 
 /** The one place Langflow answers and transport errors become failure types. */

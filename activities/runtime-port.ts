@@ -26,6 +26,12 @@ export interface RuntimeCall {
   http: HttpClient;
   /** This workspace's credentials for this runtime; their values are scrubbed from results and errors. */
   secrets(): Promise<Secret>;
+  /**
+   * Note a credential the adapter obtained during the call (a minted session token), so it is scrubbed
+   * like the workspace's secrets. Call it as soon as the value is known, before it is sent or can be
+   * quoted in an error.
+   */
+  registerSecret(value: string): void;
 }
 
 export interface RuntimeOutcome {

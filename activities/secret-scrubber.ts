@@ -1,40 +1,119 @@
 /**
- * Remembers the secret values one activity fetched and masks them wherever they appear in what the
- * activity returns or throws: a runtime that echoes a credential back (in a body or an error) must not
- * carry it into workflow history, logs or evidence. Also masks the usual encodings (base64, URL, Basic).
+ * Remembers the secret values one activity fetched (and credentials it minted, such as a StackStorm
+ * token) and masks them wherever they appear in what the activity returns or throws: a runtime that
+ * echoes a credential back (in a body or an error) must not carry it into workflow history, logs or
+ * evidence. Also masks the usual encodings: base64 and base64url (at any byte offset, so a secret
+ * inside a larger encoded blob is found), hex in either case, URL and JSON escaping, and the
+ * `user:password` pair of Basic auth. MAINTENANCE: keep docs/runtimes.md "Credentials" in sync.
  */
 import type { JsonValue } from '../workflows/types';
 import type { Secret } from './secrets-port';
+import { CLIP_MARK, CLIP_MARK_PATTERN } from './utf8';
 
 const MASK = '[secret]';
-/** Shorter values would mask ordinary words; credentials are longer than this. */
-const MIN_LENGTH = 6;
+/**
+ * Forms at least this long are masked wherever they appear. Shorter ones (a 3-character password,
+ * the hex of a 2-character value) are masked only as whole words, bounded by non-alphanumerics or the
+ * ends of the text, so `eu` is masked in `region eu` but `europe` stays readable.
+ */
+const ANYWHERE_MIN = 6;
+/** A clip may cut a secret: a tail before a clip mark that starts a form is masked from this length. */
+const CUT_MIN = 4;
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const ALNUM = /[A-Za-z0-9]/;
+/** A pattern for `v` as a whole word: no letter or digit may continue it where it ends in one. */
+const wordOf = (v: string) => `${ALNUM.test(v[0]) ? '(?<![A-Za-z0-9])' : ''}${escapeRegExp(v)}${ALNUM.test(v[v.length - 1]) ? '(?![A-Za-z0-9])' : ''}`;
+
+/**
+ * The base64 characters that depend only on `value` when it sits `offset` bytes into a longer
+ * encoded stream: what a substring search can find whatever came before or after it.
+ */
+function base64Core(value: Buffer, offset: number, alphabet: 'base64' | 'base64url'): string {
+  const text = Buffer.concat([Buffer.alloc(offset), value]).toString(alphabet).replace(/=+$/, '');
+  return text.slice(Math.ceil((offset * 8) / 6), Math.floor(((offset + value.length) * 8) / 6));
+}
+
+/** Every form of `value` a runtime or a library might print. */
+export function encodingsOf(value: string): Set<string> {
+  const bytes = Buffer.from(value, 'utf8');
+  const hex = bytes.toString('hex');
+  const forms = new Set([value, encodeURIComponent(value), JSON.stringify(value).slice(1, -1), hex, hex.toUpperCase()]);
+  for (const alphabet of ['base64', 'base64url'] as const) {
+    forms.add(bytes.toString(alphabet).replace(/=+$/, ''));
+    for (const offset of [0, 1, 2]) {
+      const core = base64Core(bytes, offset, alphabet);
+      if (core.length >= ANYWHERE_MIN) forms.add(core);
+    }
+  }
+  forms.delete('');
+  return forms;
+}
 
 export class SecretScrubber {
-  private readonly values = new Set<string>();
+  private readonly anywhere = new Set<string>();
+  private readonly words = new Set<string>();
+  private readonly seen = new Set<string>();
+  private sorted?: string[];
+  private wordPattern?: RegExp;
 
   /** Note a secret's values (and their encodings); returns it unchanged. */
   remember(secret: Secret): Secret {
-    const vals = Object.values(secret).filter((v) => typeof v === 'string' && v.length >= MIN_LENGTH);
-    for (const v of vals) {
-      this.values.add(v);
-      this.values.add(Buffer.from(v).toString('base64'));
-      this.values.add(encodeURIComponent(v));
-    }
+    for (const v of Object.values(secret)) if (typeof v === 'string') this.add(v);
     const user = secret.username ?? secret.user;
-    if (user && secret.password) this.values.add(Buffer.from(`${user}:${secret.password}`).toString('base64'));
+    if (user && secret.password) this.add(`${user}:${secret.password}`);
     return secret;
   }
 
+  /** Note one credential (a token the adapter minted), with its encodings. */
+  add(value: string): void {
+    if (typeof value !== 'string' || !value || this.seen.has(value)) return;
+    this.seen.add(value);
+    for (const form of encodingsOf(value)) (form.length >= ANYWHERE_MIN ? this.anywhere : this.words).add(form);
+    this.sorted = undefined;
+    this.wordPattern = undefined;
+  }
+
   text(s: string): string {
-    let out = s;
+    if (!this.anywhere.size && !this.words.size) return s;
     // Longest first, so a value containing another is masked whole.
-    for (const v of [...this.values].sort((a, b) => b.length - a.length)) if (v.length >= MIN_LENGTH) out = out.split(v).join(MASK);
-    return out;
+    this.sorted ??= [...this.anywhere, ...this.words].sort((a, b) => b.length - a.length);
+    let out = s;
+    for (const v of this.sorted) if (v.length >= ANYWHERE_MIN && out.includes(v)) out = out.split(v).join(MASK);
+    if (this.words.size) {
+      this.wordPattern ??= new RegExp(this.sorted.filter((v) => v.length < ANYWHERE_MIN).map(wordOf).join('|'), 'g');
+      out = out.replace(this.wordPattern, MASK);
+    }
+    return out.includes(CLIP_MARK) ? this.cutTails(out) : out;
+  }
+
+  /** Mask the start of a secret that a clip (see utf8.ts) cut off just before its mark. */
+  private cutTails(s: string): string {
+    let out = '';
+    let last = 0;
+    for (const m of s.matchAll(CLIP_MARK_PATTERN)) {
+      const piece = s.slice(last, m.index);
+      const k = this.cutLength(piece);
+      out += (k ? piece.slice(0, piece.length - k) + MASK : piece) + m[0];
+      last = m.index! + m[0].length;
+    }
+    return out + s.slice(last);
+  }
+
+  /** How many characters at the end of `text` are the start of a form (0 if none). */
+  private cutLength(text: string): number {
+    for (const form of this.sorted!) {
+      const word = form.length < ANYWHERE_MIN;
+      for (let k = form.length - 1; k >= Math.max(1, Math.min(CUT_MIN, form.length - 1)); k--) {
+        if (!text.endsWith(form.slice(0, k))) continue;
+        if (!word || !ALNUM.test(form[0]) || !ALNUM.test(text.charAt(text.length - k - 1))) return k;
+      }
+    }
+    return 0;
   }
 
   json(value: JsonValue): JsonValue {
-    if (!this.values.size) return value;
+    if (!this.anywhere.size && !this.words.size) return value;
     if (typeof value === 'string') return this.text(value);
     if (Array.isArray(value)) return value.map((v) => this.json(v));
     if (value === null || typeof value !== 'object') return value;

@@ -16,6 +16,7 @@ import type { JsonValue } from '../workflows/types';
 import { type HttpRequest, type HttpResponse, TransportError, requestOrTransportError } from './http-client';
 import { pollRemote, previousRemoteId } from './remote-run';
 import type { RuntimeAdapter, RuntimeCall, RuntimeOutcome } from './runtime-port';
+import { clipUtf8 } from './utf8';
 
 const ACTION_REF = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_.-]+$/;
 /** Execution ids are ObjectIds (24 hex); nothing else is built into a URL. */
@@ -29,7 +30,10 @@ const STOP_TIMEOUT_MS = 5_000;
 const TOKEN_TTL_S = 3_600;
 /** A cached token is replaced this long before StackStorm says it expires. */
 const TOKEN_MARGIN_MS = 60_000;
+/** Bytes of a failed execution's result quoted in the failure. */
 const RESULT_EXCERPT = 500;
+/** Bytes of a faultstring quoted in a failure. */
+const FAULT_EXCERPT = 1000;
 
 const ApiKeySecret = z.object({ apiKey: z.string().min(1) });
 const UserSecret = z.object({ username: z.string().min(1), password: z.string().min(1) });
@@ -67,7 +71,7 @@ interface Ctx {
 
 function faultOf(res: HttpResponse): string {
   const parsed = Fault.safeParse(res.body);
-  return (parsed.success ? parsed.data.faultstring : typeof res.body === 'string' ? res.text : '').slice(0, 1000) || `HTTP ${res.status}`;
+  return clipUtf8(parsed.success ? parsed.data.faultstring : typeof res.body === 'string' ? res.text : '', FAULT_EXCERPT) || `HTTP ${res.status}`;
 }
 
 /** The one place StackStorm answers and transport errors become failure types. */
@@ -114,6 +118,9 @@ async function mintToken(call: RuntimeCall, conn: StackStormConnection, user: z.
     timeoutMs: conn.requestTimeout,
   });
   if (r instanceof TransportError || r.status !== 201) throw stackstormFailure('auth', call.request.target, r);
+  // Scrubbed from here on, before it is sent or quoted ("Token with token ... not found"), even if the answer is malformed.
+  const minted = (r.body as { token?: unknown } | null | undefined)?.token;
+  if (typeof minted === 'string') call.registerSecret(minted);
   const parsed = Token.safeParse(r.body);
   if (!parsed.success) throw runtimeRejected(`stackstorm: the token answer is not a token: ${parsed.error.issues[0]?.message}`);
   return { token: parsed.data.token, expiresAt: Date.parse(parsed.data.expiry) };
@@ -126,6 +133,8 @@ function tokenCredentials(call: RuntimeCall, conn: StackStormConnection, user: z
     async headers() {
       const hit = cache.get(key);
       if (hit && hit.expiresAt - TOKEN_MARGIN_MS > Date.now()) {
+        // Minted by an earlier dispatch: this dispatch's scrubber has not seen it yet.
+        call.registerSecret(hit.token);
         used = { token: hit.token, cached: true };
       } else {
         const fresh = await mintToken(call, conn, user);
@@ -237,7 +246,7 @@ async function cancel(ctx: Ctx, id: string): Promise<void> {
 function outcomeOf(ctx: Ctx, e: Execution): RuntimeOutcome {
   const result = (e.result ?? null) as JsonValue;
   if (e.status !== 'succeeded') {
-    const excerpt = JSON.stringify(result).slice(0, RESULT_EXCERPT);
+    const excerpt = clipUtf8(JSON.stringify(result), RESULT_EXCERPT);
     throw runtimeRejected(`stackstorm: execution ${e.id} of ${ctx.action} ended ${e.status}: ${excerpt}`, { executionId: e.id, status: e.status, result: excerpt });
   }
   const output: StackStormOutput = { executionId: e.id, status: e.status, result };

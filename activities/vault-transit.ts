@@ -14,6 +14,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { type EncryptionKey, type PayloadKeyProvider, PayloadKeyError, checkScope } from './keys-port';
 import type { VaultSecretStore } from './vault';
+import { clipUtf8 } from './utf8';
 
 /** Payload metadata key holding the wrapped data key. */
 export const WRAPPED_KEY_METADATA = 'encryption-wrapped-key';
@@ -45,7 +46,7 @@ function transitFailure(err: unknown, what: string): PayloadKeyError {
   if (err instanceof ApplicationFailure) return new PayloadKeyError(err.nonRetryable ? 'unknown_key' : 'unavailable', `${what}: ${err.message}`);
   const status = (err as VaultError).response?.statusCode;
   const errors = (err as VaultError).response?.body?.errors;
-  const said = Array.isArray(errors) && typeof errors[0] === 'string' ? `: ${errors[0].replace(/\s+/g, ' ').trim().slice(0, 120)}` : '';
+  const said = Array.isArray(errors) && typeof errors[0] === 'string' ? `: ${clipUtf8(errors[0].replace(/\s+/g, ' ').trim(), 120)}` : '';
   if (status === undefined) return new PayloadKeyError('unavailable', `vault unreachable during ${what} (${(err as VaultError).code ?? 'no answer'})`);
   if (status === 400 || status === 403 || status === 404) return new PayloadKeyError('unknown_key', `vault refused ${what} (${status}${said})`);
   return new PayloadKeyError('unavailable', `vault answered ${status} during ${what}${said}`);

@@ -12,6 +12,7 @@ import nodeVault from 'node-vault';
 import { z } from 'zod';
 import { FailureType, refusal } from '../workflows/failures';
 import { type Secret, type SecretStore, checkSecretIds } from './secrets-port';
+import { clipUtf8 } from './utf8';
 
 export interface VaultOptions {
   address: string;
@@ -45,7 +46,7 @@ export function vaultFailure(err: unknown, what: string): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
   const status = (err as VaultError).response?.statusCode;
   const errors = ((err as VaultError).response?.body as { errors?: unknown } | undefined)?.errors;
-  const said = Array.isArray(errors) && typeof errors[0] === 'string' ? `: ${errors[0].replace(/\s+/g, ' ').trim().slice(0, 120)}` : '';
+  const said = Array.isArray(errors) && typeof errors[0] === 'string' ? `: ${clipUtf8(errors[0].replace(/\s+/g, ' ').trim(), 120)}` : '';
   if (status === undefined) return unavailable(`vault unreachable during ${what} (${(err as VaultError).code ?? 'no answer'})`);
   if (status === 503) return unavailable(`vault is sealed or in maintenance during ${what}${said}`);
   if (status === 429 || status >= 500) return unavailable(`vault answered ${status} during ${what}${said}`);

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { DURATION_PATTERN, durationMs } from './duration';
+import { parseCidr } from './ip';
 
 /** A duration string turned into milliseconds, bounded. */
 const ms = (max: number) =>
@@ -88,13 +89,30 @@ export const Connections = z.strictObject({
 });
 export type Connections = z.infer<typeof Connections>;
 
-/** `host`, `host:port` or `*.domain[:port]`; port `*` allows any port. Lower case. */
-export const HOST_PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:(\d{1,5}|\*))?$|^\[[0-9a-f:.]+\](:(\d{1,5}|\*))?$/;
+/**
+ * `host`, `host:port` or `*.domain[:port]`; port `*` allows any port. Lower case. Addresses and CIDR
+ * ranges too: `10.0.0.5:7860`, `10.0.0.0/8:*`, `[::1]:*`, `[fd00::/8]:443`.
+ */
+export const HOST_PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(\/\d{1,2})?(:(\d{1,5}|\*))?$|^\[[0-9a-f:.]+(\/\d{1,3})?\](:(\d{1,5}|\*))?$/;
+
+/** The host part of an entry that names a range must be a network address (`10.0.0.0/8`, not `10.0.0.5/8`). */
+const rangeIsValid = (entry: string) => {
+  const host = entry.startsWith('[') ? entry.slice(0, entry.indexOf(']') + 1) : entry.split(':')[0];
+  return !host.includes('/') || parseCidr(host) !== undefined;
+};
 
 export const EgressRule = z.strictObject({
   /** Hosts this runtime may reach for this workspace. Anything else is refused. */
-  hosts: z.array(z.string().regex(HOST_PATTERN, 'expected host, host:port or *.domain (lower case)')).min(1),
-  /** Allow link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10). @default false */
+  hosts: z
+    .array(z.string().regex(HOST_PATTERN, 'expected host, host:port, *.domain or an address range such as 10.0.0.0/8 (lower case)').refine(rangeIsValid, 'expected a network address before the /, such as 10.0.0.0/8'))
+    .min(1),
+  /**
+   * Addresses and CIDR ranges this runtime may never reach (`10.1.0.0/16`, `fd00::/8`), checked on the
+   * URL's address and on every address a host name resolves to, IPv6 forms of IPv4 included. Wins
+   * over `hosts` and `allowLinkLocal`.
+   */
+  deny: z.array(z.string().refine((c) => parseCidr(c) !== undefined, 'expected an address or a CIDR range such as 10.1.0.0/16 or fd00::/8')).max(1000).optional(),
+  /** Allow link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10, 168.63.129.16, 192.0.0.0/24, ...). @default false */
   allowLinkLocal: z.boolean().default(false),
 });
 export type EgressRule = z.infer<typeof EgressRule>;

@@ -21,6 +21,8 @@ export interface FakeAction extends CreateFaults {
   forbidden?: boolean;
   /** Answer creates with this status and a faultstring instead of 201. */
   createStatus?: number;
+  /** The result quotes the caller's X-Auth-Token, as an action printing its environment would. */
+  echoAuth?: boolean;
 }
 
 export interface FakeExecution {
@@ -126,11 +128,16 @@ export class StackStormFake extends HttpFake {
     const lost = behaviour.createStatus !== undefined || behaviour.hangUp;
     if (lost && !behaviour.butCreate) return behaviour.hangUp ? { status: 201, hangUp: true } : fault(behaviour.createStatus!, `Error ${behaviour.createStatus}`);
     const statuses = behaviour.final ? ['requested', 'running', behaviour.final] : behaviour.statuses?.length ? behaviour.statuses : ['requested', 'running', 'succeeded'];
-    const e: FakeExecution = { id: randomBytes(12).toString('hex'), action: body.action, parameters: body.parameters ?? {}, context: { user: this.options.username, ...extra }, statuses, step: 0, polls: 0, canceled: false, result: behaviour.result ?? {} };
+    const e: FakeExecution = { id: randomBytes(12).toString('hex'), action: body.action, parameters: body.parameters ?? {}, context: { user: this.options.username, ...extra }, statuses, step: 0, polls: 0, canceled: false, result: this.resultOf(behaviour, req) };
     this.executions.set(e.id, e);
     if (behaviour.hangUp) return { status: 201, hangUp: true };
     if (behaviour.createStatus !== undefined) return fault(behaviour.createStatus, 'Internal Server Error');
     return { status: 201, body: this.view(e) };
+  }
+
+  private resultOf(behaviour: FakeAction, req: RecordedRequest): unknown {
+    if (!behaviour.echoAuth) return behaviour.result ?? {};
+    return { ...(behaviour.result as object | undefined), stdout: `ST2_AUTH_TOKEN=${String(req.headers['x-auth-token'])}` };
   }
 
   private poll(id: string): Reply {

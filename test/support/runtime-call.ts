@@ -11,6 +11,8 @@ import type { DispatchRequest, JsonValue } from '../../workflows/types';
 
 export interface TestCall extends RuntimeCall {
   heartbeats: unknown[];
+  /** Values the adapter registered with `registerSecret`, in order. */
+  registered: string[];
   controller: AbortController;
 }
 
@@ -33,6 +35,7 @@ export interface TestCallOptions {
 export function testCall(o: TestCallOptions): TestCall {
   const controller = new AbortController();
   const heartbeats: unknown[] = [];
+  const registered: string[] = [];
   const request: DispatchRequest = {
     workspaceId: 'ws1',
     correlationId: 'corr-1',
@@ -57,5 +60,7 @@ export function testCall(o: TestCallOptions): TestCall {
     connections: Connections.parse(o.connections),
     http: createGuardedHttp({ workspaceId: 'ws1', runtime: o.runtime, rule: { hosts: o.hosts ?? ['127.0.0.1:*'], allowLinkLocal: false } }),
     secrets: async () => o.secret ?? {},
+    registered,
+    registerSecret: (v) => registered.push(v),
   };
 }
