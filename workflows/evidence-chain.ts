@@ -82,7 +82,13 @@ const SECRET_TEXT: [RegExp, string][] = [
 export function redactText(text: string, max = 500): string {
   let out = text;
   for (const [pattern, replacement] of SECRET_TEXT) out = out.replace(pattern, replacement);
-  return out.length > max ? `${out.slice(0, max)}…` : out;
+  return out.length > max ? `${out.slice(0, cutAt(out, max))}…` : out;
+}
+
+/** `max`, or one less where that would split a surrogate pair (half a character is not text). */
+function cutAt(s: string, max: number): number {
+  const c = s.charCodeAt(max - 1);
+  return c >= 0xd800 && c <= 0xdbff ? max - 1 : max;
 }
 
 /** Bounds of one entry: evidence is copied into history (the sink activity's input), status and sinks. */
@@ -131,7 +137,7 @@ export class EvidenceChain {
       category: input.category,
       event: input.event,
       actor: input.actor,
-      summary: input.summary.length > MAX_SUMMARY_CHARS ? `${input.summary.slice(0, MAX_SUMMARY_CHARS - 1)}…` : input.summary,
+      summary: input.summary.length > MAX_SUMMARY_CHARS ? `${input.summary.slice(0, cutAt(input.summary, MAX_SUMMARY_CHARS - 1))}…` : input.summary,
       data: input.data ? boundedData(redact(input.data) as { [key: string]: JsonValue }) : undefined,
       payloadRefs: input.payloadRefs?.length ? input.payloadRefs.map(({ kind, uri, sha256, contentType }) => ({ kind, uri, sha256, contentType })) : undefined,
       previousHash: this.head,

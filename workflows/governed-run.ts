@@ -100,6 +100,8 @@ export const RUN_EVENTS_PATCH = 'portarium-run-events-v1';
  * the run this much and no more.
  */
 const EVENTS_GRACE_MS = 5_000;
+/** Longest a `decide` that completed a quorum waits for the dispatch step to show its outcome. */
+const DECIDE_REPLY_WAIT_MS = 10_000;
 
 const now = () => new Date();
 /** Time left until `iso`; at least 1 ms, since a zero timeout is not a timer. */
@@ -252,6 +254,9 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
       // Reply after the main loop has acted on it (Dispatching, Rejected, or still waiting when a
       // stale approval was voided), not with the state the decision found.
       if (!verdict.replayed && decisionMovesRun(run, req.kind)) await condition(() => run.wakeups > tick);
+      // Quorum met: reply with where dispatch went (Dispatching, AwaitingQuota, or waiting again for a
+      // stale approval), not the moment in between; a sink that is down bounds the wait.
+      if (run.dispatchPending) await condition(() => !run.dispatchPending, DECIDE_REPLY_WAIT_MS);
       return { decisionId: req.decisionId, kind: req.kind, counted: verdict.counted, state: run.state, approvalsNeeded: run.approvalsNeeded(now()) };
     }),
     { validator: (raw) => validateOrThrow(decideRequestSchema(), raw) },
@@ -355,9 +360,11 @@ async function govern(run: GovernedRunState, dispatchHolder: { scope?: Cancellat
           return awaitManualCompletion(run);
       }
       if (outcome !== 'dispatch') break;
+      run.dispatchPending = true;
       const done = await dispatch(run, (dispatchHolder.scope = new CancellationScope()), quotaFor(snapshot.quotas, run.action.runtime));
       // Approvals went stale while the run waited for quota or the evidence sink: wait for them again.
       if (done !== 'stale') return done;
+      run.dispatchPending = false;
     }
     if (outcome !== 'amended') return outcome;
   }

@@ -103,6 +103,11 @@ export class GovernedRunState {
   amended = false;
   /** How many times the main loop woke from a wait; `decide` replies after the next one. */
   wakeups = 0;
+  /**
+   * The main loop decided to dispatch and is writing evidence before it re-judges freshness: `decide`
+   * waits (briefly) for the outcome, Dispatching or waiting again, instead of replying in between.
+   */
+  dispatchPending = false;
 
   constructor(
     readonly input: GovernedRunInput,
@@ -245,6 +250,7 @@ export class GovernedRunState {
 
   transition(state: RunState, now: Date, summary: string, data?: { [k: string]: JsonValue }, payloadRefs?: EvidencePayloadRef[]): void {
     this.summariseRefusals(now);
+    this.dispatchPending = false;
     this.state = state;
     const category = state === RunState.Dispatching || state === RunState.Succeeded || state === RunState.Failed
       ? EvidenceCategory.Action
