@@ -41,6 +41,8 @@ const WRITE_LIMITS = { lines: 1_000, bytes: 1024 * 1024 } as const;
 export interface FileSinkOptions {
   dir: string;
   signer: TreeHeadSigner;
+  /** How long an append waits for another process's lock on the workspace. @default 30 s */
+  lockTimeoutMs?: number;
   /** Fault injection for tests: called before each file write; throwing simulates a crash there. */
   beforeWrite?: (kind: FileKind, data: Buffer) => void;
 }
@@ -154,7 +156,7 @@ export class FileEvidenceSink implements EvidenceSink {
       let release: () => void;
       try {
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-        release = await acquireFileLock(path.join(dir, '.lock'));
+        release = await acquireFileLock(path.join(dir, '.lock'), { timeoutMs: this.opts.lockTimeoutMs });
       } catch (err) {
         throw unavailable(err);
       }
