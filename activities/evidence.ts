@@ -5,6 +5,8 @@
  * APPEND_LIMITS is appended in consecutive parts (each its own leaf), so no size of batch stalls a run.
  */
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { FailureType } from '../workflows/failures';
 import { canonicalJson } from '../workflows/hashing';
 import type { EvidenceEntry } from '../workflows/evidence-chain';
 import type { EvidenceReceipt } from '../workflows/types';
@@ -13,7 +15,10 @@ import { APPEND_LIMITS, type AppendReceipt, type EvidenceSink, chunked } from '.
 export interface PersistEvidenceRequest {
   workspaceId: string;
   runId: string;
-  /** The Temporal run id of the writing execution: its chain is kept apart from other executions'. */
+  /**
+   * The execution whose chain the workflow continues (its own, or after a reset the one it replayed
+   * receipts of). Only the execution that schedules the activity may write its chain.
+   */
   execution?: string;
   entries: EvidenceEntry[];
 }
@@ -22,6 +27,15 @@ export function createEvidenceActivities(sink: EvidenceSink) {
   return {
     async persistEvidence(req: PersistEvidenceRequest): Promise<EvidenceReceipt> {
       const { workspaceId, runId, execution } = req;
+      // A chain is written only by its own execution: the one that scheduled this activity.
+      const scheduler = Context.current().info.workflowExecution?.runId;
+      if (execution !== undefined && execution !== scheduler) {
+        throw ApplicationFailure.create({
+          type: FailureType.EvidenceExecutionMoved,
+          message: `execution ${scheduler} asked to continue the evidence chain of execution ${String(execution).slice(0, 64)}; it writes its own`,
+          nonRetryable: true,
+        });
+      }
       const parts = chunked(req.entries, APPEND_LIMITS.entries, APPEND_LIMITS.bytes, (e) => Buffer.byteLength(canonicalJson(e)));
       let r: AppendReceipt | undefined;
       let written = 0;

@@ -179,9 +179,10 @@ async function settleEvents(run: GovernedRunState): Promise<void> {
  * more while a write is under way). A receipt that names another head than ours means the sink holds
  * a different chain for this run: treated as a fork.
  *
- * Chains are kept per Temporal execution (EVIDENCE_PER_EXECUTION_PATCH): the chain is the one the
- * sink acknowledged last, else this execution's. A reset execution replays the receipts of the run it
- * was reset from; when that chain has moved on (a fork), it starts its own from seq 0 instead of failing.
+ * Chains are kept per Temporal execution (EVIDENCE_PER_EXECUTION_PATCH); the activity keys them by the
+ * execution that scheduled it. A reset execution replays the receipts of the run it was reset from;
+ * asked to continue that chain, the activity answers EvidenceExecutionMoved and this execution writes
+ * its own from seq 0. Every decision here follows from results in history, never from the run id.
  */
 async function storeEvidence(run: GovernedRunState): Promise<void> {
   if (run.evidenceRefused || !patched(EVIDENCE_SINK_PATCH)) return;
@@ -194,27 +195,21 @@ async function storeEvidence(run: GovernedRunState): Promise<void> {
     try {
       receipt = await persistEvidence({ workspaceId: run.input.workspaceId, runId: run.workflowId, ...(execution === undefined ? {} : { execution }), entries });
     } catch (err) {
-      if (failureOf(err).type === FailureType.EvidenceConflict) {
-        if (startOwnChain(run, execution)) continue;
-        run.evidenceRefused = true;
+      const type = failureOf(err).type;
+      if (type === FailureType.EvidenceExecutionMoved && stored) {
+        run.evidenceStored = undefined;
+        continue;
       }
+      if (type === FailureType.EvidenceConflict) run.evidenceRefused = true;
       throw err;
     }
     const ours = run.chain.entries[receipt.count - 1]?.hash;
     if (receipt.count < (run.evidenceStored?.count ?? 0) || receipt.count > run.chain.entries.length || ours !== receipt.head) {
-      if (startOwnChain(run, execution)) continue;
       run.evidenceRefused = true;
       throw refusal(FailureType.EvidenceConflict, `the evidence sink holds another chain for this run (count ${receipt.count}, head ${receipt.head})`);
     }
     run.evidenceStored = receipt;
   }
-}
-
-/** A chain of another execution (the one this reset came from) that forked: write this execution's own. */
-function startOwnChain(run: GovernedRunState, execution: string | undefined): boolean {
-  if (execution === undefined || execution === workflowInfo().runId) return false;
-  run.evidenceStored = undefined;
-  return true;
 }
 
 function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationScope }): void {

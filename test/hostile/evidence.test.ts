@@ -22,6 +22,7 @@ import { type EvidenceEntry, EvidenceChain } from '../../workflows/evidence-chai
 import { chainsOf, verifyWorkspaceLog } from '../../workflows/evidence-log';
 import type { EvidenceReceipt, GovernedRunInput, GovernedRunResult } from '../../workflows/types';
 import { TEST_SIGNER, alice, uid, withWorker } from '../support/harness';
+import { keepHistory } from '../support/histories';
 import { startPostgres } from '../support/postgres';
 import { testEnv } from '../support/shared';
 
@@ -181,7 +182,7 @@ describe('hostile: evidence locks, batches, executions and verification', functi
     const BIG = 20_000;
 
     async function persistThroughActivity(sink: EvidenceSink, entries: EvidenceEntry[]): Promise<EvidenceReceipt> {
-      const env = new MockActivityEnvironment();
+      const env = new MockActivityEnvironment({ workflowExecution: { workflowId: 'ws:big', runId: 'exec-1' } });
       return (await env.run(createEvidenceActivities(sink).persistEvidence, { workspaceId: 'ws', runId: 'ws:big', execution: 'exec-1', entries })) as EvidenceReceipt;
     }
 
@@ -298,6 +299,7 @@ describe('hostile: evidence locks, batches, executions and verification', functi
         const verified = await cli({ PORTARIUM_EVIDENCE_DIR: dir }, 'evidence', 'verify', 'run', run.workflowId, '--workspace', 'test', ...PUBLIC_KEY);
         assert.equal(verified.code, 0, verified.err);
         assert.match(verified.out, new RegExp(`execution ${runId}`));
+        await keepHistory('evidence-reset-own-chain', h.portarium.run(run.workflowId));
       });
     });
 
