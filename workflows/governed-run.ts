@@ -190,7 +190,7 @@ async function storeEvidence(run: GovernedRunState): Promise<void> {
     const stored = run.evidenceStored;
     const execution = stored ? stored.execution : patched(EVIDENCE_PER_EXECUTION_PATCH) ? workflowInfo().runId : undefined;
     // Bounded batches for per-execution chains (older runs replay their one unbounded write).
-    const entries = execution === undefined ? run.unpersisted : chunked(run.unpersisted, EVIDENCE_BATCH.entries, EVIDENCE_BATCH.bytes, (e) => utf8Length(canonicalJson(e)))[0];
+    const entries = execution === undefined ? run.unpersisted : chunked(run.unpersisted.slice(0, EVIDENCE_BATCH.entries), EVIDENCE_BATCH.entries, EVIDENCE_BATCH.bytes, (e) => utf8Length(canonicalJson(e)))[0];
     let receipt;
     try {
       receipt = await persistEvidence({ workspaceId: run.input.workspaceId, runId: run.workflowId, ...(execution === undefined ? {} : { execution }), entries });
