@@ -3,7 +3,8 @@
  * `entries.jsonl`, `leaves.jsonl` and `tree-heads.jsonl`, one canonical JSON record per line.
  *
  * Every write is one `write` on an O_APPEND descriptor followed by fsync, under a per-workspace lock
- * held both in this process and across processes on the machine (a `.lock` file naming its pid).
+ * held both in this process and across processes on the machine (a `.lock` file naming its holder,
+ * taken over when that holder is gone: see file-lock.ts).
  * A line without its newline can only be a write that crashed before it was acknowledged; the next
  * writer cuts it off before appending, so a retry never leaves a half line in the log.
  */
@@ -11,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { type EvidenceEntry } from '../workflows/evidence-chain';
+import { chainKey } from '../workflows/evidence-log';
 import { FailureType } from '../workflows/failures';
 import { canonicalJson } from '../workflows/hashing';
 import { MerkleFrontier } from '../workflows/merkle';
@@ -24,16 +26,23 @@ import {
   type StoredLeaf,
   type WorkspaceLog,
   appendBatch,
+  chunked,
+  runChain,
 } from './evidence-sink';
+import { acquireFileLock } from './file-lock';
 import { checkSecretIds } from './secrets-port';
 import type { TreeHeadSigner } from './tree-head-signer';
 
 const FILES = { entries: 'entries.jsonl', leaves: 'leaves.jsonl', treeHeads: 'tree-heads.jsonl' } as const;
 type FileKind = keyof typeof FILES;
+/** One `write` holds at most this much, so a huge batch never builds one huge buffer. */
+const WRITE_LIMITS = { lines: 1_000, bytes: 1024 * 1024 } as const;
 
 export interface FileSinkOptions {
   dir: string;
   signer: TreeHeadSigner;
+  /** How long an append waits for another process's lock on the workspace. @default 30 s */
+  lockTimeoutMs?: number;
   /** Fault injection for tests: called before each file write; throwing simulates a crash there. */
   beforeWrite?: (kind: FileKind, data: Buffer) => void;
 }
@@ -49,17 +58,18 @@ class WorkspaceState {
 
   add(kind: FileKind, record: unknown): void {
     if (kind === 'entries') {
-      const { entry } = record as StoredEntry;
-      const hashes = this.runHashes.get(entry.runId) ?? [];
+      const { entry, execution } = record as StoredEntry;
+      const key = chainKey(entry.runId, execution);
+      const hashes = this.runHashes.get(key) ?? [];
       hashes[entry.seq] = entry.hash;
-      this.runHashes.set(entry.runId, hashes);
+      this.runHashes.set(key, hashes);
       this.entryCount++;
     } else if (kind === 'leaves') {
       const { index, leaf, leafHash } = record as StoredLeaf;
       // Leaves are only ever appended in index order (under the lock), so the frontier follows them.
       if (index !== this.frontier.size) throw new Error(`leaf ${index} found where leaf ${this.frontier.size} was expected`);
       this.frontier.append(leafHash);
-      this.leafIndex.set(`${leaf.runId}#${leaf.count}`, index);
+      this.leafIndex.set(`${chainKey(leaf.runId, leaf.execution)}#${leaf.count}`, index);
     } else {
       const sth = record as SignedTreeHead;
       if (!this.latest || sth.treeSize >= this.latest.treeSize) this.latest = sth;
@@ -85,10 +95,10 @@ export class FileEvidenceSink implements EvidenceSink {
   append(batch: AppendBatch): Promise<AppendReceipt> {
     return this.locked(batch.workspaceId, async (dir, state) => {
       const tx: LogTransaction = {
-        runHashes: async (runId) => [...(state.runHashes.get(runId) ?? [])],
+        runHashes: async (runId, execution) => [...(state.runHashes.get(chainKey(runId, execution)) ?? [])],
         entryCount: async () => state.entryCount,
         frontier: async () => state.frontier,
-        findLeaf: async (runId, count) => state.leafIndex.get(`${runId}#${count}`),
+        findLeaf: async (runId, execution, count) => state.leafIndex.get(`${chainKey(runId, execution)}#${count}`),
         latestTreeHead: async () => state.latest,
         writeEntries: (entries) => this.write(dir, state, 'entries', entries),
         writeLeaf: (leaf) => this.write(dir, state, 'leaves', [leaf]),
@@ -108,27 +118,34 @@ export class FileEvidenceSink implements EvidenceSink {
     };
   }
 
-  async readRun(workspaceId: string, runId: string): Promise<EvidenceEntry[]> {
+  async readRun(workspaceId: string, runId: string, execution?: string): Promise<EvidenceEntry[]> {
     const { entries } = await this.readWorkspace(workspaceId);
-    return entries.map((s) => s.entry).filter((e) => e.runId === runId);
+    return runChain(entries, runId, execution);
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((p) => p.catch(() => undefined)));
   }
 
+  /** Append records in bounded writes (each whole lines), then fsync once. */
   private async write(dir: string, state: WorkspaceState, kind: FileKind, records: unknown[]): Promise<void> {
-    const data = Buffer.from(records.map((r) => `${canonicalJson(r)}\n`).join(''), 'utf8');
-    this.opts.beforeWrite?.(kind, data);
-    const fd = fs.openSync(path.join(dir, FILES[kind]), 'a', 0o600);
+    const lines = records.map((r) => Buffer.from(`${canonicalJson(r)}\n`, 'utf8'));
+    let fd: number | undefined;
     try {
-      fs.writeSync(fd, data);
-      fs.fsyncSync(fd);
+      let i = 0;
+      for (const chunk of chunked(lines, WRITE_LIMITS.lines, WRITE_LIMITS.bytes, (l) => l.length)) {
+        const data = Buffer.concat(chunk);
+        this.opts.beforeWrite?.(kind, data);
+        fd ??= fs.openSync(path.join(dir, FILES[kind]), 'a', 0o600);
+        // A short write is possible for big buffers; write until all of it is down.
+        for (let off = 0; off < data.length; ) off += fs.writeSync(fd, data, off);
+        state.offsets[kind] += data.length;
+        for (let n = 0; n < chunk.length; n++) state.add(kind, records[i++]);
+      }
+      if (fd !== undefined) fs.fsyncSync(fd);
     } finally {
-      fs.closeSync(fd);
+      if (fd !== undefined) fs.closeSync(fd);
     }
-    state.offsets[kind] += data.length;
-    for (const r of records) state.add(kind, r);
   }
 
   /** Run `fn` holding the workspace's lock, with this process's view brought up to date first. */
@@ -139,7 +156,7 @@ export class FileEvidenceSink implements EvidenceSink {
       let release: () => void;
       try {
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-        release = await acquireFileLock(path.join(dir, '.lock'));
+        release = await acquireFileLock(path.join(dir, '.lock'), { timeoutMs: this.opts.lockTimeoutMs });
       } catch (err) {
         throw unavailable(err);
       }
@@ -190,38 +207,4 @@ function readRecords<T>(file: string): T[] {
   // A torn last line was never acknowledged; it is not part of the log.
   const complete = text.slice(0, text.lastIndexOf('\n') + 1);
   return complete.split('\n').filter(Boolean).map((line) => JSON.parse(line) as T);
-}
-
-/** A lock file created exclusively; a lock left by a dead process is taken over. */
-async function acquireFileLock(file: string, timeoutMs = 30_000): Promise<() => void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      fs.writeFileSync(file, String(process.pid), { flag: 'wx', mode: 0o600 });
-      return () => fs.rmSync(file, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const owner = Number(readOrEmpty(file));
-    if (owner && owner !== process.pid && !alive(owner)) fs.rmSync(file, { force: true });
-    else if (Date.now() > deadline) throw new Error(`timed out waiting for ${file} (held by pid ${owner || 'unknown'})`);
-    else await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-function readOrEmpty(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -12,8 +12,11 @@ import { FailureType } from '../workflows/failures';
 import { canonicalJson } from '../workflows/hashing';
 import { MerkleFrontier } from '../workflows/merkle';
 import type { SignedTreeHead } from '../workflows/tree-head';
-import { type AppendBatch, type AppendReceipt, type EvidenceSink, type LogTransaction, type WorkspaceLog, appendBatch } from './evidence-sink';
+import { type AppendBatch, type AppendReceipt, type EvidenceSink, type LogTransaction, type WorkspaceLog, appendBatch, chunked } from './evidence-sink';
 import type { TreeHeadSigner } from './tree-head-signer';
+
+/** Rows per INSERT: 6 parameters a row stays far below PostgreSQL's 65,535; bytes keep one statement modest. */
+const INSERT_LIMITS = { rows: 1_000, bytes: 4 * 1024 * 1024 } as const;
 
 const TABLES = ['portarium_evidence_entries', 'portarium_evidence_leaves', 'portarium_evidence_tree_heads'];
 
@@ -33,6 +36,13 @@ CREATE TABLE IF NOT EXISTS portarium_evidence_tree_heads (
   workspace_id text NOT NULL, tree_size bigint NOT NULL, root_hash text NOT NULL, signed_at text NOT NULL,
   key_id text NOT NULL, signature text NOT NULL, sth text NOT NULL,
   PRIMARY KEY (workspace_id, tree_size, key_id));
+-- Chains are kept per Temporal execution (empty: a chain stored before that, keyed by run id alone).
+ALTER TABLE portarium_evidence_entries ADD COLUMN IF NOT EXISTS execution text NOT NULL DEFAULT '';
+ALTER TABLE portarium_evidence_leaves ADD COLUMN IF NOT EXISTS execution text NOT NULL DEFAULT '';
+ALTER TABLE portarium_evidence_entries DROP CONSTRAINT IF EXISTS portarium_evidence_entries_workspace_id_run_id_seq_key;
+ALTER TABLE portarium_evidence_leaves DROP CONSTRAINT IF EXISTS portarium_evidence_leaves_workspace_id_run_id_count_key;
+CREATE UNIQUE INDEX IF NOT EXISTS portarium_evidence_entries_chain_seq ON portarium_evidence_entries (workspace_id, run_id, execution, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS portarium_evidence_leaves_chain_count ON portarium_evidence_leaves (workspace_id, run_id, execution, count);
 CREATE OR REPLACE FUNCTION portarium_evidence_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'evidence is append-only: % on % refused', TG_OP, TG_TABLE_NAME; END $$;
 `;
@@ -123,8 +133,8 @@ export class PostgresEvidenceSink implements EvidenceSink {
   /** The storage `appendBatch` works on, inside the open transaction. Protected so tests can inject crashes. */
   protected transaction(c: PoolClient, ws: string): LogTransaction {
     return {
-      runHashes: async (runId) =>
-        (await c.query('SELECT hash FROM portarium_evidence_entries WHERE workspace_id = $1 AND run_id = $2 ORDER BY seq', [ws, runId])).rows.map((r) => r.hash as string),
+      runHashes: async (runId, execution) =>
+        (await c.query('SELECT hash FROM portarium_evidence_entries WHERE workspace_id = $1 AND run_id = $2 AND execution = $3 ORDER BY seq', [ws, runId, execution ?? ''])).rows.map((r) => r.hash as string),
       // ws_seq is gapless from 0, so max + 1 is the count, read from the primary key index.
       entryCount: async () => Number((await c.query('SELECT coalesce(max(ws_seq) + 1, 0) AS n FROM portarium_evidence_entries WHERE workspace_id = $1', [ws])).rows[0].n),
       frontier: async () => {
@@ -134,8 +144,8 @@ export class PostgresEvidenceSink implements EvidenceSink {
         this.frontiers.set(ws, frontier);
         return frontier;
       },
-      findLeaf: async (runId, count) => {
-        const r = await c.query('SELECT leaf_index FROM portarium_evidence_leaves WHERE workspace_id = $1 AND run_id = $2 AND count = $3', [ws, runId, count]);
+      findLeaf: async (runId, execution, count) => {
+        const r = await c.query('SELECT leaf_index FROM portarium_evidence_leaves WHERE workspace_id = $1 AND run_id = $2 AND execution = $3 AND count = $4', [ws, runId, execution ?? '', count]);
         return r.rows.length ? Number(r.rows[0].leaf_index) : undefined;
       },
       latestTreeHead: async () => {
@@ -143,14 +153,17 @@ export class PostgresEvidenceSink implements EvidenceSink {
         return r.rows.length ? (JSON.parse(r.rows[0].sth) as SignedTreeHead) : undefined;
       },
       writeEntries: async (entries) => {
-        // One statement for the batch: a round trip per entry would hold the workspace lock longer.
-        const values = entries.flatMap(({ wsSeq, entry }) => [wsSeq, entry.runId, entry.seq, entry.hash, canonicalJson(entry)]);
-        const rows = entries.map((_, i) => `($1, $${i * 5 + 2}, $${i * 5 + 3}, $${i * 5 + 4}, $${i * 5 + 5}, $${i * 5 + 6})`);
-        await c.query(`INSERT INTO portarium_evidence_entries (workspace_id, ws_seq, run_id, seq, hash, entry) VALUES ${rows.join(', ')}`, [ws, ...values]);
+        // Many rows per statement (a round trip per entry would hold the workspace lock longer), but
+        // bounded: a statement takes at most 65,535 parameters, and a huge one strains the server.
+        const rows = entries.map(({ wsSeq, entry, execution }) => [wsSeq, entry.runId, execution ?? '', entry.seq, entry.hash, canonicalJson(entry)] as const);
+        for (const chunk of chunked(rows, INSERT_LIMITS.rows, INSERT_LIMITS.bytes, (r) => Buffer.byteLength(r[5]))) {
+          const values = chunk.map((_, i) => `($1, ${[2, 3, 4, 5, 6, 7].map((k) => `$${i * 6 + k}`).join(', ')})`);
+          await c.query(`INSERT INTO portarium_evidence_entries (workspace_id, ws_seq, run_id, execution, seq, hash, entry) VALUES ${values.join(', ')}`, [ws, ...chunk.flat()]);
+        }
       },
       writeLeaf: async ({ index, leaf, leafHash }) => {
-        await c.query('INSERT INTO portarium_evidence_leaves (workspace_id, leaf_index, run_id, count, head, leaf_hash) VALUES ($1, $2, $3, $4, $5, $6)',
-          [ws, index, leaf.runId, leaf.count, leaf.head, leafHash]);
+        await c.query('INSERT INTO portarium_evidence_leaves (workspace_id, leaf_index, run_id, execution, count, head, leaf_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+          [ws, index, leaf.runId, leaf.execution ?? '', leaf.count, leaf.head, leafHash]);
         this.frontiers.get(ws)?.append(leafHash);
       },
       writeTreeHead: async (sth) => {
@@ -169,17 +182,17 @@ export class PostgresEvidenceSink implements EvidenceSink {
       c.on('error', onError);
       try {
         await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-        const entries = await c.query('SELECT ws_seq, entry FROM portarium_evidence_entries WHERE workspace_id = $1 ORDER BY ws_seq', [workspaceId]);
-        const leaves = await c.query('SELECT leaf_index, run_id, count, head, leaf_hash FROM portarium_evidence_leaves WHERE workspace_id = $1 ORDER BY leaf_index', [workspaceId]);
+        const entries = await c.query('SELECT ws_seq, execution, entry FROM portarium_evidence_entries WHERE workspace_id = $1 ORDER BY ws_seq', [workspaceId]);
+        const leaves = await c.query('SELECT leaf_index, run_id, execution, count, head, leaf_hash FROM portarium_evidence_leaves WHERE workspace_id = $1 ORDER BY leaf_index', [workspaceId]);
         const heads = await c.query('SELECT sth FROM portarium_evidence_tree_heads WHERE workspace_id = $1 ORDER BY tree_size, key_id', [workspaceId]);
         await c.query('COMMIT');
         done = true;
         return {
           workspaceId,
-          entries: entries.rows.map((r) => ({ wsSeq: Number(r.ws_seq), entry: parseEntry(r.entry, workspaceId, r.ws_seq) })),
+          entries: entries.rows.map((r) => ({ wsSeq: Number(r.ws_seq), entry: parseEntry(r.entry, workspaceId, r.ws_seq), ...executionOf(r) })),
           leaves: leaves.rows.map((r) => ({
             index: Number(r.leaf_index),
-            leaf: { workspaceId, runId: r.run_id as string, count: Number(r.count), head: r.head as string },
+            leaf: { workspaceId, runId: r.run_id as string, ...executionOf(r), count: Number(r.count), head: r.head as string },
             leafHash: r.leaf_hash as string,
           })),
           treeHeads: heads.rows.map((r) => JSON.parse(r.sth) as SignedTreeHead),
@@ -194,9 +207,12 @@ export class PostgresEvidenceSink implements EvidenceSink {
     }
   }
 
-  async readRun(workspaceId: string, runId: string): Promise<EvidenceEntry[]> {
+  async readRun(workspaceId: string, runId: string, execution?: string): Promise<EvidenceEntry[]> {
     try {
-      const r = await this.pool.query('SELECT ws_seq, entry FROM portarium_evidence_entries WHERE workspace_id = $1 AND run_id = $2 ORDER BY seq', [workspaceId, runId]);
+      // By default the execution that wrote last under this workflow id.
+      const r = await this.pool.query(`SELECT ws_seq, entry FROM portarium_evidence_entries WHERE workspace_id = $1 AND run_id = $2 AND execution = ${execution === undefined
+        ? `(SELECT execution FROM portarium_evidence_entries WHERE workspace_id = $1 AND run_id = $2 ORDER BY ws_seq DESC LIMIT 1)` : '$3'} ORDER BY seq`,
+      execution === undefined ? [workspaceId, runId] : [workspaceId, runId, execution]);
       return r.rows.map((row) => parseEntry(row.entry, workspaceId, row.ws_seq));
     } catch (err) {
       throw this.unavailable(err);
@@ -219,6 +235,9 @@ export class PostgresEvidenceSink implements EvidenceSink {
     return ApplicationFailure.create({ type: FailureType.EvidenceUnavailable, message, nonRetryable: false });
   }
 }
+
+/** The `execution` column as the log shapes carry it: absent for chains kept by run id alone. */
+const executionOf = (row: { execution?: unknown }): { execution?: string } => (row.execution ? { execution: String(row.execution) } : {});
 
 function passwordOf(url: string): string | undefined {
   try {

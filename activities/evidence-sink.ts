@@ -10,10 +10,13 @@
  *   the leaf for `(run, count)` is added once;
  * - an entry stored under the same `(run, seq)` with another hash is a fork and is refused;
  * - a batch must continue the stored chain (no gap, `previousHash` links, hashes recomputed).
+ * A chain is one Temporal execution's: it is keyed by workflow id and the execution's run id, so a
+ * new execution under a reused workflow id, or a reset, starts its own chain instead of forking the
+ * old one. Chains stored before that have no execution and keep their key.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { type EvidenceEntry, genesisHash, hashEntry } from '../workflows/evidence-chain';
-import type { StoredEntry, StoredLeaf, WorkspaceLog } from '../workflows/evidence-log';
+import { type EvidenceEntry, chunked, genesisHash, hashEntry } from '../workflows/evidence-chain';
+import { type StoredEntry, type StoredLeaf, type WorkspaceLog, chainsOf } from '../workflows/evidence-log';
 import { FailureType } from '../workflows/failures';
 import type { MerkleFrontier } from '../workflows/merkle';
 import { type RunLeaf, type SignedTreeHead, leafHashOf } from '../workflows/tree-head';
@@ -25,11 +28,22 @@ export type { StoredEntry, StoredLeaf, WorkspaceLog };
 export interface AppendBatch {
   workspaceId: string;
   runId: string;
+  /** The Temporal run id of the execution writing the chain; absent for chains kept under the workflow id alone. */
+  execution?: string;
   entries: EvidenceEntry[];
 }
 
+/**
+ * Bounds on what one append writes: the activity splits bigger batches into appends this size, and
+ * sinks split their writes further (a PostgreSQL statement holds at most 65,535 parameters).
+ */
+export const APPEND_LIMITS = { entries: 2_000, bytes: 4 * 1024 * 1024 } as const;
+
+export { chunked };
+
 export interface AppendReceipt {
   runId: string;
+  execution?: string;
   /** Entries the sink now holds for the run, and the hash of the last. */
   count: number;
   head: string;
@@ -42,8 +56,8 @@ export interface AppendReceipt {
 
 /** What a sink's storage offers `appendBatch` while it holds the workspace's lock. */
 export interface LogTransaction {
-  /** Hashes of the run's stored entries, by seq. */
-  runHashes(runId: string): Promise<string[]>;
+  /** Hashes of the stored entries of the run's chain (of `execution`, or the chain kept without one), by seq. */
+  runHashes(runId: string, execution: string | undefined): Promise<string[]>;
   /** Entries in the workspace log (the next `wsSeq`). */
   entryCount(): Promise<number>;
   /**
@@ -51,8 +65,8 @@ export interface LogTransaction {
    * (O(log n) per leaf, instead of rehashing every leaf each time) and `writeLeaf` appends to it.
    */
   frontier(): Promise<MerkleFrontier>;
-  /** Index of the leaf for `(runId, count)`, if there is one. */
-  findLeaf(runId: string, count: number): Promise<number | undefined>;
+  /** Index of the leaf for `(runId, execution, count)`, if there is one. */
+  findLeaf(runId: string, execution: string | undefined, count: number): Promise<number | undefined>;
   latestTreeHead(): Promise<SignedTreeHead | undefined>;
   writeEntries(entries: StoredEntry[]): Promise<void>;
   writeLeaf(leaf: StoredLeaf): Promise<void>;
@@ -65,16 +79,27 @@ export interface EvidenceSink {
   append(batch: AppendBatch): Promise<AppendReceipt>;
   /** The whole workspace log, for verification and proofs. */
   readWorkspace(workspaceId: string): Promise<WorkspaceLog>;
-  /** One run's entries in seq order. */
-  readRun(workspaceId: string, runId: string): Promise<EvidenceEntry[]>;
+  /**
+   * One chain's entries in seq order: the run's execution `execution`, or by default the execution
+   * that wrote last under that workflow id.
+   */
+  readRun(workspaceId: string, runId: string, execution?: string): Promise<EvidenceEntry[]>;
   close(): Promise<void>;
+}
+
+/** One chain of a workspace's stored entries: `execution`'s, or by default the execution that wrote last under `runId`. */
+export function runChain(entries: readonly StoredEntry[], runId: string, execution?: string): EvidenceEntry[] {
+  const chains = [...chainsOf(entries).values()].filter((c) => c.runId === runId);
+  const chain = execution === undefined ? chains.sort((a, b) => b.lastWsSeq - a.lastWsSeq)[0] : chains.find((c) => c.execution === execution);
+  return chain?.entries ?? [];
 }
 
 const conflict = (message: string) => ApplicationFailure.create({ type: FailureType.EvidenceConflict, message, nonRetryable: true });
 
 /** Check a batch before any I/O: one run and workspace, consecutive seqs, each hash recomputed. */
 export function checkBatch(batch: AppendBatch): void {
-  const { workspaceId, runId, entries } = batch;
+  const { workspaceId, runId, entries, execution } = batch;
+  if (execution !== undefined && (typeof execution !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(execution))) throw conflict(`execution ${String(execution).slice(0, 40)} is not a Temporal run id`);
   entries.forEach((e, i) => {
     if (e.workspaceId !== workspaceId || e.runId !== runId) throw conflict(`entry seq ${e.seq} belongs to ${e.workspaceId}/${e.runId}, not ${workspaceId}/${runId}`);
     if (i > 0 && e.seq !== entries[i - 1].seq + 1) throw conflict(`batch is not consecutive at seq ${e.seq}`);
@@ -87,8 +112,8 @@ export function checkBatch(batch: AppendBatch): void {
 /** The shared append, run by a sink inside its per-workspace lock. */
 export async function appendBatch(tx: LogTransaction, batch: AppendBatch, signer: TreeHeadSigner, now: () => Date): Promise<AppendReceipt> {
   checkBatch(batch);
-  const { workspaceId, runId } = batch;
-  const stored = await tx.runHashes(runId);
+  const { workspaceId, runId, execution } = batch;
+  const stored = await tx.runHashes(runId, execution);
   let head = stored.length ? stored[stored.length - 1] : genesisHash(workspaceId, runId);
   const fresh: EvidenceEntry[] = [];
   let skipped = 0;
@@ -106,21 +131,21 @@ export async function appendBatch(tx: LogTransaction, batch: AppendBatch, signer
   }
   if (fresh.length) {
     const first = await tx.entryCount();
-    await tx.writeEntries(fresh.map((entry, i) => ({ wsSeq: first + i, entry })));
+    await tx.writeEntries(fresh.map((entry, i) => ({ wsSeq: first + i, entry, ...(execution === undefined ? {} : { execution }) })));
   }
   const count = stored.length + fresh.length;
-  let leafIndex = await tx.findLeaf(runId, count);
+  let leafIndex = await tx.findLeaf(runId, execution, count);
   let treeHead = await tx.latestTreeHead();
   // A crash between leaf and tree head leaves the newest leaf unsigned; sign it now.
   if (leafIndex === undefined || !treeHead || treeHead.treeSize <= leafIndex) {
     const frontier = await tx.frontier();
     if (leafIndex === undefined) {
-      const leaf: RunLeaf = { workspaceId, runId, count, head };
+      const leaf: RunLeaf = { workspaceId, runId, ...(execution === undefined ? {} : { execution }), count, head };
       leafIndex = frontier.size;
       await tx.writeLeaf({ index: leafIndex, leaf, leafHash: leafHashOf(leaf) });
     }
     treeHead = signer.sign({ workspaceId, treeSize: frontier.size, rootHash: frontier.root(), timestamp: now().toISOString() });
     await tx.writeTreeHead(treeHead);
   }
-  return { runId, count, head, written: fresh.length, skipped, leafIndex, treeHead };
+  return { runId, ...(execution === undefined ? {} : { execution }), count, head, written: fresh.length, skipped, leafIndex, treeHead };
 }

@@ -1,25 +1,61 @@
 /**
  * The evidence activity: the workflow hands over the entries its sink does not hold yet, and gets back
- * what the sink now holds for the run (count, head) and where the run sits in the workspace's Merkle
- * log (leaf index, signed tree head). Idempotent, so Temporal may retry it freely.
+ * what the sink now holds for the chain (count, head) and where it sits in the workspace's Merkle log
+ * (leaf index, signed tree head). Idempotent, so Temporal may retry it freely. A batch bigger than
+ * APPEND_LIMITS is appended in consecutive parts (each its own leaf), so no size of batch stalls a run.
  */
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { FailureType } from '../workflows/failures';
+import { canonicalJson } from '../workflows/hashing';
 import type { EvidenceEntry } from '../workflows/evidence-chain';
 import type { EvidenceReceipt } from '../workflows/types';
-import type { EvidenceSink } from './evidence-sink';
+import { APPEND_LIMITS, type AppendReceipt, type EvidenceSink, chunked } from './evidence-sink';
 
 export interface PersistEvidenceRequest {
   workspaceId: string;
   runId: string;
+  /**
+   * The execution whose chain the workflow continues (its own, or after a reset the one it replayed
+   * receipts of). Only the execution that schedules the activity may write its chain.
+   */
+  execution?: string;
   entries: EvidenceEntry[];
 }
 
 export function createEvidenceActivities(sink: EvidenceSink) {
   return {
     async persistEvidence(req: PersistEvidenceRequest): Promise<EvidenceReceipt> {
-      const r = await sink.append(req);
-      if (r.written) Context.current().log.debug('evidence persisted', { sink: sink.kind, runId: r.runId, written: r.written, count: r.count, treeSize: r.treeHead.treeSize });
-      return { sink: sink.kind, count: r.count, head: r.head, leafIndex: r.leafIndex, treeSize: r.treeHead.treeSize, rootHash: r.treeHead.rootHash };
+      const { workspaceId, runId, execution } = req;
+      // A chain is written only by its own execution: the one that scheduled this activity.
+      const scheduler = Context.current().info.workflowExecution?.runId;
+      if (execution !== undefined && execution !== scheduler) {
+        throw ApplicationFailure.create({
+          type: FailureType.EvidenceExecutionMoved,
+          message: `execution ${scheduler} asked to continue the evidence chain of execution ${String(execution).slice(0, 64)}; it writes its own`,
+          nonRetryable: true,
+        });
+      }
+      const parts = chunked(req.entries, APPEND_LIMITS.entries, APPEND_LIMITS.bytes, (e) => Buffer.byteLength(canonicalJson(e)));
+      let r: AppendReceipt | undefined;
+      let written = 0;
+      // An empty batch still asks for the receipt (the head the sink holds).
+      for (const entries of parts.length ? parts : [[]]) {
+        r = await sink.append({ workspaceId, runId, ...(execution === undefined ? {} : { execution }), entries });
+        written += r.written;
+        if (parts.length > 1) Context.current().heartbeat();
+      }
+      if (!r) throw new Error('unreachable: no append');
+      if (written) Context.current().log.debug('evidence persisted', { sink: sink.kind, runId, execution, written, count: r.count, treeSize: r.treeHead.treeSize });
+      return {
+        sink: sink.kind,
+        ...(r.execution === undefined ? {} : { execution: r.execution }),
+        count: r.count,
+        head: r.head,
+        leafIndex: r.leafIndex,
+        treeSize: r.treeHead.treeSize,
+        rootHash: r.treeHead.rootHash,
+      };
     },
   };
 }

@@ -10,11 +10,12 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { LockTimeout, acquireFileLock } from './file-lock';
 import { type EncryptionKey, type PayloadKeyProvider, PayloadKeyError, checkScope } from './keys-port';
 
 const FORMAT = 'portarium-payload-keyring/v1';
 const KEY_ID = /^k[1-9][0-9]{0,8}$/;
-const LOCK_STALE_MS = 10_000;
+const LOCK_TIMEOUT_MS = 20_000;
 
 const KeyringSchema = z.strictObject({
   format: z.literal(FORMAT),
@@ -70,27 +71,21 @@ function writeKeyring(file: string, ring: Keyring): void {
   fs.renameSync(tmp, file);
 }
 
-/** Run `fn` holding `<file>.lock` (created exclusively; a lock older than 10 s is taken as stale). */
+/** Run `fn` holding `<file>.lock` (see file-lock.ts: a lock whose holder is gone is taken over). */
 async function withLock<T>(file: string, fn: () => T): Promise<T> {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const lock = `${file}.lock`;
-  const deadline = Date.now() + 2 * LOCK_STALE_MS;
-  for (;;) {
-    try {
-      fs.writeFileSync(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new KeyringError(`payload keyring lock ${lock}: ${(err as NodeJS.ErrnoException).code}`);
-      const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (age > LOCK_STALE_MS) fs.rmSync(lock, { force: true });
-      else if (Date.now() > deadline) throw new KeyringError(`payload keyring lock ${lock} is held too long`);
-      else await new Promise((r) => setTimeout(r, 10 + Math.random() * 20));
-    }
+  let release: () => void;
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    release = await acquireFileLock(lock, { timeoutMs: LOCK_TIMEOUT_MS });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new KeyringError(e instanceof LockTimeout ? `payload keyring lock ${lock} is held too long` : `payload keyring lock ${lock}: ${e.code ?? e.message}`);
   }
   try {
     return fn();
   } finally {
-    fs.rmSync(lock, { force: true });
+    release();
   }
 }
 

@@ -127,7 +127,7 @@ describe('evidence sinks end to end', function () {
       fs.writeFileSync(exported, JSON.stringify(edited));
       const tampered = await cli(env, 'evidence', 'verify', 'workspace', 'test', '--file', exported, ...PUBLIC_KEY);
       assert.equal(tampered.code, 1);
-      assert.match(tampered.err, new RegExp(`hash_mismatch: run ${run.workflowId}: hash mismatch at seq ${approval.entry.seq}`));
+      assert.match(tampered.err, new RegExp(`hash_mismatch: run ${run.workflowId} \\(execution [^)]+\\): hash mismatch at seq ${approval.entry.seq}`));
       const truncated: WorkspaceLog = JSON.parse(fs.readFileSync(exported, 'utf8'));
       approval.entry.actor.id = 'bob';
       truncated.entries = truncated.entries.slice(0, log.leaves[0].leaf.count);
@@ -159,19 +159,21 @@ describe('evidence sinks end to end', function () {
 
   it('a sink that holds another chain for the run stops it before it acts (EvidenceConflict)', async function () {
     const { sink } = fileSink();
-    // Someone else's entries under the id this run will get.
-    const squatter = new EvidenceChain({ workspaceId: 'test', correlationId: 'x', runId: 'test:conflict-key' });
-    squatter.append({ category: 'Plan', event: 'RunRequested', actor: { kind: 'User', id: 'mallory' }, summary: 'not this run' }, new Date());
-    await sink.append({ workspaceId: 'test', runId: 'test:conflict-key', entries: [...squatter.entries] });
     await withWorker({ ...opts(), evidence: sink }, async (h) => {
-      const run = await h.start('read', { idempotencyKey: 'conflict-key' });
-      assert.equal(run.workflowId, 'test:conflict-key');
+      const run = await h.start('write');
+      const s = await waitForState(run, 'AwaitingApproval');
+      // Someone else's entries under this execution's chain, written while the run waits.
+      const execution = (await h.client.workflow.getHandle(run.workflowId).describe()).runId;
+      const squatter = new EvidenceChain({ workspaceId: 'test', correlationId: 'x', runId: run.workflowId });
+      squatter.append({ category: 'Plan', event: 'RunRequested', actor: { kind: 'User', id: 'mallory' }, summary: 'not this run' }, new Date());
+      await sink.append({ workspaceId: 'test', runId: run.workflowId, execution, entries: [...squatter.entries] });
+      await run.decide({ kind: 'approve', ...decision(bob, s.actionHash) });
       await assert.rejects(run.result(), (e) => failureType(e) === 'EvidenceConflict');
       assert.equal((await h.ledger.counts()).calls, 0, 'the run never dispatched');
       const status = await run.status();
       assert.equal(status.state, 'Failed');
       assert.equal(status.lastError?.type, 'EvidenceConflict');
-      assert.deepEqual((await sink.readRun('test', run.workflowId)).map((e) => e.summary), ['not this run'], 'the stored chain is untouched');
+      assert.deepEqual((await sink.readRun('test', run.workflowId, execution)).map((e) => e.summary), ['not this run'], 'the stored chain is untouched');
     });
   });
 

@@ -8,7 +8,7 @@ import { ed25519 } from '@noble/curves/ed25519';
 import { bytesToHex } from '@noble/hashes/utils';
 import type { EvidenceSink, WorkspaceLog } from '../activities/evidence-sink';
 import { verifyChain } from '../workflows/evidence-chain';
-import { verifyWorkspaceLog } from '../workflows/evidence-log';
+import { chainLabel, chainsOf, verifyWorkspaceLog } from '../workflows/evidence-log';
 import { consistencyProof, inclusionProof, rootOf, verifyConsistency, verifyInclusion } from '../workflows/merkle';
 import { type RunLeaf, type SignedTreeHead, leafHashOf, verifyTreeHead } from '../workflows/tree-head';
 import { type Command, type Ctx, KeyFileError, UsageError, need, str, strings } from './cli-kit';
@@ -80,27 +80,52 @@ async function verifyRun(ctx: Ctx): Promise<number> {
     ctx.io.out(`verified: run ${id}, ${v.count} entries, head ${v.head}${stored ? `; sink holds ${stored.count} (leaf ${stored.leafIndex})` : ''}`);
     return 0;
   }
-  // From the sink, long after Temporal's retention: the chain, and the leaf and signed head over it.
+  // From the sink, long after Temporal's retention: every execution's chain stored under this id,
+  // each with its leaf, in a tree head of this workspace signed by the trusted key.
   const log = await workspaceLog(ctx, workspaceId);
-  const entries = log.entries.map((s) => s.entry).filter((e) => e.runId === id);
-  if (!entries.length) return failed(ctx, `run ${id}: no entries in workspace ${workspaceId}`);
-  const v = verifyChain(entries, { workspaceId, runId: id });
-  if (!v.ok) return failed(ctx, `run ${id}: ${v.reason} at seq ${v.seq}`);
-  const leaf = [...log.leaves].reverse().find((l) => l.leaf.runId === id);
-  if (!leaf) return failed(ctx, `run ${id}: uncommitted: no leaf commits to this run`);
-  if (leaf.leaf.count < v.count) return failed(ctx, `run ${id}: uncommitted: entries from seq ${leaf.leaf.count} on are not committed by any leaf`);
-  if (leaf.leaf.count > v.count) return failed(ctx, `run ${id}: truncated: leaf ${leaf.index} commits to ${leaf.leaf.count} entries, the sink holds ${v.count}`);
-  if (leaf.leaf.head !== v.head || leafHashOf(leaf.leaf) !== leaf.leafHash) return failed(ctx, `run ${id}: leaf_mismatch at leaf ${leaf.index}`);
+  if (log.workspaceId !== workspaceId) return failed(ctx, `the log is of workspace ${log.workspaceId}, not ${workspaceId}`);
+  const chains = [...chainsOf(log.entries).values()].filter((c) => c.runId === id).sort((a, b) => a.lastWsSeq - b.lastWsSeq);
+  if (!chains.length) return failed(ctx, `run ${id}: no entries in workspace ${workspaceId}`);
   const pk = publicKey(ctx);
   const sth = newestHead(log);
-  if (!sth || sth.treeSize <= leaf.index) return failed(ctx, `run ${id}: uncommitted: no signed head covers leaf ${leaf.index}`);
-  if (!verifyTreeHead(sth, pk)) return failed(ctx, `bad_signature: tree head of size ${sth.treeSize}`);
+  if (!sth) return failed(ctx, `run ${id}: uncommitted: workspace ${workspaceId} has no signed tree head`);
+  const headProblem = checkHead(sth, workspaceId, pk, 'the newest tree head');
+  if (headProblem) return failed(ctx, headProblem);
   const hashes = log.leaves.map((l) => l.leafHash);
-  if (!verifyInclusion(leaf.leafHash, leaf.index, sth.treeSize, inclusionProof(hashes, leaf.index, sth.treeSize), sth.rootHash)) {
-    return failed(ctx, `run ${id}: root_mismatch: leaf ${leaf.index} is not in the signed tree of size ${sth.treeSize}`);
+  const trustedFile = str(ctx.values, 'trusted-head');
+  if (trustedFile) {
+    // The log must still extend a head the auditor kept: the newest head alone is the log's own word.
+    const t = readJson<SignedTreeHead>(trustedFile, '--trusted-head');
+    const trustedProblem = checkHead(t, workspaceId, pk, 'the trusted head');
+    if (trustedProblem) return failed(ctx, trustedProblem);
+    if (t.treeSize > sth.treeSize || t.treeSize > hashes.length) return failed(ctx, `truncated: the trusted head covers ${t.treeSize} leaves; the log's newest signed head covers ${sth.treeSize}`);
+    if (rootOf(hashes.slice(0, t.treeSize)) !== t.rootHash) return failed(ctx, `fork: the log's root at size ${t.treeSize} is not the trusted head's`);
   }
-  ctx.io.out(`verified: run ${id}, ${v.count} entries, head ${v.head}, leaf ${leaf.index} in the signed tree of size ${sth.treeSize}`);
+  for (const chain of chains) {
+    const name = chainLabel(id, chain.execution);
+    const v = verifyChain(chain.entries, { workspaceId, runId: id });
+    if (!v.ok) return failed(ctx, `${name}: ${v.reason} at seq ${v.seq}`);
+    const leaf = [...log.leaves].reverse().find((l) => l.leaf.runId === id && l.leaf.execution === chain.execution);
+    if (!leaf) return failed(ctx, `${name}: uncommitted: no leaf commits to this chain`);
+    if (leaf.leaf.count < v.count) return failed(ctx, `${name}: uncommitted: entries from seq ${leaf.leaf.count} on are not committed by any leaf`);
+    if (leaf.leaf.count > v.count) return failed(ctx, `${name}: truncated: leaf ${leaf.index} commits to ${leaf.leaf.count} entries, the sink holds ${v.count}`);
+    if (leaf.leaf.workspaceId !== workspaceId || leaf.leaf.head !== v.head || leafHashOf(leaf.leaf) !== leaf.leafHash) return failed(ctx, `${name}: leaf_mismatch at leaf ${leaf.index}`);
+    if (sth.treeSize <= leaf.index) return failed(ctx, `${name}: uncommitted: no signed head covers leaf ${leaf.index}`);
+    if (!verifyInclusion(leaf.leafHash, leaf.index, sth.treeSize, inclusionProof(hashes, leaf.index, sth.treeSize), sth.rootHash)) {
+      return failed(ctx, `${name}: root_mismatch: leaf ${leaf.index} is not in the signed tree of size ${sth.treeSize}`);
+    }
+    ctx.io.out(`verified: ${name}, ${v.count} entries, head ${v.head}, leaf ${leaf.index} in the signed tree of size ${sth.treeSize}`);
+  }
+  if (chains.length > 1) ctx.io.out(`${chains.length} executions stored under ${id}; the last listed wrote last`);
   return 0;
+}
+
+/** Why `sth` cannot be relied on for `workspaceId` under `publicKey`, if it cannot. */
+function checkHead(sth: SignedTreeHead, workspaceId: string, publicKeyHex: string, what: string): string | undefined {
+  if (!sth || typeof sth !== 'object') return `bad_signature: ${what} is not a signed tree head`;
+  if (sth.workspaceId !== workspaceId) return `bad_signature: ${what} (size ${sth.treeSize}) is signed for workspace ${String(sth.workspaceId)}, not ${workspaceId}`;
+  if (!verifyTreeHead(sth, publicKeyHex)) return `bad_signature: ${what} (size ${sth.treeSize}) is not signed by the given key`;
+  return undefined;
 }
 
 function newestHead(log: WorkspaceLog): SignedTreeHead | undefined {
@@ -154,7 +179,9 @@ async function proveRun(ctx: Ctx): Promise<number> {
   const [id] = ctx.args;
   const [workspaceId] = need(ctx.values, 'workspace');
   const log = await workspaceLog(ctx, workspaceId);
-  const leaf = [...log.leaves].reverse().find((l) => l.leaf.runId === id);
+  // One execution's chain: the one given, or the one that wrote last under this id.
+  const given = str(ctx.values, 'execution');
+  const leaf = [...log.leaves].reverse().find((l) => l.leaf.runId === id && (given === undefined || (l.leaf.execution ?? '') === given));
   const sth = newestHead(log);
   if (!leaf || !sth || sth.treeSize <= leaf.index) return failed(ctx, `run ${id}: no signed leaf in workspace ${workspaceId}`);
   const proof = inclusionProof(log.leaves.map((l) => l.leafHash), leaf.index, sth.treeSize);
@@ -216,11 +243,11 @@ async function migrate(ctx: Ctx): Promise<number> {
 
 const KEY = strings('public-key');
 export const EVIDENCE_COMMANDS: readonly Command[] = [
-  { ...HELP.evidenceVerifyRun, run: verifyRun, arity: [1, 1], options: { ...KEY, ...strings('workspace', 'file') } },
+  { ...HELP.evidenceVerifyRun, run: verifyRun, arity: [1, 1], options: { ...KEY, ...strings('workspace', 'file', 'trusted-head') } },
   { ...HELP.evidenceVerifyWorkspace, run: verifyWorkspace, arity: [1, 1], options: { ...KEY, ...strings('file', 'trusted-head') } },
   { ...HELP.evidenceVerifyInclusion, run: verifyInclusionProof, arity: [1, 1], options: KEY },
   { ...HELP.evidenceVerifyConsistency, run: verifyConsistencyProof, arity: [1, 1], options: KEY },
-  { ...HELP.evidenceProveRun, run: proveRun, arity: [1, 1], options: strings('workspace', 'out', 'file') },
+  { ...HELP.evidenceProveRun, run: proveRun, arity: [1, 1], options: strings('workspace', 'execution', 'out', 'file') },
   { ...HELP.evidenceProveConsistency, run: proveConsistency, arity: [0, 0], options: strings('workspace', 'from', 'to', 'out', 'file') },
   { ...HELP.evidenceExport, run: exportLog, arity: [0, 0], options: strings('workspace', 'out') },
   { ...HELP.evidenceHead, run: head, arity: [0, 0], options: strings('workspace', 'out') },

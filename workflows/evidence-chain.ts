@@ -102,6 +102,36 @@ function boundedData(data: { [key: string]: JsonValue }): { [key: string]: JsonV
   return { truncated: true, jsonChars: size, keys: Object.keys(data).slice(0, 50) };
 }
 
+/** Split `items` into runs of at most `maxCount` items and (but for a single bigger item) `maxBytes` bytes. */
+export function chunked<T>(items: readonly T[], maxCount: number, maxBytes: number, size: (item: T) => number): T[][] {
+  const out: T[][] = [];
+  let chunk: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const n = size(item);
+    if (chunk.length && (chunk.length >= maxCount || bytes + n > maxBytes)) {
+      out.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(item);
+    bytes += n;
+  }
+  if (chunk.length) out.push(chunk);
+  return out;
+}
+
+/** UTF-8 length of `text` (no TextEncoder or Buffer needed, so the workflow sandbox can count too). */
+export function utf8Length(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // A surrogate half is 2 of its pair's 4 bytes (a lone one is replaced by 3, close enough for a bound).
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c <= 0xdfff ? 2 : 3;
+  }
+  return n;
+}
+
 export function genesisHash(workspaceId: string, runId: string): string {
   return sha256Hex(canonicalJson({ schema: EVIDENCE_SCHEMA, workspaceId, runId }));
 }

@@ -14,6 +14,35 @@ import { type RunLeaf, type SignedTreeHead, leafHashOf, verifyTreeHead } from '.
 export interface StoredEntry {
   wsSeq: number;
   entry: EvidenceEntry;
+  /** The Temporal execution whose chain holds the entry; absent for chains kept by workflow id alone. */
+  execution?: string;
+}
+
+/** One chain in a workspace log: a run's execution (or a run's only chain, before executions were kept apart). */
+export interface StoredChain {
+  runId: string;
+  execution?: string;
+  entries: EvidenceEntry[];
+  /** The workspace position of its last entry: which chain was written last. */
+  lastWsSeq: number;
+}
+
+/** How a chain is named in maps and messages. */
+export const chainKey = (runId: string, execution: string | undefined): string => JSON.stringify([runId, execution ?? null]);
+export const chainLabel = (runId: string, execution: string | undefined): string => (execution ? `run ${runId} (execution ${execution})` : `run ${runId}`);
+
+/** The log's chains, in the order they first appear. */
+export function chainsOf(entries: readonly StoredEntry[]): Map<string, StoredChain> {
+  const chains = new Map<string, StoredChain>();
+  for (const { wsSeq, entry, execution } of entries) {
+    const key = chainKey(entry.runId, execution);
+    const chain = chains.get(key);
+    if (chain) {
+      chain.entries.push(entry);
+      chain.lastWsSeq = wsSeq;
+    } else chains.set(key, { runId: entry.runId, ...(execution === undefined ? {} : { execution }), entries: [entry], lastWsSeq: wsSeq });
+  }
+  return chains;
 }
 
 export interface StoredLeaf {
@@ -47,6 +76,7 @@ export interface LogProblem {
   reason: LogProblemReason;
   message: string;
   runId?: string;
+  execution?: string;
   seq?: number;
   wsSeq?: number;
   leafIndex?: number;
@@ -54,6 +84,7 @@ export interface LogProblem {
 }
 
 export type LogVerdict =
+  /** `runs` counts chains: one per execution (or per run, for chains kept before executions were). */
   | { ok: true; entries: number; runs: number; treeSize: number; rootHash: string }
   | { ok: false; problem: LogProblem };
 
@@ -81,16 +112,11 @@ export function verifyWorkspaceLog(log: WorkspaceLog, opts: VerifyOptions): LogV
     const reason = at < i ? 'extra_entry' : log.entries.slice(i + 1).some((s) => s.wsSeq === i) ? 'reordered' : 'missing_entry';
     return fail({ reason, wsSeq: i, message: `workspace log position ${i}: ${reason.replace('_', ' ')} (found position ${at})` });
   }
-  // 2. Every run's chain, in the order runs first appear.
-  const runs = new Map<string, EvidenceEntry[]>();
-  for (const { entry } of log.entries) {
-    const run = runs.get(entry.runId);
-    if (run) run.push(entry);
-    else runs.set(entry.runId, [entry]);
-  }
-  for (const [runId, entries] of runs) {
+  // 2. Every chain, in the order chains first appear.
+  const runs = chainsOf(log.entries);
+  for (const { runId, execution, entries } of runs.values()) {
     const v = verifyChain(entries, { workspaceId, runId });
-    if (!v.ok) return fail({ reason: v.reason, runId, seq: v.seq, message: `run ${runId}: ${v.reason.replace(/_/g, ' ')} at seq ${v.seq}` });
+    if (!v.ok) return fail({ reason: v.reason, runId, execution, seq: v.seq, message: `${chainLabel(runId, execution)}: ${v.reason.replace(/_/g, ' ')} at seq ${v.seq}` });
   }
   // 3. Leaves: each hashes to its content and commits to a head the run's chain really has.
   const frontier = MerkleFrontier.of([]);
@@ -102,13 +128,15 @@ export function verifyWorkspaceLog(log: WorkspaceLog, opts: VerifyOptions): LogV
     const { index, leaf, leafHash } = log.leaves[i];
     if (index !== i) return fail({ reason: index > i ? 'missing_entry' : 'extra_entry', leafIndex: i, message: `leaf ${i} is missing or out of order (found leaf ${index})` });
     if (leaf.workspaceId !== workspaceId || leafHashOf(leaf) !== leafHash) return fail({ reason: 'leaf_mismatch', leafIndex: i, runId: leaf.runId, message: `leaf ${i} does not match its hash` });
-    const chain = runs.get(leaf.runId) ?? [];
+    const key = chainKey(leaf.runId, leaf.execution);
+    const label = chainLabel(leaf.runId, leaf.execution);
+    const chain = runs.get(key)?.entries ?? [];
     if (chain.length < leaf.count) {
-      return fail({ reason: 'truncated', leafIndex: i, runId: leaf.runId, seq: chain.length, message: `run ${leaf.runId} holds ${chain.length} entries; leaf ${i} commits to ${leaf.count}` });
+      return fail({ reason: 'truncated', leafIndex: i, runId: leaf.runId, execution: leaf.execution, seq: chain.length, message: `${label} holds ${chain.length} entries; leaf ${i} commits to ${leaf.count}` });
     }
     const head = leaf.count ? chain[leaf.count - 1].hash : genesisHash(workspaceId, leaf.runId);
-    if (head !== leaf.head) return fail({ reason: 'leaf_mismatch', leafIndex: i, runId: leaf.runId, seq: leaf.count - 1, message: `leaf ${i} commits to another head of run ${leaf.runId} at seq ${leaf.count - 1}` });
-    committed.set(leaf.runId, Math.max(committed.get(leaf.runId) ?? 0, leaf.count));
+    if (head !== leaf.head) return fail({ reason: 'leaf_mismatch', leafIndex: i, runId: leaf.runId, execution: leaf.execution, seq: leaf.count - 1, message: `leaf ${i} commits to another head of ${label} at seq ${leaf.count - 1}` });
+    committed.set(key, Math.max(committed.get(key) ?? 0, leaf.count));
     frontier.append(leafHash);
     if (headSizes.has(frontier.size)) rootAt.set(frontier.size, frontier.root());
   }
@@ -133,9 +161,9 @@ export function verifyWorkspaceLog(log: WorkspaceLog, opts: VerifyOptions): LogV
   if (log.leaves.length > signedSize) {
     return fail({ reason: 'uncommitted', leafIndex: signedSize, message: `leaves from ${signedSize} on are not covered by a signed tree head` });
   }
-  for (const [runId, entries] of runs) {
-    const n = committed.get(runId) ?? 0;
-    if (entries.length > n) return fail({ reason: 'uncommitted', runId, seq: n, message: `run ${runId}: entries from seq ${n} on are not committed by any leaf` });
+  for (const [key, { runId, execution, entries }] of runs) {
+    const n = committed.get(key) ?? 0;
+    if (entries.length > n) return fail({ reason: 'uncommitted', runId, execution, seq: n, message: `${chainLabel(runId, execution)}: entries from seq ${n} on are not committed by any leaf` });
   }
   if (opts.trustedHead) {
     const t = opts.trustedHead;

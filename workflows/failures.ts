@@ -61,6 +61,11 @@ export const FailureType = {
   /** The evidence sink could not be written (disk, database). Retryable: the run waits for it. */
   EvidenceUnavailable: 'EvidenceUnavailable',
   /**
+   * An execution asked to continue another execution's evidence chain (a reset run continuing the run
+   * it was reset from). Non-retryable; the workflow starts this execution's own chain instead.
+   */
+  EvidenceExecutionMoved: 'EvidenceExecutionMoved',
+  /**
    * An event subscriber did not take an event (down, 5xx, 408, 429). Retried by the delivery activity;
    * never fails a run: what stays undelivered shows in `status.events.undelivered`.
    */

@@ -26,7 +26,8 @@ import type { PolicyActivities } from '../activities/policy-snapshot';
 import type { QuotaLimits } from '../policies/schema';
 import { evaluatePolicy } from '../policies/evaluate';
 import { IN_RUN_BUDGET, pumpEvents } from './event-pump';
-import { EvidenceCategory, type EvidencePayloadRef, redactText } from './evidence-chain';
+import { EvidenceCategory, type EvidencePayloadRef, chunked, redactText, utf8Length } from './evidence-chain';
+import { canonicalJson } from './hashing';
 import { FailureType, NON_RETRYABLE_DISPATCH_FAILURES, refusal } from './failures';
 import * as msg from './messages';
 import { runEventDelivery } from './run-event-delivery';
@@ -81,6 +82,11 @@ const { persistEvidence } = proxyActivities<EvidenceActivities>({
 
 /** Runs recorded before evidence sinks existed replay without the sink writes. */
 export const EVIDENCE_SINK_PATCH = 'portarium-evidence-sink-v1';
+
+/** Runs from before evidence chains were kept per Temporal execution write under the workflow id alone. */
+export const EVIDENCE_PER_EXECUTION_PATCH = 'portarium-evidence-per-execution-v1';
+/** One evidence write carries at most this much, far below Temporal's payload limit. */
+const EVIDENCE_BATCH = { entries: 500, bytes: 512 * 1024 } as const;
 
 /** Runs from before workspace checks ran even when their workflow id names another workspace. */
 export const WORKSPACE_IDS_PATCH = 'portarium-workspace-ids-v1';
@@ -181,15 +187,29 @@ async function settleEvents(run: GovernedRunState): Promise<void> {
  * Hand the entries the sink has not acknowledged to it, until it holds them all (handlers may record
  * more while a write is under way). A receipt that names another head than ours means the sink holds
  * a different chain for this run: treated as a fork.
+ *
+ * Chains are kept per Temporal execution (EVIDENCE_PER_EXECUTION_PATCH); the activity keys them by the
+ * execution that scheduled it. A reset execution replays the receipts of the run it was reset from;
+ * asked to continue that chain, the activity answers EvidenceExecutionMoved and this execution writes
+ * its own from seq 0. Every decision here follows from results in history, never from the run id.
  */
 async function storeEvidence(run: GovernedRunState): Promise<void> {
   if (run.evidenceRefused || !patched(EVIDENCE_SINK_PATCH)) return;
   while (run.unpersisted.length) {
+    const stored = run.evidenceStored;
+    const execution = stored ? stored.execution : patched(EVIDENCE_PER_EXECUTION_PATCH) ? workflowInfo().runId : undefined;
+    // Bounded batches for per-execution chains (older runs replay their one unbounded write).
+    const entries = execution === undefined ? run.unpersisted : chunked(run.unpersisted.slice(0, EVIDENCE_BATCH.entries), EVIDENCE_BATCH.entries, EVIDENCE_BATCH.bytes, (e) => utf8Length(canonicalJson(e)))[0];
     let receipt;
     try {
-      receipt = await persistEvidence({ workspaceId: run.input.workspaceId, runId: run.workflowId, entries: run.unpersisted });
+      receipt = await persistEvidence({ workspaceId: run.input.workspaceId, runId: run.workflowId, ...(execution === undefined ? {} : { execution }), entries });
     } catch (err) {
-      if (failureOf(err).type === FailureType.EvidenceConflict) run.evidenceRefused = true;
+      const type = failureOf(err).type;
+      if (type === FailureType.EvidenceExecutionMoved && stored) {
+        run.evidenceStored = undefined;
+        continue;
+      }
+      if (type === FailureType.EvidenceConflict) run.evidenceRefused = true;
       throw err;
     }
     const ours = run.chain.entries[receipt.count - 1]?.hash;

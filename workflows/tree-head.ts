@@ -3,7 +3,8 @@
  * sinks and any client verify with the same bytes.
  *
  * - A leaf is one run's chain head at one point: "run R had `count` entries ending in `head`".
- *   Leaf hash = SHA-256(0x00 || canonical JSON of the leaf), as in RFC 6962.
+ *   Leaf hash = SHA-256(0x00 || canonical JSON of the leaf), as in RFC 6962. A leaf of a chain kept
+ *   per Temporal execution also names the execution; leaves without one hash as they always did.
  * - A signed tree head (STH) commits the signer to the tree's size and root at a time. The Ed25519
  *   signature covers the canonical JSON of every field but `signature`, schema tag included, so a
  *   signature over anything else never verifies. `keyId` is the SHA-256 of the public key.
@@ -20,6 +21,8 @@ export const TREE_HEAD_SCHEMA = 'portarium.tree-head.v1';
 export interface RunLeaf {
   workspaceId: string;
   runId: string;
+  /** The Temporal run id of the execution whose chain this is; absent for chains kept by workflow id alone. */
+  execution?: string;
   count: number;
   head: string;
 }
@@ -40,8 +43,9 @@ export interface SignedTreeHead extends TreeHeadBody {
 }
 
 export function leafHashOf(leaf: RunLeaf): string {
-  const { workspaceId, runId, count, head } = leaf;
-  return leafHash(new TextEncoder().encode(canonicalJson({ schema: LEAF_SCHEMA, workspaceId, runId, count, head })));
+  const { workspaceId, runId, execution, count, head } = leaf;
+  // canonicalJson drops an undefined `execution`, so older leaves keep their hash.
+  return leafHash(new TextEncoder().encode(canonicalJson({ schema: LEAF_SCHEMA, workspaceId, runId, execution, count, head })));
 }
 
 export function keyIdOf(publicKeyHex: string): string {

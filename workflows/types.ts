@@ -331,6 +331,8 @@ export interface WorkspaceQuotaStatus {
 /** What the evidence sink holds for a run, and where the run sits in the workspace's Merkle log. */
 export interface EvidenceReceipt {
   sink: string;
+  /** The Temporal execution whose chain the sink holds; absent for a chain kept by workflow id alone. */
+  execution?: string;
   count: number;
   head: string;
   /** The leaf committing to `(run, count, head)`: prove it with `portarium evidence prove`. */

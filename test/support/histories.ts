@@ -34,6 +34,7 @@ export const RECORDED_PATHS = [
   'evidence-stored-approved',
   'events-delivered-approved',
   'quota-waited',
+  'evidence-reset-own-chain',
 ] as const;
 export type RecordedPath = (typeof RECORDED_PATHS)[number];
 
