@@ -72,8 +72,11 @@ describe('evidence sinks end to end', function () {
       const status = await run.status();
       assert.deepEqual([status.evidenceStored?.count, status.evidenceStored?.head], [view.count, view.head]);
       const log = await sink.readWorkspace('test');
-      assert.deepEqual(log.leaves.map((l) => l.leaf.count), [view.entries.findIndex((e) => e.event === 'StateDispatching') + 1, view.count],
+      // Freshness is judged after the pre-dispatch write, so that leaf ends just before StateDispatching.
+      const dispatchingAt = view.entries.findIndex((e) => e.event === 'StateDispatching');
+      assert.deepEqual(log.leaves.map((l) => l.leaf.count), [dispatchingAt, view.count],
         'one leaf before dispatch (approvals durable before the action), one at the end');
+      assert.ok(view.entries.findIndex((e) => e.event === 'ApprovalRecorded') < dispatchingAt, 'the approval is in the first leaf');
 
       // Payloads by reference: the input (credentials masked) and the output, checked by hash.
       const succeeded = view.entries.find((e) => e.event === 'StateSucceeded')!;
