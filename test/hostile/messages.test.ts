@@ -17,6 +17,7 @@ import { decideUpdate } from '../../workflows/messages';
 import { type SignedKind, signDecision } from '../../workflows/signatures';
 import type { GovernedAction, Principal, RunStatus } from '../../workflows/types';
 import { type Harness, alice, bob, carol, decision, failureType, oscar, tempFileSink, uid, waitForState, waitForStatus, withWorker } from '../support/harness';
+import { keepHistory } from '../support/histories';
 import { testEnv } from '../support/shared';
 
 const HOSTILE_POLICIES = path.join(PROJECT_ROOT, 'test', 'hostile', 'policies');
@@ -203,6 +204,7 @@ describe('hostile messages (real server)', function () {
         await run.handle.signal('cancelRun', { requestedBy: oscar, reason: 'signed operator', cancelId: 'c-2', ...sign(run, s, 'cancelRun', 'c-2', 'oscar') });
         assert.equal((await run.result()).state, 'Cancelled');
         assert.equal((await h.ledger.counts()).applied, 0);
+        await keepHistory('signed-v2-cancelled', run);
       });
     });
 
@@ -309,6 +311,7 @@ describe('hostile messages (real server)', function () {
         await run.decide({ kind: 'approve', ...decision(carol, s.actionHash) });
         assert.equal((await run.result()).state, 'Succeeded');
         assert.equal((await h.ledger.counts()).applied, 1);
+        await keepHistory('stale-at-dispatch-renewed', run);
       });
     });
   });

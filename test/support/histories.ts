@@ -35,6 +35,8 @@ export const RECORDED_PATHS = [
   'events-delivered-approved',
   'quota-waited',
   'evidence-reset-own-chain',
+  'signed-v2-cancelled',
+  'stale-at-dispatch-renewed',
 ] as const;
 export type RecordedPath = (typeof RECORDED_PATHS)[number];
 
