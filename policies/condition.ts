@@ -12,11 +12,20 @@
  * Strings escape only \', \" and \\. Chosen so that a governance rule cannot pass by accident:
  * - A missing path reads as null. Only own properties of plain objects are read (`tools.length` is
  *   null), and the segments `__proto__`, `constructor` and `prototype` are refused.
- * - `==`/`!=` are deep equality without coercion (`1 == '1'` is false); `===` is refused as redundant.
- *   `< <= > >=` compare two numbers or two strings (UTF-16 order), else false. `x in arr` is false
- *   unless arr is an array; `contains` takes an array and an element, or two strings, else false.
+ * - Three-valued: a comparison that cannot be decided on this context is *unknown*, never false, so a
+ *   missing or mistyped field cannot make a rule quietly not match (the evaluator then takes the
+ *   stricter reading). A null read from a path is a missing field; only the literal `null` is a value.
+ *   `< <= > >=`: two numbers or two strings (UTF-16 order) compare, anything else is unknown.
+ *   `==`/`!=`: deep equality without coercion when both sides have the same kind (null, boolean,
+ *   number, string, array, object) or one side is the literal `null` (`x == null`: x is missing or
+ *   null); different kinds are unknown (`1 == '1'`, `x == 'EUR'` with x missing). `===` is refused.
+ *   `x in arr` / `arr contains x`: unknown unless arr is an array and x is present; true if an item
+ *   equals x, false if none does and the array is empty or has an item of x's kind, else unknown.
+ *   `s contains t`: two strings; anything else is unknown. An unknown operand makes a comparison unknown.
+ * - `&&`, `||`, `!` are Kleene: `false && unknown` is false, `true || unknown` true, `!unknown` unknown.
  * - Comparisons do not chain: `1 < x < 3` is a compile error, not `(1 < x) < 3`.
- * - `&&`, `||`, `!` and the result need booleans, else the evaluation fails (callers fail closed).
+ * - `&&`, `||`, `!` and the result need booleans (or unknown), else the evaluation fails (callers
+ *   fail closed): a bare missing path used as a boolean is an error, not unknown.
  *   `&&` and `||` short-circuit: an operand that is not reached is not checked.
  * - Each node visited and each value compared costs one op; going over the budget fails.
  * Positions in messages are 0-based character offsets into the source.
@@ -38,8 +47,15 @@ export interface CompiledCondition {
 /** Result of `compileCondition`; `error` names the problem and its character position. */
 export type CompileResult = { ok: true; condition: CompiledCondition } | { ok: false; error: string };
 
-/** Result of evaluation; `ops` is what was spent, at most the budget plus one. */
-export type EvalResult = { ok: true; value: boolean; ops: number } | { ok: false; error: string; ops: number };
+/**
+ * Result of evaluation; `ops` is what was spent, at most the budget plus one. `value: 'unknown'`
+ * means a comparison could not be decided (a missing or mistyped operand) and the rest of the
+ * condition did not decide it either; `unknown` then names the comparisons and their operands.
+ */
+export type EvalResult =
+  | { ok: true; value: boolean; ops: number }
+  | { ok: true; value: 'unknown'; unknown: string[]; ops: number }
+  | { ok: false; error: string; ops: number };
 
 type Op = '==' | '!=' | '<' | '<=' | '>' | '>=' | 'in' | 'contains';
 type Node =
@@ -197,6 +213,17 @@ export function compileCondition(source: string, opts?: { maxLength?: number; ma
 
 const tick = (b: Budget) => ++b.ops > b.limit && fail(`budget of ${b.limit} ops exceeded`);
 
+/**
+ * The third truth value: the condition cannot be decided on this context (a field is missing or has
+ * another type than the comparison needs). `why` says which operand and why, for the decision's reasons.
+ */
+class Unknown { constructor(readonly why: readonly string[]) {} }
+/** At most this many explanations travel with an unknown result: reasons must stay short. */
+const MAX_WHY = 3;
+const unknownOf = (xs: readonly Unknown[]): Unknown => new Unknown([...new Set(xs.flatMap((u) => u.why))].slice(0, MAX_WHY));
+type Truth = boolean | Unknown;
+type Val = CondValue | Unknown;
+
 /** Fails on anything but JSON data, so a Date, a function, NaN or undefined cannot be compared. */
 function kindOf(v: unknown): string {
   if (v === null) return 'null';
@@ -211,20 +238,21 @@ function checked(v: unknown): CondValue {
   return v as CondValue;
 }
 
-function truth(v: CondValue, node: unknown, op: string): boolean {
+function truth(v: Val, node: unknown, op: string): Truth {
   const at = isRecord(node) && typeof node.at === 'number' ? node.at : '?';
-  return typeof v === 'boolean' ? v : fail(`operand of '${op}' at ${at} is ${kindOf(v)}, not boolean`);
+  return typeof v === 'boolean' || v instanceof Unknown ? v : fail(`operand of '${op}' at ${at} is ${kindOf(v)}, not boolean`);
 }
 
-function read(ctx: unknown, path: unknown): CondValue {
+/** The value at `path`, or `missing` when some segment is absent (the language reads that as null). */
+function lookup(ctx: unknown, path: unknown): { v: CondValue; missing: boolean } {
   if (!Array.isArray(path) || path.length === 0) fail('malformed condition: bad path');
   let cur = ctx;
   for (const seg of path as unknown[]) {
     if (typeof seg !== 'string' || FORBIDDEN.has(seg)) return fail('malformed condition: forbidden path segment');
-    if (!isPlainObject(cur) || !hasOwn(cur, seg)) return null;
+    if (!isPlainObject(cur) || !hasOwn(cur, seg)) return { v: null, missing: true };
     cur = cur[seg];
   }
-  return cur === undefined ? null : checked(cur);
+  return cur === undefined ? { v: null, missing: true } : { v: checked(cur), missing: false };
 }
 
 function equal(a: unknown, b: unknown, budget: Budget): boolean {
@@ -238,47 +266,110 @@ function equal(a: unknown, b: unknown, budget: Budget): boolean {
   return keys.length === Object.keys(y).length && keys.every((k) => hasOwn(y, k) && equal(x[k], y[k], budget));
 }
 
-function binary(op: unknown, a: CondValue, b: CondValue, budget: Budget): boolean {
-  // Both numbers or both strings; kindOf has already refused NaN.
-  const ordered = (typeof a === 'number' && typeof b === 'number') || (typeof a === 'string' && typeof b === 'string');
-  const [x, y] = [a as number, b as number];
+/** One operand of a comparison, with its node so that a reason can name it. */
+interface Operand { v: Val; node: Record<string, unknown>; ctx: unknown }
+
+const article = (kind: string) => (kind === 'null' ? 'null' : `${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind}`);
+
+/** How an operand reads in a reason: `action.input.amount is missing`, `... is a string`. */
+function described(o: Operand): string {
+  const n = o.node;
+  const name = n.k === 'path' && Array.isArray(n.p) ? (n.p as string[]).join('.') : n.k === 'lit' ? 'the literal' : 'the sub-condition';
+  if (o.v instanceof Unknown) return `${name} is unknown`;
+  if (n.k === 'path' && lookup(o.ctx, n.p).missing) return `${name} is missing`;
+  return `${name} is ${article(kindOf(o.v))}`;
+}
+
+/** Only the literal `null` asks about presence; a null read from a path is a missing (or null) field. */
+const nullLiteral = (o: Operand) => o.node.k === 'lit' && o.v === null;
+const absent = (o: Operand) => o.v === null && !nullLiteral(o);
+/** The operand to name in a reason: an absent one, else one that fails `bad`, else a path rather than a literal. */
+const culprit = (a: Operand, b: Operand, bad: (o: Operand) => boolean) =>
+  [a, b].find(absent) ?? [a, b].find(bad) ?? (a.node.k === 'lit' ? b : a);
+
+function unknownBecause(op: unknown, at: unknown, text: string): Unknown {
+  return new Unknown([`'${String(op)}' at ${typeof at === 'number' ? at : '?'}: ${text}`]);
+}
+
+/** `x in arr`: unknown unless arr is an array and x can be looked for in it (present, and of a kind some item has). */
+function member(op: unknown, at: unknown, x: Operand, arr: Operand, budget: Budget): Truth {
+  if (!Array.isArray(arr.v)) return unknownBecause(op, at, `${described(arr)}, not an array`);
+  if (absent(x)) return unknownBecause(op, at, described(x));
+  const items = arr.v;
+  if (items.some((e) => equal(x.v, e, budget))) return true;
+  const kind = kindOf(x.v);
+  return items.length === 0 || items.some((e) => kindOf(e) === kind) ? false : unknownBecause(op, at, `${described(x)} and no item of ${described(arr).replace(/ is .*$/, '')} is`);
+}
+
+const orderable = (o: Operand) => typeof o.v === 'number' || typeof o.v === 'string';
+
+function binary(n: Record<string, unknown>, a: Operand, b: Operand, budget: Budget): Truth {
+  const { op, at } = n;
+  if (a.v instanceof Unknown || b.v instanceof Unknown) return unknownOf([a.v, b.v].filter((v): v is Unknown => v instanceof Unknown));
+  const [x, y] = [a.v, b.v];
   switch (op) {
-    case '==': return equal(a, b, budget);
-    case '!=': return !equal(a, b, budget);
-    case '<': return ordered && x < y;
-    case '<=': return ordered && x <= y;
-    case '>': return ordered && x > y;
-    case '>=': return ordered && x >= y;
-    case 'in': return Array.isArray(b) && b.some((e) => equal(a, e, budget));
-    case 'contains': return Array.isArray(a) ? a.some((e) => equal(e, b, budget)) : typeof a === 'string' && typeof b === 'string' && a.includes(b);
+    case '==': case '!=': {
+      // Same kinds, or a presence test against the literal null, are decided; else a field is missing or mistyped.
+      if (kindOf(x) === kindOf(y) || nullLiteral(a) || nullLiteral(b)) return equal(x, y, budget) === (op === '==');
+      const c = culprit(a, b, () => false);
+      return unknownBecause(op, at, `${described(c)}, the other side ${article(kindOf(c === a ? y : x))}`);
+    }
+    case '<': case '<=': case '>': case '>=': {
+      if (!orderable(a) || !orderable(b) || typeof x !== typeof y) {
+        return unknownBecause(op, at, `${described(culprit(a, b, (o) => !orderable(o)))}; '${op}' needs two numbers or two strings`);
+      }
+      const [p, q] = [x as number, y as number];
+      return op === '<' ? p < q : op === '<=' ? p <= q : op === '>' ? p > q : p >= q;
+    }
+    case 'in': return member(op, at, a, b, budget);
+    case 'contains':
+      if (Array.isArray(x)) return member(op, at, b, a, budget);
+      if (typeof x !== 'string') return unknownBecause(op, at, `${described(a)}, not an array or a string`);
+      return typeof y === 'string' ? x.includes(y) : unknownBecause(op, at, `${described(b)}, not a string`);
     default: return fail('malformed condition: unknown operator');
   }
 }
 
-function junction(k: 'and' | 'or', xs: unknown, ctx: unknown, budget: Budget): boolean {
+/** Kleene: a decisive operand (false for and, true for or) wins over unknown; otherwise unknown wins over the rest. */
+function junction(k: 'and' | 'or', xs: unknown, ctx: unknown, budget: Budget): Truth {
   if (!Array.isArray(xs) || xs.length === 0) fail(`malformed condition: empty '${k}'`);
   const decisive = k === 'or';
-  for (const x of xs as unknown[]) if (truth(evalNode(x, ctx, budget), x, decisive ? '||' : '&&') === decisive) return decisive;
-  return !decisive;
+  const unknowns: Unknown[] = [];
+  for (const x of xs as unknown[]) {
+    const t = truth(evalNode(x, ctx, budget), x, decisive ? '||' : '&&');
+    if (t === decisive) return decisive;
+    if (t instanceof Unknown) unknowns.push(t);
+  }
+  return unknowns.length ? unknownOf(unknowns) : !decisive;
 }
 
-function evalNode(n: unknown, ctx: unknown, budget: Budget): CondValue {
+function operand(n: unknown, ctx: unknown, budget: Budget): Operand {
+  const v = evalNode(n, ctx, budget);
+  return { v, node: n as Record<string, unknown>, ctx };
+}
+
+function evalNode(n: unknown, ctx: unknown, budget: Budget): Val {
   tick(budget);
   if (!isRecord(n)) return fail('malformed condition: node is not an object');
   switch (n.k) {
     case 'lit': return checked(n.v);
-    case 'path': return read(ctx, n.p);
-    case 'not': return !truth(evalNode(n.x, ctx, budget), n.x, '!');
+    case 'path': return lookup(ctx, n.p).v;
+    case 'not': {
+      const t = truth(evalNode(n.x, ctx, budget), n.x, '!');
+      return t instanceof Unknown ? t : !t;
+    }
     case 'and': case 'or': return junction(n.k, n.xs, ctx, budget);
-    case 'bin': return binary(n.op, evalNode(n.a, ctx, budget), evalNode(n.b, ctx, budget), budget);
+    case 'bin': return binary(n, operand(n.a, ctx, budget), operand(n.b, ctx, budget), budget);
     default: return fail('malformed condition: unknown node kind');
   }
 }
 
 /**
- * Evaluate a compiled condition against a context. Never throws: a budget overrun, a non-boolean
- * operand of `&&`/`||`/`!` or result, a value that is not JSON data, or a tree this module did not
- * produce gives `ok: false`, and callers fail closed.
+ * Evaluate a compiled condition against a context. Never throws. The value is `true`, `false` or
+ * `'unknown'` (with `unknown`: why, at most three reasons); callers must treat unknown as "could be
+ * either" and take the stricter reading. A budget overrun, a non-boolean operand of `&&`/`||`/`!` or
+ * result, a value that is not JSON data, or a tree this module did not produce gives `ok: false`,
+ * and callers fail closed.
  * @param opts.budget ops allowed: one per node visited and one per value compared. @default 1000
  */
 export function evaluateCondition(c: CompiledCondition, context: { [k: string]: CondValue }, opts?: { budget?: number }): EvalResult {
@@ -287,6 +378,7 @@ export function evaluateCondition(c: CompiledCondition, context: { [k: string]: 
     budget.limit = limit(opts?.budget, 1000, 'budget');
     if (!isRecord(c) || c.v !== 1) fail('malformed condition: not a compiled condition of version 1');
     const value = evalNode(c.root, context, budget);
+    if (value instanceof Unknown) return { ok: true, value: 'unknown', unknown: [...value.why], ops: budget.ops };
     return typeof value === 'boolean' ? { ok: true, value, ops: budget.ops } : fail(`condition gave ${kindOf(value)}, not boolean`);
   } catch (e) {
     return { ok: false, error: errorText(e), ops: budget.ops };

@@ -2,8 +2,12 @@
  * Pure policy evaluation, imported by the governed run workflow. Deterministic and total: any error
  * fails closed (Deny). No matching rule means Deny. Strictest matching rule wins:
  * Deny > ManualOnly > HumanApprove > Assisted > Auto. A tier override may only make it stricter.
+ * A rule whose `when` is unknown (a missing or mistyped field) is decided the strictest way it could
+ * go: it applies when another rule matches for certain, and with no certain match the run is denied.
+ * So a missing or mistyped field never picks a looser rule than a well-typed one could.
  */
 import { type CondValue, checkCondition } from './condition';
+import { ownValue } from './own';
 import type { Duty, PolicySnapshot, PolicyTier, Rule } from './schema';
 import { durationMs } from './duration';
 import { TOOL_CLASS_TIER, classifyTool } from './tools';
@@ -58,8 +62,18 @@ function matchesPattern(pattern: string | string[] | undefined, value: string): 
 /** Thrown inside evaluation when a condition cannot be decided; evaluation then fails closed. */
 class ConditionFailure extends Error {}
 
-/** Why a rule matches, or undefined when it does not. */
-function matchRule(rule: Rule, req: PolicyRequest, context: { [k: string]: CondValue }): string | undefined {
+/** The strength of a tier; an unknown name (never from a checked snapshot) fails the evaluation closed. */
+function strength(tier: string): number {
+  const s = ownValue(STRENGTH, tier);
+  if (s === undefined) throw new ConditionFailure(`unknown tier ${JSON.stringify(String(tier).slice(0, 40))}`);
+  return s;
+}
+
+/** A rule that matches: `unknown` lists why its `when` could not be decided, when it could not. */
+interface Match { why: string; unknown?: string[] }
+
+/** Why a rule matches (for certain, or because its condition is unknown), or undefined when it does not. */
+function matchRule(rule: Rule, req: PolicyRequest, context: { [k: string]: CondValue }): Match | undefined {
   const m = rule.match;
   const { runtime, target, operation, tools = [] } = req.action;
   if (!matchesPattern(m.runtime, runtime) || !matchesPattern(m.target, target) || !matchesPattern(m.operation, operation)) {
@@ -67,22 +81,25 @@ function matchRule(rule: Rule, req: PolicyRequest, context: { [k: string]: CondV
   }
   if (m.requesterRoles && !m.requesterRoles.some((r) => req.requestedBy.roles.includes(r))) return undefined;
   if (m.tools !== undefined && !tools.some((t) => matchesPattern(m.tools, t))) return undefined;
+  let unknown: string[] | undefined;
   if (rule.when !== undefined) {
     const r = checkCondition(rule.when, context, { budget: CONDITION_BUDGET });
     if (!r.ok) throw new ConditionFailure(`rule ${rule.id}: condition failed: ${r.error}`);
-    if (!r.value) return undefined;
+    if (r.value === 'unknown') unknown = r.unknown;
+    else if (!r.value) return undefined;
   }
   const what = [`runtime=${runtime}`, `operation=${operation}`, `target=${target}`];
   if (m.requesterRoles) what.push(`requester role in [${m.requesterRoles.join(',')}]`);
   if (m.tools !== undefined) what.push('tools matched');
+  if (unknown) return { why: `rule ${rule.id} (${rule.tier}) counts as matching: its condition (${rule.when}) is unknown: ${unknown.join('; ')}`, unknown };
   if (rule.when !== undefined) what.push(`when (${rule.when})`);
-  return `rule ${rule.id} (${rule.tier}) matched ${what.join(' ')}`;
+  return { why: `rule ${rule.id} (${rule.tier}) matched ${what.join(' ')}` };
 }
 
 /** Tools first: a tool outside the flow's allow-list denies; each tool's class sets a least tier. */
 function toolFloor(snapshot: PolicySnapshot, req: PolicyRequest): { deny?: string; tier: Exclude<PolicyTier, 'Deny'>; reasons: string[] } {
   const { tools = [], target } = req.action;
-  const allowed = snapshot.defaults.flowTools?.[target];
+  const allowed = ownValue(snapshot.defaults.flowTools, target);
   const reasons: string[] = [];
   let tier: Exclude<PolicyTier, 'Deny'> = 'Auto';
   for (const tool of tools) {
@@ -90,7 +107,7 @@ function toolFloor(snapshot: PolicySnapshot, req: PolicyRequest): { deny?: strin
     const cls = classifyTool(tool, snapshot.defaults.toolClasses);
     const least = TOOL_CLASS_TIER[cls];
     reasons.push(`tool ${tool} is ${cls}: at least ${least}`);
-    if (STRENGTH[least] > STRENGTH[tier]) tier = least;
+    if (strength(least) > strength(tier)) tier = least;
   }
   return { tier, reasons };
 }
@@ -164,27 +181,33 @@ export function evaluatePolicy(snapshot: PolicySnapshot, req: PolicyRequest): Po
     if (tools.deny) return denied(snapshot, [tools.deny], []);
     const context = conditionContext(snapshot, req);
     let winner: Rule | undefined;
+    let certain = 0;
     const reasons: string[] = [];
     const matchedRules: string[] = [];
     for (const rule of snapshot.rules) {
-      const why = matchRule(rule, req, context);
-      if (!why) continue;
-      reasons.push(why);
+      const match = matchRule(rule, req, context);
+      if (!match) continue;
+      reasons.push(match.why);
       matchedRules.push(rule.id);
-      // Strictest wins; among equals the first listed decides approval details.
-      if (!winner || STRENGTH[rule.tier] > STRENGTH[winner.tier]) winner = rule;
+      if (!match.unknown) certain++;
+      // Strictest wins (unknown conditions count as matching); among equals the first listed decides approval details.
+      if (!winner || strength(rule.tier) > strength(winner.tier)) winner = rule;
     }
     if (!winner) return denied(snapshot, ['no rule matched: deny by default'], []);
+    if (!certain) {
+      reasons.push('no rule matched for certain; the rules above apply only if their unknown conditions hold: denied (fail closed)');
+      return denied(snapshot, reasons, matchedRules);
+    }
     if (winner.tier === 'Deny') return denied(snapshot, reasons, matchedRules);
     const decision = { ...baseDecision(snapshot, winner), reasons, matchedRules };
     let tier: Exclude<PolicyTier, 'Deny'> = winner.tier;
     reasons.push(...tools.reasons);
-    if (STRENGTH[tools.tier] > STRENGTH[tier]) {
+    if (strength(tools.tier) > strength(tier)) {
       reasons.push(`agent tools raised the tier from ${tier} to ${tools.tier}`);
       tier = tools.tier;
     }
     if (req.tierOverride) {
-      if (STRENGTH[req.tierOverride] > STRENGTH[tier]) {
+      if (strength(req.tierOverride) > strength(tier)) {
         reasons.push(`tierOverride raised the tier from ${tier} to ${req.tierOverride}`);
         tier = req.tierOverride;
       } else if (req.tierOverride !== tier) {
