@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { type PolicyRequest, evaluatePolicy } from '../policies/evaluate';
 import { PolicyLoadError, loadPolicyDir } from '../policies/load';
+import { ownHas, ownValue } from '../policies/own';
 import type { PolicySnapshot, Rule } from '../policies/schema';
 import { PROJECT_ROOT } from '../workers/config';
 import { TEST_POLICY_DIR } from './support/harness';
@@ -70,6 +71,92 @@ describe('policy evaluation', function () {
     assert.equal(d.effect, 'Deny');
     assert.match(d.reasons[0], /fail closed/);
     assert.equal(evaluatePolicy(null as unknown as PolicySnapshot, req('read')).effect, 'Deny');
+  });
+});
+
+describe('unknown conditions never fall through to a looser rule', function () {
+  // Context: with `amount: "250000"` the ops set's `payments` rule (`amount > 1000`, HumanApprove)
+  // did not match and `small-payments` (Assisted) dispatched the payment without approval (issue 14).
+  const ops = () => loadPolicyDir(path.join(PROJECT_ROOT, 'policies', 'sets')).snapshotFor('ops');
+  const pay = (input: { [k: string]: unknown }) => req('pay', { action: { runtime: 'activepieces', target: 'vendors/acme', operation: 'pay', input } });
+  const cases: [string, { [k: string]: unknown }, RegExp][] = [
+    ['a string amount', { amount: '250000' }, /action\.input\.amount is a string/],
+    ['a missing amount', {}, /action\.input\.amount is missing/],
+    ['an amount in an array', { amount: [250000] }, /action\.input\.amount is an array/],
+    ['a null amount', { amount: null }, /action\.input\.amount is null/],
+  ];
+  for (const [name, input, why] of cases) {
+    it(`ops: ${name} needs the payments approval (HumanApprove, 2 signed), not Assisted`, function () {
+      const d = evaluatePolicy(ops(), pay(input));
+      assert.equal(d.tier, 'HumanApprove');
+      assert.deepEqual([d.quorum, d.signed, d.requiredRoles], [2, true, ['finance']]);
+      assert.deepEqual(d.matchedRules, ['payments', 'small-payments']);
+      const reason = d.reasons.find((r) => r.startsWith('rule payments'));
+      assert.match(reason ?? '', /payments \(HumanApprove\) counts as matching: its condition \(action\.input\.amount > 1000\) is unknown/);
+      assert.match(reason ?? '', why);
+    });
+  }
+
+  it('ops: well-typed amounts decide as before', function () {
+    assert.equal(evaluatePolicy(ops(), pay({ amount: 250000 })).tier, 'HumanApprove');
+    const small = evaluatePolicy(ops(), pay({ amount: 1000 }));
+    assert.deepEqual([small.tier, small.matchedRules], ['Assisted', ['small-payments']]);
+  });
+
+  it('with no certain match, an unknown condition denies and says why', function () {
+    const d = evaluatePolicy(snapshot([{ id: 'big', match: {}, when: 'action.input.amount > 10', tier: 'Auto' }]), req('write', { action: { runtime: 'echo', target: 't', operation: 'write', input: { amount: '5' } } }));
+    assert.equal(d.effect, 'Deny');
+    assert.match(d.reasons[0], /^rule big \(Auto\) counts as matching: its condition .* is unknown: '>' at 20: action\.input\.amount is a string/);
+    assert.match(d.reasons.at(-1)!, /no rule matched for certain/);
+  });
+
+  it('a Deny rule with an unknown condition denies; a looser unknown rule changes nothing', function () {
+    const rules: Rule[] = [
+      { id: 'all', match: {}, tier: 'HumanApprove' },
+      { id: 'block-eu', match: {}, when: "action.input.region == 'eu'", tier: 'Deny' },
+      { id: 'tiny', match: {}, when: 'action.input.amount < 5', tier: 'Auto' },
+    ];
+    const r = (input: { [k: string]: unknown }) => evaluatePolicy(snapshot(rules), req('write', { action: { runtime: 'echo', target: 't', operation: 'write', input } }));
+    assert.equal(r({ region: 'us', amount: 1 }).tier, 'HumanApprove');
+    assert.equal(r({ region: 7, amount: 1 }).effect, 'Deny');
+    assert.equal(r({ amount: 1 }).effect, 'Deny', 'region missing: the Deny rule might apply');
+    const d = r({ region: 'us' });
+    assert.deepEqual([d.tier, d.matchedRules], ['HumanApprove', ['all', 'tiny']]);
+  });
+
+  it('a presence test (== null) stays decidable, so a rule can opt out of a missing field', function () {
+    const rules: Rule[] = [
+      { id: 'all', match: {}, tier: 'Assisted' },
+      { id: 'big', match: {}, when: 'action.input.amount != null and action.input.amount > 1000', tier: 'HumanApprove' },
+    ];
+    const d = evaluatePolicy(snapshot(rules), req('write', { action: { runtime: 'echo', target: 't', operation: 'write', input: {} } }));
+    assert.deepEqual([d.tier, d.matchedRules], ['Assisted', ['all']]);
+  });
+});
+
+describe('own-property lookups in policy maps', function () {
+  // Context: `approverRoles[id]` with id `toString` read Object.prototype.toString (issue 14, item 4).
+  it('ownValue finds only own keys, also on plain objects that went through JSON', function () {
+    const map = JSON.parse('{"bob": ["approver"], "__proto__": ["x"]}') as Record<string, string[]>;
+    for (const key of ['toString', 'constructor', 'hasOwnProperty', 'valueOf', 'nobody']) assert.equal(ownValue(map, key), undefined, key);
+    assert.deepEqual(ownValue(map, 'bob'), ['approver']);
+    assert.deepEqual(ownValue(map, '__proto__'), ['x'], 'an own __proto__ key is data');
+    assert.equal(ownValue({}, '__proto__'), undefined);
+    assert.equal(ownValue(undefined, 'bob'), undefined);
+    assert.equal(ownValue(map, 5 as unknown as string), undefined);
+    assert.equal(ownHas(map, 'bob') && !ownHas(map, 'toString') && !ownHas(null, 'bob'), true);
+  });
+
+  it('a flow named like an Object.prototype member has no allow-list, and a bogus tier override denies', function () {
+    const rules: Rule[] = [{ id: 'chat', match: { operation: 'chat' }, tier: 'Auto' }];
+    const snap: PolicySnapshot = { ...snapshot(rules), defaults: { ...defaults, flowTools: { 'flows/bot': ['search_docs'] } } };
+    for (const target of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+      const d = evaluatePolicy(snap, req('chat', { action: { runtime: 'echo', target, operation: 'chat', tools: ['search_docs'] } }));
+      assert.deepEqual([d.effect, d.tier], ['Allow', 'Auto'], target);
+    }
+    const bogus = evaluatePolicy(snapshot(rules), req('chat', { tierOverride: 'toString' as 'Auto' }));
+    assert.equal(bogus.effect, 'Deny');
+    assert.match(bogus.reasons[0], /fail closed\): unknown tier/);
   });
 });
 
