@@ -261,6 +261,123 @@ describe('policy evaluation is total and deterministic (property)', function () 
   });
 });
 
+describe('property: a missing or mistyped field never gives a looser outcome than the well-typed input', function () {
+  // Context: issue 14, item 2. For each case a well-typed input is decided, then the same input with
+  // some fields removed or sent as another type (the number as a string, wrapped in an array or an
+  // object, null, ...); the second decision must be at least as strict (Deny strictest), and when it
+  // differs its reasons must say which condition was unknown.
+  function mulberry32(seed: number) {
+    return () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const rnd = mulberry32(0x5eed14);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
+  const RANK = { Auto: 0, Assisted: 1, HumanApprove: 2, ManualOnly: 3, Deny: 4 } as const;
+  const rank = (d: ReturnType<typeof evaluatePolicy>) => (d.effect === 'Deny' ? RANK.Deny : RANK[d.tier!]);
+
+  /** Inputs whose fields have the types the conditions compare them as. */
+  const wellTyped = (): { [k: string]: unknown } => ({
+    amount: pick([0, 5, 999, 1000, 1001, 250000, -3.5]),
+    currency: pick(['EUR', 'USD', 'GBP']),
+    tags: ['a', 'b', 'prod'].filter(() => rnd() < 0.5),
+    urgent: rnd() < 0.5,
+  });
+  // Not among the mutations: a list sent as one string. `contains` on a string is a substring test,
+  // so `tags contains 'a'` on "a,b" is decided as text (documented in README "Policies").
+  function mistyped(v: unknown): unknown {
+    const common = [undefined, null, [v], { value: v }];
+    if (typeof v === 'number') return pick([...common, String(v), v > 0]);
+    if (typeof v === 'string') return pick([...common, 5, v === 'EUR']);
+    if (typeof v === 'boolean') return pick([...common, String(v), v ? 1 : 0]);
+    return pick([...common, 1, true]);
+  }
+  function mutate(input: { [k: string]: unknown }): { [k: string]: unknown } {
+    const out: { [k: string]: unknown } = {};
+    let changed = false;
+    for (const [k, v] of Object.entries(input)) {
+      if (rnd() < 0.4) {
+        changed = true;
+        const m = mistyped(v);
+        if (m !== undefined) out[k] = m;
+      } else out[k] = v;
+    }
+    if (!changed) delete out.amount;
+    return out;
+  }
+
+  // Atoms compare each field as its well-typed kind. Presence tests (`== null`) are left out: they
+  // decide on absence by design (README "Policies").
+  const ATOMS = [
+    () => `action.input.amount ${pick(['<', '<=', '>', '>=', '==', '!='])} ${pick([0, 1000, 5000])}`,
+    () => `action.input.currency ${pick(['==', '!='])} '${pick(['EUR', 'USD'])}'`,
+    () => `action.input.currency in ['EUR', 'USD']`,
+    () => `'${pick(['a', 'prod'])}' in action.input.tags`,
+    () => `action.input.tags contains '${pick(['a', 'b'])}'`,
+    () => `action.input.urgent == ${pick(['true', 'false'])}`,
+    () => `action.input.currency >= 'F'`,
+    () => "'finance' in requester.roles",
+  ];
+  function when(depth: number): string {
+    const r = rnd();
+    if (depth <= 0 || r < 0.4) return pick(ATOMS)();
+    if (r < 0.8) return `(${when(depth - 1)}) ${pick(['&&', '||'])} (${when(depth - 1)})`;
+    return `not (${when(depth - 1)})`;
+  }
+  const TIERS = ['Auto', 'Assisted', 'HumanApprove', 'ManualOnly', 'Deny'] as const;
+  const randomRules = (): Rule[] =>
+    Array.from({ length: 1 + Math.floor(rnd() * 5) }, (_, i) => ({
+      id: `r${i}`,
+      match: rnd() < 0.7 ? { operation: pick(['pay', 'write']) } : {},
+      ...(rnd() < 0.7 ? { when: when(2) } : {}),
+      tier: pick(TIERS),
+    }));
+
+  const shipped = loadPolicyDir(path.join(PROJECT_ROOT, 'policies', 'sets'));
+  const testSets = loadPolicyDir(TEST_POLICY_DIR);
+  const shippedSnaps = [...shipped.workspaces.map((w) => shipped.snapshotFor(w)), ...testSets.workspaces.map((w) => testSets.snapshotFor(w))];
+  const RUNTIMES = ['activepieces', 'echo', 'langflow', 'kestra'];
+  const OPERATIONS = ['pay', 'write', 'read', 'notify', 'deploy', 'wipe', 'chat'];
+  const TARGETS = ['vendors/acme', 'prod/api', 'demo/x', 'support-agent', 'crm/contacts'];
+
+  function check(snaps: () => PolicySnapshot, cases: number, stats: { equal: number; stricter: number }) {
+    for (let n = 0; n < cases; n++) {
+      const snap = snaps();
+      // Half the cases are payments, which is where the shipped conditions are.
+      const action = { runtime: pick(RUNTIMES.slice(0, 2)), target: pick(TARGETS), operation: rnd() < 0.5 ? 'pay' : pick(OPERATIONS) };
+      if (rnd() < 0.3) action.runtime = pick(RUNTIMES);
+      const requestedBy = { id: 'p', roles: rnd() < 0.3 ? ['finance'] : ['dev'] };
+      const input = wellTyped();
+      const bad = mutate(input);
+      const good = evaluatePolicy(snap, { action: { ...action, input }, requestedBy });
+      const worse = evaluatePolicy(snap, { action: { ...action, input: bad }, requestedBy });
+      const where = `case ${n}: ${JSON.stringify({ rules: snap.rules.map((r) => [r.id, r.tier, r.when]), action, input, bad })}`;
+      assert.ok(good.reasons.every((r) => !/is unknown|condition failed/.test(r)), `well-typed input decided: ${where}`);
+      assert.ok(rank(worse) >= rank(good), `${good.tier ?? 'Deny'} -> ${worse.tier ?? 'Deny'}: ${where}`);
+      if (rank(worse) === rank(good)) stats.equal++;
+      else {
+        stats.stricter++;
+        assert.ok(worse.reasons.some((r) => /is unknown|condition failed/.test(r)), `stricter without a reason: ${where}`);
+      }
+    }
+  }
+
+  it('3000 cases over the shipped and test policy sets', function () {
+    const stats = { equal: 0, stricter: 0 };
+    check(() => pick(shippedSnaps), 3000, stats);
+    assert.ok(stats.stricter >= 100 && stats.equal >= 100, JSON.stringify(stats));
+  });
+
+  it('3000 cases over random rule sets', function () {
+    const stats = { equal: 0, stricter: 0 };
+    check(() => snapshot(randomRules()), 3000, stats);
+    assert.ok(stats.stricter >= 200 && stats.equal >= 200, JSON.stringify(stats));
+  });
+});
+
 describe('policy snapshots on a real server', function () {
   // Context: a policy edit must never change a run already started; the snapshot is in its history.
   it('a run keeps the policy version it started with, across a policy change and a new worker', async function () {
