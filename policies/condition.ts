@@ -385,6 +385,34 @@ export function evaluateCondition(c: CompiledCondition, context: { [k: string]: 
   }
 }
 
+/** An ordered comparison (`< <= > >=`) in a compiled condition that reads at least one path. */
+export interface OrderedComparison {
+  /** As written, normalised: `action.input.amount > 1000`. */
+  text: string;
+  /** The paths it reads. */
+  paths: string[];
+  at: number;
+}
+
+/**
+ * The ordered comparisons of a condition that read a path: where a missing or mistyped field makes
+ * the condition unknown. For `portarium policy check`; a tree it did not produce gives [].
+ */
+export function orderedComparisons(c: CompiledCondition): OrderedComparison[] {
+  const out: OrderedComparison[] = [];
+  const show = (n: Record<string, unknown>) => (n.k === 'path' && Array.isArray(n.p) ? n.p.join('.') : n.k === 'lit' ? JSON.stringify(n.v) : '(...)');
+  const visit = (n: unknown, depth: number): void => {
+    if (!isRecord(n) || depth > 64) return;
+    if (n.k === 'bin' && isRecord(n.a) && isRecord(n.b) && ['<', '<=', '>', '>='].includes(n.op as string)) {
+      const paths = [n.a, n.b].filter((x) => x.k === 'path').map(show);
+      if (paths.length) out.push({ text: `${show(n.a)} ${String(n.op)} ${show(n.b)}`, paths, at: typeof n.at === 'number' ? n.at : 0 });
+    }
+    for (const kid of [n.x, n.a, n.b, ...(Array.isArray(n.xs) ? n.xs : [])]) visit(kid, depth + 1);
+  };
+  visit(isRecord(c) ? c.root : undefined, 0);
+  return out;
+}
+
 /** Compile with the default limits, then evaluate. Never throws. */
 export function checkCondition(source: string, context: { [k: string]: CondValue }, opts?: { budget?: number }): EvalResult {
   const compiled = compileCondition(source);

@@ -51,7 +51,8 @@ export interface PolicyDecision {
   approverRoles: Record<string, string[]>;
 }
 
-const STRENGTH: Record<PolicyTier, number> = { Auto: 0, Assisted: 1, HumanApprove: 2, ManualOnly: 3, Deny: 4 };
+/** How strict each tier is; higher wins. */
+export const TIER_STRENGTH: Readonly<Record<PolicyTier, number>> = { Auto: 0, Assisted: 1, HumanApprove: 2, ManualOnly: 3, Deny: 4 };
 
 function matchesPattern(pattern: string | string[] | undefined, value: string): boolean {
   if (pattern === undefined) return true;
@@ -64,7 +65,7 @@ class ConditionFailure extends Error {}
 
 /** The strength of a tier; an unknown name (never from a checked snapshot) fails the evaluation closed. */
 function strength(tier: string): number {
-  const s = ownValue(STRENGTH, tier);
+  const s = ownValue(TIER_STRENGTH, tier);
   if (s === undefined) throw new ConditionFailure(`unknown tier ${JSON.stringify(String(tier).slice(0, 40))}`);
   return s;
 }

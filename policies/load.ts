@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { canonicalJson, sha256Hex } from '../workflows/hashing';
 import { compileCondition } from './condition';
+import { orderedGuardWarnings } from './condition-lint';
 import type { WorkspaceConnections } from './connections';
 import { allowListAdmits } from './egress';
 import { snapshotQuotas } from './quotas';
@@ -35,6 +36,11 @@ export class PolicyLoadError extends Error {
 export interface LoadedPolicies {
   dir: string;
   workspaces: string[];
+  /**
+   * Things that load but deserve a look, e.g. an ordered comparison guarding a stricter rule that
+   * overlaps a looser one (policies/condition-lint.ts). `portarium policy check` prints them.
+   */
+  warnings: PolicyProblem[];
   /** The frozen snapshot a run of this workspace is decided by (deny-all for unknown workspaces). */
   snapshotFor(workspaceId: string): PolicySnapshot;
   /** The workspace's runtime connections and egress allow-list (empty, so deny-all, when unknown). */
@@ -76,6 +82,15 @@ function checkRules(file: string, ws: WorkspaceFile, defaults: DefaultsFile | un
       if (!compiled.ok) problems.push({ file, path: `rules.${i}.when`, message: compiled.error });
     }
   });
+}
+
+/** Warnings over the rules a workspace's runs are decided by: the defaults' rules, then its own. */
+function warnAboutConditions(file: string, defaultsFile: string, ws: WorkspaceFile, defaults: DefaultsFile | undefined, warnings: PolicyProblem[]): void {
+  const inherited = defaults?.rules ?? [];
+  for (const w of orderedGuardWarnings([...inherited, ...ws.rules])) {
+    const own = w.index >= inherited.length;
+    warnings.push({ file: own ? file : defaultsFile, path: `rules.${own ? w.index - inherited.length : w.index}.when`, message: `${own ? '' : `(in workspace ${ws.workspace}) `}${w.message}` });
+  }
 }
 
 /**
@@ -160,6 +175,7 @@ export function loadPolicyDir(dir: string): LoadedPolicies {
   }
   const defaults = parseFile(path.join(dir, defaultsName), DefaultsFile, problems);
   const workspaces = new Map<string, WorkspaceFile>();
+  const warnings: PolicyProblem[] = [];
   for (const name of files) {
     const stem = POLICY_FILE.exec(name)![1];
     if (stem === 'defaults') continue;
@@ -171,6 +187,7 @@ export function loadPolicyDir(dir: string): LoadedPolicies {
       continue;
     }
     checkRules(file, ws, defaults, problems);
+    warnAboutConditions(file, path.join(dir, defaultsName), ws, defaults, warnings);
     checkConnections(file, ws, problems);
     checkSubscribers(file, ws, problems);
     checkTriggers(file, ws, problems);
@@ -188,6 +205,7 @@ export function loadPolicyDir(dir: string): LoadedPolicies {
     triggers: () => triggers,
     routing: (base) => new TaskQueueRouting(base, isolation),
     workspaces: [...workspaces.keys()],
+    warnings,
     snapshotFor: (workspaceId) => snapshots.get(workspaceId) ?? makeSnapshot(workspaceId, defaults, undefined),
     connectionsFor: (workspaceId) => connections.get(workspaceId) ?? deepFreeze({ workspaceId, connections: {}, egress: {} }),
     subscribersFor: (workspaceId) => deepFreeze(workspaces.get(workspaceId)?.subscribers ?? []),

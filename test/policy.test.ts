@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { type PolicyRequest, evaluatePolicy } from '../policies/evaluate';
 import { PolicyLoadError, loadPolicyDir } from '../policies/load';
 import { ownHas, ownValue } from '../policies/own';
+import { orderedGuardWarnings, patternsOverlap } from '../policies/condition-lint';
 import type { PolicySnapshot, Rule } from '../policies/schema';
 import { PROJECT_ROOT } from '../workers/config';
 import { TEST_POLICY_DIR } from './support/harness';
@@ -131,6 +132,47 @@ describe('unknown conditions never fall through to a looser rule', function () {
     ];
     const d = evaluatePolicy(snapshot(rules), req('write', { action: { runtime: 'echo', target: 't', operation: 'write', input: {} } }));
     assert.deepEqual([d.tier, d.matchedRules], ['Assisted', ['all']]);
+  });
+});
+
+describe('policy check warnings about ordered comparisons', function () {
+  const rule = (id: string, tier: Rule['tier'], match: Rule['match'], when?: string): Rule => ({ id, match, tier, ...(when && { when }) });
+
+  it('warns for a stricter rule guarded by < <= > >= that overlaps a looser rule, and only then', function () {
+    const at = (rules: Rule[]) => orderedGuardWarnings(rules).map((w) => w.index);
+    const strict = rule('big', 'HumanApprove', { operation: 'pay' }, 'action.input.amount > 1000');
+    assert.deepEqual(at([strict, rule('small', 'Assisted', { operation: 'pay' })]), [0]);
+    assert.deepEqual(at([rule('small', 'Assisted', { operation: ['pay', 'refund'] }), strict]), [1]);
+    assert.deepEqual(at([strict, rule('any', 'Auto', {})]), [0], 'a rule without match patterns overlaps everything');
+    assert.deepEqual(at([strict, rule('small', 'Assisted', { operation: 'read' })]), [], 'no overlap');
+    assert.deepEqual(at([strict, rule('other', 'ManualOnly', { operation: 'pay' })]), [], 'the other rule is stricter');
+    assert.deepEqual(at([rule('eq', 'Deny', {}, "action.input.currency == 'XXX'"), rule('all', 'Auto', {})]), [], 'equality is not ordered');
+    assert.deepEqual(at([rule('k', 'Deny', {}, '1 < 2'), rule('all', 'Auto', {})]), [], 'no field read');
+    assert.deepEqual(at([rule('n', 'Deny', {}, "not (requester.id == 'x' or action.input.n >= 3)"), rule('all', 'Auto', {})]), [0], 'nested');
+    const [w] = orderedGuardWarnings([strict, rule('small', 'Assisted', { operation: 'pay' })]);
+    assert.match(w.message, /^'action\.input\.amount > 1000' guards big \(HumanApprove\), which overlaps the looser small \(Assisted\): when action\.input\.amount is missing/);
+  });
+
+  it('patterns overlap by exact text or prefix', function () {
+    const table: [string | string[] | undefined, string | string[] | undefined, boolean][] = [
+      ['pay', 'pay', true], ['pay', 'read', false], ['prod/*', 'prod/db', true], ['prod/*', 'dev/db', false],
+      ['prod/*', 'prod/eu/*', true], ['prod/eu/*', 'prod/*', true], ['prod/*', 'dev/*', false], [undefined, 'x', true],
+      [['a', 'b'], ['c', 'b'], true], [['a', 'b'], ['c'], false], ['*', 'anything', true],
+    ];
+    for (const [a, b, expected] of table) assert.equal(patternsOverlap(a, b), expected, `${JSON.stringify(a)} ~ ${JSON.stringify(b)}`);
+  });
+
+  it('names the file and path of the rule, also for a rule inherited from the defaults', function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-lint-'));
+    const defaultsFile = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'policies', 'sets', 'defaults.json'), 'utf8'));
+    defaultsFile.rules = [{ id: 'huge', match: {}, when: 'action.input.amount >= 1000000', tier: 'ManualOnly' }];
+    fs.writeFileSync(path.join(dir, 'defaults.json'), JSON.stringify(defaultsFile));
+    fs.writeFileSync(path.join(dir, 'w.yaml'), 'schemaVersion: 1\nkind: workspace\nworkspace: w\nrules:\n  - { id: all, match: {}, tier: Auto }\n  - { id: late, match: {}, when: "action.input.age > 30", tier: Assisted }\n');
+    const warnings = loadPolicyDir(dir).warnings.map((w) => [path.basename(w.file), w.path, w.message.slice(0, 40)]);
+    assert.deepEqual(warnings, [
+      ['defaults.json', 'rules.0.when', "(in workspace w) 'action.input.amount >="],
+      ['w.yaml', 'rules.1.when', "'action.input.age > 30' guards late (Ass"],
+    ]);
   });
 });
 
