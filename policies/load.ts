@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { canonicalJson, sha256Hex } from '../workflows/hashing';
 import { compileCondition } from './condition';
 import { orderedGuardWarnings } from './condition-lint';
+import { ownValue } from './own';
 import type { WorkspaceConnections } from './connections';
 import { allowListAdmits } from './egress';
 import { snapshotQuotas } from './quotas';
@@ -100,11 +101,11 @@ function warnAboutConditions(file: string, defaultsFile: string, ws: WorkspaceFi
  */
 function checkConnections(file: string, ws: WorkspaceFile, problems: PolicyProblem[]): void {
   for (const [runtime, conn] of Object.entries(ws.connections ?? {})) {
-    if (!conn || !ws.egress?.[runtime]) continue;
+    if (!conn || !ownValue(ws.egress, runtime)) continue;
     const urls: [string, string][] = [['baseUrl', conn.baseUrl]];
     if ('authUrl' in conn && conn.authUrl) urls.push(['authUrl', conn.authUrl]);
     for (const [field, url] of urls) {
-      if (!allowListAdmits(ws.egress?.[runtime], new URL(url))) {
+      if (!allowListAdmits(ownValue(ws.egress, runtime), new URL(url))) {
         problems.push({ file, path: `connections.${runtime}.${field}`, message: `${new URL(url).host} is not on egress.${runtime}.hosts, so every call would be refused` });
       }
     }
@@ -114,7 +115,7 @@ function checkConnections(file: string, ws: WorkspaceFile, problems: PolicyProbl
 /** A subscriber its workspace's egress rule refuses would never receive anything: report it at load. */
 function checkSubscribers(file: string, ws: WorkspaceFile, problems: PolicyProblem[]): void {
   (ws.subscribers ?? []).forEach((sub, i) => {
-    if (!allowListAdmits(ws.egress?.[EVENTS_EGRESS_KEY], new URL(sub.url))) {
+    if (!allowListAdmits(ownValue(ws.egress, EVENTS_EGRESS_KEY), new URL(sub.url))) {
       problems.push({ file, path: `subscribers.${i}.url`, message: `${new URL(sub.url).host} is not on egress.${EVENTS_EGRESS_KEY}.hosts, so no event would reach it` });
     }
   });
