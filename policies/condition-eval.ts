@@ -14,7 +14,8 @@ export type EvalResult =
   | { ok: true; value: 'unknown'; unknown: string[]; ops: number }
   | { ok: false; error: string; ops: number };
 
-interface Budget { ops: number; limit: number }
+/** What one evaluation spends, and how it compares (see `twoValued` on `evaluateCondition`). */
+interface Budget { ops: number; limit: number; twoValued: boolean }
 
 const tick = (b: Budget) => ++b.ops > b.limit && fail(`budget of ${b.limit} ops exceeded`);
 
@@ -99,10 +100,31 @@ function member(op: unknown, at: unknown, x: Operand, arr: Operand, budget: Budg
 
 const orderable = (o: Operand) => typeof o.v === 'number' || typeof o.v === 'string';
 
+/**
+ * The comparisons before three-valued logic: false where undecidable (`!=` true), so a run whose
+ * history was recorded then replays to the same decision.
+ */
+function twoValuedBinary(op: unknown, a: CondValue, b: CondValue, budget: Budget): boolean {
+  const ordered = (typeof a === 'number' && typeof b === 'number') || (typeof a === 'string' && typeof b === 'string');
+  const [x, y] = [a as number, b as number];
+  switch (op) {
+    case '==': return equal(a, b, budget);
+    case '!=': return !equal(a, b, budget);
+    case '<': return ordered && x < y;
+    case '<=': return ordered && x <= y;
+    case '>': return ordered && x > y;
+    case '>=': return ordered && x >= y;
+    case 'in': return Array.isArray(b) && b.some((e) => equal(a, e, budget));
+    case 'contains': return Array.isArray(a) ? a.some((e) => equal(e, b, budget)) : typeof a === 'string' && typeof b === 'string' && a.includes(b);
+    default: return fail('malformed condition: unknown operator');
+  }
+}
+
 function binary(n: Record<string, unknown>, a: Operand, b: Operand, budget: Budget): Truth {
   const { op, at } = n;
   if (a.v instanceof Unknown || b.v instanceof Unknown) return unknownOf([a.v, b.v].filter((v): v is Unknown => v instanceof Unknown));
   const [x, y] = [a.v, b.v];
+  if (budget.twoValued) return twoValuedBinary(op, x, y, budget);
   switch (op) {
     case '==': case '!=': {
       // Same kinds, or a presence test against the literal null, are decided; else a field is missing or mistyped.
@@ -167,9 +189,11 @@ function evalNode(n: unknown, ctx: unknown, budget: Budget): Val {
  * result, a value that is not JSON data, or a tree this module did not produce gives `ok: false`,
  * and callers fail closed.
  * @param opts.budget ops allowed: one per node visited and one per value compared. @default 1000
+ * @param opts.twoValued the semantics before three-valued logic (never `'unknown'`), only for
+ *   replaying histories recorded with them. @default false
  */
-export function evaluateCondition(c: CompiledCondition, context: { [k: string]: CondValue }, opts?: { budget?: number }): EvalResult {
-  const budget: Budget = { ops: 0, limit: 0 };
+export function evaluateCondition(c: CompiledCondition, context: { [k: string]: CondValue }, opts?: { budget?: number; twoValued?: boolean }): EvalResult {
+  const budget: Budget = { ops: 0, limit: 0, twoValued: opts?.twoValued === true };
   try {
     budget.limit = limit(opts?.budget, 1000, 'budget');
     if (!isRecord(c) || c.v !== 1) fail('malformed condition: not a compiled condition of version 1');

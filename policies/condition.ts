@@ -181,7 +181,7 @@ export function compileCondition(source: string, opts?: { maxLength?: number; ma
 }
 
 /** Compile with the default limits, then evaluate. Never throws. */
-export function checkCondition(source: string, context: { [k: string]: CondValue }, opts?: { budget?: number }): EvalResult {
+export function checkCondition(source: string, context: { [k: string]: CondValue }, opts?: { budget?: number; twoValued?: boolean }): EvalResult {
   const compiled = compileCondition(source);
   return compiled.ok ? evaluateCondition(compiled.condition, context, opts) : { ok: false, error: compiled.error, ops: 0 };
 }

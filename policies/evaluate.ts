@@ -18,6 +18,16 @@ export interface PolicyRequest {
   tierOverride?: Exclude<PolicyTier, 'Deny'>;
 }
 
+/** How to evaluate; the default is the current semantics. */
+export interface EvaluateOptions {
+  /**
+   * Decide as before three-valued conditions (issue 14): an undecidable comparison is false and a
+   * flow named like an `Object.prototype` member finds that member. Only for replaying histories
+   * recorded before: the workflow passes `!patched(...)`. @default false
+   */
+  twoValuedConditions?: boolean;
+}
+
 /** Operations a rule's `when` condition may spend before evaluation fails closed. */
 export const CONDITION_BUDGET = 1000;
 
@@ -74,7 +84,7 @@ function strength(tier: string): number {
 interface Match { why: string; unknown?: string[] }
 
 /** Why a rule matches (for certain, or because its condition is unknown), or undefined when it does not. */
-function matchRule(rule: Rule, req: PolicyRequest, context: { [k: string]: CondValue }): Match | undefined {
+function matchRule(rule: Rule, req: PolicyRequest, context: { [k: string]: CondValue }, twoValued: boolean): Match | undefined {
   const m = rule.match;
   const { runtime, target, operation, tools = [] } = req.action;
   if (!matchesPattern(m.runtime, runtime) || !matchesPattern(m.target, target) || !matchesPattern(m.operation, operation)) {
@@ -84,7 +94,7 @@ function matchRule(rule: Rule, req: PolicyRequest, context: { [k: string]: CondV
   if (m.tools !== undefined && !tools.some((t) => matchesPattern(m.tools, t))) return undefined;
   let unknown: string[] | undefined;
   if (rule.when !== undefined) {
-    const r = checkCondition(rule.when, context, { budget: CONDITION_BUDGET });
+    const r = checkCondition(rule.when, context, { budget: CONDITION_BUDGET, twoValued });
     if (!r.ok) throw new ConditionFailure(`rule ${rule.id}: condition failed: ${r.error}`);
     if (r.value === 'unknown') unknown = r.unknown;
     else if (!r.value) return undefined;
@@ -98,9 +108,10 @@ function matchRule(rule: Rule, req: PolicyRequest, context: { [k: string]: CondV
 }
 
 /** Tools first: a tool outside the flow's allow-list denies; each tool's class sets a least tier. */
-function toolFloor(snapshot: PolicySnapshot, req: PolicyRequest): { deny?: string; tier: Exclude<PolicyTier, 'Deny'>; reasons: string[] } {
+function toolFloor(snapshot: PolicySnapshot, req: PolicyRequest, twoValued: boolean): { deny?: string; tier: Exclude<PolicyTier, 'Deny'>; reasons: string[] } {
   const { tools = [], target } = req.action;
-  const allowed = ownValue(snapshot.defaults.flowTools, target);
+  // The inherited read (then a TypeError, so Deny) only where old histories need it.
+  const allowed = twoValued ? snapshot.defaults.flowTools?.[target] : ownValue(snapshot.defaults.flowTools, target);
   const reasons: string[] = [];
   let tier: Exclude<PolicyTier, 'Deny'> = 'Auto';
   for (const tool of tools) {
@@ -173,12 +184,13 @@ function baseDecision(snapshot: PolicySnapshot, rule: Rule | undefined): PolicyD
 }
 
 /** Decide one request against a frozen snapshot. Never throws. */
-export function evaluatePolicy(snapshot: PolicySnapshot, req: PolicyRequest): PolicyDecision {
+export function evaluatePolicy(snapshot: PolicySnapshot, req: PolicyRequest, opts?: EvaluateOptions): PolicyDecision {
+  const twoValued = opts?.twoValuedConditions === true;
   try {
     if (!snapshot.workspaceKnown) {
       return denied(snapshot, [`no policy set for workspace ${snapshot.workspaceId}: deny by default`], []);
     }
-    const tools = toolFloor(snapshot, req);
+    const tools = toolFloor(snapshot, req, twoValued);
     if (tools.deny) return denied(snapshot, [tools.deny], []);
     const context = conditionContext(snapshot, req);
     let winner: Rule | undefined;
@@ -186,7 +198,7 @@ export function evaluatePolicy(snapshot: PolicySnapshot, req: PolicyRequest): Po
     const reasons: string[] = [];
     const matchedRules: string[] = [];
     for (const rule of snapshot.rules) {
-      const match = matchRule(rule, req, context);
+      const match = matchRule(rule, req, context, twoValued);
       if (!match) continue;
       reasons.push(match.why);
       matchedRules.push(rule.id);

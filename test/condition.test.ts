@@ -202,6 +202,21 @@ describe('policy conditions', function () {
     });
   });
 
+  describe('two-valued mode, for replaying histories recorded before three-valued logic', function () {
+    it('decides undecidable comparisons as the old evaluator did (false, and != true)', function () {
+      const old: [string, boolean][] = [
+        ["1 == '1'", false], ["1 != '1'", true], ["'10' < 9 or 9 > '10'", false], ['null < 1 or null >= null', false],
+        ["'rit' in action.operation", false], ['action.operation contains 1 or action.input.amount contains 1', false],
+        ['not (action.missing > 1)', true], ["action.missing != 'x'", true], ['action.input.amount > 1000', true],
+      ];
+      for (const [source, expected] of old) {
+        const r = checkCondition(source, ctx, { twoValued: true });
+        assert.ok(r.ok, source);
+        assert.equal(r.value, expected, source);
+      }
+    });
+  });
+
   describe('compile errors name the position and the problem', function () {
     const table: [string, RegExp][] = [
       ["(action.operation == 'write'", /expected '\)' to close '\(' at 0, found end of condition at 28/],

@@ -98,6 +98,12 @@ describe('unknown conditions never fall through to a looser rule', function () {
     });
   }
 
+  it('two-valued mode (old histories) decides as before: a string amount is Assisted', function () {
+    const d = evaluatePolicy(ops(), pay({ amount: '250000' }), { twoValuedConditions: true });
+    assert.deepEqual([d.tier, d.matchedRules], ['Assisted', ['small-payments']]);
+    assert.equal(evaluatePolicy(ops(), pay({ amount: '250000' }), { twoValuedConditions: false }).tier, 'HumanApprove');
+  });
+
   it('ops: well-typed amounts decide as before', function () {
     assert.equal(evaluatePolicy(ops(), pay({ amount: 250000 })).tier, 'HumanApprove');
     const small = evaluatePolicy(ops(), pay({ amount: 1000 }));
