@@ -70,7 +70,7 @@ function matchesPattern(pattern: string | string[] | undefined, value: string): 
   return items.some((p) => (p.endsWith('*') ? value.startsWith(p.slice(0, -1)) : p === value));
 }
 
-/** Thrown inside evaluation when a condition cannot be decided; evaluation then fails closed. */
+/** Thrown inside evaluation when a condition fails (an error, not unknown) or a tier is not one; evaluation then fails closed. */
 class ConditionFailure extends Error {}
 
 /** The strength of a tier; an unknown name (never from a checked snapshot) fails the evaluation closed. */
