@@ -12,34 +12,33 @@
  * Strings escape only \', \" and \\. Chosen so that a governance rule cannot pass by accident:
  * - A missing path reads as null. Only own properties of plain objects are read (`tools.length` is
  *   null), and the segments `__proto__`, `constructor` and `prototype` are refused.
- * - `==`/`!=` are deep equality without coercion (`1 == '1'` is false); `===` is refused as redundant.
- *   `< <= > >=` compare two numbers or two strings (UTF-16 order), else false. `x in arr` is false
- *   unless arr is an array; `contains` takes an array and an element, or two strings, else false.
+ * - Three-valued: a comparison that cannot be decided on this context is *unknown*, never false, so a
+ *   missing or mistyped field cannot make a rule quietly not match (the evaluator then takes the
+ *   stricter reading). A null read from a path is a missing field; only the literal `null` is a value.
+ *   `< <= > >=`: two numbers or two strings (UTF-16 order) compare, anything else is unknown.
+ *   `==`/`!=`: deep equality without coercion when both sides have the same kind (null, boolean,
+ *   number, string, array, object) or one side is the literal `null` (`x == null`: x is missing or
+ *   null); different kinds are unknown (`1 == '1'`, `x == 'EUR'` with x missing). `===` is refused.
+ *   `x in arr` / `arr contains x`: unknown unless arr is an array and x is present; true if an item
+ *   equals x, false if none does and the array is empty or has an item of x's kind, else unknown.
+ *   `s contains t`: two strings; anything else is unknown. An unknown operand makes a comparison unknown.
+ * - `&&`, `||`, `!` are Kleene: `false && unknown` is false, `true || unknown` true, `!unknown` unknown.
  * - Comparisons do not chain: `1 < x < 3` is a compile error, not `(1 < x) < 3`.
- * - `&&`, `||`, `!` and the result need booleans, else the evaluation fails (callers fail closed).
+ * - `&&`, `||`, `!` and the result need booleans (or unknown), else the evaluation fails (callers
+ *   fail closed): a bare missing path used as a boolean is an error, not unknown.
  *   `&&` and `||` short-circuit: an operand that is not reached is not checked.
  * - Each node visited and each value compared costs one op; going over the budget fails.
  * Positions in messages are 0-based character offsets into the source.
  */
 
-/** A value of the evaluation context: JSON data. */
-export type CondValue = null | boolean | number | string | CondValue[] | { [k: string]: CondValue };
+import { type CompiledCondition, type CondValue, FORBIDDEN, errorText, fail, kindOf, limit } from './condition-base';
+import { type EvalResult, evaluateCondition } from './condition-eval';
 
-/**
- * A compiled condition: plain JSON data, so it may be stored in workflow history. Treat `root` as
- * opaque; `evaluateCondition` checks its shape again and fails on anything it did not produce.
- */
-export interface CompiledCondition {
-  /** Format version of the tree. */
-  readonly v: 1;
-  readonly root: unknown;
-}
+export type { CompiledCondition, CondValue } from './condition-base';
+export { type EvalResult, type OrderedComparison, evaluateCondition, orderedComparisons } from './condition-eval';
 
 /** Result of `compileCondition`; `error` names the problem and its character position. */
 export type CompileResult = { ok: true; condition: CompiledCondition } | { ok: false; error: string };
-
-/** Result of evaluation; `ops` is what was spent, at most the budget plus one. */
-export type EvalResult = { ok: true; value: boolean; ops: number } | { ok: false; error: string; ops: number };
 
 type Op = '==' | '!=' | '<' | '<=' | '>' | '>=' | 'in' | 'contains';
 type Node =
@@ -49,9 +48,7 @@ type Node =
   | { k: 'and' | 'or'; at: number; xs: Node[] }
   | { k: 'bin'; at: number; op: Op; a: Node; b: Node };
 interface Token { t: 'lit' | 'path' | 'op' | 'end'; at: number; text: string; op?: string; v?: CondValue; p?: string[] }
-interface Budget { ops: number; limit: number }
 
-const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
 // A Map, not an object literal, so that a word such as `toString` finds nothing inherited.
 const KEYWORDS = new Map<string, Pick<Token, 't' | 'op' | 'v'>>([
   ['and', { t: 'op', op: '&&' }], ['or', { t: 'op', op: '||' }], ['not', { t: 'op', op: '!' }], ['in', { t: 'op', op: 'in' }],
@@ -62,14 +59,6 @@ const TOKEN = /\s+|(-?\d+(?:\.\d+)?)(?![\w.])|("(?:[^"\\]|\\["'\\])*"|'(?:[^'\\]
 /** Relational levels, loosest first; an operator does not chain with one of its own level. */
 const LEVELS: readonly string[][] = [['==', '!=', '<', '<=', '>', '>='], ['in'], ['contains']];
 
-/** Carries a compile or evaluation error to the one catch; not an Error, so no stack is captured. */
-class Fail { constructor(readonly message: string) {} }
-const fail = (message: string): never => { throw new Fail(message); };
-const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
-const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
-// A tag check rather than a prototype check: context objects may come from another realm (the sandbox).
-const isPlainObject = (x: unknown): x is Record<string, unknown> => isRecord(x) && Object.prototype.toString.call(x) === '[object Object]';
-const errorText = (e: unknown) => (e instanceof Fail ? e.message : `internal error: ${e instanceof Error ? e.name : typeof e}`);
 const shown = (t: Token) => (t.t === 'end' ? 'end of condition' : `token '${t.text}'`);
 const unexpected = (t: Token): never => fail(`unexpected ${shown(t)} at ${t.at}`);
 
@@ -174,10 +163,6 @@ function parse(toks: Token[], maxDepth: number): Node {
   return toks[i].t === 'end' ? root : unexpected(toks[i]);
 }
 
-function limit(value: number | undefined, fallback: number, name: string): number {
-  return value === undefined ? fallback : Number.isSafeInteger(value) && value >= 0 ? value : fail(`option ${name} must be a non-negative integer`);
-}
-
 /**
  * Compile a condition. Never throws.
  * @param opts.maxLength longest source accepted, in characters. @default 2000
@@ -195,106 +180,8 @@ export function compileCondition(source: string, opts?: { maxLength?: number; ma
   }
 }
 
-const tick = (b: Budget) => ++b.ops > b.limit && fail(`budget of ${b.limit} ops exceeded`);
-
-/** Fails on anything but JSON data, so a Date, a function, NaN or undefined cannot be compared. */
-function kindOf(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  if (isPlainObject(v)) return 'object';
-  const t = typeof v;
-  return t === 'boolean' || t === 'string' || (t === 'number' && Number.isFinite(v)) ? t : fail(`unsupported value of type ${t}`);
-}
-
-function checked(v: unknown): CondValue {
-  kindOf(v);
-  return v as CondValue;
-}
-
-function truth(v: CondValue, node: unknown, op: string): boolean {
-  const at = isRecord(node) && typeof node.at === 'number' ? node.at : '?';
-  return typeof v === 'boolean' ? v : fail(`operand of '${op}' at ${at} is ${kindOf(v)}, not boolean`);
-}
-
-function read(ctx: unknown, path: unknown): CondValue {
-  if (!Array.isArray(path) || path.length === 0) fail('malformed condition: bad path');
-  let cur = ctx;
-  for (const seg of path as unknown[]) {
-    if (typeof seg !== 'string' || FORBIDDEN.has(seg)) return fail('malformed condition: forbidden path segment');
-    if (!isPlainObject(cur) || !hasOwn(cur, seg)) return null;
-    cur = cur[seg];
-  }
-  return cur === undefined ? null : checked(cur);
-}
-
-function equal(a: unknown, b: unknown, budget: Budget): boolean {
-  tick(budget);
-  const kind = kindOf(a);
-  if (kind !== kindOf(b)) return false;
-  if (kind === 'array') return (a as unknown[]).length === (b as unknown[]).length && (a as unknown[]).every((x, i) => equal(x, (b as unknown[])[i], budget));
-  if (kind !== 'object') return a === b;
-  const x = a as Record<string, unknown>, y = b as Record<string, unknown>;
-  const keys = Object.keys(x);
-  return keys.length === Object.keys(y).length && keys.every((k) => hasOwn(y, k) && equal(x[k], y[k], budget));
-}
-
-function binary(op: unknown, a: CondValue, b: CondValue, budget: Budget): boolean {
-  // Both numbers or both strings; kindOf has already refused NaN.
-  const ordered = (typeof a === 'number' && typeof b === 'number') || (typeof a === 'string' && typeof b === 'string');
-  const [x, y] = [a as number, b as number];
-  switch (op) {
-    case '==': return equal(a, b, budget);
-    case '!=': return !equal(a, b, budget);
-    case '<': return ordered && x < y;
-    case '<=': return ordered && x <= y;
-    case '>': return ordered && x > y;
-    case '>=': return ordered && x >= y;
-    case 'in': return Array.isArray(b) && b.some((e) => equal(a, e, budget));
-    case 'contains': return Array.isArray(a) ? a.some((e) => equal(e, b, budget)) : typeof a === 'string' && typeof b === 'string' && a.includes(b);
-    default: return fail('malformed condition: unknown operator');
-  }
-}
-
-function junction(k: 'and' | 'or', xs: unknown, ctx: unknown, budget: Budget): boolean {
-  if (!Array.isArray(xs) || xs.length === 0) fail(`malformed condition: empty '${k}'`);
-  const decisive = k === 'or';
-  for (const x of xs as unknown[]) if (truth(evalNode(x, ctx, budget), x, decisive ? '||' : '&&') === decisive) return decisive;
-  return !decisive;
-}
-
-function evalNode(n: unknown, ctx: unknown, budget: Budget): CondValue {
-  tick(budget);
-  if (!isRecord(n)) return fail('malformed condition: node is not an object');
-  switch (n.k) {
-    case 'lit': return checked(n.v);
-    case 'path': return read(ctx, n.p);
-    case 'not': return !truth(evalNode(n.x, ctx, budget), n.x, '!');
-    case 'and': case 'or': return junction(n.k, n.xs, ctx, budget);
-    case 'bin': return binary(n.op, evalNode(n.a, ctx, budget), evalNode(n.b, ctx, budget), budget);
-    default: return fail('malformed condition: unknown node kind');
-  }
-}
-
-/**
- * Evaluate a compiled condition against a context. Never throws: a budget overrun, a non-boolean
- * operand of `&&`/`||`/`!` or result, a value that is not JSON data, or a tree this module did not
- * produce gives `ok: false`, and callers fail closed.
- * @param opts.budget ops allowed: one per node visited and one per value compared. @default 1000
- */
-export function evaluateCondition(c: CompiledCondition, context: { [k: string]: CondValue }, opts?: { budget?: number }): EvalResult {
-  const budget: Budget = { ops: 0, limit: 0 };
-  try {
-    budget.limit = limit(opts?.budget, 1000, 'budget');
-    if (!isRecord(c) || c.v !== 1) fail('malformed condition: not a compiled condition of version 1');
-    const value = evalNode(c.root, context, budget);
-    return typeof value === 'boolean' ? { ok: true, value, ops: budget.ops } : fail(`condition gave ${kindOf(value)}, not boolean`);
-  } catch (e) {
-    return { ok: false, error: errorText(e), ops: budget.ops };
-  }
-}
-
 /** Compile with the default limits, then evaluate. Never throws. */
-export function checkCondition(source: string, context: { [k: string]: CondValue }, opts?: { budget?: number }): EvalResult {
+export function checkCondition(source: string, context: { [k: string]: CondValue }, opts?: { budget?: number; twoValued?: boolean }): EvalResult {
   const compiled = compileCondition(source);
   return compiled.ok ? evaluateCondition(compiled.condition, context, opts) : { ok: false, error: compiled.error, ops: 0 };
 }

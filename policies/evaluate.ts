@@ -2,8 +2,12 @@
  * Pure policy evaluation, imported by the governed run workflow. Deterministic and total: any error
  * fails closed (Deny). No matching rule means Deny. Strictest matching rule wins:
  * Deny > ManualOnly > HumanApprove > Assisted > Auto. A tier override may only make it stricter.
+ * A rule whose `when` is unknown (a missing or mistyped field) is decided the strictest way it could
+ * go: it applies when another rule matches for certain, and with no certain match the run is denied.
+ * So a missing or mistyped field never picks a looser rule than a well-typed one could.
  */
 import { type CondValue, checkCondition } from './condition';
+import { ownValue } from './own';
 import type { Duty, PolicySnapshot, PolicyTier, Rule } from './schema';
 import { durationMs } from './duration';
 import { TOOL_CLASS_TIER, classifyTool } from './tools';
@@ -12,6 +16,16 @@ export interface PolicyRequest {
   action: { runtime: string; target: string; operation: string; tools?: string[]; input?: { [k: string]: unknown } };
   requestedBy: { id: string; roles: string[] };
   tierOverride?: Exclude<PolicyTier, 'Deny'>;
+}
+
+/** How to evaluate; the default is the current semantics. */
+export interface EvaluateOptions {
+  /**
+   * Decide as before three-valued conditions (issue 14): an undecidable comparison is false and a
+   * flow named like an `Object.prototype` member finds that member. Only for replaying histories
+   * recorded before: the workflow passes `!patched(...)`. @default false
+   */
+  twoValuedConditions?: boolean;
 }
 
 /** Operations a rule's `when` condition may spend before evaluation fails closed. */
@@ -47,7 +61,8 @@ export interface PolicyDecision {
   approverRoles: Record<string, string[]>;
 }
 
-const STRENGTH: Record<PolicyTier, number> = { Auto: 0, Assisted: 1, HumanApprove: 2, ManualOnly: 3, Deny: 4 };
+/** How strict each tier is; higher wins. */
+export const TIER_STRENGTH: Readonly<Record<PolicyTier, number>> = { Auto: 0, Assisted: 1, HumanApprove: 2, ManualOnly: 3, Deny: 4 };
 
 function matchesPattern(pattern: string | string[] | undefined, value: string): boolean {
   if (pattern === undefined) return true;
@@ -55,11 +70,21 @@ function matchesPattern(pattern: string | string[] | undefined, value: string): 
   return items.some((p) => (p.endsWith('*') ? value.startsWith(p.slice(0, -1)) : p === value));
 }
 
-/** Thrown inside evaluation when a condition cannot be decided; evaluation then fails closed. */
+/** Thrown inside evaluation when a condition fails (an error, not unknown) or a tier is not one; evaluation then fails closed. */
 class ConditionFailure extends Error {}
 
-/** Why a rule matches, or undefined when it does not. */
-function matchRule(rule: Rule, req: PolicyRequest, context: { [k: string]: CondValue }): string | undefined {
+/** The strength of a tier; an unknown name (never from a checked snapshot) fails the evaluation closed. */
+function strength(tier: string): number {
+  const s = ownValue(TIER_STRENGTH, tier);
+  if (s === undefined) throw new ConditionFailure(`unknown tier ${JSON.stringify(String(tier).slice(0, 40))}`);
+  return s;
+}
+
+/** A rule that matches: `unknown` lists why its `when` could not be decided, when it could not. */
+interface Match { why: string; unknown?: string[] }
+
+/** Why a rule matches (for certain, or because its condition is unknown), or undefined when it does not. */
+function matchRule(rule: Rule, req: PolicyRequest, context: { [k: string]: CondValue }, twoValued: boolean): Match | undefined {
   const m = rule.match;
   const { runtime, target, operation, tools = [] } = req.action;
   if (!matchesPattern(m.runtime, runtime) || !matchesPattern(m.target, target) || !matchesPattern(m.operation, operation)) {
@@ -67,22 +92,26 @@ function matchRule(rule: Rule, req: PolicyRequest, context: { [k: string]: CondV
   }
   if (m.requesterRoles && !m.requesterRoles.some((r) => req.requestedBy.roles.includes(r))) return undefined;
   if (m.tools !== undefined && !tools.some((t) => matchesPattern(m.tools, t))) return undefined;
+  let unknown: string[] | undefined;
   if (rule.when !== undefined) {
-    const r = checkCondition(rule.when, context, { budget: CONDITION_BUDGET });
+    const r = checkCondition(rule.when, context, { budget: CONDITION_BUDGET, twoValued });
     if (!r.ok) throw new ConditionFailure(`rule ${rule.id}: condition failed: ${r.error}`);
-    if (!r.value) return undefined;
+    if (r.value === 'unknown') unknown = r.unknown;
+    else if (!r.value) return undefined;
   }
   const what = [`runtime=${runtime}`, `operation=${operation}`, `target=${target}`];
   if (m.requesterRoles) what.push(`requester role in [${m.requesterRoles.join(',')}]`);
   if (m.tools !== undefined) what.push('tools matched');
+  if (unknown) return { why: `rule ${rule.id} (${rule.tier}) counts as matching: its condition (${rule.when}) is unknown: ${unknown.join('; ')}`, unknown };
   if (rule.when !== undefined) what.push(`when (${rule.when})`);
-  return `rule ${rule.id} (${rule.tier}) matched ${what.join(' ')}`;
+  return { why: `rule ${rule.id} (${rule.tier}) matched ${what.join(' ')}` };
 }
 
 /** Tools first: a tool outside the flow's allow-list denies; each tool's class sets a least tier. */
-function toolFloor(snapshot: PolicySnapshot, req: PolicyRequest): { deny?: string; tier: Exclude<PolicyTier, 'Deny'>; reasons: string[] } {
+function toolFloor(snapshot: PolicySnapshot, req: PolicyRequest, twoValued: boolean): { deny?: string; tier: Exclude<PolicyTier, 'Deny'>; reasons: string[] } {
   const { tools = [], target } = req.action;
-  const allowed = snapshot.defaults.flowTools?.[target];
+  // The inherited read (then a TypeError, so Deny) only where old histories need it.
+  const allowed = twoValued ? snapshot.defaults.flowTools?.[target] : ownValue(snapshot.defaults.flowTools, target);
   const reasons: string[] = [];
   let tier: Exclude<PolicyTier, 'Deny'> = 'Auto';
   for (const tool of tools) {
@@ -90,7 +119,7 @@ function toolFloor(snapshot: PolicySnapshot, req: PolicyRequest): { deny?: strin
     const cls = classifyTool(tool, snapshot.defaults.toolClasses);
     const least = TOOL_CLASS_TIER[cls];
     reasons.push(`tool ${tool} is ${cls}: at least ${least}`);
-    if (STRENGTH[least] > STRENGTH[tier]) tier = least;
+    if (strength(least) > strength(tier)) tier = least;
   }
   return { tier, reasons };
 }
@@ -155,36 +184,43 @@ function baseDecision(snapshot: PolicySnapshot, rule: Rule | undefined): PolicyD
 }
 
 /** Decide one request against a frozen snapshot. Never throws. */
-export function evaluatePolicy(snapshot: PolicySnapshot, req: PolicyRequest): PolicyDecision {
+export function evaluatePolicy(snapshot: PolicySnapshot, req: PolicyRequest, opts?: EvaluateOptions): PolicyDecision {
+  const twoValued = opts?.twoValuedConditions === true;
   try {
     if (!snapshot.workspaceKnown) {
       return denied(snapshot, [`no policy set for workspace ${snapshot.workspaceId}: deny by default`], []);
     }
-    const tools = toolFloor(snapshot, req);
+    const tools = toolFloor(snapshot, req, twoValued);
     if (tools.deny) return denied(snapshot, [tools.deny], []);
     const context = conditionContext(snapshot, req);
     let winner: Rule | undefined;
+    let certain = 0;
     const reasons: string[] = [];
     const matchedRules: string[] = [];
     for (const rule of snapshot.rules) {
-      const why = matchRule(rule, req, context);
-      if (!why) continue;
-      reasons.push(why);
+      const match = matchRule(rule, req, context, twoValued);
+      if (!match) continue;
+      reasons.push(match.why);
       matchedRules.push(rule.id);
-      // Strictest wins; among equals the first listed decides approval details.
-      if (!winner || STRENGTH[rule.tier] > STRENGTH[winner.tier]) winner = rule;
+      if (!match.unknown) certain++;
+      // Strictest wins (unknown conditions count as matching); among equals the first listed decides approval details.
+      if (!winner || strength(rule.tier) > strength(winner.tier)) winner = rule;
     }
     if (!winner) return denied(snapshot, ['no rule matched: deny by default'], []);
+    if (!certain) {
+      reasons.push('no rule matched for certain; the rules above apply only if their unknown conditions hold: denied (fail closed)');
+      return denied(snapshot, reasons, matchedRules);
+    }
     if (winner.tier === 'Deny') return denied(snapshot, reasons, matchedRules);
     const decision = { ...baseDecision(snapshot, winner), reasons, matchedRules };
     let tier: Exclude<PolicyTier, 'Deny'> = winner.tier;
     reasons.push(...tools.reasons);
-    if (STRENGTH[tools.tier] > STRENGTH[tier]) {
+    if (strength(tools.tier) > strength(tier)) {
       reasons.push(`agent tools raised the tier from ${tier} to ${tools.tier}`);
       tier = tools.tier;
     }
     if (req.tierOverride) {
-      if (STRENGTH[req.tierOverride] > STRENGTH[tier]) {
+      if (strength(req.tierOverride) > strength(tier)) {
         reasons.push(`tierOverride raised the tier from ${tier} to ${req.tierOverride}`);
         tier = req.tierOverride;
       } else if (req.tierOverride !== tier) {

@@ -9,6 +9,8 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { canonicalJson, sha256Hex } from '../workflows/hashing';
 import { compileCondition } from './condition';
+import { orderedGuardWarnings } from './condition-lint';
+import { ownValue } from './own';
 import type { WorkspaceConnections } from './connections';
 import { allowListAdmits } from './egress';
 import { snapshotQuotas } from './quotas';
@@ -35,6 +37,11 @@ export class PolicyLoadError extends Error {
 export interface LoadedPolicies {
   dir: string;
   workspaces: string[];
+  /**
+   * Things that load but deserve a look, e.g. an ordered comparison guarding a stricter rule that
+   * overlaps a looser one (policies/condition-lint.ts). `portarium policy check` prints them.
+   */
+  warnings: PolicyProblem[];
   /** The frozen snapshot a run of this workspace is decided by (deny-all for unknown workspaces). */
   snapshotFor(workspaceId: string): PolicySnapshot;
   /** The workspace's runtime connections and egress allow-list (empty, so deny-all, when unknown). */
@@ -78,6 +85,15 @@ function checkRules(file: string, ws: WorkspaceFile, defaults: DefaultsFile | un
   });
 }
 
+/** Warnings over the rules a workspace's runs are decided by: the defaults' rules, then its own. */
+function warnAboutConditions(file: string, defaultsFile: string, ws: WorkspaceFile, defaults: DefaultsFile | undefined, warnings: PolicyProblem[]): void {
+  const inherited = defaults?.rules ?? [];
+  for (const w of orderedGuardWarnings([...inherited, ...ws.rules])) {
+    const own = w.index >= inherited.length;
+    warnings.push({ file: own ? file : defaultsFile, path: `rules.${own ? w.index - inherited.length : w.index}.when`, message: `${own ? '' : `(in workspace ${ws.workspace}) `}${w.message}` });
+  }
+}
+
 /**
  * A connection whose egress rule refuses its own URL is a typo that would fail every run: report it
  * when policies load. A connection with no egress rule at all is the runtime switched off for the
@@ -85,11 +101,11 @@ function checkRules(file: string, ws: WorkspaceFile, defaults: DefaultsFile | un
  */
 function checkConnections(file: string, ws: WorkspaceFile, problems: PolicyProblem[]): void {
   for (const [runtime, conn] of Object.entries(ws.connections ?? {})) {
-    if (!conn || !ws.egress?.[runtime]) continue;
+    if (!conn || !ownValue(ws.egress, runtime)) continue;
     const urls: [string, string][] = [['baseUrl', conn.baseUrl]];
     if ('authUrl' in conn && conn.authUrl) urls.push(['authUrl', conn.authUrl]);
     for (const [field, url] of urls) {
-      if (!allowListAdmits(ws.egress?.[runtime], new URL(url))) {
+      if (!allowListAdmits(ownValue(ws.egress, runtime), new URL(url))) {
         problems.push({ file, path: `connections.${runtime}.${field}`, message: `${new URL(url).host} is not on egress.${runtime}.hosts, so every call would be refused` });
       }
     }
@@ -99,7 +115,7 @@ function checkConnections(file: string, ws: WorkspaceFile, problems: PolicyProbl
 /** A subscriber its workspace's egress rule refuses would never receive anything: report it at load. */
 function checkSubscribers(file: string, ws: WorkspaceFile, problems: PolicyProblem[]): void {
   (ws.subscribers ?? []).forEach((sub, i) => {
-    if (!allowListAdmits(ws.egress?.[EVENTS_EGRESS_KEY], new URL(sub.url))) {
+    if (!allowListAdmits(ownValue(ws.egress, EVENTS_EGRESS_KEY), new URL(sub.url))) {
       problems.push({ file, path: `subscribers.${i}.url`, message: `${new URL(sub.url).host} is not on egress.${EVENTS_EGRESS_KEY}.hosts, so no event would reach it` });
     }
   });
@@ -160,6 +176,7 @@ export function loadPolicyDir(dir: string): LoadedPolicies {
   }
   const defaults = parseFile(path.join(dir, defaultsName), DefaultsFile, problems);
   const workspaces = new Map<string, WorkspaceFile>();
+  const warnings: PolicyProblem[] = [];
   for (const name of files) {
     const stem = POLICY_FILE.exec(name)![1];
     if (stem === 'defaults') continue;
@@ -171,6 +188,7 @@ export function loadPolicyDir(dir: string): LoadedPolicies {
       continue;
     }
     checkRules(file, ws, defaults, problems);
+    warnAboutConditions(file, path.join(dir, defaultsName), ws, defaults, warnings);
     checkConnections(file, ws, problems);
     checkSubscribers(file, ws, problems);
     checkTriggers(file, ws, problems);
@@ -188,6 +206,7 @@ export function loadPolicyDir(dir: string): LoadedPolicies {
     triggers: () => triggers,
     routing: (base) => new TaskQueueRouting(base, isolation),
     workspaces: [...workspaces.keys()],
+    warnings,
     snapshotFor: (workspaceId) => snapshots.get(workspaceId) ?? makeSnapshot(workspaceId, defaults, undefined),
     connectionsFor: (workspaceId) => connections.get(workspaceId) ?? deepFreeze({ workspaceId, connections: {}, egress: {} }),
     subscribersFor: (workspaceId) => deepFreeze(workspaces.get(workspaceId)?.subscribers ?? []),

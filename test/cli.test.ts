@@ -212,6 +212,14 @@ describe('cli', function () {
       assert.match(r.out, /^ok: \d+ workspace\(s\): .*demo/);
     });
 
+    it('warns, without failing, where an ordered comparison guards a stricter rule that overlaps a looser one', async function () {
+      const r = await cli('policy', 'check', path.join(PROJECT_ROOT, 'policies', 'sets'));
+      assert.equal(r.code, 0, r.out);
+      const warnings = r.out.split('\n').filter((l) => l.startsWith('warning: '));
+      assert.equal(warnings.length, 1, r.out);
+      assert.match(warnings[0], /ops\.yaml: rules\.3\.when: 'action\.input\.amount > 1000' guards payments \(HumanApprove\), which overlaps the looser small-payments \(Assisted\): when action\.input\.amount is missing or not of the compared type/);
+    });
+
     it('defaults to the configured policy directory', async function () {
       const r = await main(['policy', 'check'], { out: () => undefined, err: () => undefined, env: { PORTARIUM_POLICY_DIR: TEST_POLICY_DIR } });
       assert.equal(r, 0);

@@ -19,7 +19,7 @@ const ctx: Context = {
   requester: { id: 'alice', roles: ['dev', 'finance'] },
 };
 
-function value(source: string, context: Context = ctx): boolean {
+function value(source: string, context: Context = ctx): boolean | 'unknown' {
   const r = checkCondition(source, context);
   assert.ok(r.ok, `${source}: ${r.ok ? '' : r.error}`);
   return r.value;
@@ -33,7 +33,7 @@ function compileError(source: string, opts?: { maxLength?: number; maxDepth?: nu
 
 describe('policy conditions', function () {
   describe('values', function () {
-    const table: [string, boolean][] = [
+    const table: [string, boolean | 'unknown'][] = [
       ["action.operation == 'write'", true],
       ['action.operation == "read"', false],
       ['action.input.amount > 1000', true],
@@ -41,24 +41,26 @@ describe('policy conditions', function () {
       ['action.input.amount < 1500', false],
       ['action.input.amount == 1500.0', true],
       ['-5 < 0 && -1.5 <= -1.5', true],
-      ["1 == '1'", false],
-      ["1 != '1'", true],
-      ['true == 1 or null == false', false],
+      // Different kinds are unknown (three-valued), not false: see 'three-valued comparisons' below.
+      ["1 == '1'", 'unknown'],
+      ["1 != '1'", 'unknown'],
+      ['true == 1 or null == false', 'unknown'],
+      ['null == false', false],
       ["'abc' < 'abd' && 'b' > 'abc'", true],
-      ["'10' < 9 or 9 > '10'", false],
-      ['null < 1 or null >= null', false],
+      ["'10' < 9 or 9 > '10'", 'unknown'],
+      ['null < 1 or null >= null', 'unknown'],
       ['action.missing == null', true],
       ['nowhere.at.all == null && !(nowhere.at.all != null)', true],
       ['action.input.amount.deeper == null', true],
       ['action.tools.length == null && action.toString == null && hasOwnProperty == null', true],
       ["'finance' in requester.roles", true],
       ["'ops' in requester.roles", false],
-      ["'rit' in action.operation", false],
+      ["'rit' in action.operation", 'unknown'],
       ['3 in [1, 2, 3] and not (4 in [1, 2, 3]) and not (1 in [])', true],
       ["[1, 'a'] in [[1, 'a'], 2]", true],
       ["action.tools contains 'search'", true],
       ["action.operation contains 'rit' && !(action.operation contains 'read')", true],
-      ['action.operation contains 1 or action.input.amount contains 1', false],
+      ['action.operation contains 1 or action.input.amount contains 1', 'unknown'],
       ["[1, 'a', [true, null]] == [1, 'a', [true, null]]", true],
       ["requester.roles == ['dev', 'finance'] && requester.roles != ['finance', 'dev']", true],
       ['action.input == action.input && action.input.nested.deep == [1, 2]', false],
@@ -101,6 +103,117 @@ describe('policy conditions', function () {
       const typical = "action.operation == 'write' && action.input.amount > 1000 && 'finance' in requester.roles";
       assert.deepEqual(checkCondition(typical, ctx), { ok: true, value: true, ops: 13 });
       assert.deepEqual(checkCondition("action.operation == 'write'", ctx), { ok: true, value: true, ops: 4 });
+    });
+  });
+
+  describe('three-valued comparisons: a missing or mistyped operand is unknown, never false', function () {
+    // Context: `amount > 1000` was false for amount "250000", so a strict rule quietly did not match
+    // and a looser one decided the run (issue 14, item 2).
+    const table: [string, Context, boolean | 'unknown'][] = [
+      ['x > 1000', { x: 250000 }, true],
+      ['x > 1000', { x: '250000' }, 'unknown'],
+      ['x > 1000', {}, 'unknown'],
+      ['x > 1000', { x: null }, 'unknown'],
+      ['x > 1000', { x: [250000] }, 'unknown'],
+      ['x > 1000', { x: { v: 250000 } }, 'unknown'],
+      ['x > 1000', { x: true }, 'unknown'],
+      ["x >= 'm'", { x: 'z' }, true],
+      ['x < y', { x: 1, y: 'b' }, 'unknown'],
+      ['true < false', {}, 'unknown'],
+      ["x == 'EUR'", { x: 'USD' }, false],
+      ["x == 'EUR'", {}, 'unknown'],
+      ["x != 'EUR'", {}, 'unknown'],
+      ['x == 1000', { x: '1000' }, 'unknown'],
+      ['x != 1000', { x: [1000] }, 'unknown'],
+      ['x == [1, 2]', { x: [1, '2'] }, false],
+      ['x == y', {}, true],
+      ['x == null', {}, true],
+      ['x == null', { x: null }, true],
+      ['x == null', { x: 0 }, false],
+      ['x != null', {}, false],
+      ['null != x', { x: 'a' }, true],
+      ["x in ['EUR', 'USD']", { x: 'EUR' }, true],
+      ["x in ['EUR', 'USD']", { x: 'GBP' }, false],
+      ["x in ['EUR', 'USD']", {}, 'unknown'],
+      ["x in ['EUR', 'USD']", { x: 5 }, 'unknown'],
+      ["x in ['EUR', 5]", { x: 7 }, false],
+      ['x in []', { x: 5 }, false],
+      ["'a' in x", { x: 'abc' }, 'unknown'],
+      ["'a' in x", {}, 'unknown'],
+      ['null in [1, null]', {}, true],
+      ["x contains 'shell'", { x: ['search', 'shell'] }, true],
+      ["x contains 'shell'", { x: ['search'] }, false],
+      ["x contains 'shell'", {}, 'unknown'],
+      ["x contains 'shell'", { x: { shell: true } }, 'unknown'],
+      ['x contains y', { x: ['a'] }, 'unknown'],
+      ["x contains 'el'", { x: 'shell' }, true],
+      ['x contains 1', { x: 'shell' }, 'unknown'],
+      ['(x > 1) == true', { x: 'a' }, 'unknown'],
+      ['(x > 1) in [true]', { x: 2 }, true],
+    ];
+    for (const [source, context, expected] of table) {
+      it(`${source} on ${JSON.stringify(context)} -> ${expected}`, function () {
+        assert.equal(value(source, context), expected);
+      });
+    }
+
+    it('and, or, not follow Kleene logic and short-circuit only on a decisive value', function () {
+      // Each operand is true, false or unknown by context: t/f/u over x = 2, 0 or missing.
+      const lit = { t: 'x > 1', f: 'x > 5', u: 'missing > 1' } as const;
+      const k = { t: true, f: false, u: 'unknown' } as const;
+      const and = (a: keyof typeof k, b: keyof typeof k) => (a === 'f' || b === 'f' ? 'f' : a === 'u' || b === 'u' ? 'u' : 't');
+      const or = (a: keyof typeof k, b: keyof typeof k) => (a === 't' || b === 't' ? 't' : a === 'u' || b === 'u' ? 'u' : 'f');
+      const vals = ['t', 'f', 'u'] as const;
+      for (const a of vals) {
+        assert.equal(value(`not (${lit[a]})`, { x: 2 }), k[a === 'u' ? 'u' : a === 't' ? 'f' : 't'], `not ${a}`);
+        for (const b of vals) {
+          assert.equal(value(`${lit[a]} && ${lit[b]}`, { x: 2 }), k[and(a, b)], `${a} and ${b}`);
+          assert.equal(value(`${lit[a]} || ${lit[b]}`, { x: 2 }), k[or(a, b)], `${a} or ${b}`);
+        }
+      }
+      assert.equal(value('not not (missing > 1)'), 'unknown');
+      // false/true decide without looking further; unknown has to look at the next operand.
+      assert.deepEqual(checkCondition('false && missing > 1', {}), { ok: true, value: false, ops: 2 });
+      assert.deepEqual(checkCondition('true or missing > 1', {}), { ok: true, value: true, ops: 2 });
+      assert.deepEqual(checkCondition('missing > 1 && false', {}), { ok: true, value: false, ops: 5 });
+      // Still an error, not unknown: a non-boolean operand of && (the evaluation fails closed).
+      assert.equal(checkCondition('missing > 1 && 5 == 5 && action', { action: 1 }).ok, false);
+    });
+
+    it('says which comparison was unknown and which operand was missing or mistyped', function () {
+      const why = (source: string, context: Context) => {
+        const r = checkCondition(source, context);
+        assert.ok(r.ok && r.value === 'unknown', `${source} should be unknown`);
+        return r.unknown;
+      };
+      const amount = (v: CondValue | undefined): Context => ({ action: { input: v === undefined ? {} : { amount: v } } });
+      const gt = 'action.input.amount > 1000';
+      assert.deepEqual(why(gt, amount('250000')), ["'>' at 20: action.input.amount is a string; '>' needs two numbers or two strings"]);
+      assert.deepEqual(why(gt, amount(undefined)), ["'>' at 20: action.input.amount is missing; '>' needs two numbers or two strings"]);
+      assert.deepEqual(why(gt, amount([250000])), ["'>' at 20: action.input.amount is an array; '>' needs two numbers or two strings"]);
+      assert.deepEqual(why("c == 'EUR'", {}), ["'==' at 2: c is missing, the other side a string"]);
+      assert.deepEqual(why("'EUR' == c", { c: 5 }), ["'==' at 6: c is a number, the other side a string"]);
+      assert.deepEqual(why("c in ['EUR']", { c: 5 }), ["'in' at 2: c is a number and no item of the literal is"]);
+      assert.deepEqual(why("'x' in c", { c: 'x' }), ["'in' at 4: c is a string, not an array"]);
+      assert.deepEqual(why("c contains 'x'", {}), ["'contains' at 2: c is missing, not an array or a string"]);
+      // Every unknown operand of `or` is named, at most three.
+      assert.deepEqual(why('a > 1 or b > 1', {}), ["'>' at 2: a is missing; '>' needs two numbers or two strings", "'>' at 11: b is missing; '>' needs two numbers or two strings"]);
+      assert.equal(why('a > 1 or b > 1 or c > 1 or d > 1', {}).length, 3);
+    });
+  });
+
+  describe('two-valued mode, for replaying histories recorded before three-valued logic', function () {
+    it('decides undecidable comparisons as the old evaluator did (false, and != true)', function () {
+      const old: [string, boolean][] = [
+        ["1 == '1'", false], ["1 != '1'", true], ["'10' < 9 or 9 > '10'", false], ['null < 1 or null >= null', false],
+        ["'rit' in action.operation", false], ['action.operation contains 1 or action.input.amount contains 1', false],
+        ['not (action.missing > 1)', true], ["action.missing != 'x'", true], ['action.input.amount > 1000', true],
+      ];
+      for (const [source, expected] of old) {
+        const r = checkCondition(source, ctx, { twoValued: true });
+        assert.ok(r.ok, source);
+        assert.equal(r.value, expected, source);
+      }
     });
   });
 
@@ -269,9 +382,9 @@ describe('policy conditions', function () {
       return copy;
     }
 
-    it('2000 random conditions and contexts', function () {
-      const seen = { compiled: 0, compileErrors: 0, trues: 0, falses: 0, evalErrors: 0, budgetErrors: 0 };
-      for (let n = 0; n < 2000; n++) {
+    it('4000 random conditions and contexts', function () {
+      const seen = { compiled: 0, compileErrors: 0, trues: 0, falses: 0, unknowns: 0, evalErrors: 0, budgetErrors: 0 };
+      for (let n = 0; n < 4000; n++) {
         const source = rand() < 0.6 ? expr(1 + Math.floor(rand() * 5)) : soup();
         const data = context();
         const budget = pick([undefined, 0, 3, 10, 50, 1000]);
@@ -291,7 +404,10 @@ describe('policy conditions', function () {
         assert.deepEqual(evaluateCondition(stored, JSON.parse(JSON.stringify(data)), { budget }), first, source);
         assert.deepEqual(checkCondition(source, data, { budget }), first, source);
         assert.ok(Number.isInteger(first.ops) && first.ops >= 0 && first.ops <= limit + 1, `${source}: ops ${first.ops}`);
-        if (first.ok) {
+        if (first.ok && first.value === 'unknown') {
+          seen.unknowns++;
+          assert.ok(first.unknown.length >= 1 && first.unknown.length <= 3 && first.unknown.every((w) => /^'[^']+' at \d+: /.test(w)), `${source}: ${first.unknown}`);
+        } else if (first.ok) {
           assert.equal(typeof first.value, 'boolean');
           if (first.value) seen.trues++;
           else seen.falses++;
@@ -301,10 +417,10 @@ describe('policy conditions', function () {
           else seen.evalErrors++;
         }
         const junk = evaluateCondition(tamper(compiled.condition) as CompiledCondition, data, { budget });
-        assert.ok(junk.ops <= limit + 1 && (junk.ok ? typeof junk.value === 'boolean' : typeof junk.error === 'string'));
+        assert.ok(junk.ops <= limit + 1 && (junk.ok ? typeof junk.value === 'boolean' || junk.value === 'unknown' : typeof junk.error === 'string'));
       }
       // The generator must reach every outcome, or the property says little.
-      for (const [outcome, count] of Object.entries(seen)) assert.ok(count >= 50, `${outcome}: only ${count} of 2000`);
+      for (const [outcome, count] of Object.entries(seen)) assert.ok(count >= 50, `${outcome}: only ${count} of 4000`);
     });
   });
 });

@@ -287,6 +287,8 @@ async function policyCheck(ctx: Ctx): Promise<number> {
     const policies = loadPolicyDir(dir);
     const { workspaces } = policies;
     ctx.io.out(`ok: ${workspaces.length} workspace(s): ${workspaces.join(', ') || '(none)'}`);
+    // Warnings do not fail the check: the rules are valid, but their outcome depends on input types.
+    for (const w of policies.warnings) ctx.io.out(`warning: ${w.file}: ${w.path}: ${w.message}`);
     // Where each workspace's runs go, so operators know which workers to start (docs/isolation.md).
     for (const q of policies.routing(ctx.config().taskQueue).queues()) {
       if (q.workspaces.length) ctx.io.out(`queue ${q.queue} (${describePool(q.pool)}): ${q.workspaces.join(', ')}`);
