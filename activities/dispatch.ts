@@ -5,6 +5,7 @@
  * redacted, large outputs moved to the payload store by reference.
  */
 import { createHash } from 'node:crypto';
+import { ownValue } from '../policies/own';
 import * as otel from '@opentelemetry/api';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
@@ -146,7 +147,7 @@ export function createDispatchActivities(deps: DispatchDeps) {
           heartbeat: (d) => ctx.heartbeat(d),
           previous: ctx.info.heartbeatDetails,
           connections: ws.connections,
-          http: createGuardedHttp({ workspaceId: req.workspaceId, runtime: req.runtime, rule: ws.egress[req.runtime], headers: correlationHeaders(req) }),
+          http: createGuardedHttp({ workspaceId: req.workspaceId, runtime: req.runtime, rule: ownValue(ws.egress, req.runtime), headers: correlationHeaders(req) }),
           secrets: async () => scrub.remember(await deps.secrets.read(req.workspaceId, req.runtime)),
           registerSecret: (value) => scrub.add(value),
         });

@@ -6,6 +6,7 @@
  * own events: on the final attempt the activity reports what it could not deliver instead of failing.
  */
 import { createHash } from 'node:crypto';
+import { ownValue } from '../policies/own';
 import * as otel from '@opentelemetry/api';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { LoadedPolicies } from '../policies/load';
@@ -138,7 +139,7 @@ export function createEventDeliveryActivities(deps: DeliveryDeps) {
       const progress = previousProgress(ctx.info.heartbeatDetails);
       const save = () => ctx.heartbeat(progress);
       const subscribers = deps.policies.subscribersFor(req.workspaceId);
-      const egress = deps.policies.connectionsFor(req.workspaceId).egress[EVENTS_EGRESS_KEY];
+      const egress = ownValue(deps.policies.connectionsFor(req.workspaceId).egress, EVENTS_EGRESS_KEY);
       const http = createGuardedHttp({ workspaceId: req.workspaceId, runtime: EVENTS_EGRESS_KEY, rule: egress });
       const waiting = await Promise.all(
         subscribers.map(async (sub) => ({ sub, error: await deliverTo(req, sub, http, progress, save) })),

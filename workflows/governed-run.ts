@@ -355,11 +355,12 @@ async function govern(run: GovernedRunState, dispatchHolder: { scope?: Cancellat
   startEvents(run, snapshot.publishesEvents === true);
   // Each pass decides the current action; an amendment after requestChanges starts another pass.
   for (;;) {
+    // Runs started before three-valued conditions keep the two-valued reading they were decided with.
     const decision = evaluatePolicy(snapshot, {
       action: run.action,
       requestedBy: run.input.requestedBy,
       tierOverride: run.input.tierOverride,
-    });
+    }, { twoValuedConditions: !patched(HOSTILE_INPUT_PATCH) });
     run.applyPolicy(decision, now());
     if (decision.effect === 'Deny') return finish(run, RunState.Denied, decision.reasons.join('; '));
     if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);

@@ -5,6 +5,7 @@
  * the flags they set.
  */
 import type { PolicyDecision } from '../policies/evaluate';
+import { ownValue } from '../policies/own';
 import type { Duty } from '../policies/schema';
 import { ApprovalBook, type DecisionVerdict, judgeDecision } from './approvals';
 import { EvidenceCategory, type EvidenceActor, EvidenceChain, type EvidenceEntry, type EvidencePayloadRef } from './evidence-chain';
@@ -50,8 +51,7 @@ export interface RefusalRef {
 const clipText = (s: string, max: number) => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
 /** An own property of a policy map keyed by a user-supplied id, never an inherited one (`toString`). */
 const ownList = (map: Readonly<Record<string, string[]>> | undefined, key: string): string[] | undefined => {
-  if (!map || typeof map !== 'object' || !Object.hasOwn(map, key)) return undefined;
-  const v = map[key];
+  const v = ownValue(map, key);
   return Array.isArray(v) ? v.filter((r): r is string => typeof r === 'string') : undefined;
 };
 
