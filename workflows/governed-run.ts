@@ -212,6 +212,10 @@ async function storeEvidence(run: GovernedRunState): Promise<void> {
       if (type === FailureType.EvidenceConflict) run.evidenceRefused = true;
       throw err;
     }
+    // A receipt that did not decode (or is not one) proves nothing was stored: never read it as a match.
+    if (typeof receipt?.count !== 'number' || !Number.isInteger(receipt.count) || typeof receipt.head !== 'string') {
+      throw refusal(FailureType.EvidenceUnavailable, 'the evidence sink answered with something that is not a receipt');
+    }
     const ours = run.chain.entries[receipt.count - 1]?.hash;
     if (receipt.count < (run.evidenceStored?.count ?? 0) || receipt.count > run.chain.entries.length || ours !== receipt.head) {
       run.evidenceRefused = true;
