@@ -33,7 +33,9 @@ export const RECORDED_PATHS = [
   'freshness-renewed',
   'evidence-stored-approved',
   'events-delivered-approved',
+  // Recorded before the quota protocol was authenticated (portarium-quota-auth-v1); kept for replay.
   'quota-waited',
+  'quota-authenticated',
 ] as const;
 export type RecordedPath = (typeof RECORDED_PATHS)[number];
 
