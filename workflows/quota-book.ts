@@ -130,10 +130,11 @@ export class QuotaBook {
   }
 
   /** Count a refused message under `key` (a fixed set), keeping the latest reason. */
-  noteRefusal(key: string, reason: string, now: Date): void {
+  noteRefusal(key: string, reason: string, now: Date): number {
     const r = (this.state.refusals ??= {});
-    const prev = Object.hasOwn(r, key) ? r[key] : undefined;
-    r[key] = { count: (prev?.count ?? 0) + 1, lastAt: now.toISOString(), lastReason: reason.slice(0, MAX_REASON_CHARS) };
+    const count = (Object.hasOwn(r, key) ? r[key].count : 0) + 1;
+    r[key] = { count, lastAt: now.toISOString(), lastReason: reason.slice(0, MAX_REASON_CHARS) };
+    return count;
   }
 
   find(leaseId: string): QuotaEntry | undefined {

@@ -82,8 +82,9 @@ export async function workspaceQuota(raw: WorkspaceQuotaInput): Promise<void> {
     }
   };
   const refuse = (signal: string, reason: string, detail: string) => {
-    book.noteRefusal(`${signal}:${reason}`, detail, now());
-    log.warn(`${signal} refused`, { coordinator: workflowInfo().workflowId, reason, detail: detail.slice(0, MAX_REASON_CHARS) });
+    const count = book.noteRefusal(`${signal}:${reason}`, detail, now());
+    // Logged at the 1st, 2nd, 4th, 8th... of a kind: a flood does not flood the log.
+    if ((count & (count - 1)) === 0) log.warn(`${signal} refused`, { coordinator: workflowInfo().workflowId, reason, count, detail: detail.slice(0, MAX_REASON_CHARS) });
   };
 
   setHandler(msg.quotaRequestSignal, (r) =>
@@ -132,7 +133,8 @@ export async function workspaceQuota(raw: WorkspaceQuotaInput): Promise<void> {
   // Before the first policy load of an authenticated book nothing is granted (fail closed).
   const mayGrant = () => !authenticated || book.state.limitsLoadedAt !== undefined;
 
-  let nextCheck = Date.now() + book.leaseCheckMs;
+  let lastCheck = Date.now();
+  let nextCheck = lastCheck + book.leaseCheckMs;
   for (;;) {
     if (!authenticated && patched(QUOTA_AUTH_UPGRADE_PATCH)) {
       if (!allHandlersFinished()) await condition(allHandlersFinished);
@@ -144,12 +146,15 @@ export async function workspaceQuota(raw: WorkspaceQuotaInput): Promise<void> {
     if (limitsStale) {
       limitsStale = false;
       await refreshLimits(book, input);
+      // The policy's lease check interval applies from the last check on.
+      nextCheck = lastCheck + book.leaseCheckMs;
     }
     await pump(book, regrants(), mayGrant());
     if (checkNow || Date.now() >= nextCheck) {
       checkNow = false;
       if (authenticated) limitsStale = true;
-      nextCheck = Date.now() + book.leaseCheckMs;
+      lastCheck = Date.now();
+      nextCheck = lastCheck + book.leaseCheckMs;
       await checkLiveness(book);
       continue;
     }

@@ -52,6 +52,17 @@ async function signalRaw(client: Client, workflowId: string, signalName: string,
 }
 const bytes = (s: string) => new TextEncoder().encode(s);
 
+/** `p`, or a failure saying `what` after `ms` (so a wedged coordinator fails the case, not the suite's timeout). */
+async function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describe('hostile: workspace quotas', function () {
   this.timeout(180_000);
 
@@ -202,8 +213,8 @@ describe('hostile: workspace quotas', function () {
         await signalRaw(h.client, coordinatorId, signal, [{ metadata: { encoding: bytes('json/plain') }, data: bytes('{not json') }]);
       }
       const run = await h.start('read', { workspaceId, input: { n: 2 } });
-      assert.equal((await run.result()).state, 'Succeeded', 'still granting');
-      assert.ok(await quotaStatus(h.client, workspaceId), 'status answers');
+      assert.equal((await within(60_000, run.result(), 'the coordinator granted nothing')).state, 'Succeeded', 'still granting');
+      assert.ok(await within(20_000, quotaStatus(h.client, workspaceId), 'the coordinator\'s status did not answer'), 'status answers');
       assert.equal(recorder.maxInFlight, 1);
     });
   });
