@@ -1,8 +1,10 @@
 /**
  * A governed run's side of workspace quotas: ask the coordinator for a lease (through an activity,
  * since only a client can signalWithStart), wait in `AwaitingQuota` for the grant, and release the
- * lease however the dispatch ends. Messages from the coordinator are checked and applied to the
- * run's `QuotaLease`; the evidence records when the run started waiting and when it was granted.
+ * lease however the dispatch ends. The run mints its lease secret first (an activity, so it is random
+ * and recorded only as an encrypted result); messages from the coordinator must prove it
+ * (quota-proof.ts) or are refused and recorded (`QuotaProofInvalid`), and the release carries it.
+ * The evidence records when the run started waiting and when it was granted.
  */
 import {
   CancellationScope,
@@ -44,6 +46,7 @@ const SYSTEM: EvidenceActor = { kind: 'System', id: 'portarium' };
  * while it runs; if it was terminated by hand, the new one started by the ask takes the run back.
  */
 const REASK_MS = 5 * 60_000;
+const MAX_REFUSAL_CHARS = 300;
 
 /**
  * Run `apply` for a message from a coordinator; what it refuses (and any exception in it) is recorded
@@ -60,7 +63,8 @@ function handleQuotaMessage(run: GovernedRunState, via: QuotaProofKind, now: () 
   if (!refused) return;
   // No lease: nothing was asked for, so nothing can be granted (patched: such signals were ignored before).
   const records = run.quota ? run.quota.authenticated : patched(QUOTA_AUTH_PATCH);
-  if (records) run.refuse(via, undefined, refused.type, refused.message, now());
+  // Cut here too: the text can echo a sender's field names.
+  if (records) run.refuse(via, undefined, refused.type, refused.message.slice(0, MAX_REFUSAL_CHARS), now());
   else log.warn(`${via} refused`, { workflowId: run.workflowId, reason: refused.message });
 }
 
