@@ -27,7 +27,9 @@ const opts = (policyDir: string, recorder: InFlightRecorder, taskQueue?: string)
 });
 
 const HOLD_MS = 6_000;
-const proofRefusals = (s: RunStatus, via: string) => s.refusals.filter((r) => r.via === via && r.type === 'QuotaProofInvalid');
+/** How many `QuotaProofInvalid` refusals of `via` the run recorded (repeats may be coalesced into a count). */
+const proofRefusals = (s: RunStatus, via: string) =>
+  s.refusals.filter((r) => r.via === via && r.type === 'QuotaProofInvalid').reduce((n, r) => n + ((r as { count?: number }).count ?? 1), 0);
 const events = async (run: RunHandle) => (await run.evidence()).entries.map((e) => e.event);
 
 /** A holder dispatching under a `concurrentDispatches: 1` quota and a second run waiting behind it. */
@@ -74,7 +76,7 @@ describe('hostile: workspace quotas', function () {
       const forged = h.client.workflow.getHandle(waiter.workflowId);
       await forged.signal(msg.quotaGrantedSignal, { leaseId, grantedAt: new Date().toISOString() });
       await forged.signal(msg.quotaGrantedSignal, { leaseId, grantedAt: new Date().toISOString(), proof: '0'.repeat(64) });
-      const st = await waitForStatus(waiter, (s) => proofRefusals(s, 'quotaGranted').length === 2);
+      const st = await waitForStatus(waiter, (s) => proofRefusals(s, 'quotaGranted') === 2);
       assert.equal(st.state, 'AwaitingQuota', 'the forged grants were not taken');
       assert.equal(st.quota!.phase, 'queued');
       assert.deepEqual(recorder.started, [holder.workflowId], 'only the holder dispatched');
@@ -96,7 +98,7 @@ describe('hostile: workspace quotas', function () {
       await forged.signal(msg.quotaQueuedSignal, { leaseId, position: 99, limit: 'dispatchesPerMinute', inUse: 0, max: 1, freesAt: '2099-01-01T00:00:00.000Z', proof: 'f'.repeat(64) });
       await forged.signal(msg.quotaProbeSignal, { leaseId });
       await signalRaw(h.client, waiter.workflowId, 'quotaProbe', []);
-      const st = await waitForStatus(waiter, (s) => proofRefusals(s, 'quotaQueued').length === 1 && proofRefusals(s, 'quotaProbe').length === 2);
+      const st = await waitForStatus(waiter, (s) => proofRefusals(s, 'quotaQueued') === 1 && proofRefusals(s, 'quotaProbe') === 2);
       assert.equal(st.state, 'AwaitingQuota');
       assert.deepEqual(st.quota, before.quota, 'where the run stands is unchanged');
       assert.deepEqual(st.deadlines, before.deadlines);
