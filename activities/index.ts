@@ -24,6 +24,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createDispatchActivities(deps),
     ...createEvidenceActivities(deps.evidence),
     ...createEventDeliveryActivities(deps),
-    ...createQuotaActivities(),
+    ...createQuotaActivities(deps.policies),
   };
 }

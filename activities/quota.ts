@@ -1,13 +1,20 @@
 /**
- * Asks a workspace's quota coordinator for a lease: `signalWithStart` of `workspaceQuota`, through the
- * worker's own client, on the task queue of the run that asks (a workspace may have a dedicated one).
- * The request is keyed by the run's lease id, so a retried activity never counts twice.
+ * The quota protocol's activities. A run mints its lease secret (`mintQuotaSecret`: random bytes, so
+ * it exists only in the run's history, encrypted by the payload codec, and in its coordinator's) and
+ * asks with it (`requestQuotaLease`: `signalWithStart` of `workspaceQuota`, through the worker's own
+ * client, on the task queue of the run that asks). A coordinator loads its limits from the worker's
+ * policy (`loadQuotaLimits`), never from a request. The request is keyed by the run's lease id, so a
+ * retried activity never counts twice.
  */
+import { randomBytes } from 'node:crypto';
 import { Context } from '@temporalio/activity';
+import type { LoadedPolicies } from '../policies/load';
+import type { QuotaLimits } from '../policies/schema';
 import { check, describeIssues } from '../workflows/schemas';
 import { refusal, FailureType } from '../workflows/failures';
 import { quotaRequestSignal } from '../workflows/messages';
-import { type QuotaLeaseAsk, quotaLeaseAskSchema } from '../workflows/quota-schemas';
+import { quotaFor } from '../workflows/quota-book';
+import { type QuotaLeaseAsk, type QuotaPolicyAsk, quotaLeaseAskSchema, quotaPolicyAskSchema } from '../workflows/quota-schemas';
 import { quotaWorkflowId } from '../workflows/workflow-ids';
 import type { workspaceQuota } from '../workflows/workspace-quota';
 
@@ -16,12 +23,33 @@ export interface QuotaLeaseAsked {
   coordinator: string;
 }
 
-export function createQuotaActivities() {
+export interface QuotaSecret {
+  /** Proofs to the run are keyed by it; only a release that carries it is honoured. 32 random bytes, base64url. */
+  secret: string;
+  /** Random part of the lease id, so nobody can ask for (and so bind) a lease id before the run does. */
+  tag: string;
+}
+
+export interface QuotaLimitsLoaded {
+  /** The workspace's limits for the runtime now; `{}` when its policy has none. */
+  limits: QuotaLimits;
+}
+
+function parsed<T>(schema: Parameters<typeof check<T>>[0], raw: unknown, what: string): T {
+  const r = check(schema, raw);
+  if (!r.ok) throw refusal(FailureType.InvalidMessage, `invalid ${what}: ${describeIssues(r.issues)}`);
+  return r.value;
+}
+
+export function createQuotaActivities(policies: LoadedPolicies) {
   return {
+    async mintQuotaSecret(raw: QuotaPolicyAsk): Promise<QuotaSecret> {
+      parsed(quotaPolicyAskSchema(), raw, 'quota secret request');
+      return { secret: randomBytes(32).toString('base64url'), tag: randomBytes(12).toString('hex') };
+    },
+
     async requestQuotaLease(raw: QuotaLeaseAsk): Promise<QuotaLeaseAsked> {
-      const parsed = check(quotaLeaseAskSchema(), raw);
-      if (!parsed.ok) throw refusal(FailureType.InvalidMessage, `invalid quota request: ${describeIssues(parsed.issues)}`);
-      const { workspaceId, runtime, request } = parsed.value;
+      const { workspaceId, runtime, request } = parsed(quotaLeaseAskSchema(), raw, 'quota request');
       const ctx = Context.current();
       const coordinator = quotaWorkflowId(workspaceId, runtime);
       await ctx.client.workflow.signalWithStart<typeof workspaceQuota, [typeof request]>('workspaceQuota', {
@@ -32,6 +60,11 @@ export function createQuotaActivities() {
         signalArgs: [request],
       });
       return { coordinator };
+    },
+
+    async loadQuotaLimits(raw: QuotaPolicyAsk): Promise<QuotaLimitsLoaded> {
+      const { workspaceId, runtime } = parsed(quotaPolicyAskSchema(), raw, 'quota policy request');
+      return { limits: { ...(quotaFor(policies.snapshotFor(workspaceId).quotas, runtime) ?? {}) } };
     },
   };
 }

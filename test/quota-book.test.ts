@@ -8,10 +8,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PolicyLoadError, loadPolicyDir } from '../policies/load';
 import { PROJECT_ROOT } from '../workers/config';
-import { QUOTA_WINDOW_MS, QuotaBook, quotaFor } from '../workflows/quota-book';
+import { MAX_LEASES, MAX_WAITING, QUOTA_WINDOW_MS, QuotaBook, quotaFor } from '../workflows/quota-book';
+import { QuotaLease } from '../workflows/quota-lease';
+import { quotaProof } from '../workflows/quota-proof';
 import { describeQuotaWait } from '../workflows/quota-lease';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
+const SECRET = 'A'.repeat(43);
+const OTHER = 'B'.repeat(43);
 const at = (ms: number) => new Date(T0 + ms);
 const ask = (book: QuotaBook, id: string, limits = book.state.limits) =>
   book.request({ leaseId: `${id}/h`, runId: id, requestedAt: at(0).toISOString() }, limits);
@@ -24,7 +28,7 @@ describe('quota book', function () {
     assert.deepEqual(ids(book.grant(at(1))), ['a', 'b']);
     assert.deepEqual(book.blocker(at(1)), { limit: 'concurrentDispatches', inUse: 2, max: 2 });
     assert.deepEqual(ids(book.grant(at(2))), []);
-    book.release('b/h', at(3));
+    book.release('b/h', undefined, at(3));
     assert.deepEqual(ids(book.grant(at(3))), ['c']);
     assert.deepEqual(ids(book.state.waiting), ['d']);
   });
@@ -35,10 +39,10 @@ describe('quota book', function () {
     assert.equal(ask(book, 'a'), 'waiting');
     book.grant(at(1));
     assert.equal(ask(book, 'a'), 'held');
-    book.release('a/h', at(2));
+    book.release('a/h', undefined, at(2));
     assert.equal(ask(book, 'a'), 'released');
     assert.equal(book.state.leases.length + book.state.waiting.length, 0);
-    book.release('a/h', at(3));
+    book.release('a/h', undefined, at(3));
     assert.deepEqual(book.state.released, ['a/h']);
   });
 
@@ -46,10 +50,10 @@ describe('quota book', function () {
     const book = QuotaBook.empty({ dispatchesPerMinute: 2 }, at(0));
     ask(book, 'a');
     assert.deepEqual(ids(book.grant(at(0))), ['a']);
-    book.release('a/h', at(10));
+    book.release('a/h', undefined, at(10));
     ask(book, 'b');
     assert.deepEqual(ids(book.grant(at(1_000))), ['b']);
-    book.release('b/h', at(1_010));
+    book.release('b/h', undefined, at(1_010));
     ask(book, 'c');
     ask(book, 'd');
     assert.deepEqual(ids(book.grant(at(2_000))), [], 'two grants in the last minute, though none is held');
@@ -67,9 +71,9 @@ describe('quota book', function () {
     for (const id of ['a', 'b', 'c']) ask(book, id);
     assert.deepEqual(ids(book.grant(at(0))), ['a']);
     assert.equal(book.blocker(at(0))!.limit, 'concurrentDispatches');
-    book.release('a/h', at(5));
+    book.release('a/h', undefined, at(5));
     assert.deepEqual(ids(book.grant(at(5))), ['b']);
-    book.release('b/h', at(6));
+    book.release('b/h', undefined, at(6));
     assert.equal(book.blocker(at(6))!.limit, 'dispatchesPerMinute');
     assert.deepEqual(ids(book.grant(at(QUOTA_WINDOW_MS))), ['c']);
   });
@@ -98,16 +102,49 @@ describe('quota book', function () {
     assert.equal(book.blocker(at(2))!.limit, 'dispatchesPerMinute');
   });
 
-  it('the newest request brings the limits; lowering them holds new grants until enough leases are back', function () {
+  it('limits come from setLimits (the policy load), never from a request; lowering them holds new grants until enough leases are back', function () {
     const book = QuotaBook.empty({ concurrentDispatches: 3 }, at(0));
     for (const id of ['a', 'b', 'c']) ask(book, id);
     book.grant(at(0));
-    ask(book, 'd', { concurrentDispatches: 1 });
-    book.release('a/h', at(1));
-    book.release('b/h', at(1));
+    book.setLimits({ concurrentDispatches: 1 }, at(0));
+    book.request({ leaseId: 'd/h', runId: 'd', requestedAt: at(0).toISOString(), secret: SECRET });
+    assert.deepEqual(book.state.limits, { concurrentDispatches: 1 }, 'a request without limits leaves them');
+    book.release('a/h', undefined, at(1));
+    book.release('b/h', undefined, at(1));
     assert.deepEqual(ids(book.grant(at(1))), []);
-    book.release('c/h', at(2));
+    book.release('c/h', undefined, at(2));
     assert.deepEqual(ids(book.grant(at(2))), ['d']);
+    assert.equal(book.state.limitsLoadedAt, at(0).toISOString());
+  });
+
+  it('binds a lease id to the secret it was first asked with: another secret neither asks again nor releases it', function () {
+    const book = QuotaBook.empty({ concurrentDispatches: 1 }, at(0));
+    const entry = (secret?: string) => ({ leaseId: 'r/1/h/t', runId: 'r', requestedAt: at(0).toISOString(), ...(secret && { secret }) });
+    assert.equal(book.request(entry(SECRET)), 'queued');
+    assert.equal(book.request(entry(OTHER)), 'secretMismatch');
+    assert.equal(book.request(entry()), 'secretMismatch', 'a version 1 request cannot take over a lease with a secret');
+    assert.equal(book.request(entry(SECRET)), 'waiting');
+    book.grant(at(1));
+    assert.equal(book.release('r/1/h/t', undefined, at(2)), 'wrongSecret');
+    assert.equal(book.release('r/1/h/t', OTHER, at(2)), 'wrongSecret');
+    assert.deepEqual(ids(book.state.leases), ['r'], 'still held');
+    assert.equal(book.release('r/1/h/t', SECRET, at(3)), 'released');
+    assert.equal(book.state.leases.length, 0);
+    assert.equal(book.release('unknown/x', undefined, at(4)), 'unknown');
+  });
+
+  it('bounded: a full queue refuses new requests, refusals are counters, and no more than MAX_LEASES are ever held', function () {
+    const book = QuotaBook.empty({ dispatchesPerMinute: 1 }, at(0));
+    for (let i = 0; i < MAX_WAITING; i++) assert.equal(ask(book, `w${i}`), 'queued');
+    assert.equal(ask(book, 'one-more'), 'full');
+    for (let i = 0; i < 5; i++) book.noteRefusal('quotaRequest:queueFull', 'x'.repeat(10_000), at(i));
+    assert.deepEqual(Object.keys(book.state.refusals!), ['quotaRequest:queueFull']);
+    assert.equal(book.state.refusals!['quotaRequest:queueFull'].count, 5);
+    assert.ok(book.state.refusals!['quotaRequest:queueFull'].lastReason.length <= 300);
+    const unlimited = QuotaBook.empty({}, at(0));
+    for (let i = 0; i < MAX_LEASES + 5; i++) ask(unlimited, `u${i}`);
+    assert.equal(unlimited.grant(at(1)).length, MAX_LEASES);
+    assert.equal(unlimited.blocker(at(1))!.max, MAX_LEASES);
   });
 
   it('knows when it is idle, and survives a JSON round trip (continue-as-new)', function () {
@@ -119,9 +156,9 @@ describe('quota book', function () {
     const copy = new QuotaBook(JSON.parse(JSON.stringify(book.state)));
     ask(copy, 'b');
     assert.deepEqual(ids(copy.grant(at(2))), []);
-    copy.release('a/h', at(3));
+    copy.release('a/h', undefined, at(3));
     assert.deepEqual(ids(copy.grant(at(3))), ['b']);
-    copy.release('b/h', at(4));
+    copy.release('b/h', undefined, at(4));
     assert.equal(copy.state.idleSince, at(4).toISOString());
   });
 
@@ -132,6 +169,19 @@ describe('quota book', function () {
     assert.equal(quotaFor({ echo: { concurrentDispatches: 1 } }, 'kestra'), undefined);
     assert.equal(quotaFor(undefined, 'echo'), undefined);
     assert.equal(quotaFor(quotas, 'constructor'), quotas['*'], 'no prototype keys');
+  });
+
+  it('a run takes a message only with the proof keyed by its secret, for its own lease', function () {
+    const lease = new QuotaLease('ops/quota/echo', 'ops:r/1/h/t', { concurrentDispatches: 1 }, SECRET);
+    const grant = { leaseId: 'ops:r/1/h/t', grantedAt: at(0).toISOString() };
+    assert.equal(lease.refuses('quotaGranted', grant, quotaProof(SECRET, 'quotaGranted', grant)), undefined);
+    assert.match(lease.refuses('quotaGranted', grant, undefined)!, /no proof/);
+    assert.match(lease.refuses('quotaGranted', grant, quotaProof(OTHER, 'quotaGranted', grant))!, /wrong proof/);
+    assert.match(lease.refuses('quotaGranted', { ...grant, grantedAt: at(1).toISOString() }, quotaProof(SECRET, 'quotaGranted', grant))!, /wrong proof/, 'bound to the body');
+    assert.match(lease.refuses('quotaProbe', { leaseId: grant.leaseId }, quotaProof(SECRET, 'quotaGranted', { leaseId: grant.leaseId }))!, /wrong proof/, 'bound to the kind');
+    const other = { ...grant, leaseId: 'ops:r/1/h/u' };
+    assert.match(lease.refuses('quotaGranted', other, quotaProof(SECRET, 'quotaGranted', other))!, /another lease/);
+    assert.equal(new QuotaLease('ops/quota/echo', 'ops:r/1/h', {}).refuses('quotaGranted', grant, undefined), undefined, 'a lease asked before the protocol takes any');
   });
 
   it('says why a run waits, and until when when it is known', function () {

@@ -81,6 +81,12 @@ export const FailureType = {
    * workspace's isolation setting routes it to). Non-retryable: nothing of it runs there.
    */
   WrongTaskQueue: 'WrongTaskQueue',
+  /**
+   * A quota message that does not prove it comes from the run's coordinator (a grant, queue notice
+   * or probe without the proof keyed by the lease's secret, or for another lease), or a release
+   * without the lease's secret. Refused and recorded; it changes nothing.
+   */
+  QuotaProofInvalid: 'QuotaProofInvalid',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 

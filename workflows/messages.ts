@@ -13,6 +13,7 @@ import type {
   DecisionOutcome,
   ManualCompletion,
   QuotaGrant,
+  QuotaProbe,
   QuotaQueuedNotice,
   QuotaRelease,
   QuotaRequest,
@@ -61,6 +62,6 @@ export const quotaGrantedSignal = defineSignal<[QuotaGrant]>('quotaGranted');
 /** To a run: it waits, and why. */
 export const quotaQueuedSignal = defineSignal<[QuotaQueuedNotice]>('quotaQueued');
 /** To a run: a liveness check; signalling a closed run fails, which frees its lease. */
-export const quotaProbeSignal = defineSignal<[]>('quotaProbe');
+export const quotaProbeSignal = defineSignal<[QuotaProbe]>('quotaProbe');
 /** A coordinator's limits, leases, queue and window. */
 export const quotaStatusQuery = defineQuery<WorkspaceQuotaStatus>('status');

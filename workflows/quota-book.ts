@@ -4,13 +4,23 @@
  * serialisable (`QuotaBookState` is what `continueAsNew` carries); the workflow passes time in.
  */
 import type { QuotaLimits } from '../policies/schema';
+import { sameSecret } from './quota-proof';
 
 /** Length of the `dispatchesPerMinute` sliding window. */
 export const QUOTA_WINDOW_MS = 60_000;
 /** How often holders and waiters are checked to still be running, unless the policy says otherwise. */
 export const DEFAULT_LEASE_CHECK_MS = 60_000;
 /** Lease ids released lately, remembered so a late duplicate request is not counted again. */
-const MAX_RELEASED_REMEMBERED = 1_000;
+export const MAX_RELEASED_REMEMBERED = 1_000;
+/**
+ * Bounds on the state, which `continueAsNew` carries and `status` shows: past them a request is
+ * refused (the run asks again later) or no grant is made, never a lease past the policy's limits.
+ */
+export const MAX_WAITING = 1_000;
+export const MAX_LEASES = 1_000;
+export const MAX_WINDOW = 5_000;
+/** Refusal reasons kept in the coordinator's state and status are cut to this. */
+export const MAX_REASON_CHARS = 300;
 
 /** One run asking for (or holding) a lease. */
 export interface QuotaEntry {
@@ -20,6 +30,11 @@ export interface QuotaEntry {
   runId: string;
   /** Temporal run id of that execution, so a later execution under the same id is not mistaken for it. */
   runExecutionId?: string;
+  /**
+   * The run's secret for this lease: messages to the run carry proofs keyed by it, and only a release
+   * carrying it is honoured. Absent for leases asked with a version 1 request (before the protocol).
+   */
+  secret?: string;
   requestedAt: string;
   grantedAt?: string;
   /** The run was told that it waits (`quotaQueued`); it is told once. */
@@ -27,7 +42,12 @@ export interface QuotaEntry {
 }
 
 export interface QuotaBookState {
+  /** The limits in force: from the coordinator's own policy load (`{}` when the policy has no quota now). */
   limits: QuotaLimits;
+  /** When `limits` were last loaded from the policy; undefined until then (a version 1 book took them from requests). */
+  limitsLoadedAt?: string;
+  /** Why the last policy load failed, if it did. */
+  policyError?: string;
   waiting: QuotaEntry[];
   leases: QuotaEntry[];
   /** Grant times (ISO) inside the sliding window, oldest first. */
@@ -35,6 +55,8 @@ export interface QuotaBookState {
   released: string[];
   /** When the book became empty (no leases, no waiters); undefined while it is not. */
   idleSince?: string;
+  /** Refused messages, coalesced per `<signal>:<reason>` (a fixed set of keys). */
+  refusals?: Record<string, { count: number; lastAt: string; lastReason: string }>;
 }
 
 /** Which limit keeps the queue waiting, how full it is, and (for the window) when a slot frees. */
@@ -46,7 +68,12 @@ export interface QuotaBlocker {
   freesAt?: string;
 }
 
-export type RequestOutcome = 'queued' | 'waiting' | 'held' | 'released';
+/**
+ * `secretMismatch`: the lease id is known with another secret (or none): a forged or replayed request,
+ * refused, since honouring it would hand its sender the lease. `full`: the queue is at its bound.
+ */
+export type RequestOutcome = 'queued' | 'waiting' | 'held' | 'released' | 'secretMismatch' | 'full';
+export type ReleaseOutcome = 'released' | 'unknown' | 'wrongSecret';
 
 /** The limits that apply to `runtime`: its own entry, else the workspace's `*` default, else none. */
 export function quotaFor(quotas: Readonly<Record<string, QuotaLimits>> | undefined, runtime: string): QuotaLimits | undefined {
@@ -63,28 +90,66 @@ export class QuotaBook {
     return new QuotaBook({ limits, waiting: [], leases: [], window: [], released: [], idleSince: now.toISOString() });
   }
 
-  /** A run asks. The newest request's limits apply from now on (a policy reload reaches the queue). */
-  request(entry: Omit<QuotaEntry, 'grantedAt' | 'notified'>, limits: QuotaLimits): RequestOutcome {
+  /**
+   * A run asks (again). A known lease id counts once, and only with the secret it was first asked
+   * with. `limits` is given only by a version 1 coordinator, which took them from requests.
+   */
+  request(entry: Omit<QuotaEntry, 'grantedAt' | 'notified'>, limits?: QuotaLimits): RequestOutcome {
     const s = this.state;
-    s.limits = limits;
-    if (s.leases.some((l) => l.leaseId === entry.leaseId)) return 'held';
-    if (s.waiting.some((w) => w.leaseId === entry.leaseId)) return 'waiting';
+    if (limits) s.limits = limits;
+    const known = this.find(entry.leaseId);
+    if (known) {
+      const bothV1 = known.secret === undefined && entry.secret === undefined;
+      if (!bothV1 && !sameSecret(known.secret, entry.secret)) return 'secretMismatch';
+      return s.leases.includes(known) ? 'held' : 'waiting';
+    }
     if (s.released.includes(entry.leaseId)) return 'released';
+    if (s.waiting.length >= MAX_WAITING) return 'full';
     s.waiting.push({ ...entry });
     s.idleSince = undefined;
     return 'queued';
   }
 
-  /** The run is done with its lease, or withdraws while waiting. Unknown ids are remembered too. */
-  release(leaseId: string, now: Date): QuotaEntry | undefined {
+  /**
+   * The run is done with its lease, or withdraws while waiting: honoured only with the lease's secret
+   * (a version 1 lease has none). An unknown id is remembered, so a request that arrives after its
+   * own withdrawal (a cancelled ask still in flight) is not queued.
+   */
+  release(leaseId: string, secret: string | undefined, now: Date): ReleaseOutcome {
+    const known = this.find(leaseId);
+    if (known?.secret !== undefined && !sameSecret(known.secret, secret)) return 'wrongSecret';
+    this.drop(leaseId, now);
+    return known ? 'released' : 'unknown';
+  }
+
+  /** Apply the limits the coordinator loaded from the policy. */
+  setLimits(limits: QuotaLimits, at: Date): void {
+    this.state.limits = limits;
+    this.state.limitsLoadedAt = at.toISOString();
+    this.state.policyError = undefined;
+  }
+
+  /** Count a refused message under `key` (a fixed set), keeping the latest reason. */
+  noteRefusal(key: string, reason: string, now: Date): number {
+    const r = (this.state.refusals ??= {});
+    const count = (Object.hasOwn(r, key) ? r[key].count : 0) + 1;
+    r[key] = { count, lastAt: now.toISOString(), lastReason: reason.slice(0, MAX_REASON_CHARS) };
+    return count;
+  }
+
+  find(leaseId: string): QuotaEntry | undefined {
+    return this.state.leases.find((l) => l.leaseId === leaseId) ?? this.state.waiting.find((w) => w.leaseId === leaseId);
+  }
+
+  private drop(leaseId: string, now: Date): void {
     const s = this.state;
     const i = s.leases.findIndex((l) => l.leaseId === leaseId);
     const j = s.waiting.findIndex((w) => w.leaseId === leaseId);
-    const gone = i >= 0 ? s.leases.splice(i, 1)[0] : j >= 0 ? s.waiting.splice(j, 1)[0] : undefined;
+    if (i >= 0) s.leases.splice(i, 1);
+    else if (j >= 0) s.waiting.splice(j, 1);
     if (!s.released.includes(leaseId)) s.released.push(leaseId);
     if (s.released.length > MAX_RELEASED_REMEMBERED) s.released.shift();
     this.noteIdle(now);
-    return gone;
   }
 
   /**
@@ -97,7 +162,7 @@ export class QuotaBook {
       const k = this.state.window.indexOf(lease.grantedAt);
       if (k >= 0) this.state.window.splice(k, 1);
     }
-    this.release(leaseId, now);
+    this.drop(leaseId, now);
   }
 
   /** Drop grants that left the window. */
@@ -105,6 +170,8 @@ export class QuotaBook {
     const from = now.getTime() - QUOTA_WINDOW_MS;
     const w = this.state.window;
     while (w.length && ms(w[0]) <= from) w.shift();
+    // Past its bound the window would not be carried; the blocker holds new grants until it shrinks.
+    if (w.length > MAX_WINDOW) w.splice(0, w.length - MAX_WINDOW);
   }
 
   /** Grant times still inside the window at `now`, oldest first (does not change the state). */
@@ -116,13 +183,16 @@ export class QuotaBook {
   /** What stops the next grant at `now`, if anything. Read-only, so the `status` query may call it. */
   blocker(now: Date): QuotaBlocker | undefined {
     const { limits, leases } = this.state;
+    // The state's own bounds hold like limits (fail closed): a full book grants nothing more.
+    if (leases.length >= MAX_LEASES) return { limit: 'concurrentDispatches', inUse: leases.length, max: MAX_LEASES };
     if (limits.concurrentDispatches !== undefined && leases.length >= limits.concurrentDispatches) {
       return { limit: 'concurrentDispatches', inUse: leases.length, max: limits.concurrentDispatches };
     }
     const window = this.counted(now);
-    if (limits.dispatchesPerMinute !== undefined && window.length >= limits.dispatchesPerMinute) {
-      const freesAt = new Date(ms(window[window.length - limits.dispatchesPerMinute]) + QUOTA_WINDOW_MS).toISOString();
-      return { limit: 'dispatchesPerMinute', inUse: window.length, max: limits.dispatchesPerMinute, freesAt };
+    const perMinute = Math.min(limits.dispatchesPerMinute ?? MAX_WINDOW, MAX_WINDOW);
+    if (window.length >= perMinute) {
+      const freesAt = new Date(ms(window[window.length - perMinute]) + QUOTA_WINDOW_MS).toISOString();
+      return { limit: 'dispatchesPerMinute', inUse: window.length, max: perMinute, freesAt };
     }
     return undefined;
   }

@@ -1,8 +1,11 @@
 /**
  * A run's side of its quota lease: which coordinator, which lease, and where the run stands (asking,
- * queued and why, granted, released). Pure; `run-quota.ts` does the messaging.
+ * queued and why, granted, released). A lease with a secret (every lease since the protocol was
+ * authenticated) takes only messages that prove it: a proof keyed by the secret (quota-proof.ts).
+ * Pure; `run-quota.ts` does the messaging.
  */
 import type { QuotaLimits } from '../policies/schema';
+import { type QuotaProofKind, quotaProof, sameSecret } from './quota-proof';
 import type { QuotaQueuedNotice, RunQuotaStatus } from './types';
 
 /** Why a run waits, in the words `status` and evidence use. */
@@ -24,13 +27,38 @@ export class QuotaLease {
     readonly coordinator: string,
     readonly leaseId: string,
     readonly limits: QuotaLimits,
+    /** Never in `status`, logs or evidence: it is in the run's history only as its activity's (encrypted) result. */
+    private readonly secret?: string,
   ) {}
+
+  /** Whether messages to this lease must prove it (false only for a lease asked before the protocol). */
+  get authenticated(): boolean {
+    return this.secret !== undefined;
+  }
+
+  /** The secret a release must carry (undefined for an unauthenticated lease). */
+  releaseSecret(): string | undefined {
+    return this.secret;
+  }
+
+  /**
+   * Why a message to this lease is not the coordinator's, if it is not: another lease id, or (for an
+   * authenticated lease) a missing or wrong proof. `body` is the message without its proof.
+   */
+  refuses<T extends { leaseId?: string }>(kind: QuotaProofKind, body: T, proof: string | undefined): string | undefined {
+    if (!this.authenticated) return undefined;
+    if (proof === undefined) return `${kind} carries no proof`;
+    if (body.leaseId !== this.leaseId) return `${kind} names another lease than this run's`;
+    if (!sameSecret(quotaProof(this.secret!, kind, body), proof)) return `${kind} carries a wrong proof`;
+    return undefined;
+  }
 
   /** The coordinator's answer that the run waits; ignored once granted or for another lease. */
   noteQueued(n: QuotaQueuedNotice, workspaceId: string, runtime: string): boolean {
     if (n.leaseId !== this.leaseId || this.phase !== 'asking') return false;
     this.phase = 'queued';
-    this.queued = n;
+    const { proof: _proof, ...notice } = n;
+    this.queued = notice;
     this.waitingFor = describeQuotaWait(n, workspaceId, runtime);
     return true;
   }

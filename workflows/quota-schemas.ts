@@ -4,7 +4,8 @@
  * Built by functions, like `./schemas.ts`, so no zod object lives in module scope of the bundle.
  */
 import { check, describeIssues, workspaceIdSchema } from './schemas';
-import type { QuotaGrant, QuotaQueuedNotice, QuotaRelease, QuotaRequest, WorkspaceQuotaInput } from './types';
+import { MAX_LEASES, MAX_REASON_CHARS, MAX_RELEASED_REMEMBERED, MAX_WAITING, MAX_WINDOW } from './quota-book';
+import type { QuotaGrant, QuotaProbe, QuotaQueuedNotice, QuotaRelease, QuotaRequest, WorkspaceQuotaInput } from './types';
 import { z } from './zod-sandbox';
 
 const runtimeSchema = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,63}$/, 'runtime must be a runtime name');
@@ -22,28 +23,39 @@ export function quotaLimitsSchema() {
     .refine((l) => l.concurrentDispatches !== undefined || l.dispatchesPerMinute !== undefined, 'no limit given');
 }
 
-/** A lease id is `<run id>/<action hash>`: a run can ask for and give back only its own. */
+/** A lease id is `<run id>/...`: a run can ask for and give back only its own. */
 const ownLease = { message: 'leaseId must start with the runId and /', path: ['leaseId'] };
 const isOwnLease = (m: { leaseId: string; runId: string }) => m.leaseId.startsWith(`${m.runId}/`);
+/** The run's secret (`mintQuotaSecret`: 32 random bytes, base64url) and the proofs keyed by it (hex HMAC). */
+const secretSchema = () => z.string().regex(/^[A-Za-z0-9_-]{32,128}$/, 'secret must be 32 to 128 base64url characters');
+const proofSchema = () => z.string().regex(/^[0-9a-f]{64}$/, 'proof must be 64 hex digits');
 
 export function quotaRequestSchema(): z.ZodType<QuotaRequest> {
-  return z
-    .strictObject({
-      schemaVersion: z.literal(1),
-      leaseId: leaseIdSchema(),
-      runId: runIdSchema(),
-      runExecutionId: z.string().min(1).max(200).optional(),
-      limits: quotaLimitsSchema(),
-    })
-    .refine(isOwnLease, ownLease);
+  const v1 = z.strictObject({
+    schemaVersion: z.literal(1),
+    leaseId: leaseIdSchema(),
+    runId: runIdSchema(),
+    runExecutionId: z.string().min(1).max(200).optional(),
+    limits: quotaLimitsSchema(),
+  });
+  const v2 = z.strictObject({
+    schemaVersion: z.literal(2),
+    leaseId: leaseIdSchema(),
+    runId: runIdSchema(),
+    runExecutionId: z.string().min(1).max(200),
+    secret: secretSchema(),
+  });
+  return z.discriminatedUnion('schemaVersion', [v1, v2]).refine(isOwnLease, ownLease);
 }
 
 export function quotaReleaseSchema(): z.ZodType<QuotaRelease> {
-  return z.strictObject({ leaseId: leaseIdSchema(), runId: runIdSchema(), reason: z.enum(['done', 'withdrawn']) }).refine(isOwnLease, ownLease);
+  return z
+    .strictObject({ leaseId: leaseIdSchema(), runId: runIdSchema(), reason: z.enum(['done', 'withdrawn']), secret: secretSchema().optional() })
+    .refine(isOwnLease, ownLease);
 }
 
 export function quotaGrantSchema(): z.ZodType<QuotaGrant> {
-  return z.strictObject({ leaseId: leaseIdSchema(), grantedAt: isoSchema() });
+  return z.strictObject({ leaseId: leaseIdSchema(), grantedAt: isoSchema(), proof: proofSchema().optional() });
 }
 
 export function quotaQueuedSchema(): z.ZodType<QuotaQueuedNotice> {
@@ -54,14 +66,23 @@ export function quotaQueuedSchema(): z.ZodType<QuotaQueuedNotice> {
     inUse: z.number().int().min(0),
     max: z.number().int().min(1),
     freesAt: isoSchema().optional(),
+    proof: proofSchema().optional(),
   });
 }
+
+/** A probe; version 1 coordinators sent none, so an absent payload parses as `{}` (a version 1 lease takes it). */
+export function quotaProbeSchema(): z.ZodType<Partial<QuotaProbe>> {
+  return z.strictObject({ leaseId: leaseIdSchema().optional(), proof: proofSchema().optional() });
+}
+
+const refusalCountSchema = () => z.strictObject({ count: z.number().int().min(0), lastAt: isoSchema(), lastReason: z.string().max(MAX_REASON_CHARS) });
 
 export function workspaceQuotaInputSchema(): z.ZodType<WorkspaceQuotaInput> {
   const entry = z.strictObject({
     leaseId: leaseIdSchema(),
     runId: runIdSchema(),
     runExecutionId: z.string().min(1).max(200).optional(),
+    secret: secretSchema().optional(),
     requestedAt: isoSchema(),
     grantedAt: isoSchema().optional(),
     notified: z.boolean().optional(),
@@ -72,12 +93,16 @@ export function workspaceQuotaInputSchema(): z.ZodType<WorkspaceQuotaInput> {
     runtime: runtimeSchema(),
     state: z
       .strictObject({
-        limits: quotaLimitsSchema(),
-        waiting: z.array(entry),
-        leases: z.array(entry),
-        window: z.array(isoSchema()),
-        released: z.array(leaseIdSchema()),
+        // `{}` once the policy has no quota for the runtime: nothing holds the queue.
+        limits: quotaLimitsSchema().or(z.strictObject({ leaseCheckIntervalMs: z.number().int().min(1000).optional() })),
+        limitsLoadedAt: isoSchema().optional(),
+        policyError: z.string().max(MAX_REASON_CHARS).optional(),
+        waiting: z.array(entry).max(MAX_WAITING),
+        leases: z.array(entry).max(MAX_LEASES),
+        window: z.array(isoSchema()).max(MAX_WINDOW),
+        released: z.array(leaseIdSchema()).max(MAX_RELEASED_REMEMBERED),
         idleSince: isoSchema().optional(),
+        refusals: z.record(z.string().max(80), refusalCountSchema()).optional(),
       })
       .optional(),
     maxHistoryEvents: z.number().int().min(50).max(50_000).optional(),
@@ -93,6 +118,16 @@ export interface QuotaLeaseAsk {
 
 export function quotaLeaseAskSchema(): z.ZodType<QuotaLeaseAsk> {
   return z.strictObject({ workspaceId: workspaceIdSchema(), runtime: runtimeSchema(), request: quotaRequestSchema() });
+}
+
+/** Input of `loadQuotaLimits` (the coordinator's own policy load) and of `mintQuotaSecret`. */
+export interface QuotaPolicyAsk {
+  workspaceId: string;
+  runtime: string;
+}
+
+export function quotaPolicyAskSchema(): z.ZodType<QuotaPolicyAsk> {
+  return z.strictObject({ workspaceId: workspaceIdSchema(), runtime: runtimeSchema() });
 }
 
 /** Parsed value, or a one-line reason it was refused. */

@@ -274,26 +274,44 @@ export interface RunQuotaStatus {
   queued?: QuotaQueuedNotice;
 }
 
-/** Signal `quotaRequest` to a coordinator (sent by the `requestQuotaLease` activity with signalWithStart). */
-export interface QuotaRequest {
-  schemaVersion: 1;
-  leaseId: string;
-  runId: string;
-  runExecutionId?: string;
-  limits: { concurrentDispatches?: number; dispatchesPerMinute?: number; leaseCheckIntervalMs?: number };
-}
+/**
+ * Signal `quotaRequest` to a coordinator (sent by the `requestQuotaLease` activity with signalWithStart).
+ * Version 2 carries the run's secret (from its own `mintQuotaSecret` activity) and no limits: the
+ * coordinator takes limits from its own policy load. Version 1 (runs that asked before the protocol
+ * was authenticated) carried limits, which are ignored now.
+ */
+export type QuotaRequest =
+  | {
+      schemaVersion: 1;
+      leaseId: string;
+      runId: string;
+      runExecutionId?: string;
+      limits: { concurrentDispatches?: number; dispatchesPerMinute?: number; leaseCheckIntervalMs?: number };
+    }
+  | {
+      schemaVersion: 2;
+      leaseId: string;
+      runId: string;
+      runExecutionId: string;
+      /** The run's secret for this lease: proofs to the run are keyed by it, and a release must carry it. */
+      secret: string;
+    };
 
 /** Signal `quotaRelease` to a coordinator: the dispatch ended, or the run withdraws while waiting. */
 export interface QuotaRelease {
   leaseId: string;
   runId: string;
   reason: 'done' | 'withdrawn';
+  /** The secret the lease was asked with; absent only for leases asked with a version 1 request. */
+  secret?: string;
 }
 
 /** Signal `quotaGranted` from a coordinator to a run. */
 export interface QuotaGrant {
   leaseId: string;
   grantedAt: string;
+  /** HMAC of the grant under the run's secret (workflows/quota-proof.ts); absent for version 1 leases. */
+  proof?: string;
 }
 
 /** Signal `quotaQueued` from a coordinator to a run: it waits, behind `position - 1` others, because of `limit`. */
@@ -304,6 +322,13 @@ export interface QuotaQueuedNotice {
   inUse: number;
   max: number;
   freesAt?: string;
+  proof?: string;
+}
+
+/** Signal `quotaProbe` from a coordinator to a run (a liveness check). Version 1 probes had no payload. */
+export interface QuotaProbe {
+  leaseId: string;
+  proof?: string;
 }
 
 /** Input of `workspaceQuota`; `state` is carried across continue-as-new. */
@@ -316,16 +341,35 @@ export interface WorkspaceQuotaInput {
   maxHistoryEvents?: number;
 }
 
+/** Messages a coordinator refused, coalesced per signal and reason. */
+export interface QuotaRefusalCount {
+  count: number;
+  lastAt: string;
+  /** Why the latest one was refused (bounded text). */
+  lastReason: string;
+}
+
 /** The `status` query of a coordinator. */
 export interface WorkspaceQuotaStatus {
   workspaceId: string;
   runtime: string;
+  /** The limits the coordinator enforces, from its own load of the workspace policy (`{}`: no quota now). */
   limits: { concurrentDispatches?: number; dispatchesPerMinute?: number; leaseCheckIntervalMs?: number };
+  /** When the limits were last loaded from the policy; absent until the first load (nothing is granted before). */
+  limitsLoadedAt?: string;
+  /** Why the last policy load failed, if it did (the previous limits stay in force). */
+  policyError?: string;
+  /** Leases held, oldest first (at most 100 shown; `leaseCount` has them all). */
   leases: { leaseId: string; runId: string; grantedAt?: string }[];
+  /** Waiters in order (at most 100 shown; `waitingCount` has them all). */
   waiting: { leaseId: string; runId: string; requestedAt: string }[];
+  leaseCount: number;
+  waitingCount: number;
   /** Grants counted in the per-minute window now. */
   grantsInWindow: number;
   blockedBy?: { limit: string; inUse: number; max: number; freesAt?: string };
+  /** Refused messages, keyed `<signal>:<reason>` (e.g. `quotaRelease:wrongSecret`). */
+  refusals: Record<string, QuotaRefusalCount>;
 }
 
 /** What the evidence sink holds for a run, and where the run sits in the workspace's Merkle log. */

@@ -33,10 +33,12 @@ export const RECORDED_PATHS = [
   'freshness-renewed',
   'evidence-stored-approved',
   'events-delivered-approved',
+  // Recorded before the quota protocol was authenticated (portarium-quota-auth-v1); kept for replay.
   'quota-waited',
   'evidence-reset-own-chain',
   'signed-v2-cancelled',
   'stale-at-dispatch-renewed',
+  'quota-authenticated',
 ] as const;
 export type RecordedPath = (typeof RECORDED_PATHS)[number];
 
