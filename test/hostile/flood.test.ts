@@ -158,6 +158,57 @@ describe('hostile floods (real server)', function () {
     });
   });
 
+  it('a run continued while changes were requested takes the amendment, judged by the policy it started with, and completes', async function () {
+    const { dir, sink } = tempSink();
+    await withWorker(opts(sink), async (h) => {
+      const run = await start(h, 'flood');
+      const s0 = await waitForState(run, 'AwaitingApproval');
+      const firstRunId = (await run.handle.describe()).runId;
+      await run.decide({ kind: 'requestChanges', ...decision(bob, s0.actionHash, { rationale: 'smaller please' }) });
+      const asked = await waitForState(run, 'ChangesRequested');
+      const accepted = await flood(5_000, (i) => run.handle.signal('approve', { ...decision(carol, s0.actionHash), decisionId: `late-${i}` }));
+      const st = await waitForStatus(run, (s) => s.refusalsTotal === accepted && (s.continuations ?? 0) >= 1, 300_000);
+      assert.notEqual((await run.handle.describe()).runId, firstRunId, 'the run continued as new');
+      assert.equal(st.state, 'ChangesRequested');
+      assert.deepEqual(st.deadlines, asked.deadlines);
+      const amended = await run.amend({ amendmentId: 'a-1', amendedBy: alice, action: { runtime: 'echo', target: 'hostile/thing', operation: 'flood', input: { n: 2 } }, reason: 'smaller' });
+      assert.equal(amended.state, 'AwaitingApproval');
+      assert.equal(amended.policyHash, s0.policyHash, 'the same policy decides the amendment');
+      assert.equal(amended.approvalsNeeded, 2, 'a new round: two approvals for the amended action');
+      await run.decide({ kind: 'approve', ...decision(carol, amended.actionHash) });
+      await run.decide({ kind: 'approve', ...decision({ id: 'dan', roles: ['approver'] }, amended.actionHash) });
+      assert.equal((await run.result()).state, 'Succeeded');
+      assert.equal((await h.ledger.counts()).applied, 1);
+      await assertEvidenceEndToEnd(run, dir, sink);
+    });
+  });
+
+  it('runs continued in a veto window and awaiting manual completion keep their deadlines and still take the release and the report', async function () {
+    const { dir, sink } = tempSink();
+    await withWorker(opts(sink), async (h) => {
+      const assisted = await start(h, 'flood-assisted');
+      const manual = await start(h, 'flood-manual');
+      const [a0, m0] = await Promise.all([waitForState(assisted, 'VetoWindow'), waitForState(manual, 'AwaitingManualCompletion')]);
+      const junk = (run: RunHandle, hash: string) => flood(4_500, (i) => run.handle.signal('approve', { ...decision(carol, hash), actionHash: 'e'.repeat(64), decisionId: `j-${i}` }), 4);
+      const [na, nm] = await Promise.all([junk(assisted, a0.actionHash), junk(manual, m0.actionHash)]);
+      const [a1, m1] = await Promise.all([
+        waitForStatus(assisted, (s) => s.refusalsTotal === na && (s.continuations ?? 0) >= 1, 300_000),
+        waitForStatus(manual, (s) => s.refusalsTotal === nm && (s.continuations ?? 0) >= 1, 300_000),
+      ]);
+      assert.equal(a1.state, 'VetoWindow');
+      assert.deepEqual(a1.deadlines, a0.deadlines, 'the veto window ends when it always did');
+      assert.equal(m1.state, 'AwaitingManualCompletion');
+      assert.deepEqual(m1.deadlines, m0.deadlines);
+      await assisted.decide({ kind: 'approve', ...decision(bob, a1.actionHash) });
+      assert.equal((await assisted.result()).state, 'Succeeded');
+      await manual.completeManually({ completionId: 'mc-1', completedBy: oscar, completedAt: new Date().toISOString(), evidenceRef: 'CHG-1', actionHash: m1.actionHash });
+      assert.equal((await manual.result()).state, 'ManuallyCompleted');
+      assert.equal((await h.ledger.counts()).applied, 1, 'only the released run dispatched');
+      await assertEvidenceEndToEnd(assisted, dir, sink);
+      await assertEvidenceEndToEnd(manual, dir, sink);
+    });
+  });
+
   it('a start with a forged continued state (not a continued run) fails InvalidRunInput and dispatches nothing', async function () {
     const { sink } = tempSink();
     await withWorker(opts(sink), async (h) => {
