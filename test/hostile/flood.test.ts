@@ -30,7 +30,7 @@ const FLOOD = 12_000;
  * worker falls behind, its workflow tasks pass the sandbox's 5 s limit and the worker thread crashes
  * in the SDK (async hook stack corrupted), continue-as-new or not; see the branch report.
  */
-const FLOOD_CONCURRENCY = 8;
+const FLOOD_CONCURRENCY = 4;
 
 const start = (h: Harness, operation: string) =>
   h.start(operation, { workspaceId: 'hostile', action: { runtime: 'echo', target: 'hostile/thing', operation, input: { n: 1 } } });
@@ -189,7 +189,7 @@ describe('hostile floods (real server)', function () {
       const assisted = await start(h, 'flood-assisted');
       const manual = await start(h, 'flood-manual');
       const [a0, m0] = await Promise.all([waitForState(assisted, 'VetoWindow'), waitForState(manual, 'AwaitingManualCompletion')]);
-      const junk = (run: RunHandle, hash: string) => flood(4_500, (i) => run.handle.signal('approve', { ...decision(carol, hash), actionHash: 'e'.repeat(64), decisionId: `j-${i}` }), 4);
+      const junk = (run: RunHandle, hash: string) => flood(4_500, (i) => run.handle.signal('approve', { ...decision(carol, hash), actionHash: 'e'.repeat(64), decisionId: `j-${i}` }), 2);
       const [na, nm] = await Promise.all([junk(assisted, a0.actionHash), junk(manual, m0.actionHash)]);
       const [a1, m1] = await Promise.all([
         waitForStatus(assisted, (s) => s.refusalsTotal === na && (s.continuations ?? 0) >= 1, 300_000),
