@@ -5,7 +5,7 @@
  * time (never while dispatching, waiting for quota, or with an activity or handler in flight) hands
  * its whole state to a new execution when the server suggests it or its history passes a bound.
  */
-import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, log, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, log, makeContinueAsNewFunc, workflowInfo } from '@temporalio/workflow';
 import { verifyChain } from './evidence-chain';
 import { FailureType } from './failures';
 import type { governedRun } from './governed-run';
@@ -73,5 +73,7 @@ export async function continueWhenReady(run: GovernedRunState, c: Continuation, 
     return;
   }
   log.info('governed run continues as new', { workflowId: run.workflowId, historyLength: workflowInfo().historyLength, continuations: snapshot.continuations });
-  await continueAsNew<typeof governedRun>({ continued: snapshot });
+  // The memo goes along: clients find the run's request hash there (idempotent starts).
+  const memo = workflowInfo().memo;
+  await makeContinueAsNewFunc<typeof governedRun>(memo ? { memo } : {})({ continued: snapshot });
 }

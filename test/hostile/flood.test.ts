@@ -94,7 +94,8 @@ describe('hostile floods (real server)', function () {
   it(`${FLOOD} bad approvals: the run continues as new, keeps its approvals and state, counts every refusal, and is still decidable`, async function () {
     const { dir, sink } = tempSink();
     await withWorker(opts(sink), async (h) => {
-      const run = await start(h, 'flood');
+      const input = { workspaceId: 'hostile', correlationId: uid('corr'), requestedBy: alice, action: { runtime: 'echo', target: 'hostile/thing', operation: 'flood', input: { n: 1 } }, idempotencyKey: uid('key'), reason: 'flood' };
+      const { run } = await h.portarium.startRun(input);
       const s0 = await waitForState(run, 'AwaitingApproval');
       const firstRunId = (await run.handle.describe()).runId;
       const before = await run.decide({ kind: 'approve', ...decision(bob, s0.actionHash) });
@@ -116,6 +117,7 @@ describe('hostile floods (real server)', function () {
       assert.equal(st.approvalsNeeded, 1);
       assert.ok(st.refusals.length <= 20 && st.refusals.every((r) => r.type === 'ActionHashMismatch'));
       assert.equal((await h.ledger.counts()).applied, 0, 'nothing dispatched');
+      assert.equal((await h.portarium.startRun(input)).existing, true, 'the same request still finds its run');
 
       const after = await run.decide({ kind: 'approve', ...decision(carol, st.actionHash) });
       assert.equal(after.counted, true);
