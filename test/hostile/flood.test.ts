@@ -10,7 +10,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Worker } from '@temporalio/worker';
 import { FileEvidenceSink } from '../../activities/evidence-file-sink';
+import { prebuiltBundle } from '../../workers/bundle';
 import { main } from '../../workers/cli';
 import { PROJECT_ROOT } from '../../workers/config';
 import type { RunHandle } from '../../workers/client';
@@ -19,7 +21,7 @@ import { chainsOf, verifyWorkspaceLog } from '../../workflows/evidence-log';
 import { type SignedKind, signDecision } from '../../workflows/signatures';
 import type { RunStatus } from '../../workflows/types';
 import { type Harness, TEST_SIGNER, alice, bob, carol, decision, failureType, oscar, uid, waitForState, waitForStatus, withWorker } from '../support/harness';
-import { testEnv } from '../support/shared';
+import { testDataConverter, testEnv } from '../support/shared';
 
 const HOSTILE_POLICIES = path.join(PROJECT_ROOT, 'test', 'hostile', 'policies');
 const KEYS: Record<string, string> = { bob: '11'.repeat(32), oscar: '44'.repeat(32) };
@@ -81,6 +83,23 @@ async function assertEvidenceEndToEnd(run: RunHandle, dir: string, sink: FileEvi
   assert.equal(last.entries[0].event, 'RunRequested');
   const verified = await cli({ PORTARIUM_EVIDENCE_DIR: dir }, 'evidence', 'verify', 'run', run.workflowId, '--workspace', 'hostile', '--public-key', TEST_SIGNER.publicKey);
   assert.equal(verified.code, 0, verified.err);
+}
+
+/** Every execution of the run (those that continued as new and the last) replays against the code. */
+async function assertReplays(run: RunHandle): Promise<void> {
+  const client = run.handle.client;
+  let ids: string[] = [];
+  // Visibility is eventually consistent: wait until it lists the executions.
+  for (let i = 0; i < 50 && ids.length < 2; i++) {
+    ids = [];
+    for await (const w of client.list({ query: `WorkflowId = '${run.workflowId}'` })) ids.push(w.runId);
+    if (ids.length < 2) await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.ok(ids.length >= 2, `executions listed: ${ids.join(', ')}`);
+  for (const runId of ids) {
+    const history = await client.getHandle(run.workflowId, runId).fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: prebuiltBundle(), dataConverter: testDataConverter() }, history, run.workflowId);
+  }
 }
 
 describe('hostile floods (real server)', function () {
@@ -182,6 +201,7 @@ describe('hostile floods (real server)', function () {
       assert.equal((await run.result()).state, 'Succeeded');
       assert.equal((await h.ledger.counts()).applied, 1);
       await assertEvidenceEndToEnd(run, dir, sink);
+      await assertReplays(run);
     });
   });
 
