@@ -23,6 +23,7 @@ import {
   governedRunInputSchema,
   manualCompletionSchema,
 } from '../workflows/schemas';
+import { isContinuedInput } from '../workflows/run-snapshot';
 import { CorrelationKey, StateKey, WorkspaceKey } from '../workflows/search-attributes';
 import { runWorkflowId } from '../workflows/workflow-ids';
 import type {
@@ -178,7 +179,10 @@ export class PortariumClient {
     const history = await handle.fetchHistory();
     const raw = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
     const payload = raw ? (await decodeRunPayloads(this.client, workflowId, [raw]))[0] : undefined;
-    const parsed = payload ? check(governedRunInputSchema(), this.client.options.loadedDataConverter.payloadConverter.fromPayload(payload)) : undefined;
+    const value: unknown = payload ? this.client.options.loadedDataConverter.payloadConverter.fromPayload(payload) : undefined;
+    // A run that continued as new starts with its state; the request is the input it carries.
+    const request = isContinuedInput(value) && typeof value.continued === 'object' && value.continued !== null ? (value.continued as { input?: unknown }).input : value;
+    const parsed = payload ? check(governedRunInputSchema(), request) : undefined;
     return parsed?.ok ? requestHashOf(parsed.value) : undefined;
   }
 

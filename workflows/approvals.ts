@@ -3,7 +3,7 @@
  * pure rules that accept or refuse a decision (separation of duties included). No Temporal imports;
  * the workflow feeds it time.
  */
-import { canonicalJson } from './hashing';
+import { canonicalJson, sha256Hex } from './hashing';
 import { FailureType } from './failures';
 import { normalizePrincipalId, verifyDecisionSignature } from './signatures';
 import type { ApprovalRecord, Decision, DecisionKind, RunState } from './types';
@@ -61,10 +61,26 @@ export function judgeDecision(ctx: DecisionContext, kind: DecisionKind, d: Decis
   return { ok: true, kind, counted: true };
 }
 
+/** An `ApprovalBook` as plain data, carried across continue-as-new. */
+export interface ApprovalBookState {
+  approvals: ApprovalRecord[];
+  /** Every decision id seen, with its content fingerprint and first verdict, in the order seen. */
+  seen: [string, { fingerprint: string; verdict: DecisionVerdict }][];
+}
+
 /** Approvals for the current action, one per distinct approver, and every decision id seen. */
 export class ApprovalBook {
   private readonly byApprover = new Map<string, ApprovalRecord>();
   private readonly seen = new Map<string, { fingerprint: string; verdict: DecisionVerdict }>();
+
+  constructor(state?: ApprovalBookState) {
+    for (const a of state?.approvals ?? []) this.byApprover.set(a.approverId, { ...a });
+    for (const [id, s] of state?.seen ?? []) this.seen.set(id, { fingerprint: s.fingerprint, verdict: { ...s.verdict } });
+  }
+
+  get state(): ApprovalBookState {
+    return { approvals: this.approvals.map((a) => ({ ...a })), seen: [...this.seen].map(([id, s]) => [id, { fingerprint: s.fingerprint, verdict: { ...s.verdict } }]) };
+  }
 
   get approvals(): ApprovalRecord[] {
     return [...this.byApprover.values()];
@@ -132,6 +148,7 @@ export class ApprovalBook {
   }
 }
 
+/** A digest of the decision's content: a repeat must match it exactly, and a digest keeps the book small. */
 function fingerprint(kind: DecisionKind, d: Decision): string {
-  return canonicalJson({ kind, ...d });
+  return sha256Hex(canonicalJson({ kind, ...d }));
 }

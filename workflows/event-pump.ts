@@ -29,7 +29,7 @@ export async function pumpEvents(outbox: RunOutbox, target: { workspaceId: strin
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: budget.maximumInterval, maximumAttempts: budget.attempts },
   });
   for (;;) {
-    await condition(() => outbox.hasQueued || stop());
+    await condition(() => (outbox.hasQueued && !outbox.held) || stop());
     if (!outbox.hasQueued) return;
     const batch = outbox.take(MAX_BATCH);
     try {

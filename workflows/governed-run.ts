@@ -31,6 +31,8 @@ import { canonicalJson } from './hashing';
 import { FailureType, NON_RETRYABLE_DISPATCH_FAILURES, refusal } from './failures';
 import * as msg from './messages';
 import { runEventDelivery } from './run-event-delivery';
+import { CONTINUE_AS_NEW_PATCH, type Continuation, continueDue, continueWhenReady, continuedSnapshot } from './run-continuation';
+import { isContinuedInput } from './run-snapshot';
 import { GovernedRunState, type Verdict } from './run-state';
 import { observeTransition } from './run-metrics';
 import { quotaFor } from './quota-book';
@@ -115,6 +117,11 @@ const msUntil = (iso: string | undefined) => (iso ? Math.max(1, Date.parse(iso) 
 const isoAfter = (from: Date, ms: number) => new Date(from.getTime() + ms).toISOString();
 
 export async function governedRun(rawInput: unknown): Promise<GovernedRunResult> {
+  // A continued execution goes on from its predecessor's state: no new request, no policy load.
+  if (isContinuedInput(rawInput)) {
+    const carried = continuedSnapshot(rawInput, workflowInfo().workflowId);
+    return runGoverned(new GovernedRunState(carried.input, workflowInfo().workflowId, now(), carried.firstExecutionRunId, carried), true);
+  }
   const parsed = check(governedRunInputSchema(), rawInput);
   if (!parsed.ok) {
     throw ApplicationFailure.create({
@@ -131,12 +138,19 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
     throw ApplicationFailure.create({ type: FailureType.WorkspaceMismatch, message: crossing, nonRetryable: true });
   }
   const run = new GovernedRunState(parsed.value, workflowInfo().workflowId, now(), patched(HOSTILE_INPUT_PATCH) ? workflowInfo().firstExecutionRunId : undefined);
+  return runGoverned(run, false);
+}
+
+async function runGoverned(run: GovernedRunState, resumed: boolean): Promise<GovernedRunResult> {
   // Created only for the dispatch: every promise a workflow makes costs a stack capture in the SDK.
   const dispatch: { scope?: CancellationScope } = {};
-  wireHandlers(run, dispatch);
-  run.recordRequested(now());
+  const continuation: Continuation = { enabled: patched(CONTINUE_AS_NEW_PATCH), blocked: false };
+  wireHandlers(run, dispatch, continuation.enabled);
+  // Set at once, so a continued execution is findable by its search attributes whatever the server copied.
+  if (resumed) publishState(run);
+  else run.recordRequested(now());
   try {
-    const result = await govern(run, dispatch);
+    const result = await govern(run, dispatch, continuation, resumed);
     if (!allHandlersFinished()) await condition(allHandlersFinished);
     await storeEvidence(run);
     await settleEvents(run);
@@ -154,8 +168,9 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
 }
 
 /** Start publishing lifecycle events when the workspace has subscribers (the snapshot says so). */
-function startEvents(run: GovernedRunState, publishes: boolean): void {
-  if (!publishes || !patched(RUN_EVENTS_PATCH)) return run.outbox.disable();
+function startEvents(run: GovernedRunState, publishes: boolean, resumed: boolean): void {
+  if (resumed && !run.outbox.publishing) return;
+  if (!resumed && (!publishes || !patched(RUN_EVENTS_PATCH))) return run.outbox.disable();
   run.outbox.enable();
   const target = { workspaceId: run.input.workspaceId, runId: run.workflowId };
   // Not cancellable: the events of a run cancelled through Temporal (its `cancelled` event too) still go out.
@@ -240,6 +255,18 @@ function totalSignal(run: GovernedRunState, via: string, handler: (raw: unknown)
   };
 }
 
+/** `totalSignal` for a handler that needs no wait: it runs at once, without a promise. */
+function totalSignalNow(run: GovernedRunState, via: string, handler: (raw: unknown) => void): (raw: unknown) => void {
+  return (raw) => {
+    try {
+      handler(raw);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      run.refuse(via, undefined, FailureType.InvalidMessage, `could not be handled (${err instanceof Error ? err.name : 'error'})`, now());
+    }
+  };
+}
+
 /** An update handler whose unexpected errors become a recorded `InvalidMessage` refusal, thrown as such. */
 function totalUpdate<T>(run: GovernedRunState, via: string, handler: (raw: unknown) => Promise<T>): (raw: unknown) => Promise<T> {
   return async (raw) => {
@@ -253,13 +280,38 @@ function totalUpdate<T>(run: GovernedRunState, via: string, handler: (raw: unkno
   };
 }
 
-function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationScope }): void {
+/** `build()` once, on first use: a zod schema costs far more to build than to check a message with. */
+function once<T>(build: () => T): () => T {
+  let built: T | undefined;
+  return () => (built ??= build());
+}
+
+function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationScope }, direct: boolean): void {
   // Messages that arrive before policy has decided wait for it, in arrival order, instead of
   // being refused: an early cancel or approval is not lost.
   const policyDecided = () => condition(() => run.state !== RunState.Evaluating);
-  const decisionSignal = (kind: DecisionKind) => totalSignal(run, kind, async (raw: unknown) => {
-    await policyDecided();
-    const d = check(decisionSchema(kind), raw);
+  /**
+   * A signal handler around `body`. Newer runs (`direct`) handle a signal at once, without a promise,
+   * once policy has decided: the SDK captures a stack for every promise a workflow makes, which a
+   * flood of messages would pay per message. Older runs replay the waiting handler they recorded.
+   */
+  const signal = (via: string, body: (raw: unknown) => void) => {
+    const waiting = totalSignal(run, via, async (raw: unknown) => {
+      await policyDecided();
+      body(raw);
+    });
+    if (!direct) return waiting;
+    const atOnce = totalSignalNow(run, via, body);
+    return (raw: unknown) => (run.state === RunState.Evaluating ? waiting(raw) : atOnce(raw));
+  };
+  // Built per run, on first use, and kept: a flood of messages must not rebuild them per message.
+  const decisionSchemas = { approve: once(() => decisionSchema('approve')), reject: once(() => decisionSchema('reject')), requestChanges: once(() => decisionSchema('requestChanges')) };
+  const decideSchema = once(decideRequestSchema);
+  const amendSchema = once(amendRequestSchema);
+  const cancelSchema = once(cancelRequestSchema);
+  const manualSchema = once(manualCompletionSchema);
+  const decisionSignal = (kind: DecisionKind) => signal(kind, (raw: unknown) => {
+    const d = check(decisionSchemas[kind](), raw);
     if (!d.ok) run.refuse(kind, undefined, FailureType.InvalidMessage, describeIssues(d.issues), now(), claimedRef(raw));
     else run.applyDecision(kind, d.value, kind, now());
   });
@@ -271,7 +323,7 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
     msg.decideUpdate,
     totalUpdate(run, 'decide', async (raw) => {
       await policyDecided();
-      const req = parsedOrThrow(decideRequestSchema(), raw);
+      const req = parsedOrThrow(decideSchema(), raw);
       const tick = run.wakeups;
       const verdict = run.applyDecision(req.kind, req, 'decide', now());
       if (!verdict.ok) throw refusal(verdict.type, verdict.message);
@@ -283,32 +335,30 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
       if (run.dispatchPending) await condition(() => !run.dispatchPending, DECIDE_REPLY_WAIT_MS);
       return { decisionId: req.decisionId, kind: req.kind, counted: verdict.counted, state: run.state, approvalsNeeded: run.approvalsNeeded(now()) };
     }),
-    { validator: (raw) => validateOrThrow(decideRequestSchema(), raw) },
+    { validator: (raw) => validateOrThrow(decideSchema(), raw) },
   );
 
   setHandler(
     msg.amendActionUpdate,
     totalUpdate(run, 'amendAction', async (raw) => {
       await policyDecided();
-      throwIfRefused(run.applyAmendment(parsedOrThrow(amendRequestSchema(), raw), now()));
+      throwIfRefused(run.applyAmendment(parsedOrThrow(amendSchema(), raw), now()));
       // The main loop decides the amended action by policy; reply with that decision.
       await condition(() => run.state !== RunState.ChangesRequested);
       return run.status(now());
     }),
-    { validator: (raw) => validateOrThrow(amendRequestSchema(), raw) },
+    { validator: (raw) => validateOrThrow(amendSchema(), raw) },
   );
 
-  setHandler(msg.cancelRunSignal, totalSignal(run, 'cancelRun', async (raw) => {
-    await policyDecided();
-    const c = check(cancelRequestSchema(), raw);
+  setHandler(msg.cancelRunSignal, signal('cancelRun', (raw) => {
+    const c = check(cancelSchema(), raw);
     if (!c.ok) return void run.refuse('cancelRun', undefined, FailureType.InvalidMessage, describeIssues(c.issues), now(), claimedRef(raw, 'cancelId'));
     // Cancelling the scope reaches a dispatch in flight; before dispatch the main loop sees `run.cancel`.
     if (run.applyCancel(c.value, now()).ok && run.state === RunState.Dispatching) dispatch.scope?.cancel();
   }));
 
-  setHandler(msg.manualCompletionSignal, totalSignal(run, 'manualCompletion', async (raw) => {
-    await policyDecided();
-    const m = check(manualCompletionSchema(), raw);
+  setHandler(msg.manualCompletionSignal, signal('manualCompletion', (raw) => {
+    const m = check(manualSchema(), raw);
     if (!m.ok) run.refuse('manualCompletion', undefined, FailureType.InvalidMessage, describeIssues(m.issues), now(), claimedRef(raw, 'completionId'));
     else run.applyManualCompletion(m.value, now());
   }));
@@ -352,23 +402,31 @@ function throwIfRefused(v: Verdict): void {
   if (!v.ok) throw refusal(v.type, v.message);
 }
 
-async function govern(run: GovernedRunState, dispatchHolder: { scope?: CancellationScope }): Promise<GovernedRunResult> {
-  const snapshot = patched(POLICY_ACTIVITY_PATCH)
+async function govern(run: GovernedRunState, dispatchHolder: { scope?: CancellationScope }, c: Continuation, resumed: boolean): Promise<GovernedRunResult> {
+  // A continued run keeps the snapshot it was decided by: a policy edit never changes a run already started.
+  const snapshot = run.policySnapshot ?? (patched(POLICY_ACTIVITY_PATCH)
     ? await loadPolicySnapshot(run.input.workspaceId)
-    : await loadPolicySnapshotLocally(run.input.workspaceId);
-  startEvents(run, snapshot.publishesEvents === true);
+    : await loadPolicySnapshotLocally(run.input.workspaceId));
+  run.policySnapshot = snapshot;
+  startEvents(run, snapshot.publishesEvents === true, resumed);
+  // Waits that a continued run resumes skip their entry (deadlines and transition are carried).
+  let resume = resumed;
+  const wait: Waiting = { run, c, resume: () => resume };
   // Each pass decides the current action; an amendment after requestChanges starts another pass.
   for (;;) {
-    // Runs started before three-valued conditions keep the two-valued reading they were decided with.
-    const decision = evaluatePolicy(snapshot, {
-      action: run.action,
-      requestedBy: run.input.requestedBy,
-      tierOverride: run.input.tierOverride,
-    }, { twoValuedConditions: !patched(HOSTILE_INPUT_PATCH) });
-    run.applyPolicy(decision, now());
-    if (decision.effect === 'Deny') return finish(run, RunState.Denied, decision.reasons.join('; '));
-    if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
-    run.amended = false;
+    let decision = run.policy!;
+    if (!resume) {
+      // Runs started before three-valued conditions keep the two-valued reading they were decided with.
+      decision = evaluatePolicy(snapshot, {
+        action: run.action,
+        requestedBy: run.input.requestedBy,
+        tierOverride: run.input.tierOverride,
+      }, { twoValuedConditions: !patched(HOSTILE_INPUT_PATCH) });
+      run.applyPolicy(decision, now());
+      if (decision.effect === 'Deny') return finish(run, RunState.Denied, decision.reasons.join('; '));
+      if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
+      run.amended = false;
+    }
     let outcome: 'dispatch' | 'amended' | GovernedRunResult;
     for (;;) {
       switch (decision.tier) {
@@ -376,14 +434,15 @@ async function govern(run: GovernedRunState, dispatchHolder: { scope?: Cancellat
           outcome = 'dispatch';
           break;
         case 'Assisted':
-          outcome = await vetoWindow(run);
+          outcome = await vetoWindow(wait);
           break;
         case 'HumanApprove':
-          outcome = await awaitApprovals(run);
+          outcome = await awaitApprovals(wait);
           break;
         default:
-          return awaitManualCompletion(run);
+          return awaitManualCompletion(wait);
       }
+      resume = false;
       if (outcome !== 'dispatch') break;
       run.dispatchPending = true;
       const done = await dispatch(run, (dispatchHolder.scope = new CancellationScope()), quotaFor(snapshot.quotas, run.action.runtime));
@@ -395,36 +454,61 @@ async function govern(run: GovernedRunState, dispatchHolder: { scope?: Cancellat
   }
 }
 
-/** `condition` for the main loop; counts the wakeup so `decide` can reply after the loop acted. */
-async function waitFor(run: GovernedRunState, fn: () => boolean, timeoutMs: number): Promise<boolean> {
-  const met = await condition(fn, timeoutMs);
-  run.wakeups++;
-  return met;
+/** A waiting step: the run, whether it may continue as new, and whether it resumes a carried wait. */
+interface Waiting {
+  run: GovernedRunState;
+  c: Continuation;
+  resume(): boolean;
 }
 
-async function vetoWindow(run: GovernedRunState): Promise<'dispatch' | GovernedRunResult> {
-  run.deadlines = { vetoEndsAt: isoAfter(now(), run.policy!.vetoWindowMs) };
-  enter(run, RunState.VetoWindow, `plan announced; veto window until ${run.deadlines.vetoEndsAt}`);
-  await waitFor(run, () => run.released || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.vetoEndsAt)!);
+/**
+ * `condition` for the main loop; counts the wakeup so `decide` can reply after the loop acted. While
+ * it waits, the run continues as new when its history grows past the bounds (it never returns then).
+ */
+async function waitFor({ run, c }: Waiting, fn: () => boolean, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    // Checked once per wait before the patch existed, so older histories replay unchanged.
+    const met = c.enabled
+      ? await condition(() => fn() || continueDue(run, c), Math.max(1, until - Date.now()))
+      : await condition(fn, timeoutMs);
+    if (met && !fn() && continueDue(run, c)) {
+      await continueWhenReady(run, c, fn, until);
+      if (!fn() && Date.now() < until) continue;
+    }
+    run.wakeups++;
+    return fn();
+  }
+}
+
+async function vetoWindow(w: Waiting): Promise<'dispatch' | GovernedRunResult> {
+  const { run } = w;
+  if (!w.resume()) {
+    run.deadlines = { vetoEndsAt: isoAfter(now(), run.policy!.vetoWindowMs) };
+    enter(run, RunState.VetoWindow, `plan announced; veto window until ${run.deadlines.vetoEndsAt}`);
+  }
+  await waitFor(w, () => run.released || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.vetoEndsAt)!);
   if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
   if (run.rejectedBy) return finish(run, RunState.Rejected, `vetoed by ${run.rejectedBy}`);
   return 'dispatch';
 }
 
-async function awaitApprovals(run: GovernedRunState): Promise<'dispatch' | 'amended' | GovernedRunResult> {
+async function awaitApprovals(w: Waiting): Promise<'dispatch' | 'amended' | GovernedRunResult> {
+  const { run } = w;
   const policy = run.policy!;
   const start = run.roundStartedAt;
   const escalateAt = (i: number) => (i < policy.escalation.length ? isoAfter(start, policy.escalation[i].afterMs) : undefined);
   run.deadlines = { expiresAt: isoAfter(start, policy.expiresAfterMs), escalatesAt: escalateAt(run.escalationStepsDone) };
-  enter(run, RunState.AwaitingApproval, `waiting for ${run.approvalsNeeded(now())} approval(s) from [${run.eligibleRoles.join(', ')}]`);
+  if (w.resume() && run.state === RunState.ChangesRequested) return awaitAmendment(w);
+  if (!w.resume()) enter(run, RunState.AwaitingApproval, `waiting for ${run.approvalsNeeded(now())} approval(s) from [${run.eligibleRoles.join(', ')}]`);
   for (;;) {
     // Wake for escalation, expiry, or an approval whose cooling-off ends.
     const next = [run.deadlines.escalatesAt, run.deadlines.expiresAt, run.book.nextCountsFrom(now())].filter((d): d is string => !!d).sort()[0];
-    await waitFor(run, () => run.quorumMetAt(now()) || !!run.rejectedBy || !!run.changesRequestedBy || !!run.cancel, msUntil(next)!);
+    await waitFor(w, () => run.quorumMetAt(now()) || !!run.rejectedBy || !!run.changesRequestedBy || !!run.cancel, msUntil(next)!);
     if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
     if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
     // A change request beats an approval that arrived in the same activation.
-    if (run.changesRequestedBy) return awaitAmendment(run);
+    if (run.changesRequestedBy) return awaitAmendment({ ...w, resume: () => false });
     // Freshness is judged at dispatch time: stale approvals are voided and must be renewed.
     if (run.quorumMetAt(now()) && (!run.voidStaleApprovals(now()) || run.quorumMetAt(now()))) return 'dispatch';
     if (Date.now() >= Date.parse(run.deadlines.expiresAt!)) return finish(run, RunState.Expired, 'no quorum before the deadline');
@@ -439,19 +523,23 @@ async function awaitApprovals(run: GovernedRunState): Promise<'dispatch' | 'amen
   }
 }
 
-async function awaitAmendment(run: GovernedRunState): Promise<'amended' | GovernedRunResult> {
-  enter(run, RunState.ChangesRequested, `changes requested by ${run.changesRequestedBy}; waiting for amendAction`);
-  await waitFor(run, () => run.amended || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.expiresAt)!);
+async function awaitAmendment(w: Waiting): Promise<'amended' | GovernedRunResult> {
+  const { run } = w;
+  if (!w.resume()) enter(run, RunState.ChangesRequested, `changes requested by ${run.changesRequestedBy}; waiting for amendAction`);
+  await waitFor(w, () => run.amended || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.expiresAt)!);
   if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
   if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
   if (!run.amended) return finish(run, RunState.Expired, 'not amended before the deadline');
   return 'amended';
 }
 
-async function awaitManualCompletion(run: GovernedRunState): Promise<GovernedRunResult> {
-  run.deadlines = { expiresAt: isoAfter(now(), run.policy!.manualExpiresAfterMs) };
-  enter(run, RunState.AwaitingManualCompletion, 'never dispatched by the system; waiting for manualCompletion');
-  await waitFor(run, () => !!run.manual || !!run.cancel, msUntil(run.deadlines.expiresAt)!);
+async function awaitManualCompletion(w: Waiting): Promise<GovernedRunResult> {
+  const { run } = w;
+  if (!w.resume()) {
+    run.deadlines = { expiresAt: isoAfter(now(), run.policy!.manualExpiresAfterMs) };
+    enter(run, RunState.AwaitingManualCompletion, 'never dispatched by the system; waiting for manualCompletion');
+  }
+  await waitFor(w, () => !!run.manual || !!run.cancel, msUntil(run.deadlines.expiresAt)!);
   if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
   if (!run.manual) return finish(run, RunState.Expired, 'no manual completion before the deadline');
   const m = run.manual;

@@ -148,6 +148,16 @@ export interface RunEventsStatus {
 
 const MAX_UNDELIVERED_SHOWN = 50;
 
+/** A `RunOutbox` between batches, as plain data, carried across continue-as-new. */
+export interface RunOutboxState {
+  publishing: boolean;
+  off: boolean;
+  queued: RunEvent[];
+  published: number;
+  delivered: number;
+  undelivered: UndeliveredEvent[];
+}
+
 /** The run's events in order: queued, in delivery, and what became of them. */
 export class RunOutbox {
   /** True once the run knows its workspace publishes events; until then events are queued. */
@@ -160,6 +170,28 @@ export class RunOutbox {
   delivered = 0;
   readonly undelivered: UndeliveredEvent[] = [];
   handedOffTo?: string;
+  /** Set while the run prepares to continue as new: the pump starts no further batch. */
+  held = false;
+
+  constructor(state?: RunOutboxState) {
+    if (!state) return;
+    this.publishing = state.publishing;
+    this.off = state.off;
+    this.queued.push(...state.queued);
+    this.published = state.published;
+    this.delivered = state.delivered;
+    this.undelivered.push(...state.undelivered);
+  }
+
+  /** Between batches only (nothing in delivery): what continue-as-new carries. */
+  get state(): RunOutboxState {
+    return { publishing: this.publishing, off: this.off, queued: [...this.inFlight, ...this.queued], published: this.published, delivered: this.delivered, undelivered: [...this.undelivered] };
+  }
+
+  /** A batch is with the delivery activity now. */
+  get delivering(): boolean {
+    return this.inFlight.length > 0;
+  }
 
   add(event: RunEvent): void {
     if (this.off) return;

@@ -6,11 +6,12 @@
  */
 import type { PolicyDecision } from '../policies/evaluate';
 import { ownValue } from '../policies/own';
-import type { Duty } from '../policies/schema';
+import type { Duty, PolicySnapshot } from '../policies/schema';
 import { ApprovalBook, type DecisionVerdict, judgeDecision } from './approvals';
 import { EvidenceCategory, type EvidenceActor, EvidenceChain, type EvidenceEntry, type EvidencePayloadRef } from './evidence-chain';
 import { FailureType } from './failures';
-import type { QuotaLease } from './quota-lease';
+import { QuotaLease } from './quota-lease';
+import type { RunSnapshot } from './run-snapshot';
 import { RunOutbox, buildRunEvent, eventsForState } from './run-events';
 import { hashAction } from './hashing';
 import { type SignedKind, normalizePrincipalId, verifyDecisionSignature } from './signatures';
@@ -66,7 +67,7 @@ export class GovernedRunState {
   action: GovernedAction;
   actionHash: string;
   policy?: PolicyDecision;
-  readonly book = new ApprovalBook();
+  readonly book: ApprovalBook;
   readonly chain: EvidenceChain;
   readonly refusals: RefusalRecord[] = [];
   refusalsTotal = 0;
@@ -88,7 +89,13 @@ export class GovernedRunState {
   /** The sink refused this run's entries (a fork): stop writing, fail the run. */
   evidenceRefused = false;
   /** Lifecycle CloudEvents for the workspace's subscribers, in order. */
-  readonly outbox = new RunOutbox();
+  readonly outbox: RunOutbox;
+  /** The policy snapshot the run was decided by (carried across continue-as-new, never loaded again). */
+  policySnapshot?: PolicySnapshot;
+  /** Executions before this one in the continue-as-new chain. */
+  continuations = 0;
+  /** What the sink acknowledged for an earlier execution of the chain (status shows it until this one writes). */
+  evidenceInherited?: EvidenceReceipt;
   /** The run has ended: the event pump stops once the outbox is empty. */
   eventsClosing = false;
   /** The workspace quota lease of the dispatch, when a quota applies to its runtime. */
@@ -118,12 +125,82 @@ export class GovernedRunState {
      * it, and cancel, amend and manual completion need them too under a signed rule. Unset: v1 as before.
      */
     readonly firstExecutionRunId?: string,
+    /** The state of the execution this one continues (already checked, chain verified). */
+    carried?: RunSnapshot,
   ) {
-    this.action = input.action;
-    this.actionHash = hashAction(input.action);
-    this.roundStartedAt = now;
-    this.chain = new EvidenceChain({ workspaceId: input.workspaceId, correlationId: input.correlationId, runId: workflowId });
-    this.takeDuty(input.requestedBy.id, 'requester');
+    this.action = carried?.action ?? input.action;
+    this.actionHash = carried?.actionHash ?? hashAction(input.action);
+    this.roundStartedAt = carried ? new Date(carried.roundStartedAt) : now;
+    this.chain = new EvidenceChain({ workspaceId: input.workspaceId, correlationId: input.correlationId, runId: workflowId }, carried?.evidence.entries);
+    this.book = new ApprovalBook(carried?.approvals);
+    this.outbox = new RunOutbox(carried?.outbox);
+    if (carried) this.restore(carried);
+    else this.takeDuty(input.requestedBy.id, 'requester');
+  }
+
+  /** Everything but what the constructor set; the run goes on in the state it was in. */
+  private restore(c: RunSnapshot): void {
+    this.state = c.state;
+    this.tier = c.tier;
+    this.policy = c.policy;
+    this.policySnapshot = c.policySnapshot;
+    this.continuations = c.continuations;
+    for (const [id, duties] of c.duties) this.duties.set(id, new Set(duties));
+    // The sink keys chains per execution: this one stores the whole chain (same entries, same hashes) under its own.
+    this.evidenceInherited = c.evidence.stored;
+    this.refusals.push(...c.refusals);
+    this.refusalsTotal = c.refusalsTotal;
+    this.refusalEntries = c.refusalEntries;
+    this.unrecordedRefusals = new Map(c.unrecordedRefusals);
+    this.lastError = c.lastError;
+    this.deadlines = { ...c.deadlines };
+    this.escalationStepsDone = c.escalationStepsDone;
+    this.escalationRoles = [...c.escalationRoles];
+    this.released = c.released;
+    this.changesRequestedBy = c.changesRequestedBy;
+    this.cancel = c.cancel;
+    this.manual = c.manual;
+    if (c.quota) {
+      const q = (this.quota = new QuotaLease(c.quota.coordinator, c.quota.leaseId, c.quota.limits));
+      q.phase = c.quota.phase;
+      q.queued = c.quota.queued;
+      q.waitingFor = c.quota.waitingFor;
+      q.grantedAt = c.quota.grantedAt;
+    }
+  }
+
+  /** The whole state as one plain object, for continue-as-new (only while waiting, between batches). */
+  carry(policySnapshot: PolicySnapshot): RunSnapshot {
+    return {
+      schemaVersion: 1,
+      input: this.input,
+      policySnapshot,
+      ...(this.firstExecutionRunId !== undefined && { firstExecutionRunId: this.firstExecutionRunId }),
+      continuations: this.continuations + 1,
+      state: this.state,
+      ...(this.tier !== undefined && { tier: this.tier }),
+      action: this.action,
+      actionHash: this.actionHash,
+      policy: this.policy!,
+      approvals: this.book.state,
+      duties: [...this.duties].map(([id, held]) => [id, [...held]]),
+      evidence: { entries: [...this.chain.entries], ...((this.evidenceStored ?? this.evidenceInherited) && { stored: this.evidenceStored ?? this.evidenceInherited }) },
+      refusals: this.refusals.map((r) => ({ ...r })),
+      refusalsTotal: this.refusalsTotal,
+      refusalEntries: this.refusalEntries,
+      unrecordedRefusals: [...this.unrecordedRefusals],
+      ...(this.lastError && { lastError: this.lastError }),
+      deadlines: { ...this.deadlines },
+      roundStartedAt: this.roundStartedAt.toISOString(),
+      escalationStepsDone: this.escalationStepsDone,
+      escalationRoles: [...this.escalationRoles],
+      released: this.released,
+      ...(this.changesRequestedBy !== undefined && { changesRequestedBy: this.changesRequestedBy }),
+      ...(this.cancel && { cancel: this.cancel }),
+      ...(this.manual && { manual: this.manual }),
+      outbox: this.outbox.state,
+      ...(this.quota && { quota: { ...this.quota.status(), ...(this.quota.grantedAt && { grantedAt: this.quota.grantedAt }) } }),
+    };
   }
 
   takeDuty(personId: string, duty: Duty): void {
@@ -502,7 +579,8 @@ export class GovernedRunState {
       output: this.output,
       evidenceHead: this.chain.head,
       evidenceCount: this.chain.entries.length,
-      evidenceStored: this.evidenceStored,
+      evidenceStored: this.evidenceStored ?? this.evidenceInherited,
+      ...(this.continuations > 0 && { continuations: this.continuations }),
       ...(this.outbox.publishing && { events: this.outbox.status() }),
       ...(this.quota && { quota: this.quota.status() }),
     };

@@ -255,6 +255,11 @@ export interface RunStatus {
   evidenceCount: number;
   /** What the evidence sink holds for this run so far; absent until the first write. */
   evidenceStored?: EvidenceReceipt;
+  /**
+   * How many times this run continued as new (a long wait, or a flood of messages, keeps its history
+   * bounded); absent when it never did. State, deadlines and evidence carry over unchanged.
+   */
+  continuations?: number;
   /** Lifecycle events for subscribers: delivered, pending and undelivered; absent when the workspace has none. */
   events?: RunEventsStatus;
   /** The quota lease of this run's dispatch; absent when no quota applies to its runtime. */
