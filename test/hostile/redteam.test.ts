@@ -1,0 +1,63 @@
+/**
+ * Red-team cases for the hostile-input round (issue 14): attacks and failure modes found after the
+ * fixes were merged. Each asserts what a user or operator sees. Real dev server where it matters.
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { KeyringKeyProvider } from '../../activities/keyring';
+import type { PayloadKeyProvider } from '../../activities/keys-port';
+import { WorkspacePayloadCodec } from '../../workers/codec';
+import { UNDECODABLE_ENCODING } from '../../workflows/undecodable';
+import { uid, waitForStatus, withWorker } from '../support/harness';
+import { testEnv, testKeyringFile } from '../support/shared';
+
+const tempFile = (name: string) => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-redteam-')), name);
+const encodingOf = (p: { metadata?: Record<string, Uint8Array> | null }) => Buffer.from(p.metadata?.encoding ?? []).toString();
+
+describe('red team (issue 14 follow-up)', function () {
+  this.timeout(90_000);
+
+  describe('the tolerant codec turns only payload faults into markers, never a missing key store', function () {
+    // A keyring that is not there (a volume not mounted yet, a worker started before the keyring was
+    // copied) is the worker's problem, not the payload's. Read as "unknown key", the tolerant codec
+    // turned every payload into the undecodable marker: legitimate runs failed InvalidRunInput for
+    // good, approvals were refused, and a replay on a worker with the keyring decoded them, so the
+    // live run and its replay diverged (nondeterminism).
+    it('a worker without its keyring file throws (retried) instead of marking payloads undecodable', async function () {
+      const shared = new WorkspacePayloadCodec(new KeyringKeyProvider(testKeyringFile()));
+      const [encoded] = await shared.encode([{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('{"n":1}') }], { workflowId: 'test:redteam-1' } as never);
+      const lost = new WorkspacePayloadCodec(new KeyringKeyProvider(tempFile('keyring.json'), { create: false }), { tolerant: true });
+      await assert.rejects(lost.decode([encoded], { workflowId: 'test:redteam-1' } as never), (e: Error) => e.name === 'PayloadKeyError');
+      // An altered payload under a key that exists stays a marker: that fault is in the payload.
+      const tampered = { ...encoded, data: Buffer.from(encoded.data!).fill(7, 20, 30) };
+      const tolerant = new WorkspacePayloadCodec(new KeyringKeyProvider(testKeyringFile()), { tolerant: true });
+      const [marked] = await tolerant.decode([tampered], { workflowId: 'test:redteam-1' } as never);
+      assert.equal(encodingOf(marked), UNDECODABLE_ENCODING);
+    });
+
+    it('a run started while the worker lacks its keyring is not failed; it goes on once the keyring is there', async function () {
+      const file = tempFile('keyring.json');
+      // Encrypts with the shared keyring (so the worker can report failures); decrypts from its own file, not there yet.
+      const own = new KeyringKeyProvider(file, { create: false });
+      const sharedKeys = new KeyringKeyProvider(testKeyringFile());
+      const keys: PayloadKeyProvider = {
+        kind: 'keyring',
+        encryptionKey: (scope) => sharedKeys.encryptionKey(scope),
+        decryptionKey: (scope, keyId) => own.decryptionKey(scope, keyId),
+        close: async () => {},
+      };
+      await withWorker({ connection: testEnv().nativeConnection, client: testEnv().client, keys }, async (h) => {
+        const run = await h.start('write', { correlationId: uid('corr') });
+        await new Promise((r) => setTimeout(r, 3000));
+        const described = await h.client.workflow.getHandle(run.workflowId).describe();
+        assert.equal(described.status.name, 'RUNNING', 'a missing keyring must not end a legitimate run');
+        fs.copyFileSync(testKeyringFile(), file);
+        const st = await waitForStatus(run, (s) => s.state !== 'Evaluating', 60_000);
+        assert.notEqual(st.state, 'Failed');
+        await h.client.workflow.getHandle(run.workflowId).terminate('test done');
+      });
+    });
+  });
+});
