@@ -43,6 +43,7 @@ import {
   decisionSchema,
   describeIssues,
   governedRunInputSchema,
+  type IdOptions,
   manualCompletionSchema,
 } from './schemas';
 import { CorrelationKey, StateKey, TierKey, WorkspaceKey } from './search-attributes';
@@ -115,7 +116,10 @@ const msUntil = (iso: string | undefined) => (iso ? Math.max(1, Date.parse(iso) 
 const isoAfter = (from: Date, ms: number) => new Date(from.getTime() + ms).toISOString();
 
 export async function governedRun(rawInput: unknown): Promise<GovernedRunResult> {
-  const parsed = check(governedRunInputSchema(), rawInput);
+  // Decided first: runs from before it keep ids as sent (their stored evidence hashes them so).
+  const hostileInput = patched(HOSTILE_INPUT_PATCH);
+  const ids = { normalizeIds: hostileInput };
+  const parsed = check(governedRunInputSchema(ids), rawInput);
   if (!parsed.ok) {
     throw ApplicationFailure.create({
       type: FailureType.InvalidRunInput,
@@ -130,10 +134,10 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
     log.warn('governed run refused: workspace crossing', { workflowId: workflowInfo().workflowId, reason: crossing });
     throw ApplicationFailure.create({ type: FailureType.WorkspaceMismatch, message: crossing, nonRetryable: true });
   }
-  const run = new GovernedRunState(parsed.value, workflowInfo().workflowId, now(), patched(HOSTILE_INPUT_PATCH) ? workflowInfo().firstExecutionRunId : undefined);
+  const run = new GovernedRunState(parsed.value, workflowInfo().workflowId, now(), hostileInput ? workflowInfo().firstExecutionRunId : undefined);
   // Created only for the dispatch: every promise a workflow makes costs a stack capture in the SDK.
   const dispatch: { scope?: CancellationScope } = {};
-  wireHandlers(run, dispatch);
+  wireHandlers(run, dispatch, ids);
   run.recordRequested(now());
   try {
     const result = await govern(run, dispatch);
@@ -253,13 +257,13 @@ function totalUpdate<T>(run: GovernedRunState, via: string, handler: (raw: unkno
   };
 }
 
-function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationScope }): void {
+function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationScope }, ids: IdOptions): void {
   // Messages that arrive before policy has decided wait for it, in arrival order, instead of
   // being refused: an early cancel or approval is not lost.
   const policyDecided = () => condition(() => run.state !== RunState.Evaluating);
   const decisionSignal = (kind: DecisionKind) => totalSignal(run, kind, async (raw: unknown) => {
     await policyDecided();
-    const d = check(decisionSchema(kind), raw);
+    const d = check(decisionSchema(kind, ids), raw);
     if (!d.ok) run.refuse(kind, undefined, FailureType.InvalidMessage, describeIssues(d.issues), now(), claimedRef(raw));
     else run.applyDecision(kind, d.value, kind, now());
   });
@@ -271,7 +275,7 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
     msg.decideUpdate,
     totalUpdate(run, 'decide', async (raw) => {
       await policyDecided();
-      const req = parsedOrThrow(decideRequestSchema(), raw);
+      const req = parsedOrThrow(decideRequestSchema(ids), raw);
       const tick = run.wakeups;
       const verdict = run.applyDecision(req.kind, req, 'decide', now());
       if (!verdict.ok) throw refusal(verdict.type, verdict.message);
@@ -283,24 +287,24 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
       if (run.dispatchPending) await condition(() => !run.dispatchPending, DECIDE_REPLY_WAIT_MS);
       return { decisionId: req.decisionId, kind: req.kind, counted: verdict.counted, state: run.state, approvalsNeeded: run.approvalsNeeded(now()) };
     }),
-    { validator: (raw) => validateOrThrow(decideRequestSchema(), raw) },
+    { validator: (raw) => validateOrThrow(decideRequestSchema(ids), raw) },
   );
 
   setHandler(
     msg.amendActionUpdate,
     totalUpdate(run, 'amendAction', async (raw) => {
       await policyDecided();
-      throwIfRefused(run.applyAmendment(parsedOrThrow(amendRequestSchema(), raw), now()));
+      throwIfRefused(run.applyAmendment(parsedOrThrow(amendRequestSchema(ids), raw), now()));
       // The main loop decides the amended action by policy; reply with that decision.
       await condition(() => run.state !== RunState.ChangesRequested);
       return run.status(now());
     }),
-    { validator: (raw) => validateOrThrow(amendRequestSchema(), raw) },
+    { validator: (raw) => validateOrThrow(amendRequestSchema(ids), raw) },
   );
 
   setHandler(msg.cancelRunSignal, totalSignal(run, 'cancelRun', async (raw) => {
     await policyDecided();
-    const c = check(cancelRequestSchema(), raw);
+    const c = check(cancelRequestSchema(ids), raw);
     if (!c.ok) return void run.refuse('cancelRun', undefined, FailureType.InvalidMessage, describeIssues(c.issues), now(), claimedRef(raw, 'cancelId'));
     // Cancelling the scope reaches a dispatch in flight; before dispatch the main loop sees `run.cancel`.
     if (run.applyCancel(c.value, now()).ok && run.state === RunState.Dispatching) dispatch.scope?.cancel();
@@ -308,7 +312,7 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
 
   setHandler(msg.manualCompletionSignal, totalSignal(run, 'manualCompletion', async (raw) => {
     await policyDecided();
-    const m = check(manualCompletionSchema(), raw);
+    const m = check(manualCompletionSchema(ids), raw);
     if (!m.ok) run.refuse('manualCompletion', undefined, FailureType.InvalidMessage, describeIssues(m.issues), now(), claimedRef(raw, 'completionId'));
     else run.applyManualCompletion(m.value, now());
   }));

@@ -6,12 +6,15 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Worker } from '@temporalio/worker';
 import { KeyringKeyProvider } from '../../activities/keyring';
 import type { PayloadKeyProvider } from '../../activities/keys-port';
+import { prebuiltBundle } from '../../workers/bundle';
 import { WorkspacePayloadCodec } from '../../workers/codec';
+import { PROJECT_ROOT } from '../../workers/config';
 import { UNDECODABLE_ENCODING } from '../../workflows/undecodable';
 import { uid, waitForStatus, withWorker } from '../support/harness';
-import { testEnv, testKeyringFile } from '../support/shared';
+import { testDataConverter, testEnv, testKeyringFile } from '../support/shared';
 
 const tempFile = (name: string) => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-redteam-')), name);
 const encodingOf = (p: { metadata?: Record<string, Uint8Array> | null }) => Buffer.from(p.metadata?.encoding ?? []).toString();
@@ -58,6 +61,19 @@ describe('red team (issue 14 follow-up)', function () {
         assert.notEqual(st.state, 'Failed');
         await h.client.workflow.getHandle(run.workflowId).terminate('test done');
       });
+    });
+  });
+
+  describe('runs in flight at the upgrade replay with the evidence they stored', function () {
+    // Recorded with the code before the hostile-input round (8eeba5b): requester `Alice`, a decision by
+    // `Bob` refused for a wrong action hash, then approved; the sink stored the chain before dispatch.
+    // The new code normalises ids (`alice`) and adds the decision id and action hash to a refusal's
+    // evidence without patched(): a replayed chain hashes differently from the stored receipt, the run
+    // reads that as a fork (EvidenceConflict) and issues other commands than its history. Every run
+    // dispatching while workers are upgraded (restarted, so replayed) would be stuck for good.
+    it('a pre-round run with mixed-case ids and a refused decision replays without a nondeterminism error', async function () {
+      const history = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'test', 'hostile', 'histories', 'pre-hostile-mixed-case-refused.json'), 'utf8'));
+      await Worker.runReplayHistory({ workflowBundle: prebuiltBundle(), dataConverter: testDataConverter() }, history, 'test:key-dd0b050a');
     });
   });
 });
