@@ -281,7 +281,10 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
       if (!verdict.ok) throw refusal(verdict.type, verdict.message);
       // Reply after the main loop has acted on it (Dispatching, Rejected, or still waiting when a
       // stale approval was voided), not with the state the decision found.
-      if (!verdict.replayed && decisionMovesRun(run, req.kind)) await condition(() => run.wakeups > tick);
+      // A main loop already past its wait (writing pre-dispatch evidence) wakes no more: then the
+      // dispatch step below, or the end of the run, is the answer. Unbounded, this kept a finished run
+      // waiting for its handlers forever.
+      if (!verdict.replayed && decisionMovesRun(run, req.kind)) await condition(() => run.wakeups > tick || run.dispatchPending || TERMINAL_STATES.has(run.state));
       // Quorum met: reply with where dispatch went (Dispatching, AwaitingQuota, or waiting again for a
       // stale approval), not the moment in between; a sink that is down bounds the wait.
       if (run.dispatchPending) await condition(() => !run.dispatchPending, DECIDE_REPLY_WAIT_MS);
@@ -507,6 +510,8 @@ async function dispatchNow(run: GovernedRunState, scope: CancellationScope): Pro
       if (!run.quorumMetAt(now())) return 'stale';
     }
     if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
+    // A change request accepted during the write: back to the approval loop, which waits for the amendment.
+    if (run.changesRequestedBy) return 'stale';
     run.deadlines = {};
     enter(run, RunState.Dispatching, `dispatching to ${run.action.runtime}`);
   }
