@@ -14,6 +14,7 @@ import type { PayloadKeyProvider } from '../../activities/keys-port';
 import { prebuiltBundle } from '../../workers/bundle';
 import { WorkspacePayloadCodec } from '../../workers/codec';
 import { PROJECT_ROOT } from '../../workers/config';
+import { verifyChain } from '../../workflows/evidence-chain';
 import { UNDECODABLE_ENCODING } from '../../workflows/undecodable';
 import { bob, carol, decision, tempFileSink, uid, waitForState, waitForStatus, withWorker } from '../support/harness';
 import { testDataConverter, testEnv, testKeyringFile } from '../support/shared';
@@ -152,5 +153,34 @@ describe('red team (issue 14 follow-up)', function () {
         });
       });
     }
+  });
+
+  describe('text that is not well-formed UTF-16 in recorded evidence', function () {
+    // JSON may carry a lone surrogate (`"\\ud800"`), and zod names an unrecognized key in its message,
+    // so anyone who may signal gets one into a refusal text and an evidence entry. Checked, not broken:
+    // the JSON converter escapes it on the way to the sink, so stored and queried chains verify. Kept
+    // as a guard: a converter that wrote raw UTF-8 would turn it into U+FFFD and the log would read
+    // as tampered after one anonymous signal.
+    it('a signal with a lone-surrogate key leaves a stored chain that verifies', async function () {
+      await withWorker({ connection: testEnv().nativeConnection, client: testEnv().client, policyDir: HOSTILE_POLICIES }, async (h) => {
+        const run = await h.start('write', { workspaceId: 'hostile', action: { runtime: 'echo', target: 'hostile/thing', operation: 'write', input: { n: 1 } } });
+        const s = await waitForState(run, 'AwaitingApproval');
+        await h.client.workflowService.signalWorkflowExecution({
+          namespace: 'default',
+          workflowExecution: { workflowId: run.workflowId },
+          signalName: 'approve',
+          input: { payloads: [{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('{"decisionId":"d-1","\\ud800":1}') }] },
+          identity: 'redteam',
+        });
+        await waitForStatus(run, (x) => x.refusals.length > 0);
+        await run.decide({ kind: 'approve', ...decision(bob, s.actionHash) });
+        assert.equal((await run.result()).state, 'Succeeded');
+        const stored = await h.evidence.readRun('hostile', run.workflowId);
+        assert.ok(stored.some((e) => e.event === 'RequestRefused'));
+        assert.deepEqual(verifyChain(stored, { workspaceId: 'hostile', runId: run.workflowId }).ok, true, 'the stored chain verifies');
+        const view = await run.evidence();
+        assert.equal(verifyChain(view.entries, { workspaceId: 'hostile', runId: run.workflowId }).ok, true, 'the queried chain verifies');
+      });
+    });
   });
 });
