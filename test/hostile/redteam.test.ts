@@ -15,8 +15,10 @@ import { prebuiltBundle } from '../../workers/bundle';
 import { WorkspacePayloadCodec } from '../../workers/codec';
 import { PROJECT_ROOT } from '../../workers/config';
 import { verifyChain } from '../../workflows/evidence-chain';
+import { quotaWorkflowId } from '../../workflows/workflow-ids';
 import { UNDECODABLE_ENCODING } from '../../workflows/undecodable';
 import { bob, carol, decision, tempFileSink, uid, waitForState, waitForStatus, withWorker } from '../support/harness';
+import { InFlightRecorder, quotaPolicyDir } from '../support/quota-fixtures';
 import { testDataConverter, testEnv, testKeyringFile } from '../support/shared';
 
 const HOSTILE_POLICIES = path.join(PROJECT_ROOT, 'test', 'hostile', 'policies');
@@ -180,6 +182,32 @@ describe('red team (issue 14 follow-up)', function () {
         assert.deepEqual(verifyChain(stored, { workspaceId: 'hostile', runId: run.workflowId }).ok, true, 'the stored chain verifies');
         const view = await run.evidence();
         assert.equal(verifyChain(view.entries, { workspaceId: 'hostile', runId: run.workflowId }).ok, true, 'the queried chain verifies');
+      });
+    });
+  });
+
+  describe('a quota coordinator started by hand', function () {
+    // Anyone who may start workflows can start `<ws>/quota/<runtime>` before any run asks. Its input
+    // may carry a `state` (meant only for continue-as-new): grant times in the future count against
+    // `dispatchesPerMinute` until they pass, so every run of that runtime in the workspace waited in
+    // AwaitingQuota forever. Limits come from policy, but the carried state did not.
+    it('a hand-started coordinator with a forged state does not hold back the workspace', async function () {
+      const { dir, workspaceId } = quotaPolicyDir({ echo: { dispatchesPerMinute: 5 } });
+      const recorder = new InFlightRecorder();
+      await withWorker({ connection: testEnv().nativeConnection, client: testEnv().client, policyDir: dir, runtimes: [recorder] }, async (h) => {
+        const future = new Date(Date.UTC(9999, 0, 1)).toISOString();
+        await h.client.workflow.start('workspaceQuota', {
+          workflowId: quotaWorkflowId(workspaceId, 'echo'),
+          taskQueue: h.taskQueue,
+          args: [{ schemaVersion: 1, workspaceId, runtime: 'echo', state: { limits: { dispatchesPerMinute: 5 }, waiting: [], leases: [], window: Array(5).fill(future), released: [] } }],
+        });
+        const run = await h.start('read', { workspaceId, input: { n: 1 } });
+        const result = await Promise.race([
+          run.result(),
+          new Promise<never>((_, no) => setTimeout(() => no(new Error('the run never got a lease')), 20_000)),
+        ]).finally(() => h.client.workflow.getHandle(run.workflowId).terminate('test done').catch(() => undefined));
+        assert.equal(result.state, 'Succeeded');
+        await h.client.workflow.getHandle(quotaWorkflowId(workspaceId, 'echo')).terminate('test done').catch(() => undefined);
       });
     });
   });
