@@ -210,5 +210,29 @@ describe('red team (issue 14 follow-up)', function () {
         await h.client.workflow.getHandle(quotaWorkflowId(workspaceId, 'echo')).terminate('test done').catch(() => undefined);
       });
     });
+
+    // Open (reproduced: the run never got a lease in 20 s; not fixed): the same hand start on a task queue no worker polls. The
+    // runs' `signalWithStart` only signals the running coordinator, which never runs a task, so every
+    // run of that runtime in the workspace waits in AwaitingQuota for good. A fix needs the
+    // requesting activity to check where the coordinator runs (describe) and replace a foreign one,
+    // or coordinator ids the starter cannot guess; not small, so left skipped.
+    it.skip('a coordinator hand-started on a task queue nobody polls does not stall the workspace', async function () {
+      const { dir, workspaceId } = quotaPolicyDir({ echo: { concurrentDispatches: 1 } });
+      const recorder = new InFlightRecorder();
+      await withWorker({ connection: testEnv().nativeConnection, client: testEnv().client, policyDir: dir, runtimes: [recorder] }, async (h) => {
+        await h.client.workflow.start('workspaceQuota', {
+          workflowId: quotaWorkflowId(workspaceId, 'echo'),
+          taskQueue: uid('nobody-home'),
+          args: [{ schemaVersion: 1, workspaceId, runtime: 'echo' }],
+        });
+        const run = await h.start('read', { workspaceId, input: { n: 1 } });
+        const result = await Promise.race([
+          run.result(),
+          new Promise<never>((_, no) => setTimeout(() => no(new Error('the run never got a lease')), 20_000)),
+        ]).finally(() => h.client.workflow.getHandle(run.workflowId).terminate('test done').catch(() => undefined));
+        assert.equal(result.state, 'Succeeded');
+        await h.client.workflow.getHandle(quotaWorkflowId(workspaceId, 'echo')).terminate('test done').catch(() => undefined);
+      });
+    });
   });
 });
