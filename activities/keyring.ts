@@ -119,6 +119,8 @@ export class KeyringKeyProvider implements PayloadKeyProvider {
   readonly kind = 'keyring';
   private ring: Keyring = empty();
   private seen?: { mtimeMs: number; size: number; ino: number };
+  /** Whether the keyring file existed at the last read. */
+  private present = false;
 
   /** `create: false` (readers such as a codec server) never adds keys to the file. */
   constructor(
@@ -148,7 +150,11 @@ export class KeyringKeyProvider implements PayloadKeyProvider {
   async decryptionKey(scope: string, keyId: string): Promise<Buffer> {
     checkScope(scope);
     const id = keyId.slice(scope.length + 1);
-    const key = this.current().workspaces[scope]?.keys[id]?.key;
+    const ring = this.current();
+    // No file is this process's problem (not mounted, not copied yet), not the payload's: retryable,
+    // so the tolerant worker codec does not turn every payload into an undecodable marker.
+    if (!this.present) throw new PayloadKeyError('unavailable', `payload keyring ${this.file} is not there; cannot decrypt ${keyId}`);
+    const key = ring.workspaces[scope]?.keys[id]?.key;
     if (!key) throw new PayloadKeyError('unknown_key', `no payload key ${keyId} in this keyring`);
     return Buffer.from(key, 'base64');
   }
@@ -163,6 +169,7 @@ export class KeyringKeyProvider implements PayloadKeyProvider {
     } catch (err) {
       throw new PayloadKeyError('unavailable', `payload keyring ${this.file}: ${(err as NodeJS.ErrnoException).code}`);
     }
+    this.present = !!st;
     if (!st) return (this.ring = empty());
     if (this.seen && this.seen.mtimeMs === st.mtimeMs && this.seen.size === st.size && this.seen.ino === st.ino) return this.ring;
     try {

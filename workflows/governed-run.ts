@@ -45,6 +45,7 @@ import {
   decisionSchema,
   describeIssues,
   governedRunInputSchema,
+  type IdOptions,
   manualCompletionSchema,
 } from './schemas';
 import { CorrelationKey, StateKey, TierKey, WorkspaceKey } from './search-attributes';
@@ -117,12 +118,15 @@ const msUntil = (iso: string | undefined) => (iso ? Math.max(1, Date.parse(iso) 
 const isoAfter = (from: Date, ms: number) => new Date(from.getTime() + ms).toISOString();
 
 export async function governedRun(rawInput: unknown): Promise<GovernedRunResult> {
+  // Decided first: runs from before it keep ids as sent (their stored evidence hashes them so).
+  const hostileInput = patched(HOSTILE_INPUT_PATCH);
   // A continued execution goes on from its predecessor's state: no new request, no policy load.
   if (isContinuedInput(rawInput)) {
     const carried = continuedSnapshot(rawInput, workflowInfo().workflowId);
-    return runGoverned(new GovernedRunState(carried.input, workflowInfo().workflowId, now(), carried.firstExecutionRunId, carried), true);
+    return runGoverned(new GovernedRunState(carried.input, workflowInfo().workflowId, now(), carried.firstExecutionRunId, carried), true, { normalizeIds: true });
   }
-  const parsed = check(governedRunInputSchema(), rawInput);
+  const ids: IdOptions = { normalizeIds: hostileInput };
+  const parsed = check(governedRunInputSchema(ids), rawInput);
   if (!parsed.ok) {
     throw ApplicationFailure.create({
       type: FailureType.InvalidRunInput,
@@ -137,15 +141,15 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
     log.warn('governed run refused: workspace crossing', { workflowId: workflowInfo().workflowId, reason: crossing });
     throw ApplicationFailure.create({ type: FailureType.WorkspaceMismatch, message: crossing, nonRetryable: true });
   }
-  const run = new GovernedRunState(parsed.value, workflowInfo().workflowId, now(), patched(HOSTILE_INPUT_PATCH) ? workflowInfo().firstExecutionRunId : undefined);
-  return runGoverned(run, false);
+  const run = new GovernedRunState(parsed.value, workflowInfo().workflowId, now(), hostileInput ? workflowInfo().firstExecutionRunId : undefined);
+  return runGoverned(run, false, ids);
 }
 
-async function runGoverned(run: GovernedRunState, resumed: boolean): Promise<GovernedRunResult> {
+async function runGoverned(run: GovernedRunState, resumed: boolean, ids: IdOptions): Promise<GovernedRunResult> {
   // Created only for the dispatch: every promise a workflow makes costs a stack capture in the SDK.
   const dispatch: { scope?: CancellationScope } = {};
   const continuation: Continuation = { enabled: patched(CONTINUE_AS_NEW_PATCH), blocked: false };
-  wireHandlers(run, dispatch, continuation.enabled);
+  wireHandlers(run, dispatch, continuation.enabled, ids);
   // Set at once, so a continued execution is findable by its search attributes whatever the server copied.
   if (resumed) publishState(run);
   else run.recordRequested(now());
@@ -286,7 +290,7 @@ function once<T>(build: () => T): () => T {
   return () => (built ??= build());
 }
 
-function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationScope }, direct: boolean): void {
+function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationScope }, direct: boolean, ids: IdOptions): void {
   // Messages that arrive before policy has decided wait for it, in arrival order, instead of
   // being refused: an early cancel or approval is not lost.
   const policyDecided = () => condition(() => run.state !== RunState.Evaluating);
@@ -305,11 +309,11 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
     return (raw: unknown) => (run.state === RunState.Evaluating ? waiting(raw) : atOnce(raw));
   };
   // Built per run, on first use, and kept: a flood of messages must not rebuild them per message.
-  const decisionSchemas = { approve: once(() => decisionSchema('approve')), reject: once(() => decisionSchema('reject')), requestChanges: once(() => decisionSchema('requestChanges')) };
-  const decideSchema = once(decideRequestSchema);
-  const amendSchema = once(amendRequestSchema);
-  const cancelSchema = once(cancelRequestSchema);
-  const manualSchema = once(manualCompletionSchema);
+  const decisionSchemas = { approve: once(() => decisionSchema('approve', ids)), reject: once(() => decisionSchema('reject', ids)), requestChanges: once(() => decisionSchema('requestChanges', ids)) };
+  const decideSchema = once(() => decideRequestSchema(ids));
+  const amendSchema = once(() => amendRequestSchema(ids));
+  const cancelSchema = once(() => cancelRequestSchema(ids));
+  const manualSchema = once(() => manualCompletionSchema(ids));
   const decisionSignal = (kind: DecisionKind) => signal(kind, (raw: unknown) => {
     const d = check(decisionSchemas[kind](), raw);
     if (!d.ok) run.refuse(kind, undefined, FailureType.InvalidMessage, describeIssues(d.issues), now(), claimedRef(raw));
@@ -329,7 +333,10 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
       if (!verdict.ok) throw refusal(verdict.type, verdict.message);
       // Reply after the main loop has acted on it (Dispatching, Rejected, or still waiting when a
       // stale approval was voided), not with the state the decision found.
-      if (!verdict.replayed && decisionMovesRun(run, req.kind)) await condition(() => run.wakeups > tick);
+      // A main loop already past its wait (writing pre-dispatch evidence) wakes no more: then the
+      // dispatch step below, or the end of the run, is the answer. Unbounded, this kept a finished run
+      // waiting for its handlers forever.
+      if (!verdict.replayed && decisionMovesRun(run, req.kind)) await condition(() => run.wakeups > tick || run.dispatchPending || TERMINAL_STATES.has(run.state));
       // Quorum met: reply with where dispatch went (Dispatching, AwaitingQuota, or waiting again for a
       // stale approval), not the moment in between; a sink that is down bounds the wait.
       if (run.dispatchPending) await condition(() => !run.dispatchPending, DECIDE_REPLY_WAIT_MS);
@@ -591,6 +598,8 @@ async function dispatchNow(run: GovernedRunState, scope: CancellationScope): Pro
       if (!run.quorumMetAt(now())) return 'stale';
     }
     if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
+    // A change request accepted during the write: back to the approval loop, which waits for the amendment.
+    if (run.changesRequestedBy) return 'stale';
     run.deadlines = {};
     enter(run, RunState.Dispatching, `dispatching to ${run.action.runtime}`);
   }

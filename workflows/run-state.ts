@@ -297,11 +297,14 @@ export class GovernedRunState {
     this.lastError = { type, message: text };
     if (this.refusalEntries < MAX_REFUSAL_ENTRIES) {
       this.refusalEntries++;
+      // Runs from before the hostile-input round (no first execution id) stored refusals without the
+      // ids; a replayed chain must hash as stored.
+      const named = this.firstExecutionRunId !== undefined;
       this.record(EvidenceCategory.Approval, 'RequestRefused', by ? user(by) : SYSTEM, `${via} refused: ${text}`, now, {
         via,
         type,
-        ...(decisionId !== undefined && { decisionId }),
-        ...(actionHash !== undefined && { actionHash }),
+        ...(named && decisionId !== undefined && { decisionId }),
+        ...(named && actionHash !== undefined && { actionHash }),
       });
     } else {
       const key = `${via} ${type}`;

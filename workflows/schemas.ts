@@ -47,10 +47,19 @@ export function workspaceIdSchema() {
     .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'workspaceId must be 1-63 lower-case letters, digits, _ or -');
 }
 
+/**
+ * How ids are read. `normalizeIds: false` only for replaying runs started before the hostile-input
+ * round (governed-run.ts HOSTILE_INPUT_PATCH): their evidence was stored with ids as sent, and a
+ * replayed chain must hash the same. @default normalised
+ */
+export interface IdOptions {
+  normalizeIds?: boolean;
+}
+
 /** Principal ids are normalised here, once (ASCII lower case): `Alice` and `alice` are one person. */
-export function principalSchema(): z.ZodType<Principal> {
+export function principalSchema(opts: IdOptions = {}): z.ZodType<Principal> {
   return z.strictObject({
-    id: id('principal id').transform(normalizePrincipalId),
+    id: opts.normalizeIds === false ? id('principal id') : id('principal id').transform(normalizePrincipalId),
     roles: z.array(id('role', 64)).max(64, 'at most 64 roles'),
     workspaceId: workspaceIdSchema().optional(),
   });
@@ -79,12 +88,12 @@ export function actionSchema(): z.ZodType<GovernedAction> {
   });
 }
 
-export function governedRunInputSchema(): z.ZodType<GovernedRunInput> {
+export function governedRunInputSchema(opts: IdOptions = {}): z.ZodType<GovernedRunInput> {
   return z.strictObject({
     schemaVersion: z.literal(1).optional(),
     workspaceId: workspaceIdSchema(),
     correlationId: id('correlationId'),
-    requestedBy: principalSchema(),
+    requestedBy: principalSchema(opts),
     action: actionSchema(),
     idempotencyKey: id('idempotencyKey'),
     reason: text('reason', 2000),
@@ -92,10 +101,10 @@ export function governedRunInputSchema(): z.ZodType<GovernedRunInput> {
   });
 }
 
-function decisionShape() {
+function decisionShape(opts: IdOptions) {
   return {
     decisionId: id('decisionId'),
-    approver: principalSchema(),
+    approver: principalSchema(opts),
     rationale: text('rationale', 2000).optional(),
     actionHash: actionHashSchema(),
     ...signatureShape(),
@@ -110,31 +119,31 @@ function signatureShape() {
 }
 
 /** A decision sent as the `approve`, `reject` or `requestChanges` signal. */
-export function decisionSchema(kind: DecideRequest['kind']): z.ZodType<Decision> {
-  return z.strictObject(decisionShape()).refine((d) => kind === 'approve' || d.rationale !== undefined, {
+export function decisionSchema(kind: DecideRequest['kind'], opts: IdOptions = {}): z.ZodType<Decision> {
+  return z.strictObject(decisionShape(opts)).refine((d) => kind === 'approve' || d.rationale !== undefined, {
     message: `a ${kind} decision needs a rationale`,
     path: ['rationale'],
   });
 }
 
 /** The `decide` update payload. */
-export function decideRequestSchema(): z.ZodType<DecideRequest> {
+export function decideRequestSchema(opts: IdOptions = {}): z.ZodType<DecideRequest> {
   return z
-    .strictObject({ kind: z.enum(['approve', 'reject', 'requestChanges']), ...decisionShape() })
+    .strictObject({ kind: z.enum(['approve', 'reject', 'requestChanges']), ...decisionShape(opts) })
     .refine((d) => d.kind === 'approve' || d.rationale !== undefined, {
       message: 'reject and requestChanges need a rationale',
       path: ['rationale'],
     });
 }
 
-export function cancelRequestSchema(): z.ZodType<CancelRequest> {
-  return z.strictObject({ requestedBy: principalSchema(), reason: text('reason', 2000), cancelId: id('cancelId').optional(), ...signatureShape() });
+export function cancelRequestSchema(opts: IdOptions = {}): z.ZodType<CancelRequest> {
+  return z.strictObject({ requestedBy: principalSchema(opts), reason: text('reason', 2000), cancelId: id('cancelId').optional(), ...signatureShape() });
 }
 
-export function manualCompletionSchema(): z.ZodType<ManualCompletion> {
+export function manualCompletionSchema(opts: IdOptions = {}): z.ZodType<ManualCompletion> {
   return z.strictObject({
     completionId: id('completionId'),
-    completedBy: principalSchema(),
+    completedBy: principalSchema(opts),
     completedAt: z.iso.datetime({ offset: true, message: 'completedAt must be an ISO-8601 date-time' }),
     evidenceRef: text('evidenceRef', 2048),
     actionHash: actionHashSchema(),
@@ -144,10 +153,10 @@ export function manualCompletionSchema(): z.ZodType<ManualCompletion> {
   });
 }
 
-export function amendRequestSchema(): z.ZodType<AmendRequest> {
+export function amendRequestSchema(opts: IdOptions = {}): z.ZodType<AmendRequest> {
   return z.strictObject({
     amendmentId: id('amendmentId'),
-    amendedBy: principalSchema(),
+    amendedBy: principalSchema(opts),
     action: actionSchema(),
     reason: text('reason', 2000),
     ...signatureShape(),

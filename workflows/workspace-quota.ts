@@ -62,7 +62,11 @@ export async function workspaceQuota(raw: WorkspaceQuotaInput): Promise<void> {
   if (owner !== input.workspaceId) {
     throw ApplicationFailure.create({ type: FailureType.WorkspaceMismatch, message: `quota coordinator ${workflowInfo().workflowId} belongs to workspace ${owner ?? '(none)'}, not ${input.workspaceId}`, nonRetryable: true });
   }
-  const book = new QuotaBook(input.state ?? { limits: {}, waiting: [], leases: [], window: [], released: [], idleSince: now().toISOString() });
+  // A state is carried only by this coordinator's own continue-as-new. Anyone may start the workflow
+  // by hand, and a forged state (grant times in the future, leases) would hold the workspace back.
+  const carried = workflowInfo().continuedFromExecutionRunId !== undefined ? input.state : undefined;
+  if (input.state && !carried) log.warn('workspaceQuota: a state given to a fresh start is ignored', { coordinator: workflowInfo().workflowId });
+  const book = new QuotaBook(carried ?? { limits: {}, waiting: [], leases: [], window: [], released: [], idleSince: now().toISOString() });
   // Version 1 (replay only): limits came from requests. Since: from the coordinator's own policy load.
   const authenticated = patched(QUOTA_AUTH_PATCH);
   /** Held leases whose run asked again (a retried activity): the grant is sent again, harmlessly. */
