@@ -40,15 +40,21 @@ interface VaultError {
   code?: string;
 }
 
-/** Vault's answer as a PayloadKeyError: 400/403/404 mean this key cannot be used here; the rest may pass. */
+/**
+ * Vault's answer as a PayloadKeyError: 400/404 mean this key or ciphertext cannot be used (permanent:
+ * a worker's tolerant codec hands such a payload on as undecodable); 403 is a token or policy problem
+ * an operator fixes, so it is retried like an outage, and never turns a good payload into a refusal.
+ */
 function transitFailure(err: unknown, what: string): PayloadKeyError {
   if (err instanceof PayloadKeyError) return err;
-  if (err instanceof ApplicationFailure) return new PayloadKeyError(err.nonRetryable ? 'unknown_key' : 'unavailable', `${what}: ${err.message}`);
+  // The secret store's own failures (login refused, sealed) are the operator's to fix: retried.
+  if (err instanceof ApplicationFailure) return new PayloadKeyError('unavailable', `${what}: ${err.message}`);
   const status = (err as VaultError).response?.statusCode;
   const errors = (err as VaultError).response?.body?.errors;
   const said = Array.isArray(errors) && typeof errors[0] === 'string' ? `: ${clipUtf8(errors[0].replace(/\s+/g, ' ').trim(), 120)}` : '';
   if (status === undefined) return new PayloadKeyError('unavailable', `vault unreachable during ${what} (${(err as VaultError).code ?? 'no answer'})`);
-  if (status === 400 || status === 403 || status === 404) return new PayloadKeyError('unknown_key', `vault refused ${what} (${status}${said})`);
+  if (status === 403) return new PayloadKeyError('unavailable', `vault refused ${what} (${status}${said}): check the token's policy`);
+  if (status === 400 || status === 404) return new PayloadKeyError('unknown_key', `vault refused ${what} (${status}${said})`);
   return new PayloadKeyError('unavailable', `vault answered ${status} during ${what}${said}`);
 }
 

@@ -20,6 +20,8 @@ export interface DecisionContext {
   requesterId: string;
   eligibleRoles: readonly string[];
   eligibleUsers: readonly string[];
+  /** Compare ids case-insensitively (runs after the hostile-input round); older runs compare as sent. */
+  normalizedIds?: boolean;
   /** Set when policy requires signed decisions: approver id -> Ed25519 public key (hex). */
   approverKeys?: Readonly<Record<string, string>>;
   /** Why taking this decision would give the approver incompatible duties, if it would. */
@@ -52,8 +54,9 @@ export function judgeDecision(ctx: DecisionContext, kind: DecisionKind, d: Decis
     const sig = d.signedAt ? verifyDecisionSignature(fields, d.signature, ctx.approverKeys) : ({ ok: false, reason: 'missing' } as const);
     if (!sig.ok) return refused(FailureType.SignatureInvalid, `policy requires a signed decision: signature ${sig.reason.replace('_', ' ')}`);
   }
-  const approverId = normalizePrincipalId(d.approver.id);
-  if (!ctx.eligibleUsers.some((u) => normalizePrincipalId(u) === approverId) && !d.approver.roles.some((r) => ctx.eligibleRoles.includes(r))) {
+  const norm = (id: string) => (ctx.normalizedIds ? normalizePrincipalId(id) : id);
+  const approverId = norm(d.approver.id);
+  if (!ctx.eligibleUsers.some((u) => norm(u) === approverId) && !d.approver.roles.some((r) => ctx.eligibleRoles.includes(r))) {
     return refused(FailureType.ApproverNotEligible, `${d.approver.id} holds none of the eligible roles [${ctx.eligibleRoles.join(', ')}]`);
   }
   const conflict = ctx.dutyConflict(d.approver.id);

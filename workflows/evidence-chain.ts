@@ -146,6 +146,8 @@ export class EvidenceChain {
   constructor(
     private readonly scope: ChainScope,
     entries: EvidenceEntry[] = [],
+    /** Clip oversized summaries and data (MAX_SUMMARY_CHARS, MAX_DATA_CHARS); off for runs recorded before the bounds. */
+    private readonly opts: { bounded?: boolean } = { bounded: true },
   ) {
     this.list = [...entries];
   }
@@ -158,6 +160,10 @@ export class EvidenceChain {
     return this.list;
   }
 
+  private boundData(data: { [key: string]: JsonValue }): { [key: string]: JsonValue } {
+    return this.opts.bounded ? boundedData(data) : data;
+  }
+
   append(input: EvidenceInput, occurredAt: Date): EvidenceEntry {
     const body: Omit<EvidenceEntry, 'hash'> = {
       schema: EVIDENCE_SCHEMA,
@@ -167,8 +173,8 @@ export class EvidenceChain {
       category: input.category,
       event: input.event,
       actor: input.actor,
-      summary: input.summary.length > MAX_SUMMARY_CHARS ? `${input.summary.slice(0, cutAt(input.summary, MAX_SUMMARY_CHARS - 1))}…` : input.summary,
-      data: input.data ? boundedData(redact(input.data) as { [key: string]: JsonValue }) : undefined,
+      summary: this.opts.bounded && input.summary.length > MAX_SUMMARY_CHARS ? `${input.summary.slice(0, cutAt(input.summary, MAX_SUMMARY_CHARS - 1))}…` : input.summary,
+      data: input.data ? this.boundData(redact(input.data) as { [key: string]: JsonValue }) : undefined,
       payloadRefs: input.payloadRefs?.length ? input.payloadRefs.map(({ kind, uri, sha256, contentType }) => ({ kind, uri, sha256, contentType })) : undefined,
       previousHash: this.head,
     };

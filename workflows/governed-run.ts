@@ -314,9 +314,11 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
   const amendSchema = once(() => amendRequestSchema(ids));
   const cancelSchema = once(() => cancelRequestSchema(ids));
   const manualSchema = once(() => manualCompletionSchema(ids));
+  // Runs from before the hostile-input round keep the unbounded refusal texts their evidence hashed.
+  const bounded = ids.normalizeIds === true;
   const decisionSignal = (kind: DecisionKind) => signal(kind, (raw: unknown) => {
-    const d = check(decisionSchemas[kind](), raw);
-    if (!d.ok) run.refuse(kind, undefined, FailureType.InvalidMessage, describeIssues(d.issues), now(), claimedRef(raw));
+    const d = check(decisionSchemas[kind](), raw, bounded);
+    if (!d.ok) run.refuse(kind, undefined, FailureType.InvalidMessage, describeIssues(d.issues, bounded), now(), claimedRef(raw));
     else run.applyDecision(kind, d.value, kind, now());
   });
   setHandler(msg.approveSignal, decisionSignal('approve'));
@@ -358,15 +360,15 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
   );
 
   setHandler(msg.cancelRunSignal, signal('cancelRun', (raw) => {
-    const c = check(cancelSchema(), raw);
-    if (!c.ok) return void run.refuse('cancelRun', undefined, FailureType.InvalidMessage, describeIssues(c.issues), now(), claimedRef(raw, 'cancelId'));
+    const c = check(cancelSchema(), raw, bounded);
+    if (!c.ok) return void run.refuse('cancelRun', undefined, FailureType.InvalidMessage, describeIssues(c.issues, bounded), now(), claimedRef(raw, 'cancelId'));
     // Cancelling the scope reaches a dispatch in flight; before dispatch the main loop sees `run.cancel`.
     if (run.applyCancel(c.value, now()).ok && run.state === RunState.Dispatching) dispatch.scope?.cancel();
   }));
 
   setHandler(msg.manualCompletionSignal, signal('manualCompletion', (raw) => {
-    const m = check(manualSchema(), raw);
-    if (!m.ok) run.refuse('manualCompletion', undefined, FailureType.InvalidMessage, describeIssues(m.issues), now(), claimedRef(raw, 'completionId'));
+    const m = check(manualSchema(), raw, bounded);
+    if (!m.ok) run.refuse('manualCompletion', undefined, FailureType.InvalidMessage, describeIssues(m.issues, bounded), now(), claimedRef(raw, 'completionId'));
     else run.applyManualCompletion(m.value, now());
   }));
 

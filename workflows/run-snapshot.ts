@@ -75,6 +75,7 @@ export interface RunSnapshot {
   refusals: RefusalRecord[];
   refusalsTotal: number;
   refusalEntries: number;
+  repeatedApprovals?: number;
   unrecordedRefusals: [string, number][];
   lastError?: { type: string; message: string };
   deadlines: RunDeadlines;
@@ -126,6 +127,7 @@ export function continuedInputSchema(): z.ZodType<ContinuedRunInput> {
     refusals: z.array(obj).max(100),
     refusalsTotal: z.number().int().min(0),
     refusalEntries: z.number().int().min(0),
+    repeatedApprovals: z.number().int().min(0).optional(),
     unrecordedRefusals: z.array(z.tuple([str, z.number().int().min(0)])).max(60),
     lastError: z.strictObject({ type: str, message: z.string() }).optional(),
     deadlines: z.strictObject({ vetoEndsAt: iso.optional(), escalatesAt: iso.optional(), expiresAt: iso.optional(), quotaFreesAt: iso.optional() }),

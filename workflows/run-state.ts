@@ -40,6 +40,8 @@ const MAX_REFUSALS_SHOWN = 20;
  * the `evidence` query or the sink's batches without bound.
  */
 export const MAX_REFUSAL_ENTRIES = 100;
+/** Approvals repeated by an approver already counted, recorded one by one before they are only counted. */
+export const MAX_REPEAT_ENTRIES = 20;
 /** Longest refusal text kept in status, lastError and evidence. */
 const MAX_REFUSAL_TEXT = 1000;
 
@@ -71,6 +73,8 @@ export class GovernedRunState {
   readonly chain: EvidenceChain;
   readonly refusals: RefusalRecord[] = [];
   refusalsTotal = 0;
+  /** Approvals accepted but not counted again (the approver already counted). */
+  repeatedApprovals = 0;
   /** Refusals recorded as their own evidence entry so far. */
   private refusalEntries = 0;
   /** Refusals past MAX_REFUSAL_ENTRIES not yet summarised in evidence, by `via type`. */
@@ -131,7 +135,7 @@ export class GovernedRunState {
     this.action = carried?.action ?? input.action;
     this.actionHash = carried?.actionHash ?? hashAction(input.action);
     this.roundStartedAt = carried ? new Date(carried.roundStartedAt) : now;
-    this.chain = new EvidenceChain({ workspaceId: input.workspaceId, correlationId: input.correlationId, runId: workflowId }, carried?.evidence.entries);
+    this.chain = new EvidenceChain({ workspaceId: input.workspaceId, correlationId: input.correlationId, runId: workflowId }, carried?.evidence.entries, { bounded: firstExecutionRunId !== undefined });
     this.book = new ApprovalBook(carried?.approvals);
     this.outbox = new RunOutbox(carried?.outbox);
     if (carried) this.restore(carried);
@@ -151,6 +155,7 @@ export class GovernedRunState {
     this.refusals.push(...c.refusals);
     this.refusalsTotal = c.refusalsTotal;
     this.refusalEntries = c.refusalEntries;
+    this.repeatedApprovals = c.repeatedApprovals ?? 0;
     this.unrecordedRefusals = new Map(c.unrecordedRefusals);
     this.lastError = c.lastError;
     this.deadlines = { ...c.deadlines };
@@ -188,6 +193,7 @@ export class GovernedRunState {
       refusals: this.refusals.map((r) => ({ ...r })),
       refusalsTotal: this.refusalsTotal,
       refusalEntries: this.refusalEntries,
+      repeatedApprovals: this.repeatedApprovals,
       unrecordedRefusals: [...this.unrecordedRefusals],
       ...(this.lastError && { lastError: this.lastError }),
       deadlines: { ...this.deadlines },
@@ -282,7 +288,9 @@ export class GovernedRunState {
    * `count`, and past MAX_REFUSAL_ENTRIES refusals are counted and summarised at the next transition.
    */
   refuse(via: string, by: string | undefined, type: FailureType, message: string, now: Date, ref: RefusalRef = {}): Verdict {
-    const text = clipText(message, MAX_REFUSAL_TEXT);
+    // Runs from before the hostile-input round recorded texts whole and every refusal as an entry.
+    const bounded = this.firstExecutionRunId !== undefined;
+    const text = bounded ? clipText(message, MAX_REFUSAL_TEXT) : message;
     const at = now.toISOString();
     const { decisionId, actionHash } = ref;
     this.refusalsTotal++;
@@ -295,7 +303,7 @@ export class GovernedRunState {
       if (this.refusals.length > MAX_REFUSALS_SHOWN) this.refusals.shift();
     }
     this.lastError = { type, message: text };
-    if (this.refusalEntries < MAX_REFUSAL_ENTRIES) {
+    if (!bounded || this.refusalEntries < MAX_REFUSAL_ENTRIES) {
       this.refusalEntries++;
       // Runs from before the hostile-input round (no first execution id) stored refusals without the
       // ids; a replayed chain must hash as stored.
@@ -306,13 +314,14 @@ export class GovernedRunState {
         ...(named && decisionId !== undefined && { decisionId }),
         ...(named && actionHash !== undefined && { actionHash }),
       });
-    } else {
-      const key = `${via} ${type}`;
-      // Bounded too: at most 50 distinct kinds are told apart, the rest are counted together.
-      const slot = this.unrecordedRefusals.has(key) || this.unrecordedRefusals.size < 50 ? key : 'other';
-      this.unrecordedRefusals.set(slot, (this.unrecordedRefusals.get(slot) ?? 0) + 1);
-    }
+    } else this.countUnrecorded(`${via} ${type}`);
     return { ok: false, type, message: text };
+  }
+
+  /** Count a request that is not recorded one by one; at most 50 distinct kinds are told apart. */
+  private countUnrecorded(key: string): void {
+    const slot = this.unrecordedRefusals.has(key) || this.unrecordedRefusals.size < 50 ? key : 'other';
+    this.unrecordedRefusals.set(slot, (this.unrecordedRefusals.get(slot) ?? 0) + 1);
   }
 
   /** Summarise refusals that were only counted since the last summary, in one evidence entry. */
@@ -325,7 +334,7 @@ export class GovernedRunState {
       total += n;
     }
     this.unrecordedRefusals = new Map();
-    this.record(EvidenceCategory.Approval, 'RequestsRefusedSummary', SYSTEM, `${total} more request(s) refused (counted, not recorded one by one)`, now, { counts, total });
+    this.record(EvidenceCategory.Approval, 'RequestsRefusedSummary', SYSTEM, `${total} more request(s) refused or repeated (counted, not recorded one by one)`, now, { counts, total });
   }
 
   transition(state: RunState, now: Date, summary: string, data?: { [k: string]: JsonValue }, payloadRefs?: EvidencePayloadRef[]): void {
@@ -401,7 +410,8 @@ export class GovernedRunState {
     const map = this.policy?.approverRoles;
     const exact = ownList(map, id);
     if (exact) return exact;
-    if (!map || typeof map !== 'object') return [];
+    // Older runs looked ids up exactly as sent.
+    if (!map || typeof map !== 'object' || this.firstExecutionRunId === undefined) return [];
     const wanted = normalizePrincipalId(id);
     for (const k of Object.keys(map)) if (normalizePrincipalId(k) === wanted) return ownList(map, k) ?? [];
     return [];
@@ -435,6 +445,7 @@ export class GovernedRunState {
         requesterId: this.requesterId,
         eligibleRoles: this.eligibleRoles,
         eligibleUsers: this.policy?.eligibleUsers ?? [],
+        normalizedIds: this.firstExecutionRunId !== undefined,
         // v2 runs verified the signature above; v1 runs verify it in order, as they always did.
         approverKeys: this.policy?.signed && this.firstExecutionRunId === undefined ? this.policy.approverKeys : undefined,
         dutyConflict: (id) => this.dutyConflict(id, duty),
@@ -452,7 +463,13 @@ export class GovernedRunState {
     const data = { decisionId: d.decisionId, kind, actionHash: d.actionHash, approverRoles: d.approver.roles, via, signed: !!d.signature };
     if (kind === 'approve') {
       if (this.state === RunState.VetoWindow) this.released = true;
-      const note = verdict.ok && !verdict.counted ? ' (already counted for this approver)' : '';
+      const repeat = verdict.ok && !verdict.counted;
+      const note = repeat ? ' (already counted for this approver)' : '';
+      // A repeat changes nothing: past a few, repeats are counted and summarised, not recorded one by one.
+      if (repeat && this.firstExecutionRunId !== undefined && ++this.repeatedApprovals > MAX_REPEAT_ENTRIES) {
+        this.countUnrecorded('approve AlreadyCounted');
+        return verdict;
+      }
       this.record(EvidenceCategory.Approval, 'ApprovalRecorded', user(d.approver.id), `approved${note}`, now, {
         ...data,
         counted: verdict.ok && verdict.counted,

@@ -242,7 +242,9 @@ export function clip(s: string, max: number): string {
 }
 
 /** Parse without throwing; on failure list the bad fields (at most MAX_ISSUES, texts bounded) with their paths. */
-export function check<T>(schema: z.ZodType<T>, value: unknown): Checked<T> {
+export function check<T>(schema: z.ZodType<T>, value: unknown, bounded = true): Checked<T> {
+  // Runs started before the hostile-input round replay what they recorded: unbounded issue lists.
+  if (!bounded) return checkUnbounded(schema, value);
   const undecodable = undecodableReason(value);
   if (undecodable !== undefined) return { ok: false, issues: [{ path: '(root)', message: clip(undecodable, MAX_ISSUE_TEXT) }] };
   if (nestingDepth(value) > MAX_NESTING) return { ok: false, issues: [{ path: '(root)', message: `nested deeper than ${MAX_NESTING} levels` }] };
@@ -266,7 +268,21 @@ export function check<T>(schema: z.ZodType<T>, value: unknown): Checked<T> {
   return { ok: false, issues };
 }
 
+/** The checks as runs before the hostile-input round recorded them (their evidence hashes these texts). */
+function checkUnbounded<T>(schema: z.ZodType<T>, value: unknown): Checked<T> {
+  if (nestingDepth(value) > MAX_NESTING) return { ok: false, issues: [{ path: '(root)', message: `nested deeper than ${MAX_NESTING} levels` }] };
+  let parsed: ReturnType<z.ZodType<T>['safeParse']>;
+  try {
+    parsed = schema.safeParse(value);
+  } catch (err) {
+    return { ok: false, issues: [{ path: '(root)', message: `could not be checked: ${err instanceof Error ? err.name : 'error'}` }] };
+  }
+  if (parsed.success) return { ok: true, value: parsed.data };
+  return { ok: false, issues: parsed.error.issues.map((i) => ({ path: i.path.length ? i.path.map(String).join('.') : '(root)', message: i.message })) };
+}
+
 /** `a.b: message; c: message` for error texts; bounded like the issues themselves. */
-export function describeIssues(issues: FieldIssue[]): string {
+export function describeIssues(issues: FieldIssue[], bounded = true): string {
+  if (!bounded) return issues.map((i) => `${i.path}: ${i.message}`).join('; ');
   return clip(issues.slice(0, MAX_ISSUES + 1).map((i) => `${clip(i.path, MAX_PATH_TEXT)}: ${clip(i.message, MAX_ISSUE_TEXT)}`).join('; '), 4000);
 }

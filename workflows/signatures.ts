@@ -101,7 +101,7 @@ export function verifyDecisionSignature(
   if (signature === undefined || signature === '') return failed('missing');
   if (typeof signature !== 'string' || !SIGNATURE_HEX.test(signature) || !wellFormed(f)) return failed('malformed');
   // Own properties only: an approver named `constructor` or `__proto__` has no inherited key.
-  const key = registeredKey(publicKeys, f.approverId);
+  const key = registeredKey(publicKeys, f.approverId, f.firstExecutionRunId !== undefined);
   if (key === undefined) return failed('unknown_key');
   if (typeof key !== 'string' || !KEY_HEX.test(key)) return failed('malformed');
   try {
@@ -113,10 +113,12 @@ export function verifyDecisionSignature(
   }
 }
 
-/** The key registered for `approverId` (ids compared normalised), own properties only. */
-function registeredKey(publicKeys: Readonly<Record<string, string>>, approverId: string): unknown {
+/** The key registered for `approverId` (v2: ids compared normalised), own properties only. */
+function registeredKey(publicKeys: Readonly<Record<string, string>>, approverId: string, normalized: boolean): unknown {
   if (typeof publicKeys !== 'object' || publicKeys === null) return undefined;
   if (Object.hasOwn(publicKeys, approverId)) return publicKeys[approverId];
+  // v1 (runs before ids were normalised) looks ids up exactly as signed.
+  if (!normalized) return undefined;
   const id = normalizePrincipalId(approverId);
   for (const k of Object.keys(publicKeys)) if (normalizePrincipalId(k) === id) return publicKeys[k];
   return undefined;
