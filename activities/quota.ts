@@ -7,7 +7,9 @@
  * retried activity never counts twice.
  */
 import { randomBytes } from 'node:crypto';
+import { temporal } from '@temporalio/proto';
 import { Context } from '@temporalio/activity';
+import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { LoadedPolicies } from '../policies/load';
 import type { QuotaLimits } from '../policies/schema';
 import { check, describeIssues } from '../workflows/schemas';
@@ -41,6 +43,16 @@ function parsed<T>(schema: Parameters<typeof check<T>>[0], raw: unknown, what: s
   return r.value;
 }
 
+/** Whether any worker has polled `taskQueue` for workflow tasks lately (the server keeps recent pollers). */
+async function polled(client: Client, namespace: string, taskQueue: string): Promise<boolean> {
+  const res = await client.workflowService.describeTaskQueue({
+    namespace,
+    taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+  });
+  return (res.pollers?.length ?? 0) > 0;
+}
+
 export function createQuotaActivities(policies: LoadedPolicies) {
   return {
     async mintQuotaSecret(raw: QuotaPolicyAsk): Promise<QuotaSecret> {
@@ -52,13 +64,25 @@ export function createQuotaActivities(policies: LoadedPolicies) {
       const { workspaceId, runtime, request } = parsed(quotaLeaseAskSchema(), raw, 'quota request');
       const ctx = Context.current();
       const coordinator = quotaWorkflowId(workspaceId, runtime);
-      await ctx.client.workflow.signalWithStart<typeof workspaceQuota, [typeof request]>('workspaceQuota', {
-        workflowId: coordinator,
-        taskQueue: ctx.info.taskQueue,
-        args: [{ schemaVersion: 1, workspaceId, runtime }],
-        signal: quotaRequestSignal,
-        signalArgs: [request],
-      });
+      const ask = () =>
+        ctx.client.workflow.signalWithStart<typeof workspaceQuota, [typeof request]>('workspaceQuota', {
+          workflowId: coordinator,
+          taskQueue: ctx.info.taskQueue,
+          args: [{ schemaVersion: 1, workspaceId, runtime }],
+          signal: quotaRequestSignal,
+          signalArgs: [request],
+        });
+      const handle = await ask();
+      // Anyone who may start workflows could start the coordinator first on a task queue no worker
+      // polls: it would take every request and never answer. One stranded like that is replaced.
+      const { taskQueue } = await handle.describe();
+      if (taskQueue && taskQueue !== ctx.info.taskQueue && !(await polled(ctx.client, ctx.client.options.namespace, taskQueue))) {
+        ctx.log.warn('quota coordinator stranded on a task queue no worker polls: replaced', { coordinator, taskQueue, replacedOn: ctx.info.taskQueue });
+        await handle.terminate(`stranded on task queue ${taskQueue}, which no worker polls; replaced on ${ctx.info.taskQueue}`).catch((err: unknown) => {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+        });
+        await ask();
+      }
       return { coordinator };
     },
 

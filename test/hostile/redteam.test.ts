@@ -213,12 +213,11 @@ describe('red team (issue 14 follow-up)', function () {
       });
     });
 
-    // Open (reproduced: the run never got a lease in 20 s; not fixed): the same hand start on a task queue no worker polls. The
-    // runs' `signalWithStart` only signals the running coordinator, which never runs a task, so every
-    // run of that runtime in the workspace waits in AwaitingQuota for good. A fix needs the
-    // requesting activity to check where the coordinator runs (describe) and replace a foreign one,
-    // or coordinator ids the starter cannot guess; not small, so left skipped.
-    it.skip('a coordinator hand-started on a task queue nobody polls does not stall the workspace', async function () {
+    // Context: the same hand start on a task queue no worker polls. The runs' `signalWithStart` only
+    // signalled the running coordinator, which never ran a task, so every run of that runtime in the
+    // workspace waited in AwaitingQuota for good. The requesting activity now replaces a coordinator
+    // stranded on a queue nobody polls.
+    it('a coordinator hand-started on a task queue nobody polls is replaced; the workspace is not stalled', async function () {
       const { dir, workspaceId } = quotaPolicyDir({ echo: { concurrentDispatches: 1 } });
       const recorder = new InFlightRecorder();
       await withWorker({ connection: testEnv().nativeConnection, client: testEnv().client, policyDir: dir, runtimes: [recorder] }, async (h) => {
