@@ -252,25 +252,21 @@ export function check<T>(schema: z.ZodType<T>, value: unknown, bounded = true): 
   if (bytes > MAX_MESSAGE_BYTES) {
     return { ok: false, issues: [{ path: '(root)', message: `${bytes === Number.POSITIVE_INFINITY ? 'not JSON data' : `${bytes} bytes of JSON`}; at most ${MAX_MESSAGE_BYTES} are accepted` }] };
   }
-  let parsed: ReturnType<z.ZodType<T>['safeParse']>;
-  try {
-    parsed = schema.safeParse(value);
-  } catch (err) {
-    return { ok: false, issues: [{ path: '(root)', message: `could not be checked: ${err instanceof Error ? err.name : 'error'}` }] };
-  }
-  if (parsed.success) return { ok: true, value: parsed.data };
-  const all = parsed.error.issues;
-  const issues = all.slice(0, MAX_ISSUES).map((i) => ({
-    path: clip(i.path.length ? i.path.map(String).join('.') : '(root)', MAX_PATH_TEXT),
-    message: clip(i.message, MAX_ISSUE_TEXT),
-  }));
-  if (all.length > MAX_ISSUES) issues.push({ path: '(more)', message: `${all.length - MAX_ISSUES} more issue(s) not shown` });
+  const r = parseAll(schema, value);
+  if (r.ok) return r;
+  const issues = r.issues.slice(0, MAX_ISSUES).map((i) => ({ path: clip(i.path, MAX_PATH_TEXT), message: clip(i.message, MAX_ISSUE_TEXT) }));
+  if (r.issues.length > MAX_ISSUES) issues.push({ path: '(more)', message: `${r.issues.length - MAX_ISSUES} more issue(s) not shown` });
   return { ok: false, issues };
 }
 
 /** The checks as runs before the hostile-input round recorded them (their evidence hashes these texts). */
 function checkUnbounded<T>(schema: z.ZodType<T>, value: unknown): Checked<T> {
   if (nestingDepth(value) > MAX_NESTING) return { ok: false, issues: [{ path: '(root)', message: `nested deeper than ${MAX_NESTING} levels` }] };
+  return parseAll(schema, value);
+}
+
+/** zod's verdict with every issue (path joined), never a throw. */
+function parseAll<T>(schema: z.ZodType<T>, value: unknown): Checked<T> {
   let parsed: ReturnType<z.ZodType<T>['safeParse']>;
   try {
     parsed = schema.safeParse(value);

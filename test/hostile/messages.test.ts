@@ -7,7 +7,6 @@
  */
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { EvidenceSink } from '../../activities/evidence-sink';
 import { PROJECT_ROOT } from '../../workers/config';
@@ -16,7 +15,7 @@ import { hashAction } from '../../workflows/hashing';
 import { decideUpdate } from '../../workflows/messages';
 import { type SignedKind, signDecision } from '../../workflows/signatures';
 import type { GovernedAction, Principal, RunStatus } from '../../workflows/types';
-import { type Harness, alice, bob, carol, decision, failureType, oscar, tempFileSink, uid, waitForState, waitForStatus, withWorker } from '../support/harness';
+import { type Harness, alice, bob, carol, decision, failureType, gatedSink, oscar, uid, waitForState, waitForStatus, withWorker } from '../support/harness';
 import { keepHistory } from '../support/histories';
 import { testEnv } from '../support/shared';
 
@@ -283,25 +282,13 @@ describe('hostile messages (real server)', function () {
     });
 
     it('approvals that went stale while the evidence sink was down are voided at dispatch; nothing runs until renewed', async function () {
-      const inner = tempFileSink();
-      let down = true;
-      const append = async (batch: Parameters<EvidenceSink['append']>[0]) => {
-        if (down) throw ApplicationFailure.retryable('sink down (test)', 'EvidenceUnavailable');
-        return inner.append(batch);
-      };
-      const flaky = new Proxy(inner, {
-        get: (target, prop) => {
-          if (prop === 'append') return append;
-          const v = Reflect.get(target, prop, target);
-          return typeof v === 'function' ? v.bind(target) : v;
-        },
-      }) as EvidenceSink;
+      const { sink: flaky, gate } = gatedSink();
       await withWorker(opts({ evidence: flaky }), async (h) => {
         const run = await start(h, 'deploy');
         const s = await waitForState(run, 'AwaitingApproval');
         await run.handle.signal('approve', decision(bob, s.actionHash));
         await new Promise((r) => setTimeout(r, 4000));
-        down = false;
+        gate.down = false;
         const back = await waitForStatus(run, (x) => x.state === 'AwaitingApproval' && x.approvals.length === 0 && (x.evidenceStored?.count ?? 0) > 0, 30_000);
         assert.equal(back.approvalsNeeded, 1);
         assert.equal((await h.ledger.counts()).applied, 0, 'nothing dispatched on the stale approval');

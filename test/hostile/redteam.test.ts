@@ -6,9 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
-import type { EvidenceSink } from '../../activities/evidence-sink';
 import { KeyringKeyProvider } from '../../activities/keyring';
 import type { PayloadKeyProvider } from '../../activities/keys-port';
 import { prebuiltBundle } from '../../workers/bundle';
@@ -17,7 +15,7 @@ import { PROJECT_ROOT } from '../../workers/config';
 import { verifyChain } from '../../workflows/evidence-chain';
 import { quotaWorkflowId } from '../../workflows/workflow-ids';
 import { UNDECODABLE_ENCODING } from '../../workflows/undecodable';
-import { bob, carol, decision, tempFileSink, uid, waitForState, waitForStatus, withWorker } from '../support/harness';
+import { bob, carol, decision, gatedSink, uid, waitForState, waitForStatus, withWorker } from '../support/harness';
 import { InFlightRecorder, quotaPolicyDir } from '../support/quota-fixtures';
 import { testDataConverter, testEnv, testKeyringFile } from '../support/shared';
 
@@ -114,22 +112,7 @@ describe('red team (issue 14 follow-up)', function () {
     // comes once the loop is dispatching: the run reached its end and then waited for that handler
     // forever (never completed, final evidence never written). A change request accepted in that
     // window was ignored and the action dispatched anyway.
-    const slowSink = () => {
-      const inner = tempFileSink();
-      const gate = { down: true };
-      const append = async (batch: Parameters<EvidenceSink['append']>[0]) => {
-        if (gate.down) throw ApplicationFailure.retryable('sink down (test)', 'EvidenceUnavailable');
-        return inner.append(batch);
-      };
-      const sink = new Proxy(inner, {
-        get: (target, prop) => {
-          if (prop === 'append') return append;
-          const v = Reflect.get(target, prop, target);
-          return typeof v === 'function' ? v.bind(target) : v;
-        },
-      }) as EvidenceSink;
-      return { sink, gate };
-    };
+    const slowSink = gatedSink;
     const within = <T>(p: Promise<T>, ms: number, what: string) =>
       Promise.race([p, new Promise<never>((_, no) => setTimeout(() => no(new Error(`${what}: no answer in ${ms} ms`)), ms))]);
 

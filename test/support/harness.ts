@@ -9,6 +9,7 @@ import type { NativeConnection } from '@temporalio/worker';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { createEchoRuntime, MemoryEchoLedger } from '../../activities/echo';
+import { ApplicationFailure } from '@temporalio/common';
 import { FileEvidenceSink } from '../../activities/evidence-file-sink';
 import type { EvidenceSink } from '../../activities/evidence-sink';
 import { type TreeHeadSigner, signerFromHex } from '../../activities/tree-head-signer';
@@ -66,6 +67,27 @@ export interface HarnessOptions {
 
 /** A fixed test key for evidence tree heads (never used outside tests). */
 export const TEST_SIGNER = signerFromHex('7e'.repeat(32));
+
+/**
+ * A file sink that answers `EvidenceUnavailable` (retryable, as a down database would) while
+ * `gate.down` is true, and stores normally after.
+ */
+export function gatedSink(): { sink: EvidenceSink; gate: { down: boolean } } {
+  const inner = tempFileSink();
+  const gate = { down: true };
+  const append = async (batch: Parameters<EvidenceSink['append']>[0]) => {
+    if (gate.down) throw ApplicationFailure.retryable('sink down (test)', 'EvidenceUnavailable');
+    return inner.append(batch);
+  };
+  const sink = new Proxy(inner, {
+    get: (target, prop) => {
+      if (prop === 'append') return append;
+      const v = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  }) as EvidenceSink;
+  return { sink, gate };
+}
 
 export function tempFileSink(signer = TEST_SIGNER): FileEvidenceSink {
   return new FileEvidenceSink({ dir: fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-evidence-')), signer });
