@@ -14,10 +14,12 @@ import type { LoadedPolicies } from '../policies/load';
 import { FailureType, refusal, runtimeRejected, runtimeUnavailable } from '../workflows/failures';
 import { redact, redactText } from '../workflows/evidence-chain';
 import { canonicalJson } from '../workflows/hashing';
-import type { DispatchRequest, DispatchResult, JsonValue } from '../workflows/types';
+import type { DispatchRequest, DispatchResult, EvidenceReceipt, JsonValue } from '../workflows/types';
 import { createGuardedHttp } from './http-client';
 import type { PayloadRef, PayloadStore } from './payload-store';
 import type { RuntimeAdapter } from './runtime-port';
+import { type PersistEvidenceRequest, appendEvidence } from './evidence';
+import type { EvidenceSink } from './evidence-sink';
 import { SecretScrubber } from './secret-scrubber';
 import { runTraceparent } from './trace-context';
 import type { SecretStore } from './secrets-port';
@@ -41,6 +43,7 @@ export interface DispatchDeps {
   policies: LoadedPolicies;
   secrets: SecretStore;
   payloads: PayloadStore;
+  evidence: EvidenceSink;
 }
 
 const outcomeSchema = z.object({
@@ -76,7 +79,9 @@ function scrubbed(err: unknown, scrub: SecretScrubber): ApplicationFailure {
     let details = err.details ? err.details.map((d) => boundDetails(d, scrub)) : undefined;
     const size = details ? utf8Bytes(JSON.stringify(details)) : 0;
     if (size > MAX_FAILURE_DETAILS_BYTES) details = [{ omitted: `details of ${size} bytes` }];
-    return ApplicationFailure.create({ type: err.type ?? undefined, message: cleanText(err.message, scrub), nonRetryable: err.nonRetryable ?? false, details });
+    // Evidence* types from dispatch mean "stored nothing, sent nothing": an adapter never claims them.
+    const type = err.type?.startsWith('Evidence') ? 'RuntimeError' : err.type ?? undefined;
+    return ApplicationFailure.create({ type, message: cleanText(err.message, scrub), nonRetryable: err.nonRetryable ?? false, details });
   }
   return runtimeUnavailable(cleanText(err instanceof Error ? err.message : String(err), scrub));
 }
@@ -122,16 +127,37 @@ export function dispatchAttributes(req: DispatchRequest): otel.Attributes {
 
 const evidenceRef = (kind: string, ref: PayloadRef) => ({ kind, uri: ref.uri, sha256: ref.sha256, contentType: ref.contentType });
 
+/**
+ * The pre-dispatch evidence write. Any sink failure is non-retryable here: the workflow, not this
+ * activity's bounded retries, waits for a sink that is down (and re-judges approvals afterwards).
+ */
+async function storeBeforeDispatch(sink: EvidenceSink, req: PersistEvidenceRequest, ctx: Context): Promise<EvidenceReceipt> {
+  try {
+    return await appendEvidence(sink, req, ctx.info.workflowExecution?.runId, () => ctx.heartbeat());
+  } catch (err) {
+    const type = err instanceof ApplicationFailure && err.type?.startsWith('Evidence') ? err.type : FailureType.EvidenceUnavailable;
+    const message = `evidence not stored, nothing sent to the runtime: ${redactText(err instanceof Error ? err.message : String(err)).slice(0, 512)}`;
+    throw ApplicationFailure.create({ type, message, nonRetryable: true });
+  }
+}
+
 export function createDispatchActivities(deps: DispatchDeps) {
   const byName = new Map(deps.runtimes.map((r) => [r.name, r]));
   return {
-    /** Execute one approved action on its runtime. Retries reuse `idempotencyKey`. */
-    async dispatchAction(req: DispatchRequest): Promise<DispatchResult> {
+    /**
+     * Execute one approved action on its runtime. Retries reuse `idempotencyKey`. With `evidence`, the
+     * run's entries are stored first, in the same attempt (idempotently: a retry finds them held); a
+     * sink that does not take them fails the attempt with an Evidence* type before anything is sent,
+     * and the workflow waits for the sink itself.
+     */
+    async dispatchAction(req: DispatchRequest, evidence?: Omit<PersistEvidenceRequest, 'workspaceId' | 'runId'>): Promise<DispatchResult> {
+      const ctx = Context.current();
+      let receipt: EvidenceReceipt | undefined;
+      if (evidence) receipt = await storeBeforeDispatch(deps.evidence, { ...evidence, workspaceId: req.workspaceId, runId: req.workflowId }, ctx);
       const adapter = byName.get(req.runtime);
       if (!adapter) {
         throw refusal(FailureType.UnknownRuntime, `no runtime named ${req.runtime} is registered on this worker (have: ${[...byName.keys()].join(', ')})`);
       }
-      const ctx = Context.current();
       otel.trace.getActiveSpan()?.setAttributes(dispatchAttributes(req));
       const scrub = new SecretScrubber();
       // What was asked for (credential-like fields masked) is stored by content before anything is
@@ -181,6 +207,7 @@ export function createDispatchActivities(deps: DispatchDeps) {
         output: small ? output : { payloadRef: { ...outputRef! } },
         externalRef: parsed.data.externalRef,
         payloadRefs,
+        ...(receipt && { evidence: receipt }),
       };
     },
   };

@@ -104,6 +104,14 @@ export class GovernedRunState {
   eventsClosing = false;
   /** The workspace quota lease of the dispatch, when a quota applies to its runtime. */
   quota?: QuotaLease;
+  /**
+   * Started on the lean path (LEAN_RUN_PATCH in governed-run): one patch marker implies every earlier
+   * patch, the policy snapshot and the last evidence are local activities, the pre-dispatch evidence
+   * travels with the dispatch, and search attributes are upserted once per workflow task.
+   */
+  lean = false;
+  /** A search-attribute upsert is queued for the end of the current activation (lean runs). */
+  publishQueued = false;
 
   // Set by handlers, read by the main loop.
   rejectedBy?: string;

@@ -425,4 +425,6 @@ export interface DispatchResult {
   externalRef?: string;
   /** The action input and the runtime output as stored in the payload store, for evidence. */
   payloadRefs?: { kind: string; uri: string; sha256: string; contentType: string }[];
+  /** What the evidence sink held after the entries stored before the runtime was called. */
+  evidence?: EvidenceReceipt;
 }

@@ -13,6 +13,7 @@ import { FilePayloadStore } from '../../activities/payload-store';
 import { FileEvidenceSink } from '../../activities/evidence-file-sink';
 import { signerFromHex } from '../../activities/tree-head-signer';
 import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { loadPolicyDir } from '../../policies/load';
@@ -65,6 +66,9 @@ async function inBatches(n: number, concurrency: number, one: (i: number) => Pro
   }));
   return (performance.now() - t0) / 1000;
 }
+
+/** A history event's type by name, for BENCH_EVENTS=1. */
+const eventName = (t: unknown) => temporal.api.enums.v1.EventType[Number(t)] ?? String(t);
 
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];
 
@@ -130,7 +134,9 @@ async function main(): Promise<void> {
       govWorker: cpuMs(c1.self, c2.self), govServer: cpuMs(c1.server, c2.server),
     };
     const bareEvents = (await client.workflow.getHandle(`${tag}-bare-0`).fetchHistory()).events?.length ?? 0;
-    const governedEvents = (await client.workflow.getHandle(`demo:${tag}-gov-0`).fetchHistory()).events?.length ?? 0;
+    const governedHistory = (await client.workflow.getHandle(`demo:${tag}-gov-0`).fetchHistory()).events ?? [];
+    const governedEvents = governedHistory.length;
+    if (process.env.BENCH_EVENTS) console.log(governedHistory.map((e) => `${eventName(e.eventType)} ${Object.keys(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {}).join(',')}`).join('\n'));
     const latencies: number[] = [];
     for (let i = 0; i < LATENCY_RUNS; i++) {
       const { run, workflowId } = await portarium.startRun(governedInput(`${tag}-lat`, i, 'write'));
