@@ -39,7 +39,7 @@ describe('approvals', function () {
       const status = await run.status();
       assert.deepEqual(status.approvals.map((a) => a.approverId).sort(), ['bob', 'dave']);
       assert.equal((await h.ledger.counts()).applied, 1);
-      await keepHistory('quorum-two-of-three', run);
+      await keepHistory('lean-quorum-two-of-three', run);
     });
   });
 
@@ -62,7 +62,7 @@ describe('approvals', function () {
       assert.equal(refusedEntries.length, 2, 'both refused attempts are in the evidence');
       await run.decide({ kind: 'approve', ...decision(bob, s.actionHash) });
       assert.equal((await run.result()).state, 'Succeeded');
-      await keepHistory('self-approval-refused', run);
+      await keepHistory('lean-self-approval-refused', run);
     });
   });
 
@@ -114,7 +114,7 @@ describe('approvals', function () {
       assert.equal((await h.ledger.counts()).calls, 0);
       const rejected = (await run.evidence()).entries.find((e) => e.event === 'Rejected');
       assert.equal(rejected?.summary, 'wrong target');
-      await keepHistory('rejected', run);
+      await keepHistory('lean-rejected', run);
     });
   });
 
@@ -143,7 +143,7 @@ describe('approvals', function () {
       assert.deepEqual(result.output, { echoed: { amount: 450 }, firstApplication: true });
       const events = (await run.evidence()).entries.map((e) => e.event);
       assert.ok(events.indexOf('ActionAmended') > events.indexOf('ChangesRequested'));
-      await keepHistory('request-changes-amended', run);
+      await keepHistory('lean-request-changes-amended', run);
     });
   });
 });

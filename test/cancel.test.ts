@@ -21,7 +21,7 @@ describe('cancel', function () {
       assert.equal((await h.ledger.counts()).calls, 0);
       const events = (await run.evidence()).entries.map((e) => e.event);
       assert.deepEqual(events.slice(-2), ['CancelRequested', 'StateCancelled']);
-      await keepHistory('cancelled-while-waiting', run);
+      await keepHistory('lean-cancelled-while-waiting', run);
     });
   });
 
@@ -48,7 +48,7 @@ describe('cancel', function () {
       assert.equal(result.state, 'Cancelled');
       assert.ok(Date.now() - t0 < 10_000, 'the runtime was stopped, not waited out');
       assert.equal((await h.ledger.counts()).applied, 0, 'the echo runtime never applied the action');
-      await keepHistory('cancelled-during-dispatch', run);
+      await keepHistory('lean-cancelled-during-dispatch', run);
     });
   });
 

@@ -84,7 +84,7 @@ describe('domain events', function () {
       assert.equal(new Set(events.map((e) => String(e.traceparent).split('-')[1])).size, 1, 'one trace id for the run');
       assert.ok(!sub.accepted.some((r) => r.text.includes(PLANTED)), 'action input never leaves in an event');
       assert.deepEqual({ ...status.events, undelivered: status.events?.undelivered.length }, { publishing: true, published: 5, delivered: 5, pending: 0, undelivered: 0 });
-      await keepHistory('events-delivered-approved', run);
+      await keepHistory('lean-events-delivered-approved', run);
     });
   });
 

@@ -72,9 +72,9 @@ describe('evidence sinks end to end', function () {
       const status = await run.status();
       assert.deepEqual([status.evidenceStored?.count, status.evidenceStored?.head], [view.count, view.head]);
       const log = await sink.readWorkspace('test');
-      // Freshness is judged after the pre-dispatch write, so that leaf ends just before StateDispatching.
+      // The dispatch activity stores the chain up to StateDispatching before it calls the runtime.
       const dispatchingAt = view.entries.findIndex((e) => e.event === 'StateDispatching');
-      assert.deepEqual(log.leaves.map((l) => l.leaf.count), [dispatchingAt, view.count],
+      assert.deepEqual(log.leaves.map((l) => l.leaf.count), [dispatchingAt + 1, view.count],
         'one leaf before dispatch (approvals durable before the action), one at the end');
       assert.ok(view.entries.findIndex((e) => e.event === 'ApprovalRecorded') < dispatchingAt, 'the approval is in the first leaf');
 
@@ -88,7 +88,7 @@ describe('evidence sinks end to end', function () {
       const everything = fs.readdirSync(path.join(dir, 'test')).map((f) => fs.readFileSync(path.join(dir, 'test', f), 'utf8')).join('')
         + (await Promise.all(succeeded.payloadRefs!.map((r) => payloads.get({ ...r, bytes: 0 })))).join('');
       for (const secret of ['hunter2-never-stored', 'ak-never-stored-91']) assert.ok(!everything.includes(secret), `${secret} reached the sink or a payload`);
-      await keepHistory('evidence-stored-approved', run);
+      await keepHistory('lean-evidence-stored-approved', run);
 
       const conn = ['--address', shared.address!, '--task-queue', h.taskQueue];
       const fromWorkflow = await cli(env, 'evidence', 'verify', 'run', run.workflowId, ...conn);

@@ -56,7 +56,7 @@ describe('workspace quotas', function () {
       assert.ok(queued.length >= 6, `most runs waited (${queued.length})`);
       const s = await quotaStatus(h.client, workspaceId);
       assert.deepEqual([s?.leases.length, s?.waiting.length], [0, 0], 'every lease came back');
-      await keepHistory('quota-authenticated', queued[queued.length - 1]);
+      await keepHistory('lean-quota-authenticated', queued[queued.length - 1]);
     });
   });
 

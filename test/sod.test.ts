@@ -52,7 +52,7 @@ describe('separation of duties (real server)', function () {
       const third = await run.decide({ kind: 'approve', ...decision(sec, s.actionHash) });
       assert.equal(third.state, 'Dispatching');
       assert.equal((await run.result()).state, 'Succeeded');
-      await keepHistory('specialist-approved', run);
+      await keepHistory('lean-specialist-approved', run);
     });
   });
 
@@ -99,7 +99,7 @@ describe('separation of duties (real server)', function () {
       assert.equal(st.refusals.filter((r) => r.type === 'SignatureInvalid').length, 6, 'each forgery is recorded');
       assert.equal(await refusedWith(valid), 'accepted');
       assert.equal((await run.result()).state, 'Succeeded');
-      await keepHistory('signed-approved', run);
+      await keepHistory('lean-signed-approved', run);
       await other.cancel({ requestedBy: alice, reason: 'done' });
     });
   });
@@ -161,7 +161,7 @@ describe('separation of duties (time-skipping server)', function () {
       const countsFrom = Date.parse(st.approvals[0].countsFrom);
       assert.ok(Math.abs(countsFrom - requestedAt - 3600_000) < 5_000, 'counts from the end of the period');
       assert.equal((await run.result()).state, 'Succeeded', 'it counts once the period is over');
-      await keepHistory('cooling-off-elapsed', run);
+      await keepHistory('lean-cooling-off-elapsed', run);
     });
   });
 
@@ -191,7 +191,7 @@ describe('separation of duties (time-skipping server)', function () {
       const renewed = await run.decide({ kind: 'approve', ...decision(bob, s.actionHash) });
       assert.equal(renewed.state, 'Dispatching', 'both approvals fresh: dispatched');
       assert.equal((await run.result()).state, 'Succeeded');
-      await keepHistory('freshness-renewed', run);
+      await keepHistory('lean-freshness-renewed', run);
     });
   });
 });

@@ -25,7 +25,7 @@ describe('tiers', function () {
       const status = await run.status();
       assert.ok(verifyChain(ev.entries, { workspaceId: 'test', runId: run.workflowId }).ok);
       assert.ok(status.policyHash && /^[0-9a-f]{64}$/.test(status.policyHash));
-      await keepHistory('auto-succeeded', run);
+      await keepHistory('lean-auto-succeeded', run);
     });
   });
 
@@ -39,7 +39,7 @@ describe('tiers', function () {
       assert.equal(result.state, 'Succeeded');
       assert.ok(Date.now() >= Date.parse(waiting.deadlines.vetoEndsAt!), 'dispatched only after the window');
       assert.equal((await h.ledger.counts()).applied, 1);
-      await keepHistory('assisted-window-elapsed', run);
+      await keepHistory('lean-assisted-window-elapsed', run);
     });
   });
 
@@ -51,7 +51,7 @@ describe('tiers', function () {
       const result = await run.result();
       assert.equal(result.state, 'Rejected');
       assert.equal((await h.ledger.counts()).calls, 0);
-      await keepHistory('assisted-vetoed', run);
+      await keepHistory('lean-assisted-vetoed', run);
     });
   });
 
@@ -83,7 +83,7 @@ describe('tiers', function () {
       assert.deepEqual(await h.ledger.counts(), { applied: 1, calls: 1 });
       const status = await run.status();
       assert.deepEqual(status.approvals.map((a) => a.approverId), ['bob']);
-      await keepHistory('human-approved', run);
+      await keepHistory('lean-human-approved', run);
     });
   });
 
@@ -108,7 +108,7 @@ describe('tiers', function () {
       const report = ev.entries.find((e) => e.event === 'ManualCompletionReported');
       assert.equal(report?.actor.id, 'oscar');
       assert.equal(report?.data?.evidenceRef, 'CHG-1042');
-      await keepHistory('manual-completed', run);
+      await keepHistory('lean-manual-completed', run);
     });
   });
 
@@ -122,7 +122,7 @@ describe('tiers', function () {
       assert.equal(unmatched.state, 'Denied');
       assert.match(unmatched.reasons.join(), /no rule matched: deny by default/);
       assert.equal((await h.ledger.counts()).calls, 0);
-      await keepHistory('denied', run);
+      await keepHistory('lean-denied', run);
     });
   });
 
@@ -148,7 +148,7 @@ describe('tiers', function () {
       assert.equal(status.state, 'Failed');
       assert.equal(status.lastError?.type, 'RuntimeRejected');
       assert.equal((await h.ledger.counts()).calls, 0);
-      await keepHistory('dispatch-failed', run);
+      await keepHistory('lean-dispatch-failed', run);
     });
   });
 

@@ -51,7 +51,7 @@ describe('timers (time-skipping server)', function () {
       assert.ok(escalatedAfter >= 2 * 3600_000 && escalatedAfter < 2 * 3600_000 + 5_000, `escalated after ${escalatedAfter} ms`);
       assert.ok(Date.parse(expired.occurredAt) >= Date.parse(s.deadlines.expiresAt!));
       assert.equal((await h.ledger.counts()).calls, 0);
-      await keepHistory('expired-after-escalation', run);
+      await keepHistory('lean-expired-after-escalation', run);
     });
   });
 

@@ -129,7 +129,25 @@ const EVENTS_GRACE_MS = 5_000;
 /** Longest a `decide` that completed a quorum waits for the dispatch step to show its outcome. */
 const DECIDE_REPLY_WAIT_MS = 10_000;
 
-const now = () => new Date();
+/**
+ * Workflow time, as entries and deadlines read it. While a lean run waits for a local activity, and
+ * until its main loop next waits for anything else, the clock is pinned to the time of the
+ * activation that called the activity: core can give the activation that resolves a local activity
+ * one time in the live run and another when it replays the history (seen when a worker took over a
+ * run, and under queries), and every entry hashes its time. Kept on `globalThis`, which the SDK keeps
+ * per workflow; module state is shared between the runs of a worker.
+ */
+const CLOCK_PIN = Symbol.for('portarium.clock-pin');
+type PinHolder = { [CLOCK_PIN]?: Date };
+const now = () => (globalThis as PinHolder)[CLOCK_PIN] ?? new Date();
+/** Pin the clock for a local activity call (a pin already set stays: its time is the deterministic one). */
+function pinClock(): void {
+  const holder = globalThis as PinHolder;
+  holder[CLOCK_PIN] ??= new Date();
+}
+function unpinClock(): void {
+  delete (globalThis as PinHolder)[CLOCK_PIN];
+}
 /** Time left until `iso`; at least 1 ms, since a zero timeout is not a timer. */
 const msUntil = (iso: string | undefined) => (iso ? Math.max(1, Date.parse(iso) - Date.now()) : undefined);
 const isoAfter = (from: Date, ms: number) => new Date(from.getTime() + ms).toISOString();
@@ -176,6 +194,7 @@ async function runGoverned(run: GovernedRunState, resumed: boolean, ids: IdOptio
   else run.recordRequested(now());
   try {
     const result = await govern(run, dispatch, continuation, resumed);
+    quiesce(run);
     if (!allHandlersFinished()) await condition(allHandlersFinished);
     await storeEvidence(run, run.lean);
     await settleEvents(run);
@@ -209,6 +228,7 @@ function startEvents(run: GovernedRunState, publishes: boolean, resumed: boolean
  * `runEventDelivery` (abandoned by this run) so completing the run neither waits for nor drops them.
  */
 async function settleEvents(run: GovernedRunState): Promise<void> {
+  if (run.lean) quiesce(run);
   if (!run.outbox.publishing) return;
   run.eventsClosing = true;
   if (await condition(() => run.outbox.idle, EVENTS_GRACE_MS)) return;
@@ -234,6 +254,13 @@ async function settleEvents(run: GovernedRunState): Promise<void> {
  * its own from seq 0. Every decision here follows from results in history, never from the run id.
  */
 async function storeEvidence(run: GovernedRunState, local = false): Promise<void> {
+  // A local write keeps (or sets) the pin: what runs before it resolves reads the time it was called.
+  if (local) {
+    drainEarly(run);
+    flushState(run);
+  } else {
+    quiesce(run);
+  }
   if (run.evidenceRefused || !has(run, EVIDENCE_SINK_PATCH)) return;
   while (run.unpersisted.length) {
     const stored = run.evidenceStored;
@@ -241,6 +268,7 @@ async function storeEvidence(run: GovernedRunState, local = false): Promise<void
     let receipt;
     try {
       const req = { workspaceId: run.input.workspaceId, runId: run.workflowId, ...(execution === undefined ? {} : { execution }), entries };
+      if (local) pinClock();
       receipt = await (local ? persistEvidenceLocally(req) : persistEvidence(req));
     } catch (err) {
       const type = failureOf(err).type;
@@ -342,7 +370,30 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
     });
     if (!direct) return waiting;
     const atOnce = totalSignalNow(run, via, body);
-    return (raw: unknown) => (run.state === RunState.Evaluating ? waiting(raw) : atOnce(raw));
+    return (raw: unknown) => {
+      if (run.state !== RunState.Evaluating) return atOnce(raw);
+      // Lean runs apply early messages in the main loop, under its pinned clock (see `drainEarly`).
+      if (run.lean) return void run.early.push(() => atOnce(raw));
+      return waiting(raw);
+    };
+  };
+  /** An update's first step, once policy has decided (lean runs: run by the main loop, see `drainEarly`). */
+  const afterPolicy = async <T>(via: string, step: () => T): Promise<T> => {
+    if (!run.lean) {
+      await policyDecided();
+      return step();
+    }
+    if (run.state !== RunState.Evaluating) return step();
+    return new Promise<T>((resolve, reject) => run.early.push(() => {
+      try {
+        resolve(step());
+      } catch (err) {
+        // Recorded here, under the main loop's clock; `totalUpdate` passes refusals through as they are.
+        if (err instanceof ApplicationFailure) return reject(err);
+        const v = run.refuse(via, undefined, FailureType.InvalidMessage, `could not be handled (${err instanceof Error ? err.name : 'error'})`, now());
+        reject(refusal(FailureType.InvalidMessage, v.ok ? '' : v.message));
+      }
+    }));
   };
   // Built per run, on first use, and kept: a flood of messages must not rebuild them per message.
   const decisionSchemas = { approve: once(() => decisionSchema('approve', ids)), reject: once(() => decisionSchema('reject', ids)), requestChanges: once(() => decisionSchema('requestChanges', ids)) };
@@ -364,10 +415,10 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
   setHandler(
     msg.decideUpdate,
     totalUpdate(run, 'decide', async (raw) => {
-      await policyDecided();
-      const req = parsedOrThrow(decideSchema(), raw);
-      const tick = run.wakeups;
-      const verdict = run.applyDecision(req.kind, req, 'decide', now());
+      const { req, tick, verdict } = await afterPolicy('decide', () => {
+        const parsed = parsedOrThrow(decideSchema(), raw);
+        return { req: parsed, tick: run.wakeups, verdict: run.applyDecision(parsed.kind, parsed, 'decide', now()) };
+      });
       if (!verdict.ok) throw refusal(verdict.type, verdict.message);
       // Reply after the main loop has acted on it (Dispatching, Rejected, or still waiting when a
       // stale approval was voided), not with the state the decision found.
@@ -386,8 +437,7 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
   setHandler(
     msg.amendActionUpdate,
     totalUpdate(run, 'amendAction', async (raw) => {
-      await policyDecided();
-      throwIfRefused(run.applyAmendment(parsedOrThrow(amendSchema(), raw), now()));
+      throwIfRefused(await afterPolicy('amendAction', () => run.applyAmendment(parsedOrThrow(amendSchema(), raw), now())));
       // The main loop decides the amended action by policy; reply with that decision.
       await condition(() => run.state !== RunState.ChangesRequested);
       return run.status(now());
@@ -451,6 +501,7 @@ async function govern(run: GovernedRunState, dispatchHolder: { scope?: Cancellat
   // A continued run keeps the snapshot it was decided by: a policy edit never changes a run already started.
   // Lean runs load it locally again: the marker records it, and core records the workflow time after
   // it in the marker too, so entries written after it hash the same on replay.
+  if (run.lean && !run.policySnapshot) pinClock();
   const snapshot = run.policySnapshot ?? (!run.lean && patched(POLICY_ACTIVITY_PATCH)
     ? await loadPolicySnapshot(run.input.workspaceId)
     : await loadPolicySnapshotLocally(run.input.workspaceId));
@@ -515,6 +566,7 @@ interface Waiting {
 async function waitFor({ run, c }: Waiting, fn: () => boolean, timeoutMs: number): Promise<boolean> {
   const until = Date.now() + timeoutMs;
   for (;;) {
+    quiesce(run);
     // Checked once per wait before the patch existed, so older histories replay unchanged.
     const met = c.enabled
       ? await condition(() => fn() || continueDue(run, c), Math.max(1, until - Date.now()))
@@ -601,7 +653,12 @@ async function awaitManualCompletion(w: Waiting): Promise<GovernedRunResult> {
  */
 async function dispatch(run: GovernedRunState, scope: CancellationScope, limits: QuotaLimits | undefined): Promise<GovernedRunResult | 'stale'> {
   if (!limits || !has(run, QUOTA_PATCH)) return dispatchNow(run, scope);
-  const asked = await acquireQuota(run, limits, { enter: (state, summary) => enter(run, state, summary), finish: (state, summary) => finish(run, state, summary) }, now);
+  if (run.lean) quiesce(run);
+  // The quota steps wait right after they move the run: published at once.
+  const asked = await acquireQuota(run, limits, {
+    enter: (state, summary) => { enter(run, state, summary); flushState(run); },
+    finish: (state, summary) => { const r = finish(run, state, summary); flushState(run); return r; },
+  }, now);
   if (asked !== 'granted') return asked;
   try {
     return await dispatchNow(run, scope);
@@ -701,6 +758,7 @@ function rejudged(run: GovernedRunState): GovernedRunResult | 'stale' | undefine
  * wait may have outlived approvals) and dispatches.
  */
 async function dispatchLean(run: GovernedRunState, scope: CancellationScope): Promise<GovernedRunResult | 'stale'> {
+  drainEarly(run);
   const stop = rejudged(run);
   if (stop) return stop;
   if (!fitsOneBatch(run)) {
@@ -713,6 +771,7 @@ async function dispatchLean(run: GovernedRunState, scope: CancellationScope): Pr
   for (;;) {
     try {
       const evidence = run.evidenceRefused || !run.unpersisted.length ? undefined : nextEvidenceBatch(run);
+      quiesce(run);
       const result = await scope.run(() => dispatchAction(dispatchRequest(run), evidence));
       if (result.evidence) acceptReceipt(run, result.evidence);
       return succeeded(run, result);
@@ -763,16 +822,39 @@ function enter(run: GovernedRunState, state: RunState, summary: string): void {
 
 /**
  * One upsert (one history event) carrying all keys, so CLI-started runs are findable: per transition
- * for older runs, once per activation for lean ones (queued to run after the activation's other work).
+ * for older runs; for lean ones, once before the main loop next waits (`flushState`), however many
+ * transitions it made since. Flushed at fixed points of the main loop, never from a microtask: a
+ * command issued from a queued promise lands elsewhere among the commands when a query replays the run.
  */
 function publishState(run: GovernedRunState): void {
   if (!run.lean) return upsertState(run);
-  if (run.publishQueued) return;
   run.publishQueued = true;
-  void Promise.resolve().then(() => {
-    run.publishQueued = false;
-    upsertState(run);
-  });
+}
+
+/**
+ * Before every wait of the main loop (lean runs): apply the messages that arrived before policy
+ * decided, unpin the clock, and publish the state once.
+ */
+function quiesce(run: GovernedRunState): void {
+  drainEarly(run);
+  unpinClock();
+  flushState(run);
+}
+
+/**
+ * Messages a lean run received before policy decided, applied in arrival order where the older
+ * runs' waiting handlers applied them: once the main loop has entered its first wait state (or is
+ * about to dispatch, or has ended), and on the main loop's (pinned) clock.
+ */
+function drainEarly(run: GovernedRunState): void {
+  while (run.early.length) run.early.shift()!();
+}
+
+/** Upsert the state a lean run published since it last waited. */
+function flushState(run: GovernedRunState): void {
+  if (!run.publishQueued) return;
+  run.publishQueued = false;
+  upsertState(run);
 }
 
 function upsertState(run: GovernedRunState): void {

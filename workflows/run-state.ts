@@ -110,8 +110,10 @@ export class GovernedRunState {
    * travels with the dispatch, and search attributes are upserted once per workflow task.
    */
   lean = false;
-  /** A search-attribute upsert is queued for the end of the current activation (lean runs). */
+  /** The state changed since the last search-attribute upsert (lean runs upsert before the main loop waits). */
   publishQueued = false;
+  /** Lean runs: messages that arrived before policy decided, applied by the main loop (never carried). */
+  readonly early: (() => void)[] = [];
 
   // Set by handlers, read by the main loop.
   rejectedBy?: string;

@@ -11,8 +11,11 @@ import { payloadsIn } from './leak-scan';
 
 export const HISTORY_DIR = path.join(PROJECT_ROOT, 'test', 'histories');
 
-/** Every path whose history CI replays. MAINTENANCE: a new path adds its name here and records it. */
-export const RECORDED_PATHS = [
+/**
+ * Histories recorded by earlier code, before the lean path (portarium-lean-run-v1): never recorded
+ * again, replayed so runs started before it keep working.
+ */
+export const FROZEN_PATHS = [
   'auto-succeeded',
   'assisted-window-elapsed',
   'assisted-vetoed',
@@ -33,14 +36,45 @@ export const RECORDED_PATHS = [
   'freshness-renewed',
   'evidence-stored-approved',
   'events-delivered-approved',
-  // Recorded before the quota protocol was authenticated (portarium-quota-auth-v1); kept for replay.
+  // Recorded before the quota protocol was authenticated (portarium-quota-auth-v1).
   'quota-waited',
   'evidence-reset-own-chain',
   'signed-v2-cancelled',
   'stale-at-dispatch-renewed',
   'quota-authenticated',
 ] as const;
-export type RecordedPath = (typeof RECORDED_PATHS)[number];
+
+/** Paths the tests record now (`keepHistory`). MAINTENANCE: a new path adds its name here and records it. */
+export const CURRENT_PATHS = [
+  'lean-auto-succeeded',
+  'lean-assisted-window-elapsed',
+  'lean-assisted-vetoed',
+  'lean-human-approved',
+  'lean-quorum-two-of-three',
+  'lean-self-approval-refused',
+  'lean-request-changes-amended',
+  'lean-rejected',
+  'lean-manual-completed',
+  'lean-denied',
+  'lean-cancelled-while-waiting',
+  'lean-cancelled-during-dispatch',
+  'lean-dispatch-failed',
+  'lean-expired-after-escalation',
+  'lean-specialist-approved',
+  'lean-signed-approved',
+  'lean-cooling-off-elapsed',
+  'lean-freshness-renewed',
+  'lean-evidence-stored-approved',
+  'lean-events-delivered-approved',
+  'lean-evidence-reset-own-chain',
+  'lean-signed-v2-cancelled',
+  'lean-stale-at-dispatch-renewed',
+  'lean-quota-authenticated',
+] as const;
+
+/** Every path whose history CI replays. */
+export const RECORDED_PATHS = [...FROZEN_PATHS, ...CURRENT_PATHS] as const;
+export type RecordedPath = (typeof CURRENT_PATHS)[number];
 
 /**
  * Workflow id each history was recorded under. Replay must use it: signed decisions and the evidence
