@@ -12,7 +12,7 @@ import { signerFromHex } from '../activities/tree-head-signer';
 import { type EvidenceEntry, EvidenceChain, hashEntry } from '../workflows/evidence-chain';
 import { type LogProblemReason, type WorkspaceLog, verifyWorkspaceLog } from '../workflows/evidence-log';
 import { rootOf } from '../workflows/merkle';
-import { signTreeHead } from '../workflows/tree-head';
+import { signTreeHead, verifyTreeHead } from '../workflows/tree-head';
 
 const signer = signerFromHex('11'.repeat(32));
 const other = signerFromHex('22'.repeat(32));
@@ -56,6 +56,16 @@ function rehash(entries: EvidenceEntry[], runId: string, from: number): void {
 }
 
 describe('evidence log: file sink and verification', function () {
+  it('the worker signs tree heads with node:crypto, byte for byte as the pure-JS signer, and they verify', function () {
+    for (const seed of ['11'.repeat(32), '0f'.repeat(32), 'fe'.repeat(32)]) {
+      const body = { workspaceId: 'ws-é', treeSize: 7, rootHash: 'ab'.repeat(32), timestamp: '2026-12-07T00:00:00.000Z' };
+      const fast = signerFromHex(seed).sign(body);
+      assert.deepEqual(fast, signTreeHead(body, seed));
+      assert.ok(verifyTreeHead(fast, signerFromHex(seed).publicKey));
+      assert.ok(!verifyTreeHead({ ...fast, treeSize: 8 }, signerFromHex(seed).publicKey), 'a changed head does not verify');
+    }
+  });
+
   let dir: string;
   let sink: FileEvidenceSink;
   let log: WorkspaceLog;

@@ -52,7 +52,8 @@ export function keyIdOf(publicKeyHex: string): string {
   return bytesToHex(sha256(hexToBytes(publicKeyHex)));
 }
 
-function message(sth: Omit<SignedTreeHead, 'signature'>): Uint8Array {
+/** The bytes a tree head's signature covers. */
+export function treeHeadMessage(sth: Omit<SignedTreeHead, 'signature'>): Uint8Array {
   const { schema, workspaceId, treeSize, rootHash, timestamp, keyId } = sth;
   return new TextEncoder().encode(canonicalJson({ schema, workspaceId, treeSize, rootHash, timestamp, keyId }));
 }
@@ -60,7 +61,7 @@ function message(sth: Omit<SignedTreeHead, 'signature'>): Uint8Array {
 export function signTreeHead(body: TreeHeadBody, privateKeyHex: string): SignedTreeHead {
   const keyId = keyIdOf(bytesToHex(ed25519.getPublicKey(hexToBytes(privateKeyHex))));
   const unsigned = { schema: TREE_HEAD_SCHEMA, ...body, keyId } as const;
-  return { ...unsigned, signature: bytesToHex(ed25519.sign(message(unsigned), hexToBytes(privateKeyHex))) };
+  return { ...unsigned, signature: bytesToHex(ed25519.sign(treeHeadMessage(unsigned), hexToBytes(privateKeyHex))) };
 }
 
 /** Whether `sth` is signed by `publicKeyHex` (and names that key). Never throws. */
@@ -68,7 +69,7 @@ export function verifyTreeHead(sth: SignedTreeHead, publicKeyHex: string): boole
   try {
     if (sth.schema !== TREE_HEAD_SCHEMA || sth.keyId !== keyIdOf(publicKeyHex)) return false;
     const { signature, ...unsigned } = sth;
-    return ed25519.verify(hexToBytes(signature), message(unsigned), hexToBytes(publicKeyHex));
+    return ed25519.verify(hexToBytes(signature), treeHeadMessage(unsigned), hexToBytes(publicKeyHex));
   } catch {
     return false;
   }
