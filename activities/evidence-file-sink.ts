@@ -127,24 +127,27 @@ export class FileEvidenceSink implements EvidenceSink {
     await Promise.all([...this.queues.values()].map((p) => p.catch(() => undefined)));
   }
 
-  /** Append records in bounded writes (each whole lines), then fsync once. */
+  /**
+   * Append records in bounded writes (each whole lines), then fsync once. Asynchronous: an fsync takes
+   * milliseconds, and a synchronous one stalled every activity, poll and heartbeat of the worker.
+   */
   private async write(dir: string, state: WorkspaceState, kind: FileKind, records: unknown[]): Promise<void> {
     const lines = records.map((r) => Buffer.from(`${canonicalJson(r)}\n`, 'utf8'));
-    let fd: number | undefined;
+    let file: fs.promises.FileHandle | undefined;
     try {
       let i = 0;
       for (const chunk of chunked(lines, WRITE_LIMITS.lines, WRITE_LIMITS.bytes, (l) => l.length)) {
         const data = Buffer.concat(chunk);
         this.opts.beforeWrite?.(kind, data);
-        fd ??= fs.openSync(path.join(dir, FILES[kind]), 'a', 0o600);
+        file ??= await fs.promises.open(path.join(dir, FILES[kind]), 'a', 0o600);
         // A short write is possible for big buffers; write until all of it is down.
-        for (let off = 0; off < data.length; ) off += fs.writeSync(fd, data, off);
+        for (let off = 0; off < data.length; ) off += (await file.write(data, off)).bytesWritten;
         state.offsets[kind] += data.length;
         for (let n = 0; n < chunk.length; n++) state.add(kind, records[i++]);
       }
-      if (fd !== undefined) fs.fsyncSync(fd);
+      if (file !== undefined) await file.sync();
     } finally {
-      if (fd !== undefined) fs.closeSync(fd);
+      if (file !== undefined) await file.close();
     }
   }
 
