@@ -12,7 +12,7 @@ import { nodeEvidenceCrypto as node, verifyChainNode, verifyWorkspaceLogNode } f
 import { signerFromHex } from '../activities/tree-head-signer';
 import { type EvidenceEntry, EvidenceChain, entryBodyJson, genesisHash, hashEntry, verifyChain } from '../workflows/evidence-chain';
 import { type WorkspaceLog, verifyWorkspaceLog } from '../workflows/evidence-log';
-import { CanonicalJsonError, canonicalJson, canonicalJsonFast, pureCrypto as pure } from '../workflows/hashing';
+import { CanonicalJsonError, canonicalJson, pureCrypto as pure } from '../workflows/hashing';
 import { MerkleFrontier, consistencyProof, inclusionProof, rootOf, verifyConsistency, verifyInclusion } from '../workflows/merkle';
 import type { JsonValue } from '../workflows/types';
 import { type RunLeaf, leafHashOf, signTreeHead, verifyTreeHead } from '../workflows/tree-head';
@@ -37,6 +37,19 @@ function chainFor(runId: string, n: number, workspaceId = 'ws', text = (i: numbe
   return [...chain.entries];
 }
 
+/** canonicalJson as first written (every object's keys sorted, every string through JSON.stringify): the definition the faster one must match. */
+function referenceCanonicalJson(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'number' && !Number.isFinite(value)) throw new CanonicalJsonError('non-finite');
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return JSON.stringify(value);
+  if (typeof value !== 'object') throw new CanonicalJsonError(typeof value);
+  if (Array.isArray(value)) return `[${value.map((v) => referenceCanonicalJson(v === undefined ? null : v)).join(',')}]`;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) throw new CanonicalJsonError('not plain');
+  const record = value as Record<string, unknown>;
+  return `{${Object.keys(record).sort().filter((k) => record[k] !== undefined).map((k) => `${JSON.stringify(k)}:${referenceCanonicalJson(record[k])}`).join(',')}}`;
+}
+
 /** Seeded values of every JSON shape, keys in any order, for comparing the fast serialiser with canonicalJson. */
 function randomJson(seed: number, depth = 0): JsonValue {
   let s = seed;
@@ -57,7 +70,7 @@ describe('evidence verification with node:crypto', function () {
     const made = chainFor('ws:r1', AWKWARD.length + 2);
     for (const entry of [...made, ...clone(made)]) {
       const { hash, ...body } = entry;
-      assert.equal(entryBodyJson(entry), canonicalJson(body));
+      assert.equal(entryBodyJson(entry), referenceCanonicalJson(body));
       assert.equal(hashEntry(body, node), hash);
       assert.equal(node.sha256Hex(entryBodyJson(entry)), hash);
     }
@@ -95,18 +108,29 @@ describe('evidence verification with node:crypto', function () {
     ];
     for (const o of odd) {
       const { hash: _h, ...body } = o;
-      assert.equal(entryBodyJson(o as unknown as EvidenceEntry), canonicalJson(body), JSON.stringify(o).slice(0, 200));
+      assert.equal(entryBodyJson(o as unknown as EvidenceEntry), referenceCanonicalJson(body), JSON.stringify(o).slice(0, 200));
     }
-    for (let seed = 1; seed <= 300; seed++) {
+    for (let seed = 1; seed <= 500; seed++) {
       const v = randomJson(seed);
-      assert.equal(canonicalJsonFast(v), canonicalJson(v), JSON.stringify(v));
-      assert.equal(canonicalJsonFast(JSON.parse(canonicalJson(v))), canonicalJson(v));
+      assert.equal(canonicalJson(v), referenceCanonicalJson(v), JSON.stringify(v));
+      // Parsed back, keys come in sorted order (but integer-like ones): the path without a sort.
+      assert.equal(canonicalJson(JSON.parse(canonicalJson(v))), referenceCanonicalJson(v));
     }
+    for (const n of [0, -0, 0.1, 1e21, 1e-7, 5e-324, -123.456, Number.MAX_SAFE_INTEGER, 2 ** 70]) assert.equal(canonicalJson({ n }), referenceCanonicalJson({ n }));
     for (const bad of [{ ...entry, data: { x: NaN } }, { ...entry, data: { when: new Date(0) } }, { ...entry, actor: { id: () => 1 } }]) {
       assert.throws(() => entryBodyJson(bad as unknown as EvidenceEntry), CanonicalJsonError);
     }
     class Wrapped { toJSON() { return 'not plain'; } }
-    assert.throws(() => canonicalJsonFast({ a: new Wrapped() }), CanonicalJsonError);
+    assert.throws(() => canonicalJson({ a: new Wrapped() }), CanonicalJsonError);
+    // A key inherited from a polluted Object.prototype is not the object's own, so not in its canonical form.
+    const proto = Object.prototype as Record<string, unknown>;
+    try {
+      proto.zzPolluted = 'inherited';
+      assert.equal(canonicalJson({ a: 1, b: { c: 2 } }), '{"a":1,"b":{"c":2}}');
+      assert.equal(entryBodyJson(entry), referenceCanonicalJson((({ hash: _h, ...body }) => body)(entry)));
+    } finally {
+      delete proto.zzPolluted;
+    }
   });
 
   it('checks Ed25519 signatures as the pure check does: signed heads pass, a flipped bit, another key or a short signature fail', function () {

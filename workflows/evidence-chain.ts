@@ -5,7 +5,7 @@
  * Genesis: the first entry's `previousHash` is `genesisHash(workspaceId, runId)`, which binds the chain
  * to its run; a chain copied into another run fails verification at seq 0.
  */
-import { type EvidenceCrypto, canonicalJson, canonicalJsonFast, jsonString, pureCrypto } from './hashing';
+import { type EvidenceCrypto, canonicalJson, jsonString, pureCrypto } from './hashing';
 import type { JsonValue } from './types';
 
 export const EVIDENCE_SCHEMA = 'portarium.evidence.v1';
@@ -158,6 +158,27 @@ export function entryBodyJson(entry: EvidenceEntry | Omit<EvidenceEntry, 'hash'>
   return canonicalJson(body);
 }
 
+/** Last value and its JSON per field: within a chain the scope fields repeat, and categories are few. */
+const quoted = { workspaceId: ['', '""'], runId: ['', '""'], correlationId: ['', '""'], schema: ['', '""'], category: ['', '""'], kind: ['', '""'] };
+
+function q(field: keyof typeof quoted, text: string): string {
+  const slot = quoted[field];
+  if (slot[0] !== text) {
+    slot[0] = text;
+    slot[1] = jsonString(text);
+  }
+  return slot[1];
+}
+
+/** `{"id":…,"kind":…}` for the usual actor (exactly those two keys, strings); anything else the general way. */
+function actorJson(actor: unknown): string {
+  if (actor === null || typeof actor !== 'object' || Object.getPrototypeOf(actor) !== Object.prototype) return canonicalJson(actor);
+  let keys = 0;
+  for (const key in actor) if ((key !== 'id' && key !== 'kind') || ++keys > 2) return canonicalJson(actor);
+  const { id, kind } = actor as EvidenceActor;
+  return typeof id === 'string' && typeof kind === 'string' ? `{"id":${jsonString(id)},"kind":${q('kind', kind)}}` : canonicalJson(actor);
+}
+
 function entryFields(e: Partial<EvidenceEntry>): string | undefined {
   const proto = Object.getPrototypeOf(e);
   if (proto !== Object.prototype && proto !== null) return undefined;
@@ -166,10 +187,10 @@ function entryFields(e: Partial<EvidenceEntry>): string | undefined {
   if (actor === undefined || typeof category !== 'string' || typeof correlationId !== 'string' || typeof event !== 'string'
     || typeof occurredAt !== 'string' || typeof previousHash !== 'string' || typeof runId !== 'string' || typeof schema !== 'string'
     || typeof seq !== 'number' || !Number.isFinite(seq) || typeof summary !== 'string' || typeof workspaceId !== 'string') return undefined;
-  return `{"actor":${canonicalJsonFast(actor)},"category":${jsonString(category)},"correlationId":${jsonString(correlationId)}${
-    data === undefined ? '' : `,"data":${canonicalJsonFast(data)}`},"event":${jsonString(event)},"occurredAt":${jsonString(occurredAt)}${
-    payloadRefs === undefined ? '' : `,"payloadRefs":${canonicalJsonFast(payloadRefs)}`},"previousHash":${jsonString(previousHash)},"runId":${
-    jsonString(runId)},"schema":${jsonString(schema)},"seq":${JSON.stringify(seq)},"summary":${jsonString(summary)},"workspaceId":${jsonString(workspaceId)}}`;
+  return `{"actor":${actorJson(actor)},"category":${q('category', category)},"correlationId":${q('correlationId', correlationId)}${
+    data === undefined ? '' : `,"data":${canonicalJson(data)}`},"event":${jsonString(event)},"occurredAt":${jsonString(occurredAt)}${
+    payloadRefs === undefined ? '' : `,"payloadRefs":${canonicalJson(payloadRefs)}`},"previousHash":${jsonString(previousHash)},"runId":${
+    q('runId', runId)},"schema":${q('schema', schema)},"seq":${JSON.stringify(seq)},"summary":${jsonString(summary)},"workspaceId":${q('workspaceId', workspaceId)}}`;
 }
 
 export class EvidenceChain {

@@ -11,16 +11,18 @@ export class CanonicalJsonError extends Error {
 }
 
 export function canonicalJson(value: unknown): string {
-  // String concatenation rather than arrays and joins: this runs for every evidence entry verified.
+  // String concatenation rather than arrays and joins, and no key sort for objects already in order
+  // (as JSON.parse of canonical text leaves them): this runs for every evidence entry hashed or verified.
   if (value === null) return 'null';
   switch (typeof value) {
     case 'boolean':
       return value ? 'true' : 'false';
     case 'string':
-      return JSON.stringify(value);
+      return jsonString(value);
     case 'number':
       if (!Number.isFinite(value)) throw new CanonicalJsonError(`non-finite number ${value}`);
-      return JSON.stringify(value);
+      // A finite number prints as JSON.stringify prints it (both are Number::toString).
+      return `${value}`;
     case 'object':
       break;
     default:
@@ -34,14 +36,36 @@ export function canonicalJson(value: unknown): string {
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) throw new CanonicalJsonError('only plain objects are canonicalised');
   const record = value as Record<string, unknown>;
-  const keys = Object.keys(record).sort();
   let out = '{';
-  for (const key of keys) {
+  let previous: string | undefined;
+  // for-in visits own keys in Object.keys order; an inherited one (a polluted prototype) is not ours.
+  for (const key in record) {
+    if (!hasOwn.call(record, key)) continue;
+    if (previous !== undefined && !(previous < key)) return sortedObjectJson(record);
+    previous = key;
     const v = record[key];
     if (v === undefined) continue;
-    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:${canonicalJson(v)}`;
+    out += `${out.length > 1 ? ',' : ''}${jsonString(key)}:${canonicalJson(v)}`;
   }
   return `${out}}`;
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+function sortedObjectJson(record: Record<string, unknown>): string {
+  let out = '{';
+  for (const key of Object.keys(record).sort()) {
+    const v = record[key];
+    if (v === undefined) continue;
+    out += `${out.length > 1 ? ',' : ''}${jsonString(key)}:${canonicalJson(v)}`;
+  }
+  return `${out}}`;
+}
+
+/** JSON.stringify of a string, without the call for the common case of nothing to escape. */
+const PLAIN_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+export function jsonString(text: string): string {
+  return PLAIN_TEXT.test(text) ? `"${text}"` : JSON.stringify(text);
 }
 
 export function sha256Hex(text: string): string {
@@ -63,56 +87,6 @@ export interface EvidenceCrypto {
 }
 
 export const pureCrypto: EvidenceCrypto = { sha256Hex, sha256: (data) => sha256(data) };
-
-/** JSON.stringify of a string, without the call for the common case of nothing to escape. */
-const PLAIN_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-export function jsonString(text: string): string {
-  return PLAIN_TEXT.test(text) ? `"${text}"` : JSON.stringify(text);
-}
-
-/**
- * Whether `JSON.stringify(value)` is already `canonicalJson(value)`: plain objects whose keys are in
- * sorted order (as JSON.parse of canonical text leaves them), finite numbers, nothing canonicalJson
- * refuses. One walk without building strings, so the native serialiser can do the rest.
- */
-export function isCanonicalOrder(value: unknown): boolean {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return true;
-    case 'number':
-      return Number.isFinite(value);
-    case 'object':
-      break;
-    default:
-      return false;
-  }
-  if (value === null) return true;
-  // A toJSON anywhere (own or inherited) would make JSON.stringify print something else.
-  if ((value as { toJSON?: unknown }).toJSON !== undefined) return false;
-  if (Array.isArray(value)) {
-    if (Object.getPrototypeOf(value) !== Array.prototype) return false;
-    for (let i = 0; i < value.length; i++) if (value[i] !== undefined && !isCanonicalOrder(value[i])) return false;
-    return true;
-  }
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return false;
-  const record = value as Record<string, unknown>;
-  let previous: string | undefined;
-  // for-in on a plain object visits own keys in Object.keys order (integer-like keys first, which the check catches).
-  for (const key in record) {
-    if (previous !== undefined && !(previous < key)) return false;
-    previous = key;
-    const v = record[key];
-    if (v !== undefined && !isCanonicalOrder(v)) return false;
-  }
-  return true;
-}
-
-/** canonicalJson, by the native serialiser when the value is already in canonical order. */
-export function canonicalJsonFast(value: unknown): string {
-  return isCanonicalOrder(value) ? JSON.stringify(value) : canonicalJson(value);
-}
 
 /** Hash of an action: what every decision must name. Clients compute it with the same function. */
 export function hashAction(action: unknown): string {
