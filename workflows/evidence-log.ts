@@ -138,13 +138,12 @@ export function verifyWorkspaceLog(log: WorkspaceLog, opts: VerifyOptions): LogV
     if (index !== i) return fail({ reason: index > i ? 'missing_entry' : 'extra_entry', leafIndex: i, message: `leaf ${i} is missing or out of order (found leaf ${index})` });
     if (leaf.workspaceId !== workspaceId || leafHashOf(leaf, crypto) !== leafHash) return fail({ reason: 'leaf_mismatch', leafIndex: i, runId: leaf.runId, message: `leaf ${i} does not match its hash` });
     const key = chainKey(leaf.runId, leaf.execution);
-    const label = chainLabel(leaf.runId, leaf.execution);
     const chain = runs.get(key)?.entries ?? [];
     if (chain.length < leaf.count) {
-      return fail({ reason: 'truncated', leafIndex: i, runId: leaf.runId, execution: leaf.execution, seq: chain.length, message: `${label} holds ${chain.length} entries; leaf ${i} commits to ${leaf.count}` });
+      return fail({ reason: 'truncated', leafIndex: i, runId: leaf.runId, execution: leaf.execution, seq: chain.length, message: `${chainLabel(leaf.runId, leaf.execution)} holds ${chain.length} entries; leaf ${i} commits to ${leaf.count}` });
     }
     const head = leaf.count ? chain[leaf.count - 1].hash : genesisHash(workspaceId, leaf.runId, crypto);
-    if (head !== leaf.head) return fail({ reason: 'leaf_mismatch', leafIndex: i, runId: leaf.runId, execution: leaf.execution, seq: leaf.count - 1, message: `leaf ${i} commits to another head of ${label} at seq ${leaf.count - 1}` });
+    if (head !== leaf.head) return fail({ reason: 'leaf_mismatch', leafIndex: i, runId: leaf.runId, execution: leaf.execution, seq: leaf.count - 1, message: `leaf ${i} commits to another head of ${chainLabel(leaf.runId, leaf.execution)} at seq ${leaf.count - 1}` });
     committed.set(key, Math.max(committed.get(key) ?? 0, leaf.count));
     frontier.append(leafHash);
     if (headSizes.has(frontier.size)) rootAt.set(frontier.size, frontier.root());
