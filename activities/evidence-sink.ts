@@ -15,7 +15,7 @@
  * old one. Chains stored before that have no execution and keep their key.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { type EvidenceEntry, chunked, genesisHash, hashEntry } from '../workflows/evidence-chain';
+import { type EvidenceEntry, chunked, entryBodyJson, genesisHash } from '../workflows/evidence-chain';
 import { type StoredEntry, type StoredLeaf, type WorkspaceLog, chainsOf } from '../workflows/evidence-log';
 import { FailureType } from '../workflows/failures';
 import type { MerkleFrontier } from '../workflows/merkle';
@@ -105,8 +105,7 @@ export function checkBatch(batch: AppendBatch): void {
     if (e.workspaceId !== workspaceId || e.runId !== runId) throw conflict(`entry seq ${e.seq} belongs to ${e.workspaceId}/${e.runId}, not ${workspaceId}/${runId}`);
     if (i > 0 && e.seq !== entries[i - 1].seq + 1) throw conflict(`batch is not consecutive at seq ${e.seq}`);
     if (i > 0 && e.previousHash !== entries[i - 1].hash) throw conflict(`entry seq ${e.seq} does not link to seq ${e.seq - 1}`);
-    const { hash, ...body } = e;
-    if (hashEntry(body, nodeEvidenceCrypto) !== hash) throw conflict(`entry seq ${e.seq} does not match its hash`);
+    if (nodeEvidenceCrypto.sha256Hex(entryBodyJson(e)) !== e.hash) throw conflict(`entry seq ${e.seq} does not match its hash`);
   });
 }
 
