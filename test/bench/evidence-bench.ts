@@ -131,9 +131,14 @@ const rawNode = (bytes: Uint8Array[]) => () => bytes.forEach((b) => createHash('
  */
 export async function verifyRatioNode(runs = Math.min(RUNS, 2000)): Promise<number> {
   const log = await buildLog(runs);
-  const bytes = canonicalBytes(log);
-  const [verifySecs, rawSecs] = bestOfEach(15, [verifier(log, 'newest', nodeEvidenceCrypto), rawNode(bytes)]);
+  const { verifySecs, rawSecs } = nodeTimes(log, canonicalBytes(log));
   return +(rawSecs / verifySecs).toFixed(2);
+}
+
+/** Verification with node:crypto and raw node:crypto SHA-256, alternating, nothing else in between (another verifier's garbage would be collected on their time). */
+function nodeTimes(log: WorkspaceLog, bytes: Uint8Array[]): { verifySecs: number; rawSecs: number } {
+  const [verifySecs, rawSecs] = bestOfEach(15, [verifier(log, 'newest', nodeEvidenceCrypto), rawNode(bytes)]);
+  return { verifySecs, rawSecs };
 }
 
 async function appendLatency(sink: EvidenceSink): Promise<{ p50: number; p99: number }> {
@@ -151,8 +156,9 @@ async function main(): Promise<void> {
   const log = await buildLog();
   const n = log.entries.length;
   const bytes = canonicalBytes(log);
-  // Chains, leaves, every head's root, and the newest head's signature; pure hash, then node:crypto.
-  const [verifySecs, verifyNodeSecs, rawNodeSecs] = bestOfEach(9, [verifier(log, 'newest'), verifier(log, 'newest', nodeEvidenceCrypto), rawNode(bytes)]);
+  // Chains, leaves, every head's root, and the newest head's signature; node:crypto, then the pure hash.
+  const { verifySecs: verifyNodeSecs, rawSecs: rawNodeSecs } = nodeTimes(log, bytes);
+  const verifySecs = bestOf(5, verifier(log, 'newest'));
   // The same plus one Ed25519 verification per older signed head (one per appended batch).
   const allSecs = bestOf(1, verifier(log, 'all'));
   const allNodeSecs = bestOf(3, verifier(log, 'all', nodeEvidenceCrypto));
