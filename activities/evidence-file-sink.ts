@@ -29,6 +29,7 @@ import {
   chunked,
   runChain,
 } from './evidence-sink';
+import { nodeEvidenceCrypto } from './evidence-verify';
 import { acquireFileLock } from './file-lock';
 import { checkSecretIds } from './secrets-port';
 import type { TreeHeadSigner } from './tree-head-signer';
@@ -52,7 +53,7 @@ class WorkspaceState {
   offsets: Record<FileKind, number> = { entries: 0, leaves: 0, treeHeads: 0 };
   runHashes = new Map<string, string[]>();
   entryCount = 0;
-  frontier = MerkleFrontier.of([]);
+  frontier = new MerkleFrontier(nodeEvidenceCrypto);
   leafIndex = new Map<string, number>();
   latest?: SignedTreeHead;
 
@@ -110,11 +111,17 @@ export class FileEvidenceSink implements EvidenceSink {
 
   async readWorkspace(workspaceId: string): Promise<WorkspaceLog> {
     const dir = this.folder(workspaceId);
+    // The three sizes are taken in one synchronous step and only that much is read, so the files are
+    // seen as of one moment even while this process appends during the (streamed) read.
+    const [entries, leaves, treeHeads] = (['entries', 'leaves', 'treeHeads'] as const).map((kind) => {
+      const file = path.join(dir, FILES[kind]);
+      return { file, size: fs.existsSync(file) ? fs.statSync(file).size : 0 };
+    });
     return {
       workspaceId,
-      entries: readRecords<StoredEntry>(path.join(dir, FILES.entries)),
-      leaves: readRecords<StoredLeaf>(path.join(dir, FILES.leaves)),
-      treeHeads: readRecords<SignedTreeHead>(path.join(dir, FILES.treeHeads)),
+      entries: await readRecords<StoredEntry>(entries.file, entries.size),
+      leaves: await readRecords<StoredLeaf>(leaves.file, leaves.size),
+      treeHeads: await readRecords<SignedTreeHead>(treeHeads.file, treeHeads.size),
     };
   }
 
@@ -204,10 +211,24 @@ function catchUp(file: string, kind: FileKind, state: WorkspaceState): void {
   }
 }
 
-function readRecords<T>(file: string): T[] {
-  if (!fs.existsSync(file)) return [];
-  const text = fs.readFileSync(file, 'utf8');
-  // A torn last line was never acknowledged; it is not part of the log.
-  const complete = text.slice(0, text.lastIndexOf('\n') + 1);
-  return complete.split('\n').filter(Boolean).map((line) => JSON.parse(line) as T);
+/**
+ * The records on the complete lines of the first `size` bytes of `file`, read a chunk at a time: the
+ * log is never one string in memory, only the records parsed from it.
+ */
+async function readRecords<T>(file: string, size: number): Promise<T[]> {
+  const out: T[] = [];
+  if (size === 0) return out;
+  let rest = '';
+  // 'utf8' decodes a character split across chunks whole.
+  for await (const chunk of fs.createReadStream(file, { encoding: 'utf8', start: 0, end: size - 1, highWaterMark: 1024 * 1024 })) {
+    const text = rest + (chunk as string);
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+      if (nl > start) out.push(JSON.parse(text.slice(start, nl)) as T);
+      start = nl + 1;
+    }
+    rest = text.slice(start);
+  }
+  // `rest` is a torn last line: never acknowledged, so not part of the log.
+  return out;
 }

@@ -13,6 +13,7 @@ import { canonicalJson } from '../workflows/hashing';
 import { MerkleFrontier } from '../workflows/merkle';
 import type { SignedTreeHead } from '../workflows/tree-head';
 import { type AppendBatch, type AppendReceipt, type EvidenceSink, type LogTransaction, type WorkspaceLog, appendBatch, chunked } from './evidence-sink';
+import { nodeEvidenceCrypto } from './evidence-verify';
 import type { TreeHeadSigner } from './tree-head-signer';
 
 /** Rows per INSERT: 6 parameters a row stays far below PostgreSQL's 65,535; bytes keep one statement modest. */
@@ -138,7 +139,7 @@ export class PostgresEvidenceSink implements EvidenceSink {
       // ws_seq is gapless from 0, so max + 1 is the count, read from the primary key index.
       entryCount: async () => Number((await c.query('SELECT coalesce(max(ws_seq) + 1, 0) AS n FROM portarium_evidence_entries WHERE workspace_id = $1', [ws])).rows[0].n),
       frontier: async () => {
-        const frontier = this.frontiers.get(ws) ?? MerkleFrontier.of([]);
+        const frontier = this.frontiers.get(ws) ?? new MerkleFrontier(nodeEvidenceCrypto);
         const rows = await c.query('SELECT leaf_hash FROM portarium_evidence_leaves WHERE workspace_id = $1 AND leaf_index >= $2 ORDER BY leaf_index', [ws, frontier.size]);
         for (const r of rows.rows) frontier.append(r.leaf_hash as string);
         this.frontiers.set(ws, frontier);

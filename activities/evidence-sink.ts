@@ -15,11 +15,12 @@
  * old one. Chains stored before that have no execution and keep their key.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { type EvidenceEntry, chunked, genesisHash, hashEntry } from '../workflows/evidence-chain';
+import { type EvidenceEntry, chunked, entryBodyJson, genesisHash } from '../workflows/evidence-chain';
 import { type StoredEntry, type StoredLeaf, type WorkspaceLog, chainsOf } from '../workflows/evidence-log';
 import { FailureType } from '../workflows/failures';
 import type { MerkleFrontier } from '../workflows/merkle';
 import { type RunLeaf, type SignedTreeHead, leafHashOf } from '../workflows/tree-head';
+import { nodeEvidenceCrypto } from './evidence-verify';
 import type { TreeHeadSigner } from './tree-head-signer';
 
 export type { StoredEntry, StoredLeaf, WorkspaceLog };
@@ -104,8 +105,7 @@ export function checkBatch(batch: AppendBatch): void {
     if (e.workspaceId !== workspaceId || e.runId !== runId) throw conflict(`entry seq ${e.seq} belongs to ${e.workspaceId}/${e.runId}, not ${workspaceId}/${runId}`);
     if (i > 0 && e.seq !== entries[i - 1].seq + 1) throw conflict(`batch is not consecutive at seq ${e.seq}`);
     if (i > 0 && e.previousHash !== entries[i - 1].hash) throw conflict(`entry seq ${e.seq} does not link to seq ${e.seq - 1}`);
-    const { hash, ...body } = e;
-    if (hashEntry(body) !== hash) throw conflict(`entry seq ${e.seq} does not match its hash`);
+    if (nodeEvidenceCrypto.sha256Hex(entryBodyJson(e)) !== e.hash) throw conflict(`entry seq ${e.seq} does not match its hash`);
   });
 }
 
@@ -114,7 +114,7 @@ export async function appendBatch(tx: LogTransaction, batch: AppendBatch, signer
   checkBatch(batch);
   const { workspaceId, runId, execution } = batch;
   const stored = await tx.runHashes(runId, execution);
-  let head = stored.length ? stored[stored.length - 1] : genesisHash(workspaceId, runId);
+  let head = stored.length ? stored[stored.length - 1] : genesisHash(workspaceId, runId, nodeEvidenceCrypto);
   const fresh: EvidenceEntry[] = [];
   let skipped = 0;
   for (const e of batch.entries) {
@@ -142,7 +142,7 @@ export async function appendBatch(tx: LogTransaction, batch: AppendBatch, signer
     if (leafIndex === undefined) {
       const leaf: RunLeaf = { workspaceId, runId, ...(execution === undefined ? {} : { execution }), count, head };
       leafIndex = frontier.size;
-      await tx.writeLeaf({ index: leafIndex, leaf, leafHash: leafHashOf(leaf) });
+      await tx.writeLeaf({ index: leafIndex, leaf, leafHash: leafHashOf(leaf, nodeEvidenceCrypto) });
     }
     treeHead = signer.sign({ workspaceId, treeSize: frontier.size, rootHash: frontier.root(), timestamp: now().toISOString() });
     await tx.writeTreeHead(treeHead);

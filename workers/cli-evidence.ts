@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { ed25519 } from '@noble/curves/ed25519';
 import { bytesToHex } from '@noble/hashes/utils';
 import type { EvidenceSink, WorkspaceLog } from '../activities/evidence-sink';
+import { nodeEvidenceCrypto as crypto } from '../activities/evidence-verify';
 import { verifyChain } from '../workflows/evidence-chain';
 import { chainLabel, chainsOf, verifyWorkspaceLog } from '../workflows/evidence-log';
 import { consistencyProof, inclusionProof, rootOf, verifyConsistency, verifyInclusion } from '../workflows/merkle';
@@ -70,7 +71,7 @@ async function verifyRun(ctx: Ctx): Promise<number> {
     // From the workflow itself, while Temporal still holds it.
     const run = (await ctx.client()).run(id);
     const [view, status] = await Promise.all([run.evidence(), run.status()]);
-    const v = verifyChain(view.entries, { workspaceId: status.workspaceId, runId: id });
+    const v = verifyChain(view.entries, { workspaceId: status.workspaceId, runId: id }, crypto);
     if (!v.ok) return failed(ctx, `run ${id}: ${v.reason} at seq ${v.seq}`);
     if (v.head !== view.head) return failed(ctx, `run ${id}: the chain ends in ${v.head}, the workflow reports ${view.head}`);
     const stored = status.evidenceStored;
@@ -99,19 +100,19 @@ async function verifyRun(ctx: Ctx): Promise<number> {
     const trustedProblem = checkHead(t, workspaceId, pk, 'the trusted head');
     if (trustedProblem) return failed(ctx, trustedProblem);
     if (t.treeSize > sth.treeSize || t.treeSize > hashes.length) return failed(ctx, `truncated: the trusted head covers ${t.treeSize} leaves; the log's newest signed head covers ${sth.treeSize}`);
-    if (rootOf(hashes.slice(0, t.treeSize)) !== t.rootHash) return failed(ctx, `fork: the log's root at size ${t.treeSize} is not the trusted head's`);
+    if (rootOf(hashes.slice(0, t.treeSize), crypto) !== t.rootHash) return failed(ctx, `fork: the log's root at size ${t.treeSize} is not the trusted head's`);
   }
   for (const chain of chains) {
     const name = chainLabel(id, chain.execution);
-    const v = verifyChain(chain.entries, { workspaceId, runId: id });
+    const v = verifyChain(chain.entries, { workspaceId, runId: id }, crypto);
     if (!v.ok) return failed(ctx, `${name}: ${v.reason} at seq ${v.seq}`);
     const leaf = [...log.leaves].reverse().find((l) => l.leaf.runId === id && l.leaf.execution === chain.execution);
     if (!leaf) return failed(ctx, `${name}: uncommitted: no leaf commits to this chain`);
     if (leaf.leaf.count < v.count) return failed(ctx, `${name}: uncommitted: entries from seq ${leaf.leaf.count} on are not committed by any leaf`);
     if (leaf.leaf.count > v.count) return failed(ctx, `${name}: truncated: leaf ${leaf.index} commits to ${leaf.leaf.count} entries, the sink holds ${v.count}`);
-    if (leaf.leaf.workspaceId !== workspaceId || leaf.leaf.head !== v.head || leafHashOf(leaf.leaf) !== leaf.leafHash) return failed(ctx, `${name}: leaf_mismatch at leaf ${leaf.index}`);
+    if (leaf.leaf.workspaceId !== workspaceId || leaf.leaf.head !== v.head || leafHashOf(leaf.leaf, crypto) !== leaf.leafHash) return failed(ctx, `${name}: leaf_mismatch at leaf ${leaf.index}`);
     if (sth.treeSize <= leaf.index) return failed(ctx, `${name}: uncommitted: no signed head covers leaf ${leaf.index}`);
-    if (!verifyInclusion(leaf.leafHash, leaf.index, sth.treeSize, inclusionProof(hashes, leaf.index, sth.treeSize), sth.rootHash)) {
+    if (!verifyInclusion(leaf.leafHash, leaf.index, sth.treeSize, inclusionProof(hashes, leaf.index, sth.treeSize, crypto), sth.rootHash, crypto)) {
       return failed(ctx, `${name}: root_mismatch: leaf ${leaf.index} is not in the signed tree of size ${sth.treeSize}`);
     }
     ctx.io.out(`verified: ${name}, ${v.count} entries, head ${v.head}, leaf ${leaf.index} in the signed tree of size ${sth.treeSize}`);
@@ -124,7 +125,7 @@ async function verifyRun(ctx: Ctx): Promise<number> {
 function checkHead(sth: SignedTreeHead, workspaceId: string, publicKeyHex: string, what: string): string | undefined {
   if (!sth || typeof sth !== 'object') return `bad_signature: ${what} is not a signed tree head`;
   if (sth.workspaceId !== workspaceId) return `bad_signature: ${what} (size ${sth.treeSize}) is signed for workspace ${String(sth.workspaceId)}, not ${workspaceId}`;
-  if (!verifyTreeHead(sth, publicKeyHex)) return `bad_signature: ${what} (size ${sth.treeSize}) is not signed by the given key`;
+  if (!verifyTreeHead(sth, publicKeyHex, crypto)) return `bad_signature: ${what} (size ${sth.treeSize}) is not signed by the given key`;
   return undefined;
 }
 
@@ -137,7 +138,7 @@ async function verifyWorkspace(ctx: Ctx): Promise<number> {
   const log = await workspaceLog(ctx, workspaceId);
   if (log.workspaceId !== workspaceId) return failed(ctx, `the log is of workspace ${log.workspaceId}, not ${workspaceId}`);
   const trusted = str(ctx.values, 'trusted-head');
-  const v = verifyWorkspaceLog(log, { publicKey: publicKey(ctx), trustedHead: trusted ? readJson<SignedTreeHead>(trusted, '--trusted-head') : undefined });
+  const v = verifyWorkspaceLog(log, { publicKey: publicKey(ctx), trustedHead: trusted ? readJson<SignedTreeHead>(trusted, '--trusted-head') : undefined, crypto });
   if (!v.ok) return failed(ctx, `${v.problem.reason}: ${v.problem.message}`);
   ctx.io.out(`verified: workspace ${workspaceId}, ${v.entries} entries in ${v.runs} runs, ${v.treeSize} leaves, root ${v.rootHash}`);
   return 0;
@@ -146,9 +147,9 @@ async function verifyWorkspace(ctx: Ctx): Promise<number> {
 async function verifyInclusionProof(ctx: Ctx): Promise<number> {
   const p = readJson<InclusionProofFile>(ctx.args[0], 'proof');
   if (p.schema !== INCLUSION_PROOF_SCHEMA) return failed(ctx, `not an inclusion proof (schema ${p.schema})`);
-  if (!verifyTreeHead(p.treeHead, publicKey(ctx))) return failed(ctx, `bad_signature: tree head of size ${p.treeHead.treeSize}`);
+  if (!verifyTreeHead(p.treeHead, publicKey(ctx), crypto)) return failed(ctx, `bad_signature: tree head of size ${p.treeHead.treeSize}`);
   if (p.leaf.workspaceId !== p.treeHead.workspaceId) return failed(ctx, 'the leaf and the tree head are of different workspaces');
-  if (!verifyInclusion(leafHashOf(p.leaf), p.leafIndex, p.treeHead.treeSize, p.proof, p.treeHead.rootHash)) {
+  if (!verifyInclusion(leafHashOf(p.leaf, crypto), p.leafIndex, p.treeHead.treeSize, p.proof, p.treeHead.rootHash, crypto)) {
     return failed(ctx, `the proof does not place run ${p.leaf.runId} (${p.leaf.count} entries) at leaf ${p.leafIndex} of the signed tree of size ${p.treeHead.treeSize}`);
   }
   ctx.io.out(`verified: run ${p.leaf.runId} with ${p.leaf.count} entries ending in ${p.leaf.head} is leaf ${p.leafIndex} of the signed tree of size ${p.treeHead.treeSize}`);
@@ -159,9 +160,9 @@ async function verifyConsistencyProof(ctx: Ctx): Promise<number> {
   const p = readJson<ConsistencyProofFile>(ctx.args[0], 'proof');
   if (p.schema !== CONSISTENCY_PROOF_SCHEMA) return failed(ctx, `not a consistency proof (schema ${p.schema})`);
   const pk = publicKey(ctx);
-  for (const sth of [p.from, p.to]) if (!verifyTreeHead(sth, pk)) return failed(ctx, `bad_signature: tree head of size ${sth.treeSize}`);
+  for (const sth of [p.from, p.to]) if (!verifyTreeHead(sth, pk, crypto)) return failed(ctx, `bad_signature: tree head of size ${sth.treeSize}`);
   if (p.from.workspaceId !== p.to.workspaceId) return failed(ctx, 'the two tree heads are of different workspaces');
-  if (!verifyConsistency(p.from.treeSize, p.to.treeSize, p.from.rootHash, p.to.rootHash, p.proof)) {
+  if (!verifyConsistency(p.from.treeSize, p.to.treeSize, p.from.rootHash, p.to.rootHash, p.proof, crypto)) {
     return failed(ctx, `fork: the tree of size ${p.to.treeSize} does not extend the tree of size ${p.from.treeSize}`);
   }
   ctx.io.out(`verified: the signed tree of size ${p.to.treeSize} extends the signed tree of size ${p.from.treeSize}`);
@@ -184,7 +185,7 @@ async function proveRun(ctx: Ctx): Promise<number> {
   const leaf = [...log.leaves].reverse().find((l) => l.leaf.runId === id && (given === undefined || (l.leaf.execution ?? '') === given));
   const sth = newestHead(log);
   if (!leaf || !sth || sth.treeSize <= leaf.index) return failed(ctx, `run ${id}: no signed leaf in workspace ${workspaceId}`);
-  const proof = inclusionProof(log.leaves.map((l) => l.leafHash), leaf.index, sth.treeSize);
+  const proof = inclusionProof(log.leaves.map((l) => l.leafHash), leaf.index, sth.treeSize, crypto);
   emit(ctx, { schema: INCLUSION_PROOF_SCHEMA, leaf: leaf.leaf, leafIndex: leaf.index, proof, treeHead: sth } satisfies InclusionProofFile);
   return 0;
 }
@@ -197,8 +198,8 @@ async function proveConsistency(ctx: Ctx): Promise<number> {
   if (!from || !to) throw new UsageError(`no signed tree head of size ${!from ? fromText : str(ctx.values, 'to')} in workspace ${workspaceId}`);
   if (from.treeSize > to.treeSize) throw new UsageError('--from must not be larger than --to');
   const hashes = log.leaves.map((l) => l.leafHash);
-  if (rootOf(hashes.slice(0, to.treeSize)) !== to.rootHash) return failed(ctx, `root_mismatch: the log no longer matches its signed head of size ${to.treeSize}`);
-  emit(ctx, { schema: CONSISTENCY_PROOF_SCHEMA, from, to, proof: consistencyProof(hashes, from.treeSize, to.treeSize) } satisfies ConsistencyProofFile);
+  if (rootOf(hashes.slice(0, to.treeSize), crypto) !== to.rootHash) return failed(ctx, `root_mismatch: the log no longer matches its signed head of size ${to.treeSize}`);
+  emit(ctx, { schema: CONSISTENCY_PROOF_SCHEMA, from, to, proof: consistencyProof(hashes, from.treeSize, to.treeSize, crypto) } satisfies ConsistencyProofFile);
   return 0;
 }
 

@@ -13,7 +13,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { describePool } from '../policies/isolation';
 import { PolicyLoadError, loadPolicyDir } from '../policies/load';
-import { verifyChain } from '../workflows/evidence-chain';
+import { verifyChainNode } from '../activities/evidence-verify';
 import { hashAction } from '../workflows/hashing';
 import { actionHashSchema, check, governedRunInputSchema, workspaceIdSchema } from '../workflows/schemas';
 import { StateKey, WorkspaceKey } from '../workflows/search-attributes';
@@ -129,7 +129,7 @@ async function runEvidence(ctx: Ctx): Promise<number> {
   for (const entry of view.entries) ctx.io.out(JSON.stringify(entry));
   if (!ctx.values.verify) return 0;
   const { workspaceId } = await run.status();
-  const verdict = verifyChain(view.entries, { workspaceId, runId: id });
+  const verdict = verifyChainNode(view.entries, { workspaceId, runId: id });
   if (!verdict.ok) {
     ctx.io.err(`evidence chain broken at seq ${verdict.seq}: ${verdict.reason}`);
     return 1;

@@ -5,7 +5,7 @@
  * Genesis: the first entry's `previousHash` is `genesisHash(workspaceId, runId)`, which binds the chain
  * to its run; a chain copied into another run fails verification at seq 0.
  */
-import { canonicalJson, sha256Hex } from './hashing';
+import { type EvidenceCrypto, canonicalJson, jsonString, pureCrypto } from './hashing';
 import type { JsonValue } from './types';
 
 export const EVIDENCE_SCHEMA = 'portarium.evidence.v1';
@@ -132,12 +132,65 @@ export function utf8Length(text: string): number {
   return n;
 }
 
-export function genesisHash(workspaceId: string, runId: string): string {
-  return sha256Hex(canonicalJson({ schema: EVIDENCE_SCHEMA, workspaceId, runId }));
+export function genesisHash(workspaceId: string, runId: string, crypto: EvidenceCrypto = pureCrypto): string {
+  // The canonical JSON spelled out (keys sorted) when both are strings, as they are but in a tampered log.
+  const text = typeof workspaceId === 'string' && typeof runId === 'string'
+    ? `{"runId":${jsonString(runId)},"schema":"${EVIDENCE_SCHEMA}","workspaceId":${jsonString(workspaceId)}}`
+    : canonicalJson({ schema: EVIDENCE_SCHEMA, workspaceId, runId });
+  return crypto.sha256Hex(text);
 }
 
-export function hashEntry(entry: Omit<EvidenceEntry, 'hash'>): string {
-  return sha256Hex(canonicalJson(entry));
+export function hashEntry(entry: Omit<EvidenceEntry, 'hash'>, crypto: EvidenceCrypto = pureCrypto): string {
+  return crypto.sha256Hex(canonicalJson(entry));
+}
+
+const ENTRY_KEYS = new Set(['actor', 'category', 'correlationId', 'data', 'event', 'hash', 'occurredAt', 'payloadRefs', 'previousHash', 'runId', 'schema', 'seq', 'summary', 'workspaceId']);
+
+/**
+ * canonicalJson of the entry without `hash`: the bytes `hash` covers. Written out field by field for
+ * the shape entries have (no copy without `hash`, no key sort); anything else (a missing or mistyped
+ * field, an unknown key) goes the general way, so the bytes are always canonicalJson's.
+ */
+export function entryBodyJson(entry: EvidenceEntry | Omit<EvidenceEntry, 'hash'>): string {
+  const fast = entryFields(entry);
+  if (fast !== undefined) return fast;
+  const { hash: _hash, ...body } = entry as EvidenceEntry;
+  return canonicalJson(body);
+}
+
+/** Last value and its JSON per field: within a chain the scope fields repeat, and categories are few. */
+const quoted = { workspaceId: ['', '""'], runId: ['', '""'], correlationId: ['', '""'], schema: ['', '""'], category: ['', '""'], kind: ['', '""'] };
+
+function q(field: keyof typeof quoted, text: string): string {
+  const slot = quoted[field];
+  if (slot[0] !== text) {
+    slot[0] = text;
+    slot[1] = jsonString(text);
+  }
+  return slot[1];
+}
+
+/** `{"id":…,"kind":…}` for the usual actor (exactly those two keys, strings); anything else the general way. */
+function actorJson(actor: unknown): string {
+  if (actor === null || typeof actor !== 'object' || Object.getPrototypeOf(actor) !== Object.prototype) return canonicalJson(actor);
+  let keys = 0;
+  for (const key in actor) if ((key !== 'id' && key !== 'kind') || ++keys > 2) return canonicalJson(actor);
+  const { id, kind } = actor as EvidenceActor;
+  return typeof id === 'string' && typeof kind === 'string' ? `{"id":${jsonString(id)},"kind":${q('kind', kind)}}` : canonicalJson(actor);
+}
+
+function entryFields(e: Partial<EvidenceEntry>): string | undefined {
+  const proto = Object.getPrototypeOf(e);
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  for (const key in e) if (!ENTRY_KEYS.has(key)) return undefined;
+  const { actor, category, correlationId, data, event, occurredAt, payloadRefs, previousHash, runId, schema, seq, summary, workspaceId } = e;
+  if (actor === undefined || typeof category !== 'string' || typeof correlationId !== 'string' || typeof event !== 'string'
+    || typeof occurredAt !== 'string' || typeof previousHash !== 'string' || typeof runId !== 'string' || typeof schema !== 'string'
+    || typeof seq !== 'number' || !Number.isFinite(seq) || typeof summary !== 'string' || typeof workspaceId !== 'string') return undefined;
+  return `{"actor":${actorJson(actor)},"category":${q('category', category)},"correlationId":${q('correlationId', correlationId)}${
+    data === undefined ? '' : `,"data":${canonicalJson(data)}`},"event":${jsonString(event)},"occurredAt":${jsonString(occurredAt)}${
+    payloadRefs === undefined ? '' : `,"payloadRefs":${canonicalJson(payloadRefs)}`},"previousHash":${jsonString(previousHash)},"runId":${
+    q('runId', runId)},"schema":${q('schema', schema)},"seq":${JSON.stringify(seq)},"summary":${jsonString(summary)},"workspaceId":${q('workspaceId', workspaceId)}}`;
 }
 
 export class EvidenceChain {
@@ -206,13 +259,14 @@ export type ChainProblem =
 export type ChainVerdict = { ok: true; head: string; count: number } | { ok: false; seq: number; reason: ChainProblem };
 
 /** Check a run's chain from genesis: content, order, links, scope and time. Names the first bad entry. */
-export function verifyChain(entries: readonly EvidenceEntry[], scope: Omit<ChainScope, 'correlationId'>): ChainVerdict {
-  let previous = genesisHash(scope.workspaceId, scope.runId);
+export function verifyChain(entries: readonly EvidenceEntry[], scope: Omit<ChainScope, 'correlationId'>, crypto: EvidenceCrypto = pureCrypto): ChainVerdict {
+  let previous = genesisHash(scope.workspaceId, scope.runId, crypto);
   let lastTime = '';
   for (let i = 0; i < entries.length; i++) {
-    const { hash, ...body } = entries[i];
+    const body = entries[i];
+    const { hash } = body;
     if (body.workspaceId !== scope.workspaceId || body.runId !== scope.runId) return { ok: false, seq: i, reason: 'scope_mismatch' };
-    if (hashEntry(body) !== hash) return { ok: false, seq: i, reason: 'hash_mismatch' };
+    if (crypto.sha256Hex(entryBodyJson(body)) !== hash) return { ok: false, seq: i, reason: 'hash_mismatch' };
     if (body.seq > i) return { ok: false, seq: i, reason: entries.slice(i + 1).some((e) => e.seq === i) ? 'reordered' : 'missing_entry' };
     if (body.seq < i) return { ok: false, seq: i, reason: 'extra_entry' };
     if (body.previousHash !== previous) return { ok: false, seq: i, reason: 'previous_hash_mismatch' };

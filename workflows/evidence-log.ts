@@ -8,6 +8,7 @@
  * that the newest signed head covers the whole log, and a trusted head the auditor kept, if given.
  */
 import { type ChainProblem, type EvidenceEntry, genesisHash, verifyChain } from './evidence-chain';
+import { type EvidenceCrypto, pureCrypto } from './hashing';
 import { MerkleFrontier } from './merkle';
 import { type RunLeaf, type SignedTreeHead, leafHashOf, verifyTreeHead } from './tree-head';
 
@@ -34,13 +35,18 @@ export const chainLabel = (runId: string, execution: string | undefined): string
 /** The log's chains, in the order they first appear. */
 export function chainsOf(entries: readonly StoredEntry[]): Map<string, StoredChain> {
   const chains = new Map<string, StoredChain>();
+  // A batch's entries sit together in the log: the chain of the entry before is looked up only once.
+  let last: StoredChain | undefined;
   for (const { wsSeq, entry, execution } of entries) {
-    const key = chainKey(entry.runId, execution);
-    const chain = chains.get(key);
-    if (chain) {
-      chain.entries.push(entry);
-      chain.lastWsSeq = wsSeq;
-    } else chains.set(key, { runId: entry.runId, ...(execution === undefined ? {} : { execution }), entries: [entry], lastWsSeq: wsSeq });
+    let chain = last && last.runId === entry.runId && last.execution === execution ? last : undefined;
+    if (!chain) {
+      const key = chainKey(entry.runId, execution);
+      chain = chains.get(key);
+      if (!chain) chains.set(key, (chain = { runId: entry.runId, ...(execution === undefined ? {} : { execution }), entries: [], lastWsSeq: wsSeq }));
+    }
+    chain.entries.push(entry);
+    chain.lastWsSeq = wsSeq;
+    last = chain;
   }
   return chains;
 }
@@ -99,12 +105,15 @@ export interface VerifyOptions {
    * Ed25519 verification per older head. @default 'all'
    */
   signatures?: 'all' | 'newest';
+  /** The hash and signature check to use: the pure ones by default; node:crypto's outside the sandbox (activities/evidence-verify.ts). */
+  crypto?: EvidenceCrypto;
 }
 
 const fail = (problem: LogProblem): LogVerdict => ({ ok: false, problem });
 
 export function verifyWorkspaceLog(log: WorkspaceLog, opts: VerifyOptions): LogVerdict {
   const { workspaceId } = log;
+  const crypto = opts.crypto ?? pureCrypto;
   // 1. Workspace numbering: every position once, in order.
   for (let i = 0; i < log.entries.length; i++) {
     const at = log.entries[i].wsSeq;
@@ -115,11 +124,11 @@ export function verifyWorkspaceLog(log: WorkspaceLog, opts: VerifyOptions): LogV
   // 2. Every chain, in the order chains first appear.
   const runs = chainsOf(log.entries);
   for (const { runId, execution, entries } of runs.values()) {
-    const v = verifyChain(entries, { workspaceId, runId });
+    const v = verifyChain(entries, { workspaceId, runId }, crypto);
     if (!v.ok) return fail({ reason: v.reason, runId, execution, seq: v.seq, message: `${chainLabel(runId, execution)}: ${v.reason.replace(/_/g, ' ')} at seq ${v.seq}` });
   }
   // 3. Leaves: each hashes to its content and commits to a head the run's chain really has.
-  const frontier = MerkleFrontier.of([]);
+  const frontier = new MerkleFrontier(crypto);
   // Roots are needed only where a signed head (or the trusted head) claims one.
   const headSizes = new Set([...log.treeHeads.map((h) => h.treeSize), opts.trustedHead?.treeSize ?? 0]);
   const committed = new Map<string, number>();
@@ -127,15 +136,14 @@ export function verifyWorkspaceLog(log: WorkspaceLog, opts: VerifyOptions): LogV
   for (let i = 0; i < log.leaves.length; i++) {
     const { index, leaf, leafHash } = log.leaves[i];
     if (index !== i) return fail({ reason: index > i ? 'missing_entry' : 'extra_entry', leafIndex: i, message: `leaf ${i} is missing or out of order (found leaf ${index})` });
-    if (leaf.workspaceId !== workspaceId || leafHashOf(leaf) !== leafHash) return fail({ reason: 'leaf_mismatch', leafIndex: i, runId: leaf.runId, message: `leaf ${i} does not match its hash` });
+    if (leaf.workspaceId !== workspaceId || leafHashOf(leaf, crypto) !== leafHash) return fail({ reason: 'leaf_mismatch', leafIndex: i, runId: leaf.runId, message: `leaf ${i} does not match its hash` });
     const key = chainKey(leaf.runId, leaf.execution);
-    const label = chainLabel(leaf.runId, leaf.execution);
     const chain = runs.get(key)?.entries ?? [];
     if (chain.length < leaf.count) {
-      return fail({ reason: 'truncated', leafIndex: i, runId: leaf.runId, execution: leaf.execution, seq: chain.length, message: `${label} holds ${chain.length} entries; leaf ${i} commits to ${leaf.count}` });
+      return fail({ reason: 'truncated', leafIndex: i, runId: leaf.runId, execution: leaf.execution, seq: chain.length, message: `${chainLabel(leaf.runId, leaf.execution)} holds ${chain.length} entries; leaf ${i} commits to ${leaf.count}` });
     }
-    const head = leaf.count ? chain[leaf.count - 1].hash : genesisHash(workspaceId, leaf.runId);
-    if (head !== leaf.head) return fail({ reason: 'leaf_mismatch', leafIndex: i, runId: leaf.runId, execution: leaf.execution, seq: leaf.count - 1, message: `leaf ${i} commits to another head of ${label} at seq ${leaf.count - 1}` });
+    const head = leaf.count ? chain[leaf.count - 1].hash : genesisHash(workspaceId, leaf.runId, crypto);
+    if (head !== leaf.head) return fail({ reason: 'leaf_mismatch', leafIndex: i, runId: leaf.runId, execution: leaf.execution, seq: leaf.count - 1, message: `leaf ${i} commits to another head of ${chainLabel(leaf.runId, leaf.execution)} at seq ${leaf.count - 1}` });
     committed.set(key, Math.max(committed.get(key) ?? 0, leaf.count));
     frontier.append(leafHash);
     if (headSizes.has(frontier.size)) rootAt.set(frontier.size, frontier.root());
@@ -146,7 +154,7 @@ export function verifyWorkspaceLog(log: WorkspaceLog, opts: VerifyOptions): LogV
   const newestSize = Math.max(-1, ...log.treeHeads.map((h) => h.treeSize));
   for (const sth of log.treeHeads) {
     const checkSignature = opts.signatures !== 'newest' || sth.treeSize === newestSize;
-    if (sth.workspaceId !== workspaceId || (checkSignature && !verifyTreeHead(sth, opts.publicKey))) {
+    if (sth.workspaceId !== workspaceId || (checkSignature && !verifyTreeHead(sth, opts.publicKey, crypto))) {
       return fail({ reason: 'bad_signature', treeSize: sth.treeSize, message: `tree head of size ${sth.treeSize} (${sth.timestamp}) is not signed by the given key` });
     }
     const seen = bySize.get(sth.treeSize);
@@ -167,7 +175,7 @@ export function verifyWorkspaceLog(log: WorkspaceLog, opts: VerifyOptions): LogV
   }
   if (opts.trustedHead) {
     const t = opts.trustedHead;
-    if (t.workspaceId !== workspaceId || !verifyTreeHead(t, opts.publicKey)) return fail({ reason: 'bad_signature', treeSize: t.treeSize, message: 'the trusted head is not signed by the given key' });
+    if (t.workspaceId !== workspaceId || !verifyTreeHead(t, opts.publicKey, crypto)) return fail({ reason: 'bad_signature', treeSize: t.treeSize, message: 'the trusted head is not signed by the given key' });
     const check = checkAgainstLeaves(t, rootAt, log.leaves.length);
     if (check) return fail({ ...check, reason: check.reason === 'root_mismatch' ? 'fork' : check.reason, message: `trusted head: ${check.message}` });
   }

@@ -4,11 +4,14 @@
  * 0x01 prefixes so a leaf can never pass for an interior node.
  *
  * Pure and deterministic (only `@noble/hashes`, no Buffer, no node:crypto, no clock) so the workflow
- * sandbox, the sinks, the CLI and outside auditors all compute the same bytes. Hashes are lowercase
- * hex everywhere in the API; inside, the work is done on bytes so each hash is decoded once.
+ * sandbox, the sinks, the CLI and outside auditors all compute the same bytes; code outside the
+ * sandbox may pass node:crypto's SHA-256 (`crypto`, last argument), which gives the same bytes faster.
+ * Hashes are lowercase hex everywhere in the API; inside, the work is done on bytes so each hash is
+ * decoded once.
  */
 import { sha256 } from '@noble/hashes/sha2';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils';
+import { type EvidenceCrypto, pureCrypto } from './hashing';
 
 type Hash = Uint8Array;
 
@@ -42,14 +45,14 @@ function decode(hex: string): Hash {
   throw new TypeError(`not a 32-byte hex hash: ${String(hex).slice(0, 80)}`);
 }
 
-/** Reused across calls (sha256 is synchronous and keeps no reference): ~10% off large trees. */
+/** Reused across calls (both hashes are synchronous and keep no reference): ~10% off large trees. */
 const nodeInput = new Uint8Array(65);
 
-function hashChildren(left: Hash, right: Hash): Hash {
+function hashChildren(left: Hash, right: Hash, crypto: EvidenceCrypto): Hash {
   nodeInput[0] = 0x01;
   nodeInput.set(left, 1);
   nodeInput.set(right, 33);
-  return sha256(nodeInput);
+  return crypto.sha256(nodeInput);
 }
 
 function equalBytes(a: Hash, b: Hash): boolean {
@@ -60,15 +63,20 @@ function equalBytes(a: Hash, b: Hash): boolean {
 }
 
 /** Leaf hash: SHA-256(0x00 || data). */
-export function leafHash(data: Uint8Array): string {
+export function leafHash(data: Uint8Array, crypto: EvidenceCrypto = pureCrypto): string {
   const buf = new Uint8Array(data.length + 1);
   buf.set(data, 1);
-  return bytesToHex(sha256(buf));
+  return bytesToHex(crypto.sha256(buf));
+}
+
+/** Leaf hash of the UTF-8 bytes of `text`, without encoding it first: SHA-256 of U+0000 then `text` is the same bytes. */
+export function leafHashOfText(text: string, crypto: EvidenceCrypto = pureCrypto): string {
+  return crypto.sha256Hex(`\u0000${text}`);
 }
 
 /** Interior node hash: SHA-256(0x01 || left || right), left/right are hex hashes. */
-export function nodeHash(left: string, right: string): string {
-  return bytesToHex(hashChildren(decode(left), decode(right)));
+export function nodeHash(left: string, right: string, crypto: EvidenceCrypto = pureCrypto): string {
+  return bytesToHex(hashChildren(decode(left), decode(right), crypto));
 }
 
 /** Largest power of two strictly below n (n >= 2): where a tree of n leaves splits. */
@@ -79,10 +87,10 @@ function split(n: number): number {
 }
 
 /** Tree hash of `leaves[lo, hi)`; recursion depth is log2 of the range, so size is no concern. */
-function subtreeRoot(leaves: readonly Hash[], lo: number, hi: number): Hash {
+function subtreeRoot(leaves: readonly Hash[], lo: number, hi: number, crypto: EvidenceCrypto): Hash {
   if (hi - lo === 1) return leaves[lo];
   const mid = lo + split(hi - lo);
-  return hashChildren(subtreeRoot(leaves, lo, mid), subtreeRoot(leaves, mid, hi));
+  return hashChildren(subtreeRoot(leaves, lo, mid, crypto), subtreeRoot(leaves, mid, hi, crypto), crypto);
 }
 
 function decodeFirst(leafHashes: readonly string[], n: number): Hash[] {
@@ -92,16 +100,16 @@ function decodeFirst(leafHashes: readonly string[], n: number): Hash[] {
 }
 
 /** MTH over leaf hashes (RFC 6962 §2.1), split at the largest power of two smaller than n. */
-export function rootOf(leafHashes: readonly string[]): string {
+export function rootOf(leafHashes: readonly string[], crypto: EvidenceCrypto = pureCrypto): string {
   if (leafHashes.length === 0) return EMPTY_ROOT;
-  return bytesToHex(subtreeRoot(decodeFirst(leafHashes, leafHashes.length), 0, leafHashes.length));
+  return bytesToHex(subtreeRoot(decodeFirst(leafHashes, leafHashes.length), 0, leafHashes.length, crypto));
 }
 
 /**
  * Audit path for leaf `index` in the tree of the first `treeSize` leaves (RFC 6962 §2.1.1), the
  * sibling nearest the leaf first. Throws RangeError on bad index/size.
  */
-export function inclusionProof(leafHashes: readonly string[], index: number, treeSize: number): string[] {
+export function inclusionProof(leafHashes: readonly string[], index: number, treeSize: number, crypto: EvidenceCrypto = pureCrypto): string[] {
   if (!isSize(treeSize) || treeSize > leafHashes.length || !isSize(index) || index >= treeSize) {
     throw new RangeError(`no leaf ${index} in a tree of ${treeSize} (have ${leafHashes.length} leaves)`);
   }
@@ -113,10 +121,10 @@ export function inclusionProof(leafHashes: readonly string[], index: number, tre
   while (hi - lo > 1) {
     const mid = lo + split(hi - lo);
     if (index < mid) {
-      siblings.push(bytesToHex(subtreeRoot(leaves, mid, hi)));
+      siblings.push(bytesToHex(subtreeRoot(leaves, mid, hi, crypto)));
       hi = mid;
     } else {
-      siblings.push(bytesToHex(subtreeRoot(leaves, lo, mid)));
+      siblings.push(bytesToHex(subtreeRoot(leaves, lo, mid, crypto)));
       lo = mid;
     }
   }
@@ -124,7 +132,7 @@ export function inclusionProof(leafHashes: readonly string[], index: number, tre
 }
 
 /** RFC 9162 §2.1.3.2 verification algorithm. Returns false (never throws) on any malformed input, including bad hex. */
-export function verifyInclusion(leafHashHex: string, index: number, treeSize: number, proof: readonly string[], root: string): boolean {
+export function verifyInclusion(leafHashHex: string, index: number, treeSize: number, proof: readonly string[], root: string, crypto: EvidenceCrypto = pureCrypto): boolean {
   if (!isSize(index) || !isSize(treeSize) || index >= treeSize) return false;
   if (!isHashHex(leafHashHex) || !isHashHex(root) || !isProof(proof)) return false;
   // fn is our node's index at the current level, sn the index of the last node at that level.
@@ -134,14 +142,14 @@ export function verifyInclusion(leafHashHex: string, index: number, treeSize: nu
   for (const p of proof) {
     if (sn === 0) return false; // more proof than tree
     if (fn % 2 === 1 || fn === sn) {
-      r = hashChildren(hexToBytes(p), r);
+      r = hashChildren(hexToBytes(p), r, crypto);
       // A last node with no right sibling is promoted unchanged: skip the levels it climbs alone.
       while (fn % 2 === 0 && fn !== 0) {
         fn = Math.floor(fn / 2);
         sn = Math.floor(sn / 2);
       }
     } else {
-      r = hashChildren(r, hexToBytes(p));
+      r = hashChildren(r, hexToBytes(p), crypto);
     }
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
@@ -154,7 +162,7 @@ export function verifyInclusion(leafHashHex: string, index: number, treeSize: nu
  * §2.1.2). fromSize 0 or fromSize === toSize gives []. Throws RangeError unless
  * 0 <= fromSize <= toSize <= leafHashes.length.
  */
-export function consistencyProof(leafHashes: readonly string[], fromSize: number, toSize: number): string[] {
+export function consistencyProof(leafHashes: readonly string[], fromSize: number, toSize: number, crypto: EvidenceCrypto = pureCrypto): string[] {
   if (!isSize(fromSize) || !isSize(toSize) || fromSize > toSize || toSize > leafHashes.length) {
     throw new RangeError(`no consistency proof from ${fromSize} to ${toSize} (have ${leafHashes.length} leaves)`);
   }
@@ -165,16 +173,16 @@ export function consistencyProof(leafHashes: readonly string[], fromSize: number
   // old tree's whole left edge, whose root the verifier already has, so it need not be sent.
   const sub = (m: number, lo: number, hi: number, known: boolean): void => {
     if (m === hi - lo) {
-      if (!known) out.push(bytesToHex(subtreeRoot(leaves, lo, hi)));
+      if (!known) out.push(bytesToHex(subtreeRoot(leaves, lo, hi, crypto)));
       return;
     }
     const mid = lo + split(hi - lo);
     if (m <= mid - lo) {
       sub(m, lo, mid, known);
-      out.push(bytesToHex(subtreeRoot(leaves, mid, hi)));
+      out.push(bytesToHex(subtreeRoot(leaves, mid, hi, crypto)));
     } else {
       sub(m - (mid - lo), mid, hi, false);
-      out.push(bytesToHex(subtreeRoot(leaves, lo, mid)));
+      out.push(bytesToHex(subtreeRoot(leaves, lo, mid, crypto)));
     }
   };
   sub(fromSize, 0, toSize, true);
@@ -191,7 +199,7 @@ function isPowerOfTwo(n: number): boolean {
  * equal. fromSize 0: true iff proof is empty (any tree extends the empty tree). Returns false, never
  * throws, on malformed input.
  */
-export function verifyConsistency(fromSize: number, toSize: number, fromRoot: string, toRoot: string, proof: readonly string[]): boolean {
+export function verifyConsistency(fromSize: number, toSize: number, fromRoot: string, toRoot: string, proof: readonly string[], crypto: EvidenceCrypto = pureCrypto): boolean {
   if (!isSize(fromSize) || !isSize(toSize) || fromSize > toSize) return false;
   if (!isHashHex(fromRoot) || !isHashHex(toRoot) || !isProof(proof)) return false;
   if (fromSize === toSize) return proof.length === 0 && fromRoot === toRoot;
@@ -213,15 +221,15 @@ export function verifyConsistency(fromSize: number, toSize: number, fromRoot: st
     if (sn === 0) return false; // more proof than tree
     const c = path[i];
     if (fn % 2 === 1 || fn === sn) {
-      fr = hashChildren(c, fr);
-      sr = hashChildren(c, sr);
+      fr = hashChildren(c, fr, crypto);
+      sr = hashChildren(c, sr, crypto);
       while (fn % 2 === 0 && fn !== 0) {
         fn = Math.floor(fn / 2);
         sn = Math.floor(sn / 2);
       }
     } else {
       // Nodes to the right of the old tree belong to the new root only.
-      sr = hashChildren(sr, c);
+      sr = hashChildren(sr, c, crypto);
     }
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
@@ -237,9 +245,11 @@ export class MerkleFrontier {
   private readonly peaks: Hash[] = [];
   private count = 0;
 
+  constructor(private readonly crypto: EvidenceCrypto = pureCrypto) {}
+
   /** Builds by appending each leaf hash in order. */
-  static of(leafHashes: readonly string[]): MerkleFrontier {
-    const f = new MerkleFrontier();
+  static of(leafHashes: readonly string[], crypto: EvidenceCrypto = pureCrypto): MerkleFrontier {
+    const f = new MerkleFrontier(crypto);
     for (const h of leafHashes) f.append(h);
     return f;
   }
@@ -253,7 +263,7 @@ export class MerkleFrontier {
     let node = decode(leafHash);
     // Like a binary increment: each trailing set bit of the size is a peak of equal size to merge.
     for (let n = this.count; n % 2 === 1; n = Math.floor(n / 2)) {
-      node = hashChildren(this.peaks.pop()!, node);
+      node = hashChildren(this.peaks.pop()!, node, this.crypto);
     }
     this.peaks.push(node);
     this.count++;
@@ -263,7 +273,7 @@ export class MerkleFrontier {
   root(): string {
     if (this.peaks.length === 0) return EMPTY_ROOT;
     let acc = this.peaks[this.peaks.length - 1];
-    for (let i = this.peaks.length - 2; i >= 0; i--) acc = hashChildren(this.peaks[i], acc);
+    for (let i = this.peaks.length - 2; i >= 0; i--) acc = hashChildren(this.peaks[i], acc, this.crypto);
     return bytesToHex(acc);
   }
 }

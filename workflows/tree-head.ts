@@ -10,10 +10,9 @@
  *   signature over anything else never verifies. `keyId` is the SHA-256 of the public key.
  */
 import { ed25519 } from '@noble/curves/ed25519';
-import { sha256 } from '@noble/hashes/sha2';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils';
-import { canonicalJson } from './hashing';
-import { leafHash } from './merkle';
+import { type EvidenceCrypto, canonicalJson, jsonString, pureCrypto } from './hashing';
+import { leafHashOfText } from './merkle';
 
 export const LEAF_SCHEMA = 'portarium.evidence-leaf.v1';
 export const TREE_HEAD_SCHEMA = 'portarium.tree-head.v1';
@@ -42,14 +41,20 @@ export interface SignedTreeHead extends TreeHeadBody {
   signature: string;
 }
 
-export function leafHashOf(leaf: RunLeaf): string {
+export function leafHashOf(leaf: RunLeaf, crypto: EvidenceCrypto = pureCrypto): string {
   const { workspaceId, runId, execution, count, head } = leaf;
-  // canonicalJson drops an undefined `execution`, so older leaves keep their hash.
-  return leafHash(new TextEncoder().encode(canonicalJson({ schema: LEAF_SCHEMA, workspaceId, runId, execution, count, head })));
+  // canonicalJson drops an undefined `execution`, so older leaves keep their hash. Spelled out (keys
+  // sorted) for the usual types; a mistyped field of a tampered log goes the general way.
+  const text = typeof count === 'number' && Number.isFinite(count) && typeof head === 'string' && typeof runId === 'string'
+    && typeof workspaceId === 'string' && (execution === undefined || typeof execution === 'string')
+    ? `{"count":${JSON.stringify(count)}${execution === undefined ? '' : `,"execution":${jsonString(execution)}`},"head":${jsonString(head)},"runId":${
+      jsonString(runId)},"schema":"${LEAF_SCHEMA}","workspaceId":${jsonString(workspaceId)}}`
+    : canonicalJson({ schema: LEAF_SCHEMA, workspaceId, runId, execution, count, head });
+  return leafHashOfText(text, crypto);
 }
 
-export function keyIdOf(publicKeyHex: string): string {
-  return bytesToHex(sha256(hexToBytes(publicKeyHex)));
+export function keyIdOf(publicKeyHex: string, crypto: EvidenceCrypto = pureCrypto): string {
+  return bytesToHex(crypto.sha256(hexToBytes(publicKeyHex)));
 }
 
 /** The bytes a tree head's signature covers. */
@@ -65,11 +70,12 @@ export function signTreeHead(body: TreeHeadBody, privateKeyHex: string): SignedT
 }
 
 /** Whether `sth` is signed by `publicKeyHex` (and names that key). Never throws. */
-export function verifyTreeHead(sth: SignedTreeHead, publicKeyHex: string): boolean {
+export function verifyTreeHead(sth: SignedTreeHead, publicKeyHex: string, crypto: EvidenceCrypto = pureCrypto): boolean {
   try {
-    if (sth.schema !== TREE_HEAD_SCHEMA || sth.keyId !== keyIdOf(publicKeyHex)) return false;
+    if (sth.schema !== TREE_HEAD_SCHEMA || sth.keyId !== keyIdOf(publicKeyHex, crypto)) return false;
     const { signature, ...unsigned } = sth;
-    return ed25519.verify(hexToBytes(signature), treeHeadMessage(unsigned), hexToBytes(publicKeyHex));
+    const verify = crypto.ed25519Verify ?? ((sig, msg, pk) => ed25519.verify(sig, msg, pk));
+    return verify(hexToBytes(signature), treeHeadMessage(unsigned), hexToBytes(publicKeyHex));
   } catch {
     return false;
   }

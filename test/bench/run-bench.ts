@@ -26,6 +26,7 @@ import { startDevServer } from '../support/dev-server';
 import { benchActivities, timingRuntime } from './bench-activities';
 import { policyEvalMicros } from './policy-bench';
 import { type GrowthCase, measureGrowth, writeGrowthPolicy } from './growth-bench';
+import { verifyRatioNode } from './evidence-bench';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 300);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 30);
@@ -194,6 +195,7 @@ async function main(): Promise<void> {
     serverCpuMsBare: results.cpu.bareServer,
     workerCpuMsGoverned: results.cpu.govWorker,
     workerCpuMsBare: results.cpu.bareWorker,
+    verifyRatioNode: +(await verifyRatioNode()).toFixed(3),
     growth: Object.fromEntries(results.growth.map((g) => [g.name, { events: g.events, workerCpuMs: g.workerCpuMs, serverCpuMs: g.serverCpuMs }])),
   };
   summary.policyShareOfTaskPct1000 = +((summary.policyEvalUs1000 / 1000 / results.taskMs) * 100).toFixed(2);
@@ -212,6 +214,7 @@ async function main(): Promise<void> {
     ['policy evaluation, 1,000 rules (µs)', String(summary.policyEvalUs1000), ''],
     ['workflow task, governed run (ms, mean)', String(summary.workflowTaskMs), ''],
     ['policy share of a task at 1,000 rules (%)', String(summary.policyShareOfTaskPct1000), 'target < 1'],
+    ['evidence verification ÷ raw node:crypto SHA-256', String(summary.verifyRatioNode), 'target ≥ 0.5'],
   ];
   for (const g of results.growth) rows.push([`HumanApprove, ${g.name}: events, CPU ms worker/server`, `${g.events}, ${g.workerCpuMs}/${g.serverCpuMs}`, '']);
   console.log(`\nbenchmark: ${RUNS} runs per kind, concurrency ${CONCURRENCY}, ${LATENCY_RUNS} HumanApprove runs, ${GROWTH_RUNS} runs per growth case\n`);
