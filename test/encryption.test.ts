@@ -97,8 +97,14 @@ describe('payload encryption', function () {
           assert.ok(decoded.includes(v), `the decoded history holds the ${what} (the check can see it)`);
           assert.ok(!stored.includes(v), `the server's history holds the ${what} in plaintext`);
         }
-        // Every payload but search attributes, headers and patch markers (ids core writes) is encrypted, under the run's workspace key.
-        const payloads = payloadsIn(raw.events!.filter((e) => e.markerRecordedEventAttributes?.markerName !== 'core_patch'));
+        // Every payload but search attributes, headers and core's own marker data is encrypted, under the run's workspace key.
+        // Core writes its own bookkeeping in plain JSON: patch markers, and a local activity marker's
+        // `data` (seq, activity type, times). The activity's result in the marker is ours: encrypted.
+        const payloads = payloadsIn(raw.events!.map((e) => {
+          const marker = e.markerRecordedEventAttributes;
+          if (marker?.markerName === 'core_patch') return undefined;
+          return marker?.markerName === 'core_local_activity' ? marker.details?.result : e;
+        }));
         assert.ok(payloads.length > 5);
         for (const p of payloads) {
           assert.equal(meta(p, 'encoding'), 'binary/encrypted', `${Buffer.from(p.data ?? []).toString()} in ${JSON.stringify(raw.events?.find((e) => payloadsIn(e).includes(p)))?.slice(0, 600)}`);
