@@ -6,27 +6,13 @@
  * signal's `SignalWorkflow` span (in the sender's trace) and the run's evidence still record it;
  * updates (`decide`, `amendAction`) keep their spans. Bundled into the workflow sandbox: no Node APIs.
  */
-import { headersWithContext } from '@temporalio/interceptors-opentelemetry/lib/instrumentation';
 import { interceptors as openTelemetryInterceptors } from '@temporalio/interceptors-opentelemetry/lib/workflow-interceptors';
-import type { WorkflowInboundCallsInterceptor, WorkflowInterceptors, WorkflowOutboundCallsInterceptor } from '@temporalio/workflow';
+import type { WorkflowInboundCallsInterceptor, WorkflowInterceptors } from '@temporalio/workflow';
 
 export const interceptors = (): WorkflowInterceptors => {
   const base = openTelemetryInterceptors();
-  return { ...base, inbound: (base.inbound ?? []).map(withoutSignalSpans), outbound: (base.outbound ?? []).map(withoutLocalActivitySpans) };
+  return { ...base, inbound: (base.inbound ?? []).map(withoutSignalSpans) };
 };
-
-/**
- * `outbound` as it is, but local activities are scheduled without a span. With the span, a query that
- * replays a finished run whose last step was a local activity (the evidence write of a lean run) failed
- * with a nondeterminism error in the SDK ("Missing associated machine for LocalActivity"); the run
- * itself, and a plain replay of its history, did not. The worker's activity spans still cover them.
- */
-function withoutLocalActivitySpans(outbound: WorkflowOutboundCallsInterceptor): WorkflowOutboundCallsInterceptor {
-  const plain: WorkflowOutboundCallsInterceptor = Object.create(outbound);
-  // The run's trace context still travels, so the activity's own span joins the run's trace.
-  plain.scheduleLocalActivity = (input, next) => next({ ...input, headers: headersWithContext(input.headers) });
-  return plain;
-}
 
 /** `inbound` as it is, but signals pass straight to the handler. */
 function withoutSignalSpans(inbound: WorkflowInboundCallsInterceptor): WorkflowInboundCallsInterceptor {

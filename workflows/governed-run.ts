@@ -85,15 +85,14 @@ const evidenceActivityOptions: ActivityOptions = {
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: [FailureType.EvidenceConflict] },
 };
 const { persistEvidence } = proxyActivities<EvidenceActivities>(evidenceActivityOptions);
-// Lean runs store their last entries with a local activity: no workflow task of its own.
-const { persistEvidence: persistEvidenceLocally } = proxyLocalActivities<EvidenceActivities>(evidenceActivityOptions);
 
 /**
  * Runs started on the lean path: this one marker stands for every patch before it (none of them is
- * asked, so none records a marker); the policy snapshot and the evidence at the end are local
- * activities (workflow time after one is the time core records in its marker, the same live and on
- * replay); the pre-dispatch evidence is stored by the dispatch activity before it calls the runtime;
- * search attributes are upserted once per workflow task. An Auto run: 16 history events instead of 41.
+ * asked, so none records a marker); the pre-dispatch evidence is stored by the dispatch activity
+ * before it calls the runtime (no activity and workflow task of its own); search attributes are
+ * upserted once before each wait, not per transition. No local activities: with them, a worker that
+ * took over a run, or a query that replayed one, saw another history than the run had made (core
+ * resolves a local activity at another time, or point, on replay), and evidence hashes workflow time.
  */
 export const LEAN_RUN_PATCH = 'portarium-lean-run-v1';
 
@@ -129,26 +128,7 @@ const EVENTS_GRACE_MS = 5_000;
 /** Longest a `decide` that completed a quorum waits for the dispatch step to show its outcome. */
 const DECIDE_REPLY_WAIT_MS = 10_000;
 
-/**
- * Workflow time, as entries and deadlines read it. While a lean run waits for a local activity, and
- * until its main loop next waits for anything else, the clock is pinned to the time of the
- * activation that called the activity: core can give the activation that resolves a local activity
- * one time in the live run and another when it replays the history (seen when a worker took over a
- * run, and under queries), and every entry hashes its time. Kept on `globalThis`, which the SDK keeps
- * per workflow; module state is shared between the runs of a worker.
- */
-const CLOCK_PIN = Symbol.for('portarium.clock-pin');
-type PinHolder = { [CLOCK_PIN]?: Date };
-const now = () => (globalThis as PinHolder)[CLOCK_PIN] ?? new Date();
-/** Pin the clock for a local activity call (a pin already set stays: its time is the deterministic one). */
-function pinClock(): void {
-  const holder = globalThis as PinHolder;
-  holder[CLOCK_PIN] ??= new Date();
-}
-function unpinClock(): void {
-  delete (globalThis as PinHolder)[CLOCK_PIN];
-}
-/** Time left until `iso`; at least 1 ms, since a zero timeout is not a timer. */
+const now = () => new Date();/** Time left until `iso`; at least 1 ms, since a zero timeout is not a timer. */
 const msUntil = (iso: string | undefined) => (iso ? Math.max(1, Date.parse(iso) - Date.now()) : undefined);
 const isoAfter = (from: Date, ms: number) => new Date(from.getTime() + ms).toISOString();
 
@@ -194,9 +174,9 @@ async function runGoverned(run: GovernedRunState, resumed: boolean, ids: IdOptio
   else run.recordRequested(now());
   try {
     const result = await govern(run, dispatch, continuation, resumed);
-    quiesce(run);
+    flushState(run);
     if (!allHandlersFinished()) await condition(allHandlersFinished);
-    await storeEvidence(run, run.lean);
+    await storeEvidence(run);
     await settleEvents(run);
     return result;
   } catch (err) {
@@ -204,7 +184,7 @@ async function runGoverned(run: GovernedRunState, resumed: boolean, ids: IdOptio
       await CancellationScope.nonCancellable(async () => finish(run, RunState.Cancelled, 'cancelled through Temporal'));
     }
     if (TERMINAL_STATES.has(run.state)) {
-      await CancellationScope.nonCancellable(() => storeEvidence(run, run.lean)).catch((e) => log.error('evidence not stored', { workflowId: run.workflowId, error: String(e) }));
+      await CancellationScope.nonCancellable(() => storeEvidence(run)).catch((e) => log.error('evidence not stored', { workflowId: run.workflowId, error: String(e) }));
       await CancellationScope.nonCancellable(() => settleEvents(run)).catch((e) => log.error('events not handed off', { workflowId: run.workflowId, error: String(e) }));
     }
     throw err;
@@ -228,7 +208,7 @@ function startEvents(run: GovernedRunState, publishes: boolean, resumed: boolean
  * `runEventDelivery` (abandoned by this run) so completing the run neither waits for nor drops them.
  */
 async function settleEvents(run: GovernedRunState): Promise<void> {
-  if (run.lean) quiesce(run);
+  if (run.lean) flushState(run);
   if (!run.outbox.publishing) return;
   run.eventsClosing = true;
   if (await condition(() => run.outbox.idle, EVENTS_GRACE_MS)) return;
@@ -253,14 +233,8 @@ async function settleEvents(run: GovernedRunState): Promise<void> {
  * asked to continue that chain, the activity answers EvidenceExecutionMoved and this execution writes
  * its own from seq 0. Every decision here follows from results in history, never from the run id.
  */
-async function storeEvidence(run: GovernedRunState, local = false): Promise<void> {
-  // A local write keeps (or sets) the pin: what runs before it resolves reads the time it was called.
-  if (local) {
-    drainEarly(run);
-    flushState(run);
-  } else {
-    quiesce(run);
-  }
+async function storeEvidence(run: GovernedRunState): Promise<void> {
+  flushState(run);
   if (run.evidenceRefused || !has(run, EVIDENCE_SINK_PATCH)) return;
   while (run.unpersisted.length) {
     const stored = run.evidenceStored;
@@ -268,8 +242,7 @@ async function storeEvidence(run: GovernedRunState, local = false): Promise<void
     let receipt;
     try {
       const req = { workspaceId: run.input.workspaceId, runId: run.workflowId, ...(execution === undefined ? {} : { execution }), entries };
-      if (local) pinClock();
-      receipt = await (local ? persistEvidenceLocally(req) : persistEvidence(req));
+      receipt = await persistEvidence(req);
     } catch (err) {
       const type = failureOf(err).type;
       if (type === FailureType.EvidenceExecutionMoved && stored) {
@@ -370,30 +343,7 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
     });
     if (!direct) return waiting;
     const atOnce = totalSignalNow(run, via, body);
-    return (raw: unknown) => {
-      if (run.state !== RunState.Evaluating) return atOnce(raw);
-      // Lean runs apply early messages in the main loop, under its pinned clock (see `drainEarly`).
-      if (run.lean) return void run.early.push(() => atOnce(raw));
-      return waiting(raw);
-    };
-  };
-  /** An update's first step, once policy has decided (lean runs: run by the main loop, see `drainEarly`). */
-  const afterPolicy = async <T>(via: string, step: () => T): Promise<T> => {
-    if (!run.lean) {
-      await policyDecided();
-      return step();
-    }
-    if (run.state !== RunState.Evaluating) return step();
-    return new Promise<T>((resolve, reject) => run.early.push(() => {
-      try {
-        resolve(step());
-      } catch (err) {
-        // Recorded here, under the main loop's clock; `totalUpdate` passes refusals through as they are.
-        if (err instanceof ApplicationFailure) return reject(err);
-        const v = run.refuse(via, undefined, FailureType.InvalidMessage, `could not be handled (${err instanceof Error ? err.name : 'error'})`, now());
-        reject(refusal(FailureType.InvalidMessage, v.ok ? '' : v.message));
-      }
-    }));
+    return (raw: unknown) => (run.state === RunState.Evaluating ? waiting(raw) : atOnce(raw));
   };
   // Built per run, on first use, and kept: a flood of messages must not rebuild them per message.
   const decisionSchemas = { approve: once(() => decisionSchema('approve', ids)), reject: once(() => decisionSchema('reject', ids)), requestChanges: once(() => decisionSchema('requestChanges', ids)) };
@@ -415,10 +365,10 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
   setHandler(
     msg.decideUpdate,
     totalUpdate(run, 'decide', async (raw) => {
-      const { req, tick, verdict } = await afterPolicy('decide', () => {
-        const parsed = parsedOrThrow(decideSchema(), raw);
-        return { req: parsed, tick: run.wakeups, verdict: run.applyDecision(parsed.kind, parsed, 'decide', now()) };
-      });
+      await policyDecided();
+      const req = parsedOrThrow(decideSchema(), raw);
+      const tick = run.wakeups;
+      const verdict = run.applyDecision(req.kind, req, 'decide', now());
       if (!verdict.ok) throw refusal(verdict.type, verdict.message);
       // Reply after the main loop has acted on it (Dispatching, Rejected, or still waiting when a
       // stale approval was voided), not with the state the decision found.
@@ -437,7 +387,8 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
   setHandler(
     msg.amendActionUpdate,
     totalUpdate(run, 'amendAction', async (raw) => {
-      throwIfRefused(await afterPolicy('amendAction', () => run.applyAmendment(parsedOrThrow(amendSchema(), raw), now())));
+      await policyDecided();
+      throwIfRefused(run.applyAmendment(parsedOrThrow(amendSchema(), raw), now()));
       // The main loop decides the amended action by policy; reply with that decision.
       await condition(() => run.state !== RunState.ChangesRequested);
       return run.status(now());
@@ -499,10 +450,7 @@ function throwIfRefused(v: Verdict): void {
 
 async function govern(run: GovernedRunState, dispatchHolder: { scope?: CancellationScope }, c: Continuation, resumed: boolean): Promise<GovernedRunResult> {
   // A continued run keeps the snapshot it was decided by: a policy edit never changes a run already started.
-  // Lean runs load it locally again: the marker records it, and core records the workflow time after
-  // it in the marker too, so entries written after it hash the same on replay.
-  if (run.lean && !run.policySnapshot) pinClock();
-  const snapshot = run.policySnapshot ?? (!run.lean && patched(POLICY_ACTIVITY_PATCH)
+  const snapshot = run.policySnapshot ?? (has(run, POLICY_ACTIVITY_PATCH)
     ? await loadPolicySnapshot(run.input.workspaceId)
     : await loadPolicySnapshotLocally(run.input.workspaceId));
   run.policySnapshot = snapshot;
@@ -566,7 +514,7 @@ interface Waiting {
 async function waitFor({ run, c }: Waiting, fn: () => boolean, timeoutMs: number): Promise<boolean> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    quiesce(run);
+    flushState(run);
     // Checked once per wait before the patch existed, so older histories replay unchanged.
     const met = c.enabled
       ? await condition(() => fn() || continueDue(run, c), Math.max(1, until - Date.now()))
@@ -653,7 +601,7 @@ async function awaitManualCompletion(w: Waiting): Promise<GovernedRunResult> {
  */
 async function dispatch(run: GovernedRunState, scope: CancellationScope, limits: QuotaLimits | undefined): Promise<GovernedRunResult | 'stale'> {
   if (!limits || !has(run, QUOTA_PATCH)) return dispatchNow(run, scope);
-  if (run.lean) quiesce(run);
+  if (run.lean) flushState(run);
   // The quota steps wait right after they move the run: published at once.
   const asked = await acquireQuota(run, limits, {
     enter: (state, summary) => { enter(run, state, summary); flushState(run); },
@@ -758,7 +706,6 @@ function rejudged(run: GovernedRunState): GovernedRunResult | 'stale' | undefine
  * wait may have outlived approvals) and dispatches.
  */
 async function dispatchLean(run: GovernedRunState, scope: CancellationScope): Promise<GovernedRunResult | 'stale'> {
-  drainEarly(run);
   const stop = rejudged(run);
   if (stop) return stop;
   if (!fitsOneBatch(run)) {
@@ -771,7 +718,7 @@ async function dispatchLean(run: GovernedRunState, scope: CancellationScope): Pr
   for (;;) {
     try {
       const evidence = run.evidenceRefused || !run.unpersisted.length ? undefined : nextEvidenceBatch(run);
-      quiesce(run);
+      flushState(run);
       const result = await scope.run(() => dispatchAction(dispatchRequest(run), evidence));
       if (result.evidence) acceptReceipt(run, result.evidence);
       return succeeded(run, result);
@@ -829,25 +776,6 @@ function enter(run: GovernedRunState, state: RunState, summary: string): void {
 function publishState(run: GovernedRunState): void {
   if (!run.lean) return upsertState(run);
   run.publishQueued = true;
-}
-
-/**
- * Before every wait of the main loop (lean runs): apply the messages that arrived before policy
- * decided, unpin the clock, and publish the state once.
- */
-function quiesce(run: GovernedRunState): void {
-  drainEarly(run);
-  unpinClock();
-  flushState(run);
-}
-
-/**
- * Messages a lean run received before policy decided, applied in arrival order where the older
- * runs' waiting handlers applied them: once the main loop has entered its first wait state (or is
- * about to dispatch, or has ended), and on the main loop's (pinned) clock.
- */
-function drainEarly(run: GovernedRunState): void {
-  while (run.early.length) run.early.shift()!();
 }
 
 /** Upsert the state a lean run published since it last waited. */

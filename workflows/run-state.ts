@@ -106,14 +106,12 @@ export class GovernedRunState {
   quota?: QuotaLease;
   /**
    * Started on the lean path (LEAN_RUN_PATCH in governed-run): one patch marker implies every earlier
-   * patch, the policy snapshot and the last evidence are local activities, the pre-dispatch evidence
-   * travels with the dispatch, and search attributes are upserted once per workflow task.
+   * patch, the pre-dispatch evidence travels with the dispatch, and search attributes are upserted
+   * once before each wait of the main loop.
    */
   lean = false;
   /** The state changed since the last search-attribute upsert (lean runs upsert before the main loop waits). */
   publishQueued = false;
-  /** Lean runs: messages that arrived before policy decided, applied by the main loop (never carried). */
-  readonly early: (() => void)[] = [];
 
   // Set by handlers, read by the main loop.
   rejectedBy?: string;
