@@ -713,6 +713,7 @@ async function dispatchLean(run: GovernedRunState, scope: CancellationScope): Pr
     const waited = await storeBeforeDispatch(run);
     if (waited) return waited;
   }
+  const decidedIn = run.state;
   run.deadlines = {};
   enter(run, RunState.Dispatching, `dispatching to ${run.action.runtime}`);
   for (;;) {
@@ -726,9 +727,12 @@ async function dispatchLean(run: GovernedRunState, scope: CancellationScope): Pr
       const type = isCancellation(err) ? undefined : failureOf(err).type;
       if (type !== FailureType.EvidenceUnavailable && type !== FailureType.EvidenceExecutionMoved) return dispatchFailed(run, err);
     }
-    // Nothing was sent: wait for the sink as long as it takes, then judge again before sending.
+    // Nothing was sent: wait for the sink as long as it takes (decisions still count meanwhile, as in
+    // the state the run was decided in), then judge again before sending.
+    run.heldFrom = decidedIn;
     const waited = await storeBeforeDispatch(run);
     if (waited) return waited;
+    run.heldFrom = undefined;
   }
 }
 

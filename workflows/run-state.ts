@@ -112,6 +112,11 @@ export class GovernedRunState {
   lean = false;
   /** The state changed since the last search-attribute upsert (lean runs upsert before the main loop waits). */
   publishQueued = false;
+  /**
+   * Lean runs, while Dispatching but nothing is sent yet (the sink did not take the pre-dispatch
+   * evidence, the run waits for it): the state decisions are judged in, as before the dispatch.
+   */
+  heldFrom?: RunState;
 
   // Set by handlers, read by the main loop.
   rejectedBy?: string;
@@ -348,6 +353,7 @@ export class GovernedRunState {
   transition(state: RunState, now: Date, summary: string, data?: { [k: string]: JsonValue }, payloadRefs?: EvidencePayloadRef[]): void {
     this.summariseRefusals(now);
     this.dispatchPending = false;
+    this.heldFrom = undefined;
     this.state = state;
     const category = state === RunState.Dispatching || state === RunState.Succeeded || state === RunState.Failed
       ? EvidenceCategory.Action
@@ -444,10 +450,11 @@ export class GovernedRunState {
       if (!replayed.ok) this.refuse(via, d.approver.id, replayed.type, replayed.message, now, ref);
       return replayed;
     }
-    const duty: Duty = this.state === RunState.VetoWindow ? 'reviewer' : 'approver';
+    const judgedIn = this.heldFrom ?? this.state;
+    const duty: Duty = judgedIn === RunState.VetoWindow ? 'reviewer' : 'approver';
     const judged = judgeDecision(
       {
-        state: this.state,
+        state: judgedIn,
         workflowId: this.workflowId,
         actionHash: this.actionHash,
         requesterId: this.requesterId,
@@ -470,7 +477,7 @@ export class GovernedRunState {
     const verdict = this.book.settle(kind, d, judged, now, countsFrom);
     const data = { decisionId: d.decisionId, kind, actionHash: d.actionHash, approverRoles: d.approver.roles, via, signed: !!d.signature };
     if (kind === 'approve') {
-      if (this.state === RunState.VetoWindow) this.released = true;
+      if (judgedIn === RunState.VetoWindow) this.released = true;
       const repeat = verdict.ok && !verdict.counted;
       const note = repeat ? ' (already counted for this approver)' : '';
       // A repeat changes nothing: past a few, repeats are counted and summarised, not recorded one by one.

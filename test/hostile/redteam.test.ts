@@ -106,8 +106,10 @@ describe('red team (issue 14 follow-up)', function () {
   });
 
   describe('decisions that arrive while the run writes its pre-dispatch evidence', function () {
-    // Since freshness is re-judged after the pre-dispatch evidence write, the run stays in
-    // AwaitingApproval (or VetoWindow) during that write, so decisions are still accepted there. A
+    // The dispatch stores the evidence before it sends anything; when the sink does not take it, the
+    // run waits in Dispatching with nothing sent and still takes decisions as it did while waiting for
+    // approval, then judges them before it sends. (Runs before the lean path stayed in AwaitingApproval
+    // during the write.) A
     // `decide` that moves the run waited, without a bound, for the main loop's next wakeup, which never
     // comes once the loop is dispatching: the run reached its end and then waited for that handler
     // forever (never completed, final evidence never written). A change request accepted in that
@@ -130,7 +132,7 @@ describe('red team (issue 14 follow-up)', function () {
           reply.catch(() => undefined);
           await new Promise((r) => setTimeout(r, 1000));
           gate.down = false;
-          const st = await waitForStatus(run, (x) => x.state !== 'AwaitingApproval', 30_000);
+          const st = await waitForStatus(run, (x) => x.state !== 'AwaitingApproval' && x.state !== 'Dispatching', 30_000);
           assert.equal(st.state, expected);
           assert.equal((await h.ledger.counts()).applied, 0, 'nothing dispatched after the decision');
           const answered = await within(reply, 15_000, 'decide');
