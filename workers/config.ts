@@ -43,7 +43,11 @@ const EnvSchema = z.object({
   PORTARIUM_DATA_DIR: str(),
   PORTARIUM_SECRETS_DIR: str(),
   PORTARIUM_ECHO_LEDGER: z.preprocess(blankIsUnset, z.enum(['memory', 'file']).optional()),
-  PORTARIUM_MAX_CACHED_WORKFLOWS: posInt(),
+  // 0 turns the sticky cache off (every task replays); 1 is refused rather than silently raised to 2 by the SDK.
+  PORTARIUM_MAX_CACHED_WORKFLOWS: z.preprocess(
+    blankIsUnset,
+    z.coerce.number().int().min(0).max(1_000_000).refine((n) => n !== 1, 'expected 0 (no cache) or at least 2').optional(),
+  ),
   PORTARIUM_MAX_CONCURRENT_ACTIVITIES: posInt(),
   PORTARIUM_MAX_CONCURRENT_WORKFLOW_TASKS: posInt(),
   PORTARIUM_SHUTDOWN_GRACE: duration(),
@@ -105,6 +109,7 @@ export interface PortariumConfig {
   /** Embedded secret store: one `<workspace>.json` per workspace (when Vault is not configured). */
   secretsDir: string;
   echoLedger: 'memory' | 'file';
+  /** Runs kept in the sticky cache; unset: derived from the workflow heap (workers/cache-size.ts). */
   maxCachedWorkflows?: number;
   maxConcurrentActivities?: number;
   maxConcurrentWorkflowTasks?: number;
