@@ -1,30 +1,36 @@
 /**
  * How many runs the worker keeps in its sticky cache (`maxCachedWorkflows`). Every cached run lives
  * in the workflow thread's V8 heap until it ends or is evicted; a run beyond the cache is evicted and
- * replayed from its history on its next task (a decision, a timer), which costs a little CPU instead
- * of heap. The SDK's default (600 runs per GiB of heap, less 200 MiB) fills the heap to its limit, where
- * garbage from busy tasks and GC pauses tip it over: 1,574 waiting runs exhausted the thread's heap.
+ * replayed from its history on its next task (a decision, a query, a timer): CPU instead of heap.
+ * The SDK's default (600 runs per GiB of heap, less 200 MiB) fills a 4 GiB heap with 2,310 runs; a
+ * governedRun costs more than it assumes, and the thread thrashed in full GCs at ~1,550 cached runs
+ * ("workflow task duration exceeded 5 seconds") and then died (1,574 in issue 15).
  */
 import * as v8 from 'node:v8';
 
 const MiB = 1024 * 1024;
 
 /**
- * Heap one waiting governedRun keeps in the workflow thread: measured ~0.8 MiB live (after a full GC)
- * with test/bench/pending-bench.ts and BENCH_WORKER_NODE_ARGS='--trace-gc --max-old-space-size=256'
- * (the thread died with ~280 runs cached and 247 MiB live, ~35 MiB of it the bundle), rounded up.
- * Re-measure when the workflow changes.
+ * Heap one cached governedRun costs the workflow thread while runs arrive in a burst: its live state
+ * plus the garbage V8 lets pile up beside it. Measured with test/bench/pending-bench.ts
+ * (BENCH_WORKER_NODE_ARGS=--trace-gc, PORTARIUM_MAX_CACHED_WORKFLOWS=5000): a 4,144 MiB heap thrashed
+ * at ~1,550 cached runs (2.7 MiB each); live after a full GC was 0.8 MiB per run at 300 runs and
+ * 1.4 MiB at 1,000. Re-measure when the workflow changes.
  */
-export const WAITING_RUN_HEAP_MIB = 1;
+export const CACHED_RUN_HEAP_MIB = 2.5;
 
-/** Heap kept free of cached runs: the bundle and sandbox (~40 MiB), tasks in flight and replays, GC headroom. */
+/** Heap kept free of cached runs: the bundle and sandbox (~35 MiB), tasks in flight and replays. */
 export const HEAP_RESERVE_MIB = 256;
 
-/**
- * Share of the heap beyond the reserve that cached runs may fill: near its limit V8 spends most of its
- * time in full GCs (600 ms each, tasks over 5 s, as seen before the thread died), so stay well below.
- */
+/** Share of the heap beyond the reserve that cached runs may fill: near its limit V8 spends its time in full GCs. */
 export const HEAP_SHARE = 0.5;
+
+/**
+ * Most heap the cache takes however large the heap (V8's default grows with the machine, up to 4 GiB):
+ * keeps the worker's footprint about 1 GiB. A bigger cache only keeps runs that wait for people,
+ * decided once and hours later, when one replay costs less than keeping them.
+ */
+export const CACHE_HEAP_BUDGET_MIB = 1024;
 
 /** The SDK's own floor: fewer cached runs than task slots only means more replays. */
 export const MIN_CACHED_WORKFLOWS = 10;
@@ -38,9 +44,10 @@ export function workflowHeapLimitMiB(): number {
   return v8.getHeapStatistics().heap_size_limit / MiB;
 }
 
-/** Runs a heap of `heapMiB` holds with the reserve and margin above. */
+/** Runs the cache holds on a heap of `heapMiB`, with the reserve, margin and budget above. */
 export function cacheSizeForHeap(heapMiB: number): number {
-  return Math.max(MIN_CACHED_WORKFLOWS, Math.floor(((heapMiB - HEAP_RESERVE_MIB) * HEAP_SHARE) / WAITING_RUN_HEAP_MIB));
+  const budget = Math.min((heapMiB - HEAP_RESERVE_MIB) * HEAP_SHARE, CACHE_HEAP_BUDGET_MIB);
+  return Math.max(MIN_CACHED_WORKFLOWS, Math.floor(budget / CACHED_RUN_HEAP_MIB));
 }
 
 export interface CacheChoice {
@@ -56,10 +63,10 @@ export function chooseCacheSize(configured: number | undefined, heapLimitMiB = w
   return { maxCachedWorkflows: cacheSizeForHeap(heapLimitMiB), source: 'heap', heapLimitMiB };
 }
 
-/** One log phrase for the start line: how many runs stay cached, and why. */
+/** One phrase for the start line: how many runs stay cached, and why. */
 export function describeCacheChoice(c: CacheChoice): string {
   const why = c.source === 'heap'
-    ? `from a ${Math.round(c.heapLimitMiB)} MiB workflow heap at ${WAITING_RUN_HEAP_MIB} MiB per waiting run`
+    ? `from a ${Math.round(c.heapLimitMiB)} MiB workflow heap at ${CACHED_RUN_HEAP_MIB} MiB per run, at most ${CACHE_HEAP_BUDGET_MIB} MiB`
     : 'set by PORTARIUM_MAX_CACHED_WORKFLOWS';
   return `cache=${c.maxCachedWorkflows} runs (${why})`;
 }
