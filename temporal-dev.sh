@@ -145,7 +145,7 @@ exit_text() {
 }
 
 stay_up() {
-  local pid i rc
+  local pid i rc delay
   while :; do
     if [[ -n "$SERVER_PID" ]] && ! alive "$SERVER_PID"; then
       rc=0
@@ -166,14 +166,12 @@ stay_up() {
       wait "$pid" 2>/dev/null || rc=$?
       WORKER_PIDS[i - 1]=""
       # A worker is restarted, not mourned: its runs live in Temporal and continue on the new process.
-      # The delay doubles while it keeps dying within a minute of its start (up to WORKER_MAX_BACKOFF).
-      if (( SECONDS - WORKER_STARTED_AT[i - 1] < 60 )); then
-        WORKER_BACKOFF[i - 1]=$(( WORKER_BACKOFF[i - 1] * 2 > WORKER_MAX_BACKOFF ? WORKER_MAX_BACKOFF : WORKER_BACKOFF[i - 1] * 2 ))
-      else
-        WORKER_BACKOFF[i - 1]=$WORKER_MIN_BACKOFF
-      fi
-      WORKER_RESTART_AT[i - 1]=$(( SECONDS + WORKER_BACKOFF[i - 1] ))
-      log "worker $i (pid $pid) exited unexpectedly ($(exit_text "$rc")); restarting it in ${WORKER_BACKOFF[i - 1]}s; last lines of $DATA_DIR/worker-$i.log:" >&2
+      # The delay starts at WORKER_MIN_BACKOFF and doubles while it keeps dying within a minute of its start.
+      (( SECONDS - WORKER_STARTED_AT[i - 1] >= 60 )) && WORKER_BACKOFF[i - 1]=$WORKER_MIN_BACKOFF
+      delay=${WORKER_BACKOFF[i - 1]}
+      WORKER_BACKOFF[i - 1]=$(( delay * 2 > WORKER_MAX_BACKOFF ? WORKER_MAX_BACKOFF : delay * 2 ))
+      WORKER_RESTART_AT[i - 1]=$(( SECONDS + delay ))
+      log "worker $i (pid $pid) exited unexpectedly ($(exit_text "$rc")); restarting it in ${delay}s; last lines of $DATA_DIR/worker-$i.log:" >&2
       tail -n 20 "$DATA_DIR/worker-$i.log" >&2 || true
     done
     sleep 1 &
