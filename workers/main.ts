@@ -7,7 +7,7 @@
  */
 import type { Worker as Thread } from 'node:worker_threads';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
-import { chooseCacheSize, describeCacheChoice } from './cache-size';
+import { applyWorkflowHeap, chooseCacheSize, describeCacheChoice, workflowHeap } from './cache-size';
 import { loadConfig } from './config';
 import { payloadKeyProvider } from './data-converter';
 import { configuredEvidenceSink } from './evidence';
@@ -72,11 +72,14 @@ async function main(): Promise<void> {
   const evidence = configuredEvidenceSink(config);
   // Created here, like the secret store, so it is closed (its Vault login and renewal) when the workers stop.
   const keys = payloadKeyProvider(config);
+  // Before the workers exist: their workflow threads take this heap, and the cache is sized from it.
+  const heap = workflowHeap(config.workflowHeapMb);
+  applyWorkflowHeap(heap);
   const created = await createPortariumWorkers(config, { connection, secrets, evidence, keys, tracing: telemetry });
   workers.push(...created.workers);
   const { queues } = created;
   // temporal-dev.sh waits for `pid=<pid> polling` in this line: keep those words together.
-  console.log(`portarium worker pid=${process.pid} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${queues.map((q) => q.queue).join(',')} secrets=${secrets.kind} evidence=${evidence.kind} ${describeCacheChoice(chooseCacheSize(config.maxCachedWorkflows))}` +
+  console.log(`portarium worker pid=${process.pid} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${queues.map((q) => q.queue).join(',')} secrets=${secrets.kind} evidence=${evidence.kind} ${describeCacheChoice(chooseCacheSize(config.maxCachedWorkflows, heap))}` +
     `${config.metricsAddress ? ` metrics=http://${config.metricsAddress}/metrics` : ''} traces=${telemetry.enabled ? 'otel' : 'off'}`);
   // One worker per served queue; a shutdown signal stops them all, and the process ends when all have.
   await Promise.all(workers.map((w) => w.run()));

@@ -18,7 +18,7 @@ import { type LoadedPolicies, loadPolicyDir } from '../policies/load';
 import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes';
 import { type Pool, describePool } from '../policies/isolation';
 import { workspaceGuard } from '../activities/workspace-guard';
-import { chooseCacheSize } from './cache-size';
+import { chooseCacheSize, workflowHeap } from './cache-size';
 import { ConfigError, type PortariumConfig, connectionOptions } from './config';
 import { prebuiltBundle } from './bundle';
 import { payloadKeyProvider, workerDataConverter } from './data-converter';
@@ -121,7 +121,7 @@ function workerActivities(config: PortariumConfig, parts: WorkerParts, policies:
 
 async function createWorkerOn(config: PortariumConfig, parts: WorkerParts, policies: LoadedPolicies, activities: ReturnType<typeof createActivities>, taskQueue: string): Promise<Worker> {
   const tracing = tracingInterceptors(parts.tracing);
-  const { maxCachedWorkflows } = chooseCacheSize(config.maxCachedWorkflows);
+  const { maxCachedWorkflows } = chooseCacheSize(config.maxCachedWorkflows, workflowHeap(config.workflowHeapMb));
   return Worker.create({
     connection: parts.connection,
     namespace: config.temporal.namespace,
