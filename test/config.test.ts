@@ -29,6 +29,9 @@ describe('config', function () {
     assert.throws(() => loadConfig({ PORTARIUM_MAX_CACHED_WORKFLOWS: '-5' }), /PORTARIUM_MAX_CACHED_WORKFLOWS/);
     assert.equal(loadConfig({ PORTARIUM_MAX_CACHED_WORKFLOWS: '0' }).maxCachedWorkflows, 0);
     assert.equal(loadConfig({ PORTARIUM_MAX_CACHED_WORKFLOWS: ' ' }).maxCachedWorkflows, undefined, 'blank: derived from the heap');
+    assert.throws(() => loadConfig({ PORTARIUM_WORKFLOW_HEAP_MB: '16' }), (e: Error) =>
+      e instanceof ConfigError && /PORTARIUM_WORKFLOW_HEAP_MB/.test(e.message) && /"16"/.test(e.message));
+    assert.equal(loadConfig({ PORTARIUM_WORKFLOW_HEAP_MB: '768' }).workflowHeapMb, 768);
     assert.throws(() => loadConfig({ PORTARIUM_TASK_QUEU: 'typo' }), /unknown setting PORTARIUM_TASK_QUEU/);
     assert.throws(() => loadConfig({ TEMPORAL_TLS_CERT_PATH: '/nope.pem' }), /TEMPORAL_TLS_KEY_PATH/);
     assert.throws(() => loadConfig({ TEMPORAL_TLS_CERT_PATH: '/nope.pem', TEMPORAL_TLS_KEY_PATH: '/nope.key' }), /no file at \/nope.pem/);
