@@ -6,7 +6,7 @@
 #   ./temporal-dev.sh install      npm install / npm run build when stale, then the tools step
 #   ./temporal-dev.sh tools        only make sure the Temporal binaries exist (quiet; npm pretest)
 #   ./temporal-dev.sh server       Temporal dev server only, until Ctrl-C
-#   ./temporal-dev.sh workers [N]  N worker processes (default 1), until Ctrl-C
+#   ./temporal-dev.sh workers [N]  N worker processes (default 1), until Ctrl-C; one that exits is restarted
 #   ./temporal-dev.sh demo         start one governed run and print how to approve it
 #
 # Environment:
@@ -18,7 +18,8 @@
 #   DEV_CODEC_SERVER (on), CODEC_PORT (8234)        when running everything: a codec server on
 #                                                   127.0.0.1 so the Web UI shows decrypted payloads
 #
-# Ctrl-C or SIGTERM stops what this invocation started: workers first, then the server.
+# Ctrl-C or SIGTERM stops what this invocation started: workers first, then the server. A worker
+# that exits on its own (e.g. its workflow thread died) is restarted after a short, growing delay.
 # State lives in .data/ (temporal.sqlite, temporal-server.log, worker-<i>.log).
 # MAINTENANCE: the search attributes below mirror workflows/search-attributes.ts.
 set -euo pipefail
@@ -54,12 +55,18 @@ SERVER_PID=""
 CODEC_PID=""
 CODEC_ENDPOINT=""
 WORKER_PIDS=()
+# Per worker (same index as WORKER_PIDS): when it was started, its current restart delay, when to restart it.
+WORKER_STARTED_AT=()
+WORKER_BACKOFF=()
+WORKER_RESTART_AT=()
+WORKER_MIN_BACKOFF=1
+WORKER_MAX_BACKOFF=30
 
 log() { printf '%s\n' "$*"; }
 die() { printf 'temporal-dev.sh: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 is_port() { [[ "$1" =~ ^[0-9]+$ ]] && (( $1 > 0 && $1 < 65536 )); }
@@ -138,7 +145,7 @@ exit_text() {
 }
 
 stay_up() {
-  local pid i rc
+  local pid i rc delay
   while :; do
     if [[ -n "$SERVER_PID" ]] && ! alive "$SERVER_PID"; then
       rc=0
@@ -148,16 +155,24 @@ stay_up() {
       tail -n 20 "$DATA_DIR/temporal-server.log" >&2 || true
       exit 1
     fi
-    i=0
-    for pid in ${WORKER_PIDS[@]+"${WORKER_PIDS[@]}"}; do
-      i=$((i + 1))
-      if ! alive "$pid"; then
-        rc=0
-        wait "$pid" 2>/dev/null || rc=$?
-        log "worker $i (pid $pid) exited unexpectedly ($(exit_text "$rc")); last lines of $DATA_DIR/worker-$i.log:" >&2
-        tail -n 20 "$DATA_DIR/worker-$i.log" >&2 || true
-        exit 1
+    for ((i = 1; i <= ${#WORKER_PIDS[@]}; i++)); do
+      pid="${WORKER_PIDS[i - 1]}"
+      if [[ -z "$pid" ]]; then
+        (( SECONDS >= WORKER_RESTART_AT[i - 1] )) && restart_worker "$i"
+        continue
       fi
+      alive "$pid" && continue
+      rc=0
+      wait "$pid" 2>/dev/null || rc=$?
+      WORKER_PIDS[i - 1]=""
+      # A worker is restarted, not mourned: its runs live in Temporal and continue on the new process.
+      # The delay starts at WORKER_MIN_BACKOFF and doubles while it keeps dying within a minute of its start.
+      (( SECONDS - WORKER_STARTED_AT[i - 1] >= 60 )) && WORKER_BACKOFF[i - 1]=$WORKER_MIN_BACKOFF
+      delay=${WORKER_BACKOFF[i - 1]}
+      WORKER_BACKOFF[i - 1]=$(( delay * 2 > WORKER_MAX_BACKOFF ? WORKER_MAX_BACKOFF : delay * 2 ))
+      WORKER_RESTART_AT[i - 1]=$(( SECONDS + delay ))
+      log "worker $i (pid $pid) exited unexpectedly ($(exit_text "$rc")); restarting it in ${delay}s; last lines of $DATA_DIR/worker-$i.log:" >&2
+      tail -n 20 "$DATA_DIR/worker-$i.log" >&2 || true
     done
     sleep 1 &
     wait $! 2>/dev/null || true
@@ -411,6 +426,9 @@ cmd_workers() {
     detach node dist/workers/main.js </dev/null >>"$worker_log" 2>&1 &
     pid=$!
     WORKER_PIDS+=("$pid")
+    WORKER_STARTED_AT+=("$SECONDS")
+    WORKER_BACKOFF+=("$WORKER_MIN_BACKOFF")
+    WORKER_RESTART_AT+=(0)
     log "worker $i: pid $pid, connecting to $TEMPORAL_ADDRESS, log $worker_log"
   done
   # Wait until every worker polls, so a bad address or missing search attributes show up here.
@@ -437,6 +455,17 @@ cmd_workers() {
     sleep 0.2
   done
   log "${#WORKER_PIDS[@]} worker(s) polling (pids ${WORKER_PIDS[*]})"
+}
+
+# restart_worker I: start worker I again after it exited (stay_up decides when); its log is appended to.
+restart_worker() {
+  local i="$1" pid worker_log="$DATA_DIR/worker-$1.log"
+  printf -- '--- %s temporal-dev.sh: restarting worker %s ---\n' "$(date -u +%FT%TZ)" "$i" >>"$worker_log"
+  detach node dist/workers/main.js </dev/null >>"$worker_log" 2>&1 &
+  pid=$!
+  WORKER_PIDS[i - 1]="$pid"
+  WORKER_STARTED_AT[i - 1]=$SECONDS
+  log "worker $i restarted: pid $pid, log $worker_log"
 }
 
 cmd_demo() {

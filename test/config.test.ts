@@ -23,6 +23,15 @@ describe('config', function () {
   it('names the variable, the expectation and the value given', function () {
     assert.throws(() => loadConfig({ PORTARIUM_MAX_CACHED_WORKFLOWS: 'lots' }), (e: Error) =>
       e instanceof ConfigError && /PORTARIUM_MAX_CACHED_WORKFLOWS/.test(e.message) && /"lots"/.test(e.message));
+    // 1 would be raised to 2 by the SDK without a word: refused, naming what is accepted.
+    assert.throws(() => loadConfig({ PORTARIUM_MAX_CACHED_WORKFLOWS: '1' }), (e: Error) =>
+      e instanceof ConfigError && /PORTARIUM_MAX_CACHED_WORKFLOWS: expected 0 \(no cache\) or at least 2/.test(e.message));
+    assert.throws(() => loadConfig({ PORTARIUM_MAX_CACHED_WORKFLOWS: '-5' }), /PORTARIUM_MAX_CACHED_WORKFLOWS/);
+    assert.equal(loadConfig({ PORTARIUM_MAX_CACHED_WORKFLOWS: '0' }).maxCachedWorkflows, 0);
+    assert.equal(loadConfig({ PORTARIUM_MAX_CACHED_WORKFLOWS: ' ' }).maxCachedWorkflows, undefined, 'blank: derived from the heap');
+    assert.throws(() => loadConfig({ PORTARIUM_WORKFLOW_HEAP_MB: '16' }), (e: Error) =>
+      e instanceof ConfigError && /PORTARIUM_WORKFLOW_HEAP_MB/.test(e.message) && /"16"/.test(e.message));
+    assert.equal(loadConfig({ PORTARIUM_WORKFLOW_HEAP_MB: '768' }).workflowHeapMb, 768);
     assert.throws(() => loadConfig({ PORTARIUM_TASK_QUEU: 'typo' }), /unknown setting PORTARIUM_TASK_QUEU/);
     assert.throws(() => loadConfig({ TEMPORAL_TLS_CERT_PATH: '/nope.pem' }), /TEMPORAL_TLS_KEY_PATH/);
     assert.throws(() => loadConfig({ TEMPORAL_TLS_CERT_PATH: '/nope.pem', TEMPORAL_TLS_KEY_PATH: '/nope.key' }), /no file at \/nope.pem/);

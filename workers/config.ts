@@ -43,7 +43,13 @@ const EnvSchema = z.object({
   PORTARIUM_DATA_DIR: str(),
   PORTARIUM_SECRETS_DIR: str(),
   PORTARIUM_ECHO_LEDGER: z.preprocess(blankIsUnset, z.enum(['memory', 'file']).optional()),
-  PORTARIUM_MAX_CACHED_WORKFLOWS: posInt(),
+  // 0 turns the sticky cache off (every task replays); 1 is refused rather than silently raised to 2 by the SDK.
+  PORTARIUM_MAX_CACHED_WORKFLOWS: z.preprocess(
+    blankIsUnset,
+    z.coerce.number().int().min(0).max(1_000_000).refine((n) => n !== 1, 'expected 0 (no cache) or at least 2').optional(),
+  ),
+  // The workflow thread's V8 heap in MiB (workers/cache-size.ts); the sticky cache is sized from it.
+  PORTARIUM_WORKFLOW_HEAP_MB: z.preprocess(blankIsUnset, z.coerce.number().int().min(64).max(65_536).optional()),
   PORTARIUM_MAX_CONCURRENT_ACTIVITIES: posInt(),
   PORTARIUM_MAX_CONCURRENT_WORKFLOW_TASKS: posInt(),
   PORTARIUM_SHUTDOWN_GRACE: duration(),
@@ -105,7 +111,10 @@ export interface PortariumConfig {
   /** Embedded secret store: one `<workspace>.json` per workspace (when Vault is not configured). */
   secretsDir: string;
   echoLedger: 'memory' | 'file';
+  /** Runs kept in the sticky cache; unset: derived from the workflow heap (workers/cache-size.ts). */
   maxCachedWorkflows?: number;
+  /** Heap limit of the workflow thread in MiB; unset: V8's default, at most 1024 (workers/cache-size.ts). */
+  workflowHeapMb?: number;
   maxConcurrentActivities?: number;
   maxConcurrentWorkflowTasks?: number;
   shutdownGrace: string;
@@ -204,6 +213,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     secretsDir: path.resolve(e.PORTARIUM_SECRETS_DIR ?? path.join(dataDir, 'secrets')),
     echoLedger: e.PORTARIUM_ECHO_LEDGER ?? 'file',
     maxCachedWorkflows: e.PORTARIUM_MAX_CACHED_WORKFLOWS,
+    workflowHeapMb: e.PORTARIUM_WORKFLOW_HEAP_MB,
     maxConcurrentActivities: e.PORTARIUM_MAX_CONCURRENT_ACTIVITIES,
     maxConcurrentWorkflowTasks: e.PORTARIUM_MAX_CONCURRENT_WORKFLOW_TASKS,
     shutdownGrace: e.PORTARIUM_SHUTDOWN_GRACE ?? '30s',

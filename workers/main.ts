@@ -2,8 +2,12 @@
  * Worker process entry: `node dist/workers/main.js` (what `./temporal-dev.sh workers` runs).
  * SIGINT/SIGTERM start a graceful shutdown: no new tasks are taken, running activities get
  * PORTARIUM_SHUTDOWN_GRACE to finish, then the process exits.
+ * If the workflow thread dies (e.g. its heap is exhausted), the process cannot run workflows any
+ * more: it logs why and exits with EXIT_WORKFLOW_THREAD_DIED, so a supervisor starts a fresh one.
  */
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import type { Worker as Thread } from 'node:worker_threads';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { applyWorkflowHeap, chooseCacheSize, describeCacheChoice, workflowHeap } from './cache-size';
 import { loadConfig } from './config';
 import { payloadKeyProvider } from './data-converter';
 import { configuredEvidenceSink } from './evidence';
@@ -11,8 +15,41 @@ import { jsonLogger } from './logging';
 import { startTelemetry } from './telemetry';
 import { configuredSecretStore, connectWorker, createPortariumWorkers, missingSearchAttributes } from './worker';
 
+/** Exit code of a worker whose workflow thread died (EX_SOFTWARE); 1 is any other failure. */
+const EXIT_WORKFLOW_THREAD_DIED = 70;
+const SHUTTING_DOWN = new Set(['STOPPING', 'DRAINING', 'DRAINED', 'STOPPED', 'FAILED']);
+
+let stopping = false;
+let threadDied = false;
+const workers: Worker[] = [];
+
+/**
+ * The SDK runs workflows in worker threads it creates in Worker.create. If one dies, Temporal's worker
+ * only notices at its next workflow task and then drains slowly; a process that cannot run workflows
+ * should go at once, so watch every thread this process starts and exit on an unplanned end.
+ */
+function watchWorkflowThreads(graceMs: number): void {
+  process.on('worker', (thread: Thread) => {
+    let error: (Error & { code?: string }) | undefined;
+    thread.on('error', (err) => (error = err));
+    thread.on('exit', (code) => {
+      // Threads end on a shutdown (signal, or the SDK stopping after a failure); only an unplanned end is a death.
+      if (stopping || workers.some((w) => SHUTTING_DOWN.has(w.getState()))) return;
+      threadDied = true;
+      const why = error ? `${error.code ?? error.name}: ${error.message}` : `exit code ${code}`;
+      console.error(`portarium worker pid=${process.pid} workflow thread died (${why}); exiting with code ${EXIT_WORKFLOW_THREAD_DIED} ` +
+        'so it is restarted (its runs are kept by Temporal and continue on the next worker)');
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      // Activities in flight get the shutdown grace; then the process goes even if the SDK is still draining.
+      setTimeout(() => process.exit(EXIT_WORKFLOW_THREAD_DIED), graceMs + 2000);
+    });
+  });
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => (stopping = true));
+  watchWorkflowThreads(durationMs(config.shutdownGrace));
   Runtime.install({
     logger: config.logFormat === 'json' ? jsonLogger(config.logLevel) : new DefaultLogger(config.logLevel),
     shutdownSignals: ['SIGINT', 'SIGTERM'],
@@ -35,12 +72,18 @@ async function main(): Promise<void> {
   const evidence = configuredEvidenceSink(config);
   // Created here, like the secret store, so it is closed (its Vault login and renewal) when the workers stop.
   const keys = payloadKeyProvider(config);
-  const { workers, queues } = await createPortariumWorkers(config, { connection, secrets, evidence, keys, tracing: telemetry });
+  // Before the workers exist: their workflow threads take this heap, and the cache is sized from it.
+  const heap = workflowHeap(config.workflowHeapMb);
+  applyWorkflowHeap(heap);
+  const created = await createPortariumWorkers(config, { connection, secrets, evidence, keys, tracing: telemetry });
+  workers.push(...created.workers);
+  const { queues } = created;
   // temporal-dev.sh waits for `pid=<pid> polling` in this line: keep those words together.
-  console.log(`portarium worker pid=${process.pid} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${queues.map((q) => q.queue).join(',')} secrets=${secrets.kind} evidence=${evidence.kind}` +
+  console.log(`portarium worker pid=${process.pid} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${queues.map((q) => q.queue).join(',')} secrets=${secrets.kind} evidence=${evidence.kind} ${describeCacheChoice(chooseCacheSize(config.maxCachedWorkflows, heap))}` +
     `${config.metricsAddress ? ` metrics=http://${config.metricsAddress}/metrics` : ''} traces=${telemetry.enabled ? 'otel' : 'off'}`);
   // One worker per served queue; a shutdown signal stops them all, and the process ends when all have.
   await Promise.all(workers.map((w) => w.run()));
+  stopping = true;
   await secrets.close();
   await keys?.close();
   await evidence.close();
@@ -49,7 +92,13 @@ async function main(): Promise<void> {
   console.log(`portarium worker pid=${process.pid} stopped`);
 }
 
+/** `30s`, `500ms`, `5m`, `1h` (the forms config.ts accepts) in milliseconds. */
+function durationMs(d: string): number {
+  const m = /^(\d+)(ms|s|m|h)$/.exec(d);
+  return m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'] : 30_000;
+}
+
 main().catch((err) => {
   console.error(`portarium worker failed: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
+  process.exit(threadDied ? EXIT_WORKFLOW_THREAD_DIED : 1);
 });

@@ -18,6 +18,7 @@ import { type LoadedPolicies, loadPolicyDir } from '../policies/load';
 import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes';
 import { type Pool, describePool } from '../policies/isolation';
 import { workspaceGuard } from '../activities/workspace-guard';
+import { chooseCacheSize, workflowHeap } from './cache-size';
 import { ConfigError, type PortariumConfig, connectionOptions } from './config';
 import { prebuiltBundle } from './bundle';
 import { payloadKeyProvider, workerDataConverter } from './data-converter';
@@ -120,6 +121,7 @@ function workerActivities(config: PortariumConfig, parts: WorkerParts, policies:
 
 async function createWorkerOn(config: PortariumConfig, parts: WorkerParts, policies: LoadedPolicies, activities: ReturnType<typeof createActivities>, taskQueue: string): Promise<Worker> {
   const tracing = tracingInterceptors(parts.tracing);
+  const { maxCachedWorkflows } = chooseCacheSize(config.maxCachedWorkflows, workflowHeap(config.workflowHeapMb));
   return Worker.create({
     connection: parts.connection,
     namespace: config.temporal.namespace,
@@ -128,9 +130,11 @@ async function createWorkerOn(config: PortariumConfig, parts: WorkerParts, polic
     // Encrypts every payload per workspace; the same converter as the clients' and the bundle's failure converter.
     dataConverter: workerDataConverter(config, { keys: parts.keys }),
     activities,
-    maxCachedWorkflows: config.maxCachedWorkflows,
+    // Sized from the heap the workflow thread really has, so runs beyond it are evicted and replayed instead of exhausting it.
+    maxCachedWorkflows,
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
-    maxConcurrentWorkflowTaskExecutions: config.maxConcurrentWorkflowTasks,
+    // The SDK's 40, but never more than the cache holds (the SDK would lower it with a warning).
+    maxConcurrentWorkflowTaskExecutions: config.maxConcurrentWorkflowTasks ?? (maxCachedWorkflows > 0 ? Math.min(40, maxCachedWorkflows) : undefined),
     maxHeartbeatThrottleInterval: config.heartbeatThrottle as `${number}s`,
     shutdownGraceTime: config.shutdownGrace as `${number}s`,
     // Tracing outermost, so a refused activity still has its span.

@@ -198,6 +198,11 @@ async function main(): Promise<void> {
     verifyRatioNode: +(await verifyRatioNode()).toFixed(3),
     growth: Object.fromEntries(results.growth.map((g) => [g.name, { events: g.events, workerCpuMs: g.workerCpuMs, serverCpuMs: g.serverCpuMs }])),
   };
+  // Keys the earlier parts of `npm run bench` left (the pending case), so the last line holds them all.
+  const earlier = process.env.BENCH_RESULTS_FILE && fs.existsSync(process.env.BENCH_RESULTS_FILE)
+    ? (JSON.parse(fs.readFileSync(process.env.BENCH_RESULTS_FILE, 'utf8')) as Record<string, unknown>)
+    : {};
+  Object.assign(summary, earlier, { ...summary });
   summary.policyShareOfTaskPct1000 = +((summary.policyEvalUs1000 / 1000 / results.taskMs) * 100).toFixed(2);
   const rows: [string, string, string][] = [
     ['runs per second (governed Auto)', String(summary.governedPerSec), ''],
@@ -216,6 +221,11 @@ async function main(): Promise<void> {
     ['policy share of a task at 1,000 rules (%)', String(summary.policyShareOfTaskPct1000), 'target < 1'],
     ['evidence verification ÷ raw node:crypto SHA-256', String(summary.verifyRatioNode), 'target ≥ 0.5'],
   ];
+  const pending = summary as unknown as { pendingRuns?: number; pendingRssMiB?: number; approveAllSecs?: number };
+  if (pending.pendingRuns) {
+    rows.push([`worker RSS with ${pending.pendingRuns} runs waiting (MiB)`, String(pending.pendingRssMiB), 'target ≤ 1024']);
+    rows.push([`approving all ${pending.pendingRuns} (s)`, String(pending.approveAllSecs), '']);
+  }
   for (const g of results.growth) rows.push([`HumanApprove, ${g.name}: events, CPU ms worker/server`, `${g.events}, ${g.workerCpuMs}/${g.serverCpuMs}`, '']);
   console.log(`\nbenchmark: ${RUNS} runs per kind, concurrency ${CONCURRENCY}, ${LATENCY_RUNS} HumanApprove runs, ${GROWTH_RUNS} runs per growth case\n`);
   for (const [k, v, t] of rows) console.log(`${k.padEnd(44)} ${v.padStart(11)}  ${t}`);
