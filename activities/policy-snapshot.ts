@@ -1,7 +1,7 @@
 /**
- * Hands a run the frozen policy snapshot of its workspace, as loaded when the worker started. Run as a
- * local activity: the snapshot is recorded in history, so replay and later policy edits never change
- * a run already started.
+ * Hands a run the frozen policy snapshot of its workspace, as loaded when the worker started. Run as an
+ * activity (local only for runs from before portarium-policy-snapshot-activity-v1): the snapshot is
+ * recorded in history, so replay and later policy edits never change a run already started.
  */
 import type { LoadedPolicies } from '../policies/load';
 import type { PolicySnapshot } from '../policies/schema';
