@@ -4,7 +4,6 @@
  * modules (`run-state`, `approvals`, `evidence-chain`, `policies/evaluate`). Deterministic: no I/O.
  */
 import {
-  type ActivityOptions,
   ApplicationFailure,
   ActivityCancellationType,
   CancellationScope,
@@ -80,11 +79,10 @@ const { dispatchAction } = proxyActivities<DispatchActivities>({
 
 // Evidence is written before the action runs and when the run ends. The run waits for a sink that is
 // down (retried without limit) rather than act without durable evidence; a fork is never retried.
-const evidenceActivityOptions: ActivityOptions = {
+const { persistEvidence } = proxyActivities<EvidenceActivities>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: [FailureType.EvidenceConflict] },
-};
-const { persistEvidence } = proxyActivities<EvidenceActivities>(evidenceActivityOptions);
+});
 
 /**
  * Runs started on the lean path: this one marker stands for every patch before it (none of them is
@@ -128,7 +126,8 @@ const EVENTS_GRACE_MS = 5_000;
 /** Longest a `decide` that completed a quorum waits for the dispatch step to show its outcome. */
 const DECIDE_REPLY_WAIT_MS = 10_000;
 
-const now = () => new Date();/** Time left until `iso`; at least 1 ms, since a zero timeout is not a timer. */
+const now = () => new Date();
+/** Time left until `iso`; at least 1 ms, since a zero timeout is not a timer. */
 const msUntil = (iso: string | undefined) => (iso ? Math.max(1, Date.parse(iso) - Date.now()) : undefined);
 const isoAfter = (from: Date, ms: number) => new Date(from.getTime() + ms).toISOString();
 
@@ -208,7 +207,7 @@ function startEvents(run: GovernedRunState, publishes: boolean, resumed: boolean
  * `runEventDelivery` (abandoned by this run) so completing the run neither waits for nor drops them.
  */
 async function settleEvents(run: GovernedRunState): Promise<void> {
-  if (run.lean) flushState(run);
+  flushState(run);
   if (!run.outbox.publishing) return;
   run.eventsClosing = true;
   if (await condition(() => run.outbox.idle, EVENTS_GRACE_MS)) return;
@@ -241,8 +240,7 @@ async function storeEvidence(run: GovernedRunState): Promise<void> {
     const { execution, entries } = nextEvidenceBatch(run);
     let receipt;
     try {
-      const req = { workspaceId: run.input.workspaceId, runId: run.workflowId, ...(execution === undefined ? {} : { execution }), entries };
-      receipt = await persistEvidence(req);
+      receipt = await persistEvidence({ workspaceId: run.input.workspaceId, runId: run.workflowId, ...(execution === undefined ? {} : { execution }), entries });
     } catch (err) {
       const type = failureOf(err).type;
       if (type === FailureType.EvidenceExecutionMoved && stored) {
@@ -601,7 +599,7 @@ async function awaitManualCompletion(w: Waiting): Promise<GovernedRunResult> {
  */
 async function dispatch(run: GovernedRunState, scope: CancellationScope, limits: QuotaLimits | undefined): Promise<GovernedRunResult | 'stale'> {
   if (!limits || !has(run, QUOTA_PATCH)) return dispatchNow(run, scope);
-  if (run.lean) flushState(run);
+  flushState(run);
   // The quota steps wait right after they move the run: published at once.
   const asked = await acquireQuota(run, limits, {
     enter: (state, summary) => { enter(run, state, summary); flushState(run); },
@@ -623,28 +621,15 @@ async function dispatchNow(run: GovernedRunState, scope: CancellationScope): Pro
     run.deadlines = {};
     enter(run, RunState.Dispatching, `dispatching to ${run.action.runtime}`);
   }
-  try {
-    // Approvals and the decision are durable outside Temporal before anything acts.
-    await storeEvidence(run);
-  } catch (err) {
-    if (isCancellation(err)) throw err;
-    const cause = failureOf(err);
-    run.lastError = cause;
-    finish(run, RunState.Failed, `evidence not stored, action not dispatched: ${cause.message}`);
-    throw ApplicationFailure.create({ type: cause.type, message: cause.message, nonRetryable: true });
-  }
+  // Approvals and the decision are durable outside Temporal before anything acts.
+  await storeOrFail(run);
   // A cancel that arrived while evidence was written (a local, so `run.cancel` is not narrowed below).
   const cancelledMeanwhile = run.cancel;
   if (cancelledMeanwhile) return finish(run, RunState.Cancelled, cancelledMeanwhile.reason);
   if (rejudge) {
     // Freshness at the moment of dispatch: the quota and evidence waits may have outlived approvals.
-    if (run.tier === 'HumanApprove') {
-      run.voidStaleApprovals(now());
-      if (!run.quorumMetAt(now())) return 'stale';
-    }
-    if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
-    // A change request accepted during the write: back to the approval loop, which waits for the amendment.
-    if (run.changesRequestedBy) return 'stale';
+    const stop = rejudged(run);
+    if (stop) return stop;
     run.deadlines = {};
     enter(run, RunState.Dispatching, `dispatching to ${run.action.runtime}`);
   }
@@ -710,7 +695,7 @@ async function dispatchLean(run: GovernedRunState, scope: CancellationScope): Pr
   if (stop) return stop;
   if (!fitsOneBatch(run)) {
     // A long chain (a flood of refusals) is stored in bounded batches first, then judged again.
-    const waited = await storeBeforeDispatch(run);
+    const waited = await storeThenRejudge(run);
     if (waited) return waited;
   }
   const decidedIn = run.state;
@@ -730,7 +715,7 @@ async function dispatchLean(run: GovernedRunState, scope: CancellationScope): Pr
     // Nothing was sent: wait for the sink as long as it takes (decisions still count meanwhile, as in
     // the state the run was decided in), then judge again before sending.
     run.heldFrom = decidedIn;
-    const waited = await storeBeforeDispatch(run);
+    const waited = await storeThenRejudge(run);
     if (waited) return waited;
     run.heldFrom = undefined;
   }
@@ -738,12 +723,17 @@ async function dispatchLean(run: GovernedRunState, scope: CancellationScope): Pr
 
 /** The unstored entries fit in one write that travels with the dispatch. */
 function fitsOneBatch(run: GovernedRunState): boolean {
-  const pending = run.unpersisted;
-  return nextEvidenceBatch(run).entries.length === pending.length;
+  return nextEvidenceBatch(run).entries.length === run.unpersisted.length;
 }
 
 /** Store the evidence with the run's own retries, then judge again; a failure or a stop ends the step. */
-async function storeBeforeDispatch(run: GovernedRunState): Promise<GovernedRunResult | 'stale' | undefined> {
+async function storeThenRejudge(run: GovernedRunState): Promise<GovernedRunResult | 'stale' | undefined> {
+  await storeOrFail(run);
+  return rejudged(run);
+}
+
+/** Store the evidence before dispatch; a sink that cannot take it fails the run, with nothing dispatched. */
+async function storeOrFail(run: GovernedRunState): Promise<void> {
   try {
     await storeEvidence(run);
   } catch (err) {
@@ -753,7 +743,6 @@ async function storeBeforeDispatch(run: GovernedRunState): Promise<GovernedRunRe
     finish(run, RunState.Failed, `evidence not stored, action not dispatched: ${cause.message}`);
     throw ApplicationFailure.create({ type: cause.type, message: cause.message, nonRetryable: true });
   }
-  return rejudged(run);
 }
 
 /** The innermost application failure of an activity error: what the runtime said. */

@@ -35,7 +35,8 @@ export interface GrowthCase {
 const requester: Principal = { id: 'alice', roles: ['dev'] };
 const approvers: Principal[] = Array.from({ length: 10 }, (_, i) => ({ id: `approver-${i}`, roles: ['approver'] }));
 
-async function awaiting(run: RunHandle): Promise<string> {
+/** The action hash of `run`, once it waits for approval. */
+export async function awaitingActionHash(run: RunHandle): Promise<string> {
   for (;;) {
     const s = await run.status().catch(() => undefined);
     if (s?.state === 'AwaitingApproval') return s.actionHash;
@@ -49,7 +50,7 @@ async function oneRun(portarium: PortariumClient, tag: string, i: number, quorum
     action: { runtime: 'echo', target: 'growth/bench', operation: `approve-${quorum}`, input: { i } },
     idempotencyKey: `${tag}-${i}`, reason: 'benchmark',
   });
-  const actionHash = await awaiting(run);
+  const actionHash = await awaitingActionHash(run);
   for (let r = 0; r < refusals; r++) await run.signalDecision('approve', { decisionId: `self-${r}`, approver: requester, actionHash });
   for (let a = 0; a < quorum; a++) await run.signalDecision('approve', { decisionId: `ok-${a}`, approver: approvers[a], actionHash });
   const result = await run.result();

@@ -18,14 +18,14 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } 
 import { createActivities } from '../../activities';
 import { loadPolicyDir } from '../../policies/load';
 import { PRELOADED_MODULES } from '../../workers/bundle';
-import { PortariumClient, type RunHandle } from '../../workers/client';
+import { PortariumClient } from '../../workers/client';
 import { PROJECT_ROOT, loadConfig } from '../../workers/config';
 import { FAILURE_CONVERTER_PATH, portariumDataConverter } from '../../workers/data-converter';
 import type { Principal } from '../../workflows/types';
 import { startDevServer } from '../support/dev-server';
 import { benchActivities, timingRuntime } from './bench-activities';
 import { policyEvalMicros } from './policy-bench';
-import { type GrowthCase, measureGrowth, writeGrowthPolicy } from './growth-bench';
+import { type GrowthCase, awaitingActionHash, measureGrowth, writeGrowthPolicy } from './growth-bench';
 import { verifyRatioNode } from './evidence-bench';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 300);
@@ -83,14 +83,6 @@ function governedInput(tag: string, i: number, operation: 'read' | 'write') {
     action: { runtime: 'echo', target: 'demo/bench', operation, input: { i } },
     idempotencyKey: `${tag}-${i}`, reason: 'benchmark',
   };
-}
-
-async function waitAwaiting(run: RunHandle): Promise<string> {
-  for (;;) {
-    const s = await run.status().catch(() => undefined);
-    if (s?.state === 'AwaitingApproval') return s.actionHash;
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** The shipped policy sets plus the growth cases' workspace, in a temporary folder. */
@@ -154,7 +146,7 @@ async function main(): Promise<void> {
     const latencies: number[] = [];
     for (let i = 0; i < LATENCY_RUNS; i++) {
       const { run, workflowId } = await portarium.startRun(governedInput(`${tag}-lat`, i, 'write'));
-      const actionHash = await waitAwaiting(run);
+      const actionHash = await awaitingActionHash(run);
       const arrived = new Promise<number>((resolve) => dispatched.set(workflowId, resolve));
       const t0 = performance.now();
       await run.decide({ kind: 'approve', decisionId: `d-${i}`, approver: bob, actionHash });
