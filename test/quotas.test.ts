@@ -14,7 +14,7 @@ import { createPortariumWorkers } from '../workers/worker';
 import { loadPolicyDir } from '../policies/load';
 import { alice, tempFileSink, uid, waitForState, waitForStatus, withWorker } from './support/harness';
 import { keepHistory } from './support/histories';
-import { InFlightRecorder, quotaPolicyDir, quotaStatus, waitForQuota } from './support/quota-fixtures';
+import { grantOrder, InFlightRecorder, quotaPolicyDir, quotaStatus, waitForQuota } from './support/quota-fixtures';
 import { testEnv } from './support/shared';
 import { quotaWorkflowId } from '../workflows/workflow-ids';
 import { workspaceQuota } from '../workflows/workspace-quota';
@@ -45,7 +45,8 @@ describe('workspace quotas', function () {
       const results = await Promise.all(runs.map((r) => r.result()));
       assert.deepEqual(results.map((r) => r.state), Array(12).fill('Succeeded'));
       assert.equal(recorder.maxInFlight, 2, 'the limit was reached and never exceeded');
-      assert.deepEqual(recorder.started, runs.map((r) => r.workflowId), 'granted in request order');
+      assert.deepEqual(await grantOrder(h.client, workspaceId), runs.map((r) => r.workflowId), 'granted in request order');
+      assert.deepEqual([...recorder.started].sort(), runs.map((r) => r.workflowId).sort(), 'each dispatched once');
       const queued = [];
       for (const run of runs) {
         const ev = await events(run);

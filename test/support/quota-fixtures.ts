@@ -86,3 +86,28 @@ export function maxOverlap(chains: EvidenceEntry[][]): number {
   for (const [, d] of marks) max = Math.max(max, (now += d));
   return max;
 }
+
+/**
+ * Workflow ids in the order the coordinator first granted them, read from its own history (every
+ * execution of the chain, oldest first). Dispatch start order can differ: two runs granted within
+ * one workflow task race to start their dispatch activity.
+ */
+export async function grantOrder(client: Client, workspaceId: string, runtime = 'echo'): Promise<string[]> {
+  const id = quotaWorkflowId(workspaceId, runtime);
+  const chain: string[][] = [];
+  let runId: string | undefined;
+  for (let hop = 0; hop < 50; hop++) {
+    const history = await client.workflow.getHandle(id, runId).fetchHistory();
+    const events = history.events ?? [];
+    chain.unshift(
+      events
+        .map((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes)
+        .filter((a) => a?.signalName === 'quotaGranted')
+        .map((a) => a!.workflowExecution?.workflowId ?? ''),
+    );
+    runId = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
+    if (!runId) break;
+  }
+  const seen = new Set<string>();
+  return chain.flat().filter((w) => !seen.has(w) && seen.add(w));
+}
