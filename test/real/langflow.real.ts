@@ -6,6 +6,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { createLangflowRuntime } from '../../activities/langflow';
 import { FileSecretStore } from '../../activities/local-secrets';
@@ -15,7 +16,7 @@ import { RunState } from '../../workflows/types';
 import { TEST_POLICY_DIR, alice, failureType, uid, withWorker, type Harness } from '../support/harness';
 import { RealLangflow } from '../support/langflow-real';
 import { scanRunForSecrets } from '../support/leak-scan';
-import { tempDir } from '../support/real-servers';
+import { dispatchAttempts, tempDir } from '../support/real-servers';
 import { testEnv } from '../support/shared';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -23,6 +24,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface LangflowOutput {
   sessionId: string;
   answer: string | null;
+}
+
+/** How long after answering a kept-alive request the server closes the idle connection. */
+async function idleCloseMs(port: number): Promise<number> {
+  const socket = net.connect(port, '127.0.0.1');
+  let answered = 0;
+  socket.on('data', () => (answered ||= Date.now()));
+  socket.write('GET /health_check HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n');
+  socket.setTimeout(10_000, () => socket.destroy());
+  await new Promise((r) => socket.once('close', r));
+  return answered ? Date.now() - answered : -1;
 }
 
 async function failedWith(run: RunHandle): Promise<string | undefined> {
@@ -103,6 +115,7 @@ describe('real Langflow 1.13.0: governed runs', function () {
       const run = await start(h, 'badkey', flowId, 'hi');
       assert.equal(await failedWith(run), 'RuntimeRejected');
       assert.equal((await run.status()).lastError?.type, 'RuntimeRejected');
+      assert.equal(await dispatchAttempts(h.client, run.workflowId), 1);
     });
   });
 
@@ -113,11 +126,13 @@ describe('real Langflow 1.13.0: governed runs', function () {
     });
   });
 
-  it('two calls with a keep-alive gap (2-3 s idle) between them both succeed', async function () {
-    // One worker, so the second call may reuse the first call's pooled connection after the server
-    // has closed it as idle.
+  it('runs 2-3 s apart, past the idle keep-alive close of the server (gunicorn, 2 s), all succeed', async function () {
+    // Precondition: the server really closes an idle kept-alive connection within the gaps below.
+    const closedAfterMs = await idleCloseMs(langflow.port);
+    assert.ok(closedAfterMs >= 1_500 && closedAfterMs <= 2_500, `Langflow closed an idle connection after ${closedAfterMs} ms`);
+    // One worker, so each call may reuse the previous call's pooled connection just as the server closes it.
     await worker(async (h) => {
-      for (const gapMs of [0, 2_000, 2_500, 3_000]) {
+      for (const gapMs of [0, 1_800, 1_900, 2_000, 2_500, 3_000]) {
         await sleep(gapMs);
         const text = `after ${gapMs} ms idle`;
         const result = await (await start(h, 'good', flowId, text)).result();
@@ -133,6 +148,7 @@ describe('real Langflow 1.13.0: governed runs', function () {
       const run = await start(h, 'good', flowId, 'hi');
       assert.equal(await failedWith(run), 'RuntimeUnavailable');
       assert.equal((await run.status()).state, RunState.Failed);
+      assert.equal(await dispatchAttempts(h.client, run.workflowId), 5, 'every attempt the retry policy allows');
     });
   });
 });

@@ -24,7 +24,7 @@ import { LangflowFake } from '../fakes/langflow-server';
 import { TEST_POLICY_DIR, alice, bob, decision, failureType, uid, waitForState, withWorker, type Harness } from '../support/harness';
 import { scanRunForSecrets, textOf } from '../support/leak-scan';
 import { OpenBao } from '../support/openbao';
-import { tempDir } from '../support/real-servers';
+import { dispatchAttempts, tempDir } from '../support/real-servers';
 import { testEnv } from '../support/shared';
 
 const KEY = 'sk-lf-real-vault-3c9e71d2a8';
@@ -137,6 +137,7 @@ describe('real OpenBao: secrets and payload keys through governed runs', functio
     await worker(store(wrong), async (h) => {
       const run = await start(h, 'ops1');
       assert.equal(await failedWith(run), 'CredentialsDenied');
+      assert.equal(await dispatchAttempts(h.client, run.workflowId), 1);
       const scan = await scanRunForSecrets(h.client, run.workflowId, [wrong.secretId, role.secretId, KEY], { status: await run.status() });
       assert.deepEqual(scan.found, []);
     });
@@ -162,6 +163,7 @@ describe('real OpenBao: secrets and payload keys through governed runs', functio
         await bao.unseal();
         const result = await run.result();
         assert.equal(result.state, RunState.Succeeded);
+        assert.ok((await dispatchAttempts(h.client, run.workflowId)) >= 2, 'succeeded on a retry');
       } finally {
         if ((await bao.api('GET', 'sys/seal-status', undefined, '')).body?.sealed) await bao.unseal();
       }

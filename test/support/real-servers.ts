@@ -7,9 +7,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Client } from '@temporalio/client';
 import { PROJECT_ROOT } from '../../workers/config';
 
-export const TOOLS_DIR = process.env.PORTARIUM_TOOLS_DIR || path.join(PROJECT_ROOT, '.tools');
+/** Where tools/real-servers.sh installed them (the same variables it reads). */
+export const TOOLS_DIR = process.env.PORTARIUM_REAL_SERVERS_DIR || process.env.PORTARIUM_TOOLS_DIR || path.join(PROJECT_ROOT, '.tools');
 const INSTALL_HINT = 'install it with `bash tools/real-servers.sh` (npm run test:real does)';
 
 /** A server process we started; `stop` ends its process group (SIGTERM, then SIGKILL). */
@@ -92,4 +94,17 @@ export function langflowBinary(): string {
 /** A minimal environment: nothing of the caller's (tokens, proxies) leaks into a server. */
 export function baseEnv(home: string): Record<string, string> {
   return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', TMPDIR: home };
+}
+
+/** How many attempts the run's dispatch activity took (from its history: the last attempt started). */
+export async function dispatchAttempts(client: Client, workflowId: string): Promise<number> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const dispatches = new Set<string>();
+  let attempts = 0;
+  for (const e of history.events ?? []) {
+    if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'dispatchAction') dispatches.add(String(e.eventId));
+    const started = e.activityTaskStartedEventAttributes;
+    if (started && dispatches.has(String(started.scheduledEventId))) attempts = Math.max(attempts, started.attempt ?? 0);
+  }
+  return attempts;
 }
