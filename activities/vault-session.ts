@@ -68,6 +68,7 @@ const unavailable = (message: string) => ApplicationFailure.create({ type: Failu
 const status = (err: unknown) => (err as VaultError | undefined)?.response?.statusCode;
 /** Sealed, rate-limited, failing or unreachable: worth asking again later. */
 const transient = (err: unknown) => {
+  if (err instanceof ApplicationFailure) return !err.nonRetryable;
   const s = status(err);
   return s === undefined || s === 429 || s >= 500;
 };
@@ -167,7 +168,7 @@ export class VaultSession {
       try {
         await this.ensureLogin();
       } catch (err) {
-        if (transient(err) || (err instanceof ApplicationFailure && !err.nonRetryable)) return this.warn(`could not log in at start (${describe(err)}); reads will try again`);
+        if (transient(err)) return this.warn(`could not log in at start (${describe(err)}); reads will try again`);
         throw new VaultStartupError(`vault ${auth.method} login refused at start: ${describe(err)}`);
       }
     }

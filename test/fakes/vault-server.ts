@@ -39,7 +39,7 @@ interface FakeToken {
 export interface TokenOptions {
   /** Like a role's `token_max_ttl`: renewals stop there. */
   maxTtlSeconds?: number;
-  /** Like `token_no_default_policy`: no lookup-self, renew-self or revoke-self. */
+  /** Like `token_no_default_policy`: no lookup-self, renew-self or revoke-self unless `paths` grant them. */
   noDefaultPolicy?: boolean;
 }
 
@@ -120,7 +120,8 @@ export class VaultFake extends HttpFake {
     if (path === 'auth/kubernetes/login' && req.method === 'POST') return this.k8sLogin(req);
     const token = this.live(req);
     if (!token) return BAD_TOKEN;
-    if (/^auth\/token\/(lookup|renew|revoke)-self$/.test(path) && !token.defaultPolicy) return DENIED;
+    // The default policy grants these; a token without it needs them in its own paths.
+    if (/^auth\/token\/(lookup|renew|revoke)-self$/.test(path) && !token.defaultPolicy && !token.paths.some((p) => path.startsWith(p))) return DENIED;
     if (path === 'auth/token/lookup-self' && req.method === 'GET') return this.lookup(req, token);
     if (path === 'auth/token/renew-self' && (req.method === 'POST' || req.method === 'PUT')) return this.renew(req, token);
     if (path === 'auth/token/revoke-self' && (req.method === 'POST' || req.method === 'PUT')) {
