@@ -268,7 +268,7 @@ export class VaultSession {
         if (transient(err)) return; // sealed or unreachable: look again on the next request
         // Refused: requests go on with it and say what Vault says; start() names the missing capability.
         this.validUntil = Infinity;
-        return this.warnOnce('lookup', 'lookup-self is refused for VAULT_TOKEN: its expiry is unknown and it is not renewed (see the token policy in docs/runtimes.md)');
+        return this.warnOnce('lookup', 'lookup-self is refused for VAULT_TOKEN (it is invalid or expired, or its policy lacks "read" on auth/token/lookup-self): its expiry is unknown and it is not renewed (see the token policy in docs/runtimes.md)');
       }
       this.adopt(auth.token, look);
       if (look.expiresAt !== Infinity && !look.renewable) this.warnOnce('static', `VAULT_TOKEN is not renewable and expires at ${iso(look.expiresAt)}; a static token cannot log in again: replace it before then`);
@@ -315,14 +315,14 @@ export class VaultSession {
   private adopt(token: string, look: Lookup): void {
     this.token = token;
     this.expiresAt = look.expiresAt;
-    const static_ = this.options.auth.method === 'token';
     this.fullLease = Math.max(this.fullLease, look.ttl);
     if (look.expiresAt === Infinity) {
       this.validUntil = Infinity;
       this.stopRenewing();
       return;
     }
-    this.validUntil = static_ ? Infinity : look.expiresAt - margin(look.ttl);
+    // A static token is used until Vault refuses it: it cannot log in again anyway.
+    this.validUntil = this.options.auth.method === 'token' ? Infinity : look.expiresAt - margin(look.ttl);
     if (look.renewable) this.schedule(look.ttl);
     else this.stopRenewing();
   }

@@ -279,10 +279,10 @@ describe('secrets: Vault store (node-vault)', function () {
   });
 
   it('says why a replaced token could not be revoked (its policy lacks revoke-self)', async function () {
-    fake.approles.set(ROLE_ID, { secretId: SECRET_ID, paths: [A, 'auth/token/lookup-self'], ttlSeconds: 1, noDefaultPolicy: true });
+    fake.approles.set(ROLE_ID, { secretId: SECRET_ID, paths: [A, 'auth/token/lookup-self'], ttlSeconds: 2, noDefaultPolicy: true });
     const store = approle();
     assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
-    await until(() => calls('auth/token/renew-self') === 1, 1500); // refused (403): log in again at the next read
+    await until(() => calls('auth/token/renew-self') === 1, 2500); // refused (403): log in again at the next read, while the old token lives
     assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
     assert.equal(logins(), 2);
     await until(() => warnings.length === 1);
