@@ -17,6 +17,7 @@ import { loadConfig } from '../workers/config';
 import { payloadKeyProvider } from '../workers/data-converter';
 import { configuredSecretStore } from '../workers/worker';
 import { VaultFake } from './fakes/vault-server';
+import { startWorkerProcess } from './support/worker-process';
 import { failureOf, until } from './support/failures';
 
 const A = 'secret/data/portarium/ws-a/';
@@ -319,6 +320,22 @@ describe('secrets: Vault store (node-vault)', function () {
     await assert.rejects(session({ method: 'token', token: 'hvs.unknown-token-xyz' }).start(), VaultStartupError);
     await assert.rejects(session({ method: 'approle', roleId: ROLE_ID, secretId: 'sid-wrong-000000' }).start(), (e: Error) => e instanceof VaultStartupError && !e.message.includes('sid-wrong-000000'));
     for (const s of [SECRET_ID, ...fake.tokens.keys()]) assert.ok(!warnings.join('\n').includes(s));
+  });
+
+  it('a worker process whose VAULT_TOKEN cannot look itself up exits at start, naming the capability and not the token', async function () {
+    this.timeout(30_000);
+    const token = fake.token([A], 3600, true, { noDefaultPolicy: true });
+    const err = await startWorkerProcess({ VAULT_ADDR: fake.url, VAULT_TOKEN: token, PORTARIUM_DATA_DIR: tmp, PORTARIUM_LOG_LEVEL: 'WARN' }).then(
+      (w) => {
+        w.child.kill();
+        return undefined;
+      },
+      (e: Error) => e,
+    );
+    assert.ok(err, 'the worker did not start');
+    assert.match(err.message, /worker exited 1/);
+    assert.match(err.message, /auth\/token\/lookup-self/);
+    assert.ok(!err.message.includes(token));
   });
 
   it('start-up check: a good token starts (renewed once, no warning); a non-renewable one warns when it expires; Vault down only warns', async function () {
