@@ -79,6 +79,12 @@ function parseAction(call: RuntimeCall): { flow: string; input: LangflowInput } 
   // Langflow 1.13 takes a user_id and runs the flow as that user (their variables, their memory):
   // a caller could act as someone else, so it is never sent. The run acts as the API key's owner.
   if (input && Object.hasOwn(input, 'user_id')) throw runtimeRejected(`langflow: user_id is not accepted for flow ${target}: it would run the flow as another Langflow user; runs act as the owner of the workspace's API key`, { reason: 'userIdNotAccepted' });
+  // zod drops a `__proto__` key from records silently, so such a tweak would go unchecked: refuse it.
+  const tweaks = (input as { tweaks?: unknown }).tweaks;
+  const proto = (v: unknown) => typeof v === 'object' && v !== null && Object.hasOwn(v, '__proto__');
+  if (proto(tweaks) || (typeof tweaks === 'object' && tweaks !== null && Object.values(tweaks).some(proto))) {
+    throw runtimeRejected(`langflow: bad action input for flow ${target}: tweaks may not use the key __proto__`, { issues: [{ path: 'tweaks', message: 'the key __proto__ is not a component or field' }] });
+  }
   const parsed = LangflowInput.safeParse(input);
   if (!parsed.success) throw runtimeRejected(`langflow: bad action input for flow ${target}:\n${z.prettifyError(parsed.error)}`, { issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
   return { flow: target, input: parsed.data };
