@@ -5,15 +5,19 @@
  * LLM flow's output on its way into a governed run's history.
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { createLangflowRuntime } from '../activities/langflow';
 import { componentName, toolRefusal } from '../activities/langflow-tools';
 import { isCredentialField, redactCredentialFields } from '../activities/secret-scrubber';
 import { isToolField, toolsOfField } from '../policies/langflow-tweaks';
 import type { RuntimeAdapter } from '../activities/runtime-port';
-import type { LoadedPolicies } from '../policies/load';
+import { type LoadedPolicies, PolicyLoadError, loadPolicyDir } from '../policies/load';
 import type { ToolClass } from '../policies/schema';
 import type { JsonValue } from '../workflows/types';
 import { LangflowFake } from './fakes/langflow-server';
+import { TEST_POLICY_DIR } from './support/harness';
 import { type TestCallOptions, testCall } from './support/runtime-call';
 import { failureOf, typeOf } from './support/failures';
 
@@ -366,6 +370,43 @@ describe('langflow tweaks: allow-list and tool fields', function () {
     assert.deepEqual(toolsOfField('tool', 'MCP', 'delete_repo'), ['MCP', 'delete_repo']);
     assert.equal(toolsOfField('tools', 'Agent', [3]), undefined);
     assert.deepEqual(toolsOfField('add_calculator_tool', 'Agent', 'false'), []);
+  });
+});
+
+describe('langflow tweak allow-lists in policy files', function () {
+  let dir: string;
+  const write = (langflow: object, defaults: object = {}) => {
+    fs.writeFileSync(path.join(dir, 'w.json'), JSON.stringify({ schemaVersion: 1, kind: 'workspace', workspace: 'w', defaults, rules: [], connections: { langflow: { baseUrl: 'http://lf.example:7860', ...langflow } } }));
+    return () => loadPolicyDir(dir);
+  };
+  beforeEach(function () {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-lf-pol-'));
+    fs.copyFileSync(path.join(TEST_POLICY_DIR, 'defaults.json'), path.join(dir, 'defaults.json'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('loads an allow-list, and an older connection without one (no tweaks allowed)', function () {
+    const loaded = write({ flows: { 'support-agent': { tweaks: { OpenAIModel: ['temperature'], 'Chat Output': ['sender_name'] } } } })();
+    assert.deepEqual(loaded.connectionsFor('w').connections.langflow?.flows, { 'support-agent': { tweaks: { OpenAIModel: ['temperature'], 'Chat Output': ['sender_name'] } } });
+    assert.deepEqual(loaded.warnings, []);
+    assert.equal(write({})().connectionsFor('w').connections.langflow?.flows, undefined);
+  });
+
+  it('refuses malformed allow-lists, naming the path', function () {
+    for (const [flows, at] of [
+      [{ 'bad flow': { tweaks: {} } }, /connections\.langflow\.flows\.bad flow/],
+      [{ f: { tweaks: { Agent: 'temperature' } } }, /connections\.langflow\.flows\.f\.tweaks\.Agent/],
+      [{ f: { tweaks: { Agent: ['not a field'] } } }, /connections\.langflow\.flows\.f\.tweaks\.Agent\.0/],
+      [{ f: { tweak: {} } }, /connections\.langflow\.flows\.f/],
+    ] as const) {
+      assert.throws(write({ flows }), (err: unknown) => err instanceof PolicyLoadError && err.problems.some((p) => at.test(p.path)), JSON.stringify(flows));
+    }
+  });
+
+  it('warns about protected fields, tool_mode, and tool fields whose tool the flow may not enable', function () {
+    const tweaks = { ChatInput: ['code'], SearchAPI: ['tool_mode'], Agent: ['add_calculator_tool', 'add_shell_tool'] };
+    const { warnings } = write({ flows: { f: { tweaks } } }, { flowTools: { f: ['calculator'] } })();
+    assert.deepEqual(warnings.map((w) => w.path), ['connections.langflow.flows.f.tweaks.ChatInput.0', 'connections.langflow.flows.f.tweaks.SearchAPI.0', 'connections.langflow.flows.f.tweaks.Agent.1']);
   });
 });
 
