@@ -127,7 +127,7 @@ describe('langflow adapter', function () {
 
     const cases: [string, Parameters<LangflowFake['flow']>[1], string][] = [
       ['404 unknown flow', undefined, 'RuntimeRejected'],
-      ['422 validation error', { status: 422 }, 'RuntimeRejected'],
+      ['422 refused tweak', { status: 422 }, 'RuntimeRejected'],
       ['500 flow failure', { fail: 'boom' }, 'RuntimeRejected'],
       ['502 bad gateway', { status: 502 }, 'RuntimeOutcomeUnknown'],
       ['504 gateway timeout', { status: 504 }, 'RuntimeOutcomeUnknown'],
