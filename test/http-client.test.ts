@@ -54,6 +54,7 @@ describe('http client: not sent or maybe sent', function () {
     assert.equal(await outcome(http.request(post)), 'HTTP 200');
     assert.equal(fake.requests.length, 2);
     assert.equal(fake.resets, 0, 'no POST landed on a connection the server was closing');
+    assert.equal(fake.requests[0].headers.connection, 'close', 'the server is told the connection ends with the answer');
   });
 
   it('a GET that loses the race on a pooled connection is sent again once, on a fresh one', async function () {
