@@ -7,6 +7,7 @@
 import { promises as dns } from 'node:dns';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import axios, { type AxiosResponse } from 'axios';
 import type { EgressRule } from '../policies/connections';
@@ -136,9 +137,25 @@ interface Agents {
 /** No socket here is ever reused, so one set serves every client. */
 const FRESH: Agents = { http: tracked(new http.Agent({ keepAlive: false })), https: tracked(new https.Agent({ keepAlive: false })) };
 
+/**
+ * Idle sockets close after POOL_IDLE_MS. Not the agent's `timeout` option: that also applies while a
+ * socket connects, and would cut a slow connect (one lost SYN takes a second) short.
+ */
+function idleClose<A extends http.Agent>(agent: A): A {
+  // Node uses the boolean this returns (keep or destroy); the typings say void.
+  const a = agent as unknown as { keepSocketAlive(socket: Socket): boolean };
+  const keep = a.keepSocketAlive.bind(a);
+  a.keepSocketAlive = (socket) => {
+    const kept = keep(socket);
+    if (!socket.timeout || socket.timeout > POOL_IDLE_MS) socket.setTimeout(POOL_IDLE_MS);
+    return kept;
+  };
+  return agent;
+}
+
 const pooled = (): Agents => ({
-  http: tracked(new http.Agent({ keepAlive: true, timeout: POOL_IDLE_MS })),
-  https: tracked(new https.Agent({ keepAlive: true, timeout: POOL_IDLE_MS })),
+  http: tracked(idleClose(new http.Agent({ keepAlive: true }))),
+  https: tracked(idleClose(new https.Agent({ keepAlive: true }))),
 });
 
 /** Whether the failed request could have reached the server; unknown (no tracked socket state) counts as yes. */

@@ -20,7 +20,7 @@ import { testCall } from './support/runtime-call';
 /** Short in tests: connections idle for 150 ms are being closed, and reset any request, for 3 s. */
 const IDLE: IdleClose = { afterMs: 150, raceMs: 3_000 };
 /** Past the idle close, inside the race window. */
-const SPACING_MS = 400;
+const SPACING_MS = 300;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const client = (extra: Partial<Parameters<typeof createGuardedHttp>[0]> = {}) =>
@@ -65,6 +65,15 @@ describe('http client: not sent or maybe sent', function () {
     assert.equal(await outcome(http.request(get)), 'HTTP 200');
     assert.equal(fake.resets, 1, 'the second GET reused the connection and was reset unread');
     assert.equal(fake.requests.length, 2);
+  });
+
+  it('a pooled connection idle for over a second is not reused', async function () {
+    const http = client();
+    const get: HttpRequest = { method: 'GET', url: `${fake.url}/poll`, timeoutMs: 2_000 };
+    assert.equal(await outcome(http.request(get)), 'HTTP 200');
+    await sleep(1_300);
+    assert.equal(await outcome(http.request(get)), 'HTTP 200');
+    assert.equal(fake.resets, 0);
   });
 
   it('a reset after the server read the request on a fresh connection is maybe sent, and not sent again', async function () {
