@@ -46,8 +46,8 @@ export interface HttpResponse {
 
 /**
  * The request failed without an HTTP answer. `sent` is false only when the server certainly did not
- * receive it: no connection was ever made (refused, unknown host, DNS or connect timeout, cancelled
- * before connecting); adapters may then retry freely. Otherwise the call may have been applied, and a
+ * receive it: no connection was ever made (refused, unknown host, DNS or connect timeout, TLS handshake
+ * refused, cancelled before connecting); adapters may then retry freely. Otherwise the call may have been applied, and a
  * non-idempotent call must be looked up before it is sent again.
  */
 export class TransportError extends Error {
@@ -105,7 +105,8 @@ const MAX_REDIRECTS = 5;
  * - GETs (polls, look-ups: safe to repeat) keep connections alive, in a pool of their own per client, so
  *   a socket whose address one workspace's rule checked never serves another workspace. Idle sockets
  *   close after 1 s, before common server idle timeouts (gunicorn 2 s, uvicorn and Node 5 s), and a GET
- *   reset on a reused socket before any byte of an answer is sent once more on a fresh connection.
+ *   reset on a reused socket before an answer (no response headers) is sent once more, on a fresh
+ *   connection.
  * A socket is marked once connected (TLS: handshake done); a failure on a socket never connected, or
  * before one was assigned, is "not sent".
  */
@@ -167,7 +168,7 @@ function reached(err: unknown): boolean | undefined {
   return socket[CONNECTED] !== false;
 }
 
-/** A GET reset on a reused socket before any byte of an answer: the server closed it under us. */
+/** A request reset on a reused socket before an answer: the server may have closed it under us. */
 function lostKeepAliveRace(err: unknown): boolean {
   const e = err as { request?: unknown; code?: string; response?: unknown };
   const request = e.request;

@@ -120,8 +120,8 @@ export class HttpFake {
   }
 
   private armIdleClose(s: import('node:net').Socket, c: Conn): void {
-    const { afterMs, raceMs = 0 } = this.idleClose!;
-    if (s.destroyed) return;
+    if (!this.idleClose || s.destroyed) return;
+    const { afterMs, raceMs = 0 } = this.idleClose;
     c.timer = setTimeout(() => {
       c.closing = true;
       c.timer = setTimeout(() => s.destroy(), raceMs);
