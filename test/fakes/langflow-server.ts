@@ -7,7 +7,7 @@
  * that names no output gives 200 with `outputs: []`. Tests register flows and say how each behaves.
  */
 import { randomUUID } from 'node:crypto';
-import { HttpFake, type RecordedRequest, type Reply } from './http-fake';
+import { GUNICORN_IDLE, HttpFake, type RecordedRequest, type Reply } from './http-fake';
 
 /** How a registered flow answers. */
 export interface FakeFlow {
@@ -100,7 +100,8 @@ export class LangflowFake extends HttpFake {
   /** @param apiKey the only key accepted. */
   constructor(readonly apiKey = 'sk-fake-0123456789abcdef') {
     const flows = new Map<string, FakeFlow>();
-    super((req) => answer(req, flows, apiKey));
+    // Langflow runs under gunicorn, which closes idle keep-alive connections.
+    super((req) => answer(req, flows, apiKey), { ...GUNICORN_IDLE });
     this.flows = flows;
   }
 
