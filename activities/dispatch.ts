@@ -20,7 +20,7 @@ import type { PayloadRef, PayloadStore } from './payload-store';
 import type { RuntimeAdapter } from './runtime-port';
 import { type PersistEvidenceRequest, appendEvidence } from './evidence';
 import type { EvidenceSink } from './evidence-sink';
-import { SecretScrubber } from './secret-scrubber';
+import { SecretScrubber, redactCredentialFields } from './secret-scrubber';
 import { runTraceparent } from './trace-context';
 import type { SecretStore } from './secrets-port';
 import { clipUtf8, utf8Bytes } from './utf8';
@@ -189,8 +189,8 @@ export function createDispatchActivities(deps: DispatchDeps) {
       const parsed = outcomeSchema.safeParse(raw);
       if (!parsed.success) throw runtimeRejected(`${req.runtime} returned a malformed result: ${parsed.error.issues[0]?.message}`);
       checkOutput(req.runtime, parsed.data.output);
-      // Secret values, then secret-looking fields, never reach workflow history.
-      const output = redact(scrub.json(parsed.data.output as JsonValue));
+      // Secret values, then credential-named fields, never reach workflow history (token counts do).
+      const output = redactCredentialFields(scrub.json(parsed.data.output as JsonValue));
       const text = JSON.stringify(output);
       const small = utf8Bytes(text) <= MAX_OUTPUT_BYTES;
       let outputRef: PayloadRef | undefined;

@@ -5,6 +5,10 @@
  * response size, and tells the adapter whether a failed request may have reached the server.
  */
 import { promises as dns } from 'node:dns';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import axios, { type AxiosResponse } from 'axios';
 import type { EgressRule } from '../policies/connections';
 import { FailureType, refusal, runtimeRejected } from '../workflows/failures';
@@ -42,8 +46,9 @@ export interface HttpResponse {
 
 /**
  * The request failed without an HTTP answer. `sent` is false only when the server certainly did not
- * receive it (refused connection, unknown host); adapters may then retry freely. Otherwise the call
- * may have been applied, and a non-idempotent call must be looked up before it is sent again.
+ * receive it: no connection was ever made (refused, unknown host, DNS or connect timeout, TLS handshake
+ * refused, cancelled before connecting); adapters may then retry freely. Otherwise the call may have been applied, and a
+ * non-idempotent call must be looked up before it is sent again.
  */
 export class TransportError extends Error {
   override readonly name = 'TransportError';
@@ -88,6 +93,87 @@ export interface GuardOptions {
 
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 const MAX_REDIRECTS = 5;
+
+/*
+ * Connections. A server closes idle keep-alive connections (gunicorn, under Langflow, after 2 s), and a
+ * request written to a pooled connection just as it closes is reset unread, which looks exactly like a
+ * server that took the request and died. So:
+ * - everything but GET goes on a fresh connection (`Connection: close`): a reset after connecting then
+ *   really is "maybe sent", and no call that starts work is ever lost to that race. Measured on loopback
+ *   through this client, a fresh connection adds under 1 ms; over a network, one round trip (and the
+ *   TLS handshake), small beside the work such a call starts;
+ * - GETs (polls, look-ups: safe to repeat) keep connections alive, in a pool of their own per client, so
+ *   a socket whose address one workspace's rule checked never serves another workspace. Idle sockets
+ *   close after 1 s, before common server idle timeouts (gunicorn 2 s, uvicorn and Node 5 s), and a GET
+ *   reset on a reused socket before an answer (no response headers) is sent once more, on a fresh
+ *   connection.
+ * A socket is marked once connected (TLS: handshake done); a failure on a socket never connected, or
+ * before one was assigned, is "not sent".
+ */
+const POOL_IDLE_MS = 1_000;
+const CONNECTED = Symbol('connected');
+type Tracked = Duplex & { encrypted?: boolean; [CONNECTED]?: boolean };
+
+function tracked<A extends http.Agent>(agent: A): A {
+  const create = agent.createConnection.bind(agent);
+  const mark = (socket: Duplex | null | undefined) => {
+    const s = socket as Tracked | null | undefined;
+    if (!s || s[CONNECTED] !== undefined) return;
+    s[CONNECTED] = false;
+    s.once(s.encrypted ? 'secureConnect' : 'connect', () => (s[CONNECTED] = true));
+  };
+  agent.createConnection = (options, cb) => {
+    const socket = create(options, cb && ((err, s) => (mark(s), cb(err, s))));
+    mark(socket);
+    return socket;
+  };
+  return agent;
+}
+
+interface Agents {
+  http: http.Agent;
+  https: https.Agent;
+}
+
+/** No socket here is ever reused, so one set serves every client. */
+const FRESH: Agents = { http: tracked(new http.Agent({ keepAlive: false })), https: tracked(new https.Agent({ keepAlive: false })) };
+
+/**
+ * Idle sockets close after POOL_IDLE_MS. Not the agent's `timeout` option: that also applies while a
+ * socket connects, and would cut a slow connect (one lost SYN takes a second) short.
+ */
+function idleClose<A extends http.Agent>(agent: A): A {
+  // Node uses the boolean this returns (keep or destroy); the typings say void.
+  const a = agent as unknown as { keepSocketAlive(socket: Socket): boolean };
+  const keep = a.keepSocketAlive.bind(a);
+  a.keepSocketAlive = (socket) => {
+    const kept = keep(socket);
+    if (!socket.timeout || socket.timeout > POOL_IDLE_MS) socket.setTimeout(POOL_IDLE_MS);
+    return kept;
+  };
+  return agent;
+}
+
+const pooled = (): Agents => ({
+  http: tracked(idleClose(new http.Agent({ keepAlive: true }))),
+  https: tracked(idleClose(new https.Agent({ keepAlive: true }))),
+});
+
+/** Whether the failed request could have reached the server; unknown (no tracked socket state) counts as yes. */
+function reached(err: unknown): boolean | undefined {
+  const request = (err as { request?: unknown }).request;
+  if (!(request instanceof http.ClientRequest)) return undefined;
+  const socket = request.socket as Tracked | null;
+  if (!socket) return false;
+  return socket[CONNECTED] !== false;
+}
+
+/** A request reset on a reused socket before an answer: the server may have closed it under us. */
+function lostKeepAliveRace(err: unknown): boolean {
+  const e = err as { request?: unknown; code?: string; response?: unknown };
+  const request = e.request;
+  return request instanceof http.ClientRequest && request.reusedSocket && !(request as { res?: unknown }).res && !e.response && (e.code === 'ECONNRESET' || e.code === 'EPIPE');
+}
 
 const egressDenied = (opts: GuardOptions, why: string) =>
   refusal(FailureType.EgressDenied, `egress refused for ${opts.runtime} in workspace ${opts.workspaceId}: ${why}`);
@@ -148,28 +234,41 @@ function lowerHeaders(res: AxiosResponse): Record<string, string> {
   return out;
 }
 
-async function send(opts: GuardOptions, url: URL, req: HttpRequest): Promise<AxiosResponse<string>> {
+async function send(opts: GuardOptions, pool: Agents, url: URL, req: HttpRequest): Promise<AxiosResponse<string>> {
   const maxBytes = opts.maxResponseBytes ?? 8 * 1024 * 1024;
+  const keepAlive = req.method === 'GET';
   try {
-    return await axios.request<string>({
-      method: req.method,
-      url: url.toString(),
-      headers: { 'user-agent': 'portarium-worker', ...opts.headers, ...req.headers, ...(req.json !== undefined ? { 'content-type': 'application/json' } : {}) },
-      data: req.form ?? (req.json !== undefined ? JSON.stringify(req.json) : req.body),
-      timeout: req.timeoutMs,
-      signal: req.signal,
-      maxRedirects: 0,
-      maxContentLength: maxBytes,
-      maxBodyLength: 64 * 1024 * 1024,
-      responseType: 'text',
-      transformResponse: [(d: string) => d],
-      validateStatus: () => true,
-      proxy: false,
-      lookup: guardedLookup(opts),
-    } as Parameters<typeof axios.request>[0]);
+    return await attempt(opts, keepAlive ? pool : FRESH, url, req, maxBytes);
+  } catch (err) {
+    if (!keepAlive || !lostKeepAliveRace(err) || req.signal?.aborted) throw transportFailure(opts, err, maxBytes);
+  }
+  try {
+    return await attempt(opts, FRESH, url, req, maxBytes);
   } catch (err) {
     throw transportFailure(opts, err, maxBytes);
   }
+}
+
+function attempt(opts: GuardOptions, agents: Agents, url: URL, req: HttpRequest, maxBytes: number): Promise<AxiosResponse<string>> {
+  return axios.request<string>({
+    method: req.method,
+    url: url.toString(),
+    headers: { 'user-agent': 'portarium-worker', ...opts.headers, ...req.headers, ...(req.json !== undefined ? { 'content-type': 'application/json' } : {}) },
+    data: req.form ?? (req.json !== undefined ? JSON.stringify(req.json) : req.body),
+    timeout: req.timeoutMs,
+    signal: req.signal,
+    maxRedirects: 0,
+    maxContentLength: maxBytes,
+    maxBodyLength: 64 * 1024 * 1024,
+    responseType: 'text',
+    transformResponse: [(d: string) => d],
+    validateStatus: () => true,
+    proxy: false,
+    httpAgent: agents.http,
+    httpsAgent: agents.https,
+    // Node hands it to the agent for each new connection: every connection is checked with this client's rule.
+    lookup: guardedLookup(opts),
+  } as Parameters<typeof axios.request>[0]);
 }
 
 function transportFailure(opts: GuardOptions, err: unknown, maxBytes: number): Error {
@@ -179,19 +278,21 @@ function transportFailure(opts: GuardOptions, err: unknown, maxBytes: number): E
   if (lookup) return egressDenied(opts, lookup.message);
   if (/maxContentLength/.test(e.message ?? '')) return runtimeRejected(`${opts.runtime} answered with more than ${maxBytes} bytes`);
   const code = e.code ?? (e.message === 'canceled' ? 'ERR_CANCELED' : 'UNKNOWN');
-  if (code === 'ERR_CANCELED') return new TransportError(`${opts.runtime}: request aborted`, 'ABORTED', true);
+  const sent = !NOT_SENT.has(code) && reached(err) !== false;
+  if (code === 'ERR_CANCELED') return new TransportError(`${opts.runtime}: request aborted`, 'ABORTED', sent);
   const timedOut = code === 'ECONNABORTED' || code === 'ETIMEDOUT';
-  return new TransportError(`${opts.runtime}: ${timedOut ? 'no answer in time' : e.message ?? code} (${code})`, timedOut ? 'TIMEOUT' : code, !NOT_SENT.has(code));
+  return new TransportError(`${opts.runtime}: ${timedOut ? 'no answer in time' : e.message ?? code} (${code})`, timedOut ? 'TIMEOUT' : code, sent);
 }
 
 /** A client bound to one workspace and runtime. */
 export function createGuardedHttp(opts: GuardOptions): HttpClient {
+  const pool = pooled();
   return {
     async request(req: HttpRequest): Promise<HttpResponse> {
       let url = checkUrl(opts, req.url);
       let current = req;
       for (let hop = 0; ; hop++) {
-        const res = await send(opts, url, current);
+        const res = await send(opts, pool, url, current);
         const location = res.headers?.location as string | undefined;
         if (res.status < 300 || res.status > 399 || !location || req.followRedirects === false) {
           const text = typeof res.data === 'string' ? res.data : '';

@@ -1,16 +1,23 @@
 /**
- * Which agent tools a Langflow run switches on, and whether this run may. Pure: no I/O.
+ * What a Langflow run's tweaks may change, and which agent tools the run switches on. Pure: no I/O.
  * Policy already weighed the declared tools when it decided the run (`policies/evaluate.ts`). The check
- * runs again at dispatch because tweaks can switch on tools nobody declared, because the workspace's
- * allow-list may have been tightened since the decision, and because a run must never carry a tool
- * whose class needs a stricter tier than the one it was decided at.
+ * runs again at dispatch because tweaks can switch on tools nobody declared (Langflow 1.13: component
+ * fields such as an Agent's `add_calculator_tool`), because the workspace's allow-lists may have been
+ * tightened since the decision, and because a run must never carry a tool whose class needs a
+ * stricter tier than the one it was decided at. Tweaks are denied unless the flow's allow-list names
+ * the field (`connections.langflow.flows.<flow>.tweaks`).
  */
+import { type TweakAllowList, allowedFields, componentName, isToolField, toolsOfField } from '../policies/langflow-tweaks';
 import type { ToolClass } from '../policies/schema';
 import { TOOL_CLASS_TIER, classifyTool } from '../policies/tools';
 import type { Tier } from '../workflows/types';
 
+export { componentName } from '../policies/langflow-tweaks';
+
 // MAINTENANCE: same order as STRENGTH in policies/evaluate.ts.
 const STRENGTH: Record<Tier, number> = { Auto: 0, Assisted: 1, HumanApprove: 2, ManualOnly: 3 };
+
+type Tweaks = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 
 /** What the check needs from the request and the workspace's current policy. */
 export interface ToolCheck {
@@ -19,40 +26,37 @@ export interface ToolCheck {
   /** `action.tools`, the tools policy decided on. */
   declared: readonly string[];
   /** Tweaks the run sends, by component id. */
-  tweaks: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  tweaks: Tweaks;
   /** Tier the run was decided at. Missing counts as Auto, so every tool needs the weakest class. */
   tier?: Tier;
   flowTools?: Readonly<Record<string, readonly string[]>>;
   toolClasses?: Readonly<Record<string, ToolClass>>;
 }
 
-/** Component name of a tweak key: the part before the last `-` (`SearchAPI-x1y2` gives `SearchAPI`). */
-export function componentName(key: string): string {
-  const i = key.lastIndexOf('-');
-  return i > 0 ? key.slice(0, i) : key;
-}
-
-/** Anything but an explicit "off" counts as on: an odd value must not slip a tool past the check. */
-function switchesOn(value: unknown): boolean {
-  return value !== undefined && value !== null && value !== false && value !== 0 && value !== 'false';
-}
-
-/** Tools the tweaks switch on: components named like a declared tool, and any component put in tool mode. */
-export function tweakTools(tweaks: ToolCheck['tweaks'], declared: ReadonlySet<string>): string[] {
+/** Tools the tweaks switch on, or a reason when a tool field's value cannot be read. */
+export function tweakTools(tweaks: Tweaks, declared: ReadonlySet<string>): { tools: string[] } | { unreadable: string } {
   const found = new Set<string>();
   for (const [key, fields] of Object.entries(tweaks)) {
     const name = componentName(key);
-    if (declared.has(name) || switchesOn(fields.tool_mode)) found.add(name);
+    // A component named like a declared tool is that tool, configured.
+    if (declared.has(name)) found.add(name);
+    for (const [field, value] of Object.entries(fields)) {
+      if (!isToolField(field)) continue;
+      const tools = toolsOfField(field, name, value);
+      if (!tools) return { unreadable: `${key}.${field}` };
+      for (const t of tools) found.add(t);
+    }
   }
-  return [...found];
+  return { tools: [...found] };
 }
 
 /** Why this run may not enable its tools, or undefined when it may. */
 export function toolRefusal(c: ToolCheck): string | undefined {
   const declared = new Set(c.declared);
   const fromTweaks = tweakTools(c.tweaks, declared);
-  const undeclared = fromTweaks.find((t) => !declared.has(t));
-  if (undeclared) return `a tweak puts component ${undeclared} in tool mode, but the action did not declare tool ${undeclared}, so policy never governed it`;
+  if ('unreadable' in fromTweaks) return `tweak ${fromTweaks.unreadable} lists tools in a form that cannot be checked (expected tool names, or objects with a name)`;
+  const undeclared = fromTweaks.tools.find((t) => !declared.has(t));
+  if (undeclared) return `a tweak switches on tool ${undeclared}, but the action did not declare tool ${undeclared}, so policy never governed it`;
   // Own-property lookups only: a target such as `constructor` must not find Object.prototype members.
   const allowed = c.flowTools && Object.hasOwn(c.flowTools, c.target) ? c.flowTools[c.target] : undefined;
   const tier = c.tier ?? 'Auto';
@@ -63,4 +67,20 @@ export function toolRefusal(c: ToolCheck): string | undefined {
     if (STRENGTH[floor] > STRENGTH[tier]) return `tool ${tool} (${cls}) needs tier ${floor} or stricter, but the run was decided at ${tier}`;
   }
   return undefined;
+}
+
+/** Most refused fields a refusal names. */
+const MAX_NAMED = 20;
+
+/** Tweaked fields (`key.field`) the flow's allow-list does not admit; empty when every one is admitted. */
+export function refusedTweaks(tweaks: Tweaks, allow: TweakAllowList | undefined): string[] {
+  const refused: string[] = [];
+  for (const [key, fields] of Object.entries(tweaks)) {
+    const admitted = allowedFields(allow, key);
+    for (const field of Object.keys(fields)) {
+      if (!admitted.includes(field)) refused.push(`${key}.${field}`);
+      if (refused.length >= MAX_NAMED) return refused;
+    }
+  }
+  return refused;
 }

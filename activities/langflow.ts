@@ -5,7 +5,10 @@
  * `/run` is synchronous and Langflow has no idempotency key and no way to look a run up, so once a
  * request may have reached the server, a failure without a clear answer is `RuntimeOutcomeUnknown`:
  * the flow (an agent, possibly with tools) may have acted, and resending could act twice.
- * Agent tools are checked again before anything is sent or any secret is read (`./langflow-tools`).
+ * Agent tools and the flow's tweak allow-list are checked before anything is sent or any secret is
+ * read (`./langflow-tools`). Behaviour follows Langflow 1.13.0 as observed (runtime-contracts.md,
+ * appendix): a bad body is not refused but run with empty input, so the body is validated here; the
+ * only 422 is a refused (protected) tweak.
  */
 import type { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
@@ -14,30 +17,15 @@ import type { LoadedPolicies } from '../policies/load';
 import { FailureType, refusal, runtimeOutcomeUnknown, runtimeRejected, runtimeUnavailable } from '../workflows/failures';
 import type { JsonValue } from '../workflows/types';
 import { type HttpResponse, TransportError, requestOrTransportError } from './http-client';
-import { toolRefusal } from './langflow-tools';
+import { type LangflowInput, parseLangflowAction } from './langflow-input';
+import { refusedTweaks, toolRefusal } from './langflow-tools';
 import type { RuntimeAdapter, RuntimeCall, RuntimeOutcome } from './runtime-port';
 import { clipUtf8 } from './utf8';
 
-/** A flow UUID or a flow's endpoint name. */
-const FLOW = /^[A-Za-z0-9_-]{1,128}$/;
+export { LangflowInput } from './langflow-input';
+
 /** Keep the activity alive while the synchronous call runs (dispatch heartbeat timeout is 10s). */
 const HEARTBEAT_EVERY_MS = 2_000;
-
-// `__proto__` would vanish when the record is rebuilt, so the tweak would be dropped unchecked.
-const tweakKey = z.string().min(1).max(256).refine((k) => k !== '__proto__', 'not a component id');
-
-/** `action.input` of a Langflow action: the body of `/run`, minus `stream`. */
-export const LangflowInput = z.strictObject({
-  input_value: z.string(),
-  input_type: z.enum(['chat', 'text', 'any']).default('chat'),
-  output_type: z.enum(['chat', 'text', 'any', 'debug']).default('chat'),
-  output_component: z.string().max(256).optional(),
-  /** Per component id, field values to override. */
-  tweaks: z.record(tweakKey, z.record(z.string(), z.unknown())).optional(),
-  /** Scopes the flow's chat memory. @default the run's correlation id */
-  session_id: z.string().min(1).max(256).optional(),
-});
-export type LangflowInput = z.infer<typeof LangflowInput>;
 
 const LangflowSecret = z.object({ apiKey: z.string().min(1) });
 
@@ -60,18 +48,21 @@ export interface LangflowDeps {
 /** Heartbeat stages; a retry that finds `calling` knows an earlier attempt may have run the flow. */
 type Stage = { stage: 'calling'; flow: string; sessionId: string } | { stage: 'notSent'; flow: string };
 
-function parseAction(call: RuntimeCall): { flow: string; input: LangflowInput } {
-  const { target, input } = call.request;
-  if (!FLOW.test(target)) throw runtimeRejected(`langflow: target must be a flow id or endpoint name (letters, digits, _ and -, at most 128), got ${JSON.stringify(target.slice(0, 140))}`);
-  const parsed = LangflowInput.safeParse(input);
-  if (!parsed.success) throw runtimeRejected(`langflow: bad action input for flow ${target}:\n${z.prettifyError(parsed.error)}`, { issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
-  return { flow: target, input: parsed.data };
-}
-
 function checkTools(deps: LangflowDeps, call: RuntimeCall, flow: string, input: LangflowInput): void {
   const { defaults } = deps.policies.snapshotFor(call.request.workspaceId);
   const why = toolRefusal({ target: flow, declared: call.request.tools ?? [], tweaks: input.tweaks ?? {}, tier: call.request.tier, flowTools: defaults.flowTools, toolClasses: defaults.toolClasses });
   if (why) throw refusal(FailureType.ToolNotAllowed, `langflow: ${why}`);
+}
+
+/** Deny by default: every tweaked field must be on the flow's allow-list in the current policy. */
+function checkTweaks(connection: LangflowConnection, flow: string, input: LangflowInput): void {
+  const flows = connection.flows;
+  const allow = flows && Object.hasOwn(flows, flow) ? flows[flow].tweaks : undefined;
+  const refused = refusedTweaks(input.tweaks ?? {}, allow);
+  if (!refused.length) return;
+  const where = allow ? `connections.langflow.flows.${flow}.tweaks` : `no connections.langflow.flows.${flow}.tweaks, so no tweaks`;
+  const named = refused.map((r) => clipUtf8(r, 200));
+  throw refusal(FailureType.PolicyDenied, `langflow: the policy does not let a run of flow ${flow} tweak ${named.join(', ')} (${where})`, { reason: 'tweakNotAllowed', refused: named });
 }
 
 /** An attempt that died mid-call (worker crash, heartbeat timeout) may have run the flow: do not resend. */
@@ -104,15 +95,44 @@ function detailText(res: HttpResponse): string {
   return clipUtf8(text, 1000) || `HTTP ${res.status}`;
 }
 
-/** FastAPI validation errors as `loc: msg` lines. */
-function validationErrors(res: HttpResponse): string[] {
-  const detail = (res.body as { detail?: unknown } | undefined)?.detail;
-  if (!Array.isArray(detail)) return [detailText(res)];
-  return detail.slice(0, 20).map((d: { loc?: unknown; msg?: unknown }) => `${Array.isArray(d?.loc) ? d.loc.join('.') : '?'}: ${typeof d?.msg === 'string' ? clipUtf8(d.msg, 200) : 'invalid'}`);
+/** Langflow's refusal of protected tweaks (1.12+): `{"detail": {"code": "TWEAKS_REFUSED", "message", "fields"}}`. */
+const TweaksRefused = z.looseObject({ code: z.literal('TWEAKS_REFUSED'), message: z.string().optional(), fields: z.array(z.string()).optional() });
+
+type SentTweaks = LangflowInput['tweaks'];
+
+/** The refused fields, each with the tweak keys that set it (`code (on ChatInput-abc)`). */
+function refusedFieldNames(fields: readonly string[], sent: SentTweaks): string[] {
+  return fields.slice(0, 20).map((f) => {
+    const keys = Object.entries(sent ?? {}).filter(([, v]) => Object.hasOwn(v, f)).map(([k]) => clipUtf8(k, 100));
+    return `${clipUtf8(f, 100)}${keys.length ? ` (on ${keys.slice(0, 5).join(', ')})` : ''}`;
+  });
+}
+
+/**
+ * A 422: in Langflow 1.13 only a refused tweak. Older servers answered FastAPI validation lists; any
+ * other body is summarised, never dumped.
+ */
+function unprocessable(flow: string, res: HttpResponse, sent: SentTweaks): ApplicationFailure {
+  const body = res.body as { detail?: unknown } | undefined;
+  const why = `langflow answered 422 for flow ${flow}`;
+  for (const candidate of [body?.detail, body]) {
+    const refused = TweaksRefused.safeParse(candidate);
+    if (!refused.success) continue;
+    const fields = refusedFieldNames(refused.data.fields ?? [], sent);
+    const reason = refused.data.message ? `: ${clipUtf8(refused.data.message, 300)}` : '';
+    return runtimeRejected(`${why}: Langflow refused to tweak ${fields.join(', ') || 'a field'}${reason}`, { httpStatus: 422, reason: 'tweakRefused', fields });
+  }
+  const detail = body?.detail;
+  if (Array.isArray(detail)) {
+    const errors = detail.slice(0, 20).map((d: { loc?: unknown; msg?: unknown }) => `${Array.isArray(d?.loc) ? d.loc.join('.') : '?'}: ${typeof d?.msg === 'string' ? clipUtf8(d.msg, 200) : 'invalid'}`);
+    return runtimeRejected(`${why}: request refused: ${errors.join('; ')}`, { httpStatus: 422, reason: 'invalid', errors });
+  }
+  const text = typeof detail === 'string' ? clipUtf8(detail, 300) : 'no reason given in a form Portarium reads';
+  return runtimeRejected(`${why}: request refused: ${text}`, { httpStatus: 422, reason: 'invalid' });
 }
 
 /** The one place Langflow answers and transport errors become failure types. */
-export function langflowFailure(flow: string, r: HttpResponse | TransportError): ApplicationFailure {
+export function langflowFailure(flow: string, r: HttpResponse | TransportError, sent?: SentTweaks): ApplicationFailure {
   if (r instanceof TransportError) {
     if (!r.sent) return runtimeUnavailable(`langflow: flow ${flow} not sent (${r.code})`);
     return runtimeOutcomeUnknown(`langflow: no answer from flow ${flow} (${r.code}); it may have run, and Langflow cannot look a run up`);
@@ -126,7 +146,7 @@ export function langflowFailure(flow: string, r: HttpResponse | TransportError):
     case 404:
       return runtimeRejected(`${why}: flow not found: ${detailText(r)}`, { httpStatus: status, reason: 'notFound' });
     case 422:
-      return runtimeRejected(`${why}: request refused: ${validationErrors(r).join('; ')}`, { httpStatus: status, reason: 'invalid', errors: validationErrors(r) });
+      return unprocessable(flow, r, sent);
     case 400:
       return runtimeRejected(`${why}: ${detailText(r)}`, { httpStatus: status, reason: 'badRequest' });
     case 500:
@@ -168,7 +188,7 @@ async function run(s: Send): Promise<HttpResponse> {
       signal: call.signal,
     });
     if (!(res instanceof TransportError) && res.status >= 200 && res.status < 300) return res;
-    failure = langflowFailure(flow, res);
+    failure = langflowFailure(flow, res, s.body.tweaks);
   } finally {
     clearInterval(timer);
   }
@@ -185,9 +205,38 @@ function answerOf(outputs: unknown[]): string | null {
   return typeof text === 'string' ? text : null;
 }
 
-function outcomeOf(res: HttpResponse, flow: string, sentSession: string): RuntimeOutcome {
+/** Component ids of the results in a run response (`outputs[].outputs[].component_id`). */
+function resultComponents(outputs: unknown[]): { results: number; ids: string[] } {
+  let results = 0;
+  const ids: string[] = [];
+  for (const run of outputs) {
+    const inner = (run as { outputs?: unknown } | null)?.outputs;
+    if (!Array.isArray(inner)) continue;
+    for (const r of inner) {
+      if (r === null || r === undefined) continue;
+      results++;
+      const id = (r as { component_id?: unknown }).component_id;
+      if (typeof id === 'string') ids.push(id);
+    }
+  }
+  return { results, ids };
+}
+
+/**
+ * Langflow answers 200 with no outputs when `output_component` names no component of the flow. The
+ * flow did run (an agent may have acted), so this is not retried: it is refused, naming the component.
+ */
+function checkNamedOutput(outputs: unknown[], flow: string, component: string | undefined): void {
+  if (!component) return;
+  const { results, ids } = resultComponents(outputs);
+  const missing = results === 0 || (ids.length === results && !ids.includes(component));
+  if (missing) throw runtimeRejected(`langflow: flow ${flow} ran but returned no output from component ${clipUtf8(component, 256)} (output_component); check the component's node id`, { reason: 'noSuchOutput', component: clipUtf8(component, 256) });
+}
+
+function outcomeOf(res: HttpResponse, flow: string, sentSession: string, outputComponent: string | undefined): RuntimeOutcome {
   const parsed = RunResponse.safeParse(res.body);
   if (!parsed.success) throw runtimeRejected(`langflow: flow ${flow} answered ${res.status} with a body that is not a run response (no outputs list)`);
+  checkNamedOutput(parsed.data.outputs, flow, outputComponent);
   const echoed = parsed.data.session_id;
   const sessionId = typeof echoed === 'string' && echoed.length > 0 && echoed.length <= 256 ? echoed : sentSession;
   const output: LangflowOutput = { sessionId, answer: answerOf(parsed.data.outputs), outputs: parsed.data.outputs as JsonValue[] };
@@ -199,15 +248,16 @@ export function createLangflowRuntime(deps: LangflowDeps): RuntimeAdapter {
   return {
     name: 'langflow',
     async execute(call: RuntimeCall): Promise<RuntimeOutcome> {
-      const { flow, input } = parseAction(call);
+      const { flow, input } = parseLangflowAction(call.request);
       checkTools(deps, call, flow, input);
       const connection = call.connections.langflow;
       if (!connection) throw refusal(FailureType.RuntimeNotConfigured, `langflow: workspace ${call.request.workspaceId} has no langflow connection in its policy file`);
+      checkTweaks(connection, flow, input);
       refuseBlindResend(call, flow);
       const apiKey = await apiKeyOf(call);
       const body = { ...input, session_id: input.session_id ?? call.request.correlationId };
       const res = await run({ call, connection, flow, body, apiKey });
-      return outcomeOf(res, flow, body.session_id);
+      return outcomeOf(res, flow, body.session_id, input.output_component);
     },
   };
 }

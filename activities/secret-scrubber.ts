@@ -122,3 +122,43 @@ export class SecretScrubber {
     return out;
   }
 }
+
+export const REDACTED_FIELD = '[redacted]';
+
+/** Words of a field name: `accessToken` and `access-token` give [access, token]. */
+function fieldWords(key: string): string[] {
+  return key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
+}
+
+/** Words that make a field a credential wherever they appear in its name. */
+const CREDENTIAL_WORD = /secret|passw|passphrase|credential|authori[sz]ation|cookie|apikey|privatekey|bearer/;
+/** After `token`, these words make the field a count or a description of tokens, not one (`token_usage`, `token_count`). */
+const TOKEN_METRIC = new Set(['usage', 'usages', 'count', 'counts', 'limit', 'limits', 'used', 'type', 'id', 'ids', 'index', 'length', 'budget', 'estimate', 'details', 'stats', 'cost', 'costs']);
+
+/**
+ * Whether a field name says it holds a credential: `password`, `client_secret`, `authorization`,
+ * `api_key`/`apiKey`/`x-api-key`, `private_key`, and token fields (`token`, `access_token`,
+ * `refreshToken`, `token_value`). Not token counts and usage (`token_usage`, `prompt_tokens`,
+ * `max_tokens`, `token_count`): an LLM flow's usage figures must survive. Values are masked by what
+ * they are, too (SecretScrubber), so a secret under an innocent name is still caught.
+ */
+export function isCredentialField(key: string): boolean {
+  const w = fieldWords(key);
+  if (w.some((x) => CREDENTIAL_WORD.test(x))) return true;
+  for (let i = 0; i < w.length; i++) {
+    const next = w[i + 1];
+    if ((w[i] === 'api' || w[i] === 'private' || w[i] === 'access' || w[i] === 'secret') && next === 'key') return true;
+    // `token`, `accesstoken`, `id_token` ... ; plural `tokens` is a count.
+    if (w[i].endsWith('token') && (next === undefined || !TOKEN_METRIC.has(next))) return true;
+  }
+  return false;
+}
+
+/** Replace values under credential-named fields, at any depth (runtime output before it enters history). */
+export function redactCredentialFields(value: JsonValue): JsonValue {
+  if (Array.isArray(value)) return value.map(redactCredentialFields);
+  if (value === null || typeof value !== 'object') return value;
+  const out: { [key: string]: JsonValue } = {};
+  for (const [k, v] of Object.entries(value)) out[k] = isCredentialField(k) ? REDACTED_FIELD : redactCredentialFields(v);
+  return out;
+}

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { type EncryptionKey, type PayloadKeyProvider, PayloadKeyError, checkScope } from './keys-port';
-import type { VaultSecretStore } from './vault';
+import type { VaultSession } from './vault-session';
 import { clipUtf8 } from './utf8';
 
 /** Payload metadata key holding the wrapped data key. */
@@ -47,7 +47,7 @@ interface VaultError {
  */
 function transitFailure(err: unknown, what: string): PayloadKeyError {
   if (err instanceof PayloadKeyError) return err;
-  // The secret store's own failures (login refused, sealed) are the operator's to fix: retried.
+  // The session's own failures (login refused, sealed) are the operator's to fix: retried.
   if (err instanceof ApplicationFailure) return new PayloadKeyError('unavailable', `${what}: ${err.message}`);
   const status = (err as VaultError).response?.statusCode;
   const errors = (err as VaultError).response?.body?.errors;
@@ -66,10 +66,15 @@ export class VaultTransitKeyProvider implements PayloadKeyProvider {
   private readonly unwrapped = new Map<string, Buffer>();
   private readonly unwrapping = new Map<string, Promise<Buffer>>();
 
+  private closed = false;
+
+  /** `vault`: the process's Vault session, shared with the secret store (one login, one renewer). */
   constructor(
-    private readonly vault: Pick<VaultSecretStore, 'write' | 'close'>,
+    private readonly vault: Pick<VaultSession, 'write' | 'retain' | 'release'>,
     private readonly options: VaultTransitOptions,
-  ) {}
+  ) {
+    vault.retain();
+  }
 
   keyName(scope: string): string {
     return `${this.options.keyPrefix ?? 'portarium-'}${checkScope(scope)}`;
@@ -129,7 +134,9 @@ export class VaultTransitKeyProvider implements PayloadKeyProvider {
   async close(): Promise<void> {
     this.active.clear();
     this.unwrapped.clear();
-    await this.vault.close();
+    if (this.closed) return;
+    this.closed = true;
+    await this.vault.release();
   }
 
   private mount(): string {

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { DURATION_PATTERN, durationMs } from './duration';
 import { parseCidr } from './ip';
+import { LangflowFlowPolicy } from './langflow-tweaks';
 
 /** A duration string turned into milliseconds, bounded. */
 const ms = (max: number) =>
@@ -56,6 +57,11 @@ export const LangflowConnection = z.strictObject({
   ...timing,
   /** Flows run synchronously and agents can be slow. @default 300s */
   requestTimeout: ms(HOUR).default(300_000),
+  /**
+   * Per flow (the action target, as sent: a flow's UUID and its endpoint name are different keys),
+   * what a run's tweaks may change. A flow without an entry takes no tweaks. See policies/langflow-tweaks.ts.
+   */
+  flows: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'expected a flow id or endpoint name'), LangflowFlowPolicy).optional(),
 });
 export type LangflowConnection = z.infer<typeof LangflowConnection>;
 

@@ -13,6 +13,7 @@ import { orderedGuardWarnings } from './condition-lint';
 import { ownValue } from './own';
 import type { WorkspaceConnections } from './connections';
 import { allowListAdmits } from './egress';
+import { LANGFLOW_PROTECTED_FIELDS, componentName, fieldToolName, isToolField } from './langflow-tweaks';
 import { snapshotQuotas } from './quotas';
 import { DefaultsFile, type PolicySnapshot, WorkspaceFile } from './schema';
 import { type Isolation, TaskQueueRouting } from './isolation';
@@ -112,6 +113,28 @@ function checkConnections(file: string, ws: WorkspaceFile, problems: PolicyProbl
   }
 }
 
+/**
+ * Tweak allow-list entries that cannot work as written: a field Langflow itself refuses to tweak, the
+ * `tool_mode` field Langflow 1.13 ignores, and a tool field whose tool the flow's `flowTools` list
+ * leaves out (every run setting it would be refused).
+ */
+function warnAboutTweaks(file: string, ws: WorkspaceFile, defaults: DefaultsFile | undefined, warnings: PolicyProblem[]): void {
+  const flowTools = ws.defaults?.flowTools ?? defaults?.defaults.flowTools;
+  for (const [flow, policy] of Object.entries(ws.connections?.langflow?.flows ?? {})) {
+    const tools = ownValue(flowTools, flow);
+    for (const [component, fields] of Object.entries(policy.tweaks)) {
+      fields.forEach((field, i) => {
+        const at = `connections.langflow.flows.${flow}.tweaks.${component}.${i}`;
+        if (LANGFLOW_PROTECTED_FIELDS.has(field)) warnings.push({ file, path: at, message: `Langflow refuses tweaks to ${field} (a protected field): every run that sets it fails with 422` });
+        else if (field === 'tool_mode') warnings.push({ file, path: at, message: 'Langflow 1.13 ignores tool_mode: it switches no tool on (tools are switched on by component fields such as add_calculator_tool)' });
+        else if (isToolField(field) && tools && !tools.includes(fieldToolName(field, componentName(component)))) {
+          warnings.push({ file, path: at, message: `${field} switches on tool ${fieldToolName(field, componentName(component))}, which defaults.flowTools.${flow} leaves out: every run that sets it is refused` });
+        }
+      });
+    }
+  }
+}
+
 /** A subscriber its workspace's egress rule refuses would never receive anything: report it at load. */
 function checkSubscribers(file: string, ws: WorkspaceFile, problems: PolicyProblem[]): void {
   (ws.subscribers ?? []).forEach((sub, i) => {
@@ -190,6 +213,7 @@ export function loadPolicyDir(dir: string): LoadedPolicies {
     checkRules(file, ws, defaults, problems);
     warnAboutConditions(file, path.join(dir, defaultsName), ws, defaults, warnings);
     checkConnections(file, ws, problems);
+    warnAboutTweaks(file, ws, defaults, warnings);
     checkSubscribers(file, ws, problems);
     checkTriggers(file, ws, problems);
     workspaces.set(ws.workspace, ws);

@@ -1,5 +1,8 @@
 /** Worker configuration from the environment: defaults, precedence, and errors that name the variable. */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { ConfigError, loadConfig } from '../workers/config';
 
 describe('config', function () {
@@ -47,6 +50,17 @@ describe('config', function () {
     const approle = loadConfig({ VAULT_ADDR: 'https://vault:8200', PORTARIUM_VAULT_AUTH: 'approle', PORTARIUM_VAULT_ROLE_ID: 'r', PORTARIUM_VAULT_SECRET_ID: 's', PORTARIUM_VAULT_KV_MOUNT: 'kv' }).vault;
     assert.deepEqual(approle?.auth, { method: 'approle', roleId: 'r', secretId: 's', mount: undefined });
     assert.equal(approle?.kvMount, 'kv');
+    // A secret id file is checked at load but read again at every login (never kept in the config).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-config-'));
+    const file = path.join(dir, 'secret-id');
+    fs.writeFileSync(file, 'sid-from-file-0001\n');
+    const fromFile = { VAULT_ADDR: 'https://vault:8200', PORTARIUM_VAULT_AUTH: 'approle', PORTARIUM_VAULT_ROLE_ID: 'r', PORTARIUM_VAULT_SECRET_ID_FILE: file };
+    assert.deepEqual(loadConfig(fromFile).vault?.auth, { method: 'approle', roleId: 'r', secretIdFile: file, mount: undefined });
+    assert.throws(() => loadConfig({ ...fromFile, PORTARIUM_VAULT_SECRET_ID: 's' }), (e: Error) => e instanceof ConfigError && /set one of them/.test(e.message) && !e.message.includes('sid-from-file'));
+    fs.writeFileSync(file, ' \n');
+    assert.throws(() => loadConfig(fromFile), (e: Error) => e instanceof ConfigError && /PORTARIUM_VAULT_SECRET_ID_FILE/.test(e.message));
+    fs.rmSync(dir, { recursive: true, force: true });
+    assert.throws(() => loadConfig(fromFile), /PORTARIUM_VAULT_SECRET_ID_FILE: cannot read/);
     const k8s = loadConfig({ VAULT_ADDR: 'https://vault:8200', PORTARIUM_VAULT_AUTH: 'kubernetes', PORTARIUM_VAULT_K8S_ROLE: 'portarium' }).vault;
     assert.deepEqual(k8s?.auth, { method: 'kubernetes', role: 'portarium', jwtPath: '/var/run/secrets/kubernetes.io/serviceaccount/token', mount: undefined });
   });

@@ -13,7 +13,7 @@ import { ApplicationFailure, type Payload, type SerializationContext } from '@te
 import { KeyringKeyProvider, rotateKeyring } from '../activities/keyring';
 import { PayloadKeyError, type PayloadKeyProvider } from '../activities/keys-port';
 import type { RuntimeAdapter } from '../activities/runtime-port';
-import { VaultSecretStore } from '../activities/vault';
+import { VaultSession } from '../activities/vault';
 import { VaultTransitKeyProvider, WRAPPED_KEY_METADATA } from '../activities/vault-transit';
 import { main } from '../workers/cli';
 import { KEY_ID_METADATA, KEY_SALT_METADATA, WorkspacePayloadCodec } from '../workers/codec';
@@ -212,7 +212,7 @@ describe('payload encryption', function () {
   describe('Vault transit data keys (fake Vault)', function () {
     let vault: VaultFake;
     let root: string;
-    const store = (token: string) => new VaultSecretStore({ address: vault.url, kvMount: 'secret', kvPrefix: 'portarium', auth: { method: 'token', token } });
+    const store = (token: string) => new VaultSession({ address: vault.url, kvMount: 'secret', kvPrefix: 'portarium', auth: { method: 'token', token } });
     const wsToken = (ws: string) => vault.token([`transit/datakey/plaintext/portarium-${ws}`, `transit/decrypt/portarium-${ws}`]);
 
     beforeEach(async () => {

@@ -195,6 +195,18 @@ describe('runtimes: governed runs end to end', function () {
     assert.equal(fakes.langflow.runs().filter((r) => r.path.endsWith('/flaky')).length, 2, 'one refused call, one that ran');
   });
 
+  it("Langflow: two runs spaced past the server's idle keep-alive close (gunicorn's 2 s) both run", async function () {
+    fakes.langflow.flow('twice', { answer: 'again' });
+    await worker(async (h) => {
+      for (const pause of [0, 2_300]) {
+        await new Promise((r) => setTimeout(r, pause));
+        const run = await start(h, 'ops1', { runtime: 'langflow', target: 'twice', input: { input_value: 'hi' } });
+        assert.equal((await run.result()).state, RunState.Succeeded);
+      }
+    });
+    assert.equal(fakes.langflow.runs().filter((r) => r.path.endsWith('/twice')).length, 2);
+  });
+
   it('an output too large for history goes to the payload store; history holds its reference and hash', async function () {
     const big = 'x'.repeat(300 * 1024);
     fakes.langflow.flow('report', { answer: big });

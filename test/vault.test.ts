@@ -1,6 +1,8 @@
 /**
- * The Vault secret store (node-vault) against a fake Vault on 127.0.0.1: KV v2 reads, token, AppRole and
- * Kubernetes auth, token renewal and re-login, per-token path policies, sealing and unreachability.
+ * The Vault secret store (node-vault) against a fake Vault on 127.0.0.1 that answers as OpenBao 2.7.2
+ * does: KV v2 reads, token, AppRole and Kubernetes auth, token renewal (capped at the max TTL) and
+ * re-login, per-token path policies, sealing and unreachability; the start-up check of the token's
+ * policy; one session shared by the secret store and the transit payload keys.
  * Assertions are on `ApplicationFailure.type`, never on message text.
  */
 import * as assert from 'node:assert/strict';
@@ -9,8 +11,13 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { type VaultOptions, VaultSecretStore } from '../activities/vault';
+import { type VaultOptions, VaultSecretStore, VaultSession, VaultStartupError } from '../activities/vault';
+import type { VaultTransitKeyProvider } from '../activities/vault-transit';
+import { loadConfig } from '../workers/config';
+import { payloadKeyProvider } from '../workers/data-converter';
+import { configuredSecretStore } from '../workers/worker';
 import { VaultFake } from './fakes/vault-server';
+import { startWorkerProcess } from './support/worker-process';
 import { failureOf, until } from './support/failures';
 
 const A = 'secret/data/portarium/ws-a/';
@@ -33,12 +40,17 @@ describe('secrets: Vault store (node-vault)', function () {
   let fake: VaultFake;
   let stores: VaultSecretStore[];
   let tmp: string;
+  /** What the sessions warned an operator about. */
+  let warnings: string[];
 
+  const options = (auth: VaultOptions['auth'], extra: Partial<VaultOptions> = {}): VaultOptions => ({ address: fake.url, kvMount: 'secret', kvPrefix: 'portarium', auth, requestTimeoutMs: 3000, ...extra });
+  const session = (auth: VaultOptions['auth'], extra: Partial<VaultOptions> = {}) => new VaultSession(options(auth, extra), { warn: (m) => warnings.push(m) });
   const open = (auth: VaultOptions['auth'], extra: Partial<VaultOptions> = {}) => {
-    const store = new VaultSecretStore({ address: fake.url, kvMount: 'secret', kvPrefix: 'portarium', auth, requestTimeoutMs: 3000, ...extra });
+    const store = new VaultSecretStore(options(auth, extra), session(auth, extra));
     stores.push(store);
     return store;
   };
+  const calls = (p: string) => fake.calls(`/v1/${p}`).length;
   const approle = (secretId = SECRET_ID) => open({ method: 'approle', roleId: ROLE_ID, secretId });
   const logins = () => fake.calls('/v1/auth/approle/login', 'POST').length;
 
@@ -63,6 +75,7 @@ describe('secrets: Vault store (node-vault)', function () {
   beforeEach(async function () {
     fake = await new VaultFake().start();
     stores = [];
+    warnings = [];
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-vault-'));
     fake.put('secret/portarium/ws-a/langflow', SECRET_A);
     fake.put('secret/portarium/ws-b/langflow', SECRET_B);
@@ -209,17 +222,196 @@ describe('secrets: Vault store (node-vault)', function () {
     assert.equal(logins(), 2);
   });
 
-  it('on a 403 from a read (token revoked), logs in again once and retries the read once', async function () {
+  it('on a 403 from a read with a revoked token, looks the token up, logs in again once and retries the read once', async function () {
     const store = approle();
     assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
     fake.tokens.clear(); // revoke every token
     assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
     assert.equal(logins(), 2);
-    // A path the role may never read: one re-login, one retry, then CredentialsDenied.
-    const before = fake.calls('/v1/secret/data/portarium/ws-b/').length;
-    await denied(store.read('ws-b', 'langflow'));
-    assert.equal(fake.calls('/v1/secret/data/portarium/ws-b/').length - before, 2);
-    assert.equal(logins(), 3);
+    assert.equal(calls('auth/token/lookup-self'), 1);
+    assert.equal(calls('auth/token/revoke-self'), 0, 'a dead token is not revoked again');
+    // A static token cannot log in again: a revoked one is refused, with one lookup and no retry.
+    const token = fake.token([A]);
+    const tokenStore = open({ method: 'token', token });
+    assert.deepEqual(await tokenStore.read('ws-a', 'langflow'), SECRET_A);
+    fake.tokens.delete(token);
+    await denied(tokenStore.read('ws-a', 'langflow'));
+    assert.equal(fake.calls('/v1/secret/').filter((r) => r.headers['x-vault-token'] === token).length, 2);
+  });
+
+  // Context: a real server answers 403 both for a path outside the policy and for a dead token; each denied read used to cost a login.
+  it('refuses a path outside a live token\'s policy at once: one read, one lookup-self, no login, the token kept', async function () {
+    const store = approle();
+    assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
+    for (let i = 0; i < 3; i++) await denied(store.read('ws-b', 'langflow'));
+    assert.equal(fake.calls('/v1/secret/data/portarium/ws-b/').length, 3, 'no retry of a denied read');
+    assert.equal(logins(), 1);
+    assert.equal(calls('auth/token/lookup-self'), 3);
+    assert.equal(fake.tokens.size, 1, 'no extra token left alive');
+    assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
+    const token = open({ method: 'token', token: fake.token([A]) });
+    await denied(token.read('ws-b', 'langflow'));
+    assert.equal(fake.calls('/v1/secret/data/portarium/ws-b/').length, 4);
+  });
+
+  it('renewal capped at token_max_ttl: logs in again before the token ends and revokes the old token with revoke-self', async function () {
+    this.timeout(10_000);
+    // Lease 3 s, max 5 s: the renewal at 2 s grants only the 2 whole seconds left, so the token ends at 4 s.
+    fake.approles.set(ROLE_ID, { secretId: SECRET_ID, paths: [A], ttlSeconds: 3, maxTtlSeconds: 5 });
+    const store = approle();
+    assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
+    const first = fake.calls('/v1/auth/approle/login')[0];
+    const old = [...fake.tokens.keys()][0];
+    await until(() => calls('auth/token/renew-self') === 1, 3000);
+    const renewal = fake.calls('/v1/auth/token/renew-self')[0];
+    assert.ok(first && renewal.headers['x-vault-token'] === old);
+    await sleep(1500); // past two thirds of the capped lease, before the max TTL
+    assert.ok(fake.tokens.get(old)!.expiresAt > Date.now(), 'the old token is still alive');
+    assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
+    assert.equal(logins(), 2);
+    await until(() => calls('auth/token/revoke-self') === 1);
+    assert.equal(fake.calls('/v1/auth/token/revoke-self')[0].headers['x-vault-token'], old);
+    assert.ok(!fake.tokens.has(old), 'the old token is revoked');
+    assert.equal(calls('auth/token/renew-self'), 1, 'no renewals of ever shorter leases');
+    assert.deepEqual(warnings, []);
+    await sleep(700); // past the old token's end: reads use the new one
+    assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
+    assert.equal(logins(), 2);
+  });
+
+  it('says why a replaced token could not be revoked (its policy lacks revoke-self)', async function () {
+    fake.approles.set(ROLE_ID, { secretId: SECRET_ID, paths: [A, 'auth/token/lookup-self'], ttlSeconds: 2, noDefaultPolicy: true });
+    const store = approle();
+    assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
+    await until(() => calls('auth/token/renew-self') === 1, 2500); // refused (403): log in again at the next read, while the old token lives
+    assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
+    assert.equal(logins(), 2);
+    await until(() => warnings.length === 1);
+    assert.match(warnings[0], /auth\/token\/revoke-self/);
+  });
+
+  // Context: with use-limited or expiring secret ids, a secret id read once at start failed every later login until a restart.
+  it('reads the AppRole secret id from its file at every login, so a rotated use-limited secret id needs no restart', async function () {
+    const file = path.join(tmp, 'secret-id');
+    fs.writeFileSync(file, `${SECRET_ID}\n`);
+    fake.approles.set(ROLE_ID, { secretId: SECRET_ID, paths: [A], ttlSeconds: 3600, secretIdNumUses: 1 });
+    const store = open({ method: 'approle', roleId: ROLE_ID, secretIdFile: file });
+    assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
+    // The orchestrator issues the next secret id (the first is used up) and writes it to the file.
+    const next = 'sid-0b7e44c2-91aa-4d0f';
+    fake.approles.get(ROLE_ID)!.secretId = next;
+    fs.writeFileSync(file, next);
+    fake.tokens.clear();
+    assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
+    assert.deepEqual(fake.calls('/v1/auth/approle/login').map((r) => (r.json as { secret_id: string }).secret_id), [SECRET_ID, next]);
+    // The used-up secret id is refused by Vault, as a real use-limited one is.
+    await denied(approle(next).read('ws-a', 'langflow'), [next]);
+    // A file that cannot be read at login is retried, not a refusal.
+    fs.rmSync(file);
+    fake.tokens.clear();
+    await unavailable(store.read('ws-a', 'langflow'));
+  });
+
+  it('start-up check: a static token whose policy lacks lookup-self or renew-self stops the start, naming the capability', async function () {
+    const noLookup = session({ method: 'token', token: fake.token([A], 3600, true, { noDefaultPolicy: true }) });
+    await assert.rejects(noLookup.start(), (e: Error) => e instanceof VaultStartupError && /auth\/token\/lookup-self/.test(e.message));
+    const noRenew = session({ method: 'token', token: fake.token([A, 'auth/token/lookup-self'], 3600, true, { noDefaultPolicy: true }) });
+    await assert.rejects(noRenew.start(), (e: Error) => e instanceof VaultStartupError && /auth\/token\/renew-self/.test(e.message));
+    await assert.rejects(session({ method: 'token', token: 'hvs.unknown-token-xyz' }).start(), VaultStartupError);
+    await assert.rejects(session({ method: 'approle', roleId: ROLE_ID, secretId: 'sid-wrong-000000' }).start(), (e: Error) => e instanceof VaultStartupError && !e.message.includes('sid-wrong-000000'));
+    for (const s of [SECRET_ID, ...fake.tokens.keys()]) assert.ok(!warnings.join('\n').includes(s));
+  });
+
+  it('a worker process whose VAULT_TOKEN cannot look itself up exits at start, naming the capability and not the token', async function () {
+    this.timeout(30_000);
+    const token = fake.token([A], 3600, true, { noDefaultPolicy: true });
+    const err = await startWorkerProcess({ VAULT_ADDR: fake.url, VAULT_TOKEN: token, PORTARIUM_DATA_DIR: tmp, PORTARIUM_LOG_LEVEL: 'WARN' }).then(
+      (w) => {
+        w.child.kill();
+        return undefined;
+      },
+      (e: Error) => e,
+    );
+    assert.ok(err, 'the worker did not start');
+    assert.match(err.message, /worker exited 1/);
+    assert.match(err.message, /auth\/token\/lookup-self/);
+    assert.ok(!err.message.includes(token));
+  });
+
+  it('start-up check: a good token starts (renewed once, no warning); a non-renewable one warns when it expires; Vault down only warns', async function () {
+    const good = session({ method: 'token', token: fake.token([A]) }).retain();
+    await good.start();
+    assert.equal(calls('auth/token/renew-self'), 1);
+    await good.release();
+    const approleSession = session({ method: 'approle', roleId: ROLE_ID, secretId: SECRET_ID });
+    const store = new VaultSecretStore(options({ method: 'approle', roleId: ROLE_ID, secretId: SECRET_ID }), approleSession);
+    stores.push(store);
+    await approleSession.start();
+    assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
+    assert.equal(logins(), 1, 'the start-up login serves the reads');
+    assert.deepEqual(warnings, []);
+    await session({ method: 'token', token: fake.token([A], 3600, false) }).start();
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /not renewable/);
+    const port = await closedPort();
+    await new VaultSession({ address: `http://127.0.0.1:${port}`, kvMount: 'secret', kvPrefix: 'portarium', auth: { method: 'token', token: 'hvs.static-token-abc' } }, { warn: (m) => warnings.push(m) }).start();
+    assert.equal(warnings.length, 2);
+  });
+
+  // Context: a lease of 0 was taken as "forever".
+  it('a ttl of 0 is "never expires" only without an expire_time: a root-like token is not renewed, an ending one is renewed at once', async function () {
+    const root = fake.token([A], 0);
+    const rootStore = open({ method: 'token', token: root });
+    const rootSession = rootStore.session;
+    await rootSession.start();
+    assert.deepEqual(await rootStore.read('ws-a', 'langflow'), SECRET_A);
+    assert.equal(calls('auth/token/renew-self'), 0);
+    assert.deepEqual(warnings, []);
+    // 1 s TTL, 0.6 s gone: lookup-self says ttl 0 with an expire_time, i.e. ending now.
+    const ending = fake.token([A], 1);
+    await sleep(600);
+    const store = open({ method: 'token', token: ending });
+    assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
+    await sleep(900);
+    assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
+    assert.ok(fake.calls('/v1/auth/token/renew-self').some((r) => r.headers['x-vault-token'] === ending));
+  });
+
+  it('a KV read has no lease (lease_duration 0): nothing is cached, a new version is read at once', async function () {
+    const store = approle();
+    assert.deepEqual(await store.read('ws-a', 'langflow'), SECRET_A);
+    fake.put('secret/portarium/ws-a/langflow', { apiKey: 'sk-aaaa-rotated-0001' });
+    assert.deepEqual(await store.read('ws-a', 'langflow'), { apiKey: 'sk-aaaa-rotated-0001' });
+    assert.equal(fake.calls('/v1/secret/data/portarium/ws-a/langflow').length, 2);
+  });
+
+  // Context: with transit payload encryption the worker held two logins and renewed two tokens.
+  it('the worker wiring shares one Vault session between the secret store and the transit payload keys', async function () {
+    fake.createTransitKey('portarium-ws-a');
+    fake.approles.set(ROLE_ID, { secretId: SECRET_ID, paths: [A, 'transit/'], ttlSeconds: 1 });
+    const config = loadConfig({ VAULT_ADDR: fake.url, PORTARIUM_VAULT_AUTH: 'approle', PORTARIUM_VAULT_ROLE_ID: ROLE_ID, PORTARIUM_VAULT_SECRET_ID: SECRET_ID, PORTARIUM_PAYLOAD_ENCRYPTION: 'vault', PORTARIUM_DATA_DIR: tmp });
+    const secrets = configuredSecretStore(config);
+    const keys = payloadKeyProvider(config) as VaultTransitKeyProvider;
+    try {
+      assert.deepEqual(await secrets.read('ws-a', 'langflow'), SECRET_A);
+      assert.match((await keys.encryptionKey('ws-a')).keyId, /^ws-a\/v1-/);
+      await sleep(1400);
+      assert.equal(logins(), 1, 'one login for both');
+      const renewers = new Set(fake.calls('/v1/auth/token/renew-self').map((r) => r.headers['x-vault-token']));
+      assert.equal(renewers.size, 1, 'one token renewed');
+      assert.ok(calls('auth/token/renew-self') <= 2, 'by one renewer');
+      assert.equal(new Set(fake.calls('/v1/secret/').concat(fake.calls('/v1/transit/')).map((r) => r.headers['x-vault-token'])).size, 1);
+      // Closing one user leaves the other working.
+      await secrets.close();
+      keys.forgetDataKeys();
+      assert.match((await keys.encryptionKey('ws-a')).keyId, /^ws-a\/v1-/);
+    } finally {
+      await secrets.close();
+      await keys.close();
+    }
+    const after = calls('auth/token/renew-self');
+    await sleep(900);
+    assert.equal(calls('auth/token/renew-self'), after, 'no renewal after both closed');
   });
 
   it('sends the namespace header on logins and reads', async function () {

@@ -291,8 +291,15 @@ function vaultOptions(e: Env): VaultOptions | undefined {
     case 'token':
       return { ...base, auth: { method, token: need(e, 'VAULT_TOKEN', 'for token auth') } };
     case 'approle': {
-      const secretId = e.PORTARIUM_VAULT_SECRET_ID_FILE ? readSecretFile(e.PORTARIUM_VAULT_SECRET_ID_FILE) : need(e, 'PORTARIUM_VAULT_SECRET_ID', 'for approle auth (or PORTARIUM_VAULT_SECRET_ID_FILE)');
-      return { ...base, auth: { method, roleId: need(e, 'PORTARIUM_VAULT_ROLE_ID', 'for approle auth'), secretId, mount } };
+      const roleId = need(e, 'PORTARIUM_VAULT_ROLE_ID', 'for approle auth');
+      // A file is checked now and read again at every login, so a rotated or use-limited secret id needs no restart.
+      if (e.PORTARIUM_VAULT_SECRET_ID_FILE) {
+        if (e.PORTARIUM_VAULT_SECRET_ID) throw new ConfigError('PORTARIUM_VAULT_SECRET_ID and PORTARIUM_VAULT_SECRET_ID_FILE: set one of them');
+        const secretIdFile = path.resolve(e.PORTARIUM_VAULT_SECRET_ID_FILE);
+        readSecretFile(secretIdFile);
+        return { ...base, auth: { method, roleId, secretIdFile, mount } };
+      }
+      return { ...base, auth: { method, roleId, secretId: need(e, 'PORTARIUM_VAULT_SECRET_ID', 'for approle auth (or PORTARIUM_VAULT_SECRET_ID_FILE)'), mount } };
     }
     case 'kubernetes':
       return { ...base, auth: { method, role: need(e, 'PORTARIUM_VAULT_K8S_ROLE', 'for kubernetes auth'), jwtPath: e.PORTARIUM_VAULT_K8S_TOKEN_PATH ?? '/var/run/secrets/kubernetes.io/serviceaccount/token', mount } };
@@ -301,12 +308,14 @@ function vaultOptions(e: Env): VaultOptions | undefined {
   }
 }
 
-function readSecretFile(file: string): string {
+function readSecretFile(file: string): void {
+  let text: string;
   try {
-    return fs.readFileSync(file, 'utf8').trim();
+    text = fs.readFileSync(file, 'utf8').trim();
   } catch {
     throw new ConfigError(`PORTARIUM_VAULT_SECRET_ID_FILE: cannot read ${file}`);
   }
+  if (!text) throw new ConfigError(`PORTARIUM_VAULT_SECRET_ID_FILE: ${file} is empty`);
 }
 
 /** Connection options shared by the worker's NativeConnection and the client's Connection. */

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { DataConverter } from '@temporalio/common';
 import { KeyringKeyProvider } from '../activities/keyring';
 import type { PayloadKeyProvider } from '../activities/keys-port';
-import { VaultSecretStore } from '../activities/vault';
+import { type VaultOptions, VaultSession } from '../activities/vault-session';
 import { VaultTransitKeyProvider } from '../activities/vault-transit';
 import { WorkspacePayloadCodec } from './codec';
 import type { PortariumConfig } from './config';
@@ -24,7 +24,19 @@ export function payloadKeyProvider(config: PortariumConfig, opts: { create?: boo
   if (enc.kind === 'off') return undefined;
   if (enc.kind === 'keyring') return new KeyringKeyProvider(enc.file, opts);
   // The config check guarantees Vault settings with `vault` encryption.
-  return new VaultTransitKeyProvider(new VaultSecretStore(config.vault!), { mount: enc.mount });
+  return new VaultTransitKeyProvider(vaultSession(config.vault!), { mount: enc.mount });
+}
+
+const sessions = new WeakMap<VaultOptions, VaultSession>();
+
+/**
+ * The process's Vault session for these settings: the secret store and the transit payload keys built
+ * from one configuration share it, so a worker holds one login and renews one token.
+ */
+export function vaultSession(vault: VaultOptions): VaultSession {
+  let session = sessions.get(vault);
+  if (!session) sessions.set(vault, (session = new VaultSession(vault)));
+  return session;
 }
 
 /** Codec and failure converter; `keys` overrides the configured provider (tests, the codec server). */

@@ -9,7 +9,7 @@ import type { Worker as Thread } from 'node:worker_threads';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { applyWorkflowHeap, chooseCacheSize, describeCacheChoice, workflowHeap } from './cache-size';
 import { loadConfig } from './config';
-import { payloadKeyProvider } from './data-converter';
+import { payloadKeyProvider, vaultSession } from './data-converter';
 import { configuredEvidenceSink } from './evidence';
 import { jsonLogger } from './logging';
 import { startTelemetry } from './telemetry';
@@ -72,6 +72,8 @@ async function main(): Promise<void> {
   const evidence = configuredEvidenceSink(config);
   // Created here, like the secret store, so it is closed (its Vault login and renewal) when the workers stop.
   const keys = payloadKeyProvider(config);
+  // One login for both; a token whose policy cannot look itself up or renew stops the start here, not every read later.
+  if (config.vault) await vaultSession(config.vault).start();
   // Before the workers exist: their workflow threads take this heap, and the cache is sized from it.
   const heap = workflowHeap(config.workflowHeapMb);
   applyWorkflowHeap(heap);

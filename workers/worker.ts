@@ -21,7 +21,7 @@ import { workspaceGuard } from '../activities/workspace-guard';
 import { chooseCacheSize, workflowHeap } from './cache-size';
 import { ConfigError, type PortariumConfig, connectionOptions } from './config';
 import { prebuiltBundle } from './bundle';
-import { payloadKeyProvider, workerDataConverter } from './data-converter';
+import { payloadKeyProvider, vaultSession, workerDataConverter } from './data-converter';
 import { configuredEvidenceSink } from './evidence';
 import { type TracingParts, tracingInterceptors, tracingSinks } from './telemetry';
 
@@ -54,9 +54,9 @@ export function configuredRuntimes(config: PortariumConfig, policies: LoadedPoli
   ];
 }
 
-/** Vault when configured, otherwise the per-workspace secrets files. Close it when the worker stops. */
+/** Vault when configured (sharing the process's Vault session with transit), otherwise the per-workspace secrets files. Close it when the worker stops. */
 export function configuredSecretStore(config: PortariumConfig): SecretStore {
-  return config.vault ? new VaultSecretStore(config.vault) : new FileSecretStore(config.secretsDir);
+  return config.vault ? new VaultSecretStore(config.vault, vaultSession(config.vault)) : new FileSecretStore(config.secretsDir);
 }
 
 /** A served queue: the task queue, the pool it belongs to, and the workspaces routed to it. */

@@ -41,16 +41,70 @@ export interface Reply {
 
 export type Route = (req: RecordedRequest) => Reply | Promise<Reply>;
 
+/**
+ * How a gunicorn-style server closes idle keep-alive connections. It closes a connection idle for
+ * `afterMs`; the close is "in flight" for `raceMs` more (on a real network: gunicorn's loop, the FIN on
+ * its way), and a request arriving in that window is reset unread, the race a client loses when it
+ * reuses a pooled connection just as the server closes it. Then the server sends its FIN.
+ */
+export interface IdleClose {
+  afterMs: number;
+  /** @default 0 */
+  raceMs?: number;
+}
+
+/** Gunicorn's default `keepalive` (2 s), with a window wide enough that a reused socket loses the race. */
+export const GUNICORN_IDLE: IdleClose = { afterMs: 2_000, raceMs: 3_000 };
+
+interface Conn {
+  busy: number;
+  closing: boolean;
+  timer?: NodeJS.Timeout;
+}
+
 export class HttpFake {
   readonly requests: RecordedRequest[] = [];
   private server?: http.Server;
   private readonly sockets = new Set<import('node:net').Socket>();
-  constructor(private readonly route: Route) {}
+  /** Requests reset unread because they arrived on a connection the server was closing. */
+  resets = 0;
+  /**
+   * @param idleClose close idle keep-alive connections like gunicorn; may be changed before `start`.
+   *   Without it, Node's own keep-alive timeout (5 s) applies.
+   */
+  constructor(
+    private readonly route: Route,
+    public idleClose?: IdleClose,
+  ) {}
 
   async start(): Promise<this> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+    const conns = new WeakMap<import('node:net').Socket, Conn>();
+    this.server = http.createServer((req, res) => {
+      const c = conns.get(req.socket);
+      if (c?.closing) {
+        this.resets++;
+        req.socket.resetAndDestroy();
+        return;
+      }
+      if (c) {
+        clearTimeout(c.timer);
+        c.busy++;
+        res.on('close', () => {
+          c.busy--;
+          if (c.busy === 0) this.armIdleClose(req.socket, c);
+        });
+      }
+      void this.handle(req, res);
+    });
+    if (this.idleClose) this.server.keepAliveTimeout = 0;
     this.server.on('connection', (s) => {
       this.sockets.add(s);
+      if (this.idleClose) {
+        const c: Conn = { busy: 0, closing: false };
+        conns.set(s, c);
+        this.armIdleClose(s, c);
+        s.on('close', () => clearTimeout(c.timer));
+      }
       s.on('close', () => this.sockets.delete(s));
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
@@ -63,6 +117,15 @@ export class HttpFake {
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  private armIdleClose(s: import('node:net').Socket, c: Conn): void {
+    if (!this.idleClose || s.destroyed) return;
+    const { afterMs, raceMs = 0 } = this.idleClose;
+    c.timer = setTimeout(() => {
+      c.closing = true;
+      c.timer = setTimeout(() => s.destroy(), raceMs);
+    }, afterMs);
   }
 
   /** Requests whose path starts with `prefix`. */

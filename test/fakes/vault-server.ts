@@ -1,7 +1,19 @@
 /**
- * A fake Vault (HTTP API v1, shared/reference/runtime-contracts.md §5): KV v2 reads with Vault's
- * envelope and 404 shapes, AppRole and Kubernetes login, token renew-self and lookup-self, per-token
- * path policies, token expiry, and sealing. Errors are `{"errors":[...]}` as Vault sends them.
+ * A fake Vault following the HTTP API v1 as OpenBao 2.7.2 (and Vault 1.x) answers it
+ * (shared/reference/runtime-contracts.md §5): KV v2 reads with Vault's envelope and 404 shapes,
+ * AppRole and Kubernetes login, token lookup-self, renew-self and revoke-self, per-token path policies,
+ * token expiry and sealing. Errors are `{"errors":[...]}` as Vault sends them.
+ * Tokens as the real token store keeps them (openbao internal/vault/token_store.go, expiration.go,
+ * sdk/framework/lease.go CalculateTTL):
+ * - renew-self grants the token's TTL again, but never past its max TTL (`token_max_ttl`): near the
+ *   end it grants only the seconds left (with Vault's warning), and the token expires at the max TTL.
+ * - an expired or revoked token answers 403 `permission denied` everywhere; a path outside a live
+ *   token's policy answers 403 with the ACL's multierror text.
+ * - lookup-self, renew-self and revoke-self come from the `default` policy; a token created without
+ *   it (`noDefaultPolicy`, like `token_no_default_policy`) is refused them.
+ * - a token with TTL 0 never expires (root-like): lookup-self shows ttl 0 and expire_time null.
+ * - AppRole secret ids may be use-limited (`secretIdNumUses`, like `secret_id_num_uses`): after the
+ *   last use the secret id is gone and login answers 400 "invalid role or secret ID".
  * Transit (openbao builtin/logical/transit path_datakey.go, path_decrypt.go, path_rotate.go):
  * `datakey/{plaintext|wrapped}/{key}` (a random 256-bit key, wrapped as `vault:vN:<base64 nonce|ct>`
  * under the latest version), `decrypt/{key}`, `keys/{key}/rotate`; an unknown key answers 400
@@ -11,11 +23,32 @@ import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:
 import { HttpFake, type RecordedRequest, type Reply } from './http-fake';
 
 interface FakeToken {
-  /** Path prefixes (after /v1/) this token may read. */
+  /** Path prefixes (after /v1/) this token may use. */
   paths: string[];
+  /** The TTL each login or renewal grants; 0: never expires. */
   ttlSeconds: number;
   expiresAt: number;
+  /** The token cannot live past this (creation + max TTL); Infinity: no max. */
+  maxExpiresAt: number;
   renewable: boolean;
+  /** Has the `default` policy (lookup-self, renew-self, revoke-self). */
+  defaultPolicy: boolean;
+  createdAt: number;
+}
+
+export interface TokenOptions {
+  /** Like a role's `token_max_ttl`: renewals stop there. */
+  maxTtlSeconds?: number;
+  /** Like `token_no_default_policy`: no lookup-self, renew-self or revoke-self unless `paths` grant them. */
+  noDefaultPolicy?: boolean;
+}
+
+export interface FakeRole extends TokenOptions {
+  secretId: string;
+  paths: string[];
+  ttlSeconds: number;
+  /** Like `secret_id_num_uses`: logins one secret id serves; unset: unlimited. */
+  secretIdNumUses?: number;
 }
 
 interface KvEntry {
@@ -23,13 +56,18 @@ interface KvEntry {
   version: number;
 }
 
+/** A live token outside its policy: the ACL check's multierror text. */
 const DENIED: Reply = { status: 403, body: { errors: ['1 error occurred:\n\t* permission denied\n\n'] } };
+/** An expired, revoked or unknown token. */
+const BAD_TOKEN: Reply = { status: 403, body: { errors: ['permission denied'] } };
 const envelope = (extra: object) => ({ request_id: randomUUID(), lease_id: '', renewable: false, lease_duration: 0, data: null, wrap_info: null, warnings: null, auth: null, mount_type: 'kv', ...extra });
 
 export class VaultFake extends HttpFake {
   readonly tokens = new Map<string, FakeToken>();
-  readonly approles = new Map<string, { secretId: string; paths: string[]; ttlSeconds: number }>();
-  readonly k8sRoles = new Map<string, { jwt: string; paths: string[]; ttlSeconds: number }>();
+  readonly approles = new Map<string, FakeRole>();
+  readonly k8sRoles = new Map<string, { jwt: string; paths: string[]; ttlSeconds: number } & TokenOptions>();
+  /** Logins each AppRole secret id has served, by `role\0secret id`. */
+  private readonly secretIdUses = new Map<string, number>();
   private readonly kv = new Map<string, KvEntry>();
   /** Transit keys by `mount/name`: version N is entry N-1. */
   readonly transit = new Map<string, Buffer[]>();
@@ -42,9 +80,12 @@ export class VaultFake extends HttpFake {
   }
 
   /** Issue a token allowed to read under `paths` (e.g. `secret/data/portarium/ws-a/`). */
-  token(paths: string[], ttlSeconds = 3600, renewable = true): string {
+  token(paths: string[], ttlSeconds = 3600, renewable = true, options: TokenOptions = {}): string {
     const token = `hvs.${randomBytes(18).toString('base64url')}`;
-    this.tokens.set(token, { paths, ttlSeconds, expiresAt: Date.now() + ttlSeconds * 1000, renewable });
+    const now = Date.now();
+    const maxExpiresAt = options.maxTtlSeconds ? now + options.maxTtlSeconds * 1000 : Infinity;
+    const expiresAt = ttlSeconds > 0 ? Math.min(now + ttlSeconds * 1000, maxExpiresAt) : Infinity;
+    this.tokens.set(token, { paths, ttlSeconds, expiresAt, maxExpiresAt, renewable: ttlSeconds > 0 && renewable, defaultPolicy: !options.noDefaultPolicy, createdAt: now });
     return token;
   }
 
@@ -78,9 +119,15 @@ export class VaultFake extends HttpFake {
     if (path === 'auth/approle/login' && req.method === 'POST') return this.approleLogin(req);
     if (path === 'auth/kubernetes/login' && req.method === 'POST') return this.k8sLogin(req);
     const token = this.live(req);
-    if (!token) return DENIED;
-    if (path === 'auth/token/lookup-self') return { status: 200, body: envelope({ data: { ttl: Math.max(0, Math.round((token.expiresAt - Date.now()) / 1000)), renewable: token.renewable, policies: ['default'] } }) };
-    if (path === 'auth/token/renew-self' && req.method === 'POST') return this.renew(req, token);
+    if (!token) return BAD_TOKEN;
+    // The default policy grants these; a token without it needs them in its own paths.
+    if (/^auth\/token\/(lookup|renew|revoke)-self$/.test(path) && !token.defaultPolicy && !token.paths.some((p) => path.startsWith(p))) return DENIED;
+    if (path === 'auth/token/lookup-self' && req.method === 'GET') return this.lookup(req, token);
+    if (path === 'auth/token/renew-self' && (req.method === 'POST' || req.method === 'PUT')) return this.renew(req, token);
+    if (path === 'auth/token/revoke-self' && (req.method === 'POST' || req.method === 'PUT')) {
+      this.tokens.delete(String(req.headers['x-vault-token']));
+      return { status: 204 };
+    }
     if (req.method === 'POST' || req.method === 'PUT') {
       const transit = /^(.+)\/(?:(datakey)\/([^/]+)|(decrypt))\/([^/]+)$/.exec(path) ?? /^(.+)\/keys\/([^/]+)\/(rotate)$/.exec(path);
       if (transit) {
@@ -144,15 +191,34 @@ export class VaultFake extends HttpFake {
     return token && token.expiresAt > Date.now() ? token : undefined;
   }
 
-  private renew(req: RecordedRequest, token: FakeToken): Reply {
-    if (!token.renewable) return { status: 400, body: { errors: ['lease is not renewable'] } };
-    token.expiresAt = Date.now() + token.ttlSeconds * 1000;
-    return { status: 200, body: this.authBlock(String(req.headers['x-vault-token']), token) };
+  private lookup(req: RecordedRequest, token: FakeToken): Reply {
+    const forever = token.expiresAt === Infinity;
+    const data = {
+      accessor: 'fake-accessor', creation_time: Math.floor(token.createdAt / 1000), creation_ttl: token.ttlSeconds, display_name: 'approle', entity_id: '',
+      expire_time: forever ? null : new Date(token.expiresAt).toISOString(), explicit_max_ttl: 0, id: String(req.headers['x-vault-token']),
+      issue_time: new Date(token.createdAt).toISOString(), meta: null, num_uses: 0, orphan: true, path: 'auth/token/create',
+      policies: token.defaultPolicy ? ['default', 'portarium'] : ['portarium'], renewable: token.renewable,
+      ttl: forever ? 0 : Math.max(0, Math.floor((token.expiresAt - Date.now()) / 1000)), type: 'service',
+    };
+    return { status: 200, body: envelope({ mount_type: 'token', data }) };
   }
 
-  private authBlock(clientToken: string, token: FakeToken, metadata: object = {}) {
+  /** CalculateTTL: the token's TTL again, capped at what its max TTL leaves (whole seconds, as Vault truncates). */
+  private renew(req: RecordedRequest, token: FakeToken): Reply {
+    if (!token.renewable) return { status: 400, body: { errors: ['lease is not renewable'] } };
+    const now = Date.now();
+    const left = Math.floor((token.maxExpiresAt - now) / 1000);
+    if (left <= 0) return { status: 500, body: { errors: ['past the max TTL, cannot renew'] } };
+    const granted = Math.min(token.ttlSeconds, left);
+    token.expiresAt = Math.min(now + granted * 1000, token.maxExpiresAt);
+    const warnings = granted < token.ttlSeconds ? [`TTL of "${token.ttlSeconds}s" exceeded the effective max_ttl of "${left}s"; TTL value is capped accordingly`] : null;
+    return { status: 200, body: { ...this.authBlock(String(req.headers['x-vault-token']), token, {}, granted), warnings } };
+  }
+
+  private authBlock(clientToken: string, token: FakeToken, metadata: object = {}, leaseSeconds = token.ttlSeconds) {
+    const policies = token.defaultPolicy ? ['default', 'portarium'] : ['portarium'];
     return envelope({
-      auth: { client_token: clientToken, accessor: randomUUID(), policies: ['default', 'portarium'], token_policies: ['default', 'portarium'], metadata, lease_duration: token.ttlSeconds, renewable: token.renewable, entity_id: randomUUID(), token_type: 'service', orphan: true, num_uses: 0 },
+      auth: { client_token: clientToken, accessor: randomUUID(), policies, token_policies: policies, metadata, lease_duration: leaseSeconds, renewable: token.renewable, entity_id: randomUUID(), token_type: 'service', orphan: true, num_uses: 0 },
     });
   }
 
@@ -162,7 +228,12 @@ export class VaultFake extends HttpFake {
     if (!body.secret_id) return { status: 400, body: { errors: ['missing secret_id'] } };
     const role = this.approles.get(body.role_id);
     if (!role || role.secretId !== body.secret_id) return { status: 400, body: { errors: ['invalid role or secret ID'] } };
-    const clientToken = this.token(role.paths, role.ttlSeconds);
+    // A use-limited secret id is deleted by its last use; later logins with it fail like an unknown one.
+    const key = `${body.role_id}\0${body.secret_id}`;
+    const used = this.secretIdUses.get(key) ?? 0;
+    if (role.secretIdNumUses && used >= role.secretIdNumUses) return { status: 400, body: { errors: ['invalid role or secret ID'] } };
+    this.secretIdUses.set(key, used + 1);
+    const clientToken = this.token(role.paths, role.ttlSeconds, true, role);
     return { status: 200, body: this.authBlock(clientToken, this.tokens.get(clientToken)!, { role_name: body.role_id }) };
   }
 
@@ -171,7 +242,7 @@ export class VaultFake extends HttpFake {
     const role = body.role ? this.k8sRoles.get(body.role) : undefined;
     if (!role) return { status: 400, body: { errors: [`invalid role name "${body.role ?? ''}"`] } };
     if (role.jwt !== body.jwt) return { status: 403, body: { errors: ['permission denied'] } };
-    const clientToken = this.token(role.paths, role.ttlSeconds);
+    const clientToken = this.token(role.paths, role.ttlSeconds, true, role);
     return { status: 200, body: this.authBlock(clientToken, this.tokens.get(clientToken)!, { role: body.role, service_account_name: 'portarium', service_account_namespace: 'ops' }) };
   }
 }
