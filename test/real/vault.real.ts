@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { Client } from '@temporalio/client';
 import { createLangflowRuntime } from '../../activities/langflow';
 import type { SecretStore } from '../../activities/secrets-port';
-import { VaultSecretStore } from '../../activities/vault';
+import { VaultSecretStore, VaultSession } from '../../activities/vault';
 import { VaultTransitKeyProvider, WRAPPED_KEY_METADATA } from '../../activities/vault-transit';
 import { loadPolicyDir } from '../../policies/load';
 import type { RunHandle } from '../../workers/client';
@@ -66,11 +66,12 @@ describe('real OpenBao: secrets and payload keys through governed runs', functio
   let bao: OpenBao;
   let langflow: LangflowFake;
   let policyDir: string;
-  const stores: VaultSecretStore[] = [];
+  /** Every store and key provider a test opened, closed after the suite (they renew tokens on timers). */
+  const opened: { close(): Promise<void> }[] = [];
 
   const store = (auth: { roleId: string; secretId: string }) => {
     const s = new VaultSecretStore({ address: bao.url, kvMount: 'secret', kvPrefix: 'portarium', auth: { method: 'approle', ...auth }, requestTimeoutMs: 5000 });
-    stores.push(s);
+    opened.push(s);
     return s;
   };
   const worker = <T>(secrets: SecretStore, fn: (h: Harness) => Promise<T>) => {
@@ -96,7 +97,7 @@ describe('real OpenBao: secrets and payload keys through governed runs', functio
   });
 
   after(async function () {
-    for (const s of stores) await s.close();
+    for (const s of opened) await s.close();
     await langflow?.close();
     await bao?.stop();
     if (policyDir) fs.rmSync(policyDir, { recursive: true, force: true });
@@ -200,9 +201,9 @@ describe('real OpenBao: secrets and payload keys through governed runs', functio
     });
 
     const keys = () => {
-      const s = new VaultSecretStore({ address: bao.url, kvMount: 'secret', kvPrefix: 'portarium', auth: { method: 'token', token } });
-      stores.push(s);
-      return new VaultTransitKeyProvider(s, { mount: 'transit' });
+      const provider = new VaultTransitKeyProvider(new VaultSession({ address: bao.url, kvMount: 'secret', kvPrefix: 'portarium', auth: { method: 'token', token } }), { mount: 'transit' });
+      opened.push(provider);
+      return provider;
     };
     const clientWith = (provider: VaultTransitKeyProvider) => new Client({ connection: testEnv().client.connection, dataConverter: portariumDataConverter(loadConfig({}), { keys: provider }) });
     const rawStartInput = async (workflowId: string) => {
