@@ -3,7 +3,7 @@
 # (a Vault API server) and Langflow, each into its own Python venv under .tools/ with pip, pinned
 # versions and --require-hashes (tools/openbao-requirements.txt, tools/langflow-requirements.txt).
 # An install is reused while its lock file is unchanged (a stamp holds the lock's sha256), so only
-# the first run downloads (Langflow: ~3-4 minutes and ~2.4 GB).
+# the first run downloads (Langflow: ~2.4 GB, 5-9 minutes measured on the 2-core machine).
 #
 #   bash tools/real-servers.sh     install what is missing or stale; print the versions
 #   PORTARIUM_REAL_SERVERS_DIR     install under this folder instead (default: PORTARIUM_TOOLS_DIR, else
@@ -41,7 +41,8 @@ pinned_subset() {
   awk -v re="^(${names})==" '/^[A-Za-z0-9]/ { keep = ($1 ~ re) } keep' "$lock"
 }
 
-# install NAME LOCK [pip args...]: a venv at $TOOLS_DIR/NAME holding exactly LOCK.
+# install NAME LOCK PIP_STEP: a venv at $TOOLS_DIR/NAME holding exactly tools/LOCK, installed by
+# PIP_STEP VENV LOCKFILE; skipped while the stamp says this lock is what is installed.
 install() {
   local name="$1" lock="$ROOT/tools/$2"; shift 2
   local venv="$TOOLS_DIR/$name" stamp="$TOOLS_DIR/$name/.portarium-lock" want
