@@ -43,6 +43,7 @@ import { TaskQueueRouting } from '../policies/isolation';
 import { loadPolicyDir } from '../policies/load';
 import { type PortariumConfig, connectionOptions } from './config';
 import { portariumDataConverter } from './data-converter';
+import { type RunOrigin, staticDetailsOf, staticSummaryOf } from './run-metadata';
 import { tracingClientInterceptors } from './telemetry';
 
 export const WORKFLOW_TYPE = 'governedRun';
@@ -141,8 +142,9 @@ export class PortariumClient {
   /**
    * Start a governed run, or return the one already started with the same key and the same request.
    * `options.memo` adds fields to the run's memo (e.g. the CloudEvent that triggered it); `requestHash` is reserved.
+   * `options.origin` names where the run came from in its Web UI details.
    */
-  async startRun(input: GovernedRunInput, options: { memo?: Record<string, unknown> } = {}): Promise<StartedRun> {
+  async startRun(input: GovernedRunInput, options: { memo?: Record<string, unknown>; origin?: RunOrigin } = {}): Promise<StartedRun> {
     const valid = checked('governedRun input', governedRunInputSchema(), input);
     const workflowId = runWorkflowId(valid.workspaceId, valid.idempotencyKey);
     const requestHash = requestHashOf(valid);
@@ -155,6 +157,9 @@ export class PortariumClient {
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         memo: { ...options.memo, requestHash },
+        // The Web UI's header for the run; what it waits for is in its current details.
+        staticSummary: staticSummaryOf(valid),
+        staticDetails: staticDetailsOf(valid, options.origin),
         typedSearchAttributes: [
           { key: WorkspaceKey, value: valid.workspaceId },
           { key: CorrelationKey, value: valid.correlationId },

@@ -95,6 +95,6 @@ export async function startFromCloudEvent(portarium: PortariumClient, policies: 
   const { source, id, type, subject, time } = event;
   // The event's identity, visible on the run (Web UI, `describe`) without being part of its input.
   const memo = { cloudEvent: { source, id, type, ...(subject !== undefined && { subject }), ...(time !== undefined && { time }), trigger: route.triggerId } };
-  const started = await portarium.startRun(input, { memo });
+  const started = await portarium.startRun(input, { memo, origin: { cloudEvent: memo.cloudEvent } });
   return { workflowId: started.workflowId, existing: started.existing, route, event };
 }

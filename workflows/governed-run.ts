@@ -15,6 +15,7 @@ import {
   patched,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   startChild,
   upsertSearchAttributes,
@@ -31,6 +32,7 @@ import { EvidenceCategory, type EvidencePayloadRef, chunked, redactText, utf8Len
 import { canonicalJson } from './hashing';
 import { FailureType, NON_RETRYABLE_DISPATCH_FAILURES, refusal } from './failures';
 import * as msg from './messages';
+import { oneLine, runDetails, timerSummary } from './run-details';
 import { runEventDelivery } from './run-event-delivery';
 import { CONTINUE_AS_NEW_PATCH, type Continuation, continueDue, continueWhenReady, continuedSnapshot } from './run-continuation';
 import { isContinuedInput } from './run-snapshot';
@@ -53,7 +55,8 @@ import { CorrelationKey, StateKey, TierKey, WorkspaceKey } from './search-attrib
 import { runWorkspaceCrossing } from './workflow-ids';
 import { type DecisionKind, type DispatchRequest, type DispatchResult, type EvidenceReceipt, type GovernedRunResult, RunState, TERMINAL_STATES } from './types';
 
-const policyActivityOptions = { startToCloseTimeout: '10s', retry: { maximumAttempts: 3 } } as const;
+// Summaries name each command on the run page (user metadata: not checked on replay, so no patch).
+const policyActivityOptions = { startToCloseTimeout: '10s', retry: { maximumAttempts: 3 }, summary: 'policy snapshot' } as const;
 // Runs from before POLICY_ACTIVITY_PATCH used a local activity. Workflow time after a local activity
 // can differ between the live run and a replay (when it completes across a workflow task), and
 // evidence entries carry workflow time, so a replayed chain could hash differently from the stored one.
@@ -61,7 +64,7 @@ const { loadPolicySnapshot: loadPolicySnapshotLocally } = proxyLocalActivities<P
 const { loadPolicySnapshot } = proxyActivities<PolicyActivities>(policyActivityOptions);
 export const POLICY_ACTIVITY_PATCH = 'portarium-policy-snapshot-activity-v1';
 
-const { dispatchAction } = proxyActivities<DispatchActivities>({
+const dispatchOptions = {
   // Long enough for any runtime's own run timeout (at most 7d, policies/connections.ts); adapters stop
   // remote runs at that timeout, and heartbeats notice a dead worker in seconds.
   startToCloseTimeout: '8d',
@@ -75,13 +78,17 @@ const { dispatchAction } = proxyActivities<DispatchActivities>({
     maximumAttempts: 5,
     nonRetryableErrorTypes: NON_RETRYABLE_DISPATCH_FAILURES,
   },
-});
+} as const;
+/** The dispatch activity, summarised on the run page as what it dispatches to. */
+const dispatchActionOf = (run: GovernedRunState) =>
+  proxyActivities<DispatchActivities>({ ...dispatchOptions, summary: oneLine(`dispatch to ${run.action.runtime} ${run.action.target}`) }).dispatchAction;
 
 // Evidence is written before the action runs and when the run ends. The run waits for a sink that is
 // down (retried without limit) rather than act without durable evidence; a fork is never retried.
 const { persistEvidence } = proxyActivities<EvidenceActivities>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: [FailureType.EvidenceConflict] },
+  summary: 'evidence write',
 });
 
 /**
@@ -171,6 +178,7 @@ async function runGoverned(run: GovernedRunState, resumed: boolean, ids: IdOptio
   // Set at once, so a continued execution is findable by its search attributes whatever the server copied.
   if (resumed) publishState(run);
   else run.recordRequested(now());
+  showDetails(run);
   try {
     const result = await govern(run, dispatch, continuation, resumed);
     flushState(run);
@@ -315,6 +323,8 @@ function totalUpdate<T>(run: GovernedRunState, via: string, handler: (raw: unkno
       if (err instanceof ApplicationFailure || isCancellation(err)) throw err;
       const v = run.refuse(via, undefined, FailureType.InvalidMessage, `could not be handled (${err instanceof Error ? err.name : 'error'})`, now());
       throw refusal(FailureType.InvalidMessage, v.ok ? '' : v.message);
+    } finally {
+      showDetails(run);
     }
   };
 }
@@ -334,7 +344,15 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
    * once policy has decided: the SDK captures a stack for every promise a workflow makes, which a
    * flood of messages would pay per message. Older runs replay the waiting handler they recorded.
    */
-  const signal = (via: string, body: (raw: unknown) => void) => {
+  const signal = (via: string, handle: (raw: unknown) => void) => {
+    // Approvals and refusals change the details without a transition.
+    const body = (raw: unknown) => {
+      try {
+        handle(raw);
+      } finally {
+        showDetails(run);
+      }
+    };
     const waiting = totalSignal(run, via, async (raw: unknown) => {
       await policyDecided();
       body(raw);
@@ -509,14 +527,15 @@ interface Waiting {
  * `condition` for the main loop; counts the wakeup so `decide` can reply after the loop acted. While
  * it waits, the run continues as new when its history grows past the bounds (it never returns then).
  */
-async function waitFor({ run, c }: Waiting, fn: () => boolean, timeoutMs: number): Promise<boolean> {
+async function waitFor({ run, c }: Waiting, fn: () => boolean, timeoutMs: number, summary: string): Promise<boolean> {
   const until = Date.now() + timeoutMs;
+  const timer = { summary };
   for (;;) {
     flushState(run);
     // Checked once per wait before the patch existed, so older histories replay unchanged.
     const met = c.enabled
-      ? await condition(() => fn() || continueDue(run, c), Math.max(1, until - Date.now()))
-      : await condition(fn, timeoutMs);
+      ? await condition(() => fn() || continueDue(run, c), Math.max(1, until - Date.now()), timer)
+      : await condition(fn, timeoutMs, timer);
     if (met && !fn() && continueDue(run, c)) {
       await continueWhenReady(run, c, fn, until);
       if (!fn() && Date.now() < until) continue;
@@ -532,7 +551,7 @@ async function vetoWindow(w: Waiting): Promise<'dispatch' | GovernedRunResult> {
     run.deadlines = { vetoEndsAt: isoAfter(now(), run.policy!.vetoWindowMs) };
     enter(run, RunState.VetoWindow, `plan announced; veto window until ${run.deadlines.vetoEndsAt}`);
   }
-  await waitFor(w, () => run.released || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.vetoEndsAt)!);
+  await waitFor(w, () => run.released || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.vetoEndsAt)!, timerSummary('veto window', run.deadlines.vetoEndsAt));
   if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
   if (run.rejectedBy) return finish(run, RunState.Rejected, `vetoed by ${run.rejectedBy}`);
   return 'dispatch';
@@ -549,7 +568,8 @@ async function awaitApprovals(w: Waiting): Promise<'dispatch' | 'amended' | Gove
   for (;;) {
     // Wake for escalation, expiry, or an approval whose cooling-off ends.
     const next = [run.deadlines.escalatesAt, run.deadlines.expiresAt, run.book.nextCountsFrom(now())].filter((d): d is string => !!d).sort()[0];
-    await waitFor(w, () => run.quorumMetAt(now()) || !!run.rejectedBy || !!run.changesRequestedBy || !!run.cancel, msUntil(next)!);
+    const what = next === run.deadlines.expiresAt ? 'expiry' : next === run.deadlines.escalatesAt ? 'escalation' : 'cooling-off';
+    await waitFor(w, () => run.quorumMetAt(now()) || !!run.rejectedBy || !!run.changesRequestedBy || !!run.cancel, msUntil(next)!, timerSummary(what, next));
     if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
     if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
     // A change request beats an approval that arrived in the same activation.
@@ -571,7 +591,7 @@ async function awaitApprovals(w: Waiting): Promise<'dispatch' | 'amended' | Gove
 async function awaitAmendment(w: Waiting): Promise<'amended' | GovernedRunResult> {
   const { run } = w;
   if (!w.resume()) enter(run, RunState.ChangesRequested, `changes requested by ${run.changesRequestedBy}; waiting for amendAction`);
-  await waitFor(w, () => run.amended || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.expiresAt)!);
+  await waitFor(w, () => run.amended || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.expiresAt)!, timerSummary('amendment expiry', run.deadlines.expiresAt));
   if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
   if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
   if (!run.amended) return finish(run, RunState.Expired, 'not amended before the deadline');
@@ -584,7 +604,7 @@ async function awaitManualCompletion(w: Waiting): Promise<GovernedRunResult> {
     run.deadlines = { expiresAt: isoAfter(now(), run.policy!.manualExpiresAfterMs) };
     enter(run, RunState.AwaitingManualCompletion, 'never dispatched by the system; waiting for manualCompletion');
   }
-  await waitFor(w, () => !!run.manual || !!run.cancel, msUntil(run.deadlines.expiresAt)!);
+  await waitFor(w, () => !!run.manual || !!run.cancel, msUntil(run.deadlines.expiresAt)!, timerSummary('manual completion expiry', run.deadlines.expiresAt));
   if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
   if (!run.manual) return finish(run, RunState.Expired, 'no manual completion before the deadline');
   const m = run.manual;
@@ -634,7 +654,7 @@ async function dispatchNow(run: GovernedRunState, scope: CancellationScope): Pro
     enter(run, RunState.Dispatching, `dispatching to ${run.action.runtime}`);
   }
   try {
-    const result = await scope.run(() => dispatchAction(dispatchRequest(run)));
+    const result = await scope.run(() => dispatchActionOf(run)(dispatchRequest(run)));
     return succeeded(run, result);
   } catch (err) {
     return dispatchFailed(run, err);
@@ -705,7 +725,7 @@ async function dispatchLean(run: GovernedRunState, scope: CancellationScope): Pr
     try {
       const evidence = run.evidenceRefused || !run.unpersisted.length ? undefined : nextEvidenceBatch(run);
       flushState(run);
-      const result = await scope.run(() => dispatchAction(dispatchRequest(run), evidence));
+      const result = await scope.run(() => dispatchActionOf(run)(dispatchRequest(run), evidence));
       if (result.evidence) acceptReceipt(run, result.evidence);
       return succeeded(run, result);
     } catch (err) {
@@ -767,8 +787,17 @@ function enter(run: GovernedRunState, state: RunState, summary: string): void {
  * command issued from a queued promise lands elsewhere among the commands when a query replays the run.
  */
 function publishState(run: GovernedRunState): void {
+  showDetails(run);
   if (!run.lean) return upsertState(run);
   run.publishQueued = true;
+}
+
+/**
+ * The run page's current details, from the same status the `status` query returns. Not a command:
+ * the SDK answers the UI's metadata query with it, so it costs no history and never replays.
+ */
+function showDetails(run: GovernedRunState): void {
+  setCurrentDetails(runDetails(run.workflowId, run.status(now())));
 }
 
 /** Upsert the state a lean run published since it last waited. */
