@@ -52,7 +52,7 @@ function refusalCounts(s: RunStatus): string {
 
 function deadlineRows(d: RunDeadlines): string[] {
   const rows: [string, string | undefined][] = [
-    ['veto window ends', d.vetoEndsAt],
+    ['veto ends', d.vetoEndsAt],
     ['escalates', d.escalatesAt],
     ['expires', d.expiresAt],
     ['quota frees', d.quotaFreesAt],
@@ -65,11 +65,11 @@ function approvalRows(s: RunStatus): string[] {
   const given = s.approvals.slice(0, MAX_APPROVALS_LISTED).map((a) => `${code(a.approverId)} (${a.approverRoles.join(', ')}) at ${a.at}${a.countsFrom > a.at ? `, counts from ${a.countsFrom}` : ''}`);
   if (s.approvals.length > MAX_APPROVALS_LISTED) given.push(`and ${s.approvals.length - MAX_APPROVALS_LISTED} more`);
   return [
-    `| approvals given | ${given.length ? given.join('; ') : '(none)'} |`,
-    `| approvals still needed | ${s.approvalsNeeded} |`,
-    `| eligible roles | ${list(s.eligibleRoles)}${s.escalated ? ' (escalated)' : ''} |`,
-    ...(s.eligibleUsers.length ? [`| eligible users | ${list(s.eligibleUsers)} |`] : []),
-    ...(s.missingRoles.length ? [`| roles still missing | ${list(s.missingRoles)} |`] : []),
+    `| approved by | ${given.length ? given.join('; ') : '(none)'} |`,
+    `| still needed | ${s.approvalsNeeded} |`,
+    `| may approve | ${list(s.eligibleRoles)}${s.escalated ? ' (escalated)' : ''} |`,
+    ...(s.eligibleUsers.length ? [`| or users | ${list(s.eligibleUsers)} |`] : []),
+    ...(s.missingRoles.length ? [`| roles missing | ${list(s.missingRoles)} |`] : []),
   ];
 }
 
@@ -101,7 +101,7 @@ export function runDetails(workflowId: string, s: RunStatus): string {
     '| | |',
     '|---|---|',
     `| action | ${code(s.action.runtime)} ${code(s.action.operation)} on ${code(s.action.target)} |`,
-    `| requested by | ${code(s.requestedBy)} |`,
+    `| requester | ${code(s.requestedBy)} |`,
     ...approvalRows(s),
     ...deadlineRows(s.deadlines),
     `| refusals | ${refusalCounts(s)} |`,

@@ -26,9 +26,18 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
-export async function startDevServer(opts: { readyTimeoutMs?: number } = {}): Promise<DevServer> {
+export interface DevServerOptions {
+  readyTimeoutMs?: number;
+  /** Serve the Web UI on this loopback port (the shared test server runs headless). */
+  ui?: { port: number; codecEndpoint?: string };
+}
+
+export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
   const [port, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
-  const args = ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--http-port', String(httpPort),
+  const ui = opts.ui
+    ? ['--ui-ip', '127.0.0.1', '--ui-port', String(opts.ui.port), '--ui-disable-news-fetch', ...(opts.ui.codecEndpoint ? ['--ui-codec-endpoint', opts.ui.codecEndpoint] : [])]
+    : ['--headless'];
+  const args = ['server', 'start-dev', ...ui, '--ip', '127.0.0.1', '--port', String(port), '--http-port', String(httpPort),
     '--metrics-port', String(metricsPort), '--log-level', 'error', ...searchAttributeArgs()];
   const child = spawn(temporalCli(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
