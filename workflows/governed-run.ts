@@ -51,7 +51,7 @@ import {
   type IdOptions,
   manualCompletionSchema,
 } from './schemas';
-import { CorrelationKey, StateKey, TierKey, WorkspaceKey } from './search-attributes';
+import { ApproverRolesKey, CorrelationKey, StateKey, TierKey, WorkspaceKey } from './search-attributes';
 import { runWorkspaceCrossing } from './workflow-ids';
 import { type DecisionKind, type DispatchRequest, type DispatchResult, type EvidenceReceipt, type GovernedRunResult, RunState, TERMINAL_STATES } from './types';
 
@@ -813,6 +813,8 @@ function upsertState(run: GovernedRunState): void {
     { key: CorrelationKey, value: run.input.correlationId },
     { key: StateKey, value: run.state },
     { key: TierKey, value: run.tier ?? 'None' },
+    // The approval inbox: who may approve now. Contents of an upsert are not checked on replay.
+    { key: ApproverRolesKey, value: run.state === RunState.AwaitingApproval ? run.eligibleRoles : [] },
   ]);
 }
 

@@ -10,10 +10,18 @@ export const WorkspaceKey = defineSearchAttributeKey('PortariumWorkspace', 'KEYW
 export const CorrelationKey = defineSearchAttributeKey('PortariumCorrelationId', 'KEYWORD');
 export const StateKey = defineSearchAttributeKey('PortariumState', 'KEYWORD');
 export const TierKey = defineSearchAttributeKey('PortariumTier', 'KEYWORD');
+/**
+ * Roles that may approve the run now (escalation included), while it awaits approval; empty
+ * otherwise. The approval inbox of a role: `PortariumApproverRoles = "secops"` (docs/operators.md).
+ */
+export const ApproverRolesKey = defineSearchAttributeKey('PortariumApproverRoles', 'KEYWORD_LIST');
 
-export const SEARCH_ATTRIBUTE_KEYS = [WorkspaceKey, CorrelationKey, StateKey, TierKey];
+export const SEARCH_ATTRIBUTE_KEYS = [WorkspaceKey, CorrelationKey, StateKey, TierKey, ApproverRolesKey];
 
-/** `--search-attribute` arguments for `temporal server start-dev` and `operator search-attribute create`. */
+/** A key's type as the Temporal CLI spells it (`--type`, `--search-attribute name=Type`). */
+export const cliTypeOf = (k: (typeof SEARCH_ATTRIBUTE_KEYS)[number]) => (k.type === 'KEYWORD_LIST' ? 'KeywordList' : 'Keyword');
+
+/** `--search-attribute` arguments for `temporal server start-dev`. */
 export function searchAttributeArgs(): string[] {
-  return SEARCH_ATTRIBUTE_KEYS.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]);
+  return SEARCH_ATTRIBUTE_KEYS.flatMap((k) => ['--search-attribute', `${k.name}=${cliTypeOf(k)}`]);
 }

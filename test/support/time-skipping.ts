@@ -6,6 +6,8 @@ import { temporalTestServer } from './temporal-binaries';
 
 /** `IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD` in the Temporal API. */
 const KEYWORD = 2;
+/** `IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST`. */
+const KEYWORD_LIST = 7;
 
 export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
@@ -15,7 +17,7 @@ export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   });
   await env.connection.operatorService.addSearchAttributes({
     namespace: 'default',
-    searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_KEYS.map((k) => [k.name, KEYWORD])),
+    searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_KEYS.map((k) => [k.name, k.type === 'KEYWORD_LIST' ? KEYWORD_LIST : KEYWORD])),
   });
   return env;
 }
