@@ -7,6 +7,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { keepHistory } from './support/histories';
 import { bob, decision, erin, failureType, waitForState, withWorker } from './support/harness';
 import { startTimeSkippingEnv } from './support/time-skipping';
+import { ApproverRolesKey } from '../workflows/search-attributes';
 
 describe('timers (time-skipping server)', function () {
   this.timeout(120_000);
@@ -33,8 +34,12 @@ describe('timers (time-skipping server)', function () {
       assert.equal(escalated.escalated, true);
       assert.deepEqual(escalated.eligibleRoles, ['approver', 'lead']);
       assert.equal(escalated.deadlines.escalatesAt, undefined, 'no further step');
+      // The "awaiting my approval" view finds it for the escalated role too, and for none once decided.
+      const approverRoles = async () => (await run.handle.describe()).typedSearchAttributes.get(ApproverRolesKey);
+      assert.deepEqual(await approverRoles(), ['approver', 'lead']);
       await run.decide({ kind: 'approve', ...decision(erin, s.actionHash) });
       assert.equal((await run.result()).state, 'Succeeded');
+      assert.deepEqual(await approverRoles() ?? [], []);
     });
   });
 

@@ -122,6 +122,9 @@ export const WORKSPACE_IDS_PATCH = 'portarium-workspace-ids-v1';
  */
 export const HOSTILE_INPUT_PATCH = 'portarium-hostile-input-v1';
 
+/** Runs from before escalation published the roles it added (search attributes, details) replay without it. */
+export const ESCALATION_PUBLISH_PATCH = 'portarium-escalation-publish-v1';
+
 /** Runs recorded before domain events replay without publishing them. */
 export const RUN_EVENTS_PATCH = 'portarium-run-events-v1';
 /**
@@ -584,6 +587,8 @@ async function awaitApprovals(w: Waiting): Promise<'dispatch' | 'amended' | Gove
       run.record(EvidenceCategory.Approval, 'Escalated', { kind: 'System', id: 'portarium' },
         `escalated: [${step.addRoles.join(', ')}] may now approve`, now(), { addRoles: step.addRoles, step: run.escalationStepsDone });
       log.warn('governed run escalated', { workflowId: run.workflowId, addRoles: step.addRoles });
+      // The approval inbox of the added roles (`PortariumApproverRoles`): one more upsert, so asked.
+      if (patched(ESCALATION_PUBLISH_PATCH)) publishState(run);
     }
   }
 }
@@ -794,10 +799,18 @@ function publishState(run: GovernedRunState): void {
 
 /**
  * The run page's current details, from the same status the `status` query returns. Not a command:
- * the SDK answers the UI's metadata query with it, so it costs no history and never replays.
+ * the SDK answers the UI's metadata query with it, so it costs no history and is never compared on
+ * replay.
  */
 function showDetails(run: GovernedRunState): void {
-  setCurrentDetails(runDetails(run.workflowId, run.status(now())));
+  if (run.detailsQueued) return;
+  run.detailsQueued = true;
+  // Built once per activation, however many messages it carried (a flood must not pay per message),
+  // from a microtask: safe here because setting details issues no command.
+  void Promise.resolve().then(() => {
+    run.detailsQueued = false;
+    setCurrentDetails(runDetails(run.workflowId, run.status(now())));
+  });
 }
 
 /** Upsert the state a lean run published since it last waited. */

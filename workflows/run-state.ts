@@ -112,6 +112,8 @@ export class GovernedRunState {
   lean = false;
   /** The state changed since the last search-attribute upsert (lean runs upsert before the main loop waits). */
   publishQueued = false;
+  /** The Web UI's current details are rebuilt at the end of this activation (governed-run `showDetails`). */
+  detailsQueued = false;
   /**
    * Lean runs, while Dispatching but nothing is sent yet (the sink did not take the pre-dispatch
    * evidence, the run waits for it): the state decisions are judged in, as before the dispatch.
