@@ -140,8 +140,16 @@ async function createWorkerOn(config: PortariumConfig, parts: WorkerParts, polic
     // Tracing outermost, so a refused activity still has its span.
     interceptors: { ...tracing, activity: [...(tracing.activity ?? []), workspaceGuard(policies.routing(config.taskQueue))] },
     sinks: tracingSinks(parts.tracing),
+    // The SDK stops a workflow activation after 5 s of wall time. On a starved machine a large activation
+    // (a flood of signals, a long replay) passes that, and the stopped activation corrupts Node's async
+    // hook stack, aborting the whole worker process (sdk-typescript#939). Our workflow code is bounded,
+    // and the server's workflow task timeout still bounds how long one task may hold a run.
+    ...({ isolateExecutionTimeout: ISOLATE_EXECUTION_TIMEOUT } as object),
   });
 }
+
+/** Wall-time limit of one workflow activation in the sandbox (the SDK's default is 5 s; the option is not in its public type). */
+export const ISOLATE_EXECUTION_TIMEOUT = '60s';
 
 export async function connectWorker(config: PortariumConfig): Promise<NativeConnection> {
   return NativeConnection.connect(connectionOptions(config));
