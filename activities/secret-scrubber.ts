@@ -154,11 +154,22 @@ export function isCredentialField(key: string): boolean {
   return false;
 }
 
-/** Replace values under credential-named fields, at any depth (runtime output before it enters history). */
+/** Fields that name the header or setting whose value sits beside them (`{key: "Authorization", value}`). */
+const PAIR_NAME = ['key', 'name', 'header'];
+
+/**
+ * Replace values under credential-named fields, at any depth (runtime output before it enters history).
+ * Also a value paired with a credential name: `{key|name|header: "Authorization", value: ...}` (a
+ * Langflow API Request component's headers table) and `["Authorization", "Bearer ..."]` (header tuples).
+ */
 export function redactCredentialFields(value: JsonValue): JsonValue {
-  if (Array.isArray(value)) return value.map(redactCredentialFields);
+  if (Array.isArray(value)) {
+    if (value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string' && isCredentialField(value[0])) return [value[0], REDACTED_FIELD];
+    return value.map(redactCredentialFields);
+  }
   if (value === null || typeof value !== 'object') return value;
+  const named = PAIR_NAME.some((f) => typeof value[f] === 'string' && isCredentialField(value[f] as string));
   const out: { [key: string]: JsonValue } = {};
-  for (const [k, v] of Object.entries(value)) out[k] = isCredentialField(k) ? REDACTED_FIELD : redactCredentialFields(v);
+  for (const [k, v] of Object.entries(value)) out[k] = isCredentialField(k) || (named && k === 'value') ? REDACTED_FIELD : redactCredentialFields(v);
   return out;
 }

@@ -133,4 +133,45 @@ describe('hostile: langflow actions', function () {
       fake.flow('agent', { answer: 'done' });
     }
   });
+  it('a flow echoing credentials as header name/value pairs (an API Request component): the values are masked', async function () {
+    const bearer = 'ya29.pair-bearer-token-5e7a0c';
+    const apiKey = 'ak-pair-value-41c9d7e2b8';
+    // The API Request component's headers table, and a header list as (name, value) tuples.
+    fake.flow('agent', { answer: 'done', message: { request: { headers: [{ key: 'Authorization', value: `Bearer ${bearer}` }, { name: 'X-Api-Key', value: apiKey }, { key: 'Accept', value: 'application/json' }], raw: [['Authorization', `Bearer ${bearer}`], ['accept', 'text/plain']] } } });
+    try {
+      await worker(async (h) => {
+        const run = await start(h, { input_value: 'hi' });
+        const result = await run.result();
+        assert.equal(result.state, RunState.Succeeded);
+        const out = result.output as { outputs: [{ outputs: [{ results: { message: { request: { headers: unknown[]; raw: unknown[] } } } }] }] };
+        const request = out.outputs[0].outputs[0].results.message.request;
+        assert.deepEqual(request.headers[2], { key: 'Accept', value: 'application/json' }, 'a harmless header stays readable');
+        assert.deepEqual(request.raw[1], ['accept', 'text/plain']);
+        const scan = await scanRunForSecrets(h.client, run.workflowId, [bearer, apiKey], { status: await run.status(), evidence: await run.evidence() });
+        assert.deepEqual(scan.found, []);
+      });
+    } finally {
+      fake.flow('agent', { answer: 'done' });
+    }
+  });
+
+  it('a flow answering an output nested 3,000 deep: RuntimeRejected (the flow ran once), status readable', async function () {
+    // Raw text: parsed fine by JSON.parse, deeper than the worker's recursive masking can walk.
+    const deep = `${'['.repeat(3000)}"bottom"${']'.repeat(3000)}`;
+    const body = `{"session_id":"s-deep","outputs":[{"inputs":{},"outputs":[{"results":{"message":{"text":"done","data":${deep}}},"component_id":"ChatOutput-fake"}]}]}`;
+    fake.flow('agent', { status: 200, body });
+    try {
+      await worker(async (h) => {
+        const before = fake.runs().length;
+        const run = await start(h, { input_value: 'hi' });
+        await assert.rejects(run.result(), (err) => failureType(err) === 'RuntimeRejected');
+        const status = await run.status();
+        assert.equal(status.state, RunState.Failed);
+        assert.equal(status.lastError?.type, 'RuntimeRejected');
+        assert.equal(fake.runs().length, before + 1, 'sent once, not resent');
+      });
+    } finally {
+      fake.flow('agent', { answer: 'done' });
+    }
+  });
 });
