@@ -14,6 +14,7 @@ import type { LoadedPolicies } from '../policies/load';
 import { FailureType, refusal, runtimeRejected, runtimeUnavailable } from '../workflows/failures';
 import { redact, redactText } from '../workflows/evidence-chain';
 import { canonicalJson } from '../workflows/hashing';
+import { nestingDepth } from '../workflows/schemas';
 import type { DispatchRequest, DispatchResult, EvidenceReceipt, JsonValue } from '../workflows/types';
 import { createGuardedHttp } from './http-client';
 import type { PayloadRef, PayloadStore } from './payload-store';
@@ -89,21 +90,9 @@ function scrubbed(err: unknown, scrub: SecretScrubber): ApplicationFailure {
 /** Deepest output kept: masking walks it recursively, and a runtime can answer JSON nested thousands deep. */
 const MAX_OUTPUT_DEPTH = 256;
 
-/** Whether `value` nests deeper than `max` arrays or objects (walked without recursion). */
-function deeperThan(value: unknown, max: number): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length) {
-    const [v, depth] = stack.pop()!;
-    if (v === null || typeof v !== 'object') continue;
-    if (depth >= max) return true;
-    for (const child of Object.values(v)) stack.push([child, depth + 1]);
-  }
-  return false;
-}
-
 /** Refuse an output that is not JSON, too large or too deep to keep (the action has run either way). */
 function checkOutput(runtime: string, output: unknown): void {
-  if (deeperThan(output, MAX_OUTPUT_DEPTH)) throw runtimeRejected(`${runtime} ran the action but returned an output nested more than ${MAX_OUTPUT_DEPTH} levels deep; the output was not kept`);
+  if (nestingDepth(output, MAX_OUTPUT_DEPTH) > MAX_OUTPUT_DEPTH) throw runtimeRejected(`${runtime} ran the action but returned an output nested more than ${MAX_OUTPUT_DEPTH} levels deep; the output was not kept`);
   let text: string;
   try {
     text = JSON.stringify(output);
