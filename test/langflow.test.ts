@@ -361,6 +361,16 @@ describe('langflow tweaks: allow-list and tool fields', function () {
     assert.equal(fake.runs().length, 1);
   });
 
+  // Context: Langflow copies the keys of an object tweak onto the field, so {value: x} sets the same value as x.
+  it('reads a tool field given as {value: ...} like its bare value: an MCP tool named that way must be declared', async function () {
+    const connections = { langflow: { baseUrl: fake.url, flows: { f1: { tweaks: { 'MCP Tools': ['tool'] } } } } };
+    const declared = { tools: ['MCP Tools'], tier: 'ManualOnly' as const, connections };
+    assert.equal(await failureType(adapter().execute(withTweaks({ 'MCP Tools': { tool: 'delete_repo' } }, declared))), 'ToolNotAllowed');
+    assert.equal(await failureType(adapter().execute(withTweaks({ 'MCP Tools': { tool: { value: 'delete_repo' } } }, declared))), 'ToolNotAllowed');
+    assert.equal(await failureType(adapter().execute(withTweaks({ 'Agent-k1': { tools: { value: ['calculator', 'send_email'] } } }, { tools: ['calculator', 'Agent'], tier: 'ManualOnly' }))), 'ToolNotAllowed');
+    assert.equal(fake.requests.length, 0);
+  });
+
   it('names the tools of tool fields', function () {
     assert.ok(isToolField('add_calculator_tool') && isToolField('tools') && isToolField('tools_metadata') && isToolField('tool_mode'));
     assert.ok(!isToolField('temperature') && !isToolField('toolbox_url') && !isToolField('max_tokens'));
