@@ -21,7 +21,7 @@ import type { PayloadRef, PayloadStore } from './payload-store';
 import type { RuntimeAdapter } from './runtime-port';
 import { type PersistEvidenceRequest, appendEvidence } from './evidence';
 import type { EvidenceSink } from './evidence-sink';
-import { SecretScrubber, redactCredentialFields } from './secret-scrubber';
+import { SecretScrubber, maskCredentialText, redactCredentialFields } from './secret-scrubber';
 import { runTraceparent } from './trace-context';
 import type { SecretStore } from './secrets-port';
 import { clipUtf8, utf8Bytes } from './utf8';
@@ -57,12 +57,12 @@ const SCRUB_WINDOW_BYTES = 64 * 1024;
 
 /** Failure text as history may hold it: clipped, secrets masked, credential-looking text redacted, clipped in bytes. */
 function cleanText(t: string, scrub: SecretScrubber): string {
-  return clipUtf8(redactText(scrub.text(clipUtf8(t, SCRUB_WINDOW_BYTES))), MAX_FAILURE_MESSAGE_BYTES);
+  return clipUtf8(redactText(maskCredentialText(scrub.text(clipUtf8(t, SCRUB_WINDOW_BYTES)))), MAX_FAILURE_MESSAGE_BYTES);
 }
 
 /** Details bounded by depth, count and bytes; what does not fit is replaced by a note of its size. */
 function boundDetails(value: unknown, scrub: SecretScrubber, depth = 0): JsonValue {
-  if (typeof value === 'string') return clipUtf8(scrub.text(clipUtf8(value, SCRUB_WINDOW_BYTES)), MAX_FAILURE_DETAILS_BYTES / 4);
+  if (typeof value === 'string') return clipUtf8(maskCredentialText(scrub.text(clipUtf8(value, SCRUB_WINDOW_BYTES))), MAX_FAILURE_DETAILS_BYTES / 4);
   if (value === null || typeof value === 'number' || typeof value === 'boolean') return value;
   if (typeof value !== 'object' || depth >= 8) return '[omitted]';
   if (Array.isArray(value)) return value.slice(0, 50).map((v) => (v === undefined ? null : boundDetails(v, scrub, depth + 1)));

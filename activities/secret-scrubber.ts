@@ -125,6 +125,28 @@ export class SecretScrubber {
 
 export const REDACTED_FIELD = '[redacted]';
 
+/**
+ * Credentials a runtime's error text may carry that are not the workspace's own secret (SecretScrubber
+ * knows only those): a model provider's key in a URL or a message (`?key=AIza…`, `sk-proj-…`,
+ * `sk-ant-api03-…`), JWTs, GitHub and Slack tokens. Applied to failure text; the workflow's own
+ * `redactText` then masks `Bearer …` and `api_key=…`.
+ */
+const CREDENTIAL_TEXT: [RegExp, string][] = [
+  [/([?&;](?:key|api[-_]?key|apikey|access[-_]?token|token|sig|signature|password|secret|client[-_]?secret|code)=)[^&\s"'#<>]+/gi, '$1[redacted]'],
+  [/\b(?:sk|pk|rk)-(?:[A-Za-z0-9]+-){0,3}[A-Za-z0-9_-]{16,}/g, '[redacted]'],
+  [/\bAIza[0-9A-Za-z_-]{30,}/g, '[redacted]'],
+  [/\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+/g, '[redacted]'],
+  [/\b(?:gh[pousr]|github_pat)_[A-Za-z0-9_]{20,}/g, '[redacted]'],
+  [/\bxox[abposr]-[A-Za-z0-9-]{10,}/g, '[redacted]'],
+];
+
+/** Mask credential-shaped text (see CREDENTIAL_TEXT). */
+export function maskCredentialText(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of CREDENTIAL_TEXT) out = out.replace(pattern, replacement);
+  return out;
+}
+
 /** Words of a field name: `accessToken` and `access-token` give [access, token]. */
 function fieldWords(key: string): string[] {
   return key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);

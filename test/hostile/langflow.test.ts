@@ -140,6 +140,28 @@ describe('hostile: langflow actions', function () {
       fake.flow('agent', { answer: 'done' });
     }
   });
+  it("a flow failing with its model provider's keys in the error (a key in a URL, sk-proj-, a JWT): masked in history", async function () {
+    const google = 'AIzaSyD-hostile0123456789abcdefghijklmn';
+    const openai = 'sk-proj-Hostile0123456789abcdefABCDEF_ghij';
+    const anthropic = 'sk-ant-api03-Hostile0123456789abcdefABCDEF-ghij';
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJob3N0aWxlLWFnZW50In0.c2lnbmF0dXJlLWhvc3RpbGU';
+    const url = `https://generativelanguage.googleapis.com/v1beta/models/gemini:generateContent?key=${google}&alt=json`;
+    fake.flow('agent', { fail: `Error building Component Agent: Client error '400 Bad Request' for url '${url}'; fallback refused: Incorrect API key provided: ${openai}; ${anthropic}; session ${jwt}` });
+    try {
+      await worker(async (h) => {
+        const run = await start(h, { input_value: 'hi' });
+        await assert.rejects(run.result(), (err) => failureType(err) === 'RuntimeRejected');
+        const status = await run.status();
+        assert.equal(status.state, RunState.Failed);
+        assert.match(status.lastError!.message, /generativelanguage\.googleapis\.com/, 'the error stays readable');
+        const scan = await scanRunForSecrets(h.client, run.workflowId, [google, openai, anthropic, jwt], { status, evidence: await run.evidence() });
+        assert.deepEqual(scan.found, []);
+      });
+    } finally {
+      fake.flow('agent', { answer: 'done' });
+    }
+  });
+
   it('a flow echoing credentials as header name/value pairs (an API Request component): the values are masked', async function () {
     const bearer = 'ya29.pair-bearer-token-5e7a0c';
     const apiKey = 'ak-pair-value-41c9d7e2b8';
