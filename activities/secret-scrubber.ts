@@ -153,7 +153,11 @@ function fieldWords(key: string): string[] {
 }
 
 /** Words that make a field a credential wherever they appear in its name. */
-const CREDENTIAL_WORD = /secret|passw|passphrase|credential|authori[sz]ation|cookie|apikey|privatekey|bearer/;
+const CREDENTIAL_WORD = /secret|passw|passphrase|credential|authori[sz]ation|cookie|apikey|privatekey|bearer|jwt|pwd/;
+/** Before `key`, these words make it a credential (`ssh_key`, `client_key`); `primary_key` stays. */
+const KEY_KIND = new Set(['api', 'private', 'access', 'secret', 'ssh', 'subscription', 'client', 'signing', 'encryption', 'master']);
+/** Before plural `tokens`, these words make it a list of credentials (`auth_tokens`), not a count. */
+const TOKENS_KIND = new Set(['auth', 'access', 'refresh', 'api', 'id', 'bearer', 'session']);
 /** After `token`, these words make the field a count or a description of tokens, not one (`token_usage`, `token_count`). */
 const TOKEN_METRIC = new Set(['usage', 'usages', 'count', 'counts', 'limit', 'limits', 'used', 'type', 'id', 'ids', 'index', 'length', 'budget', 'estimate', 'details', 'stats', 'cost', 'costs']);
 
@@ -169,7 +173,8 @@ export function isCredentialField(key: string): boolean {
   if (w.some((x) => CREDENTIAL_WORD.test(x))) return true;
   for (let i = 0; i < w.length; i++) {
     const next = w[i + 1];
-    if ((w[i] === 'api' || w[i] === 'private' || w[i] === 'access' || w[i] === 'secret') && next === 'key') return true;
+    if (KEY_KIND.has(w[i]) && next === 'key') return true;
+    if (TOKENS_KIND.has(w[i]) && next === 'tokens') return true;
     // `token`, `accesstoken`, `id_token` ... ; plural `tokens` is a count.
     if (w[i].endsWith('token') && (next === undefined || !TOKEN_METRIC.has(next))) return true;
   }
@@ -178,6 +183,9 @@ export function isCredentialField(key: string): boolean {
 
 /** Fields that name the header or setting whose value sits beside them (`{key: "Authorization", value}`). */
 const PAIR_NAME = ['key', 'name', 'header'];
+
+/** `auth`, `basic_auth` holding text is a credential (`Bearer …`, `user:pass`); an object under it is walked. */
+const authText = (key: string, v: JsonValue) => typeof v === 'string' && fieldWords(key).at(-1) === 'auth';
 
 /**
  * Replace values under credential-named fields, at any depth (runtime output before it enters history).
@@ -192,6 +200,6 @@ export function redactCredentialFields(value: JsonValue): JsonValue {
   if (value === null || typeof value !== 'object') return value;
   const named = PAIR_NAME.some((f) => typeof value[f] === 'string' && isCredentialField(value[f] as string));
   const out: { [key: string]: JsonValue } = {};
-  for (const [k, v] of Object.entries(value)) out[k] = isCredentialField(k) || (named && k === 'value') ? REDACTED_FIELD : redactCredentialFields(v);
+  for (const [k, v] of Object.entries(value)) out[k] = isCredentialField(k) || authText(k, v) || (named && k === 'value') ? REDACTED_FIELD : redactCredentialFields(v);
   return out;
 }

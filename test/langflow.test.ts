@@ -449,6 +449,16 @@ describe('langflow output_component', function () {
 });
 
 describe('runtime output masking', function () {
+  it('masks credentials under other common names (jwt, pwd, ssh_key, auth, auth_tokens) and keeps look-alikes', function () {
+    const masked = ['jwt', 'id_jwt', 'pwd', 'db_pwd', 'ssh_key', 'subscription_key', 'client_key', 'signing_key', 'auth_tokens', 'refresh_tokens'];
+    const kept = ['auth_type', 'auth_method', 'max_tokens', 'prompt_tokens', 'session_id', 'keywords', 'key', 'primary_key', 'author'];
+    for (const k of masked) assert.ok(isCredentialField(k), `${k} is a credential`);
+    for (const k of kept) assert.ok(!isCredentialField(k), `${k} is not a credential`);
+    // Text under `auth` is a credential; an object under it is walked.
+    const out = redactCredentialFields({ auth: 'Bearer abc', basic_auth: 'u:p', proxy: { auth: { user: 'svc', password: 'p' } }, auth_type: 'basic' });
+    assert.deepEqual(out, { auth: '[redacted]', basic_auth: '[redacted]', proxy: { auth: { user: 'svc', password: '[redacted]' } }, auth_type: 'basic' });
+  });
+
   it('masks credential-named fields but keeps token counts', function () {
     for (const k of ['access_token', 'accessToken', 'token', 'refresh_token', 'id_token', 'api_key', 'apiKey', 'x-api-key', 'password', 'client_secret', 'Authorization', 'set-cookie', 'private_key', 'token_value']) assert.ok(isCredentialField(k), k);
     for (const k of ['token_usage', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'max_tokens', 'tokens', 'token_count', 'tokenizer', 'input_tokens']) assert.ok(!isCredentialField(k), k);
