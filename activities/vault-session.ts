@@ -228,16 +228,29 @@ export class VaultSession {
     }
   }
 
-  /** Whether `token` still exists (lookup-self answers 200); concurrent 403s share one lookup. */
+  /**
+   * Whether `token` still exists (lookup-self answers 200); concurrent 403s share one lookup. A "dead"
+   * answer is kept until the next login replaces the token, so 403s that arrive while that login runs
+   * do not look the same dead token up again.
+   */
   private alive(token: string): Promise<boolean> {
     let p = this.lookups.get(token);
     if (!p) {
-      p = this.lookup(token)
-        .then(
-          () => true,
-          (err: unknown) => (status(err) === 403 ? false : Promise.reject(vaultFailure(err, 'token lookup'))),
-        )
-        .finally(() => this.lookups.delete(token));
+      const settled = this.lookup(token).then(
+        () => true,
+        (err: unknown) => (status(err) === 403 ? false : Promise.reject(vaultFailure(err, 'token lookup'))),
+      );
+      p = settled.then(
+        (live) => {
+          // A static token is never replaced: it is looked up again at its next 403.
+          if (live || this.options.auth.method === 'token') this.lookups.delete(token);
+          return live;
+        },
+        (err: unknown) => {
+          this.lookups.delete(token);
+          throw err;
+        },
+      );
       this.lookups.set(token, p);
     }
     return p;
@@ -312,6 +325,7 @@ export class VaultSession {
         this.stopRenewing();
       }
     }
+    this.lookups.delete(previous.token);
     this.retire(previous);
   }
 

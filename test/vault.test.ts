@@ -239,6 +239,16 @@ describe('secrets: Vault store (node-vault)', function () {
     assert.equal(fake.calls('/v1/secret/').filter((r) => r.headers['x-vault-token'] === token).length, 2);
   });
 
+  it('a 403 storm (20 concurrent reads on a revoked token) costs one lookup-self and one login, and every read succeeds', async function () {
+    const store = approle();
+    await store.read('ws-a', 'langflow');
+    fake.tokens.clear();
+    const all = await Promise.all(Array.from({ length: 20 }, () => store.read('ws-a', 'langflow')));
+    assert.ok(all.every((s) => s.apiKey === SECRET_A.apiKey));
+    assert.equal(calls('auth/token/lookup-self'), 1);
+    assert.equal(logins(), 2);
+  });
+
   // Context: a real server answers 403 both for a path outside the policy and for a dead token; each denied read used to cost a login.
   it('refuses a path outside a live token\'s policy at once: one read, one lookup-self, no login, the token kept', async function () {
     const store = approle();
