@@ -72,13 +72,21 @@ export function toolRefusal(c: ToolCheck): string | undefined {
 /** Most refused fields a refusal names. */
 const MAX_NAMED = 20;
 
+/**
+ * Langflow copies every key of an object tweak value onto the template field; `load_from_db: true` turns
+ * the value into the name of a stored global variable (a credential), read into that field. No allow-list
+ * grants that: an allowed text field would carry a Langflow secret into the prompt and the answer.
+ */
+const readsGlobalVariable = (value: unknown) => typeof value === 'object' && value !== null && !Array.isArray(value) && Object.hasOwn(value, 'load_from_db');
+
 /** Tweaked fields (`key.field`) the flow's allow-list does not admit; empty when every one is admitted. */
 export function refusedTweaks(tweaks: Tweaks, allow: TweakAllowList | undefined): string[] {
   const refused: string[] = [];
   for (const [key, fields] of Object.entries(tweaks)) {
     const admitted = allowedFields(allow, key);
-    for (const field of Object.keys(fields)) {
+    for (const [field, value] of Object.entries(fields)) {
       if (!admitted.includes(field)) refused.push(`${key}.${field}`);
+      else if (readsGlobalVariable(value)) refused.push(`${key}.${field}.load_from_db`);
       if (refused.length >= MAX_NAMED) return refused;
     }
   }
