@@ -19,6 +19,9 @@ export {
 export { ConfigError, type PortariumConfig, connectionOptions, loadConfig } from './config';
 export { portariumDataConverter } from './data-converter';
 export { FailureType } from '../workflows/failures';
+// Starting runs from CloudEvents (docs/triggers.md); the policies come from `portarium-worker/policies`.
+export { type RoutedEvent, type TriggeredRun, TriggerRoutingError, routeCloudEvent, startFromCloudEvent } from './triggers';
+export { type CloudEvent, type HttpMessage, InvalidCloudEventError, parseCloudEvent } from './cloudevents';
 export {
   type AmendRequest,
   type ApprovalRecord,
