@@ -18,6 +18,8 @@ export {
 } from './client';
 export { ConfigError, type PortariumConfig, connectionOptions, loadConfig } from './config';
 export { portariumDataConverter } from './data-converter';
+// Routing by hand, for a service without policy files (docs/isolation.md).
+export { type Isolation, type Pool, TaskQueueRouting } from '../policies/isolation';
 export { FailureType } from '../workflows/failures';
 // Starting runs from CloudEvents (docs/triggers.md); the policies come from `portarium-worker/policies`.
 export { type RoutedEvent, type TriggeredRun, TriggerRoutingError, routeCloudEvent, startFromCloudEvent } from './triggers';
