@@ -38,7 +38,7 @@ import type {
   ManualCompletion,
   RunStatus,
 } from '../workflows/types';
-import type { DataConverter, LoadedDataConverter, Payload } from '@temporalio/common';
+import { ApplicationFailure, type DataConverter, type LoadedDataConverter, type Payload } from '@temporalio/common';
 import { TaskQueueRouting } from '../policies/isolation';
 import { loadPolicyDir } from '../policies/load';
 import { type PortariumConfig, connectionOptions } from './config';
@@ -70,6 +70,18 @@ function checked<T>(what: string, schema: Parameters<typeof check<T>>[0], value:
 }
 
 export { runWorkflowId } from '../workflows/workflow-ids';
+
+/**
+ * The failure `type` behind a rejected call (`decide`, `amend`, `result()` of a failed run): the first
+ * typed failure in the `cause` chain, e.g. `FailureType.SelfApprovalRefused`; undefined for errors
+ * that carry none (a lost connection). Compare it with `FailureType`, never the message text.
+ */
+export function failureTypeOf(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 20; e = e.cause, depth++) {
+    if (e instanceof ApplicationFailure && e.type) return e.type;
+  }
+  return undefined;
+}
 
 /** What makes two starts the same request: everything but the correlation id, which is tracing metadata. */
 function requestHashOf(input: GovernedRunInput): string {
