@@ -478,6 +478,17 @@ describe('langflow tool check', function () {
     assert.equal(toolRefusal({ target: 'constructor', declared: ['search_docs'], tweaks: {}, tier: 'Auto', flowTools: {} }), undefined);
   });
 
+  it('another name for a listed flow does not escape its allow-list: a flow id in other letter case finds its list; an unlisted name enables no tools', function () {
+    const id = '0f5e3c1a-9b7d-4e2f-8a6c-1d2e3f4a5b6c';
+    const flowTools = { [id]: ['calculator'] };
+    const check = (target: string, declared: string[]) => toolRefusal({ target, declared, tweaks: {}, tier: 'HumanApprove', flowTools });
+    assert.match(check(id.toUpperCase(), ['shell_exec']) ?? '', /not on the allow-list/);
+    assert.equal(check(id.toUpperCase(), ['calculator']), undefined);
+    assert.match(check('support-agent', ['calculator']) ?? '', /no entry in defaults.flowTools/);
+    assert.equal(check('support-agent', []), undefined, 'a run that enables no tools still runs');
+    assert.equal(toolRefusal({ target: 'support-agent', declared: ['calculator'], tweaks: {}, tier: 'Auto', flowTools: {} }), undefined, 'no per-flow lists at all: the tool classes decide');
+  });
+
   it('ignores tool_mode false', function () {
     assert.equal(toolRefusal({ target: 'f', declared: [], tweaks: { 'Agent-1': { tool_mode: false } } }), undefined);
   });
