@@ -509,13 +509,30 @@ write_cli_profile() {
   fi
 }
 
-# cmd_cli_profile: the profile for this session's server and, when it is up, its codec server.
+# codec_answers URL TOKEN_FILE: a codec server at URL takes this token (POST /decode of nothing: 200).
+codec_answers() {
+  [[ -s "$2" ]] && node -e '
+    const [url, file] = process.argv.slice(1);
+    const token = require("fs").readFileSync(file, "utf8").trim();
+    const req = require("http").request(url + "/decode", { method: "POST", timeout: 3000, headers: { authorization: "Bearer " + token, "content-type": "application/json" } },
+      (res) => process.exit(res.statusCode === 200 ? 0 : 1));
+    req.on("error", () => process.exit(1)).on("timeout", () => process.exit(1));
+    req.end("{}");' "$1" "$2" 2>/dev/null
+}
+
+# cmd_cli_profile [server-only]: the profile for this session's server and its codec server. The
+# `profile` step (another terminal, same CODEC_PORT) refuses rather than drop a codec that is not
+# answering: an operator would silently get ciphertext again.
 cmd_cli_profile() {
-  local token_file="$DATA_DIR/codec-token"
-  if [[ -n "$CODEC_ENDPOINT" ]] || { [[ "$DEV_CODEC_SERVER" != off && -s "$token_file" ]] && port_in_use "$CODEC_PORT"; }; then
-    write_cli_profile "http://127.0.0.1:$CODEC_PORT" "$token_file"
-  else
+  local token_file="$DATA_DIR/codec-token" endpoint="http://127.0.0.1:$CODEC_PORT"
+  if [[ -n "$CODEC_ENDPOINT" ]]; then
+    write_cli_profile "$endpoint" "$token_file"
+  elif [[ "${1:-}" == server-only || "$DEV_CODEC_SERVER" == off ]]; then
     write_cli_profile
+  elif codec_answers "$endpoint" "$token_file"; then
+    write_cli_profile "$endpoint" "$token_file"
+  else
+    die "no codec server of this session answers on 127.0.0.1:$CODEC_PORT with the token in $token_file: is ./temporal-dev.sh running (with the same CODEC_PORT)? DEV_CODEC_SERVER=off ./temporal-dev.sh profile writes the profile without a codec (payloads then show as ciphertext)"
   fi
 }
 
@@ -537,7 +554,7 @@ cli_profile_current() {
 
 print_cli_profile() {
   local has_codec=0 var
-  "$TEMPORAL_BIN" config get --config-file "$CLI_CONFIG_FILE" --profile "$CLI_PROFILE" --prop codec.endpoint >/dev/null 2>&1 && has_codec=1
+  [[ "$("$TEMPORAL_BIN" config get --config-file "$CLI_CONFIG_FILE" --profile "$CLI_PROFILE" --prop codec.endpoint -o json 2>/dev/null)" == *'"value": "http'* ]] && has_codec=1
   if (( has_codec )); then
     log "Temporal CLI: profile $CLI_PROFILE (address, namespace, codec server) in $CLI_CONFIG_FILE; in your shell:"
   else
@@ -570,7 +587,7 @@ case "$cmd" in
     ;;
   server)
     cmd_server
-    cmd_cli_profile
+    cmd_cli_profile server-only
     print_ui
     log "server log: $DATA_DIR/temporal-server.log. Ctrl-C to stop."
     stay_up

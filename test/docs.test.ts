@@ -93,9 +93,13 @@ describe('docs', function () {
     assert.equal(fs.statSync(profile.configFile).mode & 0o777, 0o600, 'the profile holds the codec token');
     const cfg = (prop: string) => `temporal config get --config-file "$TEMPORAL_CONFIG_FILE" --prop ${prop} -o json`;
     const other = 'temporal config set --config-file "$TEMPORAL_CONFIG_FILE" --profile mine --prop address --value 10.0.0.1:7233';
-    const { code, out } = await operatorShell([other, `cd "$(dirname "$TEMPORAL_CONFIG_FILE")/.." && TEMPORAL_CLI="$(command -v temporal)" CODEC_PORT=${new URL(codec!.url).port} ./temporal-dev.sh profile >/dev/null`,
+    const dev = 'cd "$(dirname "$TEMPORAL_CONFIG_FILE")/.." && TEMPORAL_CLI="$(command -v temporal)"';
+    const { code, out } = await operatorShell([other, `(${dev} CODEC_PORT=${new URL(codec!.url).port} ./temporal-dev.sh profile >/dev/null)`,
+      // Another terminal without the session's CODEC_PORT: refused, and the profile keeps its codec.
+      `(${dev} CODEC_PORT=1 ./temporal-dev.sh profile) && exit 9 || true`,
       cfg('address'), cfg('namespace'), cfg('codec.endpoint'), 'temporal config list --config-file "$TEMPORAL_CONFIG_FILE"'].join('\n'));
     assert.equal(code, 0, out);
+    assert.match(out, /no codec server of this session answers on 127\.0\.0\.1:1 /);
     assert.match(out, new RegExp(`"value": "${shared.address}"`));
     assert.match(out, /"value": "default"/);
     assert.match(out, new RegExp(`"value": "${codec!.url}"`));
@@ -136,6 +140,32 @@ describe('docs', function () {
     const bare = await operatorShell(`temporal workflow query --disable-config-file --address ${shared.address} --workflow-id '${id}' --type status`);
     assert.equal(bare.code, 0, bare.out);
     assert.doesNotMatch(bare.out, /AwaitingApproval/);
+  });
+
+  it('the temporal lines the dev script\'s demo prints for the profile work as printed', async function () {
+    this.timeout(60_000);
+    // The demo as ./temporal-dev.sh runs it once it wrote the profile; one run per way of approving.
+    const demo = async () => {
+      const env = { PATH: process.env.PATH, TEMPORAL_ADDRESS: shared.address, PORTARIUM_KEYRING_FILE: testKeyringFile(), PORTARIUM_DATA_DIR: dataDir,
+        TEMPORAL_CONFIG_FILE: profile.configFile, TEMPORAL_PROFILE: 'portarium-dev' };
+      const { code, out } = await runScript(`node ${path.join(PROJECT_ROOT, 'dist', 'workers', 'demo.js')}`, env);
+      assert.equal(code, 0, out);
+      const lines = out.split('\n').filter((l) => /^ {2}temporal /.test(l)).map((l) => l.trim());
+      assert.equal(lines.length, 4, out);
+      assert.ok(lines.every((l) => !l.includes('--address')), 'the profile gives the address');
+      return { id: /^Workflow id: +(\S+)$/m.exec(out)![1], line: (verb: string) => lines.find((l) => l.startsWith(`temporal workflow ${verb}`))! };
+    };
+    const bySignal = await demo();
+    const byUpdate = await demo();
+    const { code, out } = await operatorShell([
+      bySignal.line('query'), bySignal.line('list'), bySignal.line('signal'), `temporal workflow result --workflow-id '${bySignal.id}'`,
+      byUpdate.line('update execute'),
+    ].join('\n'));
+    assert.equal(code, 0, out);
+    assert.match(out, /"state":"AwaitingApproval"/, 'the status query reads as JSON');
+    assert.match(out, /Signal workflow succeeded/);
+    assert.match(out, /"state":"Succeeded"/, 'approved by the printed signal line');
+    assert.match(out, /Result +map\[.*counted:true/, `approved by the printed update line:\n${out}`);
   });
 
   it('every command of the operator\'s guide runs as written and leaves the runs it describes', async function () {
