@@ -562,7 +562,7 @@ print_cli_profile() {
   fi
   log "  $(cli_profile_line)"
   # Environment variables win over a profile: left over from older instructions, they would bypass it.
-  for var in TEMPORAL_CODEC_ENDPOINT TEMPORAL_CODEC_AUTH TEMPORAL_NAMESPACE TEMPORAL_ENV; do
+  for var in TEMPORAL_CODEC_ENDPOINT TEMPORAL_CODEC_AUTH TEMPORAL_NAMESPACE; do
     [[ -n "${!var:-}" ]] && log "  note: $var is set in this shell and overrides the profile; unset $var"
   done
   return 0
