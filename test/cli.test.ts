@@ -169,6 +169,28 @@ describe('cli', function () {
     });
   });
 
+  it('prints the decoded failure of a run that failed before it could answer (status, evidence), while history keeps it encrypted', async function () {
+    await withWorker(opts(), async (h) => {
+      const conn = connFor(h.taskQueue);
+      // Only a raw Temporal client can send what the CLI would refuse: input that fails the workflow's own check.
+      const workflowId = `test:${uid('bad-input')}`;
+      const handle = await testEnv().client.workflow.start('governedRun', { taskQueue: h.taskQueue, workflowId, args: [{ workspaceId: 'test', reason: 'no action' }] });
+      await assert.rejects(handle.result());
+      for (const argv of [['run', 'status', workflowId], ['run', 'status', workflowId, '--field', 'state'], ['run', 'evidence', workflowId]]) {
+        const r = await cli(...argv, ...conn);
+        assert.equal(r.code, 1, `${argv.join(' ')}: ${r.out}`);
+        assert.match(r.err, /^failed: InvalidRunInput: invalid governedRun input: .*action/, argv.join(' '));
+        assert.doesNotMatch(r.err, /Encoded failure/);
+      }
+      const history = await handle.fetchHistory();
+      const failure = history.events!.at(-1)!.workflowExecutionFailedEventAttributes!.failure!;
+      assert.equal(failure.applicationFailureInfo?.type, 'InvalidRunInput');
+      assert.match(failure.message!, /^Encoded failure \(InvalidRunInput\): the message is encrypted; through the codec, `-o json`/);
+      assert.equal(failure.stackTrace, '');
+      assert.doesNotMatch(Buffer.from(failure.encodedAttributes!.data!).toString('latin1'), /governedRun input/, 'the message itself stays encrypted');
+    });
+  });
+
   it('refuses a bad workspace id before anything is sent (exit 2)', async function () {
     const r = await cli('run', 'start', '--workspace', 'Not Valid', '--requester', 'alice', '--runtime', 'echo', '--target', 't',
       '--operation', 'read', '--reason', 'x', '--address', '127.0.0.1:1');

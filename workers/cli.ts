@@ -9,7 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { describePool } from '../policies/isolation';
 import { PolicyLoadError, loadPolicyDir } from '../policies/load';
@@ -100,8 +100,7 @@ async function waitForResult(ctx: Ctx, run: RunHandle): Promise<number> {
     return SUCCESS.has(result.state) ? 0 : 1;
   } catch (err) {
     if (!(err instanceof WorkflowFailedError)) throw err;
-    const f = failureOf(err);
-    ctx.io.err(`failed: ${f?.type ?? 'unknown'}: ${f?.message ?? err.message}`);
+    ctx.io.err(`failed: ${failureText(err)}`);
     return 1;
   }
 }
@@ -357,6 +356,17 @@ function failureOf(err: unknown): ApplicationFailure | undefined {
   return undefined;
 }
 
+/**
+ * `Type: message` of the run's own failure behind a client error, decoded by the client's data
+ * converter (never the plaintext `Encoded failure` left in history, nor the SDK's wrapper text).
+ */
+function failureText(err: Error): string {
+  const app = failureOf(err);
+  if (app) return `${app.type ?? 'unknown'}: ${app.message}`;
+  for (let e: unknown = err.cause; e instanceof Error; e = e.cause) if (e instanceof TemporalFailure) return `${e.name}: ${e.message}`;
+  return `unknown: ${err.message}`;
+}
+
 async function connect(config: PortariumConfig): Promise<PortariumClient> {
   try {
     return await PortariumClient.connect(config);
@@ -382,6 +392,11 @@ function report(err: unknown, io: CliIo, command: Command | undefined): number {
   if (err instanceof TriggerRoutingError) {
     io.err(`refused: ${err.message}`);
     return 3;
+  }
+  // E.g. `run status` of a run that failed before it could answer queries (InvalidRunInput).
+  if (err instanceof WorkflowFailedError) {
+    io.err(`failed: ${failureText(err)}`);
+    return 1;
   }
   const refusal = err instanceof WorkflowUpdateFailedError ? failureOf(err) : undefined;
   if (refusal) {

@@ -7,7 +7,9 @@ import {
   Client,
   type ClientInterceptors,
   Connection,
+  QueryNotRegisteredError,
   WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
   type WorkflowHandle,
 } from '@temporalio/client';
 import { canonicalJson, sha256Hex } from '../workflows/hashing';
@@ -38,7 +40,7 @@ import type {
   ManualCompletion,
   RunStatus,
 } from '../workflows/types';
-import { ApplicationFailure, type DataConverter, type LoadedDataConverter, type Payload } from '@temporalio/common';
+import { ApplicationFailure, type DataConverter, type LoadedDataConverter, type Payload, type QueryDefinition } from '@temporalio/common';
 import { TaskQueueRouting } from '../policies/isolation';
 import { loadPolicyDir } from '../policies/load';
 import { type PortariumConfig, connectionOptions } from './config';
@@ -235,12 +237,30 @@ export class RunHandle {
     return this.handle.workflowId;
   }
 
+  /** A run that failed before it could answer (e.g. `InvalidRunInput`) rejects with its `WorkflowFailedError`. */
   status(): Promise<RunStatus> {
-    return this.handle.query(msg.statusQuery);
+    return this.query(msg.statusQuery);
   }
 
   evidence(): Promise<msg.EvidenceView> {
-    return this.handle.query(msg.evidenceQuery);
+    return this.query(msg.evidenceQuery);
+  }
+
+  /**
+   * A query of a run that failed before its handlers existed fails with the failure's plaintext
+   * message only (`Encoded failure`: the SDK drops the encrypted failure the server sends along).
+   * The run's own failure, read and decoded like `result()`, says what happened instead.
+   */
+  private async query<T>(def: QueryDefinition<T>): Promise<T> {
+    try {
+      return await this.handle.query(def);
+    } catch (err) {
+      if (!(err instanceof QueryNotRegisteredError)) throw err;
+      const { status } = await this.handle.describe();
+      if (status.name === 'RUNNING') throw err;
+      const failure = await this.handle.result().then(() => undefined, (e: unknown) => e);
+      throw failure instanceof WorkflowFailedError ? failure : err;
+    }
   }
 
   result(): Promise<GovernedRunResult> {
