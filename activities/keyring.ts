@@ -127,7 +127,7 @@ export function describeKeyring(file: string): { workspace: string; active: stri
   return Object.entries(ring.workspaces).map(([workspace, e]) => ({
     workspace,
     active: `${workspace}/${e.active}`,
-    keys: Object.entries(e.keys).map(([id, k]) => ({ id: `${workspace}/${id}`, createdAt: k.createdAt, fingerprint: keyFingerprint(`${workspace}/${id}`, Buffer.from(k.key, 'base64')) })),
+    keys: Object.entries(e.keys).map(([id, k]) => ({ id: `${workspace}/${id}`, createdAt: k.createdAt, fingerprint: keyFingerprint(Buffer.from(k.key, 'base64')) })),
   }));
 }
 
@@ -139,7 +139,7 @@ export function keyringIdentity(file: string): string | undefined {
   const sys = (readKeyring(file) ?? empty()).workspaces[SYSTEM_SCOPE];
   if (!sys) return undefined;
   const oldest = Object.keys(sys.keys).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))[0];
-  return keyFingerprint(`${SYSTEM_SCOPE}/${oldest}`, Buffer.from(sys.keys[oldest].key, 'base64'));
+  return keyFingerprint(Buffer.from(sys.keys[oldest].key, 'base64'));
 }
 
 export class KeyringKeyProvider implements PayloadKeyProvider {

@@ -64,12 +64,13 @@ export function checkScope(scope: string): string {
 }
 
 /**
- * A key's fingerprint: the first 64 bits of SHA-256 over the key id and the key. Payloads carry it so a
- * process can tell "encrypted with another keyring's ops/k1" from an altered payload; it reveals
- * nothing about a 256-bit random key.
+ * A key's fingerprint: the first 64 bits of a domain-separated SHA-256 of the key. Payloads carry it so
+ * a process can tell "encrypted with another keyring's ops/k1" from an altered payload (a payload whose
+ * key id was rewritten still names its own key's fingerprint); it reveals nothing about a 256-bit
+ * random key.
  */
-export function keyFingerprint(keyId: string, key: Uint8Array): string {
-  return createHash('sha256').update(`portarium-key-fingerprint/v1\0${keyId}\0`, 'utf8').update(key).digest('hex').slice(0, 16);
+export function keyFingerprint(key: Uint8Array): string {
+  return createHash('sha256').update('portarium-key-fingerprint/v1\0', 'utf8').update(key).digest('hex').slice(0, 16);
 }
 
 /** What to run when a scope has no key yet (the codec server's 422 and every refusal to create one say it). */

@@ -121,7 +121,7 @@ export class WorkspacePayloadCodec implements PayloadCodec {
     if (readers && scope !== SYSTEM_SCOPE) throw new PayloadKeyError('malformed', 'readers limit system-keyed payloads only');
     const sorted = readers && [...new Set(readers)].sort();
     const { keyId, key, metadata = {} } = await this.keys.encryptionKey(scope);
-    const fingerprint = Buffer.from(keyFingerprint(keyId, key));
+    const fingerprint = Buffer.from(keyFingerprint(key));
     return payloads.map((p) => {
       const iv = randomBytes(IV_BYTES);
       const salt = randomBytes(SALT_BYTES);
@@ -181,7 +181,7 @@ export class WorkspacePayloadCodec implements PayloadCodec {
       decipher.setAuthTag(buf.subarray(buf.length - TAG_BYTES));
       plain = Buffer.concat([decipher.update(buf.subarray(IV_BYTES, buf.length - TAG_BYTES)), decipher.final()]);
     } catch {
-      throw authenticationFailure(scope, keyId, utf8(p.metadata?.[KEY_FP_METADATA]), keyFingerprint(keyId, master));
+      throw authenticationFailure(scope, keyId, utf8(p.metadata?.[KEY_FP_METADATA]), keyFingerprint(master));
     }
     const original = temporal.api.common.v1.Payload.decode(plain);
     return { metadata: original.metadata, data: original.data };
