@@ -13,12 +13,16 @@ import { Client } from '@temporalio/client';
 import type { Payload, SerializationContext } from '@temporalio/common';
 import { KeyringKeyProvider, describeKeyring } from '../activities/keyring';
 import { PayloadKeyError } from '../activities/keys-port';
+import { VaultSession } from '../activities/vault';
+import { VaultTransitKeyProvider } from '../activities/vault-transit';
 import { main } from '../workers/cli';
 import { PortariumClient } from '../workers/client';
 import { KEY_FP_METADATA, KEY_ID_METADATA, READERS_METADATA, WorkspacePayloadCodec } from '../workers/codec';
 import { DECODE_REFUSED_METADATA, type RunningCodecServer, startCodecServer, startConfiguredCodecServer } from '../workers/codec-server';
-import { loadConfig } from '../workers/config';
+import { ConfigError, loadConfig } from '../workers/config';
 import { payloadKeyProvider, portariumDataConverter } from '../workers/data-converter';
+import { prepareWorkerKeys } from '../workers/key-check';
+import { VaultFake } from './fakes/vault-server';
 import { TEST_POLICY_DIR, alice, uid, waitForState } from './support/harness';
 import { shared, testEnv } from './support/shared';
 import { temporalCli } from './support/temporal-binaries';
@@ -245,5 +249,21 @@ describe('payload keyrings across processes', function () {
     assert.ok(refused);
     assert.match(refused.message, /exited 1.*not found/s);
     assert.ok(!fs.existsSync(missing));
+  });
+
+  it('a Vault worker refuses to start until it can use the system transit key, naming the command', async function () {
+    const vault = await new VaultFake().start();
+    try {
+      const token = vault.token(['transit/datakey/plaintext/portarium-_system', 'transit/decrypt/portarium-_system']);
+      const config = loadConfig({ VAULT_ADDR: vault.url, VAULT_TOKEN: token, PORTARIUM_PAYLOAD_ENCRYPTION: 'vault' });
+      const keys = () => new VaultTransitKeyProvider(new VaultSession({ address: vault.url, kvMount: 'secret', kvPrefix: 'portarium', auth: { method: 'token', token } }), { mount: 'transit' });
+      const refused = await prepareWorkerKeys(config, keys()).then(() => undefined, (e: unknown) => e);
+      assert.ok(refused instanceof ConfigError);
+      assert.match(refused.message, /vault write -f transit\/keys\/portarium-_system/);
+      vault.createTransitKey('portarium-_system');
+      assert.equal(await prepareWorkerKeys(config, keys()), undefined);
+    } finally {
+      vault.close();
+    }
   });
 });
