@@ -44,7 +44,7 @@ export type PayloadKeyErrorCode =
   | 'unavailable'
   /** Refused by the codec server's token scope. */
   | 'forbidden'
-  /** Authentication failed and the payload names a fingerprint of its key id that is not this keyring's: another keyring made it. */
+  /** Authentication failed and the payload names another key fingerprint than this keyring's key of its id: another keyring made it. */
   | 'foreign_keyring';
 
 /** Why a payload cannot be encrypted or decrypted. Messages name the workspace and key id only. */

@@ -189,9 +189,9 @@ export class WorkspacePayloadCodec implements PayloadCodec {
 }
 
 /**
- * Why authentication failed: a payload whose fingerprint of its key id differs from this keyring's was
- * made by another keyring (checked only after a failure, so an edited fingerprint cannot refuse a good
- * payload); otherwise it was altered or moved. Payloads from before fingerprints say neither.
+ * Why authentication failed: a payload naming another key fingerprint than this keyring's key of its
+ * id was made by another keyring (checked only after a failure, so an edited fingerprint cannot refuse
+ * a good payload); otherwise it was altered or moved. Payloads from before fingerprints say neither.
  */
 function authenticationFailure(scope: string, keyId: string, theirs: string | undefined, ours: string): PayloadKeyError {
   if (theirs && /^[0-9a-f]{16}$/.test(theirs) && theirs !== ours) {
