@@ -56,12 +56,24 @@ export function workerIdentity(keyringId: string | undefined): string {
 
 const KEYRING_IN_IDENTITY = /(?:^|\s)keyring=([0-9a-f]{16})(?:\s|$)/;
 
-/** Refuse (KeyringMismatch) when a worker polling one of `queues` announces another keyring. */
-export async function checkQueueKeyrings(connection: NativeConnection, namespace: string, queues: string[], keyringId: string): Promise<void> {
+/**
+ * Refuse (KeyringMismatch) when a worker polling one of `queues` announces another keyring. Returns
+ * the queues it could not read (a server that refuses DescribeTaskQueue to this identity): a safety
+ * net that is not there is reported, not a reason to stay down; payload fingerprints still name a
+ * foreign keyring.
+ */
+export async function checkQueueKeyrings(connection: NativeConnection, namespace: string, queues: string[], keyringId: string): Promise<string[]> {
   const types = [temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY];
+  const unchecked: string[] = [];
   for (const queue of queues) {
     for (const taskQueueType of types) {
-      const res = await connection.workflowService.describeTaskQueue({ namespace, taskQueue: { name: queue }, taskQueueType });
+      let res;
+      try {
+        res = await connection.workflowService.describeTaskQueue({ namespace, taskQueue: { name: queue }, taskQueueType });
+      } catch (err) {
+        unchecked.push(`${queue} (${(err as Error).message.slice(0, 120)})`);
+        break;
+      }
       for (const poller of res.pollers ?? []) {
         const theirs = KEYRING_IN_IDENTITY.exec(poller.identity ?? '')?.[1];
         if (theirs && theirs !== keyringId) {
@@ -72,4 +84,5 @@ export async function checkQueueKeyrings(connection: NativeConnection, namespace
       }
     }
   }
+  return unchecked;
 }

@@ -83,7 +83,8 @@ async function main(): Promise<void> {
   const created = await createPortariumWorkers(config, { connection, secrets, evidence, keys, tracing: telemetry, identity: workerIdentity(keyringId) });
   const { queues } = created;
   // Before polling: a worker of another keyring on these queues would make payloads only one of them reads.
-  if (keyringId) await checkQueueKeyrings(connection, config.temporal.namespace, queues.map((q) => q.queue), keyringId);
+  const unchecked = keyringId ? await checkQueueKeyrings(connection, config.temporal.namespace, queues.map((q) => q.queue), keyringId) : [];
+  if (unchecked.length) console.error(`portarium worker pid=${process.pid}: could not compare keyrings with the other workers of ${unchecked.join(', ')}; one keyring per cluster (docs/encryption.md)`);
   workers.push(...created.workers);
   // temporal-dev.sh waits for `pid=<pid> polling` in this line: keep those words together.
   console.log(`portarium worker pid=${process.pid} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${queues.map((q) => q.queue).join(',')} secrets=${secrets.kind} evidence=${evidence.kind}${keyringId ? ` keyring=${keyringId}` : ''} ${describeCacheChoice(chooseCacheSize(config.maxCachedWorkflows, heap))}` +
