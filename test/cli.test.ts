@@ -11,7 +11,7 @@ import { PROJECT_ROOT } from '../workers/config';
 import { hashAction } from '../workflows/hashing';
 import type { RunStatus } from '../workflows/types';
 import { TEST_POLICY_DIR, uid, withWorker } from './support/harness';
-import { shared, testEnv } from './support/shared';
+import { DEV_KEYS, shared, testEnv } from './support/shared';
 
 interface Captured {
   code: number;
@@ -23,7 +23,7 @@ interface Captured {
 async function cli(...argv: string[]): Promise<Captured> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env: {} });
+  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env: { ...DEV_KEYS } });
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 

@@ -39,6 +39,8 @@ export interface WorkerParts {
   keys?: PayloadKeyProvider;
   /** Workflow code to run instead of the prebuilt bundle (tests that play a rogue workflow against the real activities). */
   workflowBundle?: { code: string };
+  /** The worker identity Temporal records (workers/key-check.ts adds the keyring's). @default the SDK's pid@host */
+  identity?: string;
 }
 
 /** Every runtime this worker can dispatch to; a workspace reaches one only through its policy file's connection and egress rules. */
@@ -126,6 +128,7 @@ async function createWorkerOn(config: PortariumConfig, parts: WorkerParts, polic
     connection: parts.connection,
     namespace: config.temporal.namespace,
     taskQueue,
+    ...(parts.identity && { identity: parts.identity }),
     workflowBundle: parts.workflowBundle ?? prebuiltBundle(),
     // Encrypts every payload per workspace; the same converter as the clients' and the bundle's failure converter.
     dataConverter: workerDataConverter(config, { keys: parts.keys }),
