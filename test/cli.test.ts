@@ -116,6 +116,34 @@ describe('cli', function () {
     });
   });
 
+  it('lists a workspace whose runs include one this keyring cannot decode: every run is listed, none hides the others', async function () {
+    // A run started by a process with another keyring file (its memo is ciphertext here), on a queue
+    // no worker polls, so it stays Running with the state it was started in.
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-other-keyring-'));
+    const foreignEnv = { ...DEV_KEYS, PORTARIUM_KEYRING_FILE: path.join(other, 'keyring.json') };
+    const out: string[] = [];
+    const err: string[] = [];
+    const queue = uid('nobody');
+    const started = await main([...startArgs('read', uid('key')), '--address', shared.address!, '--task-queue', queue],
+      { out: (t) => out.push(t), err: (t) => err.push(t), env: foreignEnv });
+    assert.equal(started.valueOf(), 0, err.join('\n'));
+    const foreign = field(out.join('\n'), 'workflowId');
+    try {
+      await assert.rejects(testEnv().client.workflow.getHandle(foreign).describe(), /keyring|payload key/, 'this keyring really cannot read its memo');
+      const deadline = Date.now() + 15_000;
+      let listed = await cli('run', 'list', '--workspace', 'test', '--state', 'Evaluating', '--address', shared.address!);
+      while (!listed.out.includes(foreign) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        listed = await cli('run', 'list', '--workspace', 'test', '--state', 'Evaluating', '--address', shared.address!);
+      }
+      assert.equal(listed.code, 0, listed.err);
+      assert.match(listed.out, new RegExp(`^${foreign} +Evaluating +\\d{4}-`, 'm'));
+    } finally {
+      await testEnv().client.workflow.getHandle(foreign).terminate('test cleanup');
+      fs.rmSync(other, { recursive: true, force: true });
+    }
+  });
+
   it('rejects by signal and cancels, reporting both in status', async function () {
     await withWorker(opts(), async (h) => {
       const conn = connFor(h.taskQueue);

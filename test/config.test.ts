@@ -36,6 +36,8 @@ describe('config', function () {
       e instanceof ConfigError && /PORTARIUM_WORKFLOW_HEAP_MB/.test(e.message) && /"16"/.test(e.message));
     assert.equal(loadConfig({ PORTARIUM_WORKFLOW_HEAP_MB: '768' }).workflowHeapMb, 768);
     assert.throws(() => loadConfig({ PORTARIUM_TASK_QUEU: 'typo' }), /unknown setting PORTARIUM_TASK_QUEU/);
+    // The test tools' own settings (exported for npm run test:real, say) do not stop a worker.
+    assert.equal(loadConfig({ PORTARIUM_REAL_SERVERS_DIR: '/x', PORTARIUM_TOOLS_DIR: '/y', PORTARIUM_PG_BIN: '/z' }).taskQueue, loadConfig({}).taskQueue);
     assert.throws(() => loadConfig({ TEMPORAL_TLS_CERT_PATH: '/nope.pem' }), /TEMPORAL_TLS_KEY_PATH/);
     assert.throws(() => loadConfig({ TEMPORAL_TLS_CERT_PATH: '/nope.pem', TEMPORAL_TLS_KEY_PATH: '/nope.key' }), /no file at \/nope.pem/);
   });

@@ -2,6 +2,7 @@
  * Text output of the `portarium` CLI: usage, run status, decision outcomes and run lists.
  * Pure functions from values to text, so the wording is tested without a server.
  */
+import type { ListedRun } from './client';
 import type { DecisionOutcome, RunStatus } from '../workflows/types';
 
 /** What usage text needs to know about a command. */
@@ -157,12 +158,6 @@ export function formatStatus(workflowId: string, s: RunStatus): string {
 export function formatOutcome(o: DecisionOutcome): string {
   const counted = o.counted ? 'counted' : 'not counted (this approver had already decided)';
   return `${o.kind} ${o.decisionId}: ${counted}; state ${o.state}; ${o.approvalsNeeded} more approval(s) needed`;
-}
-
-export interface ListedRun {
-  workflowId: string;
-  state: string;
-  startTime: Date;
 }
 
 /** Aligned table of runs, or a note that there are none. */

@@ -16,7 +16,6 @@ import { PolicyLoadError, loadPolicyDir } from '../policies/load';
 import { verifyChainNode } from '../activities/evidence-verify';
 import { hashAction } from '../workflows/hashing';
 import { actionHashSchema, check, governedRunInputSchema, workspaceIdSchema } from '../workflows/schemas';
-import { StateKey, WorkspaceKey } from '../workflows/search-attributes';
 import { SIGNED_KINDS, type SignedFields, type SignedKind, publicKeyFromPrivate, signDecision } from '../workflows/signatures';
 import { DecisionKind, type GovernedAction, type GovernedRunInput, RunState, type Tier } from '../workflows/types';
 import { HELP, commandUsage, formatOutcome, formatRunList, formatStatus, usage } from './cli-format';
@@ -141,24 +140,14 @@ async function runEvidence(ctx: Ctx): Promise<number> {
   return 0;
 }
 
-function listQuery(v: Values): string {
-  const [workspace] = need(v, 'workspace');
-  if (!workspaceIdSchema().safeParse(workspace).success) throw new UsageError(`--workspace: not a workspace id: ${workspace}`);
-  const state = str(v, 'state');
-  if (state !== undefined && !Object.hasOwn(RunState, state)) throw new UsageError(`--state must be one of ${Object.keys(RunState).join(', ')}`);
-  return `${WorkspaceKey.name}="${workspace}"${state ? ` AND ${StateKey.name}="${state}"` : ''}`;
-}
-
 async function runList(ctx: Ctx): Promise<number> {
-  const query = listQuery(ctx.values);
+  const [workspace] = need(ctx.values, 'workspace');
+  if (!workspaceIdSchema().safeParse(workspace).success) throw new UsageError(`--workspace: not a workspace id: ${workspace}`);
+  const state = str(ctx.values, 'state');
+  if (state !== undefined && !Object.hasOwn(RunState, state)) throw new UsageError(`--state must be one of ${Object.keys(RunState).join(', ')}`);
   const limit = Number(str(ctx.values, 'limit') ?? 100);
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
-  const runs = [];
-  for await (const info of (await ctx.client()).client.workflow.list({ query })) {
-    runs.push({ workflowId: info.workflowId, state: info.typedSearchAttributes.get(StateKey) ?? info.status.name, startTime: info.startTime });
-    if (runs.length >= limit) break;
-  }
-  ctx.io.out(formatRunList(runs));
+  ctx.io.out(formatRunList(await (await ctx.client()).listRuns({ workspace, state, limit })));
   return 0;
 }
 

@@ -12,6 +12,9 @@ import {
   WorkflowFailedError,
   type WorkflowHandle,
 } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
+import { tsToDate } from '@temporalio/common/lib/time';
 import { canonicalJson, sha256Hex } from '../workflows/hashing';
 import * as msg from '../workflows/messages';
 import {
@@ -97,6 +100,14 @@ export interface StartedRun {
   run: RunHandle;
 }
 
+/** One line of `listRuns`. */
+export interface ListedRun {
+  workflowId: string;
+  /** The run's State search attribute, or Temporal's status (e.g. TERMINATED) where it has none. */
+  state: string;
+  startTime: Date;
+}
+
 export class PortariumClient {
   private routes: TaskQueueRouting | (() => TaskQueueRouting);
 
@@ -110,6 +121,31 @@ export class PortariumClient {
     routing: TaskQueueRouting | (() => TaskQueueRouting) | string = 'portarium',
   ) {
     this.routes = typeof routing === 'string' ? new TaskQueueRouting(routing) : routing;
+  }
+
+  /**
+   * Runs of a workspace (optionally in one state), newest first, at most `limit`. Reads only ids and
+   * search attributes, never memos: one run whose payloads this process cannot decode (another
+   * keyring, a workspace its codec token may not read) must not hide the others.
+   */
+  async listRuns(q: { workspace: string; state?: string; limit?: number }): Promise<ListedRun[]> {
+    const limit = q.limit ?? 100;
+    const query = `${WorkspaceKey.name}="${q.workspace}"${q.state ? ` AND ${StateKey.name}="${q.state}"` : ''}`;
+    const runs: ListedRun[] = [];
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const page = await this.client.workflowService.listWorkflowExecutions({
+        namespace: this.client.options.namespace, query, pageSize: Math.min(limit, 1000), nextPageToken,
+      });
+      for (const raw of page.executions) {
+        const status = temporal.api.enums.v1.WorkflowExecutionStatus[raw.status ?? 0].replace('WORKFLOW_EXECUTION_STATUS_', '');
+        const state = decodeTypedSearchAttributes(raw.searchAttributes?.indexedFields).get(StateKey) ?? status;
+        runs.push({ workflowId: raw.execution?.workflowId ?? '', state, startTime: tsToDate(raw.startTime ?? {}) });
+        if (runs.length >= limit) return runs;
+      }
+      nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+    } while (nextPageToken);
+    return runs;
   }
 
   get routing(): TaskQueueRouting {

@@ -178,10 +178,13 @@ export class ConfigError extends Error {
 }
 
 const KNOWN = new Set(Object.keys(EnvSchema.shape));
+/** Settings of the development tools (temporal-dev.sh, the test harness), not of a worker: a shell that
+ * exports them for the tests must still start workers and the CLI. */
+const TOOLING = new Set(['PORTARIUM_TOOLS_DIR', 'PORTARIUM_REAL_SERVERS_DIR', 'PORTARIUM_PG_BIN']);
 
 /** Parse configuration from `env` (default `process.env`), with `overrides` winning over it. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<PortariumConfig> = {}): PortariumConfig {
-  const unknown = Object.keys(env).filter((k) => k.startsWith('PORTARIUM_') && !KNOWN.has(k));
+  const unknown = Object.keys(env).filter((k) => k.startsWith('PORTARIUM_') && !KNOWN.has(k) && !TOOLING.has(k));
   if (unknown.length) throw new ConfigError(`unknown setting ${unknown.join(', ')} (known: ${[...KNOWN].filter((k) => k.startsWith('PORTARIUM_')).join(', ')})`);
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
