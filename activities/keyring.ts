@@ -1,7 +1,9 @@
 /**
  * The embedded payload key store: one JSON file (mode 0600) holding, per workspace, AES-256 keys by id
- * and the id of the active one. A workspace's first key is generated on its first encrypted payload;
- * `portarium keys rotate` adds a new active key and keeps the old ones, so old runs stay readable.
+ * and the id of the active one. A workspace's first key is made by `portarium keys create` (or, with
+ * PORTARIUM_DEV_CREATE_KEYS on one development machine, on its first payload); workers create only
+ * the system key, at start. `portarium keys rotate` adds a new active key and keeps the old ones, so
+ * old runs stay readable. One keyring serves a whole cluster: a second keyring's `ops/k1` is another key.
  * Several processes on one machine (workers, the CLI, the codec server) share the file: every change
  * happens under a lock file, re-reads the file first and replaces it atomically, and a reader reloads
  * it when it changed, so a rotation or a key another process created is seen without a restart.
@@ -11,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { LockTimeout, acquireFileLock } from './file-lock';
-import { type EncryptionKey, type PayloadKeyProvider, PayloadKeyError, checkScope } from './keys-port';
+import { type EncryptionKey, type PayloadKeyProvider, PayloadKeyError, SYSTEM_SCOPE, checkScope, createKeyRemedy, keyFingerprint } from './keys-port';
 
 const FORMAT = 'portarium-payload-keyring/v1';
 const KEY_ID = /^k[1-9][0-9]{0,8}$/;
@@ -105,14 +107,39 @@ export async function rotateKeyring(file: string, scope: string): Promise<string
   });
 }
 
-/** Key ids per workspace, for `portarium keys list` (never the keys). */
-export function describeKeyring(file: string): { workspace: string; active: string; keys: { id: string; createdAt: string }[] }[] {
+/** Give `scope` its first key unless it has one (idempotent). Returns the active key id and whether it was made now. */
+export async function createKeyring(file: string, scope: string): Promise<{ keyId: string; created: boolean }> {
+  checkScope(scope);
+  return withLock(file, () => {
+    const ring = readKeyring(file) ?? empty();
+    // Another process may have created it while this one waited for the lock.
+    const entry = ring.workspaces[scope];
+    if (entry) return { keyId: `${scope}/${entry.active}`, created: false };
+    ring.workspaces[scope] = { active: 'k1', keys: { k1: newKey() } };
+    writeKeyring(file, ring);
+    return { keyId: `${scope}/k1`, created: true };
+  });
+}
+
+/** Key ids and fingerprints per workspace, for `portarium keys list` (never the keys). */
+export function describeKeyring(file: string): { workspace: string; active: string; keys: { id: string; createdAt: string; fingerprint: string }[] }[] {
   const ring = readKeyring(file) ?? empty();
   return Object.entries(ring.workspaces).map(([workspace, e]) => ({
     workspace,
     active: `${workspace}/${e.active}`,
-    keys: Object.entries(e.keys).map(([id, k]) => ({ id: `${workspace}/${id}`, createdAt: k.createdAt })),
+    keys: Object.entries(e.keys).map(([id, k]) => ({ id: `${workspace}/${id}`, createdAt: k.createdAt, fingerprint: keyFingerprint(Buffer.from(k.key, 'base64')) })),
   }));
+}
+
+/**
+ * The keyring's identity: the fingerprint of its oldest system key, made once when the keyring is set
+ * up and never rotated away. Copies of one keyring share it; a keyring set up on its own has another.
+ */
+export function keyringIdentity(file: string): string | undefined {
+  const sys = (readKeyring(file) ?? empty()).workspaces[SYSTEM_SCOPE];
+  if (!sys) return undefined;
+  const oldest = Object.keys(sys.keys).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))[0];
+  return keyFingerprint(Buffer.from(sys.keys[oldest].key, 'base64'));
 }
 
 export class KeyringKeyProvider implements PayloadKeyProvider {
@@ -122,7 +149,11 @@ export class KeyringKeyProvider implements PayloadKeyProvider {
   /** Whether the keyring file existed at the last read. */
   private present = false;
 
-  /** `create: false` (readers such as a codec server) never adds keys to the file. */
+  /**
+   * `create: true` (development only: PORTARIUM_DEV_CREATE_KEYS) makes a workspace's first key on its
+   * first payload; otherwise a missing key is refused with the command that creates it.
+   * @default { create: false }
+   */
   constructor(
     readonly file: string,
     private readonly opts: { create?: boolean } = {},
@@ -132,15 +163,12 @@ export class KeyringKeyProvider implements PayloadKeyProvider {
     checkScope(scope);
     let entry = this.current().workspaces[scope];
     if (!entry) {
-      if (this.opts.create === false) throw new PayloadKeyError('unknown_key', `no payload key for workspace ${scope} in this keyring`);
-      await withLock(this.file, () => {
-        const ring = readKeyring(this.file) ?? empty();
-        // Another process may have created it while this one waited for the lock.
-        if (!ring.workspaces[scope]) {
-          ring.workspaces[scope] = { active: 'k1', keys: { k1: newKey() } };
-          writeKeyring(this.file, ring);
-        }
-      });
+      if (!this.opts.create) throw new PayloadKeyError('unknown_key', `no payload key for workspace ${scope} in this keyring: ${createKeyRemedy(scope)}`);
+      try {
+        await createKeyring(this.file, scope);
+      } catch (err) {
+        throw new PayloadKeyError('unavailable', (err as Error).message);
+      }
       entry = this.current().workspaces[scope];
       if (!entry) throw new PayloadKeyError('unavailable', `payload key for workspace ${scope} could not be created`);
     }

@@ -5,6 +5,7 @@
  * Providers: the local keyring file (activities/keyring.ts) and Vault transit data keys
  * (activities/vault-transit.ts). No error of a provider ever carries key material.
  */
+import { createHash } from 'node:crypto';
 
 /** Scope of payloads whose workflow id names no workspace (or that arrive with no context at all). */
 export const SYSTEM_SCOPE = '_system';
@@ -42,7 +43,9 @@ export type PayloadKeyErrorCode =
   /** The key store is unreachable, sealed or refused: retrying may help. */
   | 'unavailable'
   /** Refused by the codec server's token scope. */
-  | 'forbidden';
+  | 'forbidden'
+  /** Authentication failed and the payload names another key fingerprint than this keyring's key of its id: another keyring made it. */
+  | 'foreign_keyring';
 
 /** Why a payload cannot be encrypted or decrypted. Messages name the workspace and key id only. */
 export class PayloadKeyError extends Error {
@@ -58,4 +61,20 @@ export class PayloadKeyError extends Error {
 export function checkScope(scope: string): string {
   if (!SCOPE_PATTERN.test(scope)) throw new PayloadKeyError('malformed', `not a workspace id: ${JSON.stringify(scope.slice(0, 70))}`);
   return scope;
+}
+
+/**
+ * A key's fingerprint: the first 64 bits of a domain-separated SHA-256 of the key. Payloads carry it so
+ * a process can tell "encrypted with another keyring's ops/k1" from an altered payload (a payload whose
+ * key id was rewritten still names its own key's fingerprint); it reveals nothing about a 256-bit
+ * random key.
+ */
+export function keyFingerprint(key: Uint8Array): string {
+  return createHash('sha256').update('portarium-key-fingerprint/v1\0', 'utf8').update(key).digest('hex').slice(0, 16);
+}
+
+/** What to run when a scope has no key yet (the codec server's 422 and every refusal to create one say it). */
+export function createKeyRemedy(scope: string): string {
+  return `create it once with \`npx portarium keys create --workspace ${scope}\` and share that keyring with every process (docs/encryption.md)` +
+    (scope === SYSTEM_SCOPE ? '; workers create it when they start' : '; on a single development machine PORTARIUM_DEV_CREATE_KEYS=1 creates it on first use');
 }

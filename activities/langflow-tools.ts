@@ -50,6 +50,17 @@ export function tweakTools(tweaks: Tweaks, declared: ReadonlySet<string>): { too
   return { tools: [...found] };
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The flow's tool allow-list: own properties only (`constructor` finds nothing), a flow id in any letter case. */
+function flowAllowList(flowTools: ToolCheck['flowTools'], target: string): readonly string[] | undefined {
+  if (!flowTools) return undefined;
+  if (Object.hasOwn(flowTools, target)) return flowTools[target];
+  if (!UUID.test(target)) return undefined;
+  const key = Object.keys(flowTools).find((k) => k.toLowerCase() === target.toLowerCase());
+  return key === undefined ? undefined : flowTools[key];
+}
+
 /** Why this run may not enable its tools, or undefined when it may. */
 export function toolRefusal(c: ToolCheck): string | undefined {
   const declared = new Set(c.declared);
@@ -57,8 +68,12 @@ export function toolRefusal(c: ToolCheck): string | undefined {
   if ('unreadable' in fromTweaks) return `tweak ${fromTweaks.unreadable} lists tools in a form that cannot be checked (expected tool names, or objects with a name)`;
   const undeclared = fromTweaks.tools.find((t) => !declared.has(t));
   if (undeclared) return `a tweak switches on tool ${undeclared}, but the action did not declare tool ${undeclared}, so policy never governed it`;
-  // Own-property lookups only: a target such as `constructor` must not find Object.prototype members.
-  const allowed = c.flowTools && Object.hasOwn(c.flowTools, c.target) ? c.flowTools[c.target] : undefined;
+  const allowed = flowAllowList(c.flowTools, c.target);
+  // Langflow takes a flow by id (in any letter case) or by endpoint name: where the workspace keeps
+  // per-flow allow-lists, another name for a listed flow must not escape its list, so no entry, no tools.
+  if (!allowed && declared.size > 0 && c.flowTools && Object.keys(c.flowTools).length > 0) {
+    return `flow ${c.target} has no entry in defaults.flowTools, which lists the tools each flow may use; add it (by the name runs use) to let runs enable tools`;
+  }
   const tier = c.tier ?? 'Auto';
   for (const tool of declared) {
     if (allowed && !allowed.includes(tool)) return `tool ${tool} is not on the allow-list of flow ${c.target}`;
@@ -72,13 +87,21 @@ export function toolRefusal(c: ToolCheck): string | undefined {
 /** Most refused fields a refusal names. */
 const MAX_NAMED = 20;
 
+/**
+ * Langflow copies every key of an object tweak value onto the template field; `load_from_db: true` turns
+ * the value into the name of a stored global variable (a credential), read into that field. No allow-list
+ * grants that: an allowed text field would carry a Langflow secret into the prompt and the answer.
+ */
+const readsGlobalVariable = (value: unknown) => typeof value === 'object' && value !== null && !Array.isArray(value) && Object.hasOwn(value, 'load_from_db');
+
 /** Tweaked fields (`key.field`) the flow's allow-list does not admit; empty when every one is admitted. */
 export function refusedTweaks(tweaks: Tweaks, allow: TweakAllowList | undefined): string[] {
   const refused: string[] = [];
   for (const [key, fields] of Object.entries(tweaks)) {
     const admitted = allowedFields(allow, key);
-    for (const field of Object.keys(fields)) {
+    for (const [field, value] of Object.entries(fields)) {
       if (!admitted.includes(field)) refused.push(`${key}.${field}`);
+      else if (readsGlobalVariable(value)) refused.push(`${key}.${field}.load_from_db`);
       if (refused.length >= MAX_NAMED) return refused;
     }
   }

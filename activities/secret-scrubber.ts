@@ -125,13 +125,39 @@ export class SecretScrubber {
 
 export const REDACTED_FIELD = '[redacted]';
 
+/**
+ * Credentials a runtime's error text may carry that are not the workspace's own secret (SecretScrubber
+ * knows only those): a model provider's key in a URL or a message (`?key=AIza…`, `sk-proj-…`,
+ * `sk-ant-api03-…`), JWTs, GitHub and Slack tokens. Applied to failure text; the workflow's own
+ * `redactText` then masks `Bearer …` and `api_key=…`.
+ */
+const CREDENTIAL_TEXT: [RegExp, string][] = [
+  [/([?&;](?:key|api[-_]?key|apikey|access[-_]?token|token|sig|signature|password|secret|client[-_]?secret|code)=)[^&\s"'#<>]+/gi, '$1[redacted]'],
+  [/\b(?:sk|pk|rk)-(?:[A-Za-z0-9]+-){0,3}[A-Za-z0-9_-]{16,}/g, '[redacted]'],
+  [/\bAIza[0-9A-Za-z_-]{30,}/g, '[redacted]'],
+  [/\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+/g, '[redacted]'],
+  [/\b(?:gh[pousr]|github_pat)_[A-Za-z0-9_]{20,}/g, '[redacted]'],
+  [/\bxox[abposr]-[A-Za-z0-9-]{10,}/g, '[redacted]'],
+];
+
+/** Mask credential-shaped text (see CREDENTIAL_TEXT). */
+export function maskCredentialText(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of CREDENTIAL_TEXT) out = out.replace(pattern, replacement);
+  return out;
+}
+
 /** Words of a field name: `accessToken` and `access-token` give [access, token]. */
 function fieldWords(key: string): string[] {
   return key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
 }
 
 /** Words that make a field a credential wherever they appear in its name. */
-const CREDENTIAL_WORD = /secret|passw|passphrase|credential|authori[sz]ation|cookie|apikey|privatekey|bearer/;
+const CREDENTIAL_WORD = /secret|passw|passphrase|credential|authori[sz]ation|cookie|apikey|privatekey|bearer|jwt|pwd/;
+/** Before `key`, these words make it a credential (`ssh_key`, `client_key`); `primary_key` stays. */
+const KEY_KIND = new Set(['api', 'private', 'access', 'secret', 'ssh', 'subscription', 'client', 'signing', 'encryption', 'master']);
+/** Before plural `tokens`, these words make it a list of credentials (`auth_tokens`), not a count. */
+const TOKENS_KIND = new Set(['auth', 'access', 'refresh', 'api', 'id', 'bearer', 'session']);
 /** After `token`, these words make the field a count or a description of tokens, not one (`token_usage`, `token_count`). */
 const TOKEN_METRIC = new Set(['usage', 'usages', 'count', 'counts', 'limit', 'limits', 'used', 'type', 'id', 'ids', 'index', 'length', 'budget', 'estimate', 'details', 'stats', 'cost', 'costs']);
 
@@ -147,18 +173,33 @@ export function isCredentialField(key: string): boolean {
   if (w.some((x) => CREDENTIAL_WORD.test(x))) return true;
   for (let i = 0; i < w.length; i++) {
     const next = w[i + 1];
-    if ((w[i] === 'api' || w[i] === 'private' || w[i] === 'access' || w[i] === 'secret') && next === 'key') return true;
+    if (KEY_KIND.has(w[i]) && next === 'key') return true;
+    if (TOKENS_KIND.has(w[i]) && next === 'tokens') return true;
     // `token`, `accesstoken`, `id_token` ... ; plural `tokens` is a count.
     if (w[i].endsWith('token') && (next === undefined || !TOKEN_METRIC.has(next))) return true;
   }
   return false;
 }
 
-/** Replace values under credential-named fields, at any depth (runtime output before it enters history). */
+/** Fields that name the header or setting whose value sits beside them (`{key: "Authorization", value}`). */
+const PAIR_NAME = ['key', 'name', 'header'];
+
+/** `auth`, `basic_auth` holding text is a credential (`Bearer …`, `user:pass`); an object under it is walked. */
+const authText = (key: string, v: JsonValue) => typeof v === 'string' && fieldWords(key).at(-1) === 'auth';
+
+/**
+ * Replace values under credential-named fields, at any depth (runtime output before it enters history).
+ * Also a value paired with a credential name: `{key|name|header: "Authorization", value: ...}` (a
+ * Langflow API Request component's headers table) and `["Authorization", "Bearer ..."]` (header tuples).
+ */
 export function redactCredentialFields(value: JsonValue): JsonValue {
-  if (Array.isArray(value)) return value.map(redactCredentialFields);
+  if (Array.isArray(value)) {
+    if (value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string' && isCredentialField(value[0])) return [value[0], REDACTED_FIELD];
+    return value.map(redactCredentialFields);
+  }
   if (value === null || typeof value !== 'object') return value;
+  const named = PAIR_NAME.some((f) => typeof value[f] === 'string' && isCredentialField(value[f] as string));
   const out: { [key: string]: JsonValue } = {};
-  for (const [k, v] of Object.entries(value)) out[k] = isCredentialField(k) ? REDACTED_FIELD : redactCredentialFields(v);
+  for (const [k, v] of Object.entries(value)) out[k] = isCredentialField(k) || authText(k, v) || (named && k === 'value') ? REDACTED_FIELD : redactCredentialFields(v);
   return out;
 }

@@ -73,6 +73,10 @@ const transient = (err: unknown) => {
   return s === undefined || s === 429 || s >= 500;
 };
 const iso = (ms: number) => (Number.isFinite(ms) ? new Date(ms).toISOString() : 'never');
+/** Longest delay a Node timer takes (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Larger than any secret id or service-account JWT: a bigger file is the wrong file. */
+const MAX_CREDENTIAL_FILE_BYTES = 64 * 1024;
 /** Reads trust a token until a little before Vault ends it. */
 const margin = (seconds: number) => Math.min(5000, (seconds * 1000) / 10);
 
@@ -224,16 +228,29 @@ export class VaultSession {
     }
   }
 
-  /** Whether `token` still exists (lookup-self answers 200); concurrent 403s share one lookup. */
+  /**
+   * Whether `token` still exists (lookup-self answers 200); concurrent 403s share one lookup. A "dead"
+   * answer is kept until the next login replaces the token, so 403s that arrive while that login runs
+   * do not look the same dead token up again.
+   */
   private alive(token: string): Promise<boolean> {
     let p = this.lookups.get(token);
     if (!p) {
-      p = this.lookup(token)
-        .then(
-          () => true,
-          (err: unknown) => (status(err) === 403 ? false : Promise.reject(vaultFailure(err, 'token lookup'))),
-        )
-        .finally(() => this.lookups.delete(token));
+      const settled = this.lookup(token).then(
+        () => true,
+        (err: unknown) => (status(err) === 403 ? false : Promise.reject(vaultFailure(err, 'token lookup'))),
+      );
+      p = settled.then(
+        (live) => {
+          // A static token is never replaced: it is looked up again at its next 403.
+          if (live || this.options.auth.method === 'token') this.lookups.delete(token);
+          return live;
+        },
+        (err: unknown) => {
+          this.lookups.delete(token);
+          throw err;
+        },
+      );
       this.lookups.set(token, p);
     }
     return p;
@@ -308,6 +325,7 @@ export class VaultSession {
         this.stopRenewing();
       }
     }
+    this.lookups.delete(previous.token);
     this.retire(previous);
   }
 
@@ -335,7 +353,8 @@ export class VaultSession {
   private schedule(seconds: number, delayMs = Math.max(100, (seconds * 1000 * 2) / 3)): void {
     if (this.closed) return;
     clearTimeout(this.renewTimer);
-    this.renewTimer = setTimeout(() => void this.renew(), delayMs);
+    // Node fires a timer past 2^31-1 ms (24.8 days) at once: a longer lease would renew in a tight loop.
+    this.renewTimer = setTimeout(() => void this.renew(), Math.min(delayMs, MAX_TIMER_MS));
     this.renewTimer.unref();
   }
 
@@ -429,12 +448,21 @@ function describe(err: unknown): string {
 
 /** A credential file, read at each login (rotated by an agent or orchestrator); a missing one is retried. */
 function readCredential(file: string, what: string): string {
-  let text: string;
+  // Read at most one byte past the bound, so a huge file or a device (/dev/zero) is never read whole.
+  const buf = Buffer.alloc(MAX_CREDENTIAL_FILE_BYTES + 1);
+  let size: number;
+  let fd: number | undefined;
   try {
-    text = fs.readFileSync(file, 'utf8').trim();
+    fd = fs.openSync(file, 'r');
+    size = 0;
+    for (let n = -1; n !== 0 && size < buf.length; size += n) n = fs.readSync(fd, buf, size, buf.length - size, null);
   } catch {
     throw unavailable(`cannot read the ${what} at ${file}`);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
+  if (size > MAX_CREDENTIAL_FILE_BYTES) throw unavailable(`the ${what} file ${file} is larger than ${MAX_CREDENTIAL_FILE_BYTES} bytes: not a credential file`);
+  const text = buf.subarray(0, size).toString('utf8').trim();
   if (!text) throw unavailable(`the ${what} file ${file} is empty`);
   return text;
 }

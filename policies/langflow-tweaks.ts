@@ -88,6 +88,8 @@ export function fieldToolName(field: string, component: string): string {
  * `name`); a text value other than "true" names one tool besides the field's own.
  */
 export function toolsOfField(field: string, component: string, value: unknown): string[] | undefined {
+  // Langflow copies an object tweak's keys onto the field: `{value: x}` sets the value x.
+  if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.hasOwn(value, 'value')) value = (value as { value: unknown }).value;
   if (!switchesOn(value)) return [];
   if (Array.isArray(value)) {
     const names = value.map((item: unknown) => (typeof item === 'string' ? item : typeof (item as { name?: unknown } | null)?.name === 'string' ? (item as { name: string }).name : ''));

@@ -182,6 +182,19 @@ function makeSnapshot(workspaceId: string, defaults: DefaultsFile, ws: Workspace
 
 const POLICY_FILE = /^(.+)\.(json|ya?ml)$/;
 
+/** What `checkPolicyDir` found: the loaded policies (with warnings), or every problem. */
+export type PolicyCheck = { ok: true; policies: LoadedPolicies } | { ok: false; problems: PolicyProblem[] };
+
+/** `loadPolicyDir` without the throw, for tooling that reports problems (what `portarium policy check` prints). */
+export function checkPolicyDir(dir: string): PolicyCheck {
+  try {
+    return { ok: true, policies: loadPolicyDir(dir) };
+  } catch (err) {
+    if (err instanceof PolicyLoadError) return { ok: false, problems: err.problems };
+    throw err;
+  }
+}
+
 /** Load and check every policy file of `dir`; throws `PolicyLoadError` listing all problems. */
 export function loadPolicyDir(dir: string): LoadedPolicies {
   const problems: PolicyProblem[] = [];

@@ -11,7 +11,7 @@ import { PROJECT_ROOT } from '../workers/config';
 import { hashAction } from '../workflows/hashing';
 import type { RunStatus } from '../workflows/types';
 import { TEST_POLICY_DIR, uid, withWorker } from './support/harness';
-import { shared, testEnv } from './support/shared';
+import { DEV_KEYS, shared, testEnv } from './support/shared';
 
 interface Captured {
   code: number;
@@ -23,7 +23,7 @@ interface Captured {
 async function cli(...argv: string[]): Promise<Captured> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env: {} });
+  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env: { ...DEV_KEYS } });
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
@@ -116,6 +116,34 @@ describe('cli', function () {
     });
   });
 
+  it('lists a workspace whose runs include one this keyring cannot decode: every run is listed, none hides the others', async function () {
+    // A run started by a process with another keyring file (its memo is ciphertext here), on a queue
+    // no worker polls, so it stays Running with the state it was started in.
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-other-keyring-'));
+    const foreignEnv = { ...DEV_KEYS, PORTARIUM_KEYRING_FILE: path.join(other, 'keyring.json') };
+    const out: string[] = [];
+    const err: string[] = [];
+    const queue = uid('nobody');
+    const started = await main([...startArgs('read', uid('key')), '--address', shared.address!, '--task-queue', queue],
+      { out: (t) => out.push(t), err: (t) => err.push(t), env: foreignEnv });
+    assert.equal(started.valueOf(), 0, err.join('\n'));
+    const foreign = field(out.join('\n'), 'workflowId');
+    try {
+      await assert.rejects(testEnv().client.workflow.getHandle(foreign).describe(), /keyring|payload key/, 'this keyring really cannot read its memo');
+      const deadline = Date.now() + 15_000;
+      let listed = await cli('run', 'list', '--workspace', 'test', '--state', 'Evaluating', '--address', shared.address!);
+      while (!listed.out.includes(foreign) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        listed = await cli('run', 'list', '--workspace', 'test', '--state', 'Evaluating', '--address', shared.address!);
+      }
+      assert.equal(listed.code, 0, listed.err);
+      assert.match(listed.out, new RegExp(`^${foreign} +Evaluating +\\d{4}-`, 'm'));
+    } finally {
+      await testEnv().client.workflow.getHandle(foreign).terminate('test cleanup');
+      fs.rmSync(other, { recursive: true, force: true });
+    }
+  });
+
   it('rejects by signal and cancels, reporting both in status', async function () {
     await withWorker(opts(), async (h) => {
       const conn = connFor(h.taskQueue);
@@ -166,6 +194,28 @@ describe('cli', function () {
         '--evidence-ref', 'CHG-7', '--notes', 'done by hand', ...conn);
       assert.equal(done.code, 0, done.err);
       await statusUntil(conn, manual, 'ManuallyCompleted');
+    });
+  });
+
+  it('prints the decoded failure of a run that failed before it could answer (status, evidence), while history keeps it encrypted', async function () {
+    await withWorker(opts(), async (h) => {
+      const conn = connFor(h.taskQueue);
+      // Only a raw Temporal client can send what the CLI would refuse: input that fails the workflow's own check.
+      const workflowId = `test:${uid('bad-input')}`;
+      const handle = await testEnv().client.workflow.start('governedRun', { taskQueue: h.taskQueue, workflowId, args: [{ workspaceId: 'test', reason: 'no action' }] });
+      await assert.rejects(handle.result());
+      for (const argv of [['run', 'status', workflowId], ['run', 'status', workflowId, '--field', 'state'], ['run', 'evidence', workflowId]]) {
+        const r = await cli(...argv, ...conn);
+        assert.equal(r.code, 1, `${argv.join(' ')}: ${r.out}`);
+        assert.match(r.err, /^failed: InvalidRunInput: invalid governedRun input: .*action/, argv.join(' '));
+        assert.doesNotMatch(r.err, /Encoded failure/);
+      }
+      const history = await handle.fetchHistory();
+      const failure = history.events!.at(-1)!.workflowExecutionFailedEventAttributes!.failure!;
+      assert.equal(failure.applicationFailureInfo?.type, 'InvalidRunInput');
+      assert.match(failure.message!, /^Encoded failure \(InvalidRunInput\): the message is encrypted; through the codec, `-o json`/);
+      assert.equal(failure.stackTrace, '');
+      assert.doesNotMatch(Buffer.from(failure.encodedAttributes!.data!).toString('latin1'), /governedRun input/, 'the message itself stays encrypted');
     });
   });
 

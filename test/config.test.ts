@@ -36,6 +36,8 @@ describe('config', function () {
       e instanceof ConfigError && /PORTARIUM_WORKFLOW_HEAP_MB/.test(e.message) && /"16"/.test(e.message));
     assert.equal(loadConfig({ PORTARIUM_WORKFLOW_HEAP_MB: '768' }).workflowHeapMb, 768);
     assert.throws(() => loadConfig({ PORTARIUM_TASK_QUEU: 'typo' }), /unknown setting PORTARIUM_TASK_QUEU/);
+    // The test tools' own settings (exported for npm run test:real, say) do not stop a worker.
+    assert.equal(loadConfig({ PORTARIUM_REAL_SERVERS_DIR: '/x', PORTARIUM_TOOLS_DIR: '/y', PORTARIUM_PG_BIN: '/z' }).taskQueue, loadConfig({}).taskQueue);
     assert.throws(() => loadConfig({ TEMPORAL_TLS_CERT_PATH: '/nope.pem' }), /TEMPORAL_TLS_KEY_PATH/);
     assert.throws(() => loadConfig({ TEMPORAL_TLS_CERT_PATH: '/nope.pem', TEMPORAL_TLS_KEY_PATH: '/nope.key' }), /no file at \/nope.pem/);
   });
@@ -73,8 +75,10 @@ describe('config', function () {
   });
 
   it('encrypts payloads with the keyring under the data dir by default, or with Vault transit, or not at all', function () {
-    assert.deepEqual(loadConfig({ PORTARIUM_DATA_DIR: '/srv/p' }).payloadEncryption, { kind: 'keyring', file: '/srv/p/keys/payload-keyring.json' });
-    assert.deepEqual(loadConfig({ PORTARIUM_KEYRING_FILE: '/etc/p/ring.json' }).payloadEncryption, { kind: 'keyring', file: '/etc/p/ring.json' });
+    // Production by default: no process creates a workspace key unless PORTARIUM_DEV_CREATE_KEYS says so.
+    assert.deepEqual(loadConfig({ PORTARIUM_DATA_DIR: '/srv/p' }).payloadEncryption, { kind: 'keyring', file: '/srv/p/keys/payload-keyring.json', createKeys: false });
+    assert.deepEqual(loadConfig({ PORTARIUM_KEYRING_FILE: '/etc/p/ring.json' }).payloadEncryption, { kind: 'keyring', file: '/etc/p/ring.json', createKeys: false });
+    assert.deepEqual(loadConfig({ PORTARIUM_KEYRING_FILE: '/etc/p/ring.json', PORTARIUM_DEV_CREATE_KEYS: '1' }).payloadEncryption, { kind: 'keyring', file: '/etc/p/ring.json', createKeys: true });
     assert.deepEqual(loadConfig({ PORTARIUM_PAYLOAD_ENCRYPTION: 'off' }).payloadEncryption, { kind: 'off' });
     const vault = { VAULT_ADDR: 'https://vault:8200', VAULT_TOKEN: 'hvs.abc', PORTARIUM_PAYLOAD_ENCRYPTION: 'vault' };
     assert.deepEqual(loadConfig(vault).payloadEncryption, { kind: 'vault', mount: 'transit' });
@@ -83,6 +87,7 @@ describe('config', function () {
     assert.throws(() => loadConfig({ PORTARIUM_PAYLOAD_ENCRYPTION: 'aes' }), /PORTARIUM_PAYLOAD_ENCRYPTION.*"aes"/);
     assert.throws(() => loadConfig({ PORTARIUM_PAYLOAD_ENCRYPTION: 'off', PORTARIUM_KEYRING_FILE: '/x' }), /PORTARIUM_KEYRING_FILE is set but PORTARIUM_PAYLOAD_ENCRYPTION is off/);
     assert.throws(() => loadConfig({ PORTARIUM_VAULT_TRANSIT_MOUNT: 'transit' }), /PORTARIUM_VAULT_TRANSIT_MOUNT is set/);
+    assert.throws(() => loadConfig({ ...vault, PORTARIUM_DEV_CREATE_KEYS: 'true' }), /PORTARIUM_DEV_CREATE_KEYS is set but PORTARIUM_PAYLOAD_ENCRYPTION is vault/);
     assert.throws(() => loadConfig({ ...vault, PORTARIUM_VAULT_TRANSIT_MOUNT: '../x' }), /PORTARIUM_VAULT_TRANSIT_MOUNT: expected a mount path/);
   });
 

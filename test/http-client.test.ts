@@ -97,6 +97,21 @@ describe('http client: not sent or maybe sent', function () {
     assert.equal(fake.requests.length, 0);
   });
 
+  it('a POST answered with a redirect is maybe sent, even when the redirected GET never connects', async function () {
+    // 303 after a POST is "done, see there": the server may have acted on the POST.
+    const seeOther = await new HttpFake((req) => (req.method === 'POST' ? { status: 303, headers: { location: '/result' } } : { status: 200, body: { ok: true } })).start();
+    try {
+      let lookups = 0;
+      // The first connection resolves; the redirected GET's lookup never answers, so it never connects.
+      const flaky = client({ resolve: () => (++lookups === 1 ? Promise.resolve([{ address: '127.0.0.1', family: 4 }]) : new Promise(() => undefined)) });
+      const post: HttpRequest = { method: 'POST', url: `http://runtime.internal:${seeOther.port}/start`, json: { n: 1 }, timeoutMs: 300 };
+      assert.equal(await outcome(flaky.request(post)), 'TIMEOUT:maybe sent');
+      assert.equal(seeOther.requests.length, 1, 'the POST reached the server');
+    } finally {
+      await seeOther.close();
+    }
+  });
+
   it("a pooled connection is never shared between clients, so each workspace's address checks apply", async function () {
     const loopback = async () => [{ address: '127.0.0.1', family: 4 }];
     const open = client({ resolve: loopback });

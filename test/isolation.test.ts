@@ -17,7 +17,7 @@ import { ConfigError, loadConfig } from '../workers/config';
 import { createPortariumWorkers, servedQueues } from '../workers/worker';
 import type { GovernedRunInput } from '../workflows/types';
 import { alice, TEST_POLICY_DIR, tempFileSink, uid } from './support/harness';
-import { testEnv } from './support/shared';
+import { DEV_KEYS, testEnv } from './support/shared';
 import { startWorkerProcess } from './support/worker-process';
 
 /** test/policies plus three isolated workspaces: one dedicated, two sharing the tier `gold`. */
@@ -110,7 +110,7 @@ describe('isolation: dedicated and tier workers on a real server', function () {
     const base = uid('tq');
     const ledgers = { shared: new SeeingLedger(), 'iso-a': new SeeingLedger(), gold: new SeeingLedger() };
     const make = async (env: Record<string, string>, ledger: SeeingLedger) => {
-      const config = loadConfig({ PORTARIUM_POLICY_DIR: dir, PORTARIUM_TASK_QUEUE: base, ...env }, { echoLedger: 'memory', shutdownGrace: '2s' });
+      const config = loadConfig({ PORTARIUM_POLICY_DIR: dir, PORTARIUM_TASK_QUEUE: base, ...DEV_KEYS, ...env }, { echoLedger: 'memory', shutdownGrace: '2s' });
       return (await createPortariumWorkers(config, { connection: testEnv().nativeConnection, runtimes: [createEchoRuntime(ledger)], evidence: tempFileSink() })).workers;
     };
     const workers: Worker[] = [

@@ -361,6 +361,16 @@ describe('langflow tweaks: allow-list and tool fields', function () {
     assert.equal(fake.runs().length, 1);
   });
 
+  // Context: Langflow copies the keys of an object tweak onto the field, so {value: x} sets the same value as x.
+  it('reads a tool field given as {value: ...} like its bare value: an MCP tool named that way must be declared', async function () {
+    const connections = { langflow: { baseUrl: fake.url, flows: { f1: { tweaks: { 'MCP Tools': ['tool'] } } } } };
+    const declared = { tools: ['MCP Tools'], tier: 'ManualOnly' as const, connections };
+    assert.equal(await failureType(adapter().execute(withTweaks({ 'MCP Tools': { tool: 'delete_repo' } }, declared))), 'ToolNotAllowed');
+    assert.equal(await failureType(adapter().execute(withTweaks({ 'MCP Tools': { tool: { value: 'delete_repo' } } }, declared))), 'ToolNotAllowed');
+    assert.equal(await failureType(adapter().execute(withTweaks({ 'Agent-k1': { tools: { value: ['calculator', 'send_email'] } } }, { tools: ['calculator', 'Agent'], tier: 'ManualOnly' }))), 'ToolNotAllowed');
+    assert.equal(fake.requests.length, 0);
+  });
+
   it('names the tools of tool fields', function () {
     assert.ok(isToolField('add_calculator_tool') && isToolField('tools') && isToolField('tools_metadata') && isToolField('tool_mode'));
     assert.ok(!isToolField('temperature') && !isToolField('toolbox_url') && !isToolField('max_tokens'));
@@ -439,6 +449,16 @@ describe('langflow output_component', function () {
 });
 
 describe('runtime output masking', function () {
+  it('masks credentials under other common names (jwt, pwd, ssh_key, auth, auth_tokens) and keeps look-alikes', function () {
+    const masked = ['jwt', 'id_jwt', 'pwd', 'db_pwd', 'ssh_key', 'subscription_key', 'client_key', 'signing_key', 'auth_tokens', 'refresh_tokens'];
+    const kept = ['auth_type', 'auth_method', 'max_tokens', 'prompt_tokens', 'session_id', 'keywords', 'key', 'primary_key', 'author'];
+    for (const k of masked) assert.ok(isCredentialField(k), `${k} is a credential`);
+    for (const k of kept) assert.ok(!isCredentialField(k), `${k} is not a credential`);
+    // Text under `auth` is a credential; an object under it is walked.
+    const out = redactCredentialFields({ auth: 'Bearer abc', basic_auth: 'u:p', proxy: { auth: { user: 'svc', password: 'p' } }, auth_type: 'basic' });
+    assert.deepEqual(out, { auth: '[redacted]', basic_auth: '[redacted]', proxy: { auth: { user: 'svc', password: '[redacted]' } }, auth_type: 'basic' });
+  });
+
   it('masks credential-named fields but keeps token counts', function () {
     for (const k of ['access_token', 'accessToken', 'token', 'refresh_token', 'id_token', 'api_key', 'apiKey', 'x-api-key', 'password', 'client_secret', 'Authorization', 'set-cookie', 'private_key', 'token_value']) assert.ok(isCredentialField(k), k);
     for (const k of ['token_usage', 'prompt_tokens', 'completion_tokens', 'total_tokens', 'max_tokens', 'tokens', 'token_count', 'tokenizer', 'input_tokens']) assert.ok(!isCredentialField(k), k);
@@ -456,6 +476,17 @@ describe('langflow tool check', function () {
 
   it('does not read allow-lists from Object.prototype', function () {
     assert.equal(toolRefusal({ target: 'constructor', declared: ['search_docs'], tweaks: {}, tier: 'Auto', flowTools: {} }), undefined);
+  });
+
+  it('another name for a listed flow does not escape its allow-list: a flow id in other letter case finds its list; an unlisted name enables no tools', function () {
+    const id = '0f5e3c1a-9b7d-4e2f-8a6c-1d2e3f4a5b6c';
+    const flowTools = { [id]: ['calculator'] };
+    const check = (target: string, declared: string[]) => toolRefusal({ target, declared, tweaks: {}, tier: 'HumanApprove', flowTools });
+    assert.match(check(id.toUpperCase(), ['shell_exec']) ?? '', /not on the allow-list/);
+    assert.equal(check(id.toUpperCase(), ['calculator']), undefined);
+    assert.match(check('support-agent', ['calculator']) ?? '', /no entry in defaults.flowTools/);
+    assert.equal(check('support-agent', []), undefined, 'a run that enables no tools still runs');
+    assert.equal(toolRefusal({ target: 'support-agent', declared: ['calculator'], tweaks: {}, tier: 'Auto', flowTools: {} }), undefined, 'no per-flow lists at all: the tool classes decide');
   });
 
   it('ignores tool_mode false', function () {

@@ -15,7 +15,7 @@ import { loadPolicyDir } from '../policies/load';
 import { alice, tempFileSink, uid, waitForState, waitForStatus, withWorker } from './support/harness';
 import { keepHistory } from './support/histories';
 import { grantOrder, InFlightRecorder, quotaPolicyDir, quotaStatus, waitForQuota } from './support/quota-fixtures';
-import { testEnv } from './support/shared';
+import { DEV_KEYS, testEnv } from './support/shared';
 import { quotaWorkflowId } from '../workflows/workflow-ids';
 import { workspaceQuota } from '../workflows/workspace-quota';
 
@@ -134,7 +134,7 @@ describe('workspace quotas', function () {
     const { dir, workspaceId } = quotaPolicyDir({ echo: { concurrentDispatches: 1 } }, { isolation: 'dedicated' });
     const recorder = new InFlightRecorder();
     const base = uid('tq');
-    const config = loadConfig({ PORTARIUM_POLICY_DIR: dir, PORTARIUM_TASK_QUEUE: base, PORTARIUM_WORKSPACES: workspaceId }, { echoLedger: 'memory', shutdownGrace: '2s' });
+    const config = loadConfig({ PORTARIUM_POLICY_DIR: dir, PORTARIUM_TASK_QUEUE: base, PORTARIUM_WORKSPACES: workspaceId, ...DEV_KEYS }, { echoLedger: 'memory', shutdownGrace: '2s' });
     const { workers } = await createPortariumWorkers(config, { connection: testEnv().nativeConnection, runtimes: [recorder], evidence: tempFileSink() });
     const portarium = new PortariumClient(testEnv().client, loadPolicyDir(dir).routing(base));
     const running = workers.map((w) => w.run());

@@ -20,7 +20,7 @@ import {
   verifyDecisionSignature,
 } from '../workflows/signatures';
 import { uid } from './support/harness';
-import { testDataConverter, testEnv } from './support/shared';
+import { DEV_KEYS, testDataConverter, testEnv } from './support/shared';
 import { bundleTestWorkflows } from './support/test-bundle';
 
 const BOB_KEY = '1f'.repeat(32);
@@ -119,7 +119,7 @@ describe('portarium decision keygen / sign', function () {
   async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env: {} });
+    const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env: { ...DEV_KEYS } });
     return { code, out: out.join('\n'), err: err.join('\n') };
   }
 

@@ -23,7 +23,7 @@ import { HttpFake } from './fakes/http-fake';
 import { SubscriberFake } from './fakes/subscriber-server';
 import { freePort } from './support/dev-server';
 import { TEST_POLICY_DIR, uid, waitForStatus, withWorker } from './support/harness';
-import { testEnv } from './support/shared';
+import { DEV_KEYS, testEnv } from './support/shared';
 import { type WorkerProcess, startWorkerProcess } from './support/worker-process';
 
 /** A runtime that makes one outbound call through the guarded client, as every real adapter does. */
@@ -70,7 +70,7 @@ describe('telemetry', function () {
     const probe = await new HttpFake(() => ({ status: 200, body: { ok: true } })).start();
     const sub = await new SubscriberFake().start();
     try {
-      const client = new Client({ connection: testEnv().client.connection, interceptors: PortariumClient.interceptors(tracer), dataConverter: PortariumClient.dataConverter(loadConfig({})) });
+      const client = new Client({ connection: testEnv().client.connection, interceptors: PortariumClient.interceptors(tracer), dataConverter: PortariumClient.dataConverter(loadConfig({ ...DEV_KEYS })) });
       await withWorker({ connection: testEnv().nativeConnection, client, runtimes: [probeRuntime(probe.url)], policyDir: policyDir(probe.port, sub), tracing: { tracer, spanProcessor: processor } }, async (h) => {
         const run = await h.start('act', { action: { runtime: 'probe', target: 'svc/thing', operation: 'act', input: {} } });
         assert.equal((await run.result()).state, 'Succeeded');

@@ -14,7 +14,7 @@ import { PROJECT_ROOT } from '../workers/config';
 import { TriggerRoutingError, idempotencyKeyFor, routeCloudEvent, startFromCloudEvent } from '../workers/triggers';
 import type { GovernedRunInput } from '../workflows/types';
 import { TEST_POLICY_DIR, uid, withWorker } from './support/harness';
-import { shared, testEnv } from './support/shared';
+import { DEV_KEYS, shared, testEnv } from './support/shared';
 import { decodedHistory } from './support/leak-scan';
 
 const STRUCTURED = 'application/cloudevents+json';
@@ -178,7 +178,7 @@ interface Captured { code: number; out: string; err: string }
 async function cli(...argv: string[]): Promise<Captured> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env: {} });
+  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env: { ...DEV_KEYS } });
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 

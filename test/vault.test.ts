@@ -239,6 +239,16 @@ describe('secrets: Vault store (node-vault)', function () {
     assert.equal(fake.calls('/v1/secret/').filter((r) => r.headers['x-vault-token'] === token).length, 2);
   });
 
+  it('a 403 storm (20 concurrent reads on a revoked token) costs one lookup-self and one login, and every read succeeds', async function () {
+    const store = approle();
+    await store.read('ws-a', 'langflow');
+    fake.tokens.clear();
+    const all = await Promise.all(Array.from({ length: 20 }, () => store.read('ws-a', 'langflow')));
+    assert.ok(all.every((s) => s.apiKey === SECRET_A.apiKey));
+    assert.equal(calls('auth/token/lookup-self'), 1);
+    assert.equal(logins(), 2);
+  });
+
   // Context: a real server answers 403 both for a path outside the policy and for a dead token; each denied read used to cost a login.
   it('refuses a path outside a live token\'s policy at once: one read, one lookup-self, no login, the token kept', async function () {
     const store = approle();
@@ -419,6 +429,25 @@ describe('secrets: Vault store (node-vault)', function () {
     await store.read('ws-a', 'langflow');
     assert.ok(fake.requests.length >= 2);
     for (const r of fake.requests) assert.equal(r.headers['x-vault-namespace'], 'team-a/');
+  });
+
+  it('a lease longer than 24.8 days (past the timer limit) is renewed at two thirds, not in a tight loop', async function () {
+    // 40 days, under a raised max_lease_ttl: two thirds of it overflows a Node timer, which then fires at once.
+    const days40 = 40 * 24 * 3600;
+    fake.approles.set(ROLE_ID, { secretId: SECRET_ID, paths: [A], ttlSeconds: days40 });
+    assert.deepEqual(await approle().read('ws-a', 'langflow'), SECRET_A);
+    const token = fake.token([A], days40);
+    assert.deepEqual(await open({ method: 'token', token }).read('ws-a', 'langflow'), SECRET_A);
+    await sleep(500);
+    assert.equal(fake.calls('/v1/auth/token/renew-self', 'POST').length, 0, 'no renewal is due for weeks');
+  });
+
+  it('refuses a secret id file larger than any secret id, before sending it to Vault', async function () {
+    const file = path.join(tmp, 'secret-id');
+    // A misconfigured path (a log, a dump): not read whole into memory, never sent as a secret id.
+    fs.writeFileSync(file, `${SECRET_ID}\n`.repeat(200_000));
+    await unavailable(open({ method: 'approle', roleId: ROLE_ID, secretIdFile: file }).read('ws-a', 'langflow'));
+    assert.equal(logins(), 0);
   });
 
   it('stops renewing after close()', async function () {

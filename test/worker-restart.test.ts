@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { PortariumClient } from '../workers/client';
 import { PROJECT_ROOT } from '../workers/config';
 import { alice, bob, decision, TEST_POLICY_DIR, uid, waitForState } from './support/harness';
-import { shared, testEnv, testKeyringFile } from './support/shared';
+import { DEV_KEYS, shared, testEnv, testKeyringFile } from './support/shared';
 
 function startWorkerProcess(taskQueue: string, dataDir: string): ChildProcess {
   const env = {
@@ -21,6 +21,7 @@ function startWorkerProcess(taskQueue: string, dataDir: string): ChildProcess {
     PORTARIUM_POLICY_DIR: TEST_POLICY_DIR,
     PORTARIUM_DATA_DIR: dataDir,
     PORTARIUM_KEYRING_FILE: testKeyringFile(),
+    ...DEV_KEYS,
     PORTARIUM_ECHO_LEDGER: 'file',
     PORTARIUM_LOG_LEVEL: 'WARN',
     // Two slots each, so one process cannot take every task of a burst.

@@ -13,7 +13,6 @@ import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { PortariumClient } from './client';
 import { loadConfig } from './config';
-import { StateKey, WorkspaceKey } from '../workflows/search-attributes';
 import { signDecision } from '../workflows/signatures';
 import type { Principal, RunStatus } from '../workflows/types';
 
@@ -41,9 +40,9 @@ export function whyNot(rule: BotRule, s: RunStatus): string | undefined {
 
 /** One pass over the workspace's waiting runs; returns the ids it approved. */
 export async function approveCoveredRuns(portarium: PortariumClient, rule: BotRule, log = console.log): Promise<string[]> {
-  const query = `${WorkspaceKey.name}="${rule.workspaceId}" AND ${StateKey.name}="AwaitingApproval"`;
   const approved: string[] = [];
-  for await (const wf of portarium.client.workflow.list({ query })) {
+  // listRuns reads no memos: a run this bot cannot decode is skipped below, not the end of the pass.
+  for (const wf of await portarium.listRuns({ workspace: rule.workspaceId, state: 'AwaitingApproval', limit: 10_000 })) {
     const run = portarium.run(wf.workflowId);
     // A run whose workers are gone cannot answer; skip it rather than stall the whole pass.
     const status = await portarium.client.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () => run.status()).catch((err: Error) => err);

@@ -2,6 +2,7 @@
  * Text output of the `portarium` CLI: usage, run status, decision outcomes and run lists.
  * Pure functions from values to text, so the wording is tested without a server.
  */
+import type { ListedRun } from './client';
 import type { DecisionOutcome, RunStatus } from '../workflows/types';
 
 /** What usage text needs to know about a command. */
@@ -45,8 +46,9 @@ export const HELP = {
   trigger: { path: 'trigger',
     synopsis: "--file EVENT.json [--policies DIR] [--dry-run]\n       portarium trigger --header 'ce-specversion: 1.0' --header 'ce-type: T' ... [--headers-file FILE] [--data FILE|-] [--content-type CT] [--policies DIR] [--dry-run]",
     summary: 'Start the governed run a CloudEvent is routed to by the policies\' triggers; a redelivered event (same source and id) finds the same run' },
-  keysRotate: { path: 'keys rotate', synopsis: '--workspace W', summary: 'Give a workspace a new active payload key (keyring); old keys stay, so old runs stay readable' },
-  keysList: { path: 'keys list', synopsis: '', summary: 'List the keyring\'s payload key ids per workspace (never the keys)' },
+  keysCreate: { path: 'keys create', synopsis: '--workspace W|_system', summary: 'Give a workspace (or the system scope) its first payload key (keyring), once per cluster; does nothing if it has one' },
+  keysRotate: { path: 'keys rotate', synopsis: '--workspace W|_system', summary: 'Give a workspace a new active payload key (keyring); old keys stay, so old runs stay readable' },
+  keysList: { path: 'keys list', synopsis: '', summary: 'List the keyring\'s payload key ids and fingerprints per workspace (never the keys)' },
   codecServer: { path: 'codec-server', synopsis: '[--listen HOST:PORT (default PORTARIUM_CODEC_ADDRESS, 127.0.0.1:8888)]',
     summary: 'Serve /encode and /decode for the Web UI and CLI (needs PORTARIUM_CODEC_TOKEN or PORTARIUM_CODEC_TOKENS_FILE)' },
   policyCheck: { path: 'policy check', synopsis: '[dir (default PORTARIUM_POLICY_DIR)]', summary: 'Check a policy directory without a Temporal server' },
@@ -156,12 +158,6 @@ export function formatStatus(workflowId: string, s: RunStatus): string {
 export function formatOutcome(o: DecisionOutcome): string {
   const counted = o.counted ? 'counted' : 'not counted (this approver had already decided)';
   return `${o.kind} ${o.decisionId}: ${counted}; state ${o.state}; ${o.approvalsNeeded} more approval(s) needed`;
-}
-
-export interface ListedRun {
-  workflowId: string;
-  state: string;
-  startTime: Date;
 }
 
 /** Aligned table of runs, or a note that there are none. */

@@ -1,46 +1,62 @@
 /**
- * `portarium keys rotate|list` (the embedded keyring's payload keys; Vault keys rotate in Vault) and
+ * `portarium keys create|rotate|list` (the embedded keyring's payload keys; Vault keys live in Vault) and
  * `portarium codec-server` (the optional codec server for the Web UI and CLI). No key or token is
  * ever printed.
  */
-import { KeyringError, describeKeyring, rotateKeyring } from '../activities/keyring';
+import { KeyringError, createKeyring, describeKeyring, keyringIdentity, rotateKeyring } from '../activities/keyring';
+import { SCOPE_PATTERN } from '../activities/keys-port';
 import { HELP } from './cli-format';
 import { type Command, type Ctx, UsageError, need, str, strings } from './cli-kit';
 import { startConfiguredCodecServer } from './codec-server';
 import { ConfigError } from './config';
-import { workspaceIdSchema } from '../workflows/schemas';
 
 function keyringFile(ctx: Ctx): string {
   const enc = ctx.config().payloadEncryption;
-  if (enc.kind === 'vault') throw new ConfigError('PORTARIUM_PAYLOAD_ENCRYPTION is vault: rotate the workspace\'s transit key in Vault (vault write -f transit/keys/portarium-<workspace>/rotate)');
+  if (enc.kind === 'vault') throw new ConfigError('PORTARIUM_PAYLOAD_ENCRYPTION is vault: payload keys are transit keys in Vault (vault write -f transit/keys/portarium-<workspace> creates one, .../rotate rotates it)');
   if (enc.kind === 'off') throw new ConfigError('PORTARIUM_PAYLOAD_ENCRYPTION is off: there are no payload keys');
   return enc.file;
 }
 
-async function keysRotate(ctx: Ctx): Promise<number> {
+/** The --workspace value: a workspace id, or `_system` (the key of codec-server signals and id-less runs). */
+function scopeOption(ctx: Ctx): string {
   const [workspace] = need(ctx.values, 'workspace');
-  if (!workspaceIdSchema().safeParse(workspace).success) throw new UsageError(`--workspace: not a workspace id: ${workspace}`);
-  const file = keyringFile(ctx);
+  if (!SCOPE_PATTERN.test(workspace)) throw new UsageError(`--workspace: not a workspace id (or _system): ${workspace}`);
+  return workspace;
+}
+
+async function keyringCall<T>(fn: () => Promise<T> | T): Promise<T> {
   try {
-    ctx.io.out(`active key of ${workspace}: ${await rotateKeyring(file, workspace)} (older keys stay for reading old runs)`);
+    return await fn();
   } catch (err) {
     if (err instanceof KeyringError) throw new ConfigError(err.message);
     throw err;
   }
+}
+
+async function keysCreate(ctx: Ctx): Promise<number> {
+  const workspace = scopeOption(ctx);
+  const file = keyringFile(ctx);
+  const { keyId, created } = await keyringCall(() => createKeyring(file, workspace));
+  ctx.io.out(created ? `created ${keyId} in ${file}; share this keyring file with every process of the cluster` : `${workspace} already has a key: active ${keyId} (nothing changed)`);
+  return 0;
+}
+
+async function keysRotate(ctx: Ctx): Promise<number> {
+  const workspace = scopeOption(ctx);
+  const file = keyringFile(ctx);
+  const keyId = await keyringCall(() => rotateKeyring(file, workspace));
+  ctx.io.out(`active key of ${workspace}: ${keyId} (older keys stay for reading old runs)`);
   return 0;
 }
 
 async function keysList(ctx: Ctx): Promise<number> {
   const file = keyringFile(ctx);
-  let rows;
-  try {
-    rows = describeKeyring(file);
-  } catch (err) {
-    if (err instanceof KeyringError) throw new ConfigError(err.message);
-    throw err;
-  }
+  const rows = await keyringCall(() => describeKeyring(file));
+  const identity = await keyringCall(() => keyringIdentity(file));
   if (!rows.length) ctx.io.out(`no payload keys yet in ${file}`);
-  for (const r of rows) ctx.io.out(`${r.workspace}: active ${r.active}; keys ${r.keys.map((k) => `${k.id} (${k.createdAt})`).join(', ')}`);
+  // Compare this line between hosts: one keyring per cluster has one identity.
+  else ctx.io.out(`keyring ${file}: identity ${identity ?? '(none yet: no _system key; workers create it at start)'}`);
+  for (const r of rows) ctx.io.out(`${r.workspace}: active ${r.active}; keys ${r.keys.map((k) => `${k.id} (${k.createdAt}, fingerprint ${k.fingerprint})`).join(', ')}`);
   return 0;
 }
 
@@ -57,6 +73,7 @@ async function codecServer(ctx: Ctx): Promise<number> {
 }
 
 export const KEY_COMMANDS: readonly Command[] = [
+  { ...HELP.keysCreate, run: keysCreate, arity: [0, 0], options: strings('workspace') },
   { ...HELP.keysRotate, run: keysRotate, arity: [0, 0], options: strings('workspace') },
   { ...HELP.keysList, run: keysList, arity: [0, 0], options: {} },
   { ...HELP.codecServer, run: codecServer, arity: [0, 0], options: strings('listen') },

@@ -9,14 +9,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { describePool } from '../policies/isolation';
 import { PolicyLoadError, loadPolicyDir } from '../policies/load';
 import { verifyChainNode } from '../activities/evidence-verify';
 import { hashAction } from '../workflows/hashing';
 import { actionHashSchema, check, governedRunInputSchema, workspaceIdSchema } from '../workflows/schemas';
-import { StateKey, WorkspaceKey } from '../workflows/search-attributes';
 import { SIGNED_KINDS, type SignedFields, type SignedKind, publicKeyFromPrivate, signDecision } from '../workflows/signatures';
 import { DecisionKind, type GovernedAction, type GovernedRunInput, RunState, type Tier } from '../workflows/types';
 import { HELP, commandUsage, formatOutcome, formatRunList, formatStatus, usage } from './cli-format';
@@ -100,8 +99,7 @@ async function waitForResult(ctx: Ctx, run: RunHandle): Promise<number> {
     return SUCCESS.has(result.state) ? 0 : 1;
   } catch (err) {
     if (!(err instanceof WorkflowFailedError)) throw err;
-    const f = failureOf(err);
-    ctx.io.err(`failed: ${f?.type ?? 'unknown'}: ${f?.message ?? err.message}`);
+    ctx.io.err(`failed: ${failureText(err)}`);
     return 1;
   }
 }
@@ -142,24 +140,14 @@ async function runEvidence(ctx: Ctx): Promise<number> {
   return 0;
 }
 
-function listQuery(v: Values): string {
-  const [workspace] = need(v, 'workspace');
-  if (!workspaceIdSchema().safeParse(workspace).success) throw new UsageError(`--workspace: not a workspace id: ${workspace}`);
-  const state = str(v, 'state');
-  if (state !== undefined && !Object.hasOwn(RunState, state)) throw new UsageError(`--state must be one of ${Object.keys(RunState).join(', ')}`);
-  return `${WorkspaceKey.name}="${workspace}"${state ? ` AND ${StateKey.name}="${state}"` : ''}`;
-}
-
 async function runList(ctx: Ctx): Promise<number> {
-  const query = listQuery(ctx.values);
+  const [workspace] = need(ctx.values, 'workspace');
+  if (!workspaceIdSchema().safeParse(workspace).success) throw new UsageError(`--workspace: not a workspace id: ${workspace}`);
+  const state = str(ctx.values, 'state');
+  if (state !== undefined && !Object.hasOwn(RunState, state)) throw new UsageError(`--state must be one of ${Object.keys(RunState).join(', ')}`);
   const limit = Number(str(ctx.values, 'limit') ?? 100);
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
-  const runs = [];
-  for await (const info of (await ctx.client()).client.workflow.list({ query })) {
-    runs.push({ workflowId: info.workflowId, state: info.typedSearchAttributes.get(StateKey) ?? info.status.name, startTime: info.startTime });
-    if (runs.length >= limit) break;
-  }
-  ctx.io.out(formatRunList(runs));
+  ctx.io.out(formatRunList(await (await ctx.client()).listRuns({ workspace, state, limit })));
   return 0;
 }
 
@@ -357,6 +345,17 @@ function failureOf(err: unknown): ApplicationFailure | undefined {
   return undefined;
 }
 
+/**
+ * `Type: message` of the run's own failure behind a client error, decoded by the client's data
+ * converter (never the plaintext `Encoded failure` left in history, nor the SDK's wrapper text).
+ */
+function failureText(err: Error): string {
+  const app = failureOf(err);
+  if (app) return `${app.type ?? 'unknown'}: ${app.message}`;
+  for (let e: unknown = err.cause; e instanceof Error; e = e.cause) if (e instanceof TemporalFailure) return `${e.name}: ${e.message}`;
+  return `unknown: ${err.message}`;
+}
+
 async function connect(config: PortariumConfig): Promise<PortariumClient> {
   try {
     return await PortariumClient.connect(config);
@@ -382,6 +381,11 @@ function report(err: unknown, io: CliIo, command: Command | undefined): number {
   if (err instanceof TriggerRoutingError) {
     io.err(`refused: ${err.message}`);
     return 3;
+  }
+  // E.g. `run status` of a run that failed before it could answer queries (InvalidRunInput).
+  if (err instanceof WorkflowFailedError) {
+    io.err(`failed: ${failureText(err)}`);
+    return 1;
   }
   const refusal = err instanceof WorkflowUpdateFailedError ? failureOf(err) : undefined;
   if (refusal) {

@@ -7,9 +7,14 @@ import {
   Client,
   type ClientInterceptors,
   Connection,
+  QueryNotRegisteredError,
   WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
   type WorkflowHandle,
 } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
+import { tsToDate } from '@temporalio/common/lib/time';
 import { canonicalJson, sha256Hex } from '../workflows/hashing';
 import * as msg from '../workflows/messages';
 import {
@@ -38,7 +43,7 @@ import type {
   ManualCompletion,
   RunStatus,
 } from '../workflows/types';
-import type { DataConverter, LoadedDataConverter, Payload } from '@temporalio/common';
+import { ApplicationFailure, type DataConverter, type LoadedDataConverter, type Payload, type QueryDefinition } from '@temporalio/common';
 import { TaskQueueRouting } from '../policies/isolation';
 import { loadPolicyDir } from '../policies/load';
 import { type PortariumConfig, connectionOptions } from './config';
@@ -72,6 +77,18 @@ function checked<T>(what: string, schema: Parameters<typeof check<T>>[0], value:
 
 export { runWorkflowId } from '../workflows/workflow-ids';
 
+/**
+ * The failure `type` behind a rejected call (`decide`, `amend`, `result()` of a failed run): the first
+ * typed failure in the `cause` chain, e.g. `FailureType.SelfApprovalRefused`; undefined for errors
+ * that carry none (a lost connection). Compare it with `FailureType`, never the message text.
+ */
+export function failureTypeOf(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 20; e = e.cause, depth++) {
+    if (e instanceof ApplicationFailure && e.type) return e.type;
+  }
+  return undefined;
+}
+
 /** What makes two starts the same request: everything but the correlation id, which is tracing metadata. */
 function requestHashOf(input: GovernedRunInput): string {
   return sha256Hex(canonicalJson({ ...input, correlationId: undefined }));
@@ -82,6 +99,14 @@ export interface StartedRun {
   /** True when a run with this workspace and idempotency key already existed. */
   existing: boolean;
   run: RunHandle;
+}
+
+/** One line of `listRuns`. */
+export interface ListedRun {
+  workflowId: string;
+  /** The run's State search attribute, or Temporal's status (e.g. TERMINATED) where it has none. */
+  state: string;
+  startTime: Date;
 }
 
 export class PortariumClient {
@@ -97,6 +122,31 @@ export class PortariumClient {
     routing: TaskQueueRouting | (() => TaskQueueRouting) | string = 'portarium',
   ) {
     this.routes = typeof routing === 'string' ? new TaskQueueRouting(routing) : routing;
+  }
+
+  /**
+   * Runs of a workspace (optionally in one state), newest first, at most `limit`. Reads only ids and
+   * search attributes, never memos: one run whose payloads this process cannot decode (another
+   * keyring, a workspace its codec token may not read) must not hide the others.
+   */
+  async listRuns(q: { workspace: string; state?: string; limit?: number }): Promise<ListedRun[]> {
+    const limit = q.limit ?? 100;
+    const query = `${WorkspaceKey.name}="${q.workspace}"${q.state ? ` AND ${StateKey.name}="${q.state}"` : ''}`;
+    const runs: ListedRun[] = [];
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const page = await this.client.workflowService.listWorkflowExecutions({
+        namespace: this.client.options.namespace, query, pageSize: Math.min(limit, 1000), nextPageToken,
+      });
+      for (const raw of page.executions) {
+        const status = temporal.api.enums.v1.WorkflowExecutionStatus[raw.status ?? 0].replace('WORKFLOW_EXECUTION_STATUS_', '');
+        const state = decodeTypedSearchAttributes(raw.searchAttributes?.indexedFields).get(StateKey) ?? status;
+        runs.push({ workflowId: raw.execution?.workflowId ?? '', state, startTime: tsToDate(raw.startTime ?? {}) });
+        if (runs.length >= limit) return runs;
+      }
+      nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+    } while (nextPageToken);
+    return runs;
   }
 
   get routing(): TaskQueueRouting {
@@ -228,12 +278,30 @@ export class RunHandle {
     return this.handle.workflowId;
   }
 
+  /** A run that failed before it could answer (e.g. `InvalidRunInput`) rejects with its `WorkflowFailedError`. */
   status(): Promise<RunStatus> {
-    return this.handle.query(msg.statusQuery);
+    return this.query(msg.statusQuery);
   }
 
   evidence(): Promise<msg.EvidenceView> {
-    return this.handle.query(msg.evidenceQuery);
+    return this.query(msg.evidenceQuery);
+  }
+
+  /**
+   * A query of a run that failed before its handlers existed fails with the failure's plaintext
+   * message only (`Encoded failure`: the SDK drops the encrypted failure the server sends along).
+   * The run's own failure, read and decoded like `result()`, says what happened instead.
+   */
+  private async query<T>(def: QueryDefinition<T>): Promise<T> {
+    try {
+      return await this.handle.query(def);
+    } catch (err) {
+      if (!(err instanceof QueryNotRegisteredError)) throw err;
+      const { status } = await this.handle.describe();
+      if (status.name === 'RUNNING') throw err;
+      const failure = await this.handle.result().then(() => undefined, (e: unknown) => e);
+      throw failure instanceof WorkflowFailedError ? failure : err;
+    }
   }
 
   result(): Promise<GovernedRunResult> {

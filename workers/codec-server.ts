@@ -10,6 +10,16 @@
  * Tokens are compared in constant time. A token from PORTARIUM_CODEC_TOKENS_FILE may be limited to
  * workspaces: it decodes no payload encrypted under another workspace's key. Binds 127.0.0.1 unless
  * told otherwise; CORS allows only the configured Web UI origins. Payloads and tokens are never logged.
+ *
+ * `/decode` answers per payload: one this token may not read, or that cannot be decoded, comes back
+ * as it was (still encrypted) with `portarium-decode-refused: <code>: <why>` added to its metadata,
+ * the others decoded. Only a key store that is down fails the whole request (503: retry).
+ *
+ * `/encode` has no workflow id: the Temporal CLI (checked with 1.9.1) and Web UI send only the
+ * payloads and `X-Namespace`. So an unscoped token encodes under the system key (any run accepts it);
+ * a token of one workspace under that workspace's key; a token of several under the system key
+ * limited to its workspaces (`encryption-readers`, authenticated), so it reads its own signals back
+ * and a token of fewer workspaces does not.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -18,7 +28,7 @@ import type { AddressInfo } from 'node:net';
 import type { Payload } from '@temporalio/common';
 import { z } from 'zod';
 import { type PayloadKeyProvider, PayloadKeyError, SCOPE_PATTERN, SYSTEM_SCOPE } from '../activities/keys-port';
-import { WorkspacePayloadCodec, keyScopeOf } from './codec';
+import { WorkspacePayloadCodec, keyScopeOf, readersOf } from './codec';
 import { ConfigError, type PortariumConfig, loadConfig } from './config';
 import { payloadKeyProvider } from './data-converter';
 
@@ -95,7 +105,10 @@ const fromWire = (p: z.infer<typeof BodySchema>['payloads'][number]): Payload =>
   data: Buffer.from(p.data ?? '', 'base64'),
 });
 
-const STATUS: Record<PayloadKeyError['code'], number> = { wrong_workspace: 403, forbidden: 403, unknown_key: 422, tampered: 422, malformed: 400, unavailable: 503 };
+const STATUS: Record<PayloadKeyError['code'], number> = { wrong_workspace: 403, forbidden: 403, unknown_key: 422, tampered: 422, foreign_keyring: 422, malformed: 400, unavailable: 503 };
+
+/** Metadata added to a payload `/decode` hands back undecoded: `<code>: <why>`. */
+export const DECODE_REFUSED_METADATA = 'portarium-decode-refused';
 
 export interface RunningCodecServer {
   url: string;
@@ -155,16 +168,9 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<Runnin
     if (!parsed.success) return reply(res, 400, { message: `invalid body: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).slice(0, 5).join('; ')}` });
     const payloads = parsed.data.payloads.map(fromWire);
     try {
-      if (op === 'decode' && token.workspaces) {
-        for (const p of payloads) {
-          const scope = keyScopeOf(p);
-          // System-keyed payloads (sent through /encode by any operator) may concern any workspace: unscoped tokens only.
-          if (scope !== undefined && !token.workspaces.includes(scope)) throw new PayloadKeyError('forbidden', `this token may not decode payloads of ${scope === SYSTEM_SCOPE ? 'the system key' : `workspace ${scope}`}`);
-        }
-      }
       // No serialization context reaches a codec server (only X-Namespace): decode trusts the key id,
-      // checked against the token above; encode uses the token's one workspace, or the system key.
-      const out = op === 'decode' ? await codec.decode(payloads) : await codec.encode(payloads, encodeContext(token, namespace));
+      // checked against the token; encode follows the token's workspaces (see the header).
+      const out = op === 'decode' ? await Promise.all(payloads.map((p) => decodeOne(codec, token, p))) : await encodeFor(codec, token, payloads);
       return reply(res, 200, { payloads: out.map(toWire) });
     } catch (err) {
       if (err instanceof PayloadKeyError) return reply(res, STATUS[err.code], { message: err.message, code: err.code });
@@ -188,10 +194,38 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<Runnin
   };
 }
 
-/** A token of exactly one workspace encodes under its key (that workspace's runs accept it, others refuse it). */
-function encodeContext(token: CodecToken, namespace: string) {
-  const only = token.workspaces?.length === 1 ? token.workspaces[0] : undefined;
-  return only ? { type: 'workflow' as const, namespace, workflowId: `${only}:codec-server` } : undefined;
+/**
+ * A token of exactly one workspace encodes under its key (that workspace's runs accept it, others
+ * refuse it); an unscoped token under the system key; a token of several under the system key limited
+ * to them.
+ */
+function encodeFor(codec: WorkspacePayloadCodec, token: CodecToken, payloads: Payload[]): Promise<Payload[]> {
+  const ws = token.workspaces;
+  if (ws?.length === 1) return codec.encodeUnder(payloads, ws[0]);
+  return codec.encodeUnder(payloads, SYSTEM_SCOPE, ws);
+}
+
+/** Whether `token` may read `p`: its own workspaces, and system-keyed payloads limited to some of them. */
+function mayRead(token: CodecToken, p: Payload): boolean {
+  const scope = keyScopeOf(p);
+  if (!token.workspaces || scope === undefined || token.workspaces.includes(scope)) return true;
+  // An unlimited system-keyed payload (an unscoped token's signal) may concern any workspace.
+  const readers = scope === SYSTEM_SCOPE ? readersOf(p) : undefined;
+  return !!readers && readers.every((r) => token.workspaces!.includes(r));
+}
+
+/** One payload decoded, or handed back as it was with why (a key store that is down throws: retry the request). */
+async function decodeOne(codec: WorkspacePayloadCodec, token: CodecToken, p: Payload): Promise<Payload> {
+  try {
+    if (!mayRead(token, p)) {
+      const scope = keyScopeOf(p);
+      throw new PayloadKeyError('forbidden', `this token may not decode payloads of ${scope === SYSTEM_SCOPE ? 'the system key' : `workspace ${scope}`}`);
+    }
+    return (await codec.decode([p]))[0];
+  } catch (err) {
+    if (!(err instanceof PayloadKeyError) || err.code === 'unavailable') throw err;
+    return { metadata: { ...p.metadata, [DECODE_REFUSED_METADATA]: Buffer.from(`${err.code}: ${err.message}`.slice(0, 500)) }, data: p.data };
+  }
 }
 
 function splitAddress(address: string): [string, number] {

@@ -5,7 +5,10 @@
  * `<ws>/quota/...`). Search attributes never pass through a codec: they stay plaintext.
  *
  * Encrypted payload: metadata `encoding: binary/encrypted`, `encryption-key-id: <ws>/<key id>`,
- * `encryption-key-salt` and the key provider's own fields; data = 12-byte IV | ciphertext | 16-byte
+ * `encryption-key-salt`, `encryption-key-fp` (the key's fingerprint, so a payload of another keyring
+ * is named as such instead of "altered"), for system-keyed payloads of a codec token limited to
+ * workspaces `encryption-readers` (those workspaces, authenticated), and the key provider's own
+ * fields; data = 12-byte IV | ciphertext | 16-byte
  * tag over the protobuf-encoded original payload, with the workspace as additional authenticated
  * data, so a payload moved into another workspace fails authentication even if the key id were
  * rewritten to match. Each payload is encrypted under its own subkey, HKDF-SHA256(workspace key,
@@ -20,19 +23,24 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { METADATA_ENCODING_KEY, type Payload, type PayloadCodec, type SerializationContext } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { type PayloadKeyProvider, PayloadKeyError, SCOPE_PATTERN, SYSTEM_SCOPE } from '../activities/keys-port';
+import { type PayloadKeyProvider, PayloadKeyError, SCOPE_PATTERN, SYSTEM_SCOPE, keyFingerprint } from '../activities/keys-port';
 import { UNDECODABLE_ENCODING } from '../workflows/undecodable';
 import { workspaceOfWorkflowId } from '../workflows/workflow-ids';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';
 export const KEY_SALT_METADATA = 'encryption-key-salt';
+export const KEY_FP_METADATA = 'encryption-key-fp';
+export const READERS_METADATA = 'encryption-readers';
+const MAX_READERS = 64;
 const SALT_BYTES = 16;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
 const utf8 = (b: Uint8Array | null | undefined) => (b ? Buffer.from(b).toString('utf8') : undefined);
 const aad = (scope: string) => Buffer.from(`portarium-payload/v1/${scope}`, 'utf8');
+/** Authenticated data: the workspace, and the readers a system-keyed payload is limited to. */
+const gcmAad = (scope: string, readers?: string[]) => (readers ? Buffer.concat([aad(scope), Buffer.from(`;readers=${readers.join(',')}`, 'utf8')]) : aad(scope));
 /** The payload's own key: a salt per payload, bound to the workspace. */
 const subkey = (key: Buffer, salt: Uint8Array, scope: string) => Buffer.from(hkdfSync('sha256', key, salt, aad(scope), 32));
 
@@ -60,12 +68,29 @@ export function keyScopeOf(p: Payload): string | undefined {
 }
 
 /**
+ * The workspaces a system-keyed payload is limited to (`encryption-readers`), or undefined when it
+ * is not limited. Throws when malformed, or when a workspace-keyed payload names readers.
+ */
+export function readersOf(p: Payload): string[] | undefined {
+  const raw = p.metadata?.[READERS_METADATA];
+  if (raw === undefined || raw === null) return undefined;
+  const readers = (utf8(raw) ?? '').split(',');
+  const sorted = [...new Set(readers)].sort();
+  if (keyScopeOf(p) !== SYSTEM_SCOPE || readers.length > MAX_READERS || readers.join(',') !== sorted.join(',') || !readers.every((r) => r !== SYSTEM_SCOPE && SCOPE_PATTERN.test(r))) {
+    throw new PayloadKeyError('malformed', 'encrypted payload with a malformed encryption-readers');
+  }
+  return readers;
+}
+
+/**
  * Decoding failures that retrying cannot cure: the payload itself is wrong (altered, foreign, malformed,
  * under a key that does not exist). A tolerant codec (the worker's) passes these on as an undecodable
  * marker payload, which workflows refuse as `InvalidMessage`; anything else (a key store that is down)
  * still throws, so the task is retried and replays see the same bytes decoded once the store is back.
  */
-const PERMANENT: ReadonlySet<string> = new Set(['wrong_workspace', 'tampered', 'malformed', 'unknown_key']);
+// A foreign fingerprint is permanent too: it is unauthenticated metadata, so retrying on it would let anyone
+// able to signal wedge a run. Workers that hold another keyring are stopped at start (workers/key-check.ts).
+const PERMANENT: ReadonlySet<string> = new Set(['wrong_workspace', 'tampered', 'malformed', 'unknown_key', 'foreign_keyring']);
 
 export interface CodecOptions {
   /**
@@ -83,20 +108,32 @@ export class WorkspacePayloadCodec implements PayloadCodec {
   ) {}
 
   async encode(payloads: Payload[], context?: SerializationContext): Promise<Payload[]> {
-    if (!payloads.length) return payloads;
     // No context (the codec server's /encode): the system key, which any workspace's workflow accepts like plaintext.
-    const scope = scopeOf(context) ?? SYSTEM_SCOPE;
+    return this.encodeUnder(payloads, scopeOf(context) ?? SYSTEM_SCOPE);
+  }
+
+  /**
+   * Encrypt under `scope`'s key. `readers` (system key only: a codec token limited to several
+   * workspaces) limits who may read the payloads back through a codec server; it is authenticated.
+   */
+  async encodeUnder(payloads: Payload[], scope: string, readers?: string[]): Promise<Payload[]> {
+    if (!payloads.length) return payloads;
+    if (readers && scope !== SYSTEM_SCOPE) throw new PayloadKeyError('malformed', 'readers limit system-keyed payloads only');
+    const sorted = readers && [...new Set(readers)].sort();
     const { keyId, key, metadata = {} } = await this.keys.encryptionKey(scope);
+    const fingerprint = Buffer.from(keyFingerprint(key));
     return payloads.map((p) => {
       const iv = randomBytes(IV_BYTES);
       const salt = randomBytes(SALT_BYTES);
       const cipher = createCipheriv('aes-256-gcm', subkey(key, salt, scope), iv);
-      cipher.setAAD(aad(scope));
+      cipher.setAAD(gcmAad(scope, sorted));
       const body = Buffer.concat([cipher.update(temporal.api.common.v1.Payload.encode(p).finish()), cipher.final()]);
       const meta: Record<string, Uint8Array> = {
         [METADATA_ENCODING_KEY]: Buffer.from(ENCRYPTED_ENCODING),
         [KEY_ID_METADATA]: Buffer.from(keyId),
         [KEY_SALT_METADATA]: salt,
+        [KEY_FP_METADATA]: fingerprint,
+        ...(sorted && { [READERS_METADATA]: Buffer.from(sorted.join(',')) }),
       };
       for (const [k, v] of Object.entries(metadata)) meta[k] = Buffer.from(v);
       return { metadata: meta, data: Buffer.concat([iv, body, cipher.getAuthTag()]) };
@@ -130,22 +167,36 @@ export class WorkspacePayloadCodec implements PayloadCodec {
     const data = p.data ?? new Uint8Array();
     if (data.length < IV_BYTES + TAG_BYTES) throw new PayloadKeyError('malformed', `encrypted payload of workspace ${scope} (key ${keyId}) is truncated`);
     const metadata: Record<string, string> = {};
-    for (const [k, v] of Object.entries(p.metadata ?? {})) if (k !== KEY_SALT_METADATA) metadata[k] = utf8(v) ?? '';
+    for (const [k, v] of Object.entries(p.metadata ?? {})) if (k !== KEY_SALT_METADATA && k !== KEY_FP_METADATA && k !== READERS_METADATA) metadata[k] = utf8(v) ?? '';
     const salt = p.metadata?.[KEY_SALT_METADATA];
     if (salt && salt.length !== SALT_BYTES) throw new PayloadKeyError('malformed', `encrypted payload of workspace ${scope} (key ${keyId}) has a malformed salt`);
+    const readers = readersOf(p);
     const master = await this.keys.decryptionKey(scope, keyId, metadata);
     const key = salt ? subkey(master, salt, scope) : master;
     const buf = Buffer.from(data);
     let plain: Buffer;
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, buf.subarray(0, IV_BYTES));
-      decipher.setAAD(aad(scope));
+      decipher.setAAD(gcmAad(scope, readers));
       decipher.setAuthTag(buf.subarray(buf.length - TAG_BYTES));
       plain = Buffer.concat([decipher.update(buf.subarray(IV_BYTES, buf.length - TAG_BYTES)), decipher.final()]);
     } catch {
-      throw new PayloadKeyError('tampered', `payload of workspace ${scope} (key ${keyId}) failed authentication: altered, not encrypted for this workspace, or encrypted with another keyring's ${keyId} (every process must share one keyring file)`);
+      throw authenticationFailure(scope, keyId, utf8(p.metadata?.[KEY_FP_METADATA]), keyFingerprint(master));
     }
     const original = temporal.api.common.v1.Payload.decode(plain);
     return { metadata: original.metadata, data: original.data };
   }
+}
+
+/**
+ * Why authentication failed: a payload naming another key fingerprint than this keyring's key of its
+ * id was made by another keyring (checked only after a failure, so an edited fingerprint cannot refuse
+ * a good payload); otherwise it was altered or moved. Payloads from before fingerprints say neither.
+ */
+function authenticationFailure(scope: string, keyId: string, theirs: string | undefined, ours: string): PayloadKeyError {
+  if (theirs && /^[0-9a-f]{16}$/.test(theirs) && theirs !== ours) {
+    return new PayloadKeyError('foreign_keyring', `payload encrypted with another keyring's ${keyId} (fingerprint ${theirs}); this keyring's ${keyId} is ${ours}. ` +
+      'One keyring per cluster: every worker, client and codec server must share one keyring file (docs/encryption.md)');
+  }
+  return new PayloadKeyError('tampered', `payload of workspace ${scope} (key ${keyId}) failed authentication: altered, or not encrypted for this workspace${theirs ? '' : `, or encrypted with another keyring's ${keyId} (every process must share one keyring file)`}`);
 }

@@ -84,6 +84,8 @@ const EnvSchema = z.object({
   // Payload encryption: the local keyring file (embedded default), Vault transit data keys, or off.
   PORTARIUM_PAYLOAD_ENCRYPTION: z.preprocess(blankIsUnset, z.enum(['keyring', 'vault', 'off']).optional()),
   PORTARIUM_KEYRING_FILE: str(),
+  // Development only: create a missing workspace key on first use (one machine, one keyring).
+  PORTARIUM_DEV_CREATE_KEYS: bool(),
   PORTARIUM_VAULT_TRANSIT_MOUNT: str(),
   // The optional codec server (portarium codec-server): where it listens, its tokens and the Web UI origin.
   PORTARIUM_CODEC_ADDRESS: z.preprocess(
@@ -136,7 +138,12 @@ export interface PortariumConfig {
 }
 
 export type PayloadEncryptionConfig =
-  | { kind: 'keyring'; file: string }
+  /**
+   * `createKeys`: create a workspace's first key on its first payload. Off (production) unless
+   * PORTARIUM_DEV_CREATE_KEYS says so: keys are made once with `portarium keys create` and the one
+   * keyring is shared, because two processes that each created `ops/k1` cannot read each other's payloads.
+   */
+  | { kind: 'keyring'; file: string; createKeys: boolean }
   | { kind: 'vault'; mount: string }
   | { kind: 'off' };
 
@@ -171,10 +178,13 @@ export class ConfigError extends Error {
 }
 
 const KNOWN = new Set(Object.keys(EnvSchema.shape));
+/** Settings of the development tools (temporal-dev.sh, the test harness), not of a worker: a shell that
+ * exports them for the tests must still start workers and the CLI. */
+const TOOLING = new Set(['PORTARIUM_TOOLS_DIR', 'PORTARIUM_REAL_SERVERS_DIR', 'PORTARIUM_PG_BIN']);
 
 /** Parse configuration from `env` (default `process.env`), with `overrides` winning over it. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<PortariumConfig> = {}): PortariumConfig {
-  const unknown = Object.keys(env).filter((k) => k.startsWith('PORTARIUM_') && !KNOWN.has(k));
+  const unknown = Object.keys(env).filter((k) => k.startsWith('PORTARIUM_') && !KNOWN.has(k) && !TOOLING.has(k));
   if (unknown.length) throw new ConfigError(`unknown setting ${unknown.join(', ')} (known: ${[...KNOWN].filter((k) => k.startsWith('PORTARIUM_')).join(', ')})`);
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
@@ -262,8 +272,9 @@ function payloadEncryptionConfig(e: Env, dataDir: string, vault: VaultOptions | 
   const kind = e.PORTARIUM_PAYLOAD_ENCRYPTION ?? 'keyring';
   if (kind !== 'keyring' && e.PORTARIUM_KEYRING_FILE) throw new ConfigError(`PORTARIUM_KEYRING_FILE is set but PORTARIUM_PAYLOAD_ENCRYPTION is ${kind}`);
   if (kind !== 'vault' && e.PORTARIUM_VAULT_TRANSIT_MOUNT) throw new ConfigError(`PORTARIUM_VAULT_TRANSIT_MOUNT is set but PORTARIUM_PAYLOAD_ENCRYPTION is ${kind}`);
+  if (kind !== 'keyring' && e.PORTARIUM_DEV_CREATE_KEYS) throw new ConfigError(`PORTARIUM_DEV_CREATE_KEYS is set but PORTARIUM_PAYLOAD_ENCRYPTION is ${kind} (only the local keyring creates keys)`);
   if (kind === 'off') return { kind };
-  if (kind === 'keyring') return { kind, file: path.resolve(e.PORTARIUM_KEYRING_FILE ?? path.join(dataDir, 'keys', 'payload-keyring.json')) };
+  if (kind === 'keyring') return { kind, file: path.resolve(e.PORTARIUM_KEYRING_FILE ?? path.join(dataDir, 'keys', 'payload-keyring.json')), createKeys: e.PORTARIUM_DEV_CREATE_KEYS ?? false };
   if (!vault) throw new ConfigError('PORTARIUM_PAYLOAD_ENCRYPTION: vault needs VAULT_ADDR and a Vault login (see docs/encryption.md)');
   const mount = e.PORTARIUM_VAULT_TRANSIT_MOUNT ?? 'transit';
   if (!/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/.test(mount)) throw new ConfigError(`PORTARIUM_VAULT_TRANSIT_MOUNT: expected a mount path like transit (given ${JSON.stringify(mount)})`);

@@ -18,11 +18,14 @@ export const FAILURE_CONVERTER_PATH = path.join(__dirname, 'failure-converter.js
 /** Workers' and the bundle's payload converter: undecodable payloads reach handlers as a marker (workers/payload-converter.ts). */
 export const PAYLOAD_CONVERTER_PATH = path.join(__dirname, 'payload-converter.js');
 
-/** The configured payload key provider, or undefined when encryption is off. */
+/**
+ * The configured payload key provider, or undefined when encryption is off. A keyring creates missing
+ * workspace keys only with PORTARIUM_DEV_CREATE_KEYS; `create: false` (the codec server) never does.
+ */
 export function payloadKeyProvider(config: PortariumConfig, opts: { create?: boolean } = {}): PayloadKeyProvider | undefined {
   const enc = config.payloadEncryption;
   if (enc.kind === 'off') return undefined;
-  if (enc.kind === 'keyring') return new KeyringKeyProvider(enc.file, opts);
+  if (enc.kind === 'keyring') return new KeyringKeyProvider(enc.file, { create: enc.createKeys && opts.create !== false });
   // The config check guarantees Vault settings with `vault` encryption.
   return new VaultTransitKeyProvider(vaultSession(config.vault!), { mount: enc.mount });
 }

@@ -3,6 +3,8 @@
  * echo write in workspace `demo`, which policies/sets/demo.json sends to one approver, waits until it
  * awaits approval, and prints copy-paste lines to inspect and approve it.
  * Needs a running worker. TEMPORAL_UI_PORT (default 8233) only shapes the printed Web UI link.
+ * With TEMPORAL_PROFILE set (`./temporal-dev.sh` passes the Temporal CLI profile it wrote), the
+ * printed lines name no address: the profile gives the `temporal` CLI its address and codec server.
  */
 import { type GovernedRunInput, type RunStatus, RunState, TERMINAL_STATES } from '../workflows/types';
 import { PortariumClient, type RunHandle } from './client';
@@ -75,7 +77,11 @@ async function main(): Promise<void> {
     const actionHash = status.actionHash;
 
     const id = sq(workflowId);
-    const conn = `--address ${address}${namespace === 'default' ? '' : ` --namespace ${sq(namespace)}`}`;
+    const profile = process.env.TEMPORAL_PROFILE?.trim();
+    const ns = namespace === 'default' ? '' : ` --namespace ${sq(namespace)}`;
+    // The profile line also exports a non-default TEMPORAL_ADDRESS, which the portarium CLI reads.
+    const conn = profile ? '' : ` --address ${address}${ns}`;
+    const portariumConn = profile ? ns : conn;
     const approver = { id: 'bob', roles: ['approver'] };
     const signalInput = JSON.stringify({ decisionId: 'd-1', approver, actionHash });
     const decideInput = JSON.stringify({ kind: 'approve', decisionId: 'd-2', approver, actionHash });
@@ -90,26 +96,29 @@ async function main(): Promise<void> {
         `Web UI:       ${uiLink}`,
         `actionHash:   ${actionHash}`,
         '',
-        'Approve it as bob, in any one of these ways:',
+        profile
+          ? `Approve it as bob, in any one of these ways (in a shell with the Temporal CLI profile ${profile}: the export line below):`
+          : 'Approve it as bob, in any one of these ways:',
         '',
         '  # approve by signal',
-        `  temporal workflow signal ${conn} -w ${id} --name approve --input ${sq(signalInput)}`,
+        `  temporal workflow signal${conn} -w ${id} --name approve --input ${sq(signalInput)}`,
         '',
         '  # or decide by update (waits for the outcome)',
-        `  temporal workflow update execute ${conn} -w ${id} --name decide --input ${sq(decideInput)}`,
+        `  temporal workflow update execute${conn} -w ${id} --name decide --input ${sq(decideInput)}`,
         '',
         '  # or the same via the portarium CLI',
-        `  npx portarium decide ${id} approve --approver bob --roles approver --action-hash ${actionHash} ${conn}`,
+        `  npx portarium decide ${id} approve --approver bob --roles approver --action-hash ${actionHash}${portariumConn}`,
         '',
-        'Then inspect it (payloads are encrypted: the temporal lines print ciphertext unless the codec',
-        'server runs and TEMPORAL_CODEC_ENDPOINT / TEMPORAL_CODEC_AUTH point at it, see docs/encryption.md;',
-        '`npx portarium run status` always reads them):',
+        profile
+          ? 'Then inspect it (the profile sends payloads and failures through the codec server, so they read as JSON):'
+          : 'Then inspect it (payloads are encrypted: the temporal lines print ciphertext without the codec server\'s\n' +
+            'Temporal CLI profile, see docs/encryption.md; `npx portarium run status` always reads them):',
         '',
         '  # query status',
-        `  temporal workflow query ${conn} -w ${id} --type status`,
+        `  temporal workflow query${conn} -w ${id} --type status`,
         '',
         '  # list runs awaiting approval',
-        `  temporal workflow list ${conn} --query ${sq(list)}`,
+        `  temporal workflow list${conn} --query ${sq(list)}`,
         '',
       ].join('\n'),
     );

@@ -11,6 +11,7 @@ import { applyWorkflowHeap, chooseCacheSize, describeCacheChoice, workflowHeap }
 import { loadConfig } from './config';
 import { payloadKeyProvider, vaultSession } from './data-converter';
 import { configuredEvidenceSink } from './evidence';
+import { checkQueueKeyrings, prepareWorkerKeys, workerIdentity } from './key-check';
 import { jsonLogger } from './logging';
 import { startTelemetry } from './telemetry';
 import { SEARCH_ATTRIBUTE_KEYS, cliTypeOf } from '../workflows/search-attributes';
@@ -75,14 +76,19 @@ async function main(): Promise<void> {
   const keys = payloadKeyProvider(config);
   // One login for both; a token whose policy cannot look itself up or renew stops the start here, not every read later.
   if (config.vault) await vaultSession(config.vault).start();
+  // The system key exists (created here in a keyring: the one key a worker makes) before anything is encoded.
+  const keyringId = await prepareWorkerKeys(config, keys);
   // Before the workers exist: their workflow threads take this heap, and the cache is sized from it.
   const heap = workflowHeap(config.workflowHeapMb);
   applyWorkflowHeap(heap);
-  const created = await createPortariumWorkers(config, { connection, secrets, evidence, keys, tracing: telemetry });
-  workers.push(...created.workers);
+  const created = await createPortariumWorkers(config, { connection, secrets, evidence, keys, tracing: telemetry, identity: workerIdentity(keyringId) });
   const { queues } = created;
+  // Before polling: a worker of another keyring on these queues would make payloads only one of them reads.
+  const unchecked = keyringId ? await checkQueueKeyrings(connection, config.temporal.namespace, queues.map((q) => q.queue), keyringId) : [];
+  if (unchecked.length) console.error(`portarium worker pid=${process.pid}: could not compare keyrings with the other workers of ${unchecked.join(', ')}; one keyring per cluster (docs/encryption.md)`);
+  workers.push(...created.workers);
   // temporal-dev.sh waits for `pid=<pid> polling` in this line: keep those words together.
-  console.log(`portarium worker pid=${process.pid} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${queues.map((q) => q.queue).join(',')} secrets=${secrets.kind} evidence=${evidence.kind} ${describeCacheChoice(chooseCacheSize(config.maxCachedWorkflows, heap))}` +
+  console.log(`portarium worker pid=${process.pid} polling ${config.temporal.address} namespace=${config.temporal.namespace} queue=${queues.map((q) => q.queue).join(',')} secrets=${secrets.kind} evidence=${evidence.kind}${keyringId ? ` keyring=${keyringId}` : ''} ${describeCacheChoice(chooseCacheSize(config.maxCachedWorkflows, heap))}` +
     `${config.metricsAddress ? ` metrics=http://${config.metricsAddress}/metrics` : ''} traces=${telemetry.enabled ? 'otel' : 'off'}`);
   // One worker per served queue; a shutdown signal stops them all, and the process ends when all have.
   await Promise.all(workers.map((w) => w.run()));

@@ -39,6 +39,8 @@ export interface WorkerParts {
   keys?: PayloadKeyProvider;
   /** Workflow code to run instead of the prebuilt bundle (tests that play a rogue workflow against the real activities). */
   workflowBundle?: { code: string };
+  /** The worker identity Temporal records (workers/key-check.ts adds the keyring's). @default the SDK's pid@host */
+  identity?: string;
 }
 
 /** Every runtime this worker can dispatch to; a workspace reaches one only through its policy file's connection and egress rules. */
@@ -126,6 +128,7 @@ async function createWorkerOn(config: PortariumConfig, parts: WorkerParts, polic
     connection: parts.connection,
     namespace: config.temporal.namespace,
     taskQueue,
+    ...(parts.identity && { identity: parts.identity }),
     workflowBundle: parts.workflowBundle ?? prebuiltBundle(),
     // Encrypts every payload per workspace; the same converter as the clients' and the bundle's failure converter.
     dataConverter: workerDataConverter(config, { keys: parts.keys }),
@@ -140,8 +143,16 @@ async function createWorkerOn(config: PortariumConfig, parts: WorkerParts, polic
     // Tracing outermost, so a refused activity still has its span.
     interceptors: { ...tracing, activity: [...(tracing.activity ?? []), workspaceGuard(policies.routing(config.taskQueue))] },
     sinks: tracingSinks(parts.tracing),
+    // The SDK stops a workflow activation after 5 s of wall time. On a starved machine a large activation
+    // (a flood of signals, a long replay) passes that, and the stopped activation corrupts Node's async
+    // hook stack, aborting the whole worker process (sdk-typescript#939). Our workflow code is bounded,
+    // and the server's workflow task timeout still bounds how long one task may hold a run.
+    ...({ isolateExecutionTimeout: ISOLATE_EXECUTION_TIMEOUT } as object),
   });
 }
+
+/** Wall-time limit of one workflow activation in the sandbox (the SDK's default is 5 s; the option is not in its public type). */
+export const ISOLATE_EXECUTION_TIMEOUT = '60s';
 
 export async function connectWorker(config: PortariumConfig): Promise<NativeConnection> {
   return NativeConnection.connect(connectionOptions(config));

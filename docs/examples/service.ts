@@ -1,10 +1,9 @@
 /**
  * A service starting a governed run with the client helper and reading its result: the example in
- * docs/operators.md "Services", run by CI (test/docs.test.ts). In your own code import from
- * `portarium-worker/dist/workers/client` and `portarium-worker/dist/workers/config`.
+ * docs/operators.md "Services", run by CI (test/docs.test.ts). It imports the package by name, as
+ * your service does (tsconfig `paths` here, package.json `exports` at run time).
  */
-import { PortariumClient } from '../../workers/client';
-import { loadConfig } from '../../workers/config';
+import { PortariumClient, loadConfig } from 'portarium-worker';
 
 async function main(): Promise<void> {
   const portarium = await PortariumClient.connect(loadConfig());

@@ -18,7 +18,7 @@ const context = { type: 'workflow' as const, namespace: 'default', workflowId: '
 
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-codec-bench-'));
-  const codec = new WorkspacePayloadCodec(new KeyringKeyProvider(path.join(dir, 'keyring.json')));
+  const codec = new WorkspacePayloadCodec(new KeyringKeyProvider(path.join(dir, 'keyring.json'), { create: true }));
   const results: Record<string, number> = {};
   for (const [label, bytes] of [['256B', 256], ['4KiB', 4096], ['64KiB', 65536]] as const) {
     const value = { note: 'x'.repeat(bytes - 12) };

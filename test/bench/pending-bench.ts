@@ -129,7 +129,7 @@ export async function pendingBench(): Promise<PendingResults> {
   const server = await startDevServer();
   const taskQueue = `pending-${Date.now()}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-pending-bench-'));
-  const config = loadConfig({});
+  const config = loadConfig({ PORTARIUM_DEV_CREATE_KEYS: '1' });
   if (config.payloadEncryption.kind !== 'keyring') throw new Error('the bench expects the keyring default');
   const metricsAddress = `127.0.0.1:${await freePort()}`;
   const metricsUrl = `http://${metricsAddress}/metrics`;
@@ -140,6 +140,7 @@ export async function pendingBench(): Promise<PendingResults> {
     PORTARIUM_DATA_DIR: dataDir,
     // The same keyring as this client's converter: encryption on, as deployed.
     PORTARIUM_KEYRING_FILE: config.payloadEncryption.file,
+    PORTARIUM_DEV_CREATE_KEYS: '1',
     PORTARIUM_ECHO_LEDGER: 'memory',
     PORTARIUM_LOG_LEVEL: 'WARN',
     PORTARIUM_METRICS_ADDRESS: metricsAddress,

@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   const server = await startDevServer();
   const nativeConnection = await NativeConnection.connect({ address: server.address });
   // Encryption on, as deployed: the benchmark includes the codec's cost.
-  const dataConverter = portariumDataConverter(loadConfig({}));
+  const dataConverter = portariumDataConverter(loadConfig({ PORTARIUM_DEV_CREATE_KEYS: '1' }));
   const client = new Client({ connection: await Connection.connect({ address: server.address }), dataConverter });
   const portarium = new PortariumClient(client, TASK_QUEUE);
   const dispatched = new Map<string, (t: number) => void>();

@@ -28,9 +28,9 @@ const KEYS: Record<string, string> = { bob: '11'.repeat(32), oscar: '44'.repeat(
 /** Three times the run's history bound (4,000 events): it must continue as new more than once. */
 const FLOOD = 12_000;
 /**
- * Signals in flight at once (a few hundred a second on a shared test machine). Context: at 64 a
- * worker falls behind, its workflow tasks pass the sandbox's 5 s limit and the worker thread crashes
- * in the SDK (async hook stack corrupted), continue-as-new or not; see the branch report.
+ * Signals in flight at once (a few hundred a second on a shared test machine). A worker that falls
+ * behind passes the SDK's default 5 s activation limit; workers/worker.ts raises it, since a stopped
+ * activation aborts the worker (test/hostile/stall.test.ts).
  */
 const FLOOD_CONCURRENCY = 4;
 

@@ -33,7 +33,7 @@ describe('red team (issue 14 follow-up)', function () {
     // good, approvals were refused, and a replay on a worker with the keyring decoded them, so the
     // live run and its replay diverged (nondeterminism).
     it('a worker without its keyring file throws (retried) instead of marking payloads undecodable', async function () {
-      const shared = new WorkspacePayloadCodec(new KeyringKeyProvider(testKeyringFile()));
+      const shared = new WorkspacePayloadCodec(new KeyringKeyProvider(testKeyringFile(), { create: true }));
       const [encoded] = await shared.encode([{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('{"n":1}') }], { workflowId: 'test:redteam-1' } as never);
       const lost = new WorkspacePayloadCodec(new KeyringKeyProvider(tempFile('keyring.json'), { create: false }), { tolerant: true });
       await assert.rejects(lost.decode([encoded], { workflowId: 'test:redteam-1' } as never), (e: Error) => e.name === 'PayloadKeyError');
@@ -48,7 +48,7 @@ describe('red team (issue 14 follow-up)', function () {
       const file = tempFile('keyring.json');
       // Encrypts with the shared keyring (so the worker can report failures); decrypts from its own file, not there yet.
       const own = new KeyringKeyProvider(file, { create: false });
-      const sharedKeys = new KeyringKeyProvider(testKeyringFile());
+      const sharedKeys = new KeyringKeyProvider(testKeyringFile(), { create: true });
       const keys: PayloadKeyProvider = {
         kind: 'keyring',
         encryptionKey: (scope) => sharedKeys.encryptionKey(scope),

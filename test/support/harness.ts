@@ -19,6 +19,7 @@ import type { PayloadKeyProvider } from '../../activities/keys-port';
 import { PortariumClient, RunHandle } from '../../workers/client';
 import { PROJECT_ROOT, loadConfig } from '../../workers/config';
 import type { TracingParts } from '../../workers/telemetry';
+import { DEV_KEYS } from './shared';
 import { createPortariumWorker } from '../../workers/worker';
 import type { Decision, GovernedRunInput, JsonValue, Principal, RunState, RunStatus } from '../../workflows/types';
 
@@ -96,7 +97,7 @@ export function tempFileSink(signer = TEST_SIGNER): FileEvidenceSink {
 export async function withWorker<T>(opts: HarnessOptions, fn: (h: Harness) => Promise<T>): Promise<T> {
   const taskQueue = opts.taskQueue ?? uid('tq');
   const ledger = new MemoryEchoLedger();
-  const config = loadConfig({}, { taskQueue, policyDir: opts.policyDir ?? TEST_POLICY_DIR, echoLedger: 'memory', heartbeatThrottle: '200ms', shutdownGrace: '2s' });
+  const config = loadConfig({ ...DEV_KEYS }, { taskQueue, policyDir: opts.policyDir ?? TEST_POLICY_DIR, echoLedger: 'memory', heartbeatThrottle: '200ms', shutdownGrace: '2s' });
   const evidence = opts.evidence ?? tempFileSink();
   const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)], secrets: opts.secrets, evidence, tracing: opts.tracing, workflowBundle: opts.workflowBundle, keys: opts.keys });
   const portarium = new PortariumClient(opts.client, taskQueue);

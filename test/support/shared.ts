@@ -18,6 +18,13 @@ export function captureLog(entry: LogEntry): void {
 export const shared: { env?: TestWorkflowEnvironment; address?: string } = {};
 
 /**
+ * The environment that lets test processes create a workspace's payload key on first use, as
+ * `./temporal-dev.sh` does: tests use many workspaces on one machine and one keyring. Production
+ * processes never create workspace keys (docs/encryption.md).
+ */
+export const DEV_KEYS = { PORTARIUM_DEV_CREATE_KEYS: '1' } as const;
+
+/**
  * The payload keyring every test process shares: the default one (the repository's .data), which
  * in-process workers and CLI calls with an empty environment use too. Worker processes started with
  * their own data dir get it through PORTARIUM_KEYRING_FILE.
@@ -30,7 +37,7 @@ export function testKeyringFile(): string {
 
 /** The data converter of the suite's client: the same codec and failure converter as the workers'. */
 export function testDataConverter(): DataConverter {
-  return portariumDataConverter(loadConfig({}));
+  return portariumDataConverter(loadConfig({ ...DEV_KEYS }));
 }
 
 export function testEnv(): TestWorkflowEnvironment {

@@ -2,7 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { PROJECT_ROOT } from '../../workers/config';
-import { shared, testKeyringFile } from './shared';
+import { DEV_KEYS, shared, testKeyringFile } from './shared';
 
 export interface WorkerProcess {
   child: ChildProcess;
@@ -13,7 +13,7 @@ export interface WorkerProcess {
 /** Start it with `env` (PATH and TEMPORAL_ADDRESS are filled in) and wait for its `pid=N polling` line. */
 export function startWorkerProcess(env: Record<string, string>, readyTimeoutMs = 20_000): Promise<WorkerProcess> {
   const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'workers', 'main.js')], {
-    env: { PATH: process.env.PATH ?? '', TEMPORAL_ADDRESS: shared.address ?? '', PORTARIUM_KEYRING_FILE: testKeyringFile(), ...env },
+    env: { PATH: process.env.PATH ?? '', TEMPORAL_ADDRESS: shared.address ?? '', PORTARIUM_KEYRING_FILE: testKeyringFile(), ...DEV_KEYS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
