@@ -40,6 +40,7 @@ describe('timers (time-skipping server)', function () {
       await run.decide({ kind: 'approve', ...decision(erin, s.actionHash) });
       assert.equal((await run.result()).state, 'Succeeded');
       assert.deepEqual(await approverRoles() ?? [], []);
+      await keepHistory('lean-escalated-approved', run);
     });
   });
 

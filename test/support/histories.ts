@@ -42,6 +42,8 @@ export const FROZEN_PATHS = [
   'signed-v2-cancelled',
   'stale-at-dispatch-renewed',
   'quota-authenticated',
+  // Lean, recorded before escalation published the roles it added (portarium-escalation-publish-v1).
+  'lean-expired-after-escalation-unpublished',
 ] as const;
 
 /** Paths the tests record now (`keepHistory`). MAINTENANCE: a new path adds its name here and records it. */
@@ -70,6 +72,7 @@ export const CURRENT_PATHS = [
   'lean-signed-v2-cancelled',
   'lean-stale-at-dispatch-renewed',
   'lean-quota-authenticated',
+  'lean-escalated-approved',
 ] as const;
 
 /** Every path whose history CI replays. */
