@@ -286,7 +286,7 @@ EOF
 # ---------------------------------------------------------------------------------------------
 
 needs_build() {
-  [[ -f dist/workflow-bundle.js && -f dist/workers/main.js && -f dist/workers/demo.js ]] || return 0
+  [[ -f dist/workflow-bundle.js && -f dist/workers/main.js && -f dist/workers/examples/demo.js ]] || return 0
   local dirs=() d
   for d in workflows activities workers policies; do [[ -d "$d" ]] && dirs+=("$d"); done
   [[ ${#dirs[@]} -gt 0 ]] || return 1
@@ -387,7 +387,7 @@ cmd_server() {
 # the UI's origin. Started before the server, whose --ui-codec-endpoint names it.
 cmd_codec_server() {
   [[ "$DEV_CODEC_SERVER" == "off" ]] && return 0
-  need_build_output dist/workers/codec-server.js
+  need_build_output dist/workers/codec/server.js
   is_port "$CODEC_PORT" || die "CODEC_PORT must be a port number, got '$CODEC_PORT'"
   check_port "$CODEC_PORT" CODEC_PORT
   mkdir -p "$DATA_DIR"
@@ -396,10 +396,10 @@ cmd_codec_server() {
   (umask 077 && printf '%s\n' "$token" >"$DATA_DIR/codec-token")
   : >"$codec_log"
   # The system key encrypts what `temporal` and the Web UI send through /encode; the codec server never creates keys.
-  if [[ "${PORTARIUM_PAYLOAD_ENCRYPTION:-keyring}" == keyring ]]; then node dist/workers/cli.js keys create --workspace _system >>"$codec_log" 2>&1 || die "portarium keys create --workspace _system failed; see $codec_log"; fi
+  if [[ "${PORTARIUM_PAYLOAD_ENCRYPTION:-keyring}" == keyring ]]; then node dist/workers/cli/index.js keys create --workspace _system >>"$codec_log" 2>&1 || die "portarium keys create --workspace _system failed; see $codec_log"; fi
   PORTARIUM_CODEC_TOKEN="$token" PORTARIUM_CODEC_ADDRESS="127.0.0.1:$CODEC_PORT" \
     PORTARIUM_CODEC_CORS_ORIGINS="http://localhost:$TEMPORAL_UI_PORT,http://127.0.0.1:$TEMPORAL_UI_PORT" \
-    detach node dist/workers/codec-server.js </dev/null >>"$codec_log" 2>&1 &
+    detach node dist/workers/codec/server.js </dev/null >>"$codec_log" 2>&1 &
   CODEC_PID=$!
   deadline=$((SECONDS + WORKER_READY_TIMEOUT))
   until grep -q "pid=$CODEC_PID listening" "$codec_log" 2>/dev/null; do
@@ -475,12 +475,12 @@ restart_worker() {
 }
 
 cmd_demo() {
-  need_build_output dist/workers/demo.js
+  need_build_output dist/workers/examples/demo.js
   # With the profile for this address, the demo prints its temporal lines for the profile.
   if cli_profile_current; then
-    TEMPORAL_CONFIG_FILE="$CLI_CONFIG_FILE" TEMPORAL_PROFILE="$CLI_PROFILE" node dist/workers/demo.js
+    TEMPORAL_CONFIG_FILE="$CLI_CONFIG_FILE" TEMPORAL_PROFILE="$CLI_PROFILE" node dist/workers/examples/demo.js
   else
-    node dist/workers/demo.js
+    node dist/workers/examples/demo.js
   fi
   if ! command -v temporal >/dev/null 2>&1 && [[ -n "$TEMPORAL_BIN" ]]; then
     log "note: 'temporal' is not on your PATH; first run: export PATH=\"$(dirname "$TEMPORAL_BIN"):\$PATH\""

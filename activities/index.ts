@@ -1,14 +1,14 @@
 /** Every activity the governed run calls, built from injected dependencies (no module state). */
-import type { LoadedPolicies } from '../policies/load';
-import { createDispatchActivities } from './dispatch';
-import { createEventDeliveryActivities } from './event-delivery';
-import { createEvidenceActivities } from './evidence';
-import type { EvidenceSink } from './evidence-sink';
+import type { LoadedPolicies } from './policy/load';
+import { createDispatchActivities } from './runtimes/dispatch';
+import { createEventDeliveryActivities } from './events/delivery';
+import { createEvidenceActivities } from './evidence/activity';
+import type { EvidenceSink } from './evidence/sink';
 import type { PayloadStore } from './payload-store';
-import { createPolicyActivities } from './policy-snapshot';
+import { createPolicyActivities } from './policy/snapshot';
 import { createQuotaActivities } from './quota';
-import type { RuntimeAdapter } from './runtime-port';
-import type { SecretStore } from './secrets-port';
+import type { RuntimeAdapter } from './runtimes/port';
+import type { SecretStore } from './secrets/port';
 
 export interface ActivityDeps {
   policies: LoadedPolicies;

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { checkSecretIds } from './secrets-port';
+import { checkSecretIds } from './secrets/port';
 
 export interface PayloadRef {
   uri: string;

@@ -10,15 +10,15 @@ import { randomBytes } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
 import { Context } from '@temporalio/activity';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
-import type { LoadedPolicies } from '../policies/load';
+import type { LoadedPolicies } from './policy/load';
 import type { QuotaLimits } from '../policies/schema';
 import { check, describeIssues } from '../workflows/schemas';
 import { refusal, FailureType } from '../workflows/failures';
-import { quotaRequestSignal } from '../workflows/messages';
-import { quotaFor } from '../workflows/quota-book';
-import { type QuotaLeaseAsk, type QuotaPolicyAsk, quotaLeaseAskSchema, quotaPolicyAskSchema } from '../workflows/quota-schemas';
+import { quotaRequestSignal } from '../workflows/run/messages';
+import { quotaFor } from '../workflows/quota/book';
+import { type QuotaLeaseAsk, type QuotaPolicyAsk, quotaLeaseAskSchema, quotaPolicyAskSchema } from '../workflows/quota/schemas';
 import { quotaWorkflowId } from '../workflows/workflow-ids';
-import type { workspaceQuota } from '../workflows/workspace-quota';
+import type { workspaceQuota } from '../workflows/quota/coordinator';
 
 export interface QuotaLeaseAsked {
   /** Workflow id of the coordinator that holds the request. */

@@ -4,7 +4,7 @@
  * after an answer that leaves the outcome open.
  */
 import * as assert from 'node:assert/strict';
-import { createActivepiecesRuntime } from '../activities/activepieces';
+import { createActivepiecesRuntime } from '../activities/runtimes/activepieces';
 import { ActivepiecesFake } from './fakes/activepieces-server';
 import { HttpFake } from './fakes/http-fake';
 import { typeOf, until } from './support/failures';

@@ -2,7 +2,7 @@
  * The example approval bot approves exactly the runs its rule covers, once, and leaves the rest.
  */
 import * as assert from 'node:assert/strict';
-import { type BotRule, approveCoveredRuns } from '../workers/approval-bot';
+import { type BotRule, approveCoveredRuns } from '../workers/examples/approval-bot';
 import { alice, uid, waitForState, withWorker } from './support/harness';
 import { testEnv } from './support/shared';
 

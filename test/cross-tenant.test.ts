@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { Secret, SecretStore } from '../activities/secrets-port';
+import type { Secret, SecretStore } from '../activities/secrets/port';
 import type { GovernedRunInput } from '../workflows/types';
 import { alice, bob, decision, failureType, uid, waitForState, waitForStatus, withWorker } from './support/harness';
 import { capturedLogs, testEnv } from './support/shared';

@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { KeyringKeyProvider } from '../activities/keyring';
-import { type RunningCodecServer, startCodecServer } from '../workers/codec-server';
+import { KeyringKeyProvider } from '../workers/codec/keyring';
+import { type RunningCodecServer, startCodecServer } from '../workers/codec/server';
 import { PROJECT_ROOT } from '../workers/config';
 import { hashAction } from '../workflows/hashing';
 import { shared, testEnv, testKeyringFile } from './support/shared';
@@ -148,7 +148,7 @@ describe('docs', function () {
     const demo = async () => {
       const env = { PATH: process.env.PATH, TEMPORAL_ADDRESS: shared.address, PORTARIUM_KEYRING_FILE: testKeyringFile(), PORTARIUM_DATA_DIR: dataDir,
         TEMPORAL_CONFIG_FILE: profile.configFile, TEMPORAL_PROFILE: 'portarium-dev' };
-      const { code, out } = await runScript(`node ${path.join(PROJECT_ROOT, 'dist', 'workers', 'demo.js')}`, env);
+      const { code, out } = await runScript(`node ${path.join(PROJECT_ROOT, 'dist', 'workers', 'examples', 'demo.js')}`, env);
       assert.equal(code, 0, out);
       const lines = out.split('\n').filter((l) => /^ {2}temporal /.test(l)).map((l) => l.trim());
       assert.equal(lines.length, 4, out);

@@ -8,11 +8,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { blockedAddress } from '../activities/egress';
+import { blockedAddress } from '../activities/http/egress';
 import { entryAdmits } from '../policies/egress';
-import { TransportError, createGuardedHttp } from '../activities/http-client';
+import { TransportError, createGuardedHttp } from '../activities/http/client';
 import { Connections, Egress } from '../policies/connections';
-import { PolicyLoadError, loadPolicyDir } from '../policies/load';
+import { PolicyLoadError, loadPolicyDir } from '../activities/policy/load';
 import { HttpFake } from './fakes/http-fake';
 import { PROJECT_ROOT } from '../workers/config';
 

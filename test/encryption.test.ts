@@ -10,19 +10,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from '@temporalio/client';
 import { ApplicationFailure, type Payload, type SerializationContext } from '@temporalio/common';
-import { KeyringKeyProvider, createKeyring, rotateKeyring } from '../activities/keyring';
-import { PayloadKeyError, type PayloadKeyProvider } from '../activities/keys-port';
-import type { RuntimeAdapter } from '../activities/runtime-port';
-import { VaultSession } from '../activities/vault';
-import { VaultTransitKeyProvider, WRAPPED_KEY_METADATA } from '../activities/vault-transit';
-import { main } from '../workers/cli';
-import { KEY_ID_METADATA, KEY_SALT_METADATA, WorkspacePayloadCodec } from '../workers/codec';
+import { KeyringKeyProvider, createKeyring, rotateKeyring } from '../workers/codec/keyring';
+import { PayloadKeyError, type PayloadKeyProvider } from '../workers/codec/keys-port';
+import type { RuntimeAdapter } from '../activities/runtimes/port';
+import { VaultSession } from '../activities/secrets/vault';
+import { VaultTransitKeyProvider, WRAPPED_KEY_METADATA } from '../workers/codec/vault-transit';
+import { main } from '../workers/cli/index';
+import { KEY_ID_METADATA, KEY_SALT_METADATA, WorkspacePayloadCodec } from '../workers/codec/codec';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
 import { spawn } from 'node:child_process';
-import { DECODE_REFUSED_METADATA, type RunningCodecServer, codecTokens, startCodecServer } from '../workers/codec-server';
+import { DECODE_REFUSED_METADATA, type RunningCodecServer, codecTokens, startCodecServer } from '../workers/codec/server';
 import { ConfigError, PROJECT_ROOT, loadConfig } from '../workers/config';
-import { portariumDataConverter } from '../workers/data-converter';
+import { portariumDataConverter } from '../workers/codec/data-converter';
 import { VaultFake } from './fakes/vault-server';
 import { alice, bob, decision, uid, waitForState, withWorker } from './support/harness';
 import { decodedHistory, payloadsIn, textOf } from './support/leak-scan';
@@ -380,7 +380,7 @@ describe('payload encryption', function () {
     });
 
     it('runs as its own process: `portarium codec-server`, token required', async function () {
-      const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'workers', 'cli.js'), 'codec-server', '--listen', '127.0.0.1:0'], {
+      const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'workers', 'cli', 'index.js'), 'codec-server', '--listen', '127.0.0.1:0'], {
         env: { PATH: process.env.PATH, PORTARIUM_KEYRING_FILE: testKeyringFile(), PORTARIUM_CODEC_TOKEN: ALL },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -7,12 +7,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { FileEvidenceSink } from '../activities/evidence-file-sink';
-import { signerFromHex } from '../activities/tree-head-signer';
+import { FileEvidenceSink } from '../activities/evidence/file-sink';
+import { signerFromHex } from '../activities/evidence/tree-head-signer';
 import { type EvidenceEntry, EvidenceChain, hashEntry } from '../workflows/evidence-chain';
-import { type LogProblemReason, type WorkspaceLog, verifyWorkspaceLog } from '../workflows/evidence-log';
-import { rootOf } from '../workflows/merkle';
-import { signTreeHead, verifyTreeHead } from '../workflows/tree-head';
+import { type LogProblemReason, type WorkspaceLog, verifyWorkspaceLog } from '../activities/evidence/log';
+import { rootOf } from '../activities/evidence/merkle';
+import { signTreeHead, verifyTreeHead } from '../activities/evidence/tree-head';
 
 const signer = signerFromHex('11'.repeat(32));
 const other = signerFromHex('22'.repeat(32));

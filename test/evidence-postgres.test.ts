@@ -7,13 +7,13 @@
 import * as assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
 import { Client, type PoolClient } from 'pg';
-import { PostgresEvidenceSink, migrateEvidenceSchema } from '../activities/evidence-postgres-sink';
-import type { LogTransaction } from '../activities/evidence-sink';
-import { signerFromHex } from '../activities/tree-head-signer';
+import { PostgresEvidenceSink, migrateEvidenceSchema } from '../activities/evidence/postgres-sink';
+import type { LogTransaction } from '../activities/evidence/sink';
+import { signerFromHex } from '../activities/evidence/tree-head-signer';
 import { type EvidenceEntry, EvidenceChain } from '../workflows/evidence-chain';
-import { verifyWorkspaceLog } from '../workflows/evidence-log';
-import { rootOf } from '../workflows/merkle';
-import { verifyTreeHead } from '../workflows/tree-head';
+import { verifyWorkspaceLog } from '../activities/evidence/log';
+import { rootOf } from '../activities/evidence/merkle';
+import { verifyTreeHead } from '../activities/evidence/tree-head';
 import { type TestPostgres, startPostgres } from './support/postgres';
 
 const signer = signerFromHex('33'.repeat(32));

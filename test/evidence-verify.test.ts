@@ -1,5 +1,5 @@
 /**
- * Evidence verification with node:crypto (activities/evidence-verify.ts) outside the sandbox: the
+ * Evidence verification with node:crypto (activities/evidence/verify.ts) outside the sandbox: the
  * same bytes as the pure hash the workflow uses, the same verdicts on every kind of tampering, and
  * the file sink's log read a chunk at a time.
  */
@@ -7,15 +7,15 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FileEvidenceSink } from '../activities/evidence-file-sink';
-import { nodeEvidenceCrypto as node, verifyChainNode, verifyWorkspaceLogNode } from '../activities/evidence-verify';
-import { signerFromHex } from '../activities/tree-head-signer';
+import { FileEvidenceSink } from '../activities/evidence/file-sink';
+import { nodeEvidenceCrypto as node, verifyChainNode, verifyWorkspaceLogNode } from '../activities/evidence/verify';
+import { signerFromHex } from '../activities/evidence/tree-head-signer';
 import { type EvidenceEntry, EvidenceChain, entryBodyJson, genesisHash, hashEntry, verifyChain } from '../workflows/evidence-chain';
-import { type WorkspaceLog, verifyWorkspaceLog } from '../workflows/evidence-log';
+import { type WorkspaceLog, verifyWorkspaceLog } from '../activities/evidence/log';
 import { CanonicalJsonError, canonicalJson, pureCrypto as pure } from '../workflows/hashing';
-import { MerkleFrontier, consistencyProof, inclusionProof, rootOf, verifyConsistency, verifyInclusion } from '../workflows/merkle';
+import { MerkleFrontier, consistencyProof, inclusionProof, rootOf, verifyConsistency, verifyInclusion } from '../activities/evidence/merkle';
 import type { JsonValue } from '../workflows/types';
-import { type RunLeaf, leafHashOf, signTreeHead, verifyTreeHead } from '../workflows/tree-head';
+import { type RunLeaf, leafHashOf, signTreeHead, verifyTreeHead } from '../activities/evidence/tree-head';
 
 const signer = signerFromHex('33'.repeat(32));
 const other = signerFromHex('44'.repeat(32));

@@ -4,10 +4,10 @@
 import * as assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { createEchoRuntime } from '../activities/echo';
-import type { RuntimeAdapter } from '../activities/runtime-port';
+import { createEchoRuntime } from '../activities/runtimes/echo';
+import type { RuntimeAdapter } from '../activities/runtimes/port';
 import { runtimeRejected } from '../workflows/failures';
-import { signDecision } from '../workflows/signatures';
+import { signDecision } from '../workflows/run/signatures';
 import { alice, bob, carol, decision, failureType, oscar, uid, waitForState, waitForStatus, withWorker } from './support/harness';
 import { testEnv } from './support/shared';
 import { decodedHistory, textOf } from './support/leak-scan';

@@ -5,11 +5,11 @@
  * and a call that may have reached it must never be sent again.
  */
 import * as assert from 'node:assert/strict';
-import { createActivepiecesRuntime } from '../activities/activepieces';
-import { TransportError, createGuardedHttp, type HttpRequest } from '../activities/http-client';
-import { createLangflowRuntime } from '../activities/langflow';
-import { createStackStormRuntime } from '../activities/stackstorm';
-import type { LoadedPolicies } from '../policies/load';
+import { createActivepiecesRuntime } from '../activities/runtimes/activepieces';
+import { TransportError, createGuardedHttp, type HttpRequest } from '../activities/http/client';
+import { createLangflowRuntime } from '../activities/runtimes/langflow';
+import { createStackStormRuntime } from '../activities/runtimes/stackstorm';
+import type { LoadedPolicies } from '../activities/policy/load';
 import { ActivepiecesFake } from './fakes/activepieces-server';
 import { HttpFake, type IdleClose } from './fakes/http-fake';
 import { LangflowFake } from './fakes/langflow-server';

@@ -5,8 +5,8 @@
  */
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createKestraRuntime, type KestraOutput } from '../activities/kestra';
-import type { RuntimeAdapter } from '../activities/runtime-port';
+import { createKestraRuntime, type KestraOutput } from '../activities/runtimes/kestra';
+import type { RuntimeAdapter } from '../activities/runtimes/port';
 import { type FakeFlow, KestraFake, type KestraFakeOptions } from './fakes/kestra-server';
 import { type TestCallOptions, testCall } from './support/runtime-call';
 import { failureOf, typeOf, until } from './support/failures';

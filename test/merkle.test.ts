@@ -18,7 +18,7 @@ import {
   rootOf,
   verifyConsistency,
   verifyInclusion,
-} from '../workflows/merkle';
+} from '../activities/evidence/merkle';
 
 const sha = (...parts: Buffer[]): Buffer => createHash('sha256').update(Buffer.concat(parts)).digest();
 
@@ -260,8 +260,8 @@ describe('merkle (RFC 6962 / RFC 9162)', function () {
   });
 
   it('stays sandbox-safe: the compiled module loads nothing but @noble/hashes (and the pure hashing module, itself checked)', function () {
-    for (const [file, allowed] of [['merkle.js', ['./hashing']], ['hashing.js', []]] as const) {
-      const js = fs.readFileSync(path.join(__dirname, '..', 'workflows', file), 'utf8');
+    for (const [file, allowed] of [['activities/evidence/merkle.js', ['../../workflows/hashing']], ['workflows/hashing.js', []]] as const) {
+      const js = fs.readFileSync(path.join(__dirname, '..', file), 'utf8');
       const required = [...js.matchAll(/require\(["']([^"']+)["']\)/g)].map((r) => r[1]);
       assert.deepEqual(required.filter((r) => !r.startsWith('@noble/hashes/') && !(allowed as readonly string[]).includes(r)), [], file);
       const code = js.replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type PolicyRequest, evaluatePolicy } from '../policies/evaluate';
-import { PolicyLoadError, loadPolicyDir } from '../policies/load';
+import { PolicyLoadError, loadPolicyDir } from '../activities/policy/load';
 import { ownHas, ownValue } from '../policies/own';
 import { orderedGuardWarnings, patternsOverlap } from '../policies/condition-lint';
 import type { PolicySnapshot, Rule } from '../policies/schema';

@@ -6,12 +6,12 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PolicyLoadError, loadPolicyDir } from '../policies/load';
+import { PolicyLoadError, loadPolicyDir } from '../activities/policy/load';
 import { PROJECT_ROOT } from '../workers/config';
-import { MAX_LEASES, MAX_WAITING, QUOTA_WINDOW_MS, QuotaBook, quotaFor } from '../workflows/quota-book';
-import { QuotaLease } from '../workflows/quota-lease';
-import { quotaProof } from '../workflows/quota-proof';
-import { describeQuotaWait } from '../workflows/quota-lease';
+import { MAX_LEASES, MAX_WAITING, QUOTA_WINDOW_MS, QuotaBook, quotaFor } from '../workflows/quota/book';
+import { QuotaLease } from '../workflows/quota/lease';
+import { quotaProof } from '../workflows/quota/proof';
+import { describeQuotaWait } from '../workflows/quota/lease';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 const SECRET = 'A'.repeat(43);

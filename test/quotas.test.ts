@@ -7,17 +7,17 @@ import * as assert from 'node:assert/strict';
 import { CancelledFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { RunHandle } from '../workers/client';
-import { formatStatus } from '../workers/cli-format';
+import { formatStatus } from '../workers/cli/format';
 import { PortariumClient } from '../workers/client';
 import { loadConfig } from '../workers/config';
 import { createPortariumWorkers } from '../workers/worker';
-import { loadPolicyDir } from '../policies/load';
+import { loadPolicyDir } from '../activities/policy/load';
 import { alice, tempFileSink, uid, waitForState, waitForStatus, withWorker } from './support/harness';
 import { keepHistory } from './support/histories';
 import { grantOrder, InFlightRecorder, quotaPolicyDir, quotaStatus, waitForQuota } from './support/quota-fixtures';
 import { DEV_KEYS, testEnv } from './support/shared';
 import { quotaWorkflowId } from '../workflows/workflow-ids';
-import { workspaceQuota } from '../workflows/workspace-quota';
+import { workspaceQuota } from '../workflows/quota/coordinator';
 
 const opts = (policyDir: string, recorder: InFlightRecorder) => ({
   connection: testEnv().nativeConnection,

@@ -7,9 +7,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { FileSecretStore } from '../activities/local-secrets';
+import { FileSecretStore } from '../activities/secrets/local-file';
 import { FilePayloadStore } from '../activities/payload-store';
-import { SecretScrubber } from '../activities/secret-scrubber';
+import { SecretScrubber } from '../activities/secrets/scrubber';
 import { typeOf } from './support/failures';
 
 const failureType = async (p: Promise<unknown>) => (await typeOf(p)) ?? '';

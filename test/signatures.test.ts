@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from '@temporalio/worker';
-import { main } from '../workers/cli';
+import { main } from '../workers/cli/index';
 import { PROJECT_ROOT } from '../workers/config';
 import { hashAction } from '../workflows/hashing';
 import {
@@ -18,7 +18,7 @@ import {
   signDecision,
   signedMessage,
   verifyDecisionSignature,
-} from '../workflows/signatures';
+} from '../workflows/run/signatures';
 import { uid } from './support/harness';
 import { DEV_KEYS, testDataConverter, testEnv } from './support/shared';
 import { bundleTestWorkflows } from './support/test-bundle';
@@ -203,7 +203,7 @@ describe('signature verification in the workflow sandbox', function () {
     // Context: the sandbox has no node:crypto, no Buffer and no real randomness; this proves the
     // verifier needs none of them, with the compiled module exactly as workflow code imports it.
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-sig-wf-'));
-    const modulePath = path.join(PROJECT_ROOT, 'dist', 'workflows', 'signatures.js');
+    const modulePath = path.join(PROJECT_ROOT, 'dist', 'workflows', 'run', 'signatures.js');
     const workflowsPath = path.join(dir, 'workflows.js');
     fs.writeFileSync(workflowsPath, [
       `const { verifyDecisionSignature } = require(${JSON.stringify(modulePath)});`,

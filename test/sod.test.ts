@@ -6,7 +6,7 @@
  */
 import * as assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { signDecision } from '../workflows/signatures';
+import { signDecision } from '../workflows/run/signatures';
 import type { Decision, JsonValue, Principal } from '../workflows/types';
 import type { RunHandle } from '../workers/client';
 import { alice, bob, carol, decision, erin, failureType, oscar, uid, waitForState, waitForStatus, withWorker, type Harness } from './support/harness';

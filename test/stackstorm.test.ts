@@ -5,8 +5,8 @@
  */
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import type { RuntimeAdapter } from '../activities/runtime-port';
-import { createStackStormRuntime, type StackStormOutput } from '../activities/stackstorm';
+import type { RuntimeAdapter } from '../activities/runtimes/port';
+import { createStackStormRuntime, type StackStormOutput } from '../activities/runtimes/stackstorm';
 import { StackStormFake } from './fakes/stackstorm-server';
 import { type TestCallOptions, testCall } from './support/runtime-call';
 import { failureOf, typeOf, until } from './support/failures';

@@ -14,7 +14,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Client } from '@temporalio/client';
 import type { LogEntry } from '@temporalio/worker';
-import type { RuntimeAdapter } from '../activities/runtime-port';
+import type { RuntimeAdapter } from '../activities/runtimes/port';
 import { PortariumClient } from '../workers/client';
 import { ConfigError, loadConfig } from '../workers/config';
 import { jsonLogLine } from '../workers/logging';

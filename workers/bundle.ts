@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { PROJECT_ROOT } from './config';
-import { FAILURE_CONVERTER_PATH, PAYLOAD_CONVERTER_PATH } from './data-converter';
+import { FAILURE_CONVERTER_PATH, PAYLOAD_CONVERTER_PATH } from './codec/data-converter';
 
 export const WORKFLOW_BUNDLE_PATH = path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
 
@@ -18,7 +18,7 @@ export const PRELOADED_MODULES = [
   '@noble/hashes/utils',
   // Ed25519 builds a ~50 ms lookup table on first use; shared, it is built once per worker.
   '@noble/curves/ed25519',
-  path.join(PROJECT_ROOT, 'dist', 'workflows', 'signatures.js'),
+  path.join(PROJECT_ROOT, 'dist', 'workflows', 'run', 'signatures.js'),
   path.join(PROJECT_ROOT, 'dist', 'workflows', 'zod-sandbox.js'),
 ];
 
@@ -35,7 +35,7 @@ export async function buildWorkflowBundle(workflowsPath = path.join(PROJECT_ROOT
     preloadModules: PRELOADED_MODULES,
     // RunWorkflow/StartActivity spans, continued from the client's headers (workers/telemetry.ts).
     workflowInterceptorModules: [WORKFLOW_INTERCEPTOR_MODULE],
-    // Failure messages of workflows go into encodedAttributes, so the codec encrypts them (workers/failure-converter.ts).
+    // Failure messages of workflows go into encodedAttributes, so the codec encrypts them (workers/codec/failure-converter.ts).
     failureConverterPath: FAILURE_CONVERTER_PATH,
     // A payload that does not decode reaches handlers as a marker they refuse, never a failed task.
     payloadConverterPath: PAYLOAD_CONVERTER_PATH,

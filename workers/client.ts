@@ -16,7 +16,7 @@ import { temporal } from '@temporalio/proto';
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
 import { tsToDate } from '@temporalio/common/lib/time';
 import { canonicalJson, sha256Hex } from '../workflows/hashing';
-import * as msg from '../workflows/messages';
+import * as msg from '../workflows/run/messages';
 import {
   type FieldIssue,
   amendRequestSchema,
@@ -28,7 +28,7 @@ import {
   governedRunInputSchema,
   manualCompletionSchema,
 } from '../workflows/schemas';
-import { isContinuedInput } from '../workflows/run-snapshot';
+import { isContinuedInput } from '../workflows/run/snapshot';
 import { CorrelationKey, StateKey, WorkspaceKey } from '../workflows/search-attributes';
 import { runWorkflowId } from '../workflows/workflow-ids';
 import type {
@@ -45,9 +45,9 @@ import type {
 } from '../workflows/types';
 import { ApplicationFailure, type DataConverter, type LoadedDataConverter, type Payload, type QueryDefinition } from '@temporalio/common';
 import { TaskQueueRouting } from '../policies/isolation';
-import { loadPolicyDir } from '../policies/load';
+import { loadPolicyDir } from '../activities/policy/load';
 import { type PortariumConfig, connectionOptions } from './config';
-import { portariumDataConverter } from './data-converter';
+import { portariumDataConverter } from './codec/data-converter';
 import { type RunOrigin, staticDetailsOf, staticSummaryOf } from './run-metadata';
 import { tracingClientInterceptors } from './telemetry';
 

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import type { VaultOptions } from '../activities/vault';
+import type { VaultOptions } from '../activities/secrets/vault';
 
 /** Repository root (dist/workers/ or workers/ -> root). */
 export const PROJECT_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
@@ -131,7 +131,7 @@ export interface PortariumConfig {
   /** Per-workspace runtime credentials from Vault; when absent, the secrets files in `secretsDir` serve. */
   vault?: VaultOptions;
   evidence: EvidenceConfig;
-  /** How Temporal payloads are encrypted (workers/codec.ts). */
+  /** How Temporal payloads are encrypted (workers/codec/codec.ts). */
   payloadEncryption: PayloadEncryptionConfig;
   /** The optional codec server for the Web UI and CLI (off unless started). */
   codecServer: CodecServerConfig;

@@ -1,7 +1,7 @@
 /** Wiring of the configured evidence sink and its signing key, for the worker and the CLI. */
-import { FileEvidenceSink } from '../activities/evidence-file-sink';
-import type { EvidenceSink } from '../activities/evidence-sink';
-import { type TreeHeadSigner, loadSigningKey } from '../activities/tree-head-signer';
+import { FileEvidenceSink } from '../activities/evidence/file-sink';
+import type { EvidenceSink } from '../activities/evidence/sink';
+import { type TreeHeadSigner, loadSigningKey } from '../activities/evidence/tree-head-signer';
 import type { PortariumConfig } from './config';
 
 /** For readers (the CLI): a sink that can read but never signs. */
@@ -23,7 +23,7 @@ export function configuredEvidenceSink(config: PortariumConfig, opts: { readOnly
   if (sink.kind === 'file') return new FileEvidenceSink({ dir: sink.dir, signer: signer() });
   // Loaded only when configured, so the embedded default does not need the PostgreSQL driver.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { PostgresEvidenceSink } = require('../activities/evidence-postgres-sink') as typeof import('../activities/evidence-postgres-sink');
+  const { PostgresEvidenceSink } = require('../activities/evidence/postgres-sink') as typeof import('../activities/evidence/postgres-sink');
   return new PostgresEvidenceSink({ url: sink.url, signer: signer() });
 }
 

@@ -3,7 +3,7 @@
  * `temporal workflow describe`). Encrypted like every payload (the codec encodes user metadata), but
  * still kept to what a reviewer may see: ids, the action's runtime, target and operation, the
  * requester, and the reason with credential-looking text masked. Never the action's input. The tier
- * is not known at start: the run's current details show it (workflows/run-details.ts).
+ * is not known at start: the run's current details show it (workflows/run/details.ts).
  */
 import { redactText } from '../workflows/evidence-chain';
 import type { GovernedRunInput } from '../workflows/types';

@@ -5,7 +5,7 @@
  * the event's `source` and `id`, so a redelivered event finds the run it started and starts nothing new.
  * MAINTENANCE: the mapping table in docs/triggers.md.
  */
-import type { LoadedPolicies } from '../policies/load';
+import type { LoadedPolicies } from '../activities/policy/load';
 import { type Trigger, routeEvent } from '../policies/triggers';
 import { sha256Hex } from '../workflows/hashing';
 import type { GovernedRunInput, JsonValue } from '../workflows/types';

@@ -2,26 +2,26 @@
 import * as path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import { createEchoRuntime, FileEchoLedger, MemoryEchoLedger } from '../activities/echo';
-import { FileSecretStore } from '../activities/local-secrets';
-import type { EvidenceSink } from '../activities/evidence-sink';
+import { createEchoRuntime, FileEchoLedger, MemoryEchoLedger } from '../activities/runtimes/echo';
+import { FileSecretStore } from '../activities/secrets/local-file';
+import type { EvidenceSink } from '../activities/evidence/sink';
 import { FilePayloadStore } from '../activities/payload-store';
-import type { RuntimeAdapter } from '../activities/runtime-port';
-import type { SecretStore } from '../activities/secrets-port';
-import type { PayloadKeyProvider } from '../activities/keys-port';
-import { createActivepiecesRuntime } from '../activities/activepieces';
-import { createKestraRuntime } from '../activities/kestra';
-import { createLangflowRuntime } from '../activities/langflow';
-import { createStackStormRuntime } from '../activities/stackstorm';
-import { VaultSecretStore } from '../activities/vault';
-import { type LoadedPolicies, loadPolicyDir } from '../policies/load';
+import type { RuntimeAdapter } from '../activities/runtimes/port';
+import type { SecretStore } from '../activities/secrets/port';
+import type { PayloadKeyProvider } from './codec/keys-port';
+import { createActivepiecesRuntime } from '../activities/runtimes/activepieces';
+import { createKestraRuntime } from '../activities/runtimes/kestra';
+import { createLangflowRuntime } from '../activities/runtimes/langflow';
+import { createStackStormRuntime } from '../activities/runtimes/stackstorm';
+import { VaultSecretStore } from '../activities/secrets/vault';
+import { type LoadedPolicies, loadPolicyDir } from '../activities/policy/load';
 import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes';
 import { type Pool, describePool } from '../policies/isolation';
 import { workspaceGuard } from '../activities/workspace-guard';
 import { chooseCacheSize, workflowHeap } from './cache-size';
 import { ConfigError, type PortariumConfig, connectionOptions } from './config';
 import { prebuiltBundle } from './bundle';
-import { payloadKeyProvider, vaultSession, workerDataConverter } from './data-converter';
+import { payloadKeyProvider, vaultSession, workerDataConverter } from './codec/data-converter';
 import { configuredEvidenceSink } from './evidence';
 import { type TracingParts, tracingInterceptors, tracingSinks } from './telemetry';
 
@@ -39,7 +39,7 @@ export interface WorkerParts {
   keys?: PayloadKeyProvider;
   /** Workflow code to run instead of the prebuilt bundle (tests that play a rogue workflow against the real activities). */
   workflowBundle?: { code: string };
-  /** The worker identity Temporal records (workers/key-check.ts adds the keyring's). @default the SDK's pid@host */
+  /** The worker identity Temporal records (workers/codec/key-check.ts adds the keyring's). @default the SDK's pid@host */
   identity?: string;
 }
 

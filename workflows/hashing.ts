@@ -75,7 +75,7 @@ export function sha256Hex(text: string): string {
 /**
  * The SHA-256 (and Ed25519 check) that hashing and verification use. Defaults to the pure one, so the
  * workflow bundle never pulls node:crypto; code outside the sandbox (CLI, sinks) passes node:crypto's
- * (`nodeEvidenceCrypto` in activities/evidence-verify.ts). Both give the same bytes.
+ * (`nodeEvidenceCrypto` in activities/evidence/verify.ts). Both give the same bytes.
  */
 export interface EvidenceCrypto {
   /** Lowercase hex SHA-256 of the UTF-8 bytes of `text` (a lone surrogate as U+FFFD, as TextEncoder does). */

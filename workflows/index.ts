@@ -1,4 +1,4 @@
 /** Workflow bundle entry (`workflowsPath`): workflow functions only. */
-export { governedRun } from './governed-run';
-export { runEventDelivery } from './run-event-delivery';
-export { workspaceQuota } from './workspace-quota';
+export { governedRun } from './run/governed-run';
+export { runEventDelivery } from './events/delivery';
+export { workspaceQuota } from './quota/coordinator';

@@ -19,7 +19,7 @@ import type {
   ManualCompletion,
   Principal,
 } from './types';
-import { normalizePrincipalId } from './signatures';
+import { normalizePrincipalId } from './run/signatures';
 import { undecodableReason } from './undecodable';
 
 /** Largest action input, as JSON text. Bigger inputs belong in a payload store, by reference. */

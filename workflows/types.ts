@@ -4,8 +4,8 @@
  * The zod schemas that check these shapes at boundaries live in `./schemas.ts`.
  */
 
-import type { QuotaBookState } from './quota-book';
-import type { RunEventsStatus } from './run-events';
+import type { QuotaBookState } from './quota/book';
+import type { RunEventsStatus } from './events/run-events';
 
 /** Execution tiers, weakest first. `Deny` is a policy effect, not a tier a run can wait in. */
 export const Tier = {
@@ -315,7 +315,7 @@ export interface QuotaRelease {
 export interface QuotaGrant {
   leaseId: string;
   grantedAt: string;
-  /** HMAC of the grant under the run's secret (workflows/quota-proof.ts); absent for version 1 leases. */
+  /** HMAC of the grant under the run's secret (workflows/quota/proof.ts); absent for version 1 leases. */
   proof?: string;
 }
 

@@ -3,7 +3,7 @@
  * another workspace, an unknown encoding, invalid JSON): a plain marker object instead of a
  * workflow-task failure, which would retry forever and wedge the run. Every message schema refuses
  * it (`check` in ./schemas.ts names the reason), so such a message becomes a recorded `InvalidMessage`.
- * The payload converter (workers/payload-converter.ts) and the worker's codec produce it.
+ * The payload converter (workers/codec/payload-converter.ts) and the worker's codec produce it.
  */
 
 /** Property of the marker object; no message schema accepts it. */

@@ -1,5 +1,5 @@
 /** Activities for the benchmark: a no-op, and a runtime that notes when each dispatch arrives. */
-import type { RuntimeAdapter } from '../../activities/runtime-port';
+import type { RuntimeAdapter } from '../../activities/runtimes/port';
 
 export const benchActivities = {
   async benchNoop(n: number): Promise<number> {

@@ -2,7 +2,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { BenchActivities } from './bench-activities';
 
-export { governedRun } from '../../workflows/governed-run';
+export { governedRun } from '../../workflows/run/governed-run';
 
 const { benchNoop } = proxyActivities<BenchActivities>({ startToCloseTimeout: '1m' });
 

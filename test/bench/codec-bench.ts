@@ -9,8 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { KeyringKeyProvider } from '../../activities/keyring';
-import { WorkspacePayloadCodec } from '../../workers/codec';
+import { KeyringKeyProvider } from '../../workers/codec/keyring';
+import { WorkspacePayloadCodec } from '../../workers/codec/codec';
 
 const ROUNDS = Number(process.env.BENCH_CODEC_ROUNDS ?? 2000);
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];

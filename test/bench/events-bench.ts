@@ -8,11 +8,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createEventDeliveryActivities } from '../../activities/event-delivery';
-import { FileSecretStore } from '../../activities/local-secrets';
-import { loadPolicyDir } from '../../policies/load';
+import { createEventDeliveryActivities } from '../../activities/events/delivery';
+import { FileSecretStore } from '../../activities/secrets/local-file';
+import { loadPolicyDir } from '../../activities/policy/load';
 import { PROJECT_ROOT } from '../../workers/config';
-import { type RunEvent, buildRunEvent } from '../../workflows/run-events';
+import { type RunEvent, buildRunEvent } from '../../workflows/events/run-events';
 import { SubscriberFake } from '../fakes/subscriber-server';
 
 const N = Number(process.env.BENCH_EVENTS ?? 500);

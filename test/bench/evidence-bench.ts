@@ -2,7 +2,7 @@
  * Evidence benchmark (part of `npm run bench`):
  * - verification throughput: entries per second through `verifyWorkspaceLog` (canonical JSON, hash,
  *   links, leaves, every head's root, the newest head's signature; and with every head's signature),
- *   with the pure-JS hash the workflow uses and with node:crypto (activities/evidence-verify.ts, what
+ *   with the pure-JS hash the workflow uses and with node:crypto (activities/evidence/verify.ts, what
  *   the CLI and sinks use), against raw SHA-256 over the same canonical bytes.
  *   `verifyRatioNode` = verification with node:crypto ÷ raw node:crypto SHA-256 (`createHash` per
  *   entry over the canonical bytes, encoded beforehand). Target: ≥ 0.5.
@@ -16,16 +16,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { sha256 } from '@noble/hashes/sha2';
-import { FileEvidenceSink } from '../../activities/evidence-file-sink';
-import { PostgresEvidenceSink, migrateEvidenceSchema } from '../../activities/evidence-postgres-sink';
-import { type EvidenceSink, type LogTransaction, appendBatch } from '../../activities/evidence-sink';
-import { nodeEvidenceCrypto } from '../../activities/evidence-verify';
-import { signerFromHex } from '../../activities/tree-head-signer';
+import { FileEvidenceSink } from '../../activities/evidence/file-sink';
+import { PostgresEvidenceSink, migrateEvidenceSchema } from '../../activities/evidence/postgres-sink';
+import { type EvidenceSink, type LogTransaction, appendBatch } from '../../activities/evidence/sink';
+import { nodeEvidenceCrypto } from '../../activities/evidence/verify';
+import { signerFromHex } from '../../activities/evidence/tree-head-signer';
 import { type EvidenceEntry, EvidenceChain } from '../../workflows/evidence-chain';
-import { type StoredEntry, type StoredLeaf, type WorkspaceLog, chainKey, verifyWorkspaceLog } from '../../workflows/evidence-log';
+import { type StoredEntry, type StoredLeaf, type WorkspaceLog, chainKey, verifyWorkspaceLog } from '../../activities/evidence/log';
 import { type EvidenceCrypto, canonicalJson } from '../../workflows/hashing';
-import { MerkleFrontier } from '../../workflows/merkle';
-import type { SignedTreeHead } from '../../workflows/tree-head';
+import { MerkleFrontier } from '../../activities/evidence/merkle';
+import type { SignedTreeHead } from '../../activities/evidence/tree-head';
 import { startPostgres } from '../support/postgres';
 
 const RUNS = Number(process.env.BENCH_EVIDENCE_RUNS ?? 2000);

@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { PortariumClient, type RunHandle } from '../../workers/client';
 import { PROJECT_ROOT, loadConfig } from '../../workers/config';
-import { portariumDataConverter } from '../../workers/data-converter';
+import { portariumDataConverter } from '../../workers/codec/data-converter';
 import type { Principal } from '../../workflows/types';
 import { freePort, startDevServer } from '../support/dev-server';
 

@@ -6,8 +6,8 @@
  */
 import * as assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
-import { blockedAddress } from '../../activities/egress';
-import { TransportError, createGuardedHttp } from '../../activities/http-client';
+import { blockedAddress } from '../../activities/http/egress';
+import { TransportError, createGuardedHttp } from '../../activities/http/client';
 import { Egress, type EgressRule } from '../../policies/connections';
 import { entryAdmits } from '../../policies/egress';
 import { HttpFake } from '../fakes/http-fake';

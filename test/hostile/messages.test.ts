@@ -8,12 +8,12 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { EvidenceSink } from '../../activities/evidence-sink';
+import type { EvidenceSink } from '../../activities/evidence/sink';
 import { PROJECT_ROOT } from '../../workers/config';
 import type { RunHandle } from '../../workers/client';
 import { hashAction } from '../../workflows/hashing';
-import { decideUpdate } from '../../workflows/messages';
-import { type SignedKind, signDecision } from '../../workflows/signatures';
+import { decideUpdate } from '../../workflows/run/messages';
+import { type SignedKind, signDecision } from '../../workflows/run/signatures';
 import type { GovernedAction, Principal, RunStatus } from '../../workflows/types';
 import { type Harness, alice, bob, carol, decision, failureType, gatedSink, oscar, uid, waitForState, waitForStatus, withWorker } from '../support/harness';
 import { keepHistory } from '../support/histories';

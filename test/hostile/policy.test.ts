@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { RuntimeAdapter, RuntimeCall, RuntimeOutcome } from '../../activities/runtime-port';
+import type { RuntimeAdapter, RuntimeCall, RuntimeOutcome } from '../../activities/runtimes/port';
 import { PROJECT_ROOT } from '../../workers/config';
 import type { RunHandle } from '../../workers/client';
 import type { JsonValue, RunStatus } from '../../workflows/types';

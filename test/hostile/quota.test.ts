@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { RunHandle } from '../../workers/client';
-import * as msg from '../../workflows/messages';
+import * as msg from '../../workflows/run/messages';
 import type { RunStatus } from '../../workflows/types';
 import { quotaWorkflowId } from '../../workflows/workflow-ids';
 import { type Harness, bob, decision, uid, waitForState, waitForStatus, withWorker } from '../support/harness';

@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { defineQuery } from '@temporalio/workflow';
 import type { RunHandle } from '../../workers/client';
-import { MAX_DETAILS_CHARS } from '../../workflows/run-details';
+import { MAX_DETAILS_CHARS } from '../../workflows/run/details';
 import { RunState } from '../../workflows/types';
 import { alice, bob, decision, failureType, mallory, waitForState, waitForStatus, withWorker } from '../support/harness';
 import { testEnv } from '../support/shared';

@@ -3,9 +3,9 @@
  * guarded HTTP client with a 127.0.0.1 allow-list, an in-memory secret, a recorder of heartbeats and
  * an abort controller for cancellation.
  */
-import { createGuardedHttp } from '../../activities/http-client';
-import type { RuntimeCall } from '../../activities/runtime-port';
-import type { Secret } from '../../activities/secrets-port';
+import { createGuardedHttp } from '../../activities/http/client';
+import type { RuntimeCall } from '../../activities/runtimes/port';
+import type { Secret } from '../../activities/secrets/port';
 import { Connections } from '../../policies/connections';
 import type { DispatchRequest, JsonValue } from '../../workflows/types';
 

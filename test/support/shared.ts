@@ -3,7 +3,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { DataConverter } from '@temporalio/common';
 import type { LogEntry } from '@temporalio/worker';
 import { loadConfig } from '../../workers/config';
-import { portariumDataConverter } from '../../workers/data-converter';
+import { portariumDataConverter } from '../../workers/codec/data-converter';
 
 /** Most recent worker, workflow and activity log entries of this test process, for leak scans. */
 export const capturedLogs: LogEntry[] = [];

@@ -1,0 +1,221 @@
+/**
+ * The single dispatch activity: routes a governed action to its runtime adapter with the workspace's
+ * connection, egress allow-list and credentials, passes heartbeats and cancellation through, and checks
+ * what comes back before it enters workflow history: secret values scrubbed, secret-looking fields
+ * redacted, large outputs moved to the payload store by reference.
+ */
+import { createHash } from 'node:crypto';
+import { ownValue } from '../../policies/own';
+import * as otel from '@opentelemetry/api';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { z } from 'zod';
+import type { LoadedPolicies } from '../policy/load';
+import { FailureType, refusal, runtimeRejected, runtimeUnavailable } from '../../workflows/failures';
+import { redact, redactText } from '../../workflows/evidence-chain';
+import { canonicalJson } from '../../workflows/hashing';
+import { nestingDepth } from '../../workflows/schemas';
+import type { DispatchRequest, DispatchResult, EvidenceReceipt, JsonValue } from '../../workflows/types';
+import { createGuardedHttp } from '../http/client';
+import type { PayloadRef, PayloadStore } from '../payload-store';
+import type { RuntimeAdapter } from './port';
+import { type PersistEvidenceRequest, appendEvidence } from '../evidence/activity';
+import type { EvidenceSink } from '../evidence/sink';
+import { SecretScrubber, maskCredentialText, redactCredentialFields } from '../secrets/scrubber';
+import { runTraceparent } from '../events/trace-context';
+import type { SecretStore } from '../secrets/port';
+import { clipUtf8, utf8Bytes } from '../utf8';
+
+/** Largest runtime output kept in history, in UTF-8 bytes of JSON; larger outputs go to the payload store. */
+export const MAX_OUTPUT_BYTES = 256 * 1024;
+/**
+ * Largest runtime output kept at all, in UTF-8 bytes of JSON. The HTTP client already caps a response
+ * at 8 MiB; this bounds what any adapter can hand over (JSON escaping can grow a body). Larger is
+ * refused as `RuntimeRejected`, saying that the action ran.
+ */
+export const MAX_STORED_OUTPUT_BYTES = 32 * 1024 * 1024;
+/** Largest failure message an attempt reports, in UTF-8 bytes; failures travel in history. */
+export const MAX_FAILURE_MESSAGE_BYTES = 2 * 1024;
+/** Largest failure details, as JSON bytes; each string in them is clipped to a quarter of it first. */
+export const MAX_FAILURE_DETAILS_BYTES = 8 * 1024;
+
+export interface DispatchDeps {
+  runtimes: RuntimeAdapter[];
+  policies: LoadedPolicies;
+  secrets: SecretStore;
+  payloads: PayloadStore;
+  evidence: EvidenceSink;
+}
+
+const outcomeSchema = z.object({
+  output: z.unknown().refine((v) => v !== undefined, 'runtime returned no output'),
+  externalRef: z.string().max(512).optional(),
+});
+
+/** Runtime text is clipped to this before scrubbing, so a 50 MB error costs no more than a short one. */
+const SCRUB_WINDOW_BYTES = 64 * 1024;
+
+/** Failure text as history may hold it: clipped, secrets masked, credential-looking text redacted, clipped in bytes. */
+function cleanText(t: string, scrub: SecretScrubber): string {
+  return clipUtf8(redactText(maskCredentialText(scrub.text(clipUtf8(t, SCRUB_WINDOW_BYTES)))), MAX_FAILURE_MESSAGE_BYTES);
+}
+
+/** Details bounded by depth, count and bytes; what does not fit is replaced by a note of its size. */
+function boundDetails(value: unknown, scrub: SecretScrubber, depth = 0): JsonValue {
+  if (typeof value === 'string') return clipUtf8(maskCredentialText(scrub.text(clipUtf8(value, SCRUB_WINDOW_BYTES))), MAX_FAILURE_DETAILS_BYTES / 4);
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return value;
+  if (typeof value !== 'object' || depth >= 8) return '[omitted]';
+  if (Array.isArray(value)) return value.slice(0, 50).map((v) => (v === undefined ? null : boundDetails(v, scrub, depth + 1)));
+  const out: { [k: string]: JsonValue } = {};
+  for (const [k, v] of Object.entries(value).slice(0, 50)) if (v !== undefined) out[clipUtf8(scrub.text(k), 256)] = boundDetails(v, scrub, depth + 1);
+  return out;
+}
+
+/**
+ * The adapter's failure as history may hold it: secret values and credential-looking text masked, the
+ * message and details bounded in bytes (a runtime's error body can be megabytes).
+ */
+function scrubbed(err: unknown, scrub: SecretScrubber): ApplicationFailure {
+  if (err instanceof ApplicationFailure) {
+    let details = err.details ? err.details.map((d) => boundDetails(d, scrub)) : undefined;
+    const size = details ? utf8Bytes(JSON.stringify(details)) : 0;
+    if (size > MAX_FAILURE_DETAILS_BYTES) details = [{ omitted: `details of ${size} bytes` }];
+    // Evidence* types from dispatch mean "stored nothing, sent nothing": an adapter never claims them.
+    const type = err.type?.startsWith('Evidence') ? 'RuntimeError' : err.type ?? undefined;
+    return ApplicationFailure.create({ type, message: cleanText(err.message, scrub), nonRetryable: err.nonRetryable ?? false, details });
+  }
+  return runtimeUnavailable(cleanText(err instanceof Error ? err.message : String(err), scrub));
+}
+
+/** Deepest output kept: masking walks it recursively, and a runtime can answer JSON nested thousands deep. */
+const MAX_OUTPUT_DEPTH = 256;
+
+/** Refuse an output that is not JSON, too large or too deep to keep (the action has run either way). */
+function checkOutput(runtime: string, output: unknown): void {
+  if (nestingDepth(output, MAX_OUTPUT_DEPTH) > MAX_OUTPUT_DEPTH) throw runtimeRejected(`${runtime} ran the action but returned an output nested more than ${MAX_OUTPUT_DEPTH} levels deep; the output was not kept`);
+  let text: string;
+  try {
+    text = JSON.stringify(output);
+  } catch {
+    throw runtimeRejected(`${runtime} ran the action but returned an output that is not JSON; it was not kept`);
+  }
+  const bytes = utf8Bytes(text);
+  if (bytes > MAX_STORED_OUTPUT_BYTES) throw runtimeRejected(`${runtime} ran the action but returned ${bytes} bytes of output, more than the ${MAX_STORED_OUTPUT_BYTES}-byte limit; the output was not kept`);
+}
+
+/**
+ * Headers every outbound call carries, so the runtime's logs can be joined to the run. `traceparent`
+ * continues the active span (the RunActivity span, so the runtime joins the run's trace); with no
+ * active span it falls back to one deterministic trace id per run and a span id per dispatch.
+ */
+export function correlationHeaders(req: DispatchRequest, active: otel.Span | undefined = otel.trace.getActiveSpan()): Record<string, string> {
+  const dispatchId = createHash('sha256').update(req.idempotencyKey).digest('hex');
+  return {
+    'x-portarium-workspace': req.workspaceId,
+    'x-portarium-correlation-id': encodeURIComponent(req.correlationId),
+    'x-portarium-dispatch-id': dispatchId.slice(0, 32),
+    traceparent: runTraceparent(req.workflowId, dispatchId.slice(32, 48), active),
+  };
+}
+
+/** Span attributes of a dispatch: identifiers only, never input, output or credentials. */
+export function dispatchAttributes(req: DispatchRequest): otel.Attributes {
+  return {
+    'portarium.workspace': req.workspaceId,
+    'portarium.correlation_id': req.correlationId,
+    'portarium.run_id': req.workflowId,
+    'portarium.tier': req.tier ?? 'None',
+    'portarium.runtime': req.runtime,
+    'portarium.decision': 'Allow',
+  };
+}
+
+const evidenceRef = (kind: string, ref: PayloadRef) => ({ kind, uri: ref.uri, sha256: ref.sha256, contentType: ref.contentType });
+
+/**
+ * The pre-dispatch evidence write. Any sink failure is non-retryable here: the workflow, not this
+ * activity's bounded retries, waits for a sink that is down (and re-judges approvals afterwards).
+ */
+async function storeBeforeDispatch(sink: EvidenceSink, req: PersistEvidenceRequest, ctx: Context): Promise<EvidenceReceipt> {
+  try {
+    return await appendEvidence(sink, req, ctx.info.workflowExecution?.runId, () => ctx.heartbeat());
+  } catch (err) {
+    const type = err instanceof ApplicationFailure && err.type?.startsWith('Evidence') ? err.type : FailureType.EvidenceUnavailable;
+    const message = `evidence not stored, nothing sent to the runtime: ${redactText(err instanceof Error ? err.message : String(err)).slice(0, 512)}`;
+    throw ApplicationFailure.create({ type, message, nonRetryable: true });
+  }
+}
+
+export function createDispatchActivities(deps: DispatchDeps) {
+  const byName = new Map(deps.runtimes.map((r) => [r.name, r]));
+  return {
+    /**
+     * Execute one approved action on its runtime. Retries reuse `idempotencyKey`. With `evidence`, the
+     * run's entries are stored first, in the same attempt (idempotently: a retry finds them held); a
+     * sink that does not take them fails the attempt with an Evidence* type before anything is sent,
+     * and the workflow waits for the sink itself.
+     */
+    async dispatchAction(req: DispatchRequest, evidence?: Omit<PersistEvidenceRequest, 'workspaceId' | 'runId'>): Promise<DispatchResult> {
+      const ctx = Context.current();
+      let receipt: EvidenceReceipt | undefined;
+      if (evidence) receipt = await storeBeforeDispatch(deps.evidence, { ...evidence, workspaceId: req.workspaceId, runId: req.workflowId }, ctx);
+      const adapter = byName.get(req.runtime);
+      if (!adapter) {
+        throw refusal(FailureType.UnknownRuntime, `no runtime named ${req.runtime} is registered on this worker (have: ${[...byName.keys()].join(', ')})`);
+      }
+      otel.trace.getActiveSpan()?.setAttributes(dispatchAttributes(req));
+      const scrub = new SecretScrubber();
+      // What was asked for (credential-like fields masked) is stored by content before anything is
+      // sent: evidence refers to it by hash.
+      const inputRef = await deps.payloads.put(req.workspaceId, canonicalJson(redact(req.input)), 'application/json');
+      const ws = deps.policies.connectionsFor(req.workspaceId);
+      let raw: unknown;
+      try {
+        raw = await adapter.execute({
+          request: req,
+          attempt: ctx.info.attempt,
+          signal: ctx.cancellationSignal,
+          heartbeat: (d) => ctx.heartbeat(d),
+          previous: ctx.info.heartbeatDetails,
+          connections: ws.connections,
+          http: createGuardedHttp({ workspaceId: req.workspaceId, runtime: req.runtime, rule: ownValue(ws.egress, req.runtime), headers: correlationHeaders(req) }),
+          secrets: async () => scrub.remember(await deps.secrets.read(req.workspaceId, req.runtime)),
+          registerSecret: (value) => scrub.add(value),
+        });
+      } catch (err) {
+        if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`dispatch to ${req.runtime} cancelled`);
+        const failure = scrubbed(err, scrub);
+        ctx.metricMeter
+          .createCounter('portarium_runtime_errors', 'errors', 'Failed dispatch attempts by runtime and failure type')
+          .add(1, { runtime: req.runtime, failure_type: failure.type ?? 'Unknown' });
+        ctx.log.warn('dispatch failed', { runtime: req.runtime, workspaceId: req.workspaceId, attempt: ctx.info.attempt, type: failure.type, message: failure.message });
+        throw failure;
+      }
+      const parsed = outcomeSchema.safeParse(raw);
+      if (!parsed.success) throw runtimeRejected(`${req.runtime} returned a malformed result: ${parsed.error.issues[0]?.message}`);
+      checkOutput(req.runtime, parsed.data.output);
+      // Secret values, then credential-named fields, never reach workflow history (token counts do).
+      const output = redactCredentialFields(scrub.json(parsed.data.output as JsonValue));
+      const text = JSON.stringify(output);
+      const small = utf8Bytes(text) <= MAX_OUTPUT_BYTES;
+      let outputRef: PayloadRef | undefined;
+      try {
+        outputRef = await deps.payloads.put(req.workspaceId, text, 'application/json');
+      } catch (err) {
+        // The action has run: failing now would send it again. A small output still reaches history.
+        if (!small) throw err;
+        ctx.log.warn('runtime output not stored in the payload store', { workspaceId: req.workspaceId, error: (err as Error).message });
+      }
+      const payloadRefs = [evidenceRef('ActionInput', inputRef), ...(outputRef ? [evidenceRef('RuntimeOutput', outputRef)] : [])];
+      return {
+        runtime: req.runtime,
+        output: small ? output : { payloadRef: { ...outputRef! } },
+        externalRef: parsed.data.externalRef,
+        payloadRefs,
+        ...(receipt && { evidence: receipt }),
+      };
+    },
+  };
+}
+
+export type DispatchActivities = ReturnType<typeof createDispatchActivities>;

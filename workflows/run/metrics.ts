@@ -1,0 +1,51 @@
+/**
+ * Portarium's workflow-side metrics, observed at each state transition. Emitted through the
+ * workflow `metricMeter`, which the SDK skips on replay, so history and replays are unaffected.
+ * Times are workflow time taken from the run's own evidence entries: no I/O, no clocks of our own.
+ * Labels are low-cardinality (state, tier, outcome): never workspace, ids or anything secret.
+ */
+import { metricMeter } from '@temporalio/workflow';
+import type { GovernedRunState } from './state';
+import { RunState, TERMINAL_STATES } from '../types';
+
+/** MAINTENANCE: names and labels are documented in docs/observability.md. */
+export const RunMetric = {
+  Runs: 'portarium_runs',
+  ApprovalWait: 'portarium_approval_wait',
+  DecisionToDispatch: 'portarium_decision_to_dispatch',
+  PolicyDenials: 'portarium_policy_denials',
+} as const;
+
+/** Occurrence time (ms) of the latest evidence entry whose event is one of `events`. */
+function lastAt(run: GovernedRunState, events: readonly string[]): number | undefined {
+  const entries = run.chain.entries;
+  for (let i = entries.length - 1; i >= 0; i--) {
+    if (events.includes(entries[i].event)) return Date.parse(entries[i].occurredAt);
+  }
+  return undefined;
+}
+
+/** Call before the run moves from `run.state` to `next` at workflow time `now`. */
+export function observeTransition(run: GovernedRunState, next: RunState, now: Date): void {
+  const tier = run.tier ?? 'None';
+  if (run.state === RunState.AwaitingApproval && next !== RunState.AwaitingApproval) {
+    const since = lastAt(run, [`State${RunState.AwaitingApproval}`]);
+    if (since !== undefined) {
+      metricMeter
+        .createHistogram(RunMetric.ApprovalWait, 'int', 'ms', 'Approval request to quorum or decision')
+        .record(Math.max(0, now.getTime() - since), { tier, outcome: next });
+    }
+  }
+  if (next === RunState.Dispatching) {
+    const decided = lastAt(run, ['PolicyAllowed', 'ApprovalRecorded']);
+    if (decided !== undefined) {
+      metricMeter
+        .createHistogram(RunMetric.DecisionToDispatch, 'int', 'ms', 'Policy decision or last approval to Dispatching')
+        .record(Math.max(0, now.getTime() - decided), { tier });
+    }
+  }
+  if (TERMINAL_STATES.has(next) && !TERMINAL_STATES.has(run.state)) {
+    metricMeter.createCounter(RunMetric.Runs, 'runs', 'Runs by terminal state and tier').add(1, { state: next, tier });
+    if (next === RunState.Denied) metricMeter.createCounter(RunMetric.PolicyDenials, 'runs', 'Runs denied by policy').add(1);
+  }
+}

@@ -1,0 +1,625 @@
+/**
+ * Everything one governed run knows and decides, as one object: the action and its hash, the policy
+ * decision, approvals, refusals, deadlines and the evidence chain. Pure: the workflow passes time in
+ * and turns verdicts into Temporal failures. Handlers call the `apply*` methods; the main loop reads
+ * the flags they set.
+ */
+import type { PolicyDecision } from '../../policies/evaluate';
+import { ownValue } from '../../policies/own';
+import type { Duty, PolicySnapshot } from '../../policies/schema';
+import { ApprovalBook, type DecisionVerdict, judgeDecision } from './approvals';
+import { EvidenceCategory, type EvidenceActor, EvidenceChain, type EvidenceEntry, type EvidencePayloadRef } from '../evidence-chain';
+import { FailureType } from '../failures';
+import { QuotaLease } from '../quota/lease';
+import type { RunSnapshot } from './snapshot';
+import { RunOutbox, buildRunEvent, eventsForState } from '../events/run-events';
+import { hashAction } from '../hashing';
+import { type SignedKind, normalizePrincipalId, verifyDecisionSignature } from './signatures';
+import {
+  type AmendRequest,
+  type CancelRequest,
+  type Decision,
+  type DecisionKind,
+  type EvidenceReceipt,
+  type GovernedAction,
+  type GovernedRunInput,
+  type JsonValue,
+  type ManualCompletion,
+  type Principal,
+  type RefusalRecord,
+  type RunDeadlines,
+  RunState,
+  type RunStatus,
+  type Tier,
+} from '../types';
+
+const MAX_REFUSALS_SHOWN = 20;
+/**
+ * Refusals recorded one entry each in the evidence chain before further ones are only counted (and
+ * summarised in one entry at the next transition): a flood of bad messages must not grow the chain,
+ * the `evidence` query or the sink's batches without bound.
+ */
+export const MAX_REFUSAL_ENTRIES = 100;
+/** Approvals repeated by an approver already counted, recorded one by one before they are only counted. */
+export const MAX_REPEAT_ENTRIES = 20;
+/** Longest refusal text kept in status, lastError and evidence. */
+const MAX_REFUSAL_TEXT = 1000;
+
+/** What a refused message named about itself, so its sender can find the refusal. */
+export interface RefusalRef {
+  decisionId?: string;
+  actionHash?: string;
+}
+
+const clipText = (s: string, max: number) => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
+/** An own property of a policy map keyed by a user-supplied id, never an inherited one (`toString`). */
+const ownList = (map: Readonly<Record<string, string[]>> | undefined, key: string): string[] | undefined => {
+  const v = ownValue(map, key);
+  return Array.isArray(v) ? v.filter((r): r is string => typeof r === 'string') : undefined;
+};
+
+export type Verdict = { ok: true } | { ok: false; type: FailureType; message: string };
+
+const user = (id: string): EvidenceActor => ({ kind: 'User', id });
+const SYSTEM: EvidenceActor = { kind: 'System', id: 'portarium' };
+
+export class GovernedRunState {
+  state: RunState = RunState.Evaluating;
+  tier?: Tier;
+  action: GovernedAction;
+  actionHash: string;
+  policy?: PolicyDecision;
+  readonly book: ApprovalBook;
+  readonly chain: EvidenceChain;
+  readonly refusals: RefusalRecord[] = [];
+  refusalsTotal = 0;
+  /** Approvals accepted but not counted again (the approver already counted). */
+  repeatedApprovals = 0;
+  /** Refusals recorded as their own evidence entry so far. */
+  private refusalEntries = 0;
+  /** Refusals past MAX_REFUSAL_ENTRIES not yet summarised in evidence, by `via type`. */
+  private unrecordedRefusals = new Map<string, number>();
+  deadlines: RunDeadlines = {};
+  /** Start of the current approval round: the request, or the last amendment. */
+  roundStartedAt: Date;
+  escalationStepsDone = 0;
+  escalationRoles: string[] = [];
+  /** Duties each person has taken in this run, for the incompatible-duties check. */
+  readonly duties = new Map<string, Set<Duty>>();
+  lastError?: { type: string; message: string };
+  output?: JsonValue;
+  /** What the evidence sink acknowledged last; entries past `count` are not stored yet. */
+  evidenceStored?: EvidenceReceipt;
+  /** The sink refused this run's entries (a fork): stop writing, fail the run. */
+  evidenceRefused = false;
+  /** Lifecycle CloudEvents for the workspace's subscribers, in order. */
+  readonly outbox: RunOutbox;
+  /** The policy snapshot the run was decided by (carried across continue-as-new, never loaded again). */
+  policySnapshot?: PolicySnapshot;
+  /** Executions before this one in the continue-as-new chain. */
+  continuations = 0;
+  /** What the sink acknowledged for an earlier execution of the chain (status shows it until this one writes). */
+  evidenceInherited?: EvidenceReceipt;
+  /** The run has ended: the event pump stops once the outbox is empty. */
+  eventsClosing = false;
+  /** The workspace quota lease of the dispatch, when a quota applies to its runtime. */
+  quota?: QuotaLease;
+  /**
+   * Started on the lean path (LEAN_RUN_PATCH in governed-run): one patch marker implies every earlier
+   * patch, the pre-dispatch evidence travels with the dispatch, and search attributes are upserted
+   * once before each wait of the main loop.
+   */
+  lean = false;
+  /** The state changed since the last search-attribute upsert (lean runs upsert before the main loop waits). */
+  publishQueued = false;
+  /** The Web UI's current details are rebuilt at the end of this activation (governed-run `showDetails`). */
+  detailsQueued = false;
+  /**
+   * Lean runs, while Dispatching but nothing is sent yet (the sink did not take the pre-dispatch
+   * evidence, the run waits for it): the state decisions are judged in, as before the dispatch.
+   */
+  heldFrom?: RunState;
+
+  // Set by handlers, read by the main loop.
+  rejectedBy?: string;
+  released = false;
+  changesRequestedBy?: string;
+  cancel?: CancelRequest;
+  manual?: ManualCompletion;
+  amended = false;
+  /** How many times the main loop woke from a wait; `decide` replies after the next one. */
+  wakeups = 0;
+  /**
+   * The main loop decided to dispatch and is writing evidence before it re-judges freshness: `decide`
+   * waits (briefly) for the outcome, Dispatching or waiting again, instead of replying in between.
+   */
+  dispatchPending = false;
+
+  constructor(
+    readonly input: GovernedRunInput,
+    readonly workflowId: string,
+    now: Date,
+    /**
+     * Run id of the first execution. Set (runs after SIGNED_V2_PATCH): signatures must be v2, bound to
+     * it, and cancel, amend and manual completion need them too under a signed rule. Unset: v1 as before.
+     */
+    readonly firstExecutionRunId?: string,
+    /** The state of the execution this one continues (already checked, chain verified). */
+    carried?: RunSnapshot,
+  ) {
+    this.action = carried?.action ?? input.action;
+    this.actionHash = carried?.actionHash ?? hashAction(input.action);
+    this.roundStartedAt = carried ? new Date(carried.roundStartedAt) : now;
+    this.chain = new EvidenceChain({ workspaceId: input.workspaceId, correlationId: input.correlationId, runId: workflowId }, carried?.evidence.entries, { bounded: firstExecutionRunId !== undefined });
+    this.book = new ApprovalBook(carried?.approvals);
+    this.outbox = new RunOutbox(carried?.outbox);
+    if (carried) this.restore(carried);
+    else this.takeDuty(input.requestedBy.id, 'requester');
+  }
+
+  /** Everything but what the constructor set; the run goes on in the state it was in. */
+  private restore(c: RunSnapshot): void {
+    this.state = c.state;
+    this.tier = c.tier;
+    this.policy = c.policy;
+    this.policySnapshot = c.policySnapshot;
+    this.continuations = c.continuations;
+    for (const [id, duties] of c.duties) this.duties.set(id, new Set(duties));
+    // The sink keys chains per execution: this one stores the whole chain (same entries, same hashes) under its own.
+    this.evidenceInherited = c.evidence.stored;
+    this.refusals.push(...c.refusals);
+    this.refusalsTotal = c.refusalsTotal;
+    this.refusalEntries = c.refusalEntries;
+    this.repeatedApprovals = c.repeatedApprovals ?? 0;
+    this.unrecordedRefusals = new Map(c.unrecordedRefusals);
+    this.lastError = c.lastError;
+    this.deadlines = { ...c.deadlines };
+    this.escalationStepsDone = c.escalationStepsDone;
+    this.escalationRoles = [...c.escalationRoles];
+    this.released = c.released;
+    this.changesRequestedBy = c.changesRequestedBy;
+    this.cancel = c.cancel;
+    this.manual = c.manual;
+    if (c.quota) {
+      const q = (this.quota = new QuotaLease(c.quota.coordinator, c.quota.leaseId, c.quota.limits));
+      q.phase = c.quota.phase;
+      q.queued = c.quota.queued;
+      q.waitingFor = c.quota.waitingFor;
+      q.grantedAt = c.quota.grantedAt;
+    }
+  }
+
+  /** The whole state as one plain object, for continue-as-new (only while waiting, between batches). */
+  carry(policySnapshot: PolicySnapshot): RunSnapshot {
+    return {
+      schemaVersion: 1,
+      input: this.input,
+      policySnapshot,
+      ...(this.firstExecutionRunId !== undefined && { firstExecutionRunId: this.firstExecutionRunId }),
+      continuations: this.continuations + 1,
+      state: this.state,
+      ...(this.tier !== undefined && { tier: this.tier }),
+      action: this.action,
+      actionHash: this.actionHash,
+      policy: this.policy!,
+      approvals: this.book.state,
+      duties: [...this.duties].map(([id, held]) => [id, [...held]]),
+      evidence: { entries: [...this.chain.entries], ...((this.evidenceStored ?? this.evidenceInherited) && { stored: this.evidenceStored ?? this.evidenceInherited }) },
+      refusals: this.refusals.map((r) => ({ ...r })),
+      refusalsTotal: this.refusalsTotal,
+      refusalEntries: this.refusalEntries,
+      repeatedApprovals: this.repeatedApprovals,
+      unrecordedRefusals: [...this.unrecordedRefusals],
+      ...(this.lastError && { lastError: this.lastError }),
+      deadlines: { ...this.deadlines },
+      roundStartedAt: this.roundStartedAt.toISOString(),
+      escalationStepsDone: this.escalationStepsDone,
+      escalationRoles: [...this.escalationRoles],
+      released: this.released,
+      ...(this.changesRequestedBy !== undefined && { changesRequestedBy: this.changesRequestedBy }),
+      ...(this.cancel && { cancel: this.cancel }),
+      ...(this.manual && { manual: this.manual }),
+      outbox: this.outbox.state,
+      ...(this.quota && { quota: { ...this.quota.status(), ...(this.quota.grantedAt && { grantedAt: this.quota.grantedAt }) } }),
+    };
+  }
+
+  takeDuty(personId: string, duty: Duty): void {
+    const held = this.duties.get(personId) ?? new Set<Duty>();
+    held.add(duty);
+    this.duties.set(personId, held);
+  }
+
+  /** Why taking `duty` would break an incompatible-duties rule of the policy, if it would. */
+  dutyConflict(personId: string, duty: Duty): string | undefined {
+    const held = this.duties.get(personId);
+    if (!held) return undefined;
+    for (const [a, b] of this.policy?.incompatibleDuties ?? []) {
+      const other = duty === a ? b : duty === b ? a : undefined;
+      if (other && other !== duty && held.has(other)) return `${personId} is ${other} of this run and may not also be ${duty}`;
+    }
+    return undefined;
+  }
+
+  get requesterId(): string {
+    return this.input.requestedBy.id;
+  }
+
+  get eligibleRoles(): string[] {
+    return [...(this.policy?.eligibleRoles ?? []), ...this.escalationRoles];
+  }
+
+  /** Approvals still needed at `now` (approvals in cooling-off do not count yet). */
+  approvalsNeeded(now: Date): number {
+    return this.tier === 'HumanApprove' && this.policy ? Math.max(0, this.policy.quorum - this.book.counted(now).length) : 0;
+  }
+
+  /** Specialist roles that no counted approver holds at `now`. */
+  missingRoles(now: Date): string[] {
+    if (this.tier !== 'HumanApprove' || !this.policy) return [];
+    const counted = this.book.counted(now);
+    return this.policy.requiredRoles.filter((r) => !counted.some((a) => a.approverRoles.includes(r)));
+  }
+
+  quorumMetAt(now: Date): boolean {
+    return this.tier === 'HumanApprove' && this.approvalsNeeded(now) === 0 && this.missingRoles(now).length === 0;
+  }
+
+  /** Freshness: void approvals older than the policy allows at `now`; true if any were voided. */
+  voidStaleApprovals(now: Date): boolean {
+    const freshness = this.policy?.freshnessMs ?? 0;
+    if (!freshness) return false;
+    const voided = this.book.voidGivenBefore(new Date(now.getTime() - freshness));
+    if (!voided.length) return false;
+    this.record(EvidenceCategory.Approval, 'ApprovalsVoided', SYSTEM, `approvals older than ${freshness} ms are void; renew them`, now, {
+      approvers: voided,
+    });
+    return true;
+  }
+
+  record(category: EvidenceCategory, event: string, actor: EvidenceActor, summary: string, now: Date, data?: { [k: string]: JsonValue }, payloadRefs?: EvidencePayloadRef[]): void {
+    this.chain.append({ category, event, actor, summary, data, payloadRefs }, now);
+  }
+
+  /** Entries the evidence sink has not acknowledged yet. */
+  get unpersisted(): EvidenceEntry[] {
+    return this.chain.entries.slice(this.evidenceStored?.count ?? 0);
+  }
+
+  /**
+   * Refuses (and records) a message from a principal of another workspace. Principals without a
+   * `workspaceId` are judged by roles and keys as before.
+   */
+  private refusedForeign(via: string, p: Principal, now: Date, ref?: RefusalRef): { ok: false; type: FailureType; message: string } | undefined {
+    if (p.workspaceId === undefined || p.workspaceId === this.input.workspaceId) return undefined;
+    const message = `${p.id} acts for workspace ${p.workspaceId}, not ${this.input.workspaceId}`;
+    this.refuse(via, p.id, FailureType.WorkspaceMismatch, message, now, ref);
+    return { ok: false, type: FailureType.WorkspaceMismatch, message };
+  }
+
+  /**
+   * A refused request: kept in `status`, `lastError` and the evidence chain, with the id and action
+   * hash the message named. Bounded: texts are clipped, an identical repeat bumps the last record's
+   * `count`, and past MAX_REFUSAL_ENTRIES refusals are counted and summarised at the next transition.
+   */
+  refuse(via: string, by: string | undefined, type: FailureType, message: string, now: Date, ref: RefusalRef = {}): Verdict {
+    // Runs from before the hostile-input round recorded texts whole and every refusal as an entry.
+    const bounded = this.firstExecutionRunId !== undefined;
+    const text = bounded ? clipText(message, MAX_REFUSAL_TEXT) : message;
+    const at = now.toISOString();
+    const { decisionId, actionHash } = ref;
+    this.refusalsTotal++;
+    const last = this.refusals[this.refusals.length - 1];
+    if (last && last.type === type && last.via === via && last.by === by && last.message === text && last.decisionId === decisionId && last.actionHash === actionHash) {
+      last.count = (last.count ?? 1) + 1;
+      last.at = at;
+    } else {
+      this.refusals.push({ type, message: text, via, by, ...(decisionId !== undefined && { decisionId }), ...(actionHash !== undefined && { actionHash }), at });
+      if (this.refusals.length > MAX_REFUSALS_SHOWN) this.refusals.shift();
+    }
+    this.lastError = { type, message: text };
+    if (!bounded || this.refusalEntries < MAX_REFUSAL_ENTRIES) {
+      this.refusalEntries++;
+      // Runs from before the hostile-input round (no first execution id) stored refusals without the
+      // ids; a replayed chain must hash as stored.
+      const named = this.firstExecutionRunId !== undefined;
+      this.record(EvidenceCategory.Approval, 'RequestRefused', by ? user(by) : SYSTEM, `${via} refused: ${text}`, now, {
+        via,
+        type,
+        ...(named && decisionId !== undefined && { decisionId }),
+        ...(named && actionHash !== undefined && { actionHash }),
+      });
+    } else this.countUnrecorded(`${via} ${type}`);
+    return { ok: false, type, message: text };
+  }
+
+  /** Count a request that is not recorded one by one; at most 50 distinct kinds are told apart. */
+  private countUnrecorded(key: string): void {
+    const slot = this.unrecordedRefusals.has(key) || this.unrecordedRefusals.size < 50 ? key : 'other';
+    this.unrecordedRefusals.set(slot, (this.unrecordedRefusals.get(slot) ?? 0) + 1);
+  }
+
+  /** Summarise refusals that were only counted since the last summary, in one evidence entry. */
+  private summariseRefusals(now: Date): void {
+    if (!this.unrecordedRefusals.size) return;
+    const counts: { [k: string]: JsonValue } = {};
+    let total = 0;
+    for (const [k, n] of this.unrecordedRefusals) {
+      counts[k] = n;
+      total += n;
+    }
+    this.unrecordedRefusals = new Map();
+    this.record(EvidenceCategory.Approval, 'RequestsRefusedSummary', SYSTEM, `${total} more request(s) refused or repeated (counted, not recorded one by one)`, now, { counts, total });
+  }
+
+  transition(state: RunState, now: Date, summary: string, data?: { [k: string]: JsonValue }, payloadRefs?: EvidencePayloadRef[]): void {
+    this.summariseRefusals(now);
+    this.dispatchPending = false;
+    this.heldFrom = undefined;
+    this.state = state;
+    const category = state === RunState.Dispatching || state === RunState.Succeeded || state === RunState.Failed
+      ? EvidenceCategory.Action
+      : EvidenceCategory.System;
+    this.record(category, `State${state}`, SYSTEM, summary, now, data, payloadRefs);
+    for (const name of eventsForState(state, this.tier)) this.publish(name);
+  }
+
+  /** Queue event `name`, reporting the newest evidence entry. */
+  private publish(name: Parameters<typeof buildRunEvent>[0]): void {
+    const { workspaceId, correlationId } = this.input;
+    const { runtime, target, operation } = this.action;
+    const entry = this.chain.entries[this.chain.entries.length - 1];
+    this.outbox.add(buildRunEvent(name, {
+      runId: this.workflowId, workspaceId, correlationId, state: this.state, tier: this.tier,
+      actionHash: this.actionHash, action: { runtime, target, operation }, requestedBy: this.requesterId,
+    }, entry));
+  }
+
+  recordRequested(now: Date): void {
+    const { requestedBy, action, reason, idempotencyKey, tierOverride } = this.input;
+    this.record(EvidenceCategory.Plan, 'RunRequested', user(requestedBy.id), reason, now, {
+      actionHash: this.actionHash,
+      runtime: action.runtime,
+      target: action.target,
+      operation: action.operation,
+      tools: action.tools ?? [],
+      requesterRoles: requestedBy.roles,
+      idempotencyKey,
+      tierOverride: tierOverride ?? null,
+    });
+    this.publish('requested');
+  }
+
+  applyPolicy(decision: PolicyDecision, now: Date): void {
+    this.policy = decision;
+    this.tier = decision.tier;
+    this.record(EvidenceCategory.Policy, decision.effect === 'Allow' ? 'PolicyAllowed' : 'PolicyDenied', SYSTEM,
+      decision.effect === 'Allow' ? `allowed at tier ${decision.tier}` : 'denied by policy', now, {
+        policyHash: decision.policyHash,
+        tier: decision.tier ?? null,
+        matchedRules: decision.matchedRules,
+        reasons: decision.reasons,
+        actionHash: this.actionHash,
+      });
+  }
+
+  /**
+   * Under a signed rule: whether `signature` by `signerId` covers this message. v2 (bound to the first
+   * execution) where the run has one, else v1. Checked before anything is looked up by the claimed id.
+   */
+  verifySigned(kind: SignedKind, id: string, signerId: string, actionHash: string, signature: string | undefined, signedAt: string | undefined): Verdict {
+    const keys = this.policy?.approverKeys ?? {};
+    const fields = { workflowId: this.workflowId, actionHash, kind, decisionId: id, approverId: signerId, signedAt: signedAt ?? '' };
+    const v2 = this.firstExecutionRunId !== undefined;
+    const sig = signedAt ? verifyDecisionSignature(v2 ? { ...fields, firstExecutionRunId: this.firstExecutionRunId } : fields, signature, keys) : ({ ok: false, reason: 'missing' } as const);
+    if (sig.ok) return { ok: true };
+    return { ok: false, type: FailureType.SignatureInvalid, message: `policy requires a signed ${kind}: signature ${sig.reason.replace('_', ' ')}` };
+  }
+
+  /** Whether this run's messages must be signed beyond the three decisions (v2 runs under a signed rule). */
+  get signsEverything(): boolean {
+    return !!this.policy?.signed && this.firstExecutionRunId !== undefined;
+  }
+
+  /** Roles registered in policy for `id` (own properties, ids compared normalised); [] when none. */
+  registeredRoles(id: string): string[] {
+    const map = this.policy?.approverRoles;
+    const exact = ownList(map, id);
+    if (exact) return exact;
+    // Older runs looked ids up exactly as sent.
+    if (!map || typeof map !== 'object' || this.firstExecutionRunId === undefined) return [];
+    const wanted = normalizePrincipalId(id);
+    for (const k of Object.keys(map)) if (normalizePrincipalId(k) === wanted) return ownList(map, k) ?? [];
+    return [];
+  }
+
+  /** Judge and apply a validated decision. A repeated decision id returns its first verdict. */
+  applyDecision(kind: DecisionKind, claimed: Decision, via: string, now: Date): DecisionVerdict {
+    const ref: RefusalRef = { decisionId: claimed.decisionId, actionHash: claimed.actionHash };
+    const foreign = this.refusedForeign(via, claimed.approver, now, ref);
+    if (foreign) return foreign;
+    // Identity first: under signed rules the signature proves who decided, before anything is looked
+    // up by the claimed id (the replay book, the registered roles).
+    if (this.policy?.signed && this.firstExecutionRunId !== undefined) {
+      const sig = this.verifySigned(kind, claimed.decisionId, claimed.approver.id, claimed.actionHash, claimed.signature, claimed.signedAt);
+      if (!sig.ok) return this.refuse(via, claimed.approver.id, sig.type, sig.message, now, ref) as DecisionVerdict;
+    }
+    // Under signed rules the key proves who decided; their roles come from policy, not the message.
+    const registered = this.policy?.signed ? this.registeredRoles(claimed.approver.id) : undefined;
+    const d: Decision = registered ? { ...claimed, approver: { id: claimed.approver.id, roles: registered } } : claimed;
+    const replayed = this.book.replay(kind, d);
+    if (replayed) {
+      if (!replayed.ok) this.refuse(via, d.approver.id, replayed.type, replayed.message, now, ref);
+      return replayed;
+    }
+    const judgedIn = this.heldFrom ?? this.state;
+    const duty: Duty = judgedIn === RunState.VetoWindow ? 'reviewer' : 'approver';
+    const judged = judgeDecision(
+      {
+        state: judgedIn,
+        workflowId: this.workflowId,
+        actionHash: this.actionHash,
+        requesterId: this.requesterId,
+        eligibleRoles: this.eligibleRoles,
+        eligibleUsers: this.policy?.eligibleUsers ?? [],
+        normalizedIds: this.firstExecutionRunId !== undefined,
+        // v2 runs verified the signature above; v1 runs verify it in order, as they always did.
+        approverKeys: this.policy?.signed && this.firstExecutionRunId === undefined ? this.policy.approverKeys : undefined,
+        dutyConflict: (id) => this.dutyConflict(id, duty),
+      },
+      kind,
+      d,
+    );
+    if (!judged.ok) {
+      this.refuse(via, d.approver.id, judged.type, judged.message, now, ref);
+      return judged;
+    }
+    this.takeDuty(d.approver.id, duty);
+    const countsFrom = new Date(this.roundStartedAt.getTime() + (this.policy?.coolingOffMs ?? 0));
+    const verdict = this.book.settle(kind, d, judged, now, countsFrom);
+    const data = { decisionId: d.decisionId, kind, actionHash: d.actionHash, approverRoles: d.approver.roles, via, signed: !!d.signature };
+    if (kind === 'approve') {
+      if (judgedIn === RunState.VetoWindow) this.released = true;
+      const repeat = verdict.ok && !verdict.counted;
+      const note = repeat ? ' (already counted for this approver)' : '';
+      // A repeat changes nothing: past a few, repeats are counted and summarised, not recorded one by one.
+      if (repeat && this.firstExecutionRunId !== undefined && ++this.repeatedApprovals > MAX_REPEAT_ENTRIES) {
+        this.countUnrecorded('approve AlreadyCounted');
+        return verdict;
+      }
+      this.record(EvidenceCategory.Approval, 'ApprovalRecorded', user(d.approver.id), `approved${note}`, now, {
+        ...data,
+        counted: verdict.ok && verdict.counted,
+        countsFrom: countsFrom > now ? countsFrom.toISOString() : now.toISOString(),
+        approvalsNeeded: this.approvalsNeeded(now),
+      });
+    } else if (kind === 'reject') {
+      this.rejectedBy = d.approver.id;
+      this.record(EvidenceCategory.Approval, 'Rejected', user(d.approver.id), d.rationale ?? '', now, data);
+    } else {
+      this.changesRequestedBy = d.approver.id;
+      this.record(EvidenceCategory.Approval, 'ChangesRequested', user(d.approver.id), d.rationale ?? '', now, data);
+    }
+    return verdict;
+  }
+
+  applyCancel(req: CancelRequest, now: Date): Verdict {
+    const by = req.requestedBy;
+    const ref: RefusalRef = { decisionId: req.cancelId, actionHash: this.actionHash };
+    const foreign = this.refusedForeign('cancelRun', by, now, ref);
+    if (foreign) return foreign;
+    // Signed everywhere: under a signed rule a cancel is signed like a decision, and roles come from policy.
+    if (this.signsEverything) {
+      const sig = req.cancelId
+        ? this.verifySigned('cancelRun', req.cancelId, by.id, this.actionHash, req.signature, req.signedAt)
+        : ({ ok: false, type: FailureType.SignatureInvalid, message: 'policy requires a signed cancelRun: cancelId missing' } as const);
+      if (!sig.ok) return this.refuse('cancelRun', by.id, sig.type, sig.message, now, ref);
+    }
+    const roles = this.policy?.signed && this.firstExecutionRunId !== undefined ? this.registeredRoles(by.id) : by.roles;
+    const operator = roles.some((r) => (this.policy?.operatorRoles ?? []).includes(r));
+    if (by.id !== this.requesterId && !operator) {
+      return this.refuse('cancelRun', by.id, FailureType.CancelNotAllowed, `${by.id} is neither the requester nor an operator`, now, ref);
+    }
+    if (this.cancel) return { ok: true };
+    this.cancel = req;
+    this.record(EvidenceCategory.System, 'CancelRequested', user(by.id), req.reason, now);
+    return { ok: true };
+  }
+
+  applyManualCompletion(m: ManualCompletion, now: Date): Verdict {
+    const ref: RefusalRef = { decisionId: m.completionId, actionHash: m.actionHash };
+    const refuse = (message: string) =>
+      this.refuse('manualCompletion', m.completedBy.id, FailureType.ManualCompletionRefused, message, now, ref);
+    const foreign = this.refusedForeign('manualCompletion', m.completedBy, now, ref);
+    if (foreign) return foreign;
+    if (this.signsEverything) {
+      const sig = this.verifySigned('manualCompletion', m.completionId, m.completedBy.id, m.actionHash, m.signature, m.signedAt);
+      if (!sig.ok) return this.refuse('manualCompletion', m.completedBy.id, sig.type, sig.message, now, ref);
+    }
+    if (this.state !== RunState.AwaitingManualCompletion) return refuse(`not awaiting manual completion (state ${this.state})`);
+    if (m.actionHash !== this.actionHash) return refuse('completion names another action hash');
+    const allowed = [...this.eligibleRoles, ...(this.policy?.operatorRoles ?? [])];
+    const roles = this.signsEverything ? this.registeredRoles(m.completedBy.id) : m.completedBy.roles;
+    if (!roles.some((r) => allowed.includes(r))) return refuse(`${m.completedBy.id} holds none of [${allowed.join(', ')}]`);
+    const conflict = this.dutyConflict(m.completedBy.id, 'manualExecutor');
+    if (conflict) return this.refuse('manualCompletion', m.completedBy.id, FailureType.IncompatibleDuties, conflict, now, ref);
+    this.takeDuty(m.completedBy.id, 'manualExecutor');
+    this.manual = m;
+    this.record(EvidenceCategory.Action, 'ManualCompletionReported', user(m.completedBy.id), m.notes ?? 'work reported done', now, {
+      completionId: m.completionId,
+      completedAt: m.completedAt,
+      evidenceRef: m.evidenceRef,
+      outcome: m.outcome ?? 'Succeeded',
+      actionHash: m.actionHash,
+    });
+    return { ok: true };
+  }
+
+  applyAmendment(req: AmendRequest, now: Date): Verdict {
+    const ref: RefusalRef = { decisionId: req.amendmentId, actionHash: this.actionHash };
+    const refuse = (message: string) => this.refuse('amendAction', req.amendedBy.id, FailureType.AmendNotAllowed, message, now, ref);
+    const foreign = this.refusedForeign('amendAction', req.amendedBy, now, ref);
+    if (foreign) return foreign;
+    if (this.signsEverything) {
+      // Signed over the amended action's hash: the signature says what the action becomes.
+      const sig = this.verifySigned('amendAction', req.amendmentId, req.amendedBy.id, hashAction(req.action), req.signature, req.signedAt);
+      if (!sig.ok) return this.refuse('amendAction', req.amendedBy.id, sig.type, sig.message, now, ref);
+    }
+    if (this.state !== RunState.ChangesRequested) return refuse(`no changes were requested (state ${this.state})`);
+    if (req.amendedBy.id !== this.requesterId) return refuse('only the requester may amend the action');
+    if (req.action.runtime !== this.action.runtime) return refuse('an amendment keeps the runtime; start a new run for another runtime');
+    const conflict = this.dutyConflict(req.amendedBy.id, 'amender');
+    if (conflict) return this.refuse('amendAction', req.amendedBy.id, FailureType.IncompatibleDuties, conflict, now, ref);
+    this.takeDuty(req.amendedBy.id, 'amender');
+    const previous = this.actionHash;
+    this.action = req.action;
+    this.actionHash = hashAction(req.action);
+    const voided = this.book.voidApprovals();
+    this.amended = true;
+    this.changesRequestedBy = undefined;
+    this.roundStartedAt = now;
+    this.record(EvidenceCategory.Plan, 'ActionAmended', user(req.amendedBy.id), req.reason, now, {
+      amendmentId: req.amendmentId,
+      previousActionHash: previous,
+      actionHash: this.actionHash,
+      approvalsVoided: voided,
+    });
+    return { ok: true };
+  }
+
+  status(now: Date): RunStatus {
+    const { workspaceId, correlationId } = this.input;
+    const { runtime, target, operation, tools } = this.action;
+    return {
+      schemaVersion: 1,
+      workspaceId,
+      correlationId,
+      state: this.state,
+      tier: this.tier,
+      actionHash: this.actionHash,
+      action: { runtime, target, operation, tools },
+      requestedBy: this.requesterId,
+      policyHash: this.policy?.policyHash,
+      reasons: this.policy?.reasons ?? [],
+      approvals: this.book.approvals,
+      approvalsNeeded: this.approvalsNeeded(now),
+      eligibleRoles: this.eligibleRoles,
+      eligibleUsers: this.policy?.eligibleUsers ?? [],
+      signedDecisions: this.policy?.signed ?? false,
+      missingRoles: this.missingRoles(now),
+      escalated: this.escalationStepsDone > 0,
+      deadlines: this.deadlines,
+      ...(this.firstExecutionRunId !== undefined && { firstExecutionRunId: this.firstExecutionRunId }),
+      refusals: this.refusals.map((r) => ({ ...r })),
+      refusalsTotal: this.refusalsTotal,
+      lastError: this.lastError,
+      output: this.output,
+      evidenceHead: this.chain.head,
+      evidenceCount: this.chain.entries.length,
+      evidenceStored: this.evidenceStored ?? this.evidenceInherited,
+      ...(this.continuations > 0 && { continuations: this.continuations }),
+      ...(this.outbox.publishing && { events: this.outbox.status() }),
+      ...(this.quota && { quota: this.quota.status() }),
+    };
+  }
+}
