@@ -11,14 +11,14 @@ import { temporal } from '@temporalio/proto';
 import { Context } from '@temporalio/activity';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { LoadedPolicies } from './policy/load';
-import type { QuotaLimits } from '../policies/schema';
+import type { QuotaLimits } from '../policies/quotas';
 import { check, describeIssues } from '../workflows/schemas';
 import { refusal, FailureType } from '../workflows/failures';
 import { quotaRequestSignal } from '../workflows/run/messages';
 import { quotaFor } from '../workflows/quota/book';
+import type { WorkspaceQuotaInput } from '../workflows/types';
 import { type QuotaLeaseAsk, type QuotaPolicyAsk, quotaLeaseAskSchema, quotaPolicyAskSchema } from '../workflows/quota/schemas';
 import { quotaWorkflowId } from '../workflows/workflow-ids';
-import type { workspaceQuota } from '../workflows/quota/coordinator';
 
 export interface QuotaLeaseAsked {
   /** Workflow id of the coordinator that holds the request. */
@@ -65,7 +65,7 @@ export function createQuotaActivities(policies: LoadedPolicies) {
       const ctx = Context.current();
       const coordinator = quotaWorkflowId(workspaceId, runtime);
       const ask = () =>
-        ctx.client.workflow.signalWithStart<typeof workspaceQuota, [typeof request]>('workspaceQuota', {
+        ctx.client.workflow.signalWithStart<(raw: WorkspaceQuotaInput) => Promise<void>, [typeof request]>('workspaceQuota', {
           workflowId: coordinator,
           taskQueue: ctx.info.taskQueue,
           args: [{ schemaVersion: 1, workspaceId, runtime }],

@@ -7,7 +7,16 @@
  */
 import { z } from 'zod';
 import { DURATION_PATTERN, durationMs } from './duration';
-import type { QuotaLimits } from './schema';
+
+/** One runtime's quota as a snapshot and the coordinator carry it. */
+export interface QuotaLimits {
+  /** Dispatches running at once. */
+  concurrentDispatches?: number;
+  /** Dispatches started in any sliding 60 s window. */
+  dispatchesPerMinute?: number;
+  /** How often the coordinator checks that holders and waiters still run. @default 60000 */
+  leaseCheckIntervalMs?: number;
+}
 
 /** Shortest lease check: checks signal every holder, so a tighter loop only adds history. */
 const MIN_LEASE_CHECK_MS = 1_000;

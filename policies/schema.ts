@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { Connections, Egress } from './connections';
 import { DURATION_PATTERN, durationMs } from './duration';
 import { Isolation } from './isolation';
-import { Quotas } from './quotas';
+import { type QuotaLimits, Quotas } from './quotas';
 import { Subscribers } from './subscribers';
 import { Trigger } from './triggers';
 
@@ -156,14 +156,4 @@ export interface PolicySnapshot {
    * without every run's decision hash changing. The run still records the limits it asked with.
    */
   quotas?: Readonly<Record<string, QuotaLimits>>;
-}
-
-/** One runtime's quota as a snapshot and the coordinator carry it. */
-export interface QuotaLimits {
-  /** Dispatches running at once. */
-  concurrentDispatches?: number;
-  /** Dispatches started in any sliding 60 s window. */
-  dispatchesPerMinute?: number;
-  /** How often the coordinator checks that holders and waiters still run. @default 60000 */
-  leaseCheckIntervalMs?: number;
 }

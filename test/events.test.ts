@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { cloudEventRequest, encodeHeaderValue, eventTraceparent } from '../activities/events/delivery';
 import { PolicyLoadError, loadPolicyDir } from '../activities/policy/load';
 import { eventsForState } from '../workflows/events/run-events';
-import type { RunEventsStatus } from '../workflows/events/run-events';
+import type { RunEventsStatus } from '../workflows/types';
 import { RunState } from '../workflows/types';
 import { SubscriberFake } from './fakes/subscriber-server';
 import { keepHistory } from './support/histories';

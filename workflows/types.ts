@@ -5,7 +5,6 @@
  */
 
 import type { QuotaBookState } from './quota/book';
-import type { RunEventsStatus } from './events/run-events';
 
 /** Execution tiers, weakest first. `Deny` is a policy effect, not a tier a run can wait in. */
 export const Tier = {
@@ -427,4 +426,30 @@ export interface DispatchResult {
   payloadRefs?: { kind: string; uri: string; sha256: string; contentType: string }[];
   /** What the evidence sink held after the entries stored before the runtime was called. */
   evidence?: EvidenceReceipt;
+}
+
+/** One event a subscriber did not get, after every retry (or refused outright). */
+export interface UndeliveredEvent {
+  eventId: string;
+  type: string;
+  subscriber: string;
+  error: string;
+  /** HTTP status of the last answer, when there was one. */
+  status?: number;
+  at: string;
+}
+
+export interface RunEventsStatus {
+  /** The workspace had subscribers when the run started, so the run publishes its events. */
+  publishing: boolean;
+  /** Events created so far. */
+  published: number;
+  /** (subscriber, event) pairs delivered. */
+  delivered: number;
+  /** Events waiting for delivery or being delivered now. */
+  pending: number;
+  /** Most recent delivery failures (bounded), newest last. */
+  undelivered: UndeliveredEvent[];
+  /** When the run ended with events still pending, the workflow that goes on delivering them. */
+  handedOffTo?: string;
 }

@@ -7,7 +7,8 @@
 import { ApplicationFailure, defineQuery, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { AFTER_RUN_BUDGET, pumpEvents } from './pump';
 import { FailureType } from '../failures';
-import { type RunEvent, RunOutbox, type RunEventsStatus } from './run-events';
+import { type RunEvent, RunOutbox } from './run-events';
+import type { RunEventsStatus } from '../types';
 import { check, describeIssues, runEventDeliveryInputSchema } from '../schemas';
 
 export interface RunEventDeliveryInput {

@@ -7,7 +7,7 @@
  */
 import type { RunEventName } from '../../policies/subscribers';
 import type { EvidenceEntry } from '../evidence-chain';
-import { RunState, type Tier } from '../types';
+import { RunState, type Tier, type RunEventsStatus, type UndeliveredEvent } from '../types';
 
 export const RUN_EVENT_TYPE_PREFIX = 'com.portarium.run.';
 export const runEventType = (name: RunEventName) => `${RUN_EVENT_TYPE_PREFIX}${name}.v1`;
@@ -113,16 +113,6 @@ export function buildRunEvent(name: RunEventName, ctx: RunEventContext, entry: E
   };
 }
 
-/** One event a subscriber did not get, after every retry (or refused outright). */
-export interface UndeliveredEvent {
-  eventId: string;
-  type: string;
-  subscriber: string;
-  error: string;
-  /** HTTP status of the last answer, when there was one. */
-  status?: number;
-  at: string;
-}
 
 /** What the delivery activity reports for one batch. */
 export interface DeliveryReport {
@@ -131,20 +121,6 @@ export interface DeliveryReport {
   undelivered: Omit<UndeliveredEvent, 'at'>[];
 }
 
-export interface RunEventsStatus {
-  /** The workspace had subscribers when the run started, so the run publishes its events. */
-  publishing: boolean;
-  /** Events created so far. */
-  published: number;
-  /** (subscriber, event) pairs delivered. */
-  delivered: number;
-  /** Events waiting for delivery or being delivered now. */
-  pending: number;
-  /** Most recent delivery failures (bounded), newest last. */
-  undelivered: UndeliveredEvent[];
-  /** When the run ended with events still pending, the workflow that goes on delivering them. */
-  handedOffTo?: string;
-}
 
 const MAX_UNDELIVERED_SHOWN = 50;
 

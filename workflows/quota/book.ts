@@ -3,7 +3,7 @@
  * a FIFO queue of waiting runs, the leases held now, and the grant times of the last minute. Pure and
  * serialisable (`QuotaBookState` is what `continueAsNew` carries); the workflow passes time in.
  */
-import type { QuotaLimits } from '../../policies/schema';
+import type { QuotaLimits } from '../../policies/quotas';
 import { sameSecret } from './proof';
 
 /** Length of the `dispatchesPerMinute` sliding window. */

@@ -4,7 +4,7 @@
  * authenticated) takes only messages that prove it: a proof keyed by the secret (proof.ts).
  * Pure; `run-side.ts` does the messaging.
  */
-import type { QuotaLimits } from '../../policies/schema';
+import type { QuotaLimits } from '../../policies/quotas';
 import { type QuotaProofKind, quotaProof, sameSecret } from './proof';
 import type { QuotaQueuedNotice, RunQuotaStatus } from '../types';
 

@@ -19,7 +19,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { QuotaActivities } from '../../activities/quota';
-import type { QuotaLimits } from '../../policies/schema';
+import type { QuotaLimits } from '../../policies/quotas';
 import { EvidenceCategory, type EvidenceActor } from '../evidence-chain';
 import { FailureType } from '../failures';
 import * as msg from '../run/messages';

@@ -8,7 +8,7 @@
 import { ApplicationFailure, allHandlersFinished, condition, log, makeContinueAsNewFunc, workflowInfo } from '@temporalio/workflow';
 import { verifyChain } from '../evidence-chain';
 import { FailureType } from '../failures';
-import type { governedRun } from './governed-run';
+import type { GovernedRunResult } from '../types';
 import type { GovernedRunState } from './state';
 import { CONTINUABLE_STATES, MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS, type RunSnapshot, continuedInputSchema, snapshotFits } from './snapshot';
 import { describeIssues, jsonBytes } from '../schemas';
@@ -75,5 +75,5 @@ export async function continueWhenReady(run: GovernedRunState, c: Continuation, 
   log.info('governed run continues as new', { workflowId: run.workflowId, historyLength: workflowInfo().historyLength, continuations: snapshot.continuations });
   // The memo goes along: clients find the run's request hash there (idempotent starts).
   const memo = workflowInfo().memo;
-  await makeContinueAsNewFunc<typeof governedRun>(memo ? { memo } : {})({ continued: snapshot });
+  await makeContinueAsNewFunc<(raw: unknown) => Promise<GovernedRunResult>>(memo ? { memo } : {})({ continued: snapshot });
 }

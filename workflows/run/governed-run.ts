@@ -25,7 +25,7 @@ import type { DispatchActivities } from '../../activities/runtimes/dispatch';
 import type { EvidenceEntry } from '../evidence-chain';
 import type { EvidenceActivities } from '../../activities/evidence/activity';
 import type { PolicyActivities } from '../../activities/policy/snapshot';
-import type { QuotaLimits } from '../../policies/schema';
+import type { QuotaLimits } from '../../policies/quotas';
 import { evaluatePolicy } from '../../policies/evaluate';
 import { IN_RUN_BUDGET, pumpEvents } from '../events/pump';
 import { EvidenceCategory, type EvidencePayloadRef, chunked, redactText, utf8Length } from '../evidence-chain';
