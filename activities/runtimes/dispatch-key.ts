@@ -28,7 +28,7 @@ export type AdapterRequest = DispatchRequest & {
   readonly idempotencyKey: string;
 };
 
-/** Longest dispatch key accepted: a workflow id (bounded at 1000 by the client) and a 64-hex hash. */
+/** Longest dispatch key accepted: generous over a workflow id (Temporal caps ids at 1000 bytes), `/` and a 64-hex hash. */
 const MAX_DISPATCH_KEY = 2048;
 
 /**
