@@ -8,7 +8,7 @@ import { createActivepiecesRuntime } from '../activities/runtimes/activepieces';
 import { ActivepiecesFake } from './fakes/activepieces-server';
 import { HttpFake } from './fakes/http-fake';
 import { typeOf, until } from './support/failures';
-import { type TestCallOptions, testCall } from './support/runtime-call';
+import { TEST_DISPATCH_KEY, type TestCallOptions, testCall } from './support/runtime-call';
 
 describe('activepieces runtime', function () {
   let ap: ActivepiecesFake;
@@ -40,7 +40,7 @@ describe('activepieces runtime', function () {
     const sent = ap.webhookCalls()[0];
     assert.equal(sent.path, '/api/v1/webhooks/f1/sync');
     assert.equal(sent.headers['x-hook-auth'], 'hook-secret-1');
-    assert.deepEqual(sent.json, { amount: 5, portarium: { dispatchId: c.request.idempotencyKey, correlationId: 'corr-1', workspaceId: 'ws1' } });
+    assert.deepEqual(sent.json, { amount: 5, portarium: { dispatchId: c.dispatchId, correlationId: 'corr-1', workspaceId: 'ws1' } });
   });
 
   it('sync: a redirect response is a result, not followed; draft flows use the draft route', async function () {
@@ -117,6 +117,21 @@ describe('activepieces runtime', function () {
     const out = await runtime.execute(call({ mode: 'async', attempt: 2, previous: { remoteId: id } }));
     assert.equal((out.output as { flowRunId: string }).flowRunId, id);
     assert.equal(ap.webhookCalls().length, 1);
+  });
+
+  it('a retry finds the run an older worker triggered with the raw dispatch key in the body, and only that run', async function () {
+    // Context: workers before the dispatch id was unified sent the raw dispatch key as
+    // `portarium.dispatchId`; a retry on a newer worker must still find that run, not resend.
+    ap.flow('f1', { polls: 1 });
+    const sentAt = new Date().toISOString();
+    const trigger = (dispatchId: string) =>
+      fetch(`${ap.url}/api/v1/webhooks/f1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ amount: 5, portarium: { dispatchId, correlationId: 'corr-1', workspaceId: 'ws1' } }) });
+    assert.equal((await trigger(`ws1:other/${'b'.repeat(64)}`)).status, 200, "another dispatch's run, also in the old form");
+    assert.equal((await trigger(TEST_DISPATCH_KEY)).status, 200);
+    const ours = ap.executions('f1')[1].id;
+    const out = await runtime.execute(call({ mode: 'async', attempt: 2, previous: { stage: 'sent', sentAt } }));
+    assert.equal((out.output as { flowRunId: string }).flowRunId, ours);
+    assert.equal(ap.webhookCalls().length, 2, 'not sent again');
   });
 
   it('a retry after an attempt that may have sent never resends blindly', async function () {

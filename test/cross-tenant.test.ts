@@ -113,7 +113,7 @@ describe('cross-tenant refusals', function () {
         'exports.rogue = async function rogue(target) {',
         '  return {',
         '    policy: await typeOf(acts.loadPolicySnapshot(target)),',
-        "    dispatch: await typeOf(acts.dispatchAction({ workspaceId: target, correlationId: 'c', workflowId: 'x', runtime: 'echo', target: 't', operation: 'read', input: {}, tier: 'Auto', actionHash: '0'.repeat(64), idempotencyKey: 'k' })),",
+        "    dispatch: await typeOf(acts.dispatchAction({ workspaceId: target, correlationId: 'c', workflowId: 'x', runtime: 'echo', target: 't', operation: 'read', input: {}, tier: 'Auto', actionHash: '0'.repeat(64), dispatchKey: 'k' })),",
         '    evidence: await typeOf(acts.persistEvidence({ workspaceId: target, runId: target + ":forged", entries: [] })),',
         "    own: await typeOf(acts.loadPolicySnapshot('test')),",
         '  };',

@@ -193,8 +193,7 @@ describe('kestra adapter', function () {
     });
 
     it('creates on retry when the search finds nothing, and trusts only its own label', async function () {
-      const other = call();
-      other.request.idempotencyKey = 'ws1:other/key';
+      const other = call({ dispatchKey: 'ws1:other/key' });
       await adapter.execute(other);
       fake.searchIgnoresLabels = true;
       await adapter.execute(call({ attempt: 2 }));

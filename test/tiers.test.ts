@@ -152,7 +152,7 @@ describe('tiers', function () {
     });
   });
 
-  it('a retryable runtime failure is retried with the same idempotency key, then succeeds', async function () {
+  it('a retryable runtime failure is retried with the same dispatch key, then succeeds', async function () {
     this.timeout(30_000);
     await withWorker(opts(), async (h) => {
       const run = await h.start('read', { input: { failAttempts: 2 } });

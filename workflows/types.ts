@@ -99,6 +99,10 @@ export interface GovernedRunInput {
   correlationId: string;
   requestedBy: Principal;
   action: GovernedAction;
+  /**
+   * The client's key for this request: the workflow id is `<workspaceId>:<idempotencyKey>`, so a repeated
+   * start finds the run. Not the per-action `DispatchRequest.dispatchKey`.
+   */
   idempotencyKey: string;
   reason: string;
   /** Only a stricter tier than policy decides has effect; a weaker one is ignored and recorded. */
@@ -413,8 +417,13 @@ export interface DispatchRequest {
   /** The tier policy gave the run; adapters refuse agent tools that need a stricter one. */
   tier?: Tier;
   actionHash: string;
-  /** Derived from the run and the action hash, so a retried dispatch is recognised by the runtime. */
-  idempotencyKey: string;
+  /**
+   * `<workflowId>/<actionHash>`: names this one action, so every attempt of its dispatch is recognised
+   * as the same (runtimes see the dispatch id derived from it). Not the client's `idempotencyKey`,
+   * which names the run. Workers before the rename recorded it as `idempotencyKey`; the dispatch
+   * activity still accepts that name.
+   */
+  dispatchKey: string;
 }
 
 export interface DispatchResult {

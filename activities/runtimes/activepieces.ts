@@ -1,7 +1,8 @@
 /**
  * The Activepieces runtime (wire contract: shared/reference/runtime-contracts.md, "1. Activepieces").
  * `target` is the flow id; `input` is the webhook's JSON body, to which a `portarium` object with the
- * dispatch id is added so the run can be found later.
+ * dispatch id (`call.dispatchId`, the same 32 hex as the `x-portarium-dispatch-id` header) is added so
+ * the run can be found later.
  *
  * - sync mode posts to `/api/v1/webhooks/{flow}/sync`: the flow's Return Response is the result.
  * - async mode posts to the async webhook, finds the flow run by dispatch id through the flow-runs API
@@ -50,6 +51,12 @@ interface Ctx {
   flowId: string;
   secret: ApSecret;
   dispatchId: string;
+  /**
+   * Values of `portarium.dispatchId` that mark this dispatch in a trigger body: the dispatch id, and the
+   * raw dispatch key that workers before the dispatch id was unified sent there (a retry here may
+   * have to find a run such a worker triggered).
+   */
+  marks: ReadonlySet<string>;
 }
 
 /** What a retry reads back from the last heartbeat of an earlier attempt. */
@@ -109,7 +116,7 @@ async function getRun(ctx: Ctx, id: string, signal?: AbortSignal): Promise<FlowR
   return run.data;
 }
 
-/** The flow run whose trigger body carries our dispatch id, among runs of the flow created since `since`. */
+/** The flow run whose trigger body carries our dispatch id (or its legacy form), among runs of the flow created since `since`. */
 async function findRun(ctx: Ctx, since: Date): Promise<FlowRun | undefined> {
   const q = new URLSearchParams({ projectId: ctx.conn.projectId!, flowId: ctx.flowId, createdAfter: new Date(since.getTime() - 5_000).toISOString(), limit: '50' });
   const res = await api(ctx, `/flow-runs?${q}`, ctx.call.signal);
@@ -118,7 +125,8 @@ async function findRun(ctx: Ctx, since: Date): Promise<FlowRun | undefined> {
   for (const { id } of page.data.data) {
     const run = await getRun(ctx, id, ctx.call.signal);
     const trigger = run?.steps?.trigger as { output?: { body?: { portarium?: { dispatchId?: unknown } } } } | undefined;
-    if (trigger?.output?.body?.portarium?.dispatchId === ctx.dispatchId) return run;
+    const mark = trigger?.output?.body?.portarium?.dispatchId;
+    if (typeof mark === 'string' && ctx.marks.has(mark)) return run;
   }
   return undefined;
 }
@@ -247,7 +255,8 @@ export function createActivepiecesRuntime(): RuntimeAdapter {
       const conn = call.connections.activepieces;
       if (!conn) throw refusal(FailureType.RuntimeNotConfigured, `workspace ${call.request.workspaceId} has no activepieces connection in its policy file`);
       const sync = (conn.flowModes?.[flowId] ?? conn.mode) === 'sync';
-      const ctx: Ctx = { call, conn, flowId, secret: await secretOf(call, sync), dispatchId: call.request.idempotencyKey };
+      const marks = new Set([call.dispatchId, call.request.dispatchKey]);
+      const ctx: Ctx = { call, conn, flowId, secret: await secretOf(call, sync), dispatchId: call.dispatchId, marks };
       if (!sync && !canLookUp(ctx)) throw refusal(FailureType.RuntimeNotConfigured, `activepieces: async mode for flow ${flowId} needs projectId in the connection and apiKey in the secret`);
       return call.attempt > 1 || call.previous ? retry(ctx, sync) : send(ctx, sync);
     },

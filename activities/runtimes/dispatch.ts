@@ -4,7 +4,6 @@
  * what comes back before it enters workflow history: secret values scrubbed, secret-looking fields
  * redacted, large outputs moved to the payload store by reference.
  */
-import { createHash } from 'node:crypto';
 import { ownValue } from '../../policies/own';
 import * as otel from '@opentelemetry/api';
 import { Context } from '@temporalio/activity';
@@ -19,6 +18,7 @@ import type { DispatchRequest, DispatchResult, EvidenceReceipt, JsonValue } from
 import { createGuardedHttp } from '../http/client';
 import type { PayloadRef, PayloadStore } from '../payload-store';
 import type { RuntimeAdapter } from './port';
+import { type AdapterRequest, type LegacyDispatchRequest, adapterRequestOf, dispatchIdOf, fallbackSpanIdOf } from './dispatch-key';
 import { type PersistEvidenceRequest, appendEvidence } from '../evidence/activity';
 import type { EvidenceSink } from '../evidence/sink';
 import { SecretScrubber, maskCredentialText, redactCredentialFields } from '../secrets/scrubber';
@@ -108,13 +108,12 @@ function checkOutput(runtime: string, output: unknown): void {
  * continues the active span (the RunActivity span, so the runtime joins the run's trace); with no
  * active span it falls back to one deterministic trace id per run and a span id per dispatch.
  */
-export function correlationHeaders(req: DispatchRequest, active: otel.Span | undefined = otel.trace.getActiveSpan()): Record<string, string> {
-  const dispatchId = createHash('sha256').update(req.idempotencyKey).digest('hex');
+export function correlationHeaders(req: DispatchRequest, dispatchId: string, active: otel.Span | undefined = otel.trace.getActiveSpan()): Record<string, string> {
   return {
     'x-portarium-workspace': req.workspaceId,
     'x-portarium-correlation-id': encodeURIComponent(req.correlationId),
-    'x-portarium-dispatch-id': dispatchId.slice(0, 32),
-    traceparent: runTraceparent(req.workflowId, dispatchId.slice(32, 48), active),
+    'x-portarium-dispatch-id': dispatchId,
+    traceparent: runTraceparent(req.workflowId, fallbackSpanIdOf(req.dispatchKey), active),
   };
 }
 
@@ -150,13 +149,18 @@ export function createDispatchActivities(deps: DispatchDeps) {
   const byName = new Map(deps.runtimes.map((r) => [r.name, r]));
   return {
     /**
-     * Execute one approved action on its runtime. Retries reuse `idempotencyKey`. With `evidence`, the
+     * Execute one approved action on its runtime. Retries reuse `dispatchKey`. With `evidence`, the
      * run's entries are stored first, in the same attempt (idempotently: a retry finds them held); a
      * sink that does not take them fails the attempt with an Evidence* type before anything is sent,
      * and the workflow waits for the sink itself.
+     *
+     * `request` may be a legacy one (the dispatch key named `idempotencyKey`): activity tasks recorded
+     * by older workers are still retried here. It is normalised before anything else.
      */
-    async dispatchAction(req: DispatchRequest, evidence?: Omit<PersistEvidenceRequest, 'workspaceId' | 'runId'>): Promise<DispatchResult> {
+    async dispatchAction(request: DispatchRequest | LegacyDispatchRequest, evidence?: Omit<PersistEvidenceRequest, 'workspaceId' | 'runId'>): Promise<DispatchResult> {
       const ctx = Context.current();
+      const req: AdapterRequest = adapterRequestOf(request);
+      const dispatchId = dispatchIdOf(req.dispatchKey);
       let receipt: EvidenceReceipt | undefined;
       if (evidence) receipt = await storeBeforeDispatch(deps.evidence, { ...evidence, workspaceId: req.workspaceId, runId: req.workflowId }, ctx);
       const adapter = byName.get(req.runtime);
@@ -173,12 +177,13 @@ export function createDispatchActivities(deps: DispatchDeps) {
       try {
         raw = await adapter.execute({
           request: req,
+          dispatchId,
           attempt: ctx.info.attempt,
           signal: ctx.cancellationSignal,
           heartbeat: (d) => ctx.heartbeat(d),
           previous: ctx.info.heartbeatDetails,
           connections: ws.connections,
-          http: createGuardedHttp({ workspaceId: req.workspaceId, runtime: req.runtime, rule: ownValue(ws.egress, req.runtime), headers: correlationHeaders(req) }),
+          http: createGuardedHttp({ workspaceId: req.workspaceId, runtime: req.runtime, rule: ownValue(ws.egress, req.runtime), headers: correlationHeaders(req, dispatchId) }),
           secrets: async () => scrub.remember(await deps.secrets.read(req.workspaceId, req.runtime)),
           registerSecret: (value) => scrub.add(value),
         });

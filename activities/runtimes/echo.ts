@@ -1,7 +1,7 @@
 /**
- * The built-in `echo` runtime: returns the action's input, applied at most once per idempotency key.
+ * The built-in `echo` runtime: returns the action's input, applied at most once per dispatch key.
  * It stands in for a real runtime in the demo and tests, with the same obligations: honour the
- * idempotency key, heartbeat while busy, stop on cancel, and fail with typed failures.
+ * dispatch key, heartbeat while busy, stop on cancel, and fail with typed failures.
  *
  * Control fields in `action.input` (all optional):
  * - `delayMs` (0..600000): work this long before applying, heartbeating, cancellable.
@@ -17,8 +17,8 @@ import type { RuntimeAdapter, RuntimeCall, RuntimeOutcome } from './port';
 
 /** Where echo records what it applied; tests count applications here. */
 export interface EchoLedger {
-  /** Note a call; returns true if this key was applied now, false if it had been applied before. */
-  apply(idempotencyKey: string, record: { workflowId: string; attempt: number }): Promise<boolean>;
+  /** Note a call; returns true if this dispatch key was applied now, false if it had been applied before. */
+  apply(dispatchKey: string, record: { workflowId: string; attempt: number }): Promise<boolean>;
   /** How many distinct keys were applied, and how many calls were made. */
   counts(): Promise<{ applied: number; calls: number }>;
 }
@@ -76,7 +76,7 @@ export function createEchoRuntime(ledger: EchoLedger = new MemoryEchoLedger()): 
   return {
     name: 'echo',
     async execute(call: RuntimeCall): Promise<RuntimeOutcome> {
-      const { input, idempotencyKey, workflowId } = call.request;
+      const { input, dispatchKey, workflowId } = call.request;
       const delayMs = typeof input.delayMs === 'number' ? input.delayMs : 0;
       if (delayMs < 0 || delayMs > 600_000) throw runtimeRejected('echo: delayMs must be within 0..600000');
       if (input.fail === 'rejected') throw runtimeRejected('echo: asked to reject');
@@ -85,9 +85,10 @@ export function createEchoRuntime(ledger: EchoLedger = new MemoryEchoLedger()): 
         throw runtimeUnavailable(`echo: attempt ${call.attempt} fails as asked`);
       }
       if (delayMs) await busyWait(call, delayMs);
-      const firstApplication = await ledger.apply(idempotencyKey, { workflowId, attempt: call.attempt });
+      const firstApplication = await ledger.apply(dispatchKey, { workflowId, attempt: call.attempt });
       const output: JsonValue = { echoed: input, firstApplication };
-      return { output, externalRef: `echo:${sha256Hex(idempotencyKey).slice(0, 16)}` };
+      // The first 16 hex of the dispatch id: the reference echo has always given (a prefix of the same hash).
+      return { output, externalRef: `echo:${call.dispatchId.slice(0, 16)}` };
     },
   };
 }

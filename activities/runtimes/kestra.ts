@@ -3,11 +3,10 @@
  * flow's inputs), polls it to a terminal state and returns its outputs (wire contract:
  * shared/reference/runtime-contracts.md, "3. Kestra").
  *
- * Kestra has no idempotency key. Every execution is labelled with a hash of the dispatch's idempotency
- * key, and a retry that has no heartbeated execution id looks that label up before it creates anything.
+ * Kestra has no idempotency key. Every execution is labelled with the dispatch id (`call.dispatchId`),
+ * and a retry that has no heartbeated execution id looks that label up before it creates anything.
  * `wait=true` is never used: it can hold a connection for up to an hour.
  */
-import { createHash } from 'node:crypto';
 import type { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import type { KestraConnection } from '../../policies/connections';
@@ -77,7 +76,7 @@ interface Ctx {
   /** `namespace/flowId`, for messages. */
   ref: string;
   authorization: string;
-  /** First 32 hex of sha256(idempotencyKey): the value of the dispatch label. */
+  /** The dispatch id (`call.dispatchId`): the value of the dispatch label. */
   dispatchHex: string;
 }
 
@@ -250,9 +249,8 @@ function outcomeOf(ctx: Ctx, e: Execution, url: string | undefined): RuntimeOutc
 
 function contextOf(call: RuntimeCall, conn: KestraConnection, target: { namespace: string; flowId: string }, authorization: string): Ctx {
   const { namespace, flowId } = target;
-  const dispatchHex = createHash('sha256').update(call.request.idempotencyKey).digest('hex').slice(0, 32);
   const base = conn.tenant ? `${conn.baseUrl}/api/v1/${conn.tenant}` : `${conn.baseUrl}/api/v1`;
-  return { call, conn, base, namespace, flowId, ref: `${namespace}/${flowId}`, authorization, dispatchHex };
+  return { call, conn, base, namespace, flowId, ref: `${namespace}/${flowId}`, authorization, dispatchHex: call.dispatchId };
 }
 
 /** The `kestra` runtime adapter. */

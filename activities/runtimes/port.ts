@@ -7,13 +7,22 @@
  * aborts. Adapters reach the network only through `call.http`.
  */
 import type { Connections } from '../../policies/connections';
-import type { DispatchRequest, JsonValue } from '../../workflows/types';
+import type { JsonValue } from '../../workflows/types';
 import type { HttpClient } from '../http/client';
 import type { Secret } from '../secrets/port';
+import type { AdapterRequest } from './dispatch-key';
+
+export type { AdapterRequest } from './dispatch-key';
 
 export interface RuntimeCall {
-  request: DispatchRequest;
-  /** 1 on the first try; retries of the same dispatch carry the same idempotency key. */
+  /** The action to perform; `request.dispatchKey` is the same on every attempt of this dispatch. */
+  request: AdapterRequest;
+  /**
+   * The dispatch id of `request.dispatchKey` (`dispatchIdOf` in `./dispatch-key`): the one value an
+   * adapter sends to its runtime to mark this dispatch, so a retry or an operator can find it.
+   */
+  dispatchId: string;
+  /** 1 on the first try; retries of the same dispatch carry the same dispatch key and dispatch id. */
   attempt: number;
   /** Aborts when the run is cancelled or the activity times out. */
   signal: AbortSignal;

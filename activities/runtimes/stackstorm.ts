@@ -7,7 +7,6 @@
  * only safe ways on are the heartbeated execution id or `RuntimeOutcomeUnknown`. The dispatch ids go in
  * the `st2-context` header so an operator can find the execution by hand.
  */
-import { createHash } from 'node:crypto';
 import type { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import type { StackStormConnection } from '../../policies/connections';
@@ -198,8 +197,7 @@ function refuseBlindResend(call: RuntimeCall, action: string): void {
 
 async function create(ctx: Ctx): Promise<string> {
   const { call } = ctx;
-  const dispatchId = createHash('sha256').update(call.request.idempotencyKey).digest('hex').slice(0, 32);
-  const context = { portarium: { dispatchId, workspaceId: call.request.workspaceId, correlationId: call.request.correlationId } };
+  const context = { portarium: { dispatchId: call.dispatchId, workspaceId: call.request.workspaceId, correlationId: call.request.correlationId } };
   // No abort signal: a create cut off midway could leave an execution nobody cancels. Once it answers,
   // the poll loop sees the cancel and cancels what was created.
   const r = await send(ctx, { method: 'POST', url: `${ctx.conn.baseUrl}/v1/executions`, headers: { 'st2-context': JSON.stringify(context) }, json: { action: ctx.action, parameters: call.request.input } }).catch((err: unknown) => {

@@ -4,6 +4,7 @@
  * an abort controller for cancellation.
  */
 import { createGuardedHttp } from '../../activities/http/client';
+import { adapterRequestOf, dispatchIdOf } from '../../activities/runtimes/dispatch-key';
 import type { RuntimeCall } from '../../activities/runtimes/port';
 import type { Secret } from '../../activities/secrets/port';
 import { Connections } from '../../policies/connections';
@@ -30,13 +31,18 @@ export interface TestCallOptions {
   previous?: unknown;
   /** @default ['127.0.0.1:*'] */
   hosts?: string[];
+  /** @default `ws1:key-1/aaa…a` (the run `ws1:key-1`, action hash 64 × `a`) */
+  dispatchKey?: string;
 }
+
+/** The dispatch key of every test call unless one is given. */
+export const TEST_DISPATCH_KEY = `ws1:key-1/${'a'.repeat(64)}`;
 
 export function testCall(o: TestCallOptions): TestCall {
   const controller = new AbortController();
   const heartbeats: unknown[] = [];
   const registered: string[] = [];
-  const request: DispatchRequest = {
+  const request = adapterRequestOf({
     workspaceId: 'ws1',
     correlationId: 'corr-1',
     workflowId: 'ws1:key-1',
@@ -47,10 +53,11 @@ export function testCall(o: TestCallOptions): TestCall {
     tools: o.tools,
     tier: o.tier ?? 'HumanApprove',
     actionHash: 'a'.repeat(64),
-    idempotencyKey: `ws1:key-1/${'a'.repeat(64)}`,
-  };
+    dispatchKey: o.dispatchKey ?? TEST_DISPATCH_KEY,
+  });
   return {
     request,
+    dispatchId: dispatchIdOf(request.dispatchKey),
     attempt: o.attempt ?? 1,
     signal: controller.signal,
     controller,

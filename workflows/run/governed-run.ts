@@ -675,7 +675,7 @@ function dispatchRequest(run: GovernedRunState): DispatchRequest {
     ...run.action,
     tier: run.tier,
     actionHash: run.actionHash,
-    idempotencyKey: `${run.workflowId}/${run.actionHash}`,
+    dispatchKey: `${run.workflowId}/${run.actionHash}`,
   };
 }
 
