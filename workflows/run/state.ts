@@ -2,7 +2,8 @@
  * Everything one governed run knows and decides, as one object: the action and its hash, the policy
  * decision, approvals, refusals, deadlines and the evidence chain. Pure: the workflow passes time in
  * and turns verdicts into Temporal failures. Handlers call the `apply*` methods; the main loop reads
- * the flags they set.
+ * the flags they set and moves the run through named steps (`openApprovalRound`, `escalate`,
+ * `acceptReceipt`, `end`, ...). Fields are private behind getters: every change goes through a method.
  */
 import type { PolicyDecision } from '../../policies/evaluate';
 import { ownValue } from '../../policies/own';
