@@ -84,7 +84,7 @@ export function wireQuotaHandlers(run: GovernedRunState, now: () => Date): void 
       if (forged) return forged;
       const lease = run.quota!;
       if (!lease.noteQueued(n.value, run.input.workspaceId, run.action.runtime)) return undefined;
-      run.deadlines = n.value.freesAt ? { quotaFreesAt: n.value.freesAt } : {};
+      run.quotaQueued(n.value.freesAt);
       const { position, limit, inUse, max } = n.value;
       run.record(EvidenceCategory.System, 'QuotaQueued', SYSTEM, lease.waitingFor!, now(), {
         coordinator: lease.coordinator, leaseId: lease.leaseId, position, limit, inUse, max, freesAt: n.value.freesAt ?? null,
@@ -146,16 +146,15 @@ export async function acquireQuota(run: GovernedRunState, limits: QuotaLimits, s
     lease = new QuotaLease(coordinator, base, limits);
     request = { schemaVersion: 1, leaseId: lease.leaseId, runId: run.workflowId, runExecutionId: workflowInfo().runId, limits: { ...limits } };
   }
-  run.quota = lease;
+  run.askForQuota(lease);
   const askedAt = now();
-  run.deadlines = {};
   steps.enter(RunState.AwaitingQuota, `asking ${lease.coordinator} for a lease (${describeLimits(limits)})`);
   try {
     for (;;) {
       await requestQuotaLease({ workspaceId, runtime, request });
       if (await condition(() => lease.granted || !!run.cancel, REASK_MS)) break;
     }
-    run.wakeups++;
+    run.wake();
   } catch (err) {
     if (isCancellation(err)) await releaseQuota(run, 'withdrawn');
     throw err;
@@ -167,7 +166,7 @@ export async function acquireQuota(run: GovernedRunState, limits: QuotaLimits, s
   run.record(EvidenceCategory.System, 'QuotaGranted', SYSTEM, `lease granted by ${lease.coordinator}`, now(), {
     coordinator: lease.coordinator, leaseId: lease.leaseId, grantedAt: lease.grantedAt!, waitedMs: now().getTime() - askedAt.getTime(),
   });
-  run.deadlines = {};
+  run.clearDeadlines();
   return 'granted';
 }
 

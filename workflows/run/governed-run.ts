@@ -28,7 +28,7 @@ import type { PolicyActivities } from '../../activities/policy/snapshot';
 import type { QuotaLimits } from '../../policies/quotas';
 import { evaluatePolicy } from '../../policies/evaluate';
 import { IN_RUN_BUDGET, pumpEvents } from '../events/pump';
-import { EvidenceCategory, type EvidencePayloadRef, chunked, redactText, utf8Length } from '../evidence-chain';
+import { type EvidencePayloadRef, chunked, redactText, utf8Length } from '../evidence-chain';
 import { canonicalJson } from '../hashing';
 import { FailureType, NON_RETRYABLE_DISPATCH_FAILURES, refusal } from '../failures';
 import * as msg from './messages';
@@ -139,7 +139,6 @@ const DECIDE_REPLY_WAIT_MS = 10_000;
 const now = () => new Date();
 /** Time left until `iso`; at least 1 ms, since a zero timeout is not a timer. */
 const msUntil = (iso: string | undefined) => (iso ? Math.max(1, Date.parse(iso) - Date.now()) : undefined);
-const isoAfter = (from: Date, ms: number) => new Date(from.getTime() + ms).toISOString();
 
 export async function governedRun(rawInput: unknown): Promise<GovernedRunResult> {
   // Decided first: runs from before them keep ids as sent (their stored evidence hashes them so).
@@ -148,8 +147,7 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
   // A continued execution goes on from its predecessor's state: no new request, no policy load.
   if (isContinuedInput(rawInput)) {
     const carried = continuedSnapshot(rawInput, workflowInfo().workflowId);
-    const continued = new GovernedRunState(carried.input, workflowInfo().workflowId, now(), carried.firstExecutionRunId, carried);
-    continued.lean = lean;
+    const continued = new GovernedRunState(carried.input, workflowInfo().workflowId, now(), carried.firstExecutionRunId, carried, lean);
     return runGoverned(continued, true, { normalizeIds: true });
   }
   const ids: IdOptions = { normalizeIds: hostileInput };
@@ -168,8 +166,7 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
     log.warn('governed run refused: workspace crossing', { workflowId: workflowInfo().workflowId, reason: crossing });
     throw ApplicationFailure.create({ type: FailureType.WorkspaceMismatch, message: crossing, nonRetryable: true });
   }
-  const run = new GovernedRunState(parsed.value, workflowInfo().workflowId, now(), hostileInput ? workflowInfo().firstExecutionRunId : undefined);
-  run.lean = lean;
+  const run = new GovernedRunState(parsed.value, workflowInfo().workflowId, now(), hostileInput ? workflowInfo().firstExecutionRunId : undefined, undefined, lean);
   return runGoverned(run, false, ids);
 }
 
@@ -220,7 +217,7 @@ function startEvents(run: GovernedRunState, publishes: boolean, resumed: boolean
 async function settleEvents(run: GovernedRunState): Promise<void> {
   flushState(run);
   if (!run.outbox.publishing) return;
-  run.eventsClosing = true;
+  run.closeEvents();
   if (await condition(() => run.outbox.idle, EVENTS_GRACE_MS)) return;
   const workflowId = `${run.workflowId}/events`;
   const events = run.outbox.drain();
@@ -255,10 +252,10 @@ async function storeEvidence(run: GovernedRunState): Promise<void> {
     } catch (err) {
       const type = failureOf(err).type;
       if (type === FailureType.EvidenceExecutionMoved && stored) {
-        run.evidenceStored = undefined;
+        run.forgetReceipt();
         continue;
       }
-      if (type === FailureType.EvidenceConflict) run.evidenceRefused = true;
+      if (type === FailureType.EvidenceConflict) run.refuseEvidence();
       throw err;
     }
     acceptReceipt(run, receipt);
@@ -274,20 +271,9 @@ function nextEvidenceBatch(run: GovernedRunState): { execution?: string; entries
   return { execution, entries };
 }
 
-/**
- * Take the sink's receipt as what is stored. A receipt that did not decode (or is not one) proves
- * nothing was stored; one that names another head than ours means the sink holds a different chain.
- */
+/** Take the sink's receipt as what is stored (`GovernedRunState.acceptReceipt`), or fail with why not. */
 function acceptReceipt(run: GovernedRunState, receipt: EvidenceReceipt | undefined): void {
-  if (typeof receipt?.count !== 'number' || !Number.isInteger(receipt.count) || typeof receipt.head !== 'string') {
-    throw refusal(FailureType.EvidenceUnavailable, 'the evidence sink answered with something that is not a receipt');
-  }
-  const ours = run.chain.entries[receipt.count - 1]?.hash;
-  if (receipt.count < (run.evidenceStored?.count ?? 0) || receipt.count > run.chain.entries.length || ours !== receipt.head) {
-    run.evidenceRefused = true;
-    throw refusal(FailureType.EvidenceConflict, `the evidence sink holds another chain for this run (count ${receipt.count}, head ${receipt.head})`);
-  }
-  run.evidenceStored = receipt;
+  throwIfRefused(run.acceptReceipt(receipt));
 }
 
 /**
@@ -472,7 +458,7 @@ async function govern(run: GovernedRunState, dispatchHolder: { scope?: Cancellat
   const snapshot = run.policySnapshot ?? (has(run, POLICY_ACTIVITY_PATCH)
     ? await loadPolicySnapshot(run.input.workspaceId)
     : await loadPolicySnapshotLocally(run.input.workspaceId));
-  run.policySnapshot = snapshot;
+  run.usePolicySnapshot(snapshot);
   startEvents(run, snapshot.publishesEvents === true, resumed);
   // Waits that a continued run resumes skip their entry (deadlines and transition are carried).
   let resume = resumed;
@@ -490,7 +476,6 @@ async function govern(run: GovernedRunState, dispatchHolder: { scope?: Cancellat
       run.applyPolicy(decision, now());
       if (decision.effect === 'Deny') return finish(run, RunState.Denied, decision.reasons.join('; '));
       if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
-      run.amended = false;
     }
     let outcome: 'dispatch' | 'amended' | GovernedRunResult;
     for (;;) {
@@ -509,11 +494,11 @@ async function govern(run: GovernedRunState, dispatchHolder: { scope?: Cancellat
       }
       resume = false;
       if (outcome !== 'dispatch') break;
-      run.dispatchPending = true;
+      run.dispatchDecided();
       const done = await dispatch(run, (dispatchHolder.scope = new CancellationScope()), quotaFor(snapshot.quotas, run.action.runtime));
       // Approvals went stale while the run waited for quota or the evidence sink: wait for them again.
       if (done !== 'stale') return done;
-      run.dispatchPending = false;
+      run.dispatchWentStale();
     }
     if (outcome !== 'amended') return outcome;
   }
@@ -543,7 +528,7 @@ async function waitFor({ run, c }: Waiting, fn: () => boolean, timeoutMs: number
       await continueWhenReady(run, c, fn, until);
       if (!fn() && Date.now() < until) continue;
     }
-    run.wakeups++;
+    run.wake();
     return fn();
   }
 }
@@ -551,7 +536,7 @@ async function waitFor({ run, c }: Waiting, fn: () => boolean, timeoutMs: number
 async function vetoWindow(w: Waiting): Promise<'dispatch' | GovernedRunResult> {
   const { run } = w;
   if (!w.resume()) {
-    run.deadlines = { vetoEndsAt: isoAfter(now(), run.policy!.vetoWindowMs) };
+    run.openVetoWindow(now());
     enter(run, RunState.VetoWindow, `plan announced; veto window until ${run.deadlines.vetoEndsAt}`);
   }
   await waitFor(w, () => run.released || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.vetoEndsAt)!, timerSummary('veto window', run.deadlines.vetoEndsAt));
@@ -562,10 +547,7 @@ async function vetoWindow(w: Waiting): Promise<'dispatch' | GovernedRunResult> {
 
 async function awaitApprovals(w: Waiting): Promise<'dispatch' | 'amended' | GovernedRunResult> {
   const { run } = w;
-  const policy = run.policy!;
-  const start = run.roundStartedAt;
-  const escalateAt = (i: number) => (i < policy.escalation.length ? isoAfter(start, policy.escalation[i].afterMs) : undefined);
-  run.deadlines = { expiresAt: isoAfter(start, policy.expiresAfterMs), escalatesAt: escalateAt(run.escalationStepsDone) };
+  run.openApprovalRound();
   if (w.resume() && run.state === RunState.ChangesRequested) return awaitAmendment(w);
   if (!w.resume()) enter(run, RunState.AwaitingApproval, `waiting for ${run.approvalsNeeded(now())} approval(s) from [${run.eligibleRoles.join(', ')}]`);
   for (;;) {
@@ -580,12 +562,8 @@ async function awaitApprovals(w: Waiting): Promise<'dispatch' | 'amended' | Gove
     // Freshness is judged at dispatch time: stale approvals are voided and must be renewed.
     if (run.quorumMetAt(now()) && (!run.voidStaleApprovals(now()) || run.quorumMetAt(now()))) return 'dispatch';
     if (Date.now() >= Date.parse(run.deadlines.expiresAt!)) return finish(run, RunState.Expired, 'no quorum before the deadline');
-    if (run.deadlines.escalatesAt && Date.now() >= Date.parse(run.deadlines.escalatesAt)) {
-      const step = policy.escalation[run.escalationStepsDone++];
-      run.escalationRoles.push(...step.addRoles.filter((r) => !run.eligibleRoles.includes(r)));
-      run.deadlines = { ...run.deadlines, escalatesAt: escalateAt(run.escalationStepsDone) };
-      run.record(EvidenceCategory.Approval, 'Escalated', { kind: 'System', id: 'portarium' },
-        `escalated: [${step.addRoles.join(', ')}] may now approve`, now(), { addRoles: step.addRoles, step: run.escalationStepsDone });
+    if (run.escalationDue(now())) {
+      const step = run.escalate(now());
       log.warn('governed run escalated', { workflowId: run.workflowId, addRoles: step.addRoles });
       // The approval inbox of the added roles (`PortariumApproverRoles`): one more upsert, so asked.
       if (patched(ESCALATION_PUBLISH_PATCH)) publishState(run);
@@ -606,7 +584,7 @@ async function awaitAmendment(w: Waiting): Promise<'amended' | GovernedRunResult
 async function awaitManualCompletion(w: Waiting): Promise<GovernedRunResult> {
   const { run } = w;
   if (!w.resume()) {
-    run.deadlines = { expiresAt: isoAfter(now(), run.policy!.manualExpiresAfterMs) };
+    run.openManualWindow(now());
     enter(run, RunState.AwaitingManualCompletion, 'never dispatched by the system; waiting for manualCompletion');
   }
   await waitFor(w, () => !!run.manual || !!run.cancel, msUntil(run.deadlines.expiresAt)!, timerSummary('manual completion expiry', run.deadlines.expiresAt));
@@ -643,7 +621,7 @@ async function dispatchNow(run: GovernedRunState, scope: CancellationScope): Pro
   // Newer runs write evidence first and judge freshness after that wait, at the moment of dispatch.
   const rejudge = patched(HOSTILE_INPUT_PATCH);
   if (!rejudge) {
-    run.deadlines = {};
+    run.clearDeadlines();
     enter(run, RunState.Dispatching, `dispatching to ${run.action.runtime}`);
   }
   // Approvals and the decision are durable outside Temporal before anything acts.
@@ -655,7 +633,7 @@ async function dispatchNow(run: GovernedRunState, scope: CancellationScope): Pro
     // Freshness at the moment of dispatch: the quota and evidence waits may have outlived approvals.
     const stop = rejudged(run);
     if (stop) return stop;
-    run.deadlines = {};
+    run.clearDeadlines();
     enter(run, RunState.Dispatching, `dispatching to ${run.action.runtime}`);
   }
   try {
@@ -680,7 +658,7 @@ function dispatchRequest(run: GovernedRunState): DispatchRequest {
 }
 
 function succeeded(run: GovernedRunState, result: DispatchResult): GovernedRunResult {
-  run.output = result.output;
+  run.recordOutput(result.output);
   return finish(run, RunState.Succeeded, `${result.runtime} executed the action`, result.externalRef ? { externalRef: result.externalRef } : undefined, result.payloadRefs);
 }
 
@@ -688,7 +666,7 @@ function dispatchFailed(run: GovernedRunState, err: unknown): GovernedRunResult 
   if (isCancellation(err) && run.cancel) return finish(run, RunState.Cancelled, `dispatch cancelled: ${run.cancel.reason}`);
   if (isCancellation(err)) throw err;
   const cause = failureOf(err);
-  run.lastError = cause;
+  run.noteFailure(cause);
   finish(run, RunState.Failed, `${cause.type}: ${cause.message}`);
   throw ApplicationFailure.create({ type: cause.type, message: cause.message, nonRetryable: true });
 }
@@ -724,7 +702,7 @@ async function dispatchLean(run: GovernedRunState, scope: CancellationScope): Pr
     if (waited) return waited;
   }
   const decidedIn = run.state;
-  run.deadlines = {};
+  run.clearDeadlines();
   enter(run, RunState.Dispatching, `dispatching to ${run.action.runtime}`);
   for (;;) {
     try {
@@ -739,10 +717,10 @@ async function dispatchLean(run: GovernedRunState, scope: CancellationScope): Pr
     }
     // Nothing was sent: wait for the sink as long as it takes (decisions still count meanwhile, as in
     // the state the run was decided in), then judge again before sending.
-    run.heldFrom = decidedIn;
+    run.holdDecisionsIn(decidedIn);
     const waited = await storeThenRejudge(run);
     if (waited) return waited;
-    run.heldFrom = undefined;
+    run.endHold();
   }
 }
 
@@ -764,7 +742,7 @@ async function storeOrFail(run: GovernedRunState): Promise<void> {
   } catch (err) {
     if (isCancellation(err)) throw err;
     const cause = failureOf(err);
-    run.lastError = cause;
+    run.noteFailure(cause);
     finish(run, RunState.Failed, `evidence not stored, action not dispatched: ${cause.message}`);
     throw ApplicationFailure.create({ type: cause.type, message: cause.message, nonRetryable: true });
   }
@@ -794,7 +772,7 @@ function enter(run: GovernedRunState, state: RunState, summary: string): void {
 function publishState(run: GovernedRunState): void {
   showDetails(run);
   if (!run.lean) return upsertState(run);
-  run.publishQueued = true;
+  run.queuePublish();
 }
 
 /**
@@ -803,21 +781,18 @@ function publishState(run: GovernedRunState): void {
  * replay.
  */
 function showDetails(run: GovernedRunState): void {
-  if (run.detailsQueued) return;
-  run.detailsQueued = true;
+  if (!run.queueDetails()) return;
   // Built once per activation, however many messages it carried (a flood must not pay per message),
   // from a microtask: safe here because setting details issues no command.
   void Promise.resolve().then(() => {
-    run.detailsQueued = false;
+    run.detailsShown();
     setCurrentDetails(runDetails(run.workflowId, run.status(now())));
   });
 }
 
 /** Upsert the state a lean run published since it last waited. */
 function flushState(run: GovernedRunState): void {
-  if (!run.publishQueued) return;
-  run.publishQueued = false;
-  upsertState(run);
+  if (run.takePublish()) upsertState(run);
 }
 
 function upsertState(run: GovernedRunState): void {
@@ -832,9 +807,8 @@ function upsertState(run: GovernedRunState): void {
 }
 
 function finish(run: GovernedRunState, state: RunState, summary: string, data?: { externalRef: string }, payloadRefs?: EvidencePayloadRef[]): GovernedRunResult {
-  run.deadlines = {};
   observeTransition(run, state, now());
-  run.transition(state, now(), summary, data, payloadRefs);
+  run.end(state, now(), summary, data, payloadRefs);
   publishState(run);
   return {
     schemaVersion: 1,

@@ -2,7 +2,8 @@
  * Everything one governed run knows and decides, as one object: the action and its hash, the policy
  * decision, approvals, refusals, deadlines and the evidence chain. Pure: the workflow passes time in
  * and turns verdicts into Temporal failures. Handlers call the `apply*` methods; the main loop reads
- * the flags they set.
+ * the flags they set and moves the run through named steps (`openApprovalRound`, `escalate`,
+ * `acceptReceipt`, `end`, ...). Fields are private behind getters: every change goes through a method.
  */
 import type { PolicyDecision } from '../../policies/evaluate';
 import { ownValue } from '../../policies/own';
@@ -60,81 +61,108 @@ const ownList = (map: Readonly<Record<string, string[]>> | undefined, key: strin
 
 export type Verdict = { ok: true } | { ok: false; type: FailureType; message: string };
 
+const isoAfter = (from: Date, ms: number) => new Date(from.getTime() + ms).toISOString();
+
 const user = (id: string): EvidenceActor => ({ kind: 'User', id });
 const SYSTEM: EvidenceActor = { kind: 'System', id: 'portarium' };
 
 export class GovernedRunState {
-  state: RunState = RunState.Evaluating;
-  tier?: Tier;
-  action: GovernedAction;
-  actionHash: string;
-  policy?: PolicyDecision;
+  // Every field that changes is private and changed only by a method below; the workflow reads the
+  // getters. So each rule of the run (who may move it, to what, with which evidence) lives here.
+  private _state: RunState = RunState.Evaluating;
+  private _tier?: Tier;
+  private _action: GovernedAction;
+  private _actionHash: string;
+  private _policy?: PolicyDecision;
   readonly book: ApprovalBook;
   readonly chain: EvidenceChain;
   readonly refusals: RefusalRecord[] = [];
-  refusalsTotal = 0;
+  private _refusalsTotal = 0;
   /** Approvals accepted but not counted again (the approver already counted). */
-  repeatedApprovals = 0;
+  private _repeatedApprovals = 0;
   /** Refusals recorded as their own evidence entry so far. */
   private refusalEntries = 0;
   /** Refusals past MAX_REFUSAL_ENTRIES not yet summarised in evidence, by `via type`. */
   private unrecordedRefusals = new Map<string, number>();
-  deadlines: RunDeadlines = {};
+  private _deadlines: RunDeadlines = {};
   /** Start of the current approval round: the request, or the last amendment. */
-  roundStartedAt: Date;
-  escalationStepsDone = 0;
-  escalationRoles: string[] = [];
+  private _roundStartedAt: Date;
+  private _escalationStepsDone = 0;
+  private _escalationRoles: string[] = [];
   /** Duties each person has taken in this run, for the incompatible-duties check. */
   readonly duties = new Map<string, Set<Duty>>();
-  lastError?: { type: string; message: string };
-  output?: JsonValue;
+  private _lastError?: { type: string; message: string };
+  private _output?: JsonValue;
   /** What the evidence sink acknowledged last; entries past `count` are not stored yet. */
-  evidenceStored?: EvidenceReceipt;
+  private _evidenceStored?: EvidenceReceipt;
   /** The sink refused this run's entries (a fork): stop writing, fail the run. */
-  evidenceRefused = false;
+  private _evidenceRefused = false;
   /** Lifecycle CloudEvents for the workspace's subscribers, in order. */
   readonly outbox: RunOutbox;
   /** The policy snapshot the run was decided by (carried across continue-as-new, never loaded again). */
-  policySnapshot?: PolicySnapshot;
+  private _policySnapshot?: PolicySnapshot;
   /** Executions before this one in the continue-as-new chain. */
-  continuations = 0;
+  private _continuations = 0;
   /** What the sink acknowledged for an earlier execution of the chain (status shows it until this one writes). */
-  evidenceInherited?: EvidenceReceipt;
+  private _evidenceInherited?: EvidenceReceipt;
   /** The run has ended: the event pump stops once the outbox is empty. */
-  eventsClosing = false;
+  private _eventsClosing = false;
   /** The workspace quota lease of the dispatch, when a quota applies to its runtime. */
-  quota?: QuotaLease;
-  /**
-   * Started on the lean path (LEAN_RUN_PATCH in governed-run): one patch marker implies every earlier
-   * patch, the pre-dispatch evidence travels with the dispatch, and search attributes are upserted
-   * once before each wait of the main loop.
-   */
-  lean = false;
+  private _quota?: QuotaLease;
   /** The state changed since the last search-attribute upsert (lean runs upsert before the main loop waits). */
-  publishQueued = false;
+  private publishQueued = false;
   /** The Web UI's current details are rebuilt at the end of this activation (governed-run `showDetails`). */
-  detailsQueued = false;
+  private detailsQueued = false;
   /**
    * Lean runs, while Dispatching but nothing is sent yet (the sink did not take the pre-dispatch
    * evidence, the run waits for it): the state decisions are judged in, as before the dispatch.
    */
-  heldFrom?: RunState;
+  private _heldFrom?: RunState;
 
   // Set by handlers, read by the main loop.
-  rejectedBy?: string;
-  released = false;
-  changesRequestedBy?: string;
-  cancel?: CancelRequest;
-  manual?: ManualCompletion;
-  amended = false;
+  private _rejectedBy?: string;
+  private _released = false;
+  private _changesRequestedBy?: string;
+  private _cancel?: CancelRequest;
+  private _manual?: ManualCompletion;
+  private _amended = false;
   /** How many times the main loop woke from a wait; `decide` replies after the next one. */
-  wakeups = 0;
+  private _wakeups = 0;
   /**
    * The main loop decided to dispatch and is writing evidence before it re-judges freshness: `decide`
    * waits (briefly) for the outcome, Dispatching or waiting again, instead of replying in between.
    */
-  dispatchPending = false;
+  private _dispatchPending = false;
 
+  get state(): RunState { return this._state; }
+  get tier(): Tier | undefined { return this._tier; }
+  get action(): GovernedAction { return this._action; }
+  get actionHash(): string { return this._actionHash; }
+  get policy(): PolicyDecision | undefined { return this._policy; }
+  get refusalsTotal(): number { return this._refusalsTotal; }
+  get repeatedApprovals(): number { return this._repeatedApprovals; }
+  get deadlines(): Readonly<RunDeadlines> { return this._deadlines; }
+  get roundStartedAt(): Date { return this._roundStartedAt; }
+  get escalationStepsDone(): number { return this._escalationStepsDone; }
+  get escalationRoles(): readonly string[] { return this._escalationRoles; }
+  get lastError(): { type: string; message: string } | undefined { return this._lastError; }
+  get output(): JsonValue | undefined { return this._output; }
+  get evidenceStored(): EvidenceReceipt | undefined { return this._evidenceStored; }
+  get evidenceRefused(): boolean { return this._evidenceRefused; }
+  get policySnapshot(): PolicySnapshot | undefined { return this._policySnapshot; }
+  get continuations(): number { return this._continuations; }
+  get evidenceInherited(): EvidenceReceipt | undefined { return this._evidenceInherited; }
+  get eventsClosing(): boolean { return this._eventsClosing; }
+  get quota(): QuotaLease | undefined { return this._quota; }
+  get heldFrom(): RunState | undefined { return this._heldFrom; }
+  get rejectedBy(): string | undefined { return this._rejectedBy; }
+  get released(): boolean { return this._released; }
+  get changesRequestedBy(): string | undefined { return this._changesRequestedBy; }
+  get cancel(): CancelRequest | undefined { return this._cancel; }
+  get manual(): ManualCompletion | undefined { return this._manual; }
+  get amended(): boolean { return this._amended; }
+  get wakeups(): number { return this._wakeups; }
+  get dispatchPending(): boolean { return this._dispatchPending; }
   constructor(
     readonly input: GovernedRunInput,
     readonly workflowId: string,
@@ -146,10 +174,16 @@ export class GovernedRunState {
     readonly firstExecutionRunId?: string,
     /** The state of the execution this one continues (already checked, chain verified). */
     carried?: RunSnapshot,
+    /**
+     * Started on the lean path (LEAN_RUN_PATCH in governed-run): one patch marker implies every earlier
+     * patch, the pre-dispatch evidence travels with the dispatch, and search attributes are upserted
+     * once before each wait of the main loop.
+     */
+    readonly lean = false,
   ) {
-    this.action = carried?.action ?? input.action;
-    this.actionHash = carried?.actionHash ?? hashAction(input.action);
-    this.roundStartedAt = carried ? new Date(carried.roundStartedAt) : now;
+    this._action = carried?.action ?? input.action;
+    this._actionHash = carried?.actionHash ?? hashAction(input.action);
+    this._roundStartedAt = carried ? new Date(carried.roundStartedAt) : now;
     this.chain = new EvidenceChain({ workspaceId: input.workspaceId, correlationId: input.correlationId, runId: workflowId }, carried?.evidence.entries, { bounded: firstExecutionRunId !== undefined });
     this.book = new ApprovalBook(carried?.approvals);
     this.outbox = new RunOutbox(carried?.outbox);
@@ -159,29 +193,29 @@ export class GovernedRunState {
 
   /** Everything but what the constructor set; the run goes on in the state it was in. */
   private restore(c: RunSnapshot): void {
-    this.state = c.state;
-    this.tier = c.tier;
-    this.policy = c.policy;
-    this.policySnapshot = c.policySnapshot;
-    this.continuations = c.continuations;
+    this._state = c.state;
+    this._tier = c.tier;
+    this._policy = c.policy;
+    this._policySnapshot = c.policySnapshot;
+    this._continuations = c.continuations;
     for (const [id, duties] of c.duties) this.duties.set(id, new Set(duties));
     // The sink keys chains per execution: this one stores the whole chain (same entries, same hashes) under its own.
-    this.evidenceInherited = c.evidence.stored;
+    this._evidenceInherited = c.evidence.stored;
     this.refusals.push(...c.refusals);
-    this.refusalsTotal = c.refusalsTotal;
+    this._refusalsTotal = c.refusalsTotal;
     this.refusalEntries = c.refusalEntries;
-    this.repeatedApprovals = c.repeatedApprovals ?? 0;
+    this._repeatedApprovals = c.repeatedApprovals ?? 0;
     this.unrecordedRefusals = new Map(c.unrecordedRefusals);
-    this.lastError = c.lastError;
-    this.deadlines = { ...c.deadlines };
-    this.escalationStepsDone = c.escalationStepsDone;
-    this.escalationRoles = [...c.escalationRoles];
-    this.released = c.released;
-    this.changesRequestedBy = c.changesRequestedBy;
-    this.cancel = c.cancel;
-    this.manual = c.manual;
+    this._lastError = c.lastError;
+    this._deadlines = { ...c.deadlines };
+    this._escalationStepsDone = c.escalationStepsDone;
+    this._escalationRoles = [...c.escalationRoles];
+    this._released = c.released;
+    this._changesRequestedBy = c.changesRequestedBy;
+    this._cancel = c.cancel;
+    this._manual = c.manual;
     if (c.quota) {
-      const q = (this.quota = new QuotaLease(c.quota.coordinator, c.quota.leaseId, c.quota.limits));
+      const q = (this._quota = new QuotaLease(c.quota.coordinator, c.quota.leaseId, c.quota.limits));
       q.phase = c.quota.phase;
       q.queued = c.quota.queued;
       q.waitingFor = c.quota.waitingFor;
@@ -308,7 +342,7 @@ export class GovernedRunState {
     const text = bounded ? clipText(message, MAX_REFUSAL_TEXT) : message;
     const at = now.toISOString();
     const { decisionId, actionHash } = ref;
-    this.refusalsTotal++;
+    this._refusalsTotal++;
     const last = this.refusals[this.refusals.length - 1];
     if (last && last.type === type && last.via === via && last.by === by && last.message === text && last.decisionId === decisionId && last.actionHash === actionHash) {
       last.count = (last.count ?? 1) + 1;
@@ -317,7 +351,7 @@ export class GovernedRunState {
       this.refusals.push({ type, message: text, via, by, ...(decisionId !== undefined && { decisionId }), ...(actionHash !== undefined && { actionHash }), at });
       if (this.refusals.length > MAX_REFUSALS_SHOWN) this.refusals.shift();
     }
-    this.lastError = { type, message: text };
+    this._lastError = { type, message: text };
     if (!bounded || this.refusalEntries < MAX_REFUSAL_ENTRIES) {
       this.refusalEntries++;
       // Runs from before the hostile-input round (no first execution id) stored refusals without the
@@ -354,14 +388,171 @@ export class GovernedRunState {
 
   transition(state: RunState, now: Date, summary: string, data?: { [k: string]: JsonValue }, payloadRefs?: EvidencePayloadRef[]): void {
     this.summariseRefusals(now);
-    this.dispatchPending = false;
-    this.heldFrom = undefined;
-    this.state = state;
+    this._dispatchPending = false;
+    this._heldFrom = undefined;
+    this._state = state;
     const category = state === RunState.Dispatching || state === RunState.Succeeded || state === RunState.Failed
       ? EvidenceCategory.Action
       : EvidenceCategory.System;
     this.record(category, `State${state}`, SYSTEM, summary, now, data, payloadRefs);
     for (const name of eventsForState(state, this.tier)) this.publish(name);
+  }
+
+  /** The run ends in `state`: nothing is due any more. */
+  end(state: RunState, now: Date, summary: string, data?: { [k: string]: JsonValue }, payloadRefs?: EvidencePayloadRef[]): void {
+    this._deadlines = {};
+    this.transition(state, now, summary, data, payloadRefs);
+  }
+
+  /** Nothing is due while the run dispatches or once its lease is granted. */
+  clearDeadlines(): void {
+    this._deadlines = {};
+  }
+
+  /** An Assisted run announces its plan: anyone eligible may veto it until `vetoEndsAt`. */
+  openVetoWindow(now: Date): void {
+    this._deadlines = { vetoEndsAt: isoAfter(now, this._policy!.vetoWindowMs) };
+  }
+
+  /** The approval round's deadlines, from its start: expiry, and the next escalation step not yet taken. */
+  openApprovalRound(): void {
+    this._deadlines = { expiresAt: isoAfter(this._roundStartedAt, this._policy!.expiresAfterMs), escalatesAt: this.escalatesAt(this._escalationStepsDone) };
+  }
+
+  private escalatesAt(step: number): string | undefined {
+    const steps = this._policy!.escalation;
+    return step < steps.length ? isoAfter(this._roundStartedAt, steps[step].afterMs) : undefined;
+  }
+
+  /** An escalation step is due at `now`. */
+  escalationDue(now: Date): boolean {
+    return !!this._deadlines.escalatesAt && now.getTime() >= Date.parse(this._deadlines.escalatesAt);
+  }
+
+  /**
+   * Take the next escalation step: its roles may approve too (a role already eligible is not added
+   * again), the step after it gets its deadline, and the evidence says so. Returns the step taken.
+   */
+  escalate(now: Date): { addRoles: string[] } {
+    const step = this._policy!.escalation[this._escalationStepsDone++];
+    this._escalationRoles.push(...step.addRoles.filter((r) => !this.eligibleRoles.includes(r)));
+    this._deadlines = { ...this._deadlines, escalatesAt: this.escalatesAt(this._escalationStepsDone) };
+    this.record(EvidenceCategory.Approval, 'Escalated', SYSTEM, `escalated: [${step.addRoles.join(', ')}] may now approve`, now, {
+      addRoles: step.addRoles,
+      step: this._escalationStepsDone,
+    });
+    return step;
+  }
+
+  /** Nobody dispatches a ManualOnly action: people report it done before `expiresAt`. */
+  openManualWindow(now: Date): void {
+    this._deadlines = { expiresAt: isoAfter(now, this._policy!.manualExpiresAfterMs) };
+  }
+
+  /** The run holds `lease` of its workspace's quota and waits for the grant. */
+  askForQuota(lease: QuotaLease): void {
+    this._quota = lease;
+    this._deadlines = {};
+  }
+
+  /** The coordinator queued the run: status shows when a slot frees, when it knows. */
+  quotaQueued(freesAt: string | undefined): void {
+    this._deadlines = freesAt ? { quotaFreesAt: freesAt } : {};
+  }
+
+  /** Decided by this snapshot for the rest of the run (carried across continue-as-new). */
+  usePolicySnapshot(snapshot: PolicySnapshot): void {
+    this._policySnapshot = snapshot;
+  }
+
+  /** The main loop woke from a wait: a `decide` that moved the run replies after this. */
+  wake(): void {
+    this._wakeups++;
+  }
+
+  /** The main loop decided to dispatch: `decide` waits for where the dispatch step goes. */
+  dispatchDecided(): void {
+    this._dispatchPending = true;
+  }
+
+  /** Approvals went stale before the dispatch: the run waits for them again. */
+  dispatchWentStale(): void {
+    this._dispatchPending = false;
+  }
+
+  /** A lean dispatch waits for the evidence sink: decisions are judged in `state`, as before it. */
+  holdDecisionsIn(state: RunState): void {
+    this._heldFrom = state;
+  }
+
+  endHold(): void {
+    this._heldFrom = undefined;
+  }
+
+  /** What the runtime returned; status and the result show it. */
+  recordOutput(output: JsonValue | undefined): void {
+    this._output = output;
+  }
+
+  /** Why the run failed (the runtime's or the sink's failure, redacted), shown in status. */
+  noteFailure(cause: { type: string; message: string }): void {
+    this._lastError = cause;
+  }
+
+  /**
+   * Take the sink's receipt as what is stored. A receipt that did not decode (or is not one) proves
+   * nothing was stored; one that names another head than ours means the sink holds a different chain
+   * (a fork): the run stops writing.
+   */
+  acceptReceipt(receipt: EvidenceReceipt | undefined): Verdict {
+    if (typeof receipt?.count !== 'number' || !Number.isInteger(receipt.count) || typeof receipt.head !== 'string') {
+      return { ok: false, type: FailureType.EvidenceUnavailable, message: 'the evidence sink answered with something that is not a receipt' };
+    }
+    const ours = this.chain.entries[receipt.count - 1]?.hash;
+    if (receipt.count < (this._evidenceStored?.count ?? 0) || receipt.count > this.chain.entries.length || ours !== receipt.head) {
+      this._evidenceRefused = true;
+      return { ok: false, type: FailureType.EvidenceConflict, message: `the evidence sink holds another chain for this run (count ${receipt.count}, head ${receipt.head})` };
+    }
+    this._evidenceStored = receipt;
+    return { ok: true };
+  }
+
+  /** The sink refused the chain (a fork): nothing more is written. */
+  refuseEvidence(): void {
+    this._evidenceRefused = true;
+  }
+
+  /** The sink keys chains per execution and this one moved: the whole chain is written afresh under it. */
+  forgetReceipt(): void {
+    this._evidenceStored = undefined;
+  }
+
+  /** The run has ended: the event pump stops once the outbox is empty. */
+  closeEvents(): void {
+    this._eventsClosing = true;
+  }
+
+  /** Lean runs: the search attributes are upserted at the next flush. */
+  queuePublish(): void {
+    this.publishQueued = true;
+  }
+
+  /** Whether an upsert was queued since the last flush; taking it empties the queue. */
+  takePublish(): boolean {
+    const queued = this.publishQueued;
+    this.publishQueued = false;
+    return queued;
+  }
+
+  /** Whether the details must be rebuilt now: false while a rebuild is already queued for this activation. */
+  queueDetails(): boolean {
+    if (this.detailsQueued) return false;
+    this.detailsQueued = true;
+    return true;
+  }
+
+  detailsShown(): void {
+    this.detailsQueued = false;
   }
 
   /** Queue event `name`, reporting the newest evidence entry. */
@@ -391,8 +582,10 @@ export class GovernedRunState {
   }
 
   applyPolicy(decision: PolicyDecision, now: Date): void {
-    this.policy = decision;
-    this.tier = decision.tier;
+    this._policy = decision;
+    this._tier = decision.tier;
+    // A new decision by policy consumes the amendment that asked for it.
+    this._amended = false;
     this.record(EvidenceCategory.Policy, decision.effect === 'Allow' ? 'PolicyAllowed' : 'PolicyDenied', SYSTEM,
       decision.effect === 'Allow' ? `allowed at tier ${decision.tier}` : 'denied by policy', now, {
         policyHash: decision.policyHash,
@@ -479,11 +672,11 @@ export class GovernedRunState {
     const verdict = this.book.settle(kind, d, judged, now, countsFrom);
     const data = { decisionId: d.decisionId, kind, actionHash: d.actionHash, approverRoles: d.approver.roles, via, signed: !!d.signature };
     if (kind === 'approve') {
-      if (judgedIn === RunState.VetoWindow) this.released = true;
+      if (judgedIn === RunState.VetoWindow) this._released = true;
       const repeat = verdict.ok && !verdict.counted;
       const note = repeat ? ' (already counted for this approver)' : '';
       // A repeat changes nothing: past a few, repeats are counted and summarised, not recorded one by one.
-      if (repeat && this.firstExecutionRunId !== undefined && ++this.repeatedApprovals > MAX_REPEAT_ENTRIES) {
+      if (repeat && this.firstExecutionRunId !== undefined && ++this._repeatedApprovals > MAX_REPEAT_ENTRIES) {
         this.countUnrecorded('approve AlreadyCounted');
         return verdict;
       }
@@ -494,10 +687,10 @@ export class GovernedRunState {
         approvalsNeeded: this.approvalsNeeded(now),
       });
     } else if (kind === 'reject') {
-      this.rejectedBy = d.approver.id;
+      this._rejectedBy = d.approver.id;
       this.record(EvidenceCategory.Approval, 'Rejected', user(d.approver.id), d.rationale ?? '', now, data);
     } else {
-      this.changesRequestedBy = d.approver.id;
+      this._changesRequestedBy = d.approver.id;
       this.record(EvidenceCategory.Approval, 'ChangesRequested', user(d.approver.id), d.rationale ?? '', now, data);
     }
     return verdict;
@@ -521,7 +714,7 @@ export class GovernedRunState {
       return this.refuse('cancelRun', by.id, FailureType.CancelNotAllowed, `${by.id} is neither the requester nor an operator`, now, ref);
     }
     if (this.cancel) return { ok: true };
-    this.cancel = req;
+    this._cancel = req;
     this.record(EvidenceCategory.System, 'CancelRequested', user(by.id), req.reason, now);
     return { ok: true };
   }
@@ -544,7 +737,7 @@ export class GovernedRunState {
     const conflict = this.dutyConflict(m.completedBy.id, 'manualExecutor');
     if (conflict) return this.refuse('manualCompletion', m.completedBy.id, FailureType.IncompatibleDuties, conflict, now, ref);
     this.takeDuty(m.completedBy.id, 'manualExecutor');
-    this.manual = m;
+    this._manual = m;
     this.record(EvidenceCategory.Action, 'ManualCompletionReported', user(m.completedBy.id), m.notes ?? 'work reported done', now, {
       completionId: m.completionId,
       completedAt: m.completedAt,
@@ -572,12 +765,12 @@ export class GovernedRunState {
     if (conflict) return this.refuse('amendAction', req.amendedBy.id, FailureType.IncompatibleDuties, conflict, now, ref);
     this.takeDuty(req.amendedBy.id, 'amender');
     const previous = this.actionHash;
-    this.action = req.action;
-    this.actionHash = hashAction(req.action);
+    this._action = req.action;
+    this._actionHash = hashAction(req.action);
     const voided = this.book.voidApprovals();
-    this.amended = true;
-    this.changesRequestedBy = undefined;
-    this.roundStartedAt = now;
+    this._amended = true;
+    this._changesRequestedBy = undefined;
+    this._roundStartedAt = now;
     this.record(EvidenceCategory.Plan, 'ActionAmended', user(req.amendedBy.id), req.reason, now, {
       amendmentId: req.amendmentId,
       previousActionHash: previous,
