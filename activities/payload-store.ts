@@ -7,7 +7,9 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { checkSecretIds } from './secrets/port';
+import { FailureType } from '../workflows/failures';
+import { WORKSPACE_ID_SOURCE } from '../workflows/ids';
+import { checkWorkspaceId } from './secrets/port';
 
 export interface PayloadRef {
   uri: string;
@@ -21,11 +23,13 @@ export interface PayloadStore {
   get(ref: PayloadRef): Promise<Buffer>;
 }
 
+const PAYLOAD_URI = new RegExp(`^portarium-payload://(${WORKSPACE_ID_SOURCE})/([0-9a-f]{64})$`);
+
 export class FilePayloadStore implements PayloadStore {
   constructor(private readonly dir: string) {}
 
   async put(workspaceId: string, content: string | Uint8Array, contentType: string): Promise<PayloadRef> {
-    checkSecretIds(workspaceId, 'payload');
+    checkWorkspaceId(workspaceId, FailureType.WorkspaceMismatch);
     const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const dir = path.join(this.dir, workspaceId);
@@ -41,7 +45,7 @@ export class FilePayloadStore implements PayloadStore {
   }
 
   async get(ref: PayloadRef): Promise<Buffer> {
-    const m = /^portarium-payload:\/\/([a-z0-9][a-z0-9_-]{0,62})\/([0-9a-f]{64})$/.exec(ref.uri);
+    const m = PAYLOAD_URI.exec(ref.uri);
     if (!m) throw new Error(`not a payload URI: ${ref.uri}`);
     const bytes = await fs.promises.readFile(path.join(this.dir, m[1], m[2]));
     if (createHash('sha256').update(bytes).digest('hex') !== m[2]) throw new Error(`payload ${ref.uri} does not match its hash`);

@@ -18,7 +18,7 @@ import { quotaRequestSignal } from '../workflows/run/messages';
 import { quotaFor } from '../workflows/quota/book';
 import type { WorkspaceQuotaInput } from '../workflows/types';
 import { type QuotaLeaseAsk, type QuotaPolicyAsk, quotaLeaseAskSchema, quotaPolicyAskSchema } from '../workflows/quota/schemas';
-import { quotaWorkflowId } from '../workflows/workflow-ids';
+import { quotaWorkflowId } from '../workflows/ids';
 
 export interface QuotaLeaseAsked {
   /** Workflow id of the coordinator that holds the request. */

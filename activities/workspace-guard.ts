@@ -1,6 +1,6 @@
 /**
  * The activity boundary between workspaces. Every activity a worker runs belongs to a workflow whose
- * id names its workspace (workflows/workflow-ids.ts). Before any activity touches a runtime, a secret,
+ * id names its workspace (workflows/ids.ts). Before any activity touches a runtime, a secret,
  * evidence or a subscriber, this guard checks that
  *   - the worker serves that workspace: the activity came in on the task queue its isolation setting
  *     routes it to (`WrongTaskQueue`), so a dedicated worker never does another workspace's I/O;
@@ -13,7 +13,7 @@ import { ApplicationFailure, type Context } from '@temporalio/activity';
 import type { ActivityInboundCallsInterceptor, ActivityInterceptorsFactory } from '@temporalio/worker';
 import type { TaskQueueRouting } from '../policies/isolation';
 import { FailureType } from '../workflows/failures';
-import { workspaceOfWorkflowId } from '../workflows/workflow-ids';
+import { workspaceOfWorkflowId } from '../workflows/ids';
 
 /** The workspace an activity's input asks for: a bare id (loadPolicySnapshot) or `{ workspaceId }`. */
 export function requestedWorkspace(args: readonly unknown[]): string | undefined {

@@ -6,7 +6,7 @@
  * integrator should know that a connector sending `"250000"` now waits for approval. Pure; no I/O.
  */
 import { compileCondition, orderedComparisons } from './condition';
-import { TIER_STRENGTH } from './evaluate';
+import { isStricterTier } from './vocabulary';
 import type { Rule } from './schema';
 
 /** One item of a match pattern: exact text, or a prefix ending in `*`. */
@@ -49,7 +49,7 @@ export function orderedGuardWarnings(rules: readonly Rule[]): ConditionWarning[]
     if (!compiled.ok) return;
     const comparisons = orderedComparisons(compiled.condition);
     if (!comparisons.length) return;
-    const looser = rules.filter((r) => r !== rule && TIER_STRENGTH[r.tier] < TIER_STRENGTH[rule.tier] && matchesOverlap(rule.match, r.match));
+    const looser = rules.filter((r) => r !== rule && isStricterTier(rule.tier, r.tier) && matchesOverlap(rule.match, r.match));
     if (!looser.length) return;
     const fields = [...new Set(comparisons.flatMap((c) => c.paths))].join(', ');
     warnings.push({

@@ -6,6 +6,7 @@
  * MAINTENANCE: keep README "Runtimes" and docs/runtimes.md in sync.
  */
 import { z } from 'zod';
+import { RUNTIME_NAME_PATTERN } from './vocabulary';
 import { DURATION_PATTERN, durationMs } from './duration';
 import { parseCidr } from './ip';
 import { LangflowFlowPolicy } from './langflow-tweaks';
@@ -123,8 +124,8 @@ export const EgressRule = z.strictObject({
 });
 export type EgressRule = z.infer<typeof EgressRule>;
 
-/** Per runtime name. A runtime without an entry may reach nothing. */
-export const Egress = z.record(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'expected a runtime name'), EgressRule);
+/** Per runtime name (any name `action.runtime` accepts). A runtime without an entry may reach nothing. */
+export const Egress = z.record(z.string().regex(RUNTIME_NAME_PATTERN, 'expected a runtime name'), EgressRule);
 export type Egress = z.infer<typeof Egress>;
 
 /** What activities get for one workspace. */

@@ -11,6 +11,7 @@ import { ownValue } from './own';
 import type { Duty, PolicySnapshot, PolicyTier, Rule } from './schema';
 import { durationMs } from './duration';
 import { TOOL_CLASS_TIER, classifyTool } from './tools';
+import { TIER_RANK, tierRank } from './vocabulary';
 
 export interface PolicyRequest {
   action: { runtime: string; target: string; operation: string; tools?: string[]; input?: { [k: string]: unknown } };
@@ -61,8 +62,8 @@ export interface PolicyDecision {
   approverRoles: Record<string, string[]>;
 }
 
-/** How strict each tier is; higher wins. */
-export const TIER_STRENGTH: Readonly<Record<PolicyTier, number>> = { Auto: 0, Assisted: 1, HumanApprove: 2, ManualOnly: 3, Deny: 4 };
+/** How strict each tier is; higher wins. The one table, policies/vocabulary.ts, under its published name. */
+export const TIER_STRENGTH: Readonly<Record<PolicyTier, number>> = TIER_RANK;
 
 function matchesPattern(pattern: string | string[] | undefined, value: string): boolean {
   if (pattern === undefined) return true;
@@ -75,7 +76,7 @@ class ConditionFailure extends Error {}
 
 /** The strength of a tier; an unknown name (never from a checked snapshot) fails the evaluation closed. */
 function strength(tier: string): number {
-  const s = ownValue(TIER_STRENGTH, tier);
+  const s = tierRank(tier);
   if (s === undefined) throw new ConditionFailure(`unknown tier ${JSON.stringify(String(tier).slice(0, 40))}`);
   return s;
 }

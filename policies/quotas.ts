@@ -6,6 +6,7 @@
  * MAINTENANCE: keep docs/quotas.md in sync.
  */
 import { z } from 'zod';
+import { RUNTIME_NAME_SOURCE } from './vocabulary';
 import { DURATION_PATTERN, durationMs } from './duration';
 
 /** One runtime's quota as a snapshot and the coordinator carry it. */
@@ -43,7 +44,7 @@ export const RuntimeQuota = z
 export type RuntimeQuota = z.infer<typeof RuntimeQuota>;
 
 /** Runtime name (as in `action.runtime`) or `*`. */
-const QuotaKey = z.string().regex(/^(\*|[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,63})$/, 'expected a runtime name or *');
+const QuotaKey = z.string().regex(new RegExp(`^(\\*|${RUNTIME_NAME_SOURCE})$`), 'expected a runtime name or *');
 
 export const Quotas = z.record(QuotaKey, RuntimeQuota);
 export type Quotas = z.infer<typeof Quotas>;

@@ -11,6 +11,7 @@ import { Isolation } from './isolation';
 import { type QuotaLimits, Quotas } from './quotas';
 import { Subscribers } from './subscribers';
 import { Trigger } from './triggers';
+import { TIER_ORDER, WORKSPACE_ID_PATTERN } from './vocabulary';
 
 /** Longest duration a policy may set: deadlines beyond it are configuration mistakes. */
 const MAX_DURATION_MS = 366 * 86_400_000;
@@ -29,7 +30,7 @@ export type Duty = z.infer<typeof Duty>;
 export const ToolClass = z.enum(['ReadOnly', 'Mutating', 'Dangerous']);
 export type ToolClass = z.infer<typeof ToolClass>;
 
-export const PolicyTier = z.enum(['Auto', 'Assisted', 'HumanApprove', 'ManualOnly', 'Deny']);
+export const PolicyTier = z.enum([...TIER_ORDER, 'Deny']);
 export type PolicyTier = z.infer<typeof PolicyTier>;
 
 export const Escalation = z.strictObject({
@@ -118,7 +119,7 @@ export type DefaultsFile = z.infer<typeof DefaultsFile>;
 export const WorkspaceFile = z.strictObject({
   schemaVersion: z.literal(1),
   kind: z.literal('workspace'),
-  workspace: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected a workspace id'),
+  workspace: z.string().regex(WORKSPACE_ID_PATTERN, 'expected a workspace id'),
   /** Overrides of the defaults for this workspace. */
   defaults: Defaults.partial().optional(),
   rules: z.array(Rule),

@@ -6,6 +6,7 @@
  * MAINTENANCE: keep docs/triggers.md in sync.
  */
 import { z } from 'zod';
+import { TIER_ORDER } from './vocabulary';
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$/, 'expected an identifier');
 /** Exact text, or a prefix ending in `*`; a list matches any of its items (as in rule patterns). */
@@ -29,7 +30,7 @@ export const Trigger = z.strictObject({
   requestedBy: z.strictObject({ id: name, roles: z.array(name) }),
   /** @default "<type> from <source>" */
   reason: z.string().min(1).max(2000).optional(),
-  tierOverride: z.enum(['Auto', 'Assisted', 'HumanApprove', 'ManualOnly']).optional(),
+  tierOverride: z.enum(TIER_ORDER).optional(),
 });
 export type Trigger = z.infer<typeof Trigger>;
 

@@ -8,6 +8,14 @@ import { ApplicationFailure } from '@temporalio/common';
 import { IdempotencyConflictError, InvalidMessageError } from '../workers/client';
 import { alice, uid, withWorker } from './support/harness';
 import { testEnv } from './support/shared';
+import { checkSecretIds, checkWorkspaceId } from '../activities/secrets/port';
+import { Egress } from '../policies/connections';
+import { Quotas } from '../policies/quotas';
+import { WorkspaceFile } from '../policies/schema';
+import { SCOPE_PATTERN, SYSTEM_SCOPE } from '../workers/codec/keys-port';
+import { runWorkflowId, workspaceOfWorkflowId } from '../workflows/ids';
+import { quotaPolicyAskSchema } from '../workflows/quota/schemas';
+import { actionSchema, workspaceIdSchema } from '../workflows/schemas';
 
 describe('run input', function () {
   const opts = () => ({ connection: testEnv().nativeConnection, client: testEnv().client });
@@ -66,5 +74,55 @@ describe('run input', function () {
       assert.equal((await first.run.result()).state, 'Cancelled');
       assert.equal((await h.portarium.startRun(input)).existing, true, 'a closed run is not started again');
     });
+  });
+});
+
+// Context: the workspace-id and runtime-name rules were spelled in several places that disagreed (a
+// runtime valid as input could be refused by the secret store or have no egress entry). Every place
+// that takes one of these ids now agrees with run input, name for name.
+describe('one rule per id', function () {
+  const RUNTIMES = ['langflow', 'Langflow', '7zip', 'team.flow', 'ops:eu@prod+1', 'team/flow', 'a/../../b', `r${'x'.repeat(63)}`, `r${'x'.repeat(64)}`, '', '.x', '/x', '-x', 'a b', 'a%2fb', 'a\\b', 'ä', 'a\n'];
+  const WORKSPACES = ['ws-a', 'ops_1', '0', 'a'.repeat(63), 'a'.repeat(64), '', 'WS', '-a', '_system', 'a.b', 'a:b', 'a/b', '..', 'a b'];
+
+  it('a runtime name run input accepts is accepted by the quota, egress and secrets-file keys and the secret stores, and no other', function () {
+    for (const rt of RUNTIMES) {
+      const input = actionSchema().safeParse({ runtime: rt, target: 't', operation: 'o', input: {} }).success;
+      const others = {
+        quotaKey: Quotas.safeParse({ [rt]: { concurrentDispatches: 1 } }).success,
+        egressKey: Egress.safeParse({ [rt]: { hosts: ['example.com'] } }).success,
+        quotaMessage: quotaPolicyAskSchema().safeParse({ workspaceId: 'ws', runtime: rt }).success,
+        secretStore: (() => {
+          try {
+            checkSecretIds('ws-a', rt);
+            return true;
+          } catch (err) {
+            assert.equal((err as ApplicationFailure).type, 'CredentialsDenied');
+            return false;
+          }
+        })(),
+      };
+      for (const [where, ok] of Object.entries(others)) assert.equal(ok, input, `${JSON.stringify(rt)}: input ${input}, ${where} ${ok}`);
+    }
+  });
+
+  it('a workspace id run input accepts is accepted by policy files, workflow ids, payload keys and the stores, and no other', function () {
+    for (const ws of WORKSPACES) {
+      const input = workspaceIdSchema().safeParse(ws).success;
+      const others = {
+        policyFile: WorkspaceFile.safeParse({ schemaVersion: 1, kind: 'workspace', workspace: ws, rules: [] }).success,
+        workflowId: workspaceOfWorkflowId(runWorkflowId(ws, 'k')) === ws,
+        payloadKeys: ws !== SYSTEM_SCOPE && SCOPE_PATTERN.test(ws),
+        stores: (() => {
+          try {
+            checkWorkspaceId(ws, 'EvidenceConflict');
+            return true;
+          } catch (err) {
+            assert.equal((err as ApplicationFailure).type, 'EvidenceConflict');
+            return false;
+          }
+        })(),
+      };
+      for (const [where, ok] of Object.entries(others)) assert.equal(ok, input, `${JSON.stringify(ws)}: input ${input}, ${where} ${ok}`);
+    }
   });
 });

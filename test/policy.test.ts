@@ -10,7 +10,8 @@ import { type PolicyRequest, evaluatePolicy } from '../policies/evaluate';
 import { PolicyLoadError, loadPolicyDir } from '../activities/policy/load';
 import { ownHas, ownValue } from '../policies/own';
 import { orderedGuardWarnings, patternsOverlap } from '../policies/condition-lint';
-import type { PolicySnapshot, Rule } from '../policies/schema';
+import type { PolicySnapshot, PolicyTier, Rule } from '../policies/schema';
+import { TIER_ORDER, isStricterTier, stricterTier, tierRank } from '../workflows/types';
 import { PROJECT_ROOT } from '../workers/config';
 import { TEST_POLICY_DIR } from './support/harness';
 
@@ -64,6 +65,21 @@ describe('policy evaluation', function () {
     assert.equal(evaluatePolicy(snapshot(rules), req('write', { tierOverride: 'ManualOnly' })).tier, 'ManualOnly');
     assert.equal(evaluatePolicy(snapshot(rules), req('write', { tierOverride: 'Auto' })).tier, 'HumanApprove');
     assert.equal(evaluatePolicy(snapshot(rules), req('delete', { tierOverride: 'Auto' })).effect, 'Deny');
+  });
+
+  // Context: the tier order was written in several places (evaluator, agent-tool floors, input enums);
+  // now one table. Every pair of rule tier and override decides the stricter one of the table.
+  it('every rule tier and override give the stricter of the two, in the order Auto < Assisted < HumanApprove < ManualOnly < Deny', function () {
+    assert.deepEqual([...TIER_ORDER], ['Auto', 'Assisted', 'HumanApprove', 'ManualOnly']);
+    for (const ruleTier of [...TIER_ORDER, 'Deny'] as const) {
+      for (const override of TIER_ORDER) {
+        const d = evaluatePolicy(snapshot([{ id: 'r', match: {}, tier: ruleTier }]), req('x', { tierOverride: override }));
+        const want = stricterTier<PolicyTier>(ruleTier, override);
+        assert.equal(want === 'Deny' ? d.effect : d.tier, want === 'Deny' ? 'Deny' : want, `${ruleTier} with override ${override}`);
+        assert.equal(isStricterTier<PolicyTier>(override, ruleTier), want === override && override !== ruleTier);
+      }
+    }
+    assert.equal(tierRank('toString'), undefined, 'an inherited name is no tier');
   });
 
   it('fails closed when the snapshot is broken', function () {

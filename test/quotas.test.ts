@@ -16,7 +16,7 @@ import { alice, tempFileSink, uid, waitForState, waitForStatus, withWorker } fro
 import { keepHistory } from './support/histories';
 import { grantOrder, InFlightRecorder, quotaPolicyDir, quotaStatus, waitForQuota } from './support/quota-fixtures';
 import { DEV_KEYS, testEnv } from './support/shared';
-import { quotaWorkflowId } from '../workflows/workflow-ids';
+import { quotaWorkflowId } from '../workflows/ids';
 import { workspaceQuota } from '../workflows/quota/coordinator';
 
 const opts = (policyDir: string, recorder: InFlightRecorder) => ({

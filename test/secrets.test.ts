@@ -10,7 +10,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import { FileSecretStore } from '../activities/secrets/local-file';
 import { FilePayloadStore } from '../activities/payload-store';
 import { SecretScrubber } from '../activities/secrets/scrubber';
-import { typeOf } from './support/failures';
+import { failureOf, typeOf } from './support/failures';
+import { actionSchema } from '../workflows/schemas';
+
+/** Runtime names that run input accepts but the secret stores used to refuse (upper case, '.', ':', '/', 64 chars). */
+const WIDE_RUNTIME_NAMES = ['Langflow', '7zip', 'team.flow', 'ops:eu@prod+1', 'team/flow', 'a/../../ws-b/langflow', `r${'x'.repeat(63)}`];
+const acceptedAsInput = (runtime: string) => actionSchema().safeParse({ runtime, target: 't', operation: 'o', input: {} }).success;
 
 const failureType = async (p: Promise<unknown>) => (await typeOf(p)) ?? '';
 
@@ -39,6 +44,22 @@ describe('secrets: embedded file store', function () {
     assert.equal(await failureType(store.read('ws-a', '../langflow')), 'CredentialsDenied');
     assert.equal(await failureType(store.read('ws-a', 'kestra')), 'CredentialsDenied');
     assert.equal(await failureType(store.read('ws-c', 'langflow')), 'CredentialsDenied');
+  });
+
+  // Context: the store accepted only `[a-z][a-z0-9-]{0,31}`, so a runtime that passed input
+  // validation was refused at dispatch as CredentialsDenied for its name alone.
+  it('serves every runtime name that run input accepts, each under its own key', async function () {
+    const file: Record<string, Record<string, string>> = {};
+    for (const [i, rt] of WIDE_RUNTIME_NAMES.entries()) {
+      assert.ok(acceptedAsInput(rt), `${rt} is valid input`);
+      file[rt] = { apiKey: `sk-wide-${i}` };
+    }
+    fs.writeFileSync(path.join(dir, 'ws-a.json'), JSON.stringify(file), { mode: 0o600 });
+    const store = new FileSecretStore(dir);
+    for (const [i, rt] of WIDE_RUNTIME_NAMES.entries()) assert.deepEqual(await store.read('ws-a', rt), { apiKey: `sk-wide-${i}` }, rt);
+    // One longer than input allows is still refused, before the file is read.
+    assert.equal(acceptedAsInput(`r${'x'.repeat(64)}`), false);
+    assert.equal(await failureType(store.read('ws-a', `r${'x'.repeat(64)}`)), 'CredentialsDenied');
   });
 
   it('refuses a secrets file other users can read, and a malformed one without quoting it', async function () {
@@ -89,6 +110,24 @@ describe('payload store', function () {
       fs.writeFileSync(path.join(dir, 'ws-a', a.sha256), 'tampered');
       await assert.rejects(store.get(a), /does not match its hash/);
       await assert.rejects(store.put('../x', 'y', 'text/plain'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Context: a bad workspace id here used to fail as CredentialsDenied (a secret-store type) although no
+  // secret is involved; the payload store's callers (dispatch) see WorkspaceMismatch, as from the guard.
+  it('refuses a name that is no workspace id as WorkspaceMismatch, writing nothing', async function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-payloads-'));
+    try {
+      const store = new FilePayloadStore(dir);
+      for (const ws of ['../x', 'ws-a/../ws-b', 'WS-A', '', '..', 'ws-a\u0000']) {
+        const err = await failureOf(store.put(ws, 'y', 'text/plain'));
+        assert.equal(err.type, 'WorkspaceMismatch', ws);
+        assert.equal(err.nonRetryable, true);
+      }
+      assert.deepEqual(fs.readdirSync(dir), []);
+      assert.match((await store.put('ws-a', 'y', 'text/plain')).uri, /^portarium-payload:\/\/ws-a\//);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

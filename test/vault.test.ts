@@ -11,7 +11,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { type VaultOptions, VaultSecretStore, VaultSession, VaultStartupError } from '../activities/secrets/vault';
+import { type VaultOptions, VaultSecretStore, VaultSession, VaultStartupError, vaultKvPath } from '../activities/secrets/vault';
+import { actionSchema } from '../workflows/schemas';
 import type { VaultTransitKeyProvider } from '../workers/codec/vault-transit';
 import { loadConfig } from '../workers/config';
 import { payloadKeyProvider } from '../workers/codec/data-converter';
@@ -153,8 +154,28 @@ describe('secrets: Vault store (node-vault)', function () {
   it('refuses traversal ids before any request reaches Vault', async function () {
     const store = open({ method: 'token', token: fake.token([A, 'secret/data/portarium/ws-b/']) });
     for (const ws of ['../ws-b', 'ws-a/../ws-b', '%2e%2e', '..', 'ws-a%2f..%2fws-b', 'WS-A', '']) await denied(store.read(ws, 'langflow'));
-    for (const rt of ['../langflow', 'lang/flow', '%2e%2e']) await denied(store.read('ws-a', rt));
+    for (const rt of ['../langflow', '%2e%2e', '.', '/langflow', `r${'x'.repeat(64)}`]) await denied(store.read('ws-a', rt));
     assert.equal(fake.requests.length, 0);
+  });
+
+  // Context: the store accepted only `[a-z][a-z0-9-]{0,31}`, so a runtime that passed input validation
+  // was refused at dispatch as CredentialsDenied for its name alone. Every such name is now read, and
+  // a '/' in it (run input allows one) stays inside the runtime's one path segment.
+  it('reads every runtime name that run input accepts, each inside its workspace, a "/" kept in its segment', async function () {
+    const names = ['Langflow', '7zip', 'team.flow', 'ops:eu@prod+1', 'team/flow', `r${'x'.repeat(63)}`];
+    for (const [i, rt] of names.entries()) {
+      assert.ok(actionSchema().safeParse({ runtime: rt, target: 't', operation: 'o', input: {} }).success, `${rt} is valid input`);
+      fake.put(`secret/portarium/ws-a/${rt.replaceAll('/', '%2F')}`, { apiKey: `sk-wide-${i}` });
+    }
+    const store = open({ method: 'token', token: fake.token([A, 'secret/data/portarium/ws-b/']) });
+    for (const [i, rt] of names.entries()) assert.deepEqual(await store.read('ws-a', rt), { apiKey: `sk-wide-${i}` }, rt);
+    // A runtime name that spells a way out (valid input: it starts with a letter) never reaches ws-b's
+    // secret, although this token could read it: it is one segment under ws-a, where nothing is stored.
+    const escape = 'a/../../ws-b/langflow';
+    assert.ok(actionSchema().safeParse({ runtime: escape, target: 't', operation: 'o', input: {} }).success);
+    await denied(store.read('ws-a', escape), [SECRET_B.apiKey]);
+    assert.equal(vaultKvPath('secret', 'portarium', 'ws-a', escape), 'secret/data/portarium/ws-a/a%252F..%252F..%252Fws-b%252Flangflow');
+    assert.equal(vaultKvPath('secret', 'portarium', 'ws-a', 'langflow'), 'secret/data/portarium/ws-a/langflow', 'names without "/" are where they always were');
   });
 
   it('answers CredentialsUnavailable (retryable) when Vault is sealed, for reads and logins', async function () {

@@ -30,7 +30,7 @@ import {
 } from '../workflows/schemas';
 import { isContinuedInput } from '../workflows/run/snapshot';
 import { CorrelationKey, StateKey, WorkspaceKey } from '../workflows/search-attributes';
-import { runWorkflowId } from '../workflows/workflow-ids';
+import { runWorkflowId } from '../workflows/ids';
 import type {
   AmendRequest,
   CancelRequest,
@@ -75,7 +75,7 @@ function checked<T>(what: string, schema: Parameters<typeof check<T>>[0], value:
   return r.value;
 }
 
-export { runWorkflowId } from '../workflows/workflow-ids';
+export { runWorkflowId } from '../workflows/ids';
 
 /**
  * The failure `type` behind a rejected call (`decide`, `amend`, `result()` of a failed run): the first

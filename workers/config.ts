@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { WORKSPACE_ID_PATTERN } from '../workflows/ids';
 import type { VaultOptions } from '../activities/secrets/vault';
 
 /** Repository root (dist/workers/ or workers/ -> root). */
@@ -21,7 +22,8 @@ const list = () =>
   z.preprocess(
     blankIsUnset,
     z.string().transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
-      .pipe(z.array(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'expected comma-separated lower-case names (letters, digits, _ or -)'))).optional(),
+      // Workspace ids, and isolation tier names (policies/isolation.ts), which are a subset of them.
+      .pipe(z.array(z.string().regex(WORKSPACE_ID_PATTERN, 'expected comma-separated lower-case names (letters, digits, _ or -)'))).optional(),
   );
 const duration = () => z.preprocess(blankIsUnset, z.string().regex(/^\d+(ms|s|m|h)$/, 'expected e.g. 500ms, 30s, 5m').optional());
 

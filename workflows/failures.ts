@@ -54,8 +54,9 @@ export const FailureType = {
   /** The secret store is sealed or unreachable. Retryable. */
   CredentialsUnavailable: 'CredentialsUnavailable',
   /**
-   * The evidence sink already holds different entries for this run (a fork), or the batch does not
-   * continue the stored chain. Non-retryable: the run stops before it acts, for a person to check.
+   * The evidence sink already holds different entries for this run (a fork), the batch does not
+   * continue the stored chain, or the log asked for is under a name that is no workspace id (no log
+   * could ever hold it). Non-retryable: the run stops before it acts, for a person to check.
    */
   EvidenceConflict: 'EvidenceConflict',
   /** The evidence sink could not be written (disk, database). Retryable: the run waits for it. */
@@ -72,8 +73,8 @@ export const FailureType = {
   SubscriberUnavailable: 'SubscriberUnavailable',
   /**
    * Something crossed workspaces: a run whose workflow id names another workspace than its input, a
-   * principal of another workspace, or an activity asked for another workspace's data. Refused and
-   * recorded; non-retryable.
+   * principal of another workspace, an activity asked for another workspace's data, or a payload to
+   * store under a name that is no workspace id. Refused and recorded; non-retryable.
    */
   WorkspaceMismatch: 'WorkspaceMismatch',
   /**

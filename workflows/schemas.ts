@@ -21,18 +21,20 @@ import type {
 } from './types';
 import { normalizePrincipalId } from './run/signatures';
 import { undecodableReason } from './undecodable';
+import { IDENTIFIER_CHARS, runtimeNameSchema, workspaceIdSchema } from './ids';
+import { TIER_ORDER } from './types';
+
+export { workspaceIdSchema } from './ids';
 
 /** Largest action input, as JSON text. Bigger inputs belong in a payload store, by reference. */
 export const MAX_ACTION_INPUT_BYTES = 256 * 1024;
-
-const TIERS = ['Auto', 'Assisted', 'HumanApprove', 'ManualOnly'] as const;
 
 const id = (what: string, max = 128) =>
   z
     .string()
     .min(1, `${what} must not be empty`)
     .max(max, `${what} is longer than ${max} characters`)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$/, `${what} may hold letters, digits and . _ : @ / + - only`);
+    .regex(IDENTIFIER_CHARS, `${what} may hold letters, digits and . _ : @ / + - only`);
 
 const text = (what: string, max: number) =>
   z
@@ -40,12 +42,6 @@ const text = (what: string, max: number) =>
     .trim()
     .min(1, `${what} must not be empty`)
     .max(max, `${what} is longer than ${max} characters`);
-
-export function workspaceIdSchema() {
-  return z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'workspaceId must be 1-63 lower-case letters, digits, _ or -');
-}
 
 /**
  * How ids are read. `normalizeIds: false` only for replaying runs started before the hostile-input
@@ -78,7 +74,7 @@ function jsonValueSchema(): z.ZodType<JsonValue> {
 
 export function actionSchema(): z.ZodType<GovernedAction> {
   return z.strictObject({
-    runtime: id('runtime', 64),
+    runtime: runtimeNameSchema(),
     target: text('target', 512),
     operation: id('operation', 128),
     input: z.record(z.string(), jsonValueSchema()).refine((v) => utf8Bytes(JSON.stringify(v)) <= MAX_ACTION_INPUT_BYTES, {
@@ -97,7 +93,7 @@ export function governedRunInputSchema(opts: IdOptions = {}): z.ZodType<Governed
     action: actionSchema(),
     idempotencyKey: id('idempotencyKey'),
     reason: text('reason', 2000),
-    tierOverride: z.enum(TIERS).optional(),
+    tierOverride: z.enum(TIER_ORDER).optional(),
   });
 }
 

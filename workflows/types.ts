@@ -16,6 +16,17 @@ export const Tier = {
 export type Tier = (typeof Tier)[keyof typeof Tier];
 
 /**
+ * The tier order (weakest first), ranks and comparisons live with the policy language in
+ * policies/vocabulary.ts, the lowest floor, so the evaluator, the agent-tool floors and the run all
+ * compare tiers by one table. Re-exported here, next to the Tier type.
+ */
+export { TIER_ORDER, TIER_RANK, isStricterTier, stricterTier, tierRank } from '../policies/vocabulary';
+/** Compile-time check that the table and the Tier const-object name the same tiers. */
+type SameTiers<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const sameTiers: SameTiers<Tier, import('../policies/vocabulary').TierName> = true;
+void sameTiers;
+
+/**
  * Run states as operators see them in `status`, the `PortariumState` search attribute and evidence.
  * MAINTENANCE: keep README "Run states" in sync.
  */

@@ -31,7 +31,7 @@ import {
 } from './sink';
 import { nodeEvidenceCrypto } from './verify';
 import { acquireFileLock } from '../file-lock';
-import { checkSecretIds } from '../secrets/port';
+import { checkWorkspaceId } from '../secrets/port';
 import type { TreeHeadSigner } from './tree-head-signer';
 
 const FILES = { entries: 'entries.jsonl', leaves: 'leaves.jsonl', treeHeads: 'tree-heads.jsonl' } as const;
@@ -89,7 +89,8 @@ export class FileEvidenceSink implements EvidenceSink {
   constructor(private readonly opts: FileSinkOptions) {}
 
   private folder(workspaceId: string): string {
-    checkSecretIds(workspaceId, 'evidence');
+    // EvidenceConflict: never retried, and the run stops before it acts (a wait for the sink would never end).
+    checkWorkspaceId(workspaceId, FailureType.EvidenceConflict);
     return path.join(this.opts.dir, workspaceId);
   }
 

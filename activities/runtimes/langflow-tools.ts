@@ -10,12 +10,10 @@
 import { type TweakAllowList, allowedFields, componentName, isToolField, toolsOfField } from '../../policies/langflow-tweaks';
 import type { ToolClass } from '../../policies/schema';
 import { TOOL_CLASS_TIER, classifyTool } from '../../policies/tools';
-import type { Tier } from '../../workflows/types';
+import { type Tier, isStricterTier } from '../../workflows/types';
 
 export { componentName } from '../../policies/langflow-tweaks';
 
-// MAINTENANCE: same order as STRENGTH in policies/evaluate.ts.
-const STRENGTH: Record<Tier, number> = { Auto: 0, Assisted: 1, HumanApprove: 2, ManualOnly: 3 };
 
 type Tweaks = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 
@@ -79,7 +77,7 @@ export function toolRefusal(c: ToolCheck): string | undefined {
     if (allowed && !allowed.includes(tool)) return `tool ${tool} is not on the allow-list of flow ${c.target}`;
     const cls = classifyTool(tool, c.toolClasses);
     const floor = TOOL_CLASS_TIER[cls];
-    if (STRENGTH[floor] > STRENGTH[tier]) return `tool ${tool} (${cls}) needs tier ${floor} or stricter, but the run was decided at ${tier}`;
+    if (isStricterTier<Tier>(floor, tier)) return `tool ${tool} (${cls}) needs tier ${floor} or stricter, but the run was decided at ${tier}`;
   }
   return undefined;
 }

@@ -8,9 +8,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { FailureType, refusal } from '../../workflows/failures';
+import { RUNTIME_NAME_PATTERN } from '../../workflows/ids';
 import { type Secret, type SecretStore, checkSecretIds } from './port';
 
-const SecretsFile = z.record(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/), z.record(z.string().min(1), z.string()));
+const SecretsFile = z.record(z.string().regex(RUNTIME_NAME_PATTERN), z.record(z.string().min(1), z.string()));
 
 export class FileSecretStore implements SecretStore {
   readonly kind = 'file';

@@ -5,6 +5,7 @@
  * activity that uses them and never returned to a workflow.
  */
 import { FailureType, refusal } from '../../workflows/failures';
+import { isRuntimeName, isWorkspaceId } from '../../workflows/ids';
 
 export type Secret = Readonly<Record<string, string>>;
 
@@ -20,14 +21,21 @@ export interface SecretStore {
   close(): Promise<void>;
 }
 
-const WORKSPACE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-const RUNTIME = /^[a-z][a-z0-9-]{0,31}$/;
+/**
+ * Refuse a workspace id that could address another workspace's data (`..`, `/`, encoded separators)
+ * before a path is built from it, as `type`: the failure its caller's callers understand
+ * (`CredentialsDenied` for a secret, `EvidenceConflict` for the evidence log, `WorkspaceMismatch` for
+ * the payload store). Ids are already validated upstream; this is the last line.
+ */
+export function checkWorkspaceId(workspaceId: string, type: FailureType): void {
+  if (!isWorkspaceId(workspaceId)) throw refusal(type, `not a workspace id: ${JSON.stringify(workspaceId.slice(0, 80))}`);
+}
 
 /**
- * Refuse ids that could address another workspace's secret (`..`, `/`, encoded separators). Both are
- * already validated upstream; this is the last line before a path is built.
+ * Refuse ids that are not a workspace id and a runtime name (workflows/ids.ts), as `CredentialsDenied`.
+ * Any runtime name run input accepts passes: each store keeps it inside its own key or path segment.
  */
 export function checkSecretIds(workspaceId: string, runtime: string): void {
-  if (!WORKSPACE.test(workspaceId)) throw refusal(FailureType.CredentialsDenied, `not a workspace id: ${JSON.stringify(workspaceId.slice(0, 80))}`);
-  if (!RUNTIME.test(runtime)) throw refusal(FailureType.CredentialsDenied, `not a runtime name: ${JSON.stringify(runtime.slice(0, 80))}`);
+  checkWorkspaceId(workspaceId, FailureType.CredentialsDenied);
+  if (!isRuntimeName(runtime)) throw refusal(FailureType.CredentialsDenied, `not a runtime name: ${JSON.stringify(runtime.slice(0, 80))}`);
 }

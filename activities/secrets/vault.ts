@@ -34,8 +34,7 @@ export class VaultSecretStore implements SecretStore {
 
   async read(workspaceId: string, runtime: string): Promise<Secret> {
     checkSecretIds(workspaceId, runtime);
-    const segments = [...split(this.options.kvMount), 'data', ...split(this.options.kvPrefix), workspaceId, runtime];
-    const path = segments.map(encodeURIComponent).join('/');
+    const path = vaultKvPath(this.options.kvMount, this.options.kvPrefix, workspaceId, runtime);
     const what = `${runtime} secret for workspace ${workspaceId}`;
     // KV v2 secrets carry no lease (lease_duration 0): nothing is cached, every dispatch reads the current version.
     const body = await this.session.read(path).catch((err: unknown) => Promise.reject(readFailure(err, what)));
@@ -50,6 +49,18 @@ export class VaultSecretStore implements SecretStore {
 }
 
 const split = (p: string) => p.split('/').filter(Boolean);
+
+/**
+ * The request path of a workspace's runtime secret: `{mount}/data/{prefix}/{workspace}/{runtime}`,
+ * URL-encoded. The workspace and the runtime are one segment each, whatever they hold: Vault decodes
+ * the path once, so a '/' in a runtime name (which run input allows, workflows/ids.ts) is sent as
+ * `%252F` and stored as `%2F`. A runtime `team/flow` lives at `.../{workspace}/team%2Fflow`, and no
+ * runtime name can reach `..` or another workspace's folder. Names without '/' are as written.
+ */
+export function vaultKvPath(kvMount: string, kvPrefix: string, workspaceId: string, runtime: string): string {
+  const oneSegment = (s: string) => s.split('/').map(encodeURIComponent).join(encodeURIComponent('%2F'));
+  return [...[...split(kvMount), 'data', ...split(kvPrefix)].map(encodeURIComponent), oneSegment(workspaceId), oneSegment(runtime)].join('/');
+}
 
 /** A deleted or destroyed version answers 404 with `data.data: null`; name it as such. */
 function readFailure(err: unknown, what: string) {

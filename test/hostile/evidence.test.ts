@@ -22,6 +22,7 @@ import { type EvidenceEntry, EvidenceChain } from '../../workflows/evidence-chai
 import { chainsOf, verifyWorkspaceLog } from '../../activities/evidence/log';
 import type { EvidenceReceipt, GovernedRunInput, GovernedRunResult } from '../../workflows/types';
 import { TEST_SIGNER, alice, uid, withWorker } from '../support/harness';
+import { failureOf } from '../support/failures';
 import { keepHistory } from '../support/histories';
 import { startPostgres } from '../support/postgres';
 import { testEnv } from '../support/shared';
@@ -396,6 +397,26 @@ describe('hostile: evidence locks, batches, executions and verification', functi
       const cut = await cli({}, 'evidence', 'verify', 'run', 'ws:r', '--workspace', 'ws', '--file', file, '--trusted-head', kept, ...PUBLIC_KEY);
       assert.equal(cut.code, 1);
       assert.match(cut.err, /truncated: the trusted head covers 2 leaves/);
+    });
+  });
+
+  describe('storage names', function () {
+    // Context: a name that is no workspace id failed here as CredentialsDenied, a secret-store type
+    // the evidence path does not know: the dispatch activity turned it into EvidenceUnavailable, which
+    // the run waits out without end. EvidenceConflict is never retried and stops the run before it acts.
+    it('a write or read under a name that is no workspace id is refused as EvidenceConflict, and nothing is written', async function () {
+      const root = tempDir();
+      const dir = path.join(root, 'sink');
+      const sink = new FileEvidenceSink({ dir, signer: TEST_SIGNER });
+      for (const ws of ['../ws-b', 'ws-a/../ws-b', 'WS-A', '', '..', '%2e%2e']) {
+        const env = new MockActivityEnvironment({ workflowExecution: { workflowId: `${ws}:run`, runId: 'exec-1' } });
+        const err = await failureOf(env.run(createEvidenceActivities(sink).persistEvidence, { workspaceId: ws, runId: `${ws}:run`, execution: 'exec-1', entries: chainFor(`${ws}:run`, 2) }));
+        assert.equal(err.type, 'EvidenceConflict', ws);
+        assert.equal(err.nonRetryable, true);
+        assert.equal((await failureOf(sink.readWorkspace(ws))).type, 'EvidenceConflict', ws);
+      }
+      assert.deepEqual(fs.readdirSync(root).filter((f) => f !== 'sink'), [], 'nothing written beside the sink');
+      assert.ok(!fs.existsSync(dir) || fs.readdirSync(dir).length === 0, 'nothing written in it');
     });
   });
 });

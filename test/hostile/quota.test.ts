@@ -13,7 +13,7 @@ import type { Client } from '@temporalio/client';
 import type { RunHandle } from '../../workers/client';
 import * as msg from '../../workflows/run/messages';
 import type { RunStatus } from '../../workflows/types';
-import { quotaWorkflowId } from '../../workflows/workflow-ids';
+import { quotaWorkflowId } from '../../workflows/ids';
 import { type Harness, bob, decision, uid, waitForState, waitForStatus, withWorker } from '../support/harness';
 import { InFlightRecorder, quotaPolicyDir, quotaStatus, waitForQuota } from '../support/quota-fixtures';
 import { testEnv } from '../support/shared';

@@ -13,7 +13,7 @@ import { prebuiltBundle } from '../../workers/bundle';
 import { WorkspacePayloadCodec } from '../../workers/codec/codec';
 import { PROJECT_ROOT } from '../../workers/config';
 import { verifyChain } from '../../workflows/evidence-chain';
-import { quotaWorkflowId } from '../../workflows/workflow-ids';
+import { quotaWorkflowId } from '../../workflows/ids';
 import { UNDECODABLE_ENCODING } from '../../workflows/undecodable';
 import { bob, carol, decision, gatedSink, uid, waitForState, waitForStatus, withWorker } from '../support/harness';
 import { InFlightRecorder, quotaPolicyDir } from '../support/quota-fixtures';

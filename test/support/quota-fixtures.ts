@@ -12,7 +12,7 @@ import type { RuntimeQuota } from '../../policies/quotas';
 import { quotaStatusQuery } from '../../workflows/run/messages';
 import type { EvidenceEntry } from '../../workflows/evidence-chain';
 import type { WorkspaceQuotaStatus } from '../../workflows/types';
-import { quotaWorkflowId } from '../../workflows/workflow-ids';
+import { quotaWorkflowId } from '../../workflows/ids';
 import { TEST_POLICY_DIR, uid } from './harness';
 
 /** A policy dir with workspace `<id>` (rules as the `test` workspace), these quotas and `extra` fields. */

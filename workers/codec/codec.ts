@@ -25,7 +25,7 @@ import { METADATA_ENCODING_KEY, type Payload, type PayloadCodec, type Serializat
 import { temporal } from '@temporalio/proto';
 import { type PayloadKeyProvider, PayloadKeyError, SCOPE_PATTERN, SYSTEM_SCOPE, keyFingerprint } from './keys-port';
 import { UNDECODABLE_ENCODING } from '../../workflows/undecodable';
-import { workspaceOfWorkflowId } from '../../workflows/workflow-ids';
+import { workspaceOfWorkflowId } from '../../workflows/ids';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';

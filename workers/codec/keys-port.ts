@@ -6,12 +6,13 @@
  * (workers/codec/vault-transit.ts). No error of a provider ever carries key material.
  */
 import { createHash } from 'node:crypto';
+import { WORKSPACE_ID_SOURCE } from '../../workflows/ids';
 
 /** Scope of payloads whose workflow id names no workspace (or that arrive with no context at all). */
 export const SYSTEM_SCOPE = '_system';
 
-/** Workspace ids (workflows/schemas.ts) and the system scope: safe in file names, key ids and Vault key names. */
-export const SCOPE_PATTERN = /^(_system|[a-z0-9][a-z0-9_-]{0,62})$/;
+/** Workspace ids (workflows/ids.ts) and the system scope: safe in file names, key ids and Vault key names. */
+export const SCOPE_PATTERN = new RegExp(`^(${SYSTEM_SCOPE}|${WORKSPACE_ID_SOURCE})$`);
 
 export interface EncryptionKey {
   /** `<scope>/<provider's id>`, recorded in the payload metadata as `encryption-key-id`. */

@@ -31,7 +31,7 @@ import { MAX_LEASES, MAX_REASON_CHARS, QuotaBook, type QuotaEntry } from './book
 import { QUOTA_AUTH_PATCH, quotaProof } from './proof';
 import { parseQuota, quotaLimitsSchema, quotaReleaseSchema, quotaRequestSchema, workspaceQuotaInputSchema } from './schemas';
 import type { QuotaQueuedNotice, WorkspaceQuotaInput, WorkspaceQuotaStatus } from '../types';
-import { workspaceOfWorkflowId } from '../workflow-ids';
+import { workspaceOfWorkflowId } from '../ids';
 
 /** A coordinator with nothing to do for this long finishes; the next request starts it again. */
 const IDLE_FINISH_MS = 10 * 60_000;

@@ -28,7 +28,7 @@ import { QUOTA_AUTH_PATCH, type QuotaProofKind } from './proof';
 import { parseQuota, quotaGrantSchema, quotaProbeSchema, quotaQueuedSchema } from './schemas';
 import type { GovernedRunState } from '../run/state';
 import { type GovernedRunResult, type QuotaRequest, RunState } from '../types';
-import { quotaWorkflowId } from '../workflow-ids';
+import { quotaWorkflowId } from '../ids';
 
 /** Runs recorded before quotas never asked for a lease; only runs whose snapshot has a quota call it. */
 export const QUOTA_PATCH = 'portarium-quotas-v1';

@@ -3,12 +3,13 @@
  * what a run receives from it (grants, queue notices), plus the input of `requestQuotaLease`.
  * Built by functions, like `./schemas.ts`, so no zod object lives in module scope of the bundle.
  */
-import { check, describeIssues, workspaceIdSchema } from '../schemas';
+import { check, describeIssues } from '../schemas';
+import { RUNTIME_NAME_PATTERN, workspaceIdSchema } from '../ids';
 import { MAX_LEASES, MAX_REASON_CHARS, MAX_RELEASED_REMEMBERED, MAX_WAITING, MAX_WINDOW } from './book';
 import type { QuotaGrant, QuotaProbe, QuotaQueuedNotice, QuotaRelease, QuotaRequest, WorkspaceQuotaInput } from '../types';
 import { z } from '../zod-sandbox';
 
-const runtimeSchema = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,63}$/, 'runtime must be a runtime name');
+const runtimeSchema = () => z.string().regex(RUNTIME_NAME_PATTERN, 'runtime must be a runtime name');
 const leaseIdSchema = () => z.string().min(1).max(1200);
 const runIdSchema = () => z.string().min(1).max(1000);
 const isoSchema = () => z.iso.datetime({ offset: true });

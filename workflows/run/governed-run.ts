@@ -52,7 +52,7 @@ import {
   manualCompletionSchema,
 } from '../schemas';
 import { ApproverRolesKey, CorrelationKey, StateKey, TierKey, WorkspaceKey } from '../search-attributes';
-import { runWorkspaceCrossing } from '../workflow-ids';
+import { IDENTIFIER_CHARS, runWorkspaceCrossing } from '../ids';
 import { type DecisionKind, type DispatchRequest, type DispatchResult, type EvidenceReceipt, type GovernedRunResult, RunState, TERMINAL_STATES } from '../types';
 
 // Summaries name each command on the run page (user metadata: not checked on replay, so no patch).
@@ -429,7 +429,7 @@ function claimedRef(raw: unknown, idField = 'decisionId'): { decisionId?: string
     const v = Object.hasOwn(raw, name) ? (raw as Record<string, unknown>)[name] : undefined;
     return typeof v === 'string' && v.length <= 128 && pattern.test(v) ? v : undefined;
   };
-  return { decisionId: field(idField, /^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$/), actionHash: field('actionHash', /^[0-9a-f]{64}$/) };
+  return { decisionId: field(idField, IDENTIFIER_CHARS), actionHash: field('actionHash', /^[0-9a-f]{64}$/) };
 }
 
 /** Whether this decision wakes the main loop (which then acts and counts a wakeup). */

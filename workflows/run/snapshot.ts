@@ -25,6 +25,7 @@ import type {
   RunState,
   Tier,
 } from '../types';
+import { TIER_ORDER } from '../types';
 import { z } from '../zod-sandbox';
 
 /** States a run continues as new in: it waits for people or time, and no activity is in flight. */
@@ -114,7 +115,7 @@ export function continuedInputSchema(): z.ZodType<ContinuedRunInput> {
     firstExecutionRunId: z.string().min(1).max(128).optional(),
     continuations: z.number().int().min(0),
     state: z.enum(CONTINUABLE_STATES as [RunState, ...RunState[]]),
-    tier: z.enum(['Auto', 'Assisted', 'HumanApprove', 'ManualOnly']).optional(),
+    tier: z.enum(TIER_ORDER).optional(),
     action: z.looseObject({ runtime: z.string(), target: z.string(), operation: z.string(), input: z.record(z.string(), z.unknown()) }),
     actionHash: z.string().regex(/^[0-9a-f]{64}$/),
     policy: z.looseObject({ effect: z.literal('Allow'), quorum: z.number(), eligibleRoles: z.array(z.string()), escalation: z.array(obj) }),

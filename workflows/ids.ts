@@ -1,11 +1,43 @@
 /**
+ * The ids of Portarium, in one module: what a workspace id and a runtime name may be (the patterns
+ * themselves are written once in policies/vocabulary.ts, the lowest floor, so policy files can use
+ * them too), their zod schemas, and the workflow ids built from them. Pure and bundle-safe.
+ *
  * Workflow ids carry their workspace as a prefix, so every component that sees only an id (the payload
  * codec, the quota coordinator, a worker checking that a run is its own) can tell whose it is.
- * Workspace ids hold neither ':' nor '/' (workflows/schemas.ts), so the prefix is unambiguous:
+ * Workspace ids hold neither ':' nor '/', so the prefix is unambiguous:
  *   `<workspace>:<idempotency key>`       a governed run
  *   `<workspace>:<run key>/events`        its event hand-off child
  *   `<workspace>/quota/<runtime>`         the workspace's quota coordinator for one runtime
  */
+import { IDENTIFIER_CHARS, RUNTIME_NAME_MAX, RUNTIME_NAME_PATTERN, WORKSPACE_ID_PATTERN, WORKSPACE_ID_SOURCE } from '../policies/vocabulary';
+import { z } from './zod-sandbox';
+
+export { IDENTIFIER_CHARS, RUNTIME_NAME_MAX, RUNTIME_NAME_PATTERN, RUNTIME_NAME_SOURCE, WORKSPACE_ID_PATTERN, WORKSPACE_ID_SOURCE } from '../policies/vocabulary';
+
+/** True for a workspace id (see WORKSPACE_ID_PATTERN). */
+export function isWorkspaceId(value: string): boolean {
+  return WORKSPACE_ID_PATTERN.test(value);
+}
+
+/** True for a runtime name that run input accepts (see RUNTIME_NAME_PATTERN). */
+export function isRuntimeName(value: string): boolean {
+  return RUNTIME_NAME_PATTERN.test(value);
+}
+
+/** A workspace id in run input, principals and quota messages. Built per call (see schemas.ts). */
+export function workspaceIdSchema() {
+  return z.string().regex(WORKSPACE_ID_PATTERN, 'workspaceId must be 1-63 lower-case letters, digits, _ or -');
+}
+
+/** A runtime name in run input (`action.runtime`). Built per call (see schemas.ts). */
+export function runtimeNameSchema() {
+  return z
+    .string()
+    .min(1, 'runtime must not be empty')
+    .max(RUNTIME_NAME_MAX, `runtime is longer than ${RUNTIME_NAME_MAX} characters`)
+    .regex(IDENTIFIER_CHARS, 'runtime may hold letters, digits and . _ : @ / + - only');
+}
 
 /** The workflow id of a run: one per workspace and idempotency key, so a repeated start finds it. */
 export function runWorkflowId(workspaceId: string, idempotencyKey: string): string {
@@ -17,7 +49,7 @@ export function quotaWorkflowId(workspaceId: string, runtime: string): string {
   return `${workspaceId}/quota/${runtime}`;
 }
 
-const WORKSPACE_PREFIX = /^([a-z0-9][a-z0-9_-]{0,62})[:/]/;
+const WORKSPACE_PREFIX = new RegExp(`^(${WORKSPACE_ID_SOURCE})[:/]`);
 
 /** The workspace a workflow id belongs to, or undefined when the id has no workspace prefix. */
 export function workspaceOfWorkflowId(workflowId: string): string | undefined {
