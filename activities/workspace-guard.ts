@@ -16,7 +16,7 @@ import { FailureType } from '../workflows/failures';
 import { workspaceOfWorkflowId } from '../workflows/ids';
 
 /** The workspace an activity's input asks for: a bare id (loadPolicySnapshot) or `{ workspaceId }`. */
-export function requestedWorkspace(args: readonly unknown[]): string | undefined {
+function requestedWorkspace(args: readonly unknown[]): string | undefined {
   const first = args[0];
   if (typeof first === 'string') return first;
   if (first && typeof first === 'object' && 'workspaceId' in first) {

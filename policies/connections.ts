@@ -100,7 +100,7 @@ export type Connections = z.infer<typeof Connections>;
  * `host`, `host:port` or `*.domain[:port]`; port `*` allows any port. Lower case. Addresses and CIDR
  * ranges too: `10.0.0.5:7860`, `10.0.0.0/8:*`, `[::1]:*`, `[fd00::/8]:443`.
  */
-export const HOST_PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(\/\d{1,2})?(:(\d{1,5}|\*))?$|^\[[0-9a-f:.]+(\/\d{1,3})?\](:(\d{1,5}|\*))?$/;
+const HOST_PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(\/\d{1,2})?(:(\d{1,5}|\*))?$|^\[[0-9a-f:.]+(\/\d{1,3})?\](:(\d{1,5}|\*))?$/;
 
 /** The host part of an entry that names a range must be a network address (`10.0.0.0/8`, not `10.0.0.5/8`). */
 const rangeIsValid = (entry: string) => {

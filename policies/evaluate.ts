@@ -30,7 +30,7 @@ export interface EvaluateOptions {
 }
 
 /** Operations a rule's `when` condition may spend before evaluation fails closed. */
-export const CONDITION_BUDGET = 1000;
+const CONDITION_BUDGET = 1000;
 
 export interface EscalationStep {
   afterMs: number;

@@ -27,7 +27,7 @@ function atonPart(p: string): number | undefined {
  * IPv4 as a resolver or socket library may read it. `loose` accepts what inet_aton accepts (1 to 4
  * parts, octal, hex: `2852039166`, `0xa9fea9fe`, `169.254.43518`); otherwise only `a.b.c.d` in decimal.
  */
-export function parseIPv4(text: string, loose = false): number[] | undefined {
+function parseIPv4(text: string, loose = false): number[] | undefined {
   if (!loose) {
     const m = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/.exec(text);
     const o = m?.slice(1).map(Number);
@@ -54,7 +54,7 @@ function groups(part: string): number[] | undefined {
 }
 
 /** IPv6 in any RFC 4291 text form (`::`, a dotted IPv4 tail), with an optional zone id (`%eth0`). */
-export function parseIPv6(text: string): number[] | undefined {
+function parseIPv6(text: string): number[] | undefined {
   let t = text.replace(/%[^%]*$/, '');
   const lastColon = t.lastIndexOf(':');
   const tail4 = t.slice(lastColon + 1);

@@ -24,18 +24,16 @@ export const Isolation = z.union(
 );
 export type Isolation = z.infer<typeof Isolation>;
 
-export const tierNameSchema = () => z.string().regex(TIER_NAME, 'expected a tier name: lower-case letters, digits and -, at most 31');
-
 /** The worker pool a queue belongs to. */
 export type Pool = { kind: 'shared' } | { kind: 'workspace'; workspaceId: string } | { kind: 'tier'; tier: string };
 
-export function poolOf(workspaceId: string, isolation: Isolation | undefined): Pool {
+function poolOf(workspaceId: string, isolation: Isolation | undefined): Pool {
   if (isolation === undefined || isolation === 'shared') return { kind: 'shared' };
   if (isolation === 'dedicated') return { kind: 'workspace', workspaceId };
   return { kind: 'tier', tier: isolation.tier };
 }
 
-export function queueOfPool(base: string, pool: Pool): string {
+function queueOfPool(base: string, pool: Pool): string {
   switch (pool.kind) {
     case 'shared':
       return base;

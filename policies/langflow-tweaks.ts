@@ -71,7 +71,7 @@ const FILLER = new Set(['add', 'enable', 'enabled', 'use', 'with', 'as', 'tool',
 const TRUE_TEXT = new Set(['true', 'yes', 'on', '1']);
 
 /** Python-falsy values (and the text "false") leave a tool off; anything else turns it on. */
-export function switchesOn(value: unknown): boolean {
+function switchesOn(value: unknown): boolean {
   if (value === undefined || value === null || value === false || value === 0 || value === '' || value === 'false') return false;
   return !(Array.isArray(value) && value.length === 0);
 }

@@ -33,14 +33,14 @@ export type ToolClass = z.infer<typeof ToolClass>;
 export const PolicyTier = z.enum([...TIER_ORDER, 'Deny']);
 export type PolicyTier = z.infer<typeof PolicyTier>;
 
-export const Escalation = z.strictObject({
+const Escalation = z.strictObject({
   /** Time after the request (or the last amendment) when this step applies. */
   after: duration,
   /** Roles that become eligible to approve from then on. */
   addRoles: z.array(name).min(1),
 });
 
-export const ApprovalRequirement = z.strictObject({
+const ApprovalRequirement = z.strictObject({
   /** Distinct approvers needed. */
   quorum: z.number().int().min(1).max(20).optional(),
   /** Roles whose holders may approve (any of them). */

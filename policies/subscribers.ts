@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { DURATION_PATTERN, durationMs } from './duration';
 
 /** Lifecycle events a run publishes, in the order a run can go through them. */
-export const RUN_EVENTS = [
+const RUN_EVENTS = [
   'requested',
   'denied',
   'approval_needed',

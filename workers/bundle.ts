@@ -26,7 +26,7 @@ export const PRELOADED_MODULES = [
  * Temporal's OpenTelemetry workflow interceptors (less the per-signal spans, see the module); their
  * spans leave the sandbox through the `exporter` sink.
  */
-export const WORKFLOW_INTERCEPTOR_MODULE = path.join(__dirname, 'workflow-interceptors.js');
+const WORKFLOW_INTERCEPTOR_MODULE = path.join(__dirname, 'workflow-interceptors.js');
 
 export async function buildWorkflowBundle(workflowsPath = path.join(PROJECT_ROOT, 'dist', 'workflows', 'index.js')): Promise<string> {
   const { code } = await bundleWorkflowCode({

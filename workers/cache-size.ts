@@ -13,7 +13,7 @@ import * as v8 from 'node:v8';
 const MiB = 1024 * 1024;
 
 /** The workflow thread's heap when PORTARIUM_WORKFLOW_HEAP_MB is unset, or V8's default if that is smaller. */
-export const DEFAULT_WORKFLOW_HEAP_MIB = 1024;
+const DEFAULT_WORKFLOW_HEAP_MIB = 1024;
 
 /**
  * Heap one cached governedRun costs the workflow thread while runs arrive: its live state plus the
@@ -22,16 +22,16 @@ export const DEFAULT_WORKFLOW_HEAP_MIB = 1024;
  * heap thrashed at ~1,550 cached runs (2.7 MiB each), a 256 MiB one died at ~300 (0.85 MiB each).
  * Re-measure when the workflow changes.
  */
-export const CACHED_RUN_HEAP_MIB = 2.5;
+const CACHED_RUN_HEAP_MIB = 2.5;
 
 /** Heap kept free of cached runs: the bundle and sandbox (~35 MiB), tasks in flight and replays. */
-export const HEAP_RESERVE_MIB = 256;
+const HEAP_RESERVE_MIB = 256;
 
 /** Share of the heap beyond the reserve that cached runs may fill: near its limit V8 spends its time in full GCs. */
-export const HEAP_SHARE = 0.5;
+const HEAP_SHARE = 0.5;
 
 /** The SDK's own floor: fewer cached runs than task slots only means more replays. */
-export const MIN_CACHED_WORKFLOWS = 10;
+const MIN_CACHED_WORKFLOWS = 10;
 
 export interface WorkflowHeap {
   mib: number;
@@ -57,7 +57,7 @@ export function applyWorkflowHeap(heap: WorkflowHeap): void {
 }
 
 /** Runs the cache holds on a heap of `heapMiB`, with the reserve and margin above. */
-export function cacheSizeForHeap(heapMiB: number): number {
+function cacheSizeForHeap(heapMiB: number): number {
   return Math.max(MIN_CACHED_WORKFLOWS, Math.floor(((heapMiB - HEAP_RESERVE_MIB) * HEAP_SHARE) / CACHED_RUN_HEAP_MIB));
 }
 

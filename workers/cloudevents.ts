@@ -13,7 +13,7 @@ export const MAX_EVENT_BYTES = 64 * 1024;
  * Extension names: `[a-z0-9]`, 1-20 characters. The spec says SHOULD be at most 20; we enforce it as a
  * MUST, so a name that works here works on every conforming intermediary.
  */
-export const EXTENSION_NAME = /^[a-z0-9]{1,20}$/;
+const EXTENSION_NAME = /^[a-z0-9]{1,20}$/;
 
 const CORE = ['specversion', 'id', 'source', 'type', 'datacontenttype', 'dataschema', 'subject', 'time'] as const;
 const RESERVED = new Set<string>([...CORE, 'data', 'data_base64']);

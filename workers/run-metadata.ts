@@ -9,9 +9,9 @@ import { redactText } from '../workflows/evidence-chain';
 import type { GovernedRunInput } from '../workflows/types';
 
 /** Longest static summary (one line in the UI). */
-export const MAX_STATIC_SUMMARY = 200;
+const MAX_STATIC_SUMMARY = 200;
 /** Longest static details text. */
-export const MAX_STATIC_DETAILS = 2_000;
+const MAX_STATIC_DETAILS = 2_000;
 
 /** Where a run came from, when not a direct start: e.g. the CloudEvent that triggered it. */
 export interface RunOrigin {

@@ -17,7 +17,7 @@ import {
 import type { InjectedSinks, WorkerInterceptors } from '@temporalio/worker';
 import type { OpenTelemetryWorkflowExporter } from '@temporalio/interceptors-opentelemetry/lib/workflow/definitions';
 
-export const DEFAULT_SERVICE_NAME = 'portarium-worker';
+const DEFAULT_SERVICE_NAME = 'portarium-worker';
 
 /** What the worker needs to trace: injected by tests, or taken from a started NodeSDK. */
 export interface TracingParts {
@@ -45,7 +45,7 @@ export function tracesRequested(env: NodeJS.ProcessEnv): boolean {
   return Boolean(set(env.OTEL_EXPORTER_OTLP_ENDPOINT) ?? set(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT));
 }
 
-export function serviceResource(env: NodeJS.ProcessEnv = process.env): Resource {
+function serviceResource(env: NodeJS.ProcessEnv = process.env): Resource {
   return new Resource({ 'service.name': set(env.OTEL_SERVICE_NAME) ?? DEFAULT_SERVICE_NAME });
 }
 

@@ -46,7 +46,7 @@ function inputFrom(defaults: Record<string, unknown>, data: unknown): Record<str
 }
 
 /** The `governedRun` input for an event on a route. Pure. */
-export function runInputFor(event: CloudEvent, workspaceId: string, trigger: Trigger): GovernedRunInput {
+function runInputFor(event: CloudEvent, workspaceId: string, trigger: Trigger): GovernedRunInput {
   const idempotencyKey = idempotencyKeyFor(event.source, event.id);
   const ext = event.extensions.correlationid;
   const correlationId = typeof ext === 'string' && ID.test(ext) ? ext : ID.test(event.id) ? event.id : idempotencyKey;

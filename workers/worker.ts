@@ -152,7 +152,7 @@ async function createWorkerOn(config: PortariumConfig, parts: WorkerParts, polic
 }
 
 /** Wall-time limit of one workflow activation in the sandbox (the SDK's default is 5 s; the option is not in its public type). */
-export const ISOLATE_EXECUTION_TIMEOUT = '60s';
+const ISOLATE_EXECUTION_TIMEOUT = '60s';
 
 export async function connectWorker(config: PortariumConfig): Promise<NativeConnection> {
   return NativeConnection.connect(connectionOptions(config));

@@ -93,7 +93,7 @@ function cutAt(s: string, max: number): number {
 
 /** Bounds of one entry: evidence is copied into history (the sink activity's input), status and sinks. */
 export const MAX_SUMMARY_CHARS = 4000;
-export const MAX_DATA_CHARS = 32 * 1024;
+const MAX_DATA_CHARS = 32 * 1024;
 
 /** `data` as given when its JSON is within MAX_DATA_CHARS; otherwise its keys and size only, marked truncated. */
 function boundedData(data: { [key: string]: JsonValue }): { [key: string]: JsonValue } {

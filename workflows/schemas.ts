@@ -27,7 +27,7 @@ import { TIER_ORDER } from './types';
 export { workspaceIdSchema } from './ids';
 
 /** Largest action input, as JSON text. Bigger inputs belong in a payload store, by reference. */
-export const MAX_ACTION_INPUT_BYTES = 256 * 1024;
+const MAX_ACTION_INPUT_BYTES = 256 * 1024;
 
 const id = (what: string, max = 128) =>
   z
@@ -53,7 +53,7 @@ export interface IdOptions {
 }
 
 /** Principal ids are normalised here, once (ASCII lower case): `Alice` and `alice` are one person. */
-export function principalSchema(opts: IdOptions = {}): z.ZodType<Principal> {
+function principalSchema(opts: IdOptions = {}): z.ZodType<Principal> {
   return z.strictObject({
     id: opts.normalizeIds === false ? id('principal id') : id('principal id').transform(normalizePrincipalId),
     roles: z.array(id('role', 64)).max(64, 'at most 64 roles'),
@@ -168,7 +168,7 @@ export interface FieldIssue {
 export type Checked<T> = { ok: true; value: T } | { ok: false; issues: FieldIssue[] };
 
 /** Deepest nesting accepted in any message; deeper values are refused before zod walks them. */
-export const MAX_NESTING = 64;
+const MAX_NESTING = 64;
 
 /** Nesting depth of a JSON-like value, measured without recursion (so no stack overflow). */
 export function nestingDepth(value: unknown, limit = MAX_NESTING): number {
@@ -200,10 +200,10 @@ export function runEventDeliveryInputSchema() {
  * payload; nothing a person or bot sends legitimately comes near this (an action input is bounded
  * by MAX_ACTION_INPUT_BYTES), and a bounded message keeps refusals cheap.
  */
-export const MAX_MESSAGE_BYTES = 512 * 1024;
+const MAX_MESSAGE_BYTES = 512 * 1024;
 
 /** Issues kept per refusal, and characters per issue: refusal texts enter status, history and evidence. */
-export const MAX_ISSUES = 10;
+const MAX_ISSUES = 10;
 const MAX_ISSUE_TEXT = 200;
 const MAX_PATH_TEXT = 100;
 

@@ -4,7 +4,8 @@
  * The zod schemas that check these shapes at boundaries live in `./schemas.ts`.
  */
 
-import type { QuotaBookState } from './quota/book';
+import type { QuotaLimits } from '../policies/quotas';
+import type { QuotaBlocker, QuotaBookState } from './quota/book';
 
 /** Execution tiers, weakest first. `Deny` is a policy effect, not a tier a run can wait in. */
 export const Tier = {
@@ -287,7 +288,7 @@ export interface RunQuotaStatus {
   leaseId: string;
   /** `asking` until the coordinator answers; `queued` while waiting; `granted` once it may dispatch; `released` after. */
   phase: 'asking' | 'queued' | 'granted' | 'released';
-  limits: { concurrentDispatches?: number; dispatchesPerMinute?: number };
+  limits: Omit<QuotaLimits, 'leaseCheckIntervalMs'>;
   /** While queued: why, as when the run started waiting. */
   waitingFor?: string;
   queued?: QuotaQueuedNotice;
@@ -305,7 +306,7 @@ export type QuotaRequest =
       leaseId: string;
       runId: string;
       runExecutionId?: string;
-      limits: { concurrentDispatches?: number; dispatchesPerMinute?: number; leaseCheckIntervalMs?: number };
+      limits: QuotaLimits;
     }
   | {
       schemaVersion: 2;
@@ -334,13 +335,9 @@ export interface QuotaGrant {
 }
 
 /** Signal `quotaQueued` from a coordinator to a run: it waits, behind `position - 1` others, because of `limit`. */
-export interface QuotaQueuedNotice {
+export interface QuotaQueuedNotice extends QuotaBlocker {
   leaseId: string;
   position: number;
-  limit: 'concurrentDispatches' | 'dispatchesPerMinute';
-  inUse: number;
-  max: number;
-  freesAt?: string;
   proof?: string;
 }
 
@@ -373,7 +370,7 @@ export interface WorkspaceQuotaStatus {
   workspaceId: string;
   runtime: string;
   /** The limits the coordinator enforces, from its own load of the workspace policy (`{}`: no quota now). */
-  limits: { concurrentDispatches?: number; dispatchesPerMinute?: number; leaseCheckIntervalMs?: number };
+  limits: QuotaLimits;
   /** When the limits were last loaded from the policy; absent until the first load (nothing is granted before). */
   limitsLoadedAt?: string;
   /** Why the last policy load failed, if it did (the previous limits stay in force). */
@@ -386,7 +383,7 @@ export interface WorkspaceQuotaStatus {
   waitingCount: number;
   /** Grants counted in the per-minute window now. */
   grantsInWindow: number;
-  blockedBy?: { limit: string; inUse: number; max: number; freesAt?: string };
+  blockedBy?: QuotaBlocker;
   /** Refused messages, keyed `<signal>:<reason>` (e.g. `quotaRelease:wrongSecret`). */
   refusals: Record<string, QuotaRefusalCount>;
 }

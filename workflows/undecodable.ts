@@ -7,7 +7,7 @@
  */
 
 /** Property of the marker object; no message schema accepts it. */
-export const UNDECODABLE_KEY = 'portarium.undecodable';
+const UNDECODABLE_KEY = 'portarium.undecodable';
 
 /** Encoding the worker's codec gives a payload it could not decrypt; the payload converter maps it to the marker. */
 export const UNDECODABLE_ENCODING = 'binary/portarium-undecodable';

@@ -98,7 +98,7 @@ export function runChain(entries: readonly StoredEntry[], runId: string, executi
 const conflict = (message: string) => ApplicationFailure.create({ type: FailureType.EvidenceConflict, message, nonRetryable: true });
 
 /** Check a batch before any I/O: one run and workspace, consecutive seqs, each hash recomputed. */
-export function checkBatch(batch: AppendBatch): void {
+function checkBatch(batch: AppendBatch): void {
   const { workspaceId, runId, entries, execution } = batch;
   if (execution !== undefined && (typeof execution !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(execution))) throw conflict(`execution ${String(execution).slice(0, 40)} is not a Temporal run id`);
   entries.forEach((e, i) => {

@@ -19,7 +19,7 @@ export interface TreeHeadSigner {
   sign(body: TreeHeadBody): SignedTreeHead;
 }
 
-export class SigningKeyError extends Error {
+class SigningKeyError extends Error {
   override readonly name = 'SigningKeyError';
 }
 

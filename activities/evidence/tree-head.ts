@@ -14,7 +14,7 @@ import { bytesToHex, hexToBytes } from '@noble/hashes/utils';
 import { type EvidenceCrypto, canonicalJson, jsonString, pureCrypto } from '../../workflows/hashing';
 import { leafHashOfText } from './merkle';
 
-export const LEAF_SCHEMA = 'portarium.evidence-leaf.v1';
+const LEAF_SCHEMA = 'portarium.evidence-leaf.v1';
 export const TREE_HEAD_SCHEMA = 'portarium.tree-head.v1';
 
 export interface RunLeaf {

@@ -75,7 +75,7 @@ const errorText = (res: HttpResponse) => {
 };
 
 /** The one mapping of a webhook answer: an outcome, or `ambiguous` when the flow may still run. */
-export function webhookOutcome(res: HttpResponse, flowId: string): RuntimeOutcome | 'ambiguous' {
+function webhookOutcome(res: HttpResponse, flowId: string): RuntimeOutcome | 'ambiguous' {
   const s = res.status;
   const ref = res.headers['x-webhook-id'] ? `activepieces:webhook:${res.headers['x-webhook-id']}` : undefined;
   if (s === 301) return { output: { status: 301, location: res.headers.location ?? null }, externalRef: ref };

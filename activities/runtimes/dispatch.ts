@@ -27,17 +27,17 @@ import type { SecretStore } from '../secrets/port';
 import { clipUtf8, utf8Bytes } from '../utf8';
 
 /** Largest runtime output kept in history, in UTF-8 bytes of JSON; larger outputs go to the payload store. */
-export const MAX_OUTPUT_BYTES = 256 * 1024;
+const MAX_OUTPUT_BYTES = 256 * 1024;
 /**
  * Largest runtime output kept at all, in UTF-8 bytes of JSON. The HTTP client already caps a response
  * at 8 MiB; this bounds what any adapter can hand over (JSON escaping can grow a body). Larger is
  * refused as `RuntimeRejected`, saying that the action ran.
  */
-export const MAX_STORED_OUTPUT_BYTES = 32 * 1024 * 1024;
+const MAX_STORED_OUTPUT_BYTES = 32 * 1024 * 1024;
 /** Largest failure message an attempt reports, in UTF-8 bytes; failures travel in history. */
-export const MAX_FAILURE_MESSAGE_BYTES = 2 * 1024;
+const MAX_FAILURE_MESSAGE_BYTES = 2 * 1024;
 /** Largest failure details, as JSON bytes; each string in them is clipped to a quarter of it first. */
-export const MAX_FAILURE_DETAILS_BYTES = 8 * 1024;
+const MAX_FAILURE_DETAILS_BYTES = 8 * 1024;
 
 export interface DispatchDeps {
   runtimes: RuntimeAdapter[];
@@ -108,7 +108,7 @@ function checkOutput(runtime: string, output: unknown): void {
  * continues the active span (the RunActivity span, so the runtime joins the run's trace); with no
  * active span it falls back to one deterministic trace id per run and a span id per dispatch.
  */
-export function correlationHeaders(req: DispatchRequest, dispatchId: string, active: otel.Span | undefined = otel.trace.getActiveSpan()): Record<string, string> {
+function correlationHeaders(req: DispatchRequest, dispatchId: string, active: otel.Span | undefined = otel.trace.getActiveSpan()): Record<string, string> {
   return {
     'x-portarium-workspace': req.workspaceId,
     'x-portarium-correlation-id': encodeURIComponent(req.correlationId),
@@ -118,7 +118,7 @@ export function correlationHeaders(req: DispatchRequest, dispatchId: string, act
 }
 
 /** Span attributes of a dispatch: identifiers only, never input, output or credentials. */
-export function dispatchAttributes(req: DispatchRequest): otel.Attributes {
+function dispatchAttributes(req: DispatchRequest): otel.Attributes {
   return {
     'portarium.workspace': req.workspaceId,
     'portarium.correlation_id': req.correlationId,

@@ -109,7 +109,7 @@ function errorText(res: HttpResponse): string {
 }
 
 /** The one place Kestra answers and transport errors become failure types. */
-export function kestraFailure(phase: Phase, ref: string, r: HttpResponse | TransportError): ApplicationFailure {
+function kestraFailure(phase: Phase, ref: string, r: HttpResponse | TransportError): ApplicationFailure {
   if (r instanceof TransportError) {
     if (!r.sent) return runtimeUnavailable(`kestra: ${phase} for ${ref} not sent (${r.code})`);
     // Only a create can have been applied; its caller looks the execution up before deciding.

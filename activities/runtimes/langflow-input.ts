@@ -12,7 +12,7 @@ import type { DispatchRequest } from '../../workflows/types';
 const FLOW = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** Largest `input_value`, in UTF-8 bytes (the whole action input is bounded at 256 KiB too). */
-export const MAX_INPUT_VALUE_BYTES = 128 * 1024;
+const MAX_INPUT_VALUE_BYTES = 128 * 1024;
 const MAX_TWEAKED = 100;
 const bounded = (max: number) => (r: object) => Object.keys(r).length <= max;
 

@@ -32,7 +32,7 @@ export interface ToolCheck {
 }
 
 /** Tools the tweaks switch on, or a reason when a tool field's value cannot be read. */
-export function tweakTools(tweaks: Tweaks, declared: ReadonlySet<string>): { tools: string[] } | { unreadable: string } {
+function tweakTools(tweaks: Tweaks, declared: ReadonlySet<string>): { tools: string[] } | { unreadable: string } {
   const found = new Set<string>();
   for (const [key, fields] of Object.entries(tweaks)) {
     const name = componentName(key);

@@ -132,7 +132,7 @@ function unprocessable(flow: string, res: HttpResponse, sent: SentTweaks): Appli
 }
 
 /** The one place Langflow answers and transport errors become failure types. */
-export function langflowFailure(flow: string, r: HttpResponse | TransportError, sent?: SentTweaks): ApplicationFailure {
+function langflowFailure(flow: string, r: HttpResponse | TransportError, sent?: SentTweaks): ApplicationFailure {
   if (r instanceof TransportError) {
     if (!r.sent) return runtimeUnavailable(`langflow: flow ${flow} not sent (${r.code})`);
     return runtimeOutcomeUnknown(`langflow: no answer from flow ${flow} (${r.code}); it may have run, and Langflow cannot look a run up`);

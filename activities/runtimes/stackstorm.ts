@@ -74,7 +74,7 @@ function faultOf(res: HttpResponse): string {
 }
 
 /** The one place StackStorm answers and transport errors become failure types. */
-export function stackstormFailure(phase: Phase, action: string, r: HttpResponse | TransportError): ApplicationFailure {
+function stackstormFailure(phase: Phase, action: string, r: HttpResponse | TransportError): ApplicationFailure {
   if (r instanceof TransportError) {
     // Only a create changes anything: everything else (token, poll, cancel) may be sent again.
     if (!r.sent || phase !== 'create') return runtimeUnavailable(`stackstorm: ${phase} for ${action} failed without an answer (${r.code})`);

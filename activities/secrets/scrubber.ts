@@ -35,7 +35,7 @@ function base64Core(value: Buffer, offset: number, alphabet: 'base64' | 'base64u
 }
 
 /** Every form of `value` a runtime or a library might print. */
-export function encodingsOf(value: string): Set<string> {
+function encodingsOf(value: string): Set<string> {
   const bytes = Buffer.from(value, 'utf8');
   const hex = bytes.toString('hex');
   const forms = new Set([value, encodeURIComponent(value), JSON.stringify(value).slice(1, -1), hex, hex.toUpperCase()]);
@@ -123,7 +123,7 @@ export class SecretScrubber {
   }
 }
 
-export const REDACTED_FIELD = '[redacted]';
+const REDACTED_FIELD = '[redacted]';
 
 /**
  * Credentials a runtime's error text may carry that are not the workspace's own secret (SecretScrubber

@@ -16,8 +16,8 @@ import { type Command, type Ctx, KeyFileError, UsageError, need, str, strings } 
 import { HELP } from './format';
 import { configuredEvidenceSink, evidencePublicKey } from '../evidence';
 
-export const INCLUSION_PROOF_SCHEMA = 'portarium.inclusion-proof.v1';
-export const CONSISTENCY_PROOF_SCHEMA = 'portarium.consistency-proof.v1';
+const INCLUSION_PROOF_SCHEMA = 'portarium.inclusion-proof.v1';
+const CONSISTENCY_PROOF_SCHEMA = 'portarium.consistency-proof.v1';
 
 export interface InclusionProofFile {
   schema: typeof INCLUSION_PROOF_SCHEMA;

@@ -27,7 +27,7 @@ import { type PayloadKeyProvider, PayloadKeyError, SCOPE_PATTERN, SYSTEM_SCOPE, 
 import { UNDECODABLE_ENCODING } from '../../workflows/undecodable';
 import { workspaceOfWorkflowId } from '../../workflows/ids';
 
-export const ENCRYPTED_ENCODING = 'binary/encrypted';
+const ENCRYPTED_ENCODING = 'binary/encrypted';
 export const KEY_ID_METADATA = 'encryption-key-id';
 export const KEY_SALT_METADATA = 'encryption-key-salt';
 export const KEY_FP_METADATA = 'encryption-key-fp';
@@ -48,13 +48,13 @@ const subkey = (key: Buffer, salt: Uint8Array, scope: string) => Buffer.from(hkd
  * Whose payload this is: the workspace prefix of the context's workflow id; the system scope for a
  * workflow id without one; undefined without a context (e.g. the codec server).
  */
-export function scopeOf(context?: SerializationContext): string | undefined {
+function scopeOf(context?: SerializationContext): string | undefined {
   if (!context) return undefined;
   const id = context.workflowId;
   return (id && workspaceOfWorkflowId(id)) || SYSTEM_SCOPE;
 }
 
-export function isEncrypted(p: Payload): boolean {
+function isEncrypted(p: Payload): boolean {
   return utf8(p.metadata?.[METADATA_ENCODING_KEY]) === ENCRYPTED_ENCODING;
 }
 

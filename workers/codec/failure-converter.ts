@@ -8,7 +8,7 @@
  */
 import { DefaultFailureConverter, type PayloadConverter, type ProtoFailure, type SerializationContext } from '@temporalio/common';
 
-export const ENCODED_FAILURE_HINT = 'the message is encrypted; through the codec, `-o json` or the Web UI shows it';
+const ENCODED_FAILURE_HINT = 'the message is encrypted; through the codec, `-o json` or the Web UI shows it';
 
 class EncryptedFailureConverter extends DefaultFailureConverter {
   constructor() {
@@ -25,4 +25,5 @@ class EncryptedFailureConverter extends DefaultFailureConverter {
   }
 }
 
+// Read by name by the SDK (`failureConverterPath` loads this module and takes `failureConverter`).
 export const failureConverter = new EncryptedFailureConverter();

@@ -15,7 +15,7 @@ import { type PayloadKeyProvider, SYSTEM_SCOPE } from './keys-port';
 import { ConfigError, type PortariumConfig } from '../config';
 
 /** Another worker on one of this worker's queues holds another keyring. */
-export class KeyringMismatch extends Error {
+class KeyringMismatch extends Error {
   override readonly name = 'KeyringMismatch';
 }
 

@@ -28,7 +28,7 @@ export interface BotRule {
 }
 
 /** Why the bot will not approve this run, or undefined when its rule covers it. */
-export function whyNot(rule: BotRule, s: RunStatus): string | undefined {
+function whyNot(rule: BotRule, s: RunStatus): string | undefined {
   if (s.state !== 'AwaitingApproval') return `state is ${s.state}`;
   if (!rule.bot.roles.some((r) => s.eligibleRoles.includes(r))) return 'bot roles not eligible';
   if (!rule.allowOperations.includes(s.action.operation)) return `operation ${s.action.operation} not allowed`;
@@ -72,7 +72,7 @@ function sign(rule: BotRule, workflowId: string, firstExecutionRunId: string | u
 }
 
 /** The key file as `portarium decision keygen` writes it: 64 hex digits. */
-export function readBotKey(file: string): string {
+function readBotKey(file: string): string {
   const key = fs.readFileSync(file, 'utf8').trim();
   if (!/^[0-9a-fA-F]{64}$/.test(key)) throw new Error(`--key ${file}: expected 64 hex digits (portarium decision keygen)`);
   return key.toLowerCase();

@@ -4,9 +4,9 @@
  * `governedRun` (workflow id `<run id>/events`, abandoned by its parent) only when events are still
  * pending at the end; its `status` query and result say what was delivered and what was not.
  */
-import { ApplicationFailure, defineQuery, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { defineQuery, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { AFTER_RUN_BUDGET, pumpEvents } from './pump';
-import { FailureType } from '../failures';
+import { FailureType, refusal } from '../failures';
 import { type RunEvent, RunOutbox } from './run-events';
 import type { RunEventsStatus } from '../types';
 import { check, describeIssues, runEventDeliveryInputSchema } from '../schemas';
@@ -17,10 +17,10 @@ export interface RunEventDeliveryInput {
   events: RunEvent[];
 }
 
-export const eventDeliveryStatusQuery = defineQuery<RunEventsStatus>('status');
+const eventDeliveryStatusQuery = defineQuery<RunEventsStatus>('status');
 
 /** Deliveries started before the hand-off check was added replay without it. */
-export const EVENT_HANDOFF_PATCH = 'portarium-event-handoff-v1';
+const EVENT_HANDOFF_PATCH = 'portarium-event-handoff-v1';
 
 /**
  * Why this execution is not a genuine hand-off, if it is not. Only the run itself may hand off its
@@ -39,12 +39,12 @@ function forgery(workspaceId: string, runId: string, events: RunEvent[]): string
 export async function runEventDelivery(raw: unknown): Promise<RunEventsStatus> {
   const parsed = check(runEventDeliveryInputSchema(), raw);
   if (!parsed.ok) {
-    throw ApplicationFailure.create({ type: FailureType.InvalidRunInput, message: `invalid runEventDelivery input: ${describeIssues(parsed.issues)}`, nonRetryable: true });
+    throw refusal(FailureType.InvalidRunInput, `invalid runEventDelivery input: ${describeIssues(parsed.issues)}`);
   }
   const { workspaceId, runId, events } = parsed.value as unknown as RunEventDeliveryInput;
   const forged = forgery(workspaceId, runId, events);
   if (forged && patched(EVENT_HANDOFF_PATCH)) {
-    throw ApplicationFailure.create({ type: FailureType.InvalidRunInput, message: `runEventDelivery refused: ${forged}`, nonRetryable: true });
+    throw refusal(FailureType.InvalidRunInput, `runEventDelivery refused: ${forged}`);
   }
   const outbox = new RunOutbox();
   outbox.enable();

@@ -9,8 +9,8 @@ import type { RunEventName } from '../../policies/subscribers';
 import type { EvidenceEntry } from '../evidence-chain';
 import { RunState, type Tier, type RunEventsStatus, type UndeliveredEvent } from '../types';
 
-export const RUN_EVENT_TYPE_PREFIX = 'com.portarium.run.';
-export const runEventType = (name: RunEventName) => `${RUN_EVENT_TYPE_PREFIX}${name}.v1`;
+const RUN_EVENT_TYPE_PREFIX = 'com.portarium.run.';
+const runEventType = (name: RunEventName) => `${RUN_EVENT_TYPE_PREFIX}${name}.v1`;
 /** `approved` from `com.portarium.run.approved.v1`. */
 export const runEventName = (type: string) => type.slice(RUN_EVENT_TYPE_PREFIX.length, type.lastIndexOf('.'));
 

@@ -9,7 +9,7 @@ import { sameSecret } from './proof';
 /** Length of the `dispatchesPerMinute` sliding window. */
 export const QUOTA_WINDOW_MS = 60_000;
 /** How often holders and waiters are checked to still be running, unless the policy says otherwise. */
-export const DEFAULT_LEASE_CHECK_MS = 60_000;
+const DEFAULT_LEASE_CHECK_MS = 60_000;
 /** Lease ids released lately, remembered so a late duplicate request is not counted again. */
 export const MAX_RELEASED_REMEMBERED = 1_000;
 /**
@@ -24,7 +24,7 @@ export const MAX_REASON_CHARS = 300;
 
 /** One run asking for (or holding) a lease. */
 export interface QuotaEntry {
-  /** `<run workflow id>/<action hash>`: every retry of one dispatch asks with the same id. */
+  /** `<workflow id>/<run execution id>/<action hash>/<random tag>` (before the authenticated protocol: without the tag): every retry of one dispatch asks with the same id. */
   leaseId: string;
   /** Workflow id of the run; grants and checks are signalled to it. */
   runId: string;

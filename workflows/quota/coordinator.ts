@@ -11,7 +11,6 @@
  * The rules live in `./quota-book`; this file wires messages and awaits.
  */
 import {
-  ApplicationFailure,
   WorkflowError,
   allHandlersFinished,
   condition,
@@ -25,7 +24,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { QuotaActivities } from '../../activities/quota';
-import { FailureType } from '../failures';
+import { FailureType, refusal } from '../failures';
 import * as msg from '../run/messages';
 import { MAX_LEASES, MAX_REASON_CHARS, QuotaBook, type QuotaEntry } from './book';
 import { QUOTA_AUTH_PATCH, quotaProof } from './proof';
@@ -60,7 +59,7 @@ export async function workspaceQuota(raw: WorkspaceQuotaInput): Promise<void> {
   // A coordinator started by hand under another workspace's id would refuse every run of its own.
   const owner = workspaceOfWorkflowId(workflowInfo().workflowId);
   if (owner !== input.workspaceId) {
-    throw ApplicationFailure.create({ type: FailureType.WorkspaceMismatch, message: `quota coordinator ${workflowInfo().workflowId} belongs to workspace ${owner ?? '(none)'}, not ${input.workspaceId}`, nonRetryable: true });
+    throw refusal(FailureType.WorkspaceMismatch, `quota coordinator ${workflowInfo().workflowId} belongs to workspace ${owner ?? '(none)'}, not ${input.workspaceId}`);
   }
   // A state is carried only by this coordinator's own continue-as-new. Anyone may start the workflow
   // by hand, and a forged state (grant times in the future, leases) would hold the workspace back.

@@ -5,9 +5,9 @@
  * time (never while dispatching, waiting for quota, or with an activity or handler in flight) hands
  * its whole state to a new execution when the server suggests it or its history passes a bound.
  */
-import { ApplicationFailure, allHandlersFinished, condition, log, makeContinueAsNewFunc, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, log, makeContinueAsNewFunc, workflowInfo } from '@temporalio/workflow';
 import { verifyChain } from '../evidence-chain';
-import { FailureType } from '../failures';
+import { FailureType, refusal } from '../failures';
 import type { GovernedRunResult } from '../types';
 import type { GovernedRunState } from './state';
 import { CONTINUABLE_STATES, MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS, type RunSnapshot, continuedInputSchema, snapshotFits } from './snapshot';
@@ -19,7 +19,7 @@ export const CONTINUE_AS_NEW_PATCH = 'portarium-continue-as-new-v1';
 /** Largest continued input looked at (Temporal refuses payloads over 2 MB anyway). */
 const MAX_CONTINUED_INPUT_BYTES = 2 * 1024 * 1024;
 
-const invalid = (message: string) => ApplicationFailure.create({ type: FailureType.InvalidRunInput, message, nonRetryable: true });
+const invalid = (message: string) => refusal(FailureType.InvalidRunInput, message);
 
 /**
  * The snapshot of a continued input, checked. Refused (`InvalidRunInput`) unless Temporal started this

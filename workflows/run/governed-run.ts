@@ -62,7 +62,7 @@ const policyActivityOptions = { startToCloseTimeout: '10s', retry: { maximumAtte
 // evidence entries carry workflow time, so a replayed chain could hash differently from the stored one.
 const { loadPolicySnapshot: loadPolicySnapshotLocally } = proxyLocalActivities<PolicyActivities>(policyActivityOptions);
 const { loadPolicySnapshot } = proxyActivities<PolicyActivities>(policyActivityOptions);
-export const POLICY_ACTIVITY_PATCH = 'portarium-policy-snapshot-activity-v1';
+const POLICY_ACTIVITY_PATCH = 'portarium-policy-snapshot-activity-v1';
 
 const dispatchOptions = {
   // Long enough for any runtime's own run timeout (at most 7d, policies/connections.ts); adapters stop
@@ -105,15 +105,15 @@ export const LEAN_RUN_PATCH = 'portarium-lean-run-v1';
 const has = (run: GovernedRunState, id: string) => run.lean || patched(id);
 
 /** Runs recorded before evidence sinks existed replay without the sink writes. */
-export const EVIDENCE_SINK_PATCH = 'portarium-evidence-sink-v1';
+const EVIDENCE_SINK_PATCH = 'portarium-evidence-sink-v1';
 
 /** Runs from before evidence chains were kept per Temporal execution write under the workflow id alone. */
-export const EVIDENCE_PER_EXECUTION_PATCH = 'portarium-evidence-per-execution-v1';
+const EVIDENCE_PER_EXECUTION_PATCH = 'portarium-evidence-per-execution-v1';
 /** One evidence write carries at most this much, far below Temporal's payload limit. */
 const EVIDENCE_BATCH = { entries: 500, bytes: 512 * 1024 } as const;
 
 /** Runs from before workspace checks ran even when their workflow id names another workspace. */
-export const WORKSPACE_IDS_PATCH = 'portarium-workspace-ids-v1';
+const WORKSPACE_IDS_PATCH = 'portarium-workspace-ids-v1';
 
 /**
  * Runs started after the hostile-input round: v2 signatures bound to the first execution and required
@@ -123,10 +123,10 @@ export const WORKSPACE_IDS_PATCH = 'portarium-workspace-ids-v1';
 export const HOSTILE_INPUT_PATCH = 'portarium-hostile-input-v1';
 
 /** Runs from before escalation published the roles it added (search attributes, details) replay without it. */
-export const ESCALATION_PUBLISH_PATCH = 'portarium-escalation-publish-v1';
+const ESCALATION_PUBLISH_PATCH = 'portarium-escalation-publish-v1';
 
 /** Runs recorded before domain events replay without publishing them. */
-export const RUN_EVENTS_PATCH = 'portarium-run-events-v1';
+const RUN_EVENTS_PATCH = 'portarium-run-events-v1';
 /**
  * How long a finished run waits for its last events to be taken before it hands them to
  * `runEventDelivery` and completes: a healthy subscriber answers in milliseconds, a down one costs
@@ -153,18 +153,13 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
   const ids: IdOptions = { normalizeIds: hostileInput };
   const parsed = check(governedRunInputSchema(ids), rawInput);
   if (!parsed.ok) {
-    throw ApplicationFailure.create({
-      type: FailureType.InvalidRunInput,
-      message: `invalid governedRun input: ${describeIssues(parsed.issues)}`,
-      nonRetryable: true,
-      details: [parsed.issues],
-    });
+    throw refusal(FailureType.InvalidRunInput, `invalid governedRun input: ${describeIssues(parsed.issues)}`, parsed.issues);
   }
   // Checked only when the ids disagree, so other runs' histories carry no marker for it.
   const crossing = runWorkspaceCrossing(workflowInfo().workflowId, parsed.value);
   if (crossing && patched(WORKSPACE_IDS_PATCH)) {
     log.warn('governed run refused: workspace crossing', { workflowId: workflowInfo().workflowId, reason: crossing });
-    throw ApplicationFailure.create({ type: FailureType.WorkspaceMismatch, message: crossing, nonRetryable: true });
+    throw refusal(FailureType.WorkspaceMismatch, crossing);
   }
   const run = new GovernedRunState(parsed.value, workflowInfo().workflowId, now(), hostileInput ? workflowInfo().firstExecutionRunId : undefined, undefined, lean);
   return runGoverned(run, false, ids);
@@ -668,7 +663,7 @@ function dispatchFailed(run: GovernedRunState, err: unknown): GovernedRunResult 
   const cause = failureOf(err);
   run.noteFailure(cause);
   finish(run, RunState.Failed, `${cause.type}: ${cause.message}`);
-  throw ApplicationFailure.create({ type: cause.type, message: cause.message, nonRetryable: true });
+  throw refusal(cause.type as FailureType, cause.message); // the cause's own type, kept as it came
 }
 
 /**
@@ -744,7 +739,7 @@ async function storeOrFail(run: GovernedRunState): Promise<void> {
     const cause = failureOf(err);
     run.noteFailure(cause);
     finish(run, RunState.Failed, `evidence not stored, action not dispatched: ${cause.message}`);
-    throw ApplicationFailure.create({ type: cause.type, message: cause.message, nonRetryable: true });
+    throw refusal(cause.type as FailureType, cause.message); // the cause's own type, kept as it came
   }
 }
 

@@ -9,7 +9,7 @@ import type { GovernedRunState } from './state';
 import { RunState, TERMINAL_STATES } from '../types';
 
 /** MAINTENANCE: names and labels are documented in docs/observability.md. */
-export const RunMetric = {
+const RunMetric = {
   Runs: 'portarium_runs',
   ApprovalWait: 'portarium_approval_wait',
   DecisionToDispatch: 'portarium_decision_to_dispatch',

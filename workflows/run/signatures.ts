@@ -13,13 +13,13 @@ import { bytesToHex, hexToBytes } from '@noble/hashes/utils';
 import { canonicalJson } from '../hashing';
 
 /** Schema tag inside the signed message, so a signature over another kind of document never matches. */
-export const SIGNED_DECISION_SCHEMA = 'portarium.decision.v1';
+const SIGNED_DECISION_SCHEMA = 'portarium.decision.v1';
 /**
  * v2 also binds the first execution's run id, so a signature given in one execution never counts in
  * a later execution under the same workflow id (ids may be reused once a run closed), and it covers
  * every signed message kind. Runs started after SIGNED_V2_PATCH accept only v2.
  */
-export const SIGNED_DECISION_SCHEMA_V2 = 'portarium.decision.v2';
+const SIGNED_DECISION_SCHEMA_V2 = 'portarium.decision.v2';
 
 /** Message kinds a signature can cover: the three decisions, and (v2 only) cancel, amend and manual completion. */
 export type SignedKind = 'approve' | 'reject' | 'requestChanges' | 'cancelRun' | 'amendAction' | 'manualCompletion';

@@ -43,7 +43,7 @@ export const MAX_HISTORY_BYTES = 16 * 1024 * 1024;
  * Largest snapshot carried, as JSON: under Temporal's 2 MB payload limit with room for encryption.
  * A larger state (a very long run with much legitimate traffic) waits on in its execution instead.
  */
-export const MAX_SNAPSHOT_BYTES = 1_500_000;
+const MAX_SNAPSHOT_BYTES = 1_500_000;
 
 /** A `QuotaLease` as plain data (status only: a run never continues while it holds or awaits a lease). */
 export interface QuotaLeaseState extends RunQuotaStatus {

@@ -42,7 +42,7 @@ const MAX_REFUSALS_SHOWN = 20;
  */
 export const MAX_REFUSAL_ENTRIES = 100;
 /** Approvals repeated by an approver already counted, recorded one by one before they are only counted. */
-export const MAX_REPEAT_ENTRIES = 20;
+const MAX_REPEAT_ENTRIES = 20;
 /** Longest refusal text kept in status, lastError and evidence. */
 const MAX_REFUSAL_TEXT = 1000;
 
