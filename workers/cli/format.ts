@@ -52,6 +52,8 @@ export const HELP = {
   codecServer: { path: 'codec-server', synopsis: '[--listen HOST:PORT (default PORTARIUM_CODEC_ADDRESS, 127.0.0.1:8888)]',
     summary: 'Serve /encode and /decode for the Web UI and CLI (needs PORTARIUM_CODEC_TOKEN or PORTARIUM_CODEC_TOKENS_FILE)' },
   policyCheck: { path: 'policy check', synopsis: '[dir (default PORTARIUM_POLICY_DIR)]', summary: 'Check a policy directory without a Temporal server' },
+  policyWhatIf: { path: 'policy what-if', synopsis: '--policies DIR --workspace W [--since 7d] [--evidence-dir DIR] [--payload-dir DIR] [--json]',
+    summary: 'Re-decide the workspace\'s recorded runs under other policy files: per recorded rule, runs now denied, now allowed, moved tier; reads the evidence sink, changes nothing, needs no Temporal server' },
   evidenceVerifyRun: { path: 'evidence verify run', synopsis: '<workflowId> [--workspace W [--file LOG.json] [--trusted-head STH.json]] [--public-key HEX]',
     summary: 'Verify a run\'s chain: from the workflow, or (--workspace) every execution\'s chain in the sink, its leaf and the workspace\'s signed head' },
   evidenceVerifyWorkspace: { path: 'evidence verify workspace', synopsis: '<workspace> [--file LOG.json] [--trusted-head STH.json] [--public-key HEX]',

@@ -25,6 +25,7 @@ import { type CliIo, type Command, type Ctx, KeyFileError, type Options, UsageEr
 import { EVIDENCE_COMMANDS } from './evidence';
 import { TRIGGER_COMMANDS } from './trigger';
 import { KEY_COMMANDS } from './keys';
+import { WHAT_IF_COMMANDS } from './what-if';
 import { InvalidCloudEventError } from '../cloudevents';
 import { TriggerRoutingError } from '../triggers';
 
@@ -302,6 +303,7 @@ const COMMANDS: readonly Command[] = [
     options: strings('by', 'roles', 'action-hash', 'evidence-ref', 'outcome', 'notes', 'completion-id', 'completed-at', 'key') },
   { ...HELP.amend, run: amend, arity: [1, 1], options: strings('by', 'roles', ...ACTION_FLAGS, 'reason', 'amendment-id', 'key') },
   { ...HELP.policyCheck, run: policyCheck, arity: [0, 1], options: {} },
+  ...WHAT_IF_COMMANDS,
   ...TRIGGER_COMMANDS,
   ...EVIDENCE_COMMANDS,
   ...KEY_COMMANDS,
