@@ -188,6 +188,7 @@ describe('docs', function () {
     assert.equal(await state('demo:invoice-8'), 'Succeeded', 'started by the TypeScript example');
     assert.match(out, /existing: yes/, 'the repeated start found the first run');
     assert.match(out, /verified/);
+    assert.match(out, /^workspace demo since \S+: [1-9]\d* run\(s\), [1-9]\d* re-evaluated/m, 'policy what-if re-decided the runs the guide recorded');
     assert.match(out, /active key of demo: demo\/k\d+/, 'the demo key was rotated midway, and the later steps still read the runs');
     assert.match(out, /"state":\s*"AwaitingApproval"/, 'temporal workflow query prints the decoded status (through the codec server)');
     assert.match(out, /approved demo:change-47/);

@@ -32,6 +32,8 @@ export interface RecordedRun {
   decision?: { effect: 'Allow' | 'Deny'; tier?: string; matchedRules: string[]; policyHash: string; actionHash: string };
   /** SHA-256 of the `ActionInput` payload, when the run was dispatched. */
   inputSha256?: string;
+  /** Set when the `RunRequested` entry could not be read: the run is counted, never re-decided. */
+  unreadable?: string;
 }
 
 /** A recorded input read from the payload store (by its SHA-256), or why it could not be. */
@@ -84,8 +86,16 @@ function requestOf(e: EvidenceEntry): RecordedRun | undefined {
   if (!runtime || target === undefined || !operation || !actionHash || !tools || !roles || typeof e.actor?.id !== 'string') return undefined;
   const tierOverride = text(d.tierOverride);
   return {
-    runId: e.runId, requestedAt: e.occurredAt, action: { runtime, target, operation, tools },
+    runId: e.runId, requestedAt: String(e.occurredAt), action: { runtime, target, operation, tools },
     requestedBy: { id: e.actor.id, roles }, ...(tierOverride && { tierOverride }), requestedActionHash: actionHash,
+  };
+}
+
+/** A run whose request entry is not one this code can read: reported, never re-decided. */
+function unreadableRun(e: EvidenceEntry): RecordedRun {
+  return {
+    runId: e.runId, requestedAt: String(e.occurredAt), action: { runtime: '', target: '', operation: '', tools: [] },
+    requestedBy: { id: '', roles: [] }, requestedActionHash: '', unreadable: 'RunRequested entry not readable',
   };
 }
 
@@ -109,18 +119,20 @@ export function recordedRuns(entries: readonly StoredEntry[]): RecordedRun[] {
   const runs: RecordedRun[] = [];
   const current = new Map<string, RecordedRun>();
   for (const { entry } of [...entries].sort((a, b) => a.wsSeq - b.wsSeq)) {
+    // A log edited outside Portarium may hold anything; what is not an entry is skipped.
+    if (!isRecord(entry) || typeof entry.runId !== 'string') continue;
     if (entry.event === 'RunRequested') {
-      const run = requestOf(entry);
-      if (run) runs.push(run);
-      // An unreadable request leaves no run to attach later entries to (and is not re-decided).
-      if (run) current.set(entry.runId, run);
-      else current.delete(entry.runId);
+      const run = requestOf(entry) ?? unreadableRun(entry);
+      runs.push(run);
+      current.set(entry.runId, run);
       continue;
     }
     const run = current.get(entry.runId);
     if (!run) continue;
     if (entry.event === 'PolicyAllowed' || entry.event === 'PolicyDenied') run.decision = decisionOf(entry);
-    for (const ref of entry.payloadRefs ?? []) if (ref.kind === 'ActionInput') run.inputSha256 = ref.sha256;
+    // Kept as given; the reader turns only a well-formed hash into a file name.
+    const refs: unknown[] = Array.isArray(entry.payloadRefs) ? entry.payloadRefs : [];
+    for (const ref of refs) if (isRecord(ref) && ref.kind === 'ActionInput') run.inputSha256 = String(ref.sha256);
   }
   return runs;
 }
@@ -163,6 +175,7 @@ function rebuild(run: RecordedRun, input: RecordedInput | undefined): Rebuilt {
 
 /** The new decision for `run`, or why it cannot be made exactly. */
 function redecide(snapshot: PolicySnapshot, run: RecordedRun, inputs: ReadonlyMap<string, RecordedInput>): { ok: true; decision: PolicyDecision } | { ok: false; reason: string } {
+  if (run.unreadable) return { ok: false, reason: run.unreadable };
   if (!run.decision) return { ok: false, reason: 'no policy decision recorded' };
   const recorded = run.inputSha256 === undefined ? undefined : (inputs.get(run.inputSha256) ?? { ok: false, reason: 'payload store not read' });
   const rebuilt = rebuild(run, recorded);

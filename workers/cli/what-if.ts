@@ -14,12 +14,26 @@ import { configuredEvidenceSink } from '../evidence';
 import { type Command, type Ctx, UsageError, flag, need, str, strings } from './kit';
 import { HELP } from './format';
 
+/** Well above the 256 KiB of JSON an action input may hold (workflows/schemas.ts); a bigger file is not one. */
+const MAX_INPUT_FILE_BYTES = 1024 * 1024;
+const SHA256 = /^[0-9a-f]{64}$/;
+
 /** The recorded inputs of `runs`, by SHA-256, read from the payload folder (never written to). */
 async function readInputs(dir: string, workspaceId: string, runs: readonly RecordedRun[]): Promise<Map<string, RecordedInput>> {
   const store = new FilePayloadStore(dir);
   const out = new Map<string, RecordedInput>();
   for (const sha256 of new Set(runs.flatMap((r) => (r.inputSha256 ? [r.inputSha256] : [])))) {
+    // The hash names a file: anything but 64 hex digits (a tampered log) is never turned into a path.
+    if (!SHA256.test(sha256)) {
+      out.set(sha256, { ok: false, reason: 'not a payload hash' });
+      continue;
+    }
     try {
+      // The store's own layout ({dir}/{workspace}/{sha256}): checked before the whole file is read.
+      if (fs.statSync(path.join(dir, workspaceId, sha256)).size > MAX_INPUT_FILE_BYTES) {
+        out.set(sha256, { ok: false, reason: 'larger than an action input can be' });
+        continue;
+      }
       const bytes = await store.get({ uri: `portarium-payload://${workspaceId}/${sha256}`, sha256, contentType: 'application/json', bytes: 0 });
       out.set(sha256, { ok: true, input: JSON.parse(bytes.toString('utf8')) });
     } catch (err) {
