@@ -19,7 +19,6 @@ import { DEV_KEYS } from './support/shared';
 
 const SHIPPED = path.join(PROJECT_ROOT, 'policies', 'sets');
 const FIXTURE = path.join(PROJECT_ROOT, 'test', 'fixtures', 'whatif');
-const NOT_RECORDED_READ = 'input not recorded (the run was not dispatched), and the new policy reads it';
 
 interface Rule { id: string; match: Record<string, unknown>; tier: string; when?: string }
 
@@ -143,8 +142,8 @@ describe('policy what-if', function () {
       const reads = whatIf(snapshotOf([{ ...echo('write', 'Auto'), when: 'action.input.amount < 1000' }]), [lost, never], inputs);
       assert.deepEqual(reads.runs, { total: 2, reEvaluated: 0, notReEvaluable: 2 });
       assert.deepEqual(reads.notReEvaluable, {
-        'input not readable: not in the payload store, and the new policy reads it': { count: 1, examples: ['lost'] },
-        [NOT_RECORDED_READ]: { count: 1, examples: ['never'] },
+        InputUnreadable: { count: 1, examples: ['lost'], details: { 'not in the payload store': 1 } },
+        InputNotRecorded: { count: 1, examples: ['never'] },
       });
       assert.deepEqual(reads.rules, []);
       // Conditions that never look at the input decide the same whatever it held: re-decided.
@@ -163,9 +162,9 @@ describe('policy what-if', function () {
       const r = whatIf(snapshot, [redacted, amended, undecided], inputs);
       assert.deepEqual(r.runs, { total: 3, reEvaluated: 0, notReEvaluable: 3 });
       assert.deepEqual(Object.fromEntries(Object.entries(r.notReEvaluable).map(([k, v]) => [k, v.examples])), {
-        'recorded input does not match the action hash (redacted), and the new policy reads it': ['redacted'],
-        'amended: the amended action is not in the evidence': ['amended'],
-        'no policy decision recorded': ['undecided'],
+        InputMismatch: ['redacted'],
+        ActionAmended: ['amended'],
+        NoDecision: ['undecided'],
       });
     });
 
@@ -218,7 +217,7 @@ describe('policy what-if', function () {
       assert.match(r.out, /^ {2}\(no rule\): now allowed 1: demo:whatif-delete-1$/m);
       assert.match(r.out, /^ {2}demo-echo-read: tier up Auto→HumanApprove 1: demo:whatif-read-2$/m);
       assert.match(r.out, /^ {2}demo-echo-write: now denied 2: demo:whatif-write-1, demo:whatif-write-2$/m);
-      assert.match(r.out, new RegExp(`^ {2}${NOT_RECORDED_READ.replace(/[()]/g, '\\$&')}: 1: demo:whatif-delete-2$`, 'm'));
+      assert.match(r.out, /^ {2}InputNotRecorded: input not recorded \(never dispatched\), and the new policy reads it: 1: demo:whatif-delete-2$/m);
     });
 
     it('--json prints the report as JSON', async function () {
@@ -237,7 +236,7 @@ describe('policy what-if', function () {
       });
       assert.deepEqual(rule(report, 'demo-echo-write').nowDenied, { count: 2, examples: ['demo:whatif-write-1', 'demo:whatif-write-2'] });
       assert.deepEqual(rule(report, '(no rule)').nowAllowed, { count: 1, examples: ['demo:whatif-delete-1'] });
-      assert.deepEqual(report.notReEvaluable, { [NOT_RECORDED_READ]: { count: 1, examples: ['demo:whatif-delete-2'] } });
+      assert.deepEqual(report.notReEvaluable, { InputNotRecorded: { count: 1, examples: ['demo:whatif-delete-2'] } });
     });
 
     it('reads only: the evidence folder and the payload store are byte-identical afterwards, with no lock file', async function () {

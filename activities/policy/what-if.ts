@@ -33,11 +33,32 @@ export interface RecordedRun {
   /** SHA-256 of the `ActionInput` payload, when the run was dispatched. */
   inputSha256?: string;
   /** Set when the `RunRequested` entry could not be read: the run is counted, never re-decided. */
-  unreadable?: string;
+  unreadable?: true;
 }
 
 /** A recorded input read from the payload store (by its SHA-256), or why it could not be. */
 export type RecordedInput = { ok: true; input: unknown } | { ok: false; reason: string };
+
+/** Why a run was not re-decided: stable codes for scripts reading the JSON. */
+export const NotReEvaluable = {
+  RequestUnreadable: 'RequestUnreadable',
+  NoDecision: 'NoDecision',
+  ActionAmended: 'ActionAmended',
+  InputNotRecorded: 'InputNotRecorded',
+  InputUnreadable: 'InputUnreadable',
+  InputMismatch: 'InputMismatch',
+} as const;
+export type NotReEvaluable = (typeof NotReEvaluable)[keyof typeof NotReEvaluable];
+
+/** What each code means, for the table. The input codes are given only when the new policy reads the input. */
+export const NOT_RE_EVALUABLE_TEXT: Readonly<Record<NotReEvaluable, string>> = {
+  RequestUnreadable: 'its RunRequested entry is not readable',
+  NoDecision: 'no policy decision recorded',
+  ActionAmended: 'amended, and the amended action is not in the evidence',
+  InputNotRecorded: 'input not recorded (never dispatched), and the new policy reads it',
+  InputUnreadable: 'recorded input not readable, and the new policy reads it',
+  InputMismatch: 'recorded input does not hash to the decided action (redacted), and the new policy reads it',
+};
 
 export interface Outcome {
   count: number;
@@ -47,6 +68,11 @@ export interface Outcome {
 export interface TierMoves extends Outcome {
   /** `from→to` and how many runs moved so. */
   moves: Record<string, number>;
+}
+
+export interface Skipped extends Outcome {
+  /** Why the input could not be read (InputUnreadable), and for how many runs. */
+  details?: Record<string, number>;
 }
 
 export interface RuleReport {
@@ -69,7 +95,7 @@ export interface WhatIfReport {
   /** Policy hashes the runs were decided under, with their run counts. */
   recordedPolicyHashes: Record<string, number>;
   rules: RuleReport[];
-  notReEvaluable: Record<string, Outcome>;
+  notReEvaluable: Partial<Record<NotReEvaluable, Skipped>>;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -95,7 +121,7 @@ function requestOf(e: EvidenceEntry): RecordedRun | undefined {
 function unreadableRun(e: EvidenceEntry): RecordedRun {
   return {
     runId: e.runId, requestedAt: String(e.occurredAt), action: { runtime: '', target: '', operation: '', tools: [] },
-    requestedBy: { id: '', roles: [] }, requestedActionHash: '', unreadable: 'RunRequested entry not readable',
+    requestedBy: { id: '', roles: [] }, requestedActionHash: '', unreadable: true,
   };
 }
 
@@ -151,7 +177,8 @@ function probe(): { input: { [k: string]: unknown }; read: () => boolean } {
   return { input, read: () => read };
 }
 
-type Rebuilt = { ok: true; action: PolicyRequest['action'] } | { ok: false; reason: string };
+type Refused = { ok: false; code: NotReEvaluable; detail?: string };
+type Rebuilt = { ok: true; action: PolicyRequest['action'] } | Refused;
 
 /** The decided action, rebuilt from the evidence and checked against its hash. */
 function rebuild(run: RecordedRun, input: RecordedInput | undefined): Rebuilt {
@@ -167,16 +194,16 @@ function rebuild(run: RecordedRun, input: RecordedInput | undefined): Rebuilt {
     const match = candidates(i).find((a) => hashAction(a) === hash);
     if (match) return { ok: true, action: match as PolicyRequest['action'] };
   }
-  if (hash !== run.requestedActionHash) return { ok: false, reason: 'amended: the amended action is not in the evidence' };
-  if (input === undefined) return { ok: false, reason: 'input not recorded (the run was not dispatched)' };
-  if (!input.ok) return { ok: false, reason: `input not readable: ${input.reason}` };
-  return { ok: false, reason: 'recorded input does not match the action hash (redacted)' };
+  if (hash !== run.requestedActionHash) return { ok: false, code: NotReEvaluable.ActionAmended };
+  if (input === undefined) return { ok: false, code: NotReEvaluable.InputNotRecorded };
+  if (!input.ok) return { ok: false, code: NotReEvaluable.InputUnreadable, detail: input.reason };
+  return { ok: false, code: NotReEvaluable.InputMismatch };
 }
 
 /** The new decision for `run`, or why it cannot be made exactly. */
-function redecide(snapshot: PolicySnapshot, run: RecordedRun, inputs: ReadonlyMap<string, RecordedInput>): { ok: true; decision: PolicyDecision } | { ok: false; reason: string } {
-  if (run.unreadable) return { ok: false, reason: run.unreadable };
-  if (!run.decision) return { ok: false, reason: 'no policy decision recorded' };
+function redecide(snapshot: PolicySnapshot, run: RecordedRun, inputs: ReadonlyMap<string, RecordedInput>): { ok: true; decision: PolicyDecision } | Refused {
+  if (run.unreadable) return { ok: false, code: NotReEvaluable.RequestUnreadable };
+  if (!run.decision) return { ok: false, code: NotReEvaluable.NoDecision };
   const recorded = run.inputSha256 === undefined ? undefined : (inputs.get(run.inputSha256) ?? { ok: false, reason: 'payload store not read' });
   const rebuilt = rebuild(run, recorded);
   const request = (action: PolicyRequest['action']): PolicyRequest => ({
@@ -190,7 +217,7 @@ function redecide(snapshot: PolicySnapshot, run: RecordedRun, inputs: ReadonlyMa
   const p = probe();
   const { runtime, target, operation, tools } = run.action;
   const decision = evaluatePolicy(snapshot, request({ runtime, target, operation, tools, input: p.input }));
-  return p.read() ? { ok: false, reason: `${rebuilt.reason}, and the new policy reads it` } : { ok: true, decision };
+  return p.read() ? rebuilt : { ok: true, decision };
 }
 
 const outcome = (): Outcome => ({ count: 0, examples: [] });
@@ -208,14 +235,17 @@ export function whatIf(snapshot: PolicySnapshot, runs: readonly RecordedRun[], i
   const since = opts.since?.getTime();
   const chosen = since === undefined ? runs : runs.filter((r) => Date.parse(r.requestedAt) >= since);
   const rules = new Map<string, RuleReport>();
-  const notReEvaluable: Record<string, Outcome> = {};
+  const notReEvaluable: WhatIfReport['notReEvaluable'] = {};
   const hashes: Record<string, number> = {};
   let reEvaluated = 0;
   for (const run of chosen) {
     if (run.decision) hashes[run.decision.policyHash] = (hashes[run.decision.policyHash] ?? 0) + 1;
     const next = redecide(snapshot, run, inputs);
     if (!next.ok) {
-      add((notReEvaluable[next.reason] ??= outcome()), run.runId);
+      let skipped: Skipped | undefined = notReEvaluable[next.code];
+      if (!skipped) notReEvaluable[next.code] = skipped = outcome();
+      add(skipped, run.runId);
+      if (next.detail !== undefined) (skipped.details ??= {})[next.detail] = (skipped.details[next.detail] ?? 0) + 1;
       continue;
     }
     reEvaluated++;

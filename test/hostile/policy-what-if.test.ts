@@ -55,8 +55,11 @@ async function whatIf(): Promise<WhatIfReport> {
   return JSON.parse(out.join('\n')) as WhatIfReport;
 }
 
-/** Why write-1 was not re-evaluated, or undefined when it was. */
-const skippedWhy = (r: WhatIfReport) => Object.entries(r.notReEvaluable).find(([, o]) => o.examples.includes(WRITE_1))?.[0];
+/** Why write-1 was not re-evaluated (code and details), or undefined when it was. */
+function skippedWhy(r: WhatIfReport): { code: string; details?: Record<string, number> } | undefined {
+  const found = Object.entries(r.notReEvaluable).find(([, o]) => o.examples.includes(WRITE_1));
+  return found && { code: found[0], ...(found[1].details && { details: found[1].details }) };
+}
 
 describe('hostile: policy what-if', function () {
   beforeEach(() => {
@@ -79,17 +82,17 @@ describe('hostile: policy what-if', function () {
       if (r.entry.runId === WRITE_1 && refs) r.entry.payloadRefs = refs.map((p) => (p.kind === 'ActionInput' ? { ...p, sha256: '../../outside.json' } : p));
       return r;
     });
-    assert.equal(skippedWhy(await whatIf()), 'input not readable: not a payload hash, and the new policy reads it');
+    assert.deepEqual(skippedWhy(await whatIf()), { code: 'InputUnreadable', details: { 'not a payload hash': 1 } });
   });
 
   it('a recorded input edited in the payload store is not used', async function () {
     fs.writeFileSync(write1Input(), JSON.stringify({ message: 'hey', extra: 'smuggled' }));
-    assert.equal(skippedWhy(await whatIf()), 'input not readable: does not match its hash, and the new policy reads it');
+    assert.deepEqual(skippedWhy(await whatIf()), { code: 'InputUnreadable', details: { 'does not match its hash': 1 } });
   });
 
   it('a payload file bigger than any action input is not read whole', async function () {
     fs.writeFileSync(write1Input(), Buffer.alloc(2 * 1024 * 1024, 0x20));
-    assert.equal(skippedWhy(await whatIf()), 'input not readable: larger than an action input can be, and the new policy reads it');
+    assert.deepEqual(skippedWhy(await whatIf()), { code: 'InputUnreadable', details: { 'larger than an action input can be': 1 } });
   });
 
   it('malformed entries: a request without its fields is counted as not re-evaluable, non-entries and payload refs that are not a list are skipped, every other run is still reported', async function () {
@@ -103,7 +106,7 @@ describe('hostile: policy what-if', function () {
     // read-1's request is unreadable: counted, not decided; read-2 lost its input reference only.
     assert.equal(r.runs.total, 7);
     assert.equal(skippedWhy(r), undefined);
-    assert.deepEqual(r.notReEvaluable['RunRequested entry not readable'], { count: 1, examples: ['demo:whatif-read-1'] });
+    assert.deepEqual(r.notReEvaluable.RequestUnreadable, { count: 1, examples: ['demo:whatif-read-1'] });
     const all = [...r.rules.flatMap((x) => [x.nowDenied, x.nowAllowed, x.tierUp, x.tierDown, x.unchanged].flatMap((o) => o.examples)), ...Object.values(r.notReEvaluable).flatMap((o) => o.examples)];
     assert.ok(all.includes('demo:whatif-read-2'), 'read-2 is still reported');
   });

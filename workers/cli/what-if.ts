@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PolicyLoadError, loadPolicyDir } from '../../activities/policy/load';
-import { type RecordedInput, type RecordedRun, type WhatIfReport, recordedRuns, whatIf } from '../../activities/policy/what-if';
+import { NOT_RE_EVALUABLE_TEXT, type NotReEvaluable, type RecordedInput, type RecordedRun, type WhatIfReport, recordedRuns, whatIf } from '../../activities/policy/what-if';
 import { FilePayloadStore } from '../../activities/payload-store';
 import { DURATION_PATTERN, durationMs } from '../../policies/duration';
 import { workspaceIdSchema } from '../../workflows/schemas';
@@ -74,7 +74,12 @@ export function formatWhatIf(r: WhatIfReport): string {
   }
   lines.push('', changes.length ? 'changes:' : 'changes: none', ...changes);
   const skipped = Object.entries(r.notReEvaluable);
-  if (skipped.length) lines.push('not re-evaluable:', ...skipped.map(([why, o]) => `  ${why}: ${o.count}: ${o.examples.join(', ')}`));
+  if (skipped.length) {
+    lines.push('not re-evaluable:', ...skipped.map(([code, o]) => {
+      const details = o.details ? ` (${Object.entries(o.details).map(([d, n]) => `${d}: ${n}`).join('; ')})` : '';
+      return `  ${code}: ${NOT_RE_EVALUABLE_TEXT[code as NotReEvaluable]}${details}: ${o.count}: ${o.examples.join(', ')}`;
+    }));
+  }
   return lines.join('\n');
 }
 
