@@ -68,10 +68,12 @@ const rule = (r: WhatIfReport, name: string) => {
 
 interface Captured { code: number; out: string; err: string }
 
-async function cli(...argv: string[]): Promise<Captured> {
+const cli = (...argv: string[]) => cliWith({}, ...argv);
+
+async function cliWith(env: NodeJS.ProcessEnv, ...argv: string[]): Promise<Captured> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env: { ...DEV_KEYS } });
+  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env: { ...DEV_KEYS, ...env } });
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
@@ -271,6 +273,11 @@ describe('policy what-if', function () {
       const bad = await cli(...fixtureArgs(SHIPPED, torn));
       assert.equal(bad.code, 1);
       assert.match(bad.err, /^error: cannot read the evidence sink \(file\): /);
+      // The configured PostgreSQL sink, unreachable: the same error, and the URL's password is not in it.
+      const pg = await cliWith({ PORTARIUM_EVIDENCE_DATABASE_URL: 'postgres://reader:s3cret-pw@127.0.0.1:1/evidence' }, 'policy', 'what-if', '--policies', SHIPPED, '--workspace', 'demo');
+      assert.equal(pg.code, 1);
+      assert.match(pg.err, /^error: cannot read the evidence sink \(postgres\): /);
+      assert.doesNotMatch(pg.err, /s3cret-pw/);
     });
   });
 });
