@@ -30,7 +30,7 @@ export interface BreakGlassSpec {
 }
 
 /** Test policies plus one workspace per entry of `workspaces`, each with the rules above and its break-glass. */
-export function breakGlassPolicyDir(workspaces: Record<string, BreakGlassSpec | null>, extra: Record<string, unknown> = {}): string {
+export function breakGlassPolicyDir(workspaces: Record<string, BreakGlassSpec | null>, extra: Record<string, unknown> = {}, perWorkspace: Record<string, Record<string, unknown>> = {}): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-break-glass-'));
   for (const f of fs.readdirSync(TEST_POLICY_DIR)) fs.copyFileSync(path.join(TEST_POLICY_DIR, f), path.join(dir, f));
   for (const [workspace, spec] of Object.entries(workspaces)) {
@@ -40,7 +40,7 @@ export function breakGlassPolicyDir(workspaces: Record<string, BreakGlassSpec | 
       reviewWithin: spec.reviewWithin ?? '1h',
       rateLimit: { perPrincipal: spec.perPrincipal ?? { count: 2, per: '1h' }, perWorkspace: spec.perWorkspace ?? { count: 1000, per: '1h' } },
     };
-    fs.writeFileSync(path.join(dir, `${workspace}.json`), JSON.stringify({ schemaVersion: 1, kind: 'workspace', workspace, rules: RULES, ...(breakGlass && { breakGlass }), ...extra }));
+    fs.writeFileSync(path.join(dir, `${workspace}.json`), JSON.stringify({ schemaVersion: 1, kind: 'workspace', workspace, rules: RULES, ...(breakGlass && { breakGlass }), ...extra, ...perWorkspace[workspace] }));
   }
   return dir;
 }
