@@ -9,7 +9,7 @@ import { check, describeIssues } from '../workflows/schemas';
 import { FailureType, refusal } from '../workflows/failures';
 import { breakGlassClaimUpdate } from '../workflows/run/messages';
 import { breakGlassClaimSchema } from '../workflows/break-glass/schemas';
-import { breakGlassLedgerId } from '../workflows/break-glass/ledger';
+import { breakGlassLedgerId } from '../workflows/break-glass/book';
 import type { BreakGlassClaim, BreakGlassClaimAnswer, BreakGlassLedgerInput } from '../workflows/break-glass/types';
 import { workspaceIdSchema } from '../workflows/ids';
 

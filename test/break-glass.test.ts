@@ -7,12 +7,18 @@
  */
 import * as assert from 'node:assert/strict';
 import { breakGlassLedgerStatusQuery } from '../workflows/run/messages';
-import { breakGlassLedgerId } from '../workflows/break-glass/ledger';
+import { breakGlassLedgerId } from '../workflows/break-glass/book';
 import { SubscriberFake } from './fakes/subscriber-server';
 import { keepHistory } from './support/histories';
 import { alice, bob, carol, dave, decision, failureType, mallory, uid, waitForState, waitForStatus, withWorker } from './support/harness';
 import { breakGlassPolicyDir, freshHolder, ivan, judy, release, review, stillOpen } from './support/break-glass';
 import { testEnv } from './support/shared';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PortariumClient } from '../workers/client';
+import { freePort } from './support/dev-server';
+import { type WorkerProcess, startWorkerProcess } from './support/worker-process';
 
 const names = (events: Record<string, unknown>[]) => events.map((e) => String(e.type).replace(/^com\.portarium\.run\.|\.v1$/g, ''));
 
@@ -26,7 +32,7 @@ describe('break-glass', function () {
   before(async () => {
     sub = await new SubscriberFake('flow-bg').start();
     const events = { subscribers: [{ id: 'bg', url: sub.webhookUrl }], egress: { events: { hosts: [`127.0.0.1:${sub.port}`] } } };
-    policyDir = breakGlassPolicyDir({ bg: {}, bgfast: { reviewers: 1, reviewWithin: '3s' }, bgtight: { perWorkspace: { count: 2, per: '1h' }, perPrincipal: { count: 5, per: '1h' } }, bgnone: null }, events);
+    policyDir = breakGlassPolicyDir({ bg: {}, bgfast: { reviewers: 1, reviewWithin: '3s' }, bgmetrics: { reviewers: 1, reviewWithin: '2s' }, bgtight: { perWorkspace: { count: 2, per: '1h' }, perPrincipal: { count: 5, per: '1h' } }, bgnone: null }, events);
   });
   after(async () => sub?.close());
 
@@ -198,6 +204,32 @@ describe('break-glass', function () {
       const states = await Promise.all(runs.map(async (r) => (await r.status()).state));
       assert.equal(states.filter((x) => x === 'VetoWindow').length, 1, 'the loser still waits');
       for (const r of runs) if ((await r.status()).state === 'VetoWindow') await r.cancel({ requestedBy: alice, reason: 'done testing' });
+    });
+  });
+
+  describe('metrics of the worker process', function () {
+    let worker: WorkerProcess | undefined;
+    afterEach(() => worker?.child.kill('SIGTERM'));
+
+    it('counts uses by outcome (granted, refused by type) and reviews by how they ended (overdue)', async function () {
+      const port = await freePort();
+      const queue = uid('tq-bg-metrics');
+      worker = await startWorkerProcess({ PORTARIUM_TASK_QUEUE: queue, PORTARIUM_POLICY_DIR: policyDir, PORTARIUM_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-bg-metrics-')), PORTARIUM_METRICS_ADDRESS: `127.0.0.1:${port}` });
+      const portarium = new PortariumClient(testEnv().client, queue);
+      const { run } = await portarium.startRun({ workspaceId: 'bgmetrics', correlationId: uid('corr'), requestedBy: alice, action: { runtime: 'echo', target: 'test/m', operation: 'write', input: {} }, idempotencyKey: uid('key'), reason: 'metrics' });
+      const s = await waitForState(run, 'AwaitingApproval');
+      await assert.rejects(run.breakGlass(release(mallory, s.actionHash)), (e) => failureType(e) === 'BreakGlassNotAllowed');
+      await run.breakGlass(release(ivan, s.actionHash));
+      assert.equal((await run.result()).state, 'Succeeded');
+      let metrics = '';
+      const deadline = Date.now() + 15_000;
+      while (!/portarium_break_glass_reviews\{[^}]*outcome="overdue"/.test(metrics) && Date.now() < deadline) {
+        metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => '');
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      assert.match(metrics, /portarium_break_glass_uses\{[^}]*outcome="granted"/);
+      assert.match(metrics, /portarium_break_glass_uses\{[^}]*outcome="BreakGlassNotAllowed"/);
+      assert.match(metrics, /portarium_break_glass_reviews\{[^}]*outcome="overdue"/);
     });
   });
 });

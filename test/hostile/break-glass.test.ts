@@ -7,7 +7,7 @@
 import * as assert from 'node:assert/strict';
 import type { RunHandle } from '../../workers/client';
 import { breakGlassLedgerStatusQuery, breakGlassUpdate, reviewBreakGlassUpdate } from '../../workflows/run/messages';
-import { breakGlassLedgerId } from '../../workflows/break-glass/ledger';
+import { breakGlassLedgerId } from '../../workflows/break-glass/book';
 import { publicKeyFromPrivate, signDecision } from '../../workflows/run/signatures';
 import type { Harness } from '../support/harness';
 import { bob, failureType, uid, waitForState, withWorker } from '../support/harness';
