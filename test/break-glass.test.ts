@@ -17,6 +17,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PortariumClient } from '../workers/client';
+import { main } from '../workers/cli/index';
+import { DEV_KEYS, shared } from './support/shared';
 import { freePort } from './support/dev-server';
 import { type WorkerProcess, startWorkerProcess } from './support/worker-process';
 
@@ -204,6 +206,31 @@ describe('break-glass', function () {
       const states = await Promise.all(runs.map(async (r) => (await r.status()).state));
       assert.equal(states.filter((x) => x === 'VetoWindow').length, 1, 'the loser still waits');
       for (const r of runs) if ((await r.status()).state === 'VetoWindow') await r.cancel({ requestedBy: alice, reason: 'done testing' });
+    });
+  });
+
+  it('the CLI releases and reviews: `portarium break-glass` and `portarium break-glass review`; a refusal exits 3 with its type', async function () {
+    await withWorker(opts(), async (h) => {
+      const cli = async (...argv: string[]) => {
+        const out: string[] = [];
+        const code = await main([...argv, '--address', shared.address!, '--task-queue', taskQueue], { out: (t) => out.push(t), err: (t) => out.push(t), env: { ...DEV_KEYS } });
+        return { code, out: out.join('\n') };
+      };
+      const run = await h.start('write', { workspaceId: 'bg' });
+      const s = await waitForState(run, 'AwaitingApproval');
+      const refused = await cli('break-glass', run.workflowId, '--by', 'mallory', '--roles', 'dev', '--reason', 'incident', '--action-hash', s.actionHash);
+      assert.equal(refused.code, 3);
+      assert.match(refused.out, /BreakGlassNotAllowed/);
+      const released = await cli('break-glass', run.workflowId, '--by', 'judy', '--roles', 'oncall', '--reason', 'INC-7 outage', '--action-hash', s.actionHash);
+      assert.equal(released.code, 0, released.out);
+      assert.match(released.out, /by judy/);
+      await waitForState(run, 'Succeeded');
+      for (const reviewer of ['bob', 'carol']) {
+        const r = await cli('break-glass', 'review', run.workflowId, '--reviewer', reviewer, '--roles', 'approver', '--verdict', 'confirm', '--rationale', 'INC-7 is real');
+        assert.equal(r.code, 0, r.out);
+      }
+      assert.equal((await run.result()).state, 'Succeeded');
+      assert.equal((await run.status()).breakGlass?.review.state, 'confirmed');
     });
   });
 
