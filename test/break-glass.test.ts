@@ -70,6 +70,21 @@ describe('break-glass', function () {
     });
   });
 
+  it('a released run whose dispatch fails holds its review too, then fails with the runtime\'s failure type', async function () {
+    await withWorker(opts(), async (h) => {
+      const run = await h.start('write', { workspaceId: 'bg', input: { fail: 'rejected' } });
+      const s = await waitForState(run, 'AwaitingApproval');
+      await run.breakGlass(release(freshHolder(), s.actionHash));
+      const failed = await waitForState(run, 'Failed');
+      assert.equal(failed.breakGlass?.review.state, 'pending');
+      assert.ok(await stillOpen(run), 'the failure waits for the review');
+      await run.reviewBreakGlass(review(bob));
+      await run.reviewBreakGlass(review(carol));
+      await assert.rejects(run.result(), (e) => failureType(e) === 'RuntimeRejected');
+      assert.equal((await run.status()).breakGlass?.review.state, 'confirmed');
+    });
+  });
+
   it('an Assisted veto window is released at once', async function () {
     await withWorker(opts(), async (h) => {
       const run = await h.start('notify', { workspaceId: 'bg' });
