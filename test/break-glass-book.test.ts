@@ -8,6 +8,8 @@ import { BreakGlass } from '../policies/break-glass';
 import { BreakGlassBook } from '../workflows/break-glass/book';
 import type { BreakGlassClaim } from '../workflows/break-glass/types';
 import { breakGlassPolicyDir } from './support/break-glass';
+import { runDetails } from '../workflows/run/details';
+import type { RunStatus } from '../workflows/types';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 const at = (ms: number) => new Date(T0 + ms);
@@ -57,5 +59,21 @@ describe('break-glass book and policy', function () {
     const other = loadPolicyDir(breakGlassPolicyDir({ 'with-bg': { reviewers: 1, reviewWithin: '90m' } }));
     assert.notEqual(other.snapshotFor('with-bg').policyHash, policies.snapshotFor('with-bg').policyHash);
     assert.throws(() => loadPolicyDir(breakGlassPolicyDir({ bad: { reviewWithin: '0s' } })), PolicyLoadError);
+  });
+
+  it('the run page shows who released it and where the review stands, never the free-text reason', function () {
+    const status = {
+      schemaVersion: 1, workspaceId: 'bg', correlationId: 'c', state: 'Succeeded', tier: 'HumanApprove', actionHash: 'a'.repeat(64),
+      action: { runtime: 'echo', target: 't', operation: 'write' }, requestedBy: 'alice', reasons: [], approvals: [], approvalsNeeded: 1,
+      eligibleRoles: ['approver'], eligibleUsers: [], missingRoles: [], escalated: false, deadlines: {}, refusals: [], evidenceHead: 'h', evidenceCount: 5,
+      breakGlass: {
+        decisionId: 'd', by: 'ivan', roles: ['oncall'], reason: 'SECRET-ish incident text', at: '2026-01-01T00:00:00.000Z', releasedFrom: 'AwaitingApproval',
+        window: { principalUses: 1, workspaceUses: 1 },
+        review: { state: 'pending', needed: 2, dueAt: '2026-01-01T04:00:00.000Z', eligibleRoles: ['approver'], reviews: [{ reviewId: 'r', reviewerId: 'bob', verdict: 'confirm', rationale: 'ok', at: '2026-01-01T01:00:00.000Z' }] },
+      },
+    } as RunStatus;
+    const text = runDetails('bg:k', status);
+    assert.match(text, /\| break-glass \| by `ivan` at 2026-01-01T00:00:00.000Z; review \*\*pending\*\* \(1\/2 confirmed, due 2026-01-01T04:00:00.000Z\) \|/);
+    assert.ok(!text.includes('SECRET-ish'));
   });
 });
