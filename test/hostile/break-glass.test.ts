@@ -10,7 +10,7 @@ import { breakGlassLedgerStatusQuery, breakGlassUpdate, reviewBreakGlassUpdate }
 import { breakGlassLedgerId } from '../../workflows/break-glass/book';
 import { publicKeyFromPrivate, signDecision } from '../../workflows/run/signatures';
 import type { Harness } from '../support/harness';
-import { bob, failureType, uid, waitForState, withWorker } from '../support/harness';
+import { bob, decision, failureType, gatedSink, uid, waitForState, waitForStatus, withWorker } from '../support/harness';
 import { breakGlassPolicyDir, freshHolder, release, review } from '../support/break-glass';
 import { testEnv } from '../support/shared';
 
@@ -143,6 +143,29 @@ describe('hostile break-glass messages (real server)', function () {
       assert.equal((await run.status()).breakGlass?.review.state, 'pending');
       assert.equal((await run.reviewBreakGlass(review(bob))).review.state, 'confirmed');
       assert.equal((await run.result()).state, 'Succeeded');
+    });
+  });
+
+  it('a change request that lands after a release, while the evidence sink holds the dispatch, cannot send the run back round', async function () {
+    // Context: a released run sent back by requestChanges would be released again at once, looping without end.
+    const { sink, gate } = gatedSink();
+    await withWorker({ ...opts(), evidence: sink }, async (h) => {
+      const run = await h.start('write', { workspaceId: 'bgh' });
+      const st = await waitForState(run, 'AwaitingApproval');
+      await run.breakGlass(release(freshHolder(), st.actionHash));
+      await waitForState(run, 'Dispatching');
+      await h.client.workflow.getHandle(run.workflowId).signal('requestChanges', { ...decision(bob, st.actionHash), rationale: 'wait' });
+      // Taken: while the dispatch is held, decisions are judged as in the state it was decided in.
+      await waitForStatus(run, (s) => s.evidenceCount > 0 && s.refusals.length === 0 && s.state === 'Dispatching');
+      const taken = async () => (await run.evidence()).entries.some((e) => e.event === 'ChangesRequested');
+      for (let i = 0; i < 100 && !(await taken()); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(await taken(), 'the change request was accepted');
+      assert.equal((await h.ledger.counts()).calls, 0, 'nothing sent while the sink is down');
+      gate.down = false;
+      await waitForState(run, 'Succeeded');
+      assert.equal((await h.ledger.counts()).calls, 1);
+      const events = (await run.evidence()).entries.map((e) => e.event);
+      assert.equal(events.filter((e) => e === 'StateAwaitingApproval').length, 1, 'never sent back to wait');
     });
   });
 });

@@ -690,7 +690,8 @@ function rejudged(run: GovernedRunState): GovernedRunResult | 'stale' | undefine
     if (!run.quorumMetAt(now())) return 'stale';
   }
   if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
-  if (run.changesRequestedBy) return 'stale';
+  // After a break-glass release a change request cannot send the run back (it would be released again).
+  if (run.changesRequestedBy && !run.breakGlassReleased) return 'stale';
   return undefined;
 }
 

@@ -798,7 +798,8 @@ export class GovernedRunState {
 
   private breakGlassContext() {
     return {
-      state: this.heldFrom ?? this.state,
+      // Not the state a held dispatch judges decisions in: a run already on its way to dispatch needs no release.
+      state: this.state,
       tier: this.tier,
       actionHash: this.actionHash,
       requesterId: this.requesterId,
