@@ -7,6 +7,7 @@ import type { EvidenceSink } from './evidence/sink';
 import type { PayloadStore } from './payload-store';
 import { createPolicyActivities } from './policy/snapshot';
 import { createQuotaActivities } from './quota';
+import { createBreakGlassActivities } from './break-glass';
 import type { RuntimeAdapter } from './runtimes/port';
 import type { SecretStore } from './secrets/port';
 
@@ -25,5 +26,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createEvidenceActivities(deps.evidence),
     ...createEventDeliveryActivities(deps),
     ...createQuotaActivities(deps.policies),
+    ...createBreakGlassActivities(),
   };
 }

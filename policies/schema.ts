@@ -5,6 +5,7 @@
  * Only types from here reach the workflow bundle (`import type`).
  */
 import { z } from 'zod';
+import { type BreakGlassPolicy, BreakGlass } from './break-glass';
 import { Connections, Egress } from './connections';
 import { DURATION_PATTERN, durationMs } from './duration';
 import { Isolation } from './isolation';
@@ -135,6 +136,8 @@ export const WorkspaceFile = z.strictObject({
   quotas: Quotas.optional(),
   /** Which worker pool (task queue) runs this workspace (not part of the decision snapshot); see policies/isolation.ts. */
   isolation: Isolation.optional(),
+  /** Break-glass roles, review and rate limits; absent: no break-glass (see policies/break-glass.ts). In the snapshot and its hash. */
+  breakGlass: BreakGlass.optional(),
 });
 export type WorkspaceFile = z.infer<typeof WorkspaceFile>;
 
@@ -157,4 +160,6 @@ export interface PolicySnapshot {
    * without every run's decision hash changing. The run still records the limits it asked with.
    */
   quotas?: Readonly<Record<string, QuotaLimits>>;
+  /** Break-glass of the workspace (durations in ms), inside `policyHash`; absent: none. */
+  breakGlass?: BreakGlassPolicy;
 }

@@ -23,6 +23,11 @@ const RUN_EVENTS = [
   'manually_completed',
   'failed',
   'cancelled',
+  // Break-glass: a release, and its post-hoc review ending (confirmed, flagged or overdue).
+  'break_glass_used',
+  'break_glass_confirmed',
+  'break_glass_flagged',
+  'break_glass_review_overdue',
 ] as const;
 export type RunEventName = (typeof RUN_EVENTS)[number];
 

@@ -29,6 +29,8 @@ import {
   manualCompletionSchema,
 } from '../workflows/schemas';
 import { isContinuedInput } from '../workflows/run/snapshot';
+import { breakGlassRequestSchema, breakGlassReviewSchema } from '../workflows/break-glass/schemas';
+import type { BreakGlassOutcome, BreakGlassRequest, BreakGlassReviewOutcome, BreakGlassReviewRequest } from '../workflows/break-glass/types';
 import { CorrelationKey, StateKey, WorkspaceKey } from '../workflows/search-attributes';
 import { runWorkflowId } from '../workflows/ids';
 import type {
@@ -331,5 +333,17 @@ export class RunHandle {
   async amend(req: AmendRequest): Promise<RunStatus> {
     const valid = checked('amendment', amendRequestSchema(), req);
     return this.handle.executeUpdate(msg.amendActionUpdate, { args: [valid], updateId: contentId('amend', valid) });
+  }
+
+  /** Break-glass: release the run now (a holder of a break-glass role, with a reason); refusals reject typed. */
+  async breakGlass(req: BreakGlassRequest): Promise<BreakGlassOutcome> {
+    const valid = checked('break-glass release', breakGlassRequestSchema(), req);
+    return this.handle.executeUpdate(msg.breakGlassUpdate, { args: [valid], updateId: contentId('breakGlass', valid) });
+  }
+
+  /** The post-hoc review of a break-glass release: confirm or flag, with a rationale. */
+  async reviewBreakGlass(req: BreakGlassReviewRequest): Promise<BreakGlassReviewOutcome> {
+    const valid = checked('break-glass review', breakGlassReviewSchema(), req);
+    return this.handle.executeUpdate(msg.reviewBreakGlassUpdate, { args: [valid], updateId: contentId('reviewBreakGlass', valid) });
   }
 }

@@ -88,6 +88,16 @@ export const FailureType = {
    * without the lease's secret. Refused and recorded; it changes nothing.
    */
   QuotaProofInvalid: 'QuotaProofInvalid',
+  /**
+   * Break-glass refused: the workspace has none, the principal holds no break-glass role, the run is
+   * not in a state it releases (only AwaitingApproval and VetoWindow; never ManualOnly, a denied or
+   * ended run), or it was already released. Recorded; nothing changes.
+   */
+  BreakGlassNotAllowed: 'BreakGlassNotAllowed',
+  /** Break-glass refused by the workspace's rate limit (per principal or per workspace). Recorded. */
+  BreakGlassRateLimited: 'BreakGlassRateLimited',
+  /** A break-glass review by someone who may not review it (the releaser, the requester, a second review by the same person), or with no review open. */
+  BreakGlassReviewRefused: 'BreakGlassReviewRefused',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 

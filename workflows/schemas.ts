@@ -53,7 +53,7 @@ export interface IdOptions {
 }
 
 /** Principal ids are normalised here, once (ASCII lower case): `Alice` and `alice` are one person. */
-function principalSchema(opts: IdOptions = {}): z.ZodType<Principal> {
+export function principalSchema(opts: IdOptions = {}): z.ZodType<Principal> {
   return z.strictObject({
     id: opts.normalizeIds === false ? id('principal id') : id('principal id').transform(normalizePrincipalId),
     roles: z.array(id('role', 64)).max(64, 'at most 64 roles'),
@@ -107,7 +107,7 @@ function decisionShape(opts: IdOptions) {
   };
 }
 
-function signatureShape() {
+export function signatureShape() {
   return {
     signature: z.string().max(512).optional(),
     signedAt: z.iso.datetime({ offset: true, message: 'signedAt must be an ISO-8601 date-time' }).optional(),

@@ -6,6 +6,7 @@
 
 import type { QuotaLimits } from '../policies/quotas';
 import type { QuotaBlocker, QuotaBookState } from './quota/book';
+import type { BreakGlassStatus } from './break-glass/types';
 
 /** Execution tiers, weakest first. `Deny` is a policy effect, not a tier a run can wait in. */
 export const Tier = {
@@ -279,6 +280,8 @@ export interface RunStatus {
   events?: RunEventsStatus;
   /** The quota lease of this run's dispatch; absent when no quota applies to its runtime. */
   quota?: RunQuotaStatus;
+  /** Break-glass: who released the run, when, why, and its post-hoc review; absent when never used. */
+  breakGlass?: BreakGlassStatus;
 }
 
 /** Where a run stands with its workspace quota. */

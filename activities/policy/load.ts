@@ -15,6 +15,7 @@ import type { WorkspaceConnections } from '../../policies/connections';
 import { allowListAdmits } from '../../policies/egress';
 import { LANGFLOW_PROTECTED_FIELDS, componentName, fieldToolName, isToolField } from '../../policies/langflow-tweaks';
 import { snapshotQuotas } from '../../policies/quotas';
+import { snapshotBreakGlass } from '../../policies/break-glass';
 import { DefaultsFile, type PolicySnapshot, WorkspaceFile } from '../../policies/schema';
 import { type Isolation, TaskQueueRouting } from '../../policies/isolation';
 import { EVENTS_EGRESS_KEY, type Subscriber } from '../../policies/subscribers';
@@ -169,6 +170,8 @@ function makeSnapshot(workspaceId: string, defaults: DefaultsFile, ws: Workspace
     workspaceKnown: ws !== undefined,
     defaults: { ...defaults.defaults, ...(ws?.defaults ?? {}) },
     rules: ws ? [...defaults.rules, ...ws.rules] : [],
+    // Inside the hash (it decides who may release), and absent without it: other hashes stay as they were.
+    ...(ws?.breakGlass && { breakGlass: snapshotBreakGlass(ws.breakGlass) }),
   };
   const quotas = snapshotQuotas(ws?.quotas);
   return deepFreeze({

@@ -73,6 +73,7 @@ export const CURRENT_PATHS = [
   'lean-stale-at-dispatch-renewed',
   'lean-quota-authenticated',
   'lean-escalated-approved',
+  'lean-break-glass-reviewed',
 ] as const;
 
 /** Every path whose history CI replays. */

@@ -18,6 +18,7 @@ import { hashAction } from '../../workflows/hashing';
 import { actionHashSchema, check, governedRunInputSchema, workspaceIdSchema } from '../../workflows/schemas';
 import { SIGNED_KINDS, type SignedFields, type SignedKind, publicKeyFromPrivate, signDecision } from '../../workflows/run/signatures';
 import { DecisionKind, type GovernedAction, type GovernedRunInput, RunState, type Tier } from '../../workflows/types';
+import { breakGlassCommands } from './break-glass';
 import { HELP, commandUsage, formatOutcome, formatRunList, formatStatus, usage } from './format';
 import { IdempotencyConflictError, InvalidMessageError, PortariumClient, type RunHandle } from '../client';
 import { ConfigError, type PortariumConfig, loadConfig } from '../config';
@@ -304,6 +305,7 @@ const COMMANDS: readonly Command[] = [
   { ...HELP.amend, run: amend, arity: [1, 1], options: strings('by', 'roles', ...ACTION_FLAGS, 'reason', 'amendment-id', 'key') },
   { ...HELP.policyCheck, run: policyCheck, arity: [0, 1], options: {} },
   ...WHAT_IF_COMMANDS,
+  ...breakGlassCommands(signedBy),
   ...TRIGGER_COMMANDS,
   ...EVIDENCE_COMMANDS,
   ...KEY_COMMANDS,

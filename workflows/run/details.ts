@@ -103,6 +103,7 @@ export function runDetails(workflowId: string, s: RunStatus): string {
     `| action | ${code(s.action.runtime)} ${code(s.action.operation)} on ${code(s.action.target)} |`,
     `| requester | ${code(s.requestedBy)} |`,
     ...approvalRows(s),
+    ...breakGlassRows(s),
     ...deadlineRows(s.deadlines),
     `| refusals | ${refusalCounts(s)} |`,
     ...(s.lastError && !s.refusals.length ? [`| last error | ${code(s.lastError.type)} |`] : []),
@@ -113,6 +114,14 @@ export function runDetails(workflowId: string, s: RunStatus): string {
     `Full state: \`npx portarium run status ${sq(workflowId)}\``,
   ].join('\n');
   return clip(text, MAX_DETAILS_CHARS);
+}
+
+/** A break-glass release and its review (ids, states and times only; the reason is in `status`). */
+function breakGlassRows(s: RunStatus): string[] {
+  const b = s.breakGlass;
+  if (!b) return [];
+  const confirmed = b.review.reviews.filter((r) => r.verdict === 'confirm').length;
+  return [`| break-glass | by ${code(b.by)} at ${b.at}; review **${b.review.state}** (${confirmed}/${b.review.needed} confirmed, due ${b.review.dueAt}) |`];
 }
 
 /** Summary of a timer the main loop waits on: which deadline ends the wait. */

@@ -40,6 +40,7 @@ import { GovernedRunState, type Verdict } from './state';
 import { observeTransition } from './metrics';
 import { quotaFor } from '../quota/book';
 import { QUOTA_PATCH, acquireQuota, releaseQuota, wireQuotaHandlers } from '../quota/run-side';
+import { holdBreakGlassReview, wireBreakGlass } from '../break-glass/run-side';
 import {
   amendRequestSchema,
   cancelRequestSchema,
@@ -177,6 +178,8 @@ async function runGoverned(run: GovernedRunState, resumed: boolean, ids: IdOptio
   try {
     const result = await govern(run, dispatch, continuation, resumed);
     flushState(run);
+    // Break-glass: the result waits for the post-hoc review (confirmed, flagged or overdue).
+    await holdBreakGlassReview(run, now);
     if (!allHandlersFinished()) await condition(allHandlersFinished);
     await storeEvidence(run);
     await settleEvents(run);
@@ -184,6 +187,11 @@ async function runGoverned(run: GovernedRunState, resumed: boolean, ids: IdOptio
   } catch (err) {
     if (isCancellation(err) && !TERMINAL_STATES.has(run.state)) {
       await CancellationScope.nonCancellable(async () => finish(run, RunState.Cancelled, 'cancelled through Temporal'));
+    }
+    if (TERMINAL_STATES.has(run.state) && !isCancellation(err)) {
+      // Break-glass: a failed run holds its post-hoc review too (a Temporal cancel does not wait for it).
+      flushState(run);
+      await holdBreakGlassReview(run, now);
     }
     if (TERMINAL_STATES.has(run.state)) {
       await CancellationScope.nonCancellable(() => storeEvidence(run)).catch((e) => log.error('evidence not stored', { workflowId: run.workflowId, error: String(e) }));
@@ -410,6 +418,7 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
   }));
 
   wireQuotaHandlers(run, now);
+  wireBreakGlass(run, { policyDecided, total: (via, h) => totalUpdate(run, via, h), parse: parsedOrThrow, now }, ids);
   setHandler(msg.statusQuery, () => run.status(now()));
   setHandler(msg.evidenceQuery, () => ({ head: run.chain.head, count: run.chain.entries.length, entries: [...run.chain.entries] }));
 }
@@ -549,9 +558,11 @@ async function awaitApprovals(w: Waiting): Promise<'dispatch' | 'amended' | Gove
     // Wake for escalation, expiry, or an approval whose cooling-off ends.
     const next = [run.deadlines.escalatesAt, run.deadlines.expiresAt, run.book.nextCountsFrom(now())].filter((d): d is string => !!d).sort()[0];
     const what = next === run.deadlines.expiresAt ? 'expiry' : next === run.deadlines.escalatesAt ? 'escalation' : 'cooling-off';
-    await waitFor(w, () => run.quorumMetAt(now()) || !!run.rejectedBy || !!run.changesRequestedBy || !!run.cancel, msUntil(next)!, timerSummary(what, next));
+    await waitFor(w, () => run.quorumMetAt(now()) || run.breakGlassReleased || !!run.rejectedBy || !!run.changesRequestedBy || !!run.cancel, msUntil(next)!, timerSummary(what, next));
     if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
     if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
+    // Break-glass: released now, without the quorum or its cooling-off (judged when it was granted).
+    if (run.breakGlassReleased) return 'dispatch';
     // A change request beats an approval that arrived in the same activation.
     if (run.changesRequestedBy) return awaitAmendment({ ...w, resume: () => false });
     // Freshness is judged at dispatch time: stale approvals are voided and must be renewed.
@@ -673,12 +684,14 @@ function dispatchFailed(run: GovernedRunState, err: unknown): GovernedRunResult 
 function rejudged(run: GovernedRunState): GovernedRunResult | 'stale' | undefined {
   const cancelled = run.cancel;
   if (cancelled) return finish(run, RunState.Cancelled, cancelled.reason);
-  if (run.tier === 'HumanApprove') {
+  // A break-glass release stands in for the quorum: nothing to renew.
+  if (run.tier === 'HumanApprove' && !run.breakGlassReleased) {
     run.voidStaleApprovals(now());
     if (!run.quorumMetAt(now())) return 'stale';
   }
   if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
-  if (run.changesRequestedBy) return 'stale';
+  // After a break-glass release a change request cannot send the run back (it would be released again).
+  if (run.changesRequestedBy && !run.breakGlassReleased) return 'stale';
   return undefined;
 }
 

@@ -20,6 +20,15 @@ import type {
   RunStatus,
   WorkspaceQuotaStatus,
 } from '../types';
+import type {
+  BreakGlassClaim,
+  BreakGlassClaimAnswer,
+  BreakGlassLedgerStatus,
+  BreakGlassOutcome,
+  BreakGlassRequest,
+  BreakGlassReviewOutcome,
+  BreakGlassReviewRequest,
+} from '../break-glass/types';
 
 /** Approve the run's current action (fire-and-forget). Refusals show in `status` and evidence. */
 export const approveSignal = defineSignal<[Decision]>('approve');
@@ -36,6 +45,14 @@ export const manualCompletionSignal = defineSignal<[ManualCompletion]>('manualCo
 export const decideUpdate = defineUpdate<DecisionOutcome, [DecideRequest]>('decide');
 /** After requestChanges: the requester replaces the action. Voids prior approvals; returns the new status. */
 export const amendActionUpdate = defineUpdate<RunStatus, [AmendRequest]>('amendAction');
+
+/**
+ * Break-glass: a holder of a break-glass role releases a HumanApprove run (or an Assisted veto
+ * window) now, with a reason, bypassing quorum and cooling-off; counted by the workspace's ledger.
+ */
+export const breakGlassUpdate = defineUpdate<BreakGlassOutcome, [BreakGlassRequest]>('breakGlass');
+/** The mandatory post-hoc review of a break-glass release: confirm or flag, with a rationale. */
+export const reviewBreakGlassUpdate = defineUpdate<BreakGlassReviewOutcome, [BreakGlassReviewRequest]>('reviewBreakGlass');
 
 /** State, tier, reasons, approvals given and needed, deadlines, last error. */
 export const statusQuery = defineQuery<RunStatus>('status');
@@ -65,3 +82,11 @@ export const quotaQueuedSignal = defineSignal<[QuotaQueuedNotice]>('quotaQueued'
 export const quotaProbeSignal = defineSignal<[QuotaProbe]>('quotaProbe');
 /** A coordinator's limits, leases, queue and window. */
 export const quotaStatusQuery = defineQuery<WorkspaceQuotaStatus>('status');
+
+// The break-glass ledger (`breakGlassLedger`, one per workspace, id `<workspace>/break-glass`). Internal:
+// the `claimBreakGlass` activity of a run asks it; operators only read its `status`.
+
+/** To a ledger: count one use if both windows allow it (idempotent per claim id). */
+export const breakGlassClaimUpdate = defineUpdate<BreakGlassClaimAnswer, [BreakGlassClaim]>('claim');
+/** A ledger's uses still counted and refusals. */
+export const breakGlassLedgerStatusQuery = defineQuery<BreakGlassLedgerStatus>('status');

@@ -14,7 +14,19 @@ const RunMetric = {
   ApprovalWait: 'portarium_approval_wait',
   DecisionToDispatch: 'portarium_decision_to_dispatch',
   PolicyDenials: 'portarium_policy_denials',
+  BreakGlassUses: 'portarium_break_glass_uses',
+  BreakGlassReviews: 'portarium_break_glass_reviews',
 } as const;
+
+/** A break-glass release was asked: `granted`, or refused with its failure type as outcome. */
+export function observeBreakGlass(outcome: string, tier: string | undefined): void {
+  metricMeter.createCounter(RunMetric.BreakGlassUses, 'uses', 'Break-glass releases by outcome').add(1, { outcome, tier: tier ?? 'None' });
+}
+
+/** A break-glass review ended: `confirmed`, `flagged` or `overdue`. */
+export function observeBreakGlassReview(outcome: 'confirmed' | 'flagged' | 'overdue'): void {
+  metricMeter.createCounter(RunMetric.BreakGlassReviews, 'reviews', 'Break-glass reviews by how they ended').add(1, { outcome });
+}
 
 /** Occurrence time (ms) of the latest evidence entry whose event is one of `events`. */
 function lastAt(run: GovernedRunState, events: readonly string[]): number | undefined {

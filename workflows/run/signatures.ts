@@ -22,8 +22,8 @@ const SIGNED_DECISION_SCHEMA = 'portarium.decision.v1';
 const SIGNED_DECISION_SCHEMA_V2 = 'portarium.decision.v2';
 
 /** Message kinds a signature can cover: the three decisions, and (v2 only) cancel, amend and manual completion. */
-export type SignedKind = 'approve' | 'reject' | 'requestChanges' | 'cancelRun' | 'amendAction' | 'manualCompletion';
-export const SIGNED_KINDS: readonly SignedKind[] = ['approve', 'reject', 'requestChanges', 'cancelRun', 'amendAction', 'manualCompletion'];
+export type SignedKind = 'approve' | 'reject' | 'requestChanges' | 'cancelRun' | 'amendAction' | 'manualCompletion' | 'breakGlass' | 'reviewBreakGlass';
+export const SIGNED_KINDS: readonly SignedKind[] = ['approve', 'reject', 'requestChanges', 'cancelRun', 'amendAction', 'manualCompletion', 'breakGlass', 'reviewBreakGlass'];
 
 /** What a signer signs. Every field is bound by the signature. */
 export interface SignedFields {

@@ -16,6 +16,8 @@ import type { RunSnapshot } from './snapshot';
 import { RunOutbox, buildRunEvent, eventsForState } from '../events/run-events';
 import { hashAction } from '../hashing';
 import { type SignedKind, normalizePrincipalId, verifyDecisionSignature } from './signatures';
+import { BreakGlassRecord, rateRefusal, releaseRefusal } from '../break-glass/release';
+import type { BreakGlassClaimAnswer, BreakGlassRequest, BreakGlassReviewRequest } from '../break-glass/types';
 import {
   type AmendRequest,
   type CancelRequest,
@@ -163,6 +165,13 @@ export class GovernedRunState {
   get amended(): boolean { return this._amended; }
   get wakeups(): number { return this._wakeups; }
   get dispatchPending(): boolean { return this._dispatchPending; }
+
+  // Break-glass (workflows/break-glass/): the release, once granted, and whether a claim is under way.
+  private _breakGlass?: BreakGlassRecord;
+  private _breakGlassClaiming = false;
+  get breakGlass(): BreakGlassRecord | undefined { return this._breakGlass; }
+  /** A break-glass release was granted: the main loop dispatches without the quorum. */
+  get breakGlassReleased(): boolean { return this._breakGlass !== undefined; }
   constructor(
     readonly input: GovernedRunInput,
     readonly workflowId: string,
@@ -780,6 +789,133 @@ export class GovernedRunState {
     return { ok: true };
   }
 
+  // ---- Break-glass (rules in workflows/break-glass/release.ts) ----
+
+  /** Roles that count for `p`: under a signed rule those registered in policy, else those claimed. */
+  private rolesOf(p: Principal): string[] {
+    return this.policy?.signed ? this.registeredRoles(p.id) : p.roles;
+  }
+
+  private breakGlassContext() {
+    return {
+      // Not the state a held dispatch judges decisions in: a run already on its way to dispatch needs no release.
+      state: this.state,
+      tier: this.tier,
+      actionHash: this.actionHash,
+      requesterId: this.requesterId,
+      policy: this.policySnapshot?.breakGlass,
+      decidedOtherwise: !!this.rejectedBy || !!this.changesRequestedBy,
+      cancelled: !!this.cancel,
+    };
+  }
+
+  /**
+   * Judge a `breakGlass` release before the ledger is asked: identity (signature under a signed
+   * rule), one release per run, then `releaseRefusal`. Refusals are recorded. A repeat of the
+   * granted release answers `replayed`.
+   */
+  judgeBreakGlass(req: BreakGlassRequest, now: Date): Verdict & { replayed?: boolean } {
+    const ref: RefusalRef = { decisionId: req.decisionId, actionHash: req.actionHash };
+    const foreign = this.refusedForeign('breakGlass', req.by, now, ref);
+    if (foreign) return foreign;
+    if (this.policy?.signed) {
+      const sig = this.verifySigned('breakGlass', req.decisionId, req.by.id, req.actionHash, req.signature, req.signedAt);
+      if (!sig.ok) return this.refuse('breakGlass', req.by.id, sig.type, sig.message, now, ref);
+    }
+    const done = this._breakGlass?.status;
+    if (done && done.decisionId === req.decisionId && done.by === req.by.id) return { ok: true, replayed: true };
+    if (done || this._breakGlassClaiming) {
+      return this.refuse('breakGlass', req.by.id, FailureType.BreakGlassNotAllowed, done ? `already released by break-glass (${done.decisionId})` : 'another break-glass release is being counted', now, ref);
+    }
+    const r = releaseRefusal(this.breakGlassContext(), req, this.rolesOf(req.by));
+    if (r) return this.refuse('breakGlass', req.by.id, r.type, r.message, now, ref);
+    this._breakGlassClaiming = true;
+    return { ok: true };
+  }
+
+  /**
+   * The ledger answered: a refused use is recorded as such; a granted one releases the run unless it
+   * moved on while the ledger was asked (then the use stays counted and the release is refused).
+   */
+  applyBreakGlass(req: BreakGlassRequest, answer: BreakGlassClaimAnswer, now: Date): Verdict {
+    this._breakGlassClaiming = false;
+    const ref: RefusalRef = { decisionId: req.decisionId, actionHash: req.actionHash };
+    if (!answer.granted) {
+      const r = rateRefusal(answer);
+      return this.refuse('breakGlass', req.by.id, r.type, r.message, now, ref);
+    }
+    const roles = this.rolesOf(req.by);
+    const ctx = this.breakGlassContext();
+    const again = releaseRefusal(ctx, req, roles);
+    if (again) return this.refuse('breakGlass', req.by.id, again.type, `${again.message} (the run moved on while the use was counted)`, now, ref);
+    this._breakGlass = BreakGlassRecord.granted(req, roles, ctx.state, answer, ctx.policy!, this.eligibleRoles, now);
+    if (ctx.state === RunState.VetoWindow) this._released = true;
+    const s = this._breakGlass.status;
+    this.record(EvidenceCategory.Approval, 'BreakGlassUsed', user(req.by.id), req.reason, now, {
+      decisionId: req.decisionId,
+      actionHash: req.actionHash,
+      roles,
+      releasedFrom: ctx.state,
+      approvalsBypassed: this.approvalsNeeded(now),
+      principalUses: s.window.principalUses,
+      workspaceUses: s.window.workspaceUses,
+      reviewDueAt: s.review.dueAt,
+      reviewersNeeded: s.review.needed,
+      signed: !!req.signature,
+    });
+    this.publish('break_glass_used');
+    return { ok: true };
+  }
+
+  /** The ledger could not be asked: fail closed, the release is refused and recorded. */
+  breakGlassUncounted(req: BreakGlassRequest, message: string, now: Date): Verdict {
+    this._breakGlassClaiming = false;
+    return this.refuse('breakGlass', req.by.id, FailureType.BreakGlassRateLimited, `the break-glass ledger could not count the use: ${message}`, now, { decisionId: req.decisionId, actionHash: req.actionHash });
+  }
+
+  /** Judge and apply a post-hoc review of the release; a repeat of a recorded review answers `replayed`. */
+  applyBreakGlassReview(req: BreakGlassReviewRequest, now: Date): Verdict & { replayed?: boolean } {
+    const ref: RefusalRef = { decisionId: req.reviewId, actionHash: this.actionHash };
+    const foreign = this.refusedForeign('reviewBreakGlass', req.reviewer, now, ref);
+    if (foreign) return foreign;
+    if (this.policy?.signed) {
+      const sig = this.verifySigned('reviewBreakGlass', req.reviewId, req.reviewer.id, this.actionHash, req.signature, req.signedAt);
+      if (!sig.ok) return this.refuse('reviewBreakGlass', req.reviewer.id, sig.type, sig.message, now, ref);
+    }
+    const bg = this._breakGlass;
+    if (!bg) return this.refuse('reviewBreakGlass', req.reviewer.id, FailureType.BreakGlassReviewRefused, 'this run was not released by break-glass', now, ref);
+    const prior = bg.reviewed(req.reviewId);
+    if (prior && prior.reviewerId === req.reviewer.id && prior.verdict === req.verdict) return { ok: true, replayed: true };
+    const r = bg.reviewRefusal(req, this.rolesOf(req.reviewer), this.requesterId, this.policy?.eligibleUsers ?? []);
+    if (r) return this.refuse('reviewBreakGlass', req.reviewer.id, r.type, r.message, now, ref);
+    const ended = bg.addReview(req, now);
+    this.record(EvidenceCategory.Approval, 'BreakGlassReviewed', user(req.reviewer.id), req.rationale, now, {
+      reviewId: req.reviewId,
+      verdict: req.verdict,
+      breakGlassDecisionId: bg.status.decisionId,
+      confirmations: bg.confirmations,
+      needed: bg.status.review.needed,
+      reviewState: ended,
+    });
+    if (ended === 'flagged') this.publish('break_glass_flagged');
+    if (ended === 'confirmed') this.publish('break_glass_confirmed');
+    return { ok: true };
+  }
+
+  /** The review deadline passed with the review pending: recorded, and announced like approval_needed. */
+  breakGlassReviewOverdue(now: Date): void {
+    const bg = this._breakGlass;
+    if (!bg?.open) return;
+    bg.overdue(now);
+    this.record(EvidenceCategory.Approval, 'BreakGlassReviewOverdue', SYSTEM, `break-glass review overdue: ${bg.confirmations} of ${bg.status.review.needed} confirmation(s) by ${bg.status.review.dueAt}`, now, {
+      breakGlassDecisionId: bg.status.decisionId,
+      confirmations: bg.confirmations,
+      needed: bg.status.review.needed,
+      dueAt: bg.status.review.dueAt,
+    });
+    this.publish('break_glass_review_overdue');
+  }
+
   status(now: Date): RunStatus {
     const { workspaceId, correlationId } = this.input;
     const { runtime, target, operation, tools } = this.action;
@@ -813,6 +949,7 @@ export class GovernedRunState {
       ...(this.continuations > 0 && { continuations: this.continuations }),
       ...(this.outbox.publishing && { events: this.outbox.status() }),
       ...(this.quota && { quota: this.quota.status() }),
+      ...(this._breakGlass && { breakGlass: this._breakGlass.view() }),
     };
   }
 }
