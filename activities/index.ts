@@ -7,8 +7,11 @@ import type { EvidenceSink } from './evidence/sink';
 import type { PayloadStore } from './payload-store';
 import { createPolicyActivities } from './policy/snapshot';
 import { createQuotaActivities } from './quota';
+import { REVOCATION_REGISTRY_ID } from '../workflows/revocation/types';
 import type { RuntimeAdapter } from './runtimes/port';
 import type { SecretStore } from './secrets/port';
+import { type RevocationDeps, createRevocationActivities } from './revocation/fan-out';
+import type { RevocationCheck } from './runtimes/dispatch';
 
 export interface ActivityDeps {
   policies: LoadedPolicies;
@@ -16,6 +19,10 @@ export interface ActivityDeps {
   secrets: SecretStore;
   payloads: PayloadStore;
   evidence: EvidenceSink;
+  /** The worker's revocation cache, checked by the dispatch activity. */
+  revocations?: RevocationCheck;
+  /** Where the revocation registry runs. */
+  revocationRegistry?: RevocationDeps;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -25,5 +32,6 @@ export function createActivities(deps: ActivityDeps) {
     ...createEvidenceActivities(deps.evidence),
     ...createEventDeliveryActivities(deps),
     ...createQuotaActivities(deps.policies),
+    ...createRevocationActivities(deps.revocationRegistry ?? { registryId: REVOCATION_REGISTRY_ID }),
   };
 }

@@ -23,6 +23,7 @@ const RUN_EVENTS = [
   'manually_completed',
   'failed',
   'cancelled',
+  'revoked',
 ] as const;
 export type RunEventName = (typeof RUN_EVENTS)[number];
 

@@ -88,6 +88,21 @@ export const FailureType = {
    * without the lease's secret. Refused and recorded; it changes nothing.
    */
   QuotaProofInvalid: 'QuotaProofInvalid',
+  /**
+   * An emergency revocation covers the action (runtime, target, tool or runtime version): the dispatch
+   * activity refused to call the runtime, and the run ends `Revoked`. Non-retryable.
+   */
+  Revoked: 'Revoked',
+  /**
+   * The worker's cache of revocations is older than its bound (the registry did not answer): nothing
+   * is dispatched unchecked; retryable, the run waits in Dispatching until the registry answers.
+   */
+  RevocationsUnavailable: 'RevocationsUnavailable',
+  /**
+   * The revocation registry refused a request: an unknown or already lifted revocation, a full
+   * registry; or a run was told of a revocation the registry does not hold (forged). Non-retryable.
+   */
+  RevocationRefused: 'RevocationRefused',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 

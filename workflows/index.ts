@@ -2,3 +2,4 @@
 export { governedRun } from './run/governed-run';
 export { runEventDelivery } from './events/delivery';
 export { workspaceQuota } from './quota/coordinator';
+export { revocationRegistry } from './revocation/registry';

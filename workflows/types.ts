@@ -63,6 +63,8 @@ export const RunState = {
   Expired: 'Expired',
   /** Cancelled by `cancelRun` or by Temporal cancellation. Terminal. */
   Cancelled: 'Cancelled',
+  /** An emergency revocation covers the action: ended before dispatch, or its dispatch cancelled; `status.revocation` names it. Terminal. */
+  Revoked: 'Revoked',
 } as const;
 export type RunState = (typeof RunState)[keyof typeof RunState];
 
@@ -74,6 +76,7 @@ export const TERMINAL_STATES: ReadonlySet<RunState> = new Set<RunState>([
   RunState.Denied,
   RunState.Expired,
   RunState.Cancelled,
+  RunState.Revoked,
 ]);
 
 /** A person or machine identity, as the caller asserts it. `roles` decide eligibility. */
@@ -279,6 +282,8 @@ export interface RunStatus {
   events?: RunEventsStatus;
   /** The quota lease of this run's dispatch; absent when no quota applies to its runtime. */
   quota?: RunQuotaStatus;
+  /** The emergency revocation that reached this run, and what it did; absent when none did. */
+  revocation?: import('./revocation/types').RunRevocation;
 }
 
 /** Where a run stands with its workspace quota. */

@@ -25,6 +25,7 @@ import { type CliIo, type Command, type Ctx, KeyFileError, type Options, UsageEr
 import { EVIDENCE_COMMANDS } from './evidence';
 import { TRIGGER_COMMANDS } from './trigger';
 import { KEY_COMMANDS } from './keys';
+import { REVOKE_COMMANDS } from './revoke';
 import { InvalidCloudEventError } from '../cloudevents';
 import { TriggerRoutingError } from '../triggers';
 
@@ -305,6 +306,7 @@ const COMMANDS: readonly Command[] = [
   ...TRIGGER_COMMANDS,
   ...EVIDENCE_COMMANDS,
   ...KEY_COMMANDS,
+  ...REVOKE_COMMANDS,
 ];
 
 function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
