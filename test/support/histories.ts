@@ -73,6 +73,8 @@ export const CURRENT_PATHS = [
   'lean-stale-at-dispatch-renewed',
   'lean-quota-authenticated',
   'lean-escalated-approved',
+  'lean-revoked-while-waiting',
+  'lean-revoked-during-dispatch',
 ] as const;
 
 /** Every path whose history CI replays. */

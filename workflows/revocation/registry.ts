@@ -6,7 +6,7 @@
  * that signals them `revoked`. Durable: the revocations live in this workflow's history, so they
  * survive worker and server restarts; the workflow continues as new when its history grows.
  */
-import { allHandlersFinished, condition, continueAsNew, log, metricMeter, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, isCancellation, log, metricMeter, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { RevocationActivities } from '../../activities/revocation/fan-out';
 import { FailureType, refusal } from '../failures';
 import { check, describeIssues } from '../schemas';
@@ -68,7 +68,13 @@ export async function revocationRegistry(input: RevocationRegistryInput = { sche
     while (book.pendingFanOut.length > 0) {
       const id = book.pendingFanOut[0];
       const revocation = book.find(id);
-      if (revocation && revocation.liftedAt === undefined) await fanOutRevocation({ revocation });
+      try {
+        if (revocation && revocation.liftedAt === undefined) await fanOutRevocation({ revocation });
+      } catch (err) {
+        // Retried without limit, so only a refusal lands here; the dispatch-time check still covers every run.
+        if (isCancellation(err)) throw err;
+        log.error('revocation fan-out refused', { id, error: err instanceof Error ? err.message : String(err) });
+      }
       book.fannedOut(id);
     }
     if (continueDue(input)) {

@@ -50,7 +50,8 @@ export function wireRevocationHandler(run: GovernedRunState, onDispatchRevoked: 
       if (!revocation || revocation.id !== id) return void refuse(FailureType.RevocationRefused, `the registry holds no revocation ${id}`, id);
       // A genuine revocation of something else (or lifted meanwhile) is not this run's concern.
       if (!coversRun(run, revocation) || TERMINAL_STATES.has(run.state) || run.revocation) return;
-      const dispatching = run.state === RunState.Dispatching;
+      // Dispatching but held (waiting for the evidence sink): nothing was sent, the main loop ends it.
+      const dispatching = run.state === RunState.Dispatching && run.heldFrom === undefined;
       run.applyRevocation(revocation, dispatching ? 'dispatch-cancelled' : 'ended-before-dispatch', now());
       if (dispatching) onDispatchRevoked();
     } catch (err) {

@@ -1,0 +1,181 @@
+/**
+ * Emergency revocation end to end on a real Temporal server: runs waiting for approval, in a veto
+ * window, for quota, approved but held before dispatch, and in dispatch, all reached by one
+ * revocation; new dispatches refused by the workers' cached check; lifting by a second operator; a
+ * worker restart between revocation and effect. Each test has its own registry (worker config).
+ */
+import * as assert from 'node:assert/strict';
+import type { RunHandle } from '../workers/client';
+import { main } from '../workers/cli';
+import { bob, carol, decision, failureType, gatedSink, oscar, uid, waitForState, waitForStatus, withWorker } from './support/harness';
+import { keepHistory } from './support/histories';
+import { quotaPolicyDir } from './support/quota-fixtures';
+import { CallRecorder, revocationEntries, revocationOpts, revocationsOf } from './support/revocation-fixtures';
+import { DEV_KEYS, shared } from './support/shared';
+import type { Revocation } from '../workflows/revocation/types';
+
+const approve = async (run: RunHandle, approver = bob) => {
+  const { actionHash } = await run.status();
+  await run.handle.signal('approve', decision(approver, actionHash));
+};
+
+/** The run ended Revoked by `rev`, its status and evidence name it, with `effect`. */
+async function assertRevoked(run: RunHandle, rev: Revocation, effect: string): Promise<void> {
+  const result = await run.result();
+  assert.equal(result.state, 'Revoked', run.workflowId);
+  const st = await run.status();
+  assert.equal(st.revocation?.revocationId, rev.id);
+  assert.equal(st.revocation?.effect, effect, run.workflowId);
+  const entries = await revocationEntries(run);
+  assert.ok(entries.some((e) => e.data?.revocationId === rev.id), `evidence names ${rev.id}: ${JSON.stringify(entries)}`);
+  const ev = (await run.evidence()).entries.map((e) => e.event);
+  assert.equal(ev[ev.length - 1], 'StateRevoked');
+}
+
+async function cli(env: Record<string, string>, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env: { ...DEV_KEYS, ...env } });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+describe('emergency revocation', function () {
+  this.timeout(120_000);
+
+  it('one revocation ends runs waiting for approval, in a veto window and for quota, cancels the one in dispatch, and refuses a new one; other targets run', async function () {
+    const { dir, workspaceId } = quotaPolicyDir({ echo: { concurrentDispatches: 1 } });
+    const rec = new CallRecorder();
+    const { registryId, opts } = revocationOpts(rec, { policyDir: dir });
+    await withWorker(opts, async (h) => {
+      const start = (op: string, target: string, input: Record<string, number> = { n: 1 }) =>
+        h.start(op, { workspaceId, action: { runtime: 'echo', target, operation: op, input } });
+      const holder = await start('read', 'flows/bad/holder', { delayMs: 30_000 });
+      await waitForStatus(holder, () => rec.callsOf(holder.workflowId) === 1);
+      const awaiting = await start('write', 'flows/bad/a');
+      const veto = await start('rotate', 'flows/bad/b');
+      const quota = await start('read', 'flows/bad/q');
+      const fine = await start('write', 'flows/good/c');
+      await waitForState(awaiting, 'AwaitingApproval');
+      await waitForState(veto, 'VetoWindow');
+      await waitForState(fine, 'AwaitingApproval');
+      await waitForStatus(quota, (s) => s.quota?.phase === 'queued');
+
+      const t0 = Date.now();
+      const rev = await revocationsOf(h, registryId).revoke({
+        scope: { workspaceId, kind: 'target', value: 'flows/bad/*' }, reason: 'compromised flow family', revokedBy: oscar,
+      });
+      await waitForState(awaiting, 'Revoked', 15_000);
+      const waitingEnded = Date.now() - t0;
+      const fresh = await start('read', 'flows/bad/new');
+      const tNew = Date.now();
+      // Refused at dispatch by the cached check, or ended while it waited for quota by the fan-out's second pass.
+      await assertRevoked(fresh, rev, (await fresh.result(), (await fresh.status()).revocation?.effect === 'ended-before-dispatch') ? 'ended-before-dispatch' : 'dispatch-refused');
+      const newRefused = Date.now() - tNew;
+      console.log(`      time to effect: waiting run Revoked ${waitingEnded} ms after revoke; new run refused ${newRefused} ms after start`);
+
+      await assertRevoked(awaiting, rev, 'ended-before-dispatch');
+      await assertRevoked(veto, rev, 'ended-before-dispatch');
+      await assertRevoked(quota, rev, 'ended-before-dispatch');
+      await assertRevoked(holder, rev, 'dispatch-cancelled');
+      assert.deepEqual(rec.cancelled, [holder.workflowId], 'the dispatch in flight was cancelled at the runtime');
+      for (const run of [awaiting, veto, quota, fresh]) assert.equal(rec.callsOf(run.workflowId), 0, `${run.workflowId} never reached the runtime`);
+      assert.equal(rec.calls.filter((c) => c.at > t0 && c.workflowId !== fine.workflowId).length, 0, 'no call after the revocation');
+
+      // Another target of the same workspace is not covered.
+      await approve(fine);
+      assert.equal((await fine.result()).state, 'Succeeded');
+      assert.equal((await fine.status()).revocation, undefined);
+      await keepHistory('lean-revoked-while-waiting', awaiting);
+      await keepHistory('lean-revoked-during-dispatch', holder);
+    });
+  });
+
+  it('approved but held before dispatch (evidence sink down): revoked, it ends Revoked once the sink answers, never dispatched', async function () {
+    const rec = new CallRecorder();
+    const { sink, gate } = gatedSink();
+    const { registryId, opts } = revocationOpts(rec);
+    await withWorker({ ...opts, evidence: sink }, async (h) => {
+      const run = await h.start('write');
+      await waitForState(run, 'AwaitingApproval');
+      await approve(run);
+      await waitForState(run, 'Dispatching');
+      const rev = await revocationsOf(h, registryId).revoke({ scope: { workspaceId: 'test', kind: 'runtime', value: 'echo' }, reason: 'echo compromised', revokedBy: oscar });
+      await waitForStatus(run, (s) => s.revocation?.revocationId === rev.id);
+      gate.down = false;
+      await assertRevoked(run, rev, 'ended-before-dispatch');
+      assert.equal(rec.calls.length, 0, 'nothing reached the runtime');
+    });
+  });
+
+  it('lift: refused for the operator who revoked (IncompatibleDuties), accepted from a second one through the CLI; new runs dispatch again', async function () {
+    const rec = new CallRecorder();
+    const { registryId, opts } = revocationOpts(rec);
+    await withWorker(opts, async (h) => {
+      const env = { TEMPORAL_ADDRESS: shared.address!, PORTARIUM_TASK_QUEUE: h.taskQueue, PORTARIUM_REVOCATION_REGISTRY: registryId };
+      const added = await cli(env, 'revoke', 'add', '--scope', 'runtime:echo', '--workspace', 'test', '--reason', 'incident 7', '--by', 'oscar', '--json');
+      assert.equal(added.code, 0, added.err);
+      const rev = JSON.parse(added.out) as Revocation;
+      const refused = await h.start('read');
+      await assertRevoked(refused, rev, 'dispatch-refused');
+      assert.equal(rec.calls.length, 0);
+
+      const listed = await cli(env, 'revoke', 'list');
+      assert.match(listed.out, new RegExp(`^${rev.id} {2}runtime echo in workspace test; revoked by oscar at .*: incident 7$`));
+      const same = await cli(env, 'revoke', 'lift', rev.id, '--by', 'oscar', '--reason', 'fixed');
+      assert.equal(same.code, 3);
+      assert.match(same.err, /^refused: IncompatibleDuties: /);
+      const lifted = await cli(env, 'revoke', 'lift', rev.id, '--by', 'carol', '--reason', 'patched and verified');
+      assert.equal(lifted.code, 0, lifted.err);
+      const all = await cli(env, 'revoke', 'list', '--all', '--json');
+      const view = JSON.parse(all.out);
+      assert.deepEqual([view.active.length, view.lifted[0].liftedBy, view.lifted[0].revokedBy], [0, 'carol', 'oscar']);
+      assert.equal((await cli(env, 'revoke', 'list')).out, 'no revocations in force');
+
+      // Within a cache refresh (500 ms here) the runtime is usable again.
+      await new Promise((r) => setTimeout(r, 1_200));
+      const again = await h.start('read');
+      assert.equal((await again.result()).state, 'Succeeded');
+      assert.equal(rec.callsOf(again.workflowId), 1);
+      const unknown = await cli(env, 'revoke', 'lift', 'rev-999', '--by', 'carol', '--reason', 'x');
+      assert.match(unknown.err, /^refused: RevocationRefused: /);
+    });
+  });
+
+  it('a worker restart between the revocation and its effect loses nothing: the waiting run ends Revoked on the next worker', async function () {
+    const rec = new CallRecorder();
+    const { registryId, opts } = revocationOpts(rec);
+    const taskQueue = uid('tq');
+    let run: RunHandle | undefined;
+    await withWorker({ ...opts, taskQueue }, async (h) => {
+      run = await h.start('write', { action: { runtime: 'echo', target: 'test/restart', operation: 'write', input: {} } });
+      await waitForState(run, 'AwaitingApproval');
+      await revocationsOf(h, registryId).registry();
+    });
+    // No worker: the revoke update waits in the registry's task queue.
+    const { RevocationClient } = await import('../workers/revocations');
+    const pending = new RevocationClient(opts.client, taskQueue, registryId).revoke({ scope: { workspaceId: '*', kind: 'target', value: 'test/restart' }, reason: 'while no worker ran', revokedBy: oscar });
+    await new Promise((r) => setTimeout(r, 500));
+    await withWorker({ ...opts, taskQueue }, async () => {
+      const rev = await pending;
+      await assertRevoked(run!, rev, 'ended-before-dispatch');
+    });
+    assert.equal(rec.calls.length, 0);
+  });
+
+  it('refuses revocations that could not be judged: bad scope and missing reason are typed refusals before history', async function () {
+    const { registryId, opts } = revocationOpts(new CallRecorder());
+    await withWorker(opts, async (h) => {
+      const rc = revocationsOf(h, registryId);
+      for (const scope of [{ workspaceId: 'test', kind: 'target', value: 'a*b*' }, { workspaceId: 'NOPE!', kind: 'runtime', value: 'echo' }, { workspaceId: 'test', kind: 'runtimeVersion', value: '1.2' }]) {
+        await assert.rejects(rc.revoke({ scope, reason: 'x', revokedBy: oscar } as never), (e) => failureType(e) === 'InvalidMessage', JSON.stringify(scope));
+      }
+      await assert.rejects(rc.revoke({ scope: { workspaceId: 'test', kind: 'runtime', value: 'echo' }, reason: '  ', revokedBy: oscar }), (e) => failureType(e) === 'InvalidMessage');
+      assert.equal((await rc.list()).active.length, 0);
+      // The same request id twice is one revocation.
+      const req = { scope: { workspaceId: 'test', kind: 'tool' as const, value: 'send_email' }, reason: 'exfiltration', revokedBy: carol, requestId: 'req-1' };
+      const [a, b] = [await rc.revoke(req), await rc.revoke(req)];
+      assert.equal(a.id, b.id);
+      assert.equal((await rc.list()).active.length, 1);
+    });
+  });
+});
