@@ -152,6 +152,7 @@ export function formatStatus(workflowId: string, s: RunStatus): string {
     ...row('escalated', [s.escalated ? 'yes' : 'no']),
     ...row('deadlines', deadlines(s)),
     ...(s.quota ? row('quota', quota(s)) : []),
+    ...(s.revocation ? row('revocation', [`${s.revocation.revocationId} (${s.revocation.scope.kind} ${s.revocation.scope.value}) by ${s.revocation.revokedBy} at ${s.revocation.revokedAt}: ${s.revocation.effect}`, s.revocation.reason]) : []),
     ...row('reasons', s.reasons),
     ...row('refusals', s.refusals.map((r) => `${r.at} ${r.type} via ${r.via}${r.by ? ` by ${r.by}` : ''}: ${r.message}`)),
     ...row('lastError', [s.lastError ? `${s.lastError.type}: ${s.lastError.message}` : '(none)']),
