@@ -5,9 +5,18 @@
  * worker restart between revocation and effect. Each test has its own registry (worker config).
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createKestraRuntime } from '../activities/runtimes/kestra';
+import { FileSecretStore } from '../activities/secrets/local-file';
+import { KestraFake } from './fakes/kestra-server';
+import { FileEchoLedger } from '../activities/runtimes/echo';
+import { PortariumClient } from '../workers/client';
+import { startWorkerProcess } from './support/worker-process';
 import type { RunHandle } from '../workers/client';
 import { main } from '../workers/cli';
-import { bob, carol, decision, failureType, gatedSink, oscar, uid, waitForState, waitForStatus, withWorker } from './support/harness';
+import { TEST_POLICY_DIR, bob, carol, decision, failureType, gatedSink, oscar, uid, waitForState, waitForStatus, withWorker } from './support/harness';
 import { keepHistory } from './support/histories';
 import { quotaPolicyDir } from './support/quota-fixtures';
 import { CallRecorder, revocationEntries, revocationOpts, revocationsOf } from './support/revocation-fixtures';
@@ -177,5 +186,81 @@ describe('emergency revocation', function () {
       assert.equal(a.id, b.id);
       assert.equal((await rc.list()).active.length, 1);
     });
+  });
+});
+
+describe('emergency revocation: a runtime that can cancel', function () {
+  this.timeout(60_000);
+
+  it('Kestra: revoked during a dispatch, the remote execution is killed and the run ends Revoked (dispatch-cancelled)', async function () {
+    const kestra = await new KestraFake({ password: 'kestra-rev-pw' }).start();
+    const policyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-rev-policies-'));
+    const secretsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-rev-secrets-'));
+    try {
+      fs.copyFileSync(path.join(TEST_POLICY_DIR, 'defaults.json'), path.join(policyDir, 'defaults.json'));
+      fs.writeFileSync(path.join(policyDir, 'ops1.json'), JSON.stringify({
+        schemaVersion: 1, kind: 'workspace', workspace: 'ops1',
+        rules: [{ id: 'pipelines', match: { runtime: 'kestra' }, tier: 'Auto' }],
+        connections: { kestra: { baseUrl: kestra.url, auth: 'basic', pollInterval: '100ms', runTimeout: '30s' } },
+        egress: { kestra: { hosts: [`127.0.0.1:${kestra.port}`] } },
+      }));
+      fs.writeFileSync(path.join(secretsDir, 'ops1.json'), JSON.stringify({ kestra: { username: kestra.options.username, password: 'kestra-rev-pw' } }), { mode: 0o600 });
+      kestra.flow('ops.team', 'long', { paused: true });
+      const { registryId, opts } = revocationOpts(createKestraRuntime(), { policyDir });
+      await withWorker({ ...opts, secrets: new FileSecretStore(secretsDir) }, async (h) => {
+        const run = await h.start('run', { workspaceId: 'ops1', action: { runtime: 'kestra', target: 'ops.team/long', operation: 'run', input: {} } });
+        const deadline = Date.now() + 15_000;
+        while (![...kestra.executions.values()].some((e) => e.flowId === 'long') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        const exec = [...kestra.executions.values()].find((e) => e.flowId === 'long')!;
+        const rev = await revocationsOf(h, registryId).revoke({ scope: { workspaceId: '*', kind: 'runtime', value: 'kestra' }, reason: 'kestra build compromised', revokedBy: oscar });
+        await assertRevoked(run, rev, 'dispatch-cancelled');
+        assert.deepEqual(kestra.kills, [exec.id], 'the kill reached Kestra');
+        assert.equal(kestra.creates().length, 1, 'nothing created after the revocation');
+      });
+    } finally {
+      await kestra.close();
+      fs.rmSync(policyDir, { recursive: true, force: true });
+      fs.rmSync(secretsDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('emergency revocation: a second worker process', function () {
+  this.timeout(90_000);
+
+  it('a revocation from the CLI reaches a run on another worker process, and that process refuses new dispatches from its own cache', async function () {
+    const { registryId, opts } = revocationOpts(new CallRecorder());
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-rev-worker-'));
+    const otherQueue = uid('tq');
+    const other = await startWorkerProcess({
+      PORTARIUM_TASK_QUEUE: otherQueue, PORTARIUM_POLICY_DIR: TEST_POLICY_DIR, PORTARIUM_DATA_DIR: dataDir, PORTARIUM_LOG_LEVEL: 'WARN',
+      PORTARIUM_REVOCATION_REGISTRY: registryId, PORTARIUM_REVOCATION_REFRESH: '500ms',
+    });
+    try {
+      await withWorker(opts, async (h) => {
+        const there = new PortariumClient(h.client, otherQueue);
+        const startThere = async (operation: string) =>
+          (await there.startRun({ workspaceId: 'test', correlationId: uid('corr'), requestedBy: { id: 'alice', roles: ['dev'] },
+            action: { runtime: 'echo', target: 'test/thing', operation, input: { n: 1 } }, idempotencyKey: uid('key'), reason: 'second process' })).run;
+        await revocationsOf(h, registryId).registry();
+        const before = await startThere('read');
+        assert.equal((await before.result()).state, 'Succeeded');
+        const waiting = await startThere('write');
+        await waitForState(waiting, 'AwaitingApproval');
+
+        const env = { TEMPORAL_ADDRESS: shared.address!, PORTARIUM_TASK_QUEUE: h.taskQueue, PORTARIUM_REVOCATION_REGISTRY: registryId };
+        const added = await cli(env, 'revoke', 'add', '--scope', 'runtime:echo', '--workspace', 'test', '--reason', 'echo compromised', '--by', 'oscar', '--json');
+        assert.equal(added.code, 0, added.err);
+        const rev = JSON.parse(added.out) as Revocation;
+        await assertRevoked(waiting, rev, 'ended-before-dispatch');
+        const after = await startThere('read');
+        await assertRevoked(after, rev, 'dispatch-refused');
+        const ledger = await new FileEchoLedger(path.join(dataDir, 'echo-ledger')).counts();
+        assert.deepEqual(ledger, { applied: 1, calls: 1 }, 'only the run before the revocation reached the runtime');
+      });
+    } finally {
+      other.child.kill('SIGTERM');
+      await new Promise((r) => other.child.once('exit', r));
+    }
   });
 });
