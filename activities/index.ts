@@ -11,6 +11,7 @@ import { REVOCATION_REGISTRY_ID } from '../workflows/revocation/types';
 import type { RuntimeAdapter } from './runtimes/port';
 import type { SecretStore } from './secrets/port';
 import { type RevocationDeps, createRevocationActivities } from './revocation/fan-out';
+import { createRevocationSigningActivities } from './revocation/signing';
 import type { RevocationCheck } from './runtimes/dispatch';
 
 export interface ActivityDeps {
@@ -32,6 +33,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createEvidenceActivities(deps.evidence),
     ...createEventDeliveryActivities(deps),
     ...createQuotaActivities(deps.policies),
+    ...createRevocationSigningActivities(deps.policies),
     ...createRevocationActivities(deps.revocationRegistry ?? { registryId: REVOCATION_REGISTRY_ID }),
   };
 }

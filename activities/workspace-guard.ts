@@ -27,7 +27,7 @@ function requestedWorkspace(args: readonly unknown[]): string | undefined {
 }
 
 /** Activities of system workflows (no workspace in their id). */
-const SYSTEM_ACTIVITIES: ReadonlySet<string> = new Set(['fanOutRevocation']);
+const SYSTEM_ACTIVITIES: ReadonlySet<string> = new Set(['fanOutRevocation', 'revocationSigning']);
 
 /** Why this activity may not run here, if it may not. Pure, for tests. */
 export function workspaceRefusal(

@@ -14,6 +14,7 @@ import { KestraFake } from './fakes/kestra-server';
 import { FileEchoLedger } from '../activities/runtimes/echo';
 import { PortariumClient } from '../workers/client';
 import { startWorkerProcess } from './support/worker-process';
+import { publicKeyFromPrivate } from '../workflows/run/signatures';
 import type { RunHandle } from '../workers/client';
 import { main } from '../workers/cli';
 import { TEST_POLICY_DIR, bob, carol, decision, failureType, gatedSink, oscar, uid, waitForState, waitForStatus, withWorker } from './support/harness';
@@ -162,7 +163,7 @@ describe('emergency revocation', function () {
     });
     // No worker: the revoke update waits in the registry's task queue.
     const { RevocationClient } = await import('../workers/revocations');
-    const pending = new RevocationClient(opts.client, taskQueue, registryId).revoke({ scope: { workspaceId: '*', kind: 'target', value: 'test/restart' }, reason: 'while no worker ran', revokedBy: oscar });
+    const pending = new RevocationClient(opts.client, taskQueue, registryId).revoke({ scope: { workspaceId: 'test', kind: 'target', value: 'test/restart' }, reason: 'while no worker ran', revokedBy: oscar });
     await new Promise((r) => setTimeout(r, 500));
     await withWorker({ ...opts, taskQueue }, async () => {
       const rev = await pending;
@@ -262,5 +263,46 @@ describe('emergency revocation: a second worker process', function () {
       other.child.kill('SIGTERM');
       await new Promise((r) => other.child.once('exit', r));
     }
+  });
+});
+
+describe('emergency revocation: signed where the workspace requires signed decisions', function () {
+  this.timeout(60_000);
+
+  it('unsigned or wrongly signed revoke and lift are SignatureInvalid; signed by the operators\' registered keys they are accepted and the signatures kept', async function () {
+    const OSCAR_KEY = '3a'.repeat(32);
+    const CAROL_KEY = '4b'.repeat(32);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-rev-signed-'));
+    fs.copyFileSync(path.join(TEST_POLICY_DIR, 'defaults.json'), path.join(dir, 'defaults.json'));
+    fs.copyFileSync(path.join(TEST_POLICY_DIR, 'test.json'), path.join(dir, 'test.json'));
+    fs.writeFileSync(path.join(dir, 'sgn.json'), JSON.stringify({
+      schemaVersion: 1, kind: 'workspace', workspace: 'sgn',
+      defaults: { approverKeys: { oscar: publicKeyFromPrivate(OSCAR_KEY), carol: publicKeyFromPrivate(CAROL_KEY) } },
+      rules: [{ id: 'signed-writes', match: { runtime: 'echo', operation: 'write' }, tier: 'HumanApprove', approval: { signed: true } }],
+    }));
+    const oscarKey = path.join(dir, 'oscar.key');
+    const carolKey = path.join(dir, 'carol.key');
+    fs.writeFileSync(oscarKey, OSCAR_KEY, { mode: 0o600 });
+    fs.writeFileSync(carolKey, CAROL_KEY, { mode: 0o600 });
+    const { registryId, opts } = revocationOpts(new CallRecorder(), { policyDir: dir });
+    await withWorker(opts, async (h) => {
+      const env = { TEMPORAL_ADDRESS: shared.address!, PORTARIUM_TASK_QUEUE: h.taskQueue, PORTARIUM_REVOCATION_REGISTRY: registryId };
+      const add = (...extra: string[]) => cli(env, 'revoke', 'add', '--scope', 'runtime:echo', '--reason', 'signed incident', '--by', 'oscar', '--json', ...extra);
+      for (const attempt of [await add('--workspace', 'sgn'), await add('--workspace', '*'), await add('--workspace', 'sgn', '--key', carolKey)]) {
+        assert.equal(attempt.code, 3, attempt.out);
+        assert.match(attempt.err, /^refused: SignatureInvalid: /);
+      }
+      // A workspace without signed rules takes an unsigned revocation.
+      assert.equal((await add('--workspace', 'test')).code, 0);
+      const signed = await add('--workspace', 'sgn', '--key', oscarKey);
+      assert.equal(signed.code, 0, signed.err);
+      const rev = JSON.parse(signed.out) as Revocation;
+      assert.match(rev.signature ?? '', /^[0-9a-f]{128}$/);
+      const lift = (...extra: string[]) => cli(env, 'revoke', 'lift', rev.id, '--by', 'carol', '--reason', 'verified clean', '--json', ...extra);
+      for (const attempt of [await lift(), await lift('--key', oscarKey)]) assert.match(attempt.err, /^refused: SignatureInvalid: /);
+      const lifted = await lift('--key', carolKey);
+      assert.equal(lifted.code, 0, lifted.err);
+      assert.match((JSON.parse(lifted.out) as Revocation).liftSignature ?? '', /^[0-9a-f]{128}$/);
+    });
   });
 });

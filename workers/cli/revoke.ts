@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { HELP } from './format';
-import { type Command, type Ctx, UsageError, flag, need, principal, str, strings } from './kit';
+import { type Command, type Ctx, UsageError, flag, need, principal, readPrivateKey, str, strings } from './kit';
+import { signRevocation } from '../../workflows/revocation/signing';
 import { RevocationClient } from '../revocations';
 import { check, describeIssues } from '../../workflows/schemas';
 import { liftRequestSchema, revokeRequestSchema } from '../../workflows/revocation/schemas';
@@ -40,12 +41,20 @@ async function revokeAdd(ctx: Ctx): Promise<number> {
   const kind = scopeText.slice(0, colon) as RevocationKind;
   if (colon < 1 || !KINDS.includes(kind)) throw new UsageError(`--scope must be KIND:VALUE with KIND one of ${KINDS.join(', ')}`);
   const runtime = str(v, 'runtime');
-  const req = checked(revokeRequestSchema(), {
+  let req = checked(revokeRequestSchema(), {
     scope: { workspaceId, kind, value: scopeText.slice(colon + 1), ...(runtime && { runtime }) },
     reason,
     revokedBy: principal(by, v),
     requestId: str(v, 'request-id') ?? randomUUID(),
   });
+  const key = str(v, 'key');
+  if (key) {
+    // Signed over the checked (trimmed, normalised) request, as the registry sees it.
+    const signedAt = new Date().toISOString();
+    const registryId = ctx.config().revocation.registryId;
+    const signature = signRevocation({ kind: 'revoke', registryId, requestId: req.requestId!, scope: req.scope, reason: req.reason, signerId: req.revokedBy.id, signedAt }, readPrivateKey(key));
+    req = { ...req, signature, signedAt };
+  }
   const r = await (await revocations(ctx)).revoke(req);
   ctx.io.out(v.json ? JSON.stringify(r) : `revoked ${formatRevocation(r)}`);
   return 0;
@@ -63,14 +72,21 @@ async function revokeList(ctx: Ctx): Promise<number> {
 async function revokeLift(ctx: Ctx): Promise<number> {
   const v = ctx.values;
   const [reason, by] = need(v, 'reason', 'by');
-  const req = checked(liftRequestSchema(), { revocationId: ctx.args[0], reason, liftedBy: principal(by, v) });
+  let req = checked(liftRequestSchema(), { revocationId: ctx.args[0], reason, liftedBy: principal(by, v) });
+  const key = str(v, 'key');
+  if (key) {
+    const signedAt = new Date().toISOString();
+    const registryId = ctx.config().revocation.registryId;
+    const signature = signRevocation({ kind: 'lift', registryId, revocationId: req.revocationId, reason: req.reason, signerId: req.liftedBy.id, signedAt }, readPrivateKey(key));
+    req = { ...req, signature, signedAt };
+  }
   const r = await (await revocations(ctx)).lift(req);
   ctx.io.out(v.json ? JSON.stringify(r) : `lifted ${formatRevocation(r)}`);
   return 0;
 }
 
 export const REVOKE_COMMANDS: readonly Command[] = [
-  { ...HELP.revokeAdd, run: revokeAdd, arity: [0, 0], options: { ...strings('scope', 'workspace', 'runtime', 'reason', 'by', 'roles', 'request-id'), ...flag('json') } },
+  { ...HELP.revokeAdd, run: revokeAdd, arity: [0, 0], options: { ...strings('scope', 'workspace', 'runtime', 'reason', 'by', 'roles', 'request-id', 'key'), ...flag('json') } },
   { ...HELP.revokeList, run: revokeList, arity: [0, 0], options: { ...flag('all'), ...flag('json') } },
-  { ...HELP.revokeLift, run: revokeLift, arity: [1, 1], options: { ...strings('reason', 'by', 'roles'), ...flag('json') } },
+  { ...HELP.revokeLift, run: revokeLift, arity: [1, 1], options: { ...strings('reason', 'by', 'roles', 'key'), ...flag('json') } },
 ];

@@ -72,7 +72,10 @@ export class RevocationBook {
     if (r.revokedBy === req.liftedBy.id) {
       return { ok: false, type: FailureType.IncompatibleDuties, message: `${req.liftedBy.id} revoked ${r.id}; another operator must lift it` };
     }
-    const lifted: Revocation = { ...r, liftedBy: req.liftedBy.id, liftedAt: now.toISOString(), liftReason: req.reason };
+    const lifted: Revocation = {
+      ...r, liftedBy: req.liftedBy.id, liftedAt: now.toISOString(), liftReason: req.reason,
+      ...(req.signature && { liftSignature: req.signature, liftSignedAt: req.signedAt }),
+    };
     this.s.active.splice(i, 1);
     this.s.lifted.push(lifted);
     if (this.s.lifted.length > MAX_LIFTED) this.s.lifted.shift();

@@ -8,6 +8,8 @@
  */
 import { allHandlersFinished, condition, continueAsNew, isCancellation, log, metricMeter, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { RevocationActivities } from '../../activities/revocation/fan-out';
+import type { RevocationSigningActivities } from '../../activities/revocation/signing';
+import { type SignedRevocation, revocationSignatureRefusal } from './signing';
 import { FailureType, refusal } from '../failures';
 import { check, describeIssues } from '../schemas';
 import { RevocationBook, emptyRegistry } from './book';
@@ -25,7 +27,19 @@ const { fanOutRevocation } = proxyActivities<RevocationActivities>({
   summary: 'signal runs in scope',
 });
 
+const { revocationSigning } = proxyActivities<RevocationSigningActivities>({
+  startToCloseTimeout: '10s',
+  retry: { maximumAttempts: 3 },
+  summary: 'signature requirement',
+});
+
 const now = () => new Date();
+
+/** Refuse (typed) a request whose workspace requires signed decisions and whose signature does not hold. */
+async function checkSigned(workspaceId: string, fields: SignedRevocation | undefined, signature: string | undefined): Promise<void> {
+  const why = revocationSignatureRefusal(await revocationSigning({ workspaceId }), fields, signature);
+  if (why) throw refusal(FailureType.SignatureInvalid, why);
+}
 
 export async function revocationRegistry(input: RevocationRegistryInput = { schemaVersion: 1 }): Promise<void> {
   // A state is carried only by the registry's own continue-as-new: a hand-started registry with a
@@ -37,8 +51,13 @@ export async function revocationRegistry(input: RevocationRegistryInput = { sche
 
   setHandler(
     revokeUpdate,
-    (raw) => {
+    async (raw) => {
       const req = parsed(revokeRequestSchema(), raw);
+      const registryId = workflowInfo().workflowId;
+      const fields: SignedRevocation | undefined = req.requestId && req.signedAt
+        ? { kind: 'revoke', registryId, requestId: req.requestId, scope: req.scope, reason: req.reason, signerId: req.revokedBy.id, signedAt: req.signedAt }
+        : undefined;
+      await checkSigned(req.scope.workspaceId, fields, req.signature);
       const v = book.revoke(req, now());
       if (!v.ok) throw refusal(v.type, v.message);
       log.warn('revocation added', { id: v.revocation.id, scope: v.revocation.scope, by: v.revocation.revokedBy });
@@ -49,8 +68,15 @@ export async function revocationRegistry(input: RevocationRegistryInput = { sche
   );
   setHandler(
     liftUpdate,
-    (raw) => {
+    async (raw) => {
       const req = parsed(liftRequestSchema(), raw);
+      const target = book.find(req.revocationId);
+      if (target) {
+        const fields: SignedRevocation | undefined = req.signedAt
+          ? { kind: 'lift', registryId: workflowInfo().workflowId, revocationId: req.revocationId, reason: req.reason, signerId: req.liftedBy.id, signedAt: req.signedAt }
+          : undefined;
+        await checkSigned(target.scope.workspaceId, fields, req.signature);
+      }
       const v = book.lift(req, now());
       if (!v.ok) throw refusal(v.type, v.message);
       log.warn('revocation lifted', { id: v.revocation.id, by: v.revocation.liftedBy });

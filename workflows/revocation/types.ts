@@ -42,6 +42,9 @@ export interface Revocation {
   liftedBy?: string;
   liftedAt?: string;
   liftReason?: string;
+  /** Ed25519 signature (hex) by `liftedBy`'s key, when the caller signed. */
+  liftSignature?: string;
+  liftSignedAt?: string;
 }
 
 /** Update `revoke`: add a revocation. */
