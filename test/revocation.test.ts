@@ -13,6 +13,7 @@ import { FileSecretStore } from '../activities/secrets/local-file';
 import { KestraFake } from './fakes/kestra-server';
 import { FileEchoLedger } from '../activities/runtimes/echo';
 import { PortariumClient } from '../workers/client';
+import { RevocationClient } from '../workers/revocations';
 import { startWorkerProcess } from './support/worker-process';
 import { publicKeyFromPrivate } from '../workflows/run/signatures';
 import type { RunHandle } from '../workers/client';
@@ -162,7 +163,6 @@ describe('emergency revocation', function () {
       await revocationsOf(h, registryId).registry();
     });
     // No worker: the revoke update waits in the registry's task queue.
-    const { RevocationClient } = await import('../workers/revocations');
     const pending = new RevocationClient(opts.client, taskQueue, registryId).revoke({ scope: { workspaceId: 'test', kind: 'target', value: 'test/restart' }, reason: 'while no worker ran', revokedBy: oscar });
     await new Promise((r) => setTimeout(r, 500));
     await withWorker({ ...opts, taskQueue }, async () => {
@@ -303,6 +303,32 @@ describe('emergency revocation: signed where the workspace requires signed decis
       const lifted = await lift('--key', carolKey);
       assert.equal(lifted.code, 0, lifted.err);
       assert.match((JSON.parse(lifted.out) as Revocation).liftSignature ?? '', /^[0-9a-f]{128}$/);
+    });
+  });
+});
+
+describe('emergency revocation: fail closed', function () {
+  this.timeout(120_000);
+
+  it('a worker that cannot read the registry dispatches nothing (RevocationsUnavailable) and the run waits; once the registry answers, it runs', async function () {
+    const rec = new CallRecorder();
+    const { registryId, opts } = revocationOpts(rec);
+    const registryQueue = uid('tq-registry');
+    await withWorker(opts, async (h) => {
+      // The registry lives on a queue no worker polls yet: nobody answers its queries.
+      await new RevocationClient(h.client, registryQueue, registryId).registry();
+      const run = await h.start('read');
+      await waitForState(run, 'Dispatching');
+      await new Promise((r) => setTimeout(r, 8_000));
+      assert.equal((await run.status()).state, 'Dispatching', 'the run waits');
+      assert.equal(rec.calls.length, 0, 'nothing dispatched unchecked');
+      const { pendingActivities } = await run.handle.describe().then((d) => d.raw);
+      const failure = pendingActivities?.[0]?.lastFailure;
+      assert.equal(failure?.applicationFailureInfo?.type, 'RevocationsUnavailable');
+      await withWorker({ ...opts, taskQueue: registryQueue }, async () => {
+        assert.equal((await run.result()).state, 'Succeeded');
+      });
+      assert.equal(rec.calls.length, 1);
     });
   });
 });

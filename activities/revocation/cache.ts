@@ -88,7 +88,8 @@ export class RevocationCache {
     if (idle || !this.fresh()) {
       const until = Date.now() + this.waitMs;
       while (Date.now() < until) {
-        await this.refresh();
+        // A registry nobody answers for (its queue unpolled) can hold a query for long: wait no longer than `waitMs`.
+        await Promise.race([this.refresh(), new Promise((r) => setTimeout(r, Math.max(1, until - Date.now())))]);
         if (Date.now() - this.loadedAt <= this.refreshMs + 1_000) break;
         await new Promise((r) => setTimeout(r, 250));
       }
