@@ -332,3 +332,36 @@ describe('emergency revocation: fail closed', function () {
     });
   });
 });
+
+describe('emergency revocation: the registry', function () {
+  this.timeout(90_000);
+
+  it('continues as new when its history grows, keeping every revocation and lift; a hand-started registry with a forged state starts empty', async function () {
+    const { registryId, opts } = revocationOpts(new CallRecorder());
+    await withWorker(opts, async (h) => {
+      const first = await h.client.workflow.start('revocationRegistry', { workflowId: registryId, taskQueue: h.taskQueue, args: [{ schemaVersion: 1, maxHistoryEvents: 40 }] });
+      const rc = revocationsOf(h, registryId);
+      const ids: string[] = [];
+      for (let i = 0; i < 8; i++) ids.push((await rc.revoke({ scope: { workspaceId: 'test', kind: 'target', value: `cas/${i}` }, reason: `r${i}`, revokedBy: oscar })).id);
+      await rc.lift({ revocationId: ids[0], reason: 'done', liftedBy: carol });
+      const view = await rc.list();
+      assert.deepEqual(view.active.map((r) => r.id), ids.slice(1));
+      assert.deepEqual(view.lifted.map((r) => [r.id, r.liftedBy]), [[ids[0], 'carol']]);
+      // It continues once the fan-outs in flight are done (each takes its 3 s second pass).
+      const deadline = Date.now() + 20_000;
+      let runId = first.firstExecutionRunId;
+      while (runId === first.firstExecutionRunId && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 250));
+        runId = (await h.client.workflow.getHandle(registryId).describe()).runId;
+      }
+      assert.notEqual(runId, first.firstExecutionRunId, 'the registry continued as new');
+      assert.deepEqual((await rc.list()).active.map((r) => r.id), ids.slice(1), 'carried over');
+      assert.equal((await rc.revoke({ scope: { workspaceId: 'test', kind: 'target', value: 'cas/next' }, reason: 'after', revokedBy: oscar })).id, `rev-${ids.length + 1}`, 'ids keep counting');
+
+      const forgedId = uid('revocations');
+      const forged = { schemaVersion: 1, state: { nextId: 1, version: 1, active: [], lifted: [{ id: 'rev-1', liftedBy: 'mallory' }], requests: [], pendingFanOut: [] } };
+      await h.client.workflow.start('revocationRegistry', { workflowId: forgedId, taskQueue: h.taskQueue, args: [forged] });
+      assert.deepEqual((await revocationsOf(h, forgedId).list()).lifted, []);
+    });
+  });
+});

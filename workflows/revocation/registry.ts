@@ -88,24 +88,32 @@ export async function revocationRegistry(input: RevocationRegistryInput = { sche
   setHandler(revocationsQuery, () => book.view());
   setHandler(registryPingSignal, () => undefined);
 
-  for (;;) {
-    await condition(() => book.pendingFanOut.length > 0 || continueDue(input));
-    // Oldest first; each fan-out is retried until every run in scope was told.
-    while (book.pendingFanOut.length > 0) {
-      const id = book.pendingFanOut[0];
-      const revocation = book.find(id);
-      try {
-        if (revocation && revocation.liftedAt === undefined) await fanOutRevocation({ revocation });
-      } catch (err) {
-        // Retried without limit, so only a refusal lands here; the dispatch-time check still covers every run.
-        if (isCancellation(err)) throw err;
-        log.error('revocation fan-out refused', { id, error: err instanceof Error ? err.message : String(err) });
-      }
-      book.fannedOut(id);
+  // Fan-outs run side by side: a burst of revocations reaches runs at once, not one after another.
+  const inFlight = new Set<string>();
+  const fanOut = async (id: string) => {
+    const revocation = book.find(id);
+    try {
+      // Retried without limit until every run in scope was told.
+      if (revocation && revocation.liftedAt === undefined) await fanOutRevocation({ revocation });
+    } catch (err) {
+      // Only a refusal lands here; the dispatch-time check still covers every run.
+      if (isCancellation(err)) throw err;
+      log.error('revocation fan-out refused', { id, error: err instanceof Error ? err.message : String(err) });
     }
-    if (continueDue(input)) {
+    inFlight.delete(id);
+    book.fannedOut(id);
+  };
+  const idle = () => inFlight.size === 0 && book.pendingFanOut.length === 0;
+  for (;;) {
+    await condition(() => book.pendingFanOut.some((id) => !inFlight.has(id)) || (continueDue(input) && idle()));
+    for (const id of book.pendingFanOut) {
+      if (inFlight.has(id)) continue;
+      inFlight.add(id);
+      void fanOut(id);
+    }
+    if (continueDue(input) && idle()) {
       await condition(allHandlersFinished);
-      if (book.pendingFanOut.length > 0) continue;
+      if (!idle()) continue;
       return continueAsNew<typeof revocationRegistry>({ schemaVersion: 1, state: book.state, ...(input?.maxHistoryEvents && { maxHistoryEvents: input.maxHistoryEvents }) });
     }
   }
