@@ -77,6 +77,8 @@ describe('emergency revocation', function () {
       });
       await waitForState(awaiting, 'Revoked', 15_000);
       const waitingEnded = Date.now() - t0;
+      // This worker's cache is warm (it dispatched the holder): a new dispatch sees the revocation from its next refresh (500 ms here).
+      await new Promise((r) => setTimeout(r, Math.max(0, t0 + 700 - Date.now())));
       const fresh = await start('read', 'flows/bad/new');
       const tNew = Date.now();
       // Refused at dispatch by the cached check, or ended while it waited for quota by the fan-out's second pass.
@@ -253,7 +255,10 @@ describe('emergency revocation: a second worker process', function () {
         const added = await cli(env, 'revoke', 'add', '--scope', 'runtime:echo', '--workspace', 'test', '--reason', 'echo compromised', '--by', 'oscar', '--json');
         assert.equal(added.code, 0, added.err);
         const rev = JSON.parse(added.out) as Revocation;
+        const t0 = Date.now();
         await assertRevoked(waiting, rev, 'ended-before-dispatch');
+        // That process's cache is warm: the revocation is in it from its next refresh (500 ms here).
+        await new Promise((r) => setTimeout(r, Math.max(0, t0 + 700 - Date.now())));
         const after = await startThere('read');
         await assertRevoked(after, rev, 'dispatch-refused');
         const ledger = await new FileEchoLedger(path.join(dataDir, 'echo-ledger')).counts();
