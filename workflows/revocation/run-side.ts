@@ -5,7 +5,7 @@
  * refusal that changes nothing; a flood of them is bounded (at most MAX_CONFIRMATIONS asks per run:
  * past that, the dispatch-time check still stops a revoked action).
  */
-import { isCancellation, metricMeter, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import { condition, isCancellation, metricMeter, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { RevocationActivities } from '../../activities/revocation/fan-out';
 import { FailureType } from '../failures';
 import { check, describeIssues } from '../schemas';
@@ -47,6 +47,8 @@ export function wireRevocationHandler(run: GovernedRunState, onDispatchRevoked: 
       if (asked.size >= MAX_CONFIRMATIONS) return void refuse(FailureType.RevocationRefused, `more than ${MAX_CONFIRMATIONS} revocation notices; ${id} not checked`, id);
       asked.add(id);
       const { revocation } = await confirmRevocation({ revocationId: id });
+      // Judged once policy has decided: a run denied meanwhile is not a revoked one.
+      await condition(() => run.state !== RunState.Evaluating);
       if (!revocation || revocation.id !== id) return void refuse(FailureType.RevocationRefused, `the registry holds no revocation ${id}`, id);
       // A genuine revocation of something else (or lifted meanwhile) is not this run's concern.
       if (!coversRun(run, revocation) || TERMINAL_STATES.has(run.state) || run.revocation) return;
