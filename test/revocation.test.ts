@@ -15,6 +15,7 @@ import { FileEchoLedger } from '../activities/runtimes/echo';
 import { PortariumClient } from '../workers/client';
 import { RevocationClient } from '../workers/revocations';
 import { startWorkerProcess } from './support/worker-process';
+import { freePort } from './support/dev-server';
 import { publicKeyFromPrivate } from '../workflows/run/signatures';
 import type { RunHandle } from '../workers/client';
 import { main } from '../workers/cli';
@@ -231,11 +232,13 @@ describe('emergency revocation: a runtime that can cancel', function () {
 describe('emergency revocation: a second worker process', function () {
   this.timeout(90_000);
 
-  it('a revocation from the CLI reaches a run on another worker process, and that process refuses new dispatches from its own cache', async function () {
+  it('a revocation from the CLI reaches a run on another worker process, and that process refuses new dispatches from its own cache; the metrics count both', async function () {
     const { registryId, opts } = revocationOpts(new CallRecorder());
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-rev-worker-'));
     const otherQueue = uid('tq');
+    const port = await freePort();
     const other = await startWorkerProcess({
+      PORTARIUM_METRICS_ADDRESS: `127.0.0.1:${port}`,
       PORTARIUM_TASK_QUEUE: otherQueue, PORTARIUM_POLICY_DIR: TEST_POLICY_DIR, PORTARIUM_DATA_DIR: dataDir, PORTARIUM_LOG_LEVEL: 'WARN',
       PORTARIUM_REVOCATION_REGISTRY: registryId, PORTARIUM_REVOCATION_REFRESH: '500ms',
     });
@@ -245,13 +248,14 @@ describe('emergency revocation: a second worker process', function () {
         const startThere = async (operation: string) =>
           (await there.startRun({ workspaceId: 'test', correlationId: uid('corr'), requestedBy: { id: 'alice', roles: ['dev'] },
             action: { runtime: 'echo', target: 'test/thing', operation, input: { n: 1 } }, idempotencyKey: uid('key'), reason: 'second process' })).run;
-        await revocationsOf(h, registryId).registry();
+        // The registry runs on the other process's queue: its fan-out and gauge are that process's.
+        await new RevocationClient(h.client, otherQueue, registryId).registry();
         const before = await startThere('read');
         assert.equal((await before.result()).state, 'Succeeded');
         const waiting = await startThere('write');
         await waitForState(waiting, 'AwaitingApproval');
 
-        const env = { TEMPORAL_ADDRESS: shared.address!, PORTARIUM_TASK_QUEUE: h.taskQueue, PORTARIUM_REVOCATION_REGISTRY: registryId };
+        const env = { TEMPORAL_ADDRESS: shared.address!, PORTARIUM_TASK_QUEUE: otherQueue, PORTARIUM_REVOCATION_REGISTRY: registryId };
         const added = await cli(env, 'revoke', 'add', '--scope', 'runtime:echo', '--workspace', 'test', '--reason', 'echo compromised', '--by', 'oscar', '--json');
         assert.equal(added.code, 0, added.err);
         const rev = JSON.parse(added.out) as Revocation;
@@ -263,6 +267,15 @@ describe('emergency revocation: a second worker process', function () {
         await assertRevoked(after, rev, 'dispatch-refused');
         const ledger = await new FileEchoLedger(path.join(dataDir, 'echo-ledger')).counts();
         assert.deepEqual(ledger, { applied: 1, calls: 1 }, 'only the run before the revocation reached the runtime');
+        let metrics = '';
+        const deadline = Date.now() + 15_000;
+        while (!/portarium_runs_revoked\{[^}]*effect="dispatch-refused"/.test(metrics) && Date.now() < deadline) {
+          metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => '');
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        assert.match(metrics, /^portarium_revocations_in_force(\{[^}]*\})? 1$/m, 'revocations in force');
+        assert.match(metrics, /^portarium_runs_revoked\{[^}]*effect="ended-before-dispatch"[^}]*\} 1$/m, 'runs revoked while waiting');
+        assert.match(metrics, /^portarium_runs_revoked\{[^}]*effect="dispatch-refused"[^}]*\} 1$/m, 'runs refused at dispatch');
       });
     } finally {
       other.child.kill('SIGTERM');
