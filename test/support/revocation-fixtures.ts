@@ -3,7 +3,11 @@
  * each other's revocations), an `echo` runtime that records when each dispatch reached it, and helpers
  * to read a run's revocation evidence.
  */
+import * as assert from 'node:assert/strict';
 import type { RuntimeAdapter, RuntimeCall, RuntimeOutcome } from '../../activities/runtimes/port';
+import { main } from '../../workers/cli';
+import type { Revocation } from '../../workflows/revocation/types';
+import { DEV_KEYS } from './shared';
 import type { RunHandle } from '../../workers/client';
 import { RevocationClient } from '../../workers/revocations';
 import type { Harness } from './harness';
@@ -56,4 +60,25 @@ export const revocationsOf = (h: Harness, registryId: string) => new RevocationC
 /** The evidence entries of a run that name a revocation. */
 export async function revocationEntries(run: RunHandle): Promise<{ event: string; data?: Record<string, unknown> }[]> {
   return (await run.evidence()).entries.filter((e) => e.event.startsWith('Revocation')).map((e) => ({ event: e.event, data: e.data as Record<string, unknown> }));
+}
+
+/** The run ended Revoked by `rev`, its status and evidence name it, with `effect`. */
+export async function assertRevoked(run: RunHandle, rev: Revocation, effect: string): Promise<void> {
+  const result = await run.result();
+  assert.equal(result.state, 'Revoked', run.workflowId);
+  const st = await run.status();
+  assert.equal(st.revocation?.revocationId, rev.id);
+  assert.equal(st.revocation?.effect, effect, run.workflowId);
+  const entries = await revocationEntries(run);
+  assert.ok(entries.some((e) => e.data?.revocationId === rev.id), `evidence names ${rev.id}: ${JSON.stringify(entries)}`);
+  const ev = (await run.evidence()).entries.map((e) => e.event);
+  assert.equal(ev[ev.length - 1], 'StateRevoked');
+}
+
+/** The `portarium` CLI in-process, with `env` (dev keys added). */
+export async function cli(env: Record<string, string>, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t), env: { ...DEV_KEYS, ...env } });
+  return { code, out: out.join('\n'), err: err.join('\n') };
 }
