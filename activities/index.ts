@@ -8,8 +8,12 @@ import type { PayloadStore } from './payload-store';
 import { createPolicyActivities } from './policy/snapshot';
 import { createQuotaActivities } from './quota';
 import { createBreakGlassActivities } from './break-glass';
+import { REVOCATION_REGISTRY_ID } from '../workflows/revocation/types';
 import type { RuntimeAdapter } from './runtimes/port';
 import type { SecretStore } from './secrets/port';
+import { type RevocationDeps, createRevocationActivities } from './revocation/fan-out';
+import { createRevocationSigningActivities } from './revocation/signing';
+import type { RevocationCheck } from './runtimes/dispatch';
 
 export interface ActivityDeps {
   policies: LoadedPolicies;
@@ -17,6 +21,10 @@ export interface ActivityDeps {
   secrets: SecretStore;
   payloads: PayloadStore;
   evidence: EvidenceSink;
+  /** The worker's revocation cache, checked by the dispatch activity. */
+  revocations?: RevocationCheck;
+  /** Where the revocation registry runs. */
+  revocationRegistry?: RevocationDeps;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -27,5 +35,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createEventDeliveryActivities(deps),
     ...createQuotaActivities(deps.policies),
     ...createBreakGlassActivities(),
+    ...createRevocationSigningActivities(deps.policies),
+    ...createRevocationActivities(deps.revocationRegistry ?? { registryId: REVOCATION_REGISTRY_ID }),
   };
 }

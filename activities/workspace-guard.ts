@@ -26,6 +26,9 @@ function requestedWorkspace(args: readonly unknown[]): string | undefined {
   return undefined;
 }
 
+/** Activities of system workflows (no workspace in their id). */
+const SYSTEM_ACTIVITIES: ReadonlySet<string> = new Set(['fanOutRevocation', 'revocationSigning']);
+
 /** Why this activity may not run here, if it may not. Pure, for tests. */
 export function workspaceRefusal(
   routing: TaskQueueRouting,
@@ -33,6 +36,8 @@ export function workspaceRefusal(
   args: readonly unknown[],
 ): { type: FailureType; message: string } | undefined {
   const owner = info.workflowId === undefined ? undefined : workspaceOfWorkflowId(info.workflowId);
+  // The revocation registry's fan-out belongs to no workspace: it only signals runs a revocation id, which each run confirms itself.
+  if (owner === undefined && SYSTEM_ACTIVITIES.has(info.activityType)) return undefined;
   if (owner === undefined) {
     return { type: FailureType.WorkspaceMismatch, message: `${info.activityType}: workflow ${info.workflowId ?? '(none)'} names no workspace` };
   }

@@ -28,6 +28,7 @@ const RUN_EVENTS = [
   'break_glass_confirmed',
   'break_glass_flagged',
   'break_glass_review_overdue',
+  'revoked',
 ] as const;
 export type RunEventName = (typeof RUN_EVENTS)[number];
 

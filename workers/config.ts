@@ -97,6 +97,9 @@ const EnvSchema = z.object({
   PORTARIUM_CODEC_TOKEN: str(),
   PORTARIUM_CODEC_TOKENS_FILE: str(),
   PORTARIUM_CODEC_CORS_ORIGINS: str(),
+  // Emergency revocation: how often workers re-read the registry, and its workflow id (one per namespace).
+  PORTARIUM_REVOCATION_REFRESH: duration(),
+  PORTARIUM_REVOCATION_REGISTRY: z.preprocess(blankIsUnset, z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'expected a workflow id without : or /').optional()),
 });
 
 export interface PortariumConfig {
@@ -137,6 +140,15 @@ export interface PortariumConfig {
   payloadEncryption: PayloadEncryptionConfig;
   /** The optional codec server for the Web UI and CLI (off unless started). */
   codecServer: CodecServerConfig;
+  /** Emergency revocation (docs/operators.md#emergency-revocation). */
+  revocation: RevocationConfig;
+}
+
+export interface RevocationConfig {
+  /** Workflow id of the namespace's revocation registry. @default portarium.revocations */
+  registryId: string;
+  /** How often a dispatching worker re-reads the registry, in ms (PORTARIUM_REVOCATION_REFRESH). @default 2000 */
+  refreshMs: number;
 }
 
 export type PayloadEncryptionConfig =
@@ -243,8 +255,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       tokensFile: e.PORTARIUM_CODEC_TOKENS_FILE && path.resolve(e.PORTARIUM_CODEC_TOKENS_FILE),
       corsOrigins: e.PORTARIUM_CODEC_CORS_ORIGINS ? e.PORTARIUM_CODEC_CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean) : ['http://localhost:8233', 'http://127.0.0.1:8233'],
     },
+    revocation: {
+      registryId: e.PORTARIUM_REVOCATION_REGISTRY ?? 'portarium.revocations',
+      refreshMs: e.PORTARIUM_REVOCATION_REFRESH ? durationToMs(e.PORTARIUM_REVOCATION_REFRESH) : 2_000,
+    },
     ...overrides,
   };
+}
+
+/** `500ms`, `2s`, `5m`, `1h` in ms (the `duration()` schema checked the form). */
+function durationToMs(d: string): number {
+  const [, n, unit] = /^(\d+)(ms|s|m|h)$/.exec(d)!;
+  return Number(n) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[unit as 'ms' | 's' | 'm' | 'h'];
 }
 
 type Env = z.infer<typeof EnvSchema>;

@@ -1,6 +1,9 @@
 /** Builds a Portarium worker from configuration: policies, runtimes, activities and the prebuilt bundle. */
 import * as path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { Client, type ConnectionLike } from '@temporalio/client';
+import { RevocationCache } from '../activities/revocation/cache';
+import { readRegistry } from '../activities/revocation/fan-out';
 import { createActivities } from '../activities';
 import { createEchoRuntime, FileEchoLedger, MemoryEchoLedger } from '../activities/runtimes/echo';
 import { FileSecretStore } from '../activities/secrets/local-file';
@@ -112,7 +115,13 @@ export async function createPortariumWorker(config: PortariumConfig, parts: Work
 }
 
 function workerActivities(config: PortariumConfig, parts: WorkerParts, policies: LoadedPolicies) {
+  const { registryId, refreshMs } = config.revocation;
+  // The registry is read with the worker's own connection and codec (its payloads are system-keyed).
+  const client = new Client({ connection: parts.connection as unknown as ConnectionLike, namespace: config.temporal.namespace, dataConverter: workerDataConverter(config, { keys: parts.keys }) });
+  const revocations = new RevocationCache({ load: () => readRegistry(client, registryId), refreshMs });
   return createActivities({
+    revocations,
+    revocationRegistry: { registryId },
     policies,
     runtimes: parts.runtimes ?? configuredRuntimes(config, policies),
     secrets: parts.secrets ?? configuredSecretStore(config),

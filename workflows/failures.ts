@@ -98,6 +98,21 @@ export const FailureType = {
   BreakGlassRateLimited: 'BreakGlassRateLimited',
   /** A break-glass review by someone who may not review it (the releaser, the requester, a second review by the same person), or with no review open. */
   BreakGlassReviewRefused: 'BreakGlassReviewRefused',
+  /**
+   * An emergency revocation covers the action (runtime, target, tool or runtime version): the dispatch
+   * activity refused to call the runtime, and the run ends `Revoked`. Non-retryable.
+   */
+  Revoked: 'Revoked',
+  /**
+   * The worker's cache of revocations is older than its bound (the registry did not answer): nothing
+   * is dispatched unchecked; retryable, the run waits in Dispatching until the registry answers.
+   */
+  RevocationsUnavailable: 'RevocationsUnavailable',
+  /**
+   * The revocation registry refused a request: an unknown or already lifted revocation, a full
+   * registry; or a run was told of a revocation the registry does not hold (forged). Non-retryable.
+   */
+  RevocationRefused: 'RevocationRefused',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 

@@ -64,6 +64,8 @@ export const RunState = {
   Expired: 'Expired',
   /** Cancelled by `cancelRun` or by Temporal cancellation. Terminal. */
   Cancelled: 'Cancelled',
+  /** An emergency revocation covers the action: ended before dispatch, or its dispatch cancelled; `status.revocation` names it. Terminal. */
+  Revoked: 'Revoked',
 } as const;
 export type RunState = (typeof RunState)[keyof typeof RunState];
 
@@ -75,6 +77,7 @@ export const TERMINAL_STATES: ReadonlySet<RunState> = new Set<RunState>([
   RunState.Denied,
   RunState.Expired,
   RunState.Cancelled,
+  RunState.Revoked,
 ]);
 
 /** A person or machine identity, as the caller asserts it. `roles` decide eligibility. */
@@ -282,6 +285,8 @@ export interface RunStatus {
   quota?: RunQuotaStatus;
   /** Break-glass: who released the run, when, why, and its post-hoc review; absent when never used. */
   breakGlass?: BreakGlassStatus;
+  /** The emergency revocation that reached this run, and what it did; absent when none did. */
+  revocation?: import('./revocation/types').RunRevocation;
 }
 
 /** Where a run stands with its workspace quota. */

@@ -25,6 +25,8 @@ import { SecretScrubber, maskCredentialText, redactCredentialFields } from '../s
 import { runTraceparent } from '../events/trace-context';
 import type { SecretStore } from '../secrets/port';
 import { clipUtf8, utf8Bytes } from '../utf8';
+import type { RevocableAction } from '../../workflows/revocation/match';
+import type { Revocation } from '../../workflows/revocation/types';
 
 /** Largest runtime output kept in history, in UTF-8 bytes of JSON; larger outputs go to the payload store. */
 const MAX_OUTPUT_BYTES = 256 * 1024;
@@ -45,6 +47,25 @@ export interface DispatchDeps {
   secrets: SecretStore;
   payloads: PayloadStore;
   evidence: EvidenceSink;
+  /** Revocations in force (the worker's cache); checked before anything is stored or sent. Absent: none checked (unit setups). */
+  revocations?: RevocationCheck;
+}
+
+/** What the dispatch activity asks of the revocation cache (activities/revocation/cache.ts). */
+export interface RevocationCheck {
+  covering(action: RevocableAction): Promise<Revocation | undefined>;
+}
+
+/** Refuse an action a revocation in force covers: non-retryable, naming the revocation. */
+async function refuseIfRevoked(check: RevocationCheck | undefined, req: AdapterRequest): Promise<void> {
+  const r = await check?.covering({ workspaceId: req.workspaceId, runtime: req.runtime, target: req.target, tools: req.tools });
+  if (!r) return;
+  throw ApplicationFailure.create({
+    type: FailureType.Revoked,
+    message: `revoked by ${r.id} (${r.scope.kind} ${r.scope.value}, by ${r.revokedBy}): nothing sent to ${req.runtime}`,
+    nonRetryable: true,
+    details: [{ revocationId: r.id, revocation: r }],
+  });
 }
 
 const outcomeSchema = z.object({
@@ -162,6 +183,8 @@ export function createDispatchActivities(deps: DispatchDeps) {
       const req: AdapterRequest = adapterRequestOf(request);
       const dispatchId = dispatchIdOf(req.dispatchKey);
       let receipt: EvidenceReceipt | undefined;
+      // Before the evidence write and the call: a revoked action leaves nothing behind but the refusal.
+      await refuseIfRevoked(deps.revocations, req);
       if (evidence) receipt = await storeBeforeDispatch(deps.evidence, { ...evidence, workspaceId: req.workspaceId, runId: req.workflowId }, ctx);
       const adapter = byName.get(req.runtime);
       if (!adapter) {

@@ -64,6 +64,8 @@ export interface HarnessOptions {
   keys?: PayloadKeyProvider;
   /** Workflow code instead of the prebuilt bundle (a rogue workflow against the real activities). */
   workflowBundle?: { code: string };
+  /** Worker configuration to override (e.g. `revocation` in test/revocation.test.ts). */
+  config?: Partial<import('../../workers/config').PortariumConfig>;
 }
 
 /** A fixed test key for evidence tree heads (never used outside tests). */
@@ -97,7 +99,7 @@ export function tempFileSink(signer = TEST_SIGNER): FileEvidenceSink {
 export async function withWorker<T>(opts: HarnessOptions, fn: (h: Harness) => Promise<T>): Promise<T> {
   const taskQueue = opts.taskQueue ?? uid('tq');
   const ledger = new MemoryEchoLedger();
-  const config = loadConfig({ ...DEV_KEYS }, { taskQueue, policyDir: opts.policyDir ?? TEST_POLICY_DIR, echoLedger: 'memory', heartbeatThrottle: '200ms', shutdownGrace: '2s' });
+  const config = loadConfig({ ...DEV_KEYS }, { taskQueue, policyDir: opts.policyDir ?? TEST_POLICY_DIR, echoLedger: 'memory', heartbeatThrottle: '200ms', shutdownGrace: '2s', ...opts.config });
   const evidence = opts.evidence ?? tempFileSink();
   const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)], secrets: opts.secrets, evidence, tracing: opts.tracing, workflowBundle: opts.workflowBundle, keys: opts.keys });
   const portarium = new PortariumClient(opts.client, taskQueue);

@@ -74,6 +74,8 @@ export const CURRENT_PATHS = [
   'lean-quota-authenticated',
   'lean-escalated-approved',
   'lean-break-glass-reviewed',
+  'lean-revoked-while-waiting',
+  'lean-revoked-during-dispatch',
 ] as const;
 
 /** Every path whose history CI replays. */

@@ -22,11 +22,12 @@ import { breakGlassCommands } from './break-glass';
 import { HELP, commandUsage, formatOutcome, formatRunList, formatStatus, usage } from './format';
 import { IdempotencyConflictError, InvalidMessageError, PortariumClient, type RunHandle } from '../client';
 import { ConfigError, type PortariumConfig, loadConfig } from '../config';
-import { type CliIo, type Command, type Ctx, KeyFileError, type Options, UsageError, type Values, flag, list, need, principal, str, strings } from './kit';
+import { type CliIo, type Command, type Ctx, KeyFileError, readPrivateKey, type Options, UsageError, type Values, flag, list, need, principal, str, strings } from './kit';
 import { EVIDENCE_COMMANDS } from './evidence';
 import { TRIGGER_COMMANDS } from './trigger';
 import { KEY_COMMANDS } from './keys';
 import { WHAT_IF_COMMANDS } from './what-if';
+import { REVOKE_COMMANDS } from './revoke';
 import { InvalidCloudEventError } from '../cloudevents';
 import { TriggerRoutingError } from '../triggers';
 
@@ -36,7 +37,6 @@ const COMMON: Options = { ...strings('address', 'namespace', 'task-queue'), help
 const ACTION_FLAGS = ['runtime', 'target', 'operation', 'input', 'tools'];
 const START_FLAGS = ['workspace', 'requester', 'roles', ...ACTION_FLAGS, 'reason', 'idempotency-key', 'correlation-id', 'tier-override'];
 const SIGN_FLAGS = ['workflow-id', 'action-hash', 'kind', 'approver'];
-const PRIVATE_KEY_HEX = /^[0-9a-fA-F]{64}$/;
 // MAINTENANCE: the rule for `signedAt` in the decision schemas (workflows/schemas.ts); a zone is
 // required there because a signed local time would mean different instants to signer and verifier.
 const signedAtSchema = () => z.iso.datetime({ offset: true });
@@ -209,17 +209,6 @@ function signedFieldsFrom(v: Values): SignedFields {
   return { workflowId, ...(firstExecutionRunId && { firstExecutionRunId }), actionHash, kind: kind as SignedKind, decisionId: str(v, 'decision-id') ?? randomUUID(), approverId, signedAt };
 }
 
-/** The private key in `file`, trimmed. Its content is never echoed: it is a secret. */
-function readPrivateKey(file: string): string {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new KeyFileError(`--key ${file}: ${(err as Error).message}`);
-  }
-  if (!PRIVATE_KEY_HEX.test(text)) throw new KeyFileError(`--key ${file}: not an Ed25519 private key (expected 64 hex digits, as written by \`portarium decision keygen\`)`);
-  return text;
-}
 
 async function decisionSign(ctx: Ctx): Promise<number> {
   const [keyFile] = need(ctx.values, 'key', ...SIGN_FLAGS);
@@ -309,6 +298,7 @@ const COMMANDS: readonly Command[] = [
   ...TRIGGER_COMMANDS,
   ...EVIDENCE_COMMANDS,
   ...KEY_COMMANDS,
+  ...REVOKE_COMMANDS,
 ];
 
 function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {

@@ -2,6 +2,7 @@
  * What every `portarium` command module shares: its context, the command record, the usage error
  * and option helpers. No command logic.
  */
+import * as fs from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import type { CommandInfo } from './format';
 import type { PortariumClient } from '../client';
@@ -58,3 +59,15 @@ export function need(v: Values, ...names: string[]): string[] {
   return names.map((n) => v[n] as string);
 }
 
+
+/** The private key in `file`, trimmed. Its content is never echoed: it is a secret. */
+export function readPrivateKey(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new KeyFileError(`--key ${file}: ${(err as Error).message}`);
+  }
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new KeyFileError(`--key ${file}: not an Ed25519 private key (expected 64 hex digits, as written by \`portarium decision keygen\`)`);
+  return text;
+}

@@ -64,6 +64,7 @@ const EVENT_OF_STATE: Record<RunState, RunEventName | null> = {
   [RunState.Denied]: 'denied',
   [RunState.Expired]: 'expired',
   [RunState.Cancelled]: 'cancelled',
+  [RunState.Revoked]: 'revoked',
 };
 
 /** The events a transition into `state` publishes (HumanApprove runs announce the approval first). */

@@ -152,7 +152,7 @@ export async function acquireQuota(run: GovernedRunState, limits: QuotaLimits, s
   try {
     for (;;) {
       await requestQuotaLease({ workspaceId, runtime, request });
-      if (await condition(() => lease.granted || !!run.cancel, REASK_MS)) break;
+      if (await condition(() => lease.granted || !!run.cancel || !!run.revocation, REASK_MS)) break;
     }
     run.wake();
   } catch (err) {
@@ -162,6 +162,10 @@ export async function acquireQuota(run: GovernedRunState, limits: QuotaLimits, s
   if (run.cancel) {
     await releaseQuota(run, 'withdrawn');
     return steps.finish(RunState.Cancelled, run.cancel.reason);
+  }
+  if (run.revocation) {
+    await releaseQuota(run, 'withdrawn');
+    return steps.finish(RunState.Revoked, 'revoked while waiting for quota');
   }
   run.record(EvidenceCategory.System, 'QuotaGranted', SYSTEM, `lease granted by ${lease.coordinator}`, now(), {
     coordinator: lease.coordinator, leaseId: lease.leaseId, grantedAt: lease.grantedAt!, waitedMs: now().getTime() - askedAt.getTime(),

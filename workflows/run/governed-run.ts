@@ -41,6 +41,7 @@ import { observeTransition } from './metrics';
 import { quotaFor } from '../quota/book';
 import { QUOTA_PATCH, acquireQuota, releaseQuota, wireQuotaHandlers } from '../quota/run-side';
 import { holdBreakGlassReview, wireBreakGlass } from '../break-glass/run-side';
+import { observeRevoked, revocationOfFailure, wireRevocationHandler } from '../revocation/run-side';
 import {
   amendRequestSchema,
   cancelRequestSchema,
@@ -419,6 +420,7 @@ function wireHandlers(run: GovernedRunState, dispatch: { scope?: CancellationSco
 
   wireQuotaHandlers(run, now);
   wireBreakGlass(run, { policyDecided, total: (via, h) => totalUpdate(run, via, h), parse: parsedOrThrow, now }, ids);
+  wireRevocationHandler(run, () => dispatch.scope?.cancel(), now);
   setHandler(msg.statusQuery, () => run.status(now()));
   setHandler(msg.evidenceQuery, () => ({ head: run.chain.head, count: run.chain.entries.length, entries: [...run.chain.entries] }));
 }
@@ -543,8 +545,9 @@ async function vetoWindow(w: Waiting): Promise<'dispatch' | GovernedRunResult> {
     run.openVetoWindow(now());
     enter(run, RunState.VetoWindow, `plan announced; veto window until ${run.deadlines.vetoEndsAt}`);
   }
-  await waitFor(w, () => run.released || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.vetoEndsAt)!, timerSummary('veto window', run.deadlines.vetoEndsAt));
+  await waitFor(w, () => run.released || !!run.rejectedBy || !!run.cancel || !!run.revocation, msUntil(run.deadlines.vetoEndsAt)!, timerSummary('veto window', run.deadlines.vetoEndsAt));
   if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
+  if (run.revocation) return revoked(run);
   if (run.rejectedBy) return finish(run, RunState.Rejected, `vetoed by ${run.rejectedBy}`);
   return 'dispatch';
 }
@@ -558,8 +561,9 @@ async function awaitApprovals(w: Waiting): Promise<'dispatch' | 'amended' | Gove
     // Wake for escalation, expiry, or an approval whose cooling-off ends.
     const next = [run.deadlines.escalatesAt, run.deadlines.expiresAt, run.book.nextCountsFrom(now())].filter((d): d is string => !!d).sort()[0];
     const what = next === run.deadlines.expiresAt ? 'expiry' : next === run.deadlines.escalatesAt ? 'escalation' : 'cooling-off';
-    await waitFor(w, () => run.quorumMetAt(now()) || run.breakGlassReleased || !!run.rejectedBy || !!run.changesRequestedBy || !!run.cancel, msUntil(next)!, timerSummary(what, next));
+    await waitFor(w, () => run.quorumMetAt(now()) || run.breakGlassReleased || !!run.rejectedBy || !!run.changesRequestedBy || !!run.cancel || !!run.revocation, msUntil(next)!, timerSummary(what, next));
     if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
+    if (run.revocation) return revoked(run);
     if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
     // Break-glass: released now, without the quorum or its cooling-off (judged when it was granted).
     if (run.breakGlassReleased) return 'dispatch';
@@ -580,8 +584,9 @@ async function awaitApprovals(w: Waiting): Promise<'dispatch' | 'amended' | Gove
 async function awaitAmendment(w: Waiting): Promise<'amended' | GovernedRunResult> {
   const { run } = w;
   if (!w.resume()) enter(run, RunState.ChangesRequested, `changes requested by ${run.changesRequestedBy}; waiting for amendAction`);
-  await waitFor(w, () => run.amended || !!run.rejectedBy || !!run.cancel, msUntil(run.deadlines.expiresAt)!, timerSummary('amendment expiry', run.deadlines.expiresAt));
+  await waitFor(w, () => run.amended || !!run.rejectedBy || !!run.cancel || !!run.revocation, msUntil(run.deadlines.expiresAt)!, timerSummary('amendment expiry', run.deadlines.expiresAt));
   if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
+  if (run.revocation) return revoked(run);
   if (run.rejectedBy) return finish(run, RunState.Rejected, `rejected by ${run.rejectedBy}`);
   if (!run.amended) return finish(run, RunState.Expired, 'not amended before the deadline');
   return 'amended';
@@ -593,8 +598,9 @@ async function awaitManualCompletion(w: Waiting): Promise<GovernedRunResult> {
     run.openManualWindow(now());
     enter(run, RunState.AwaitingManualCompletion, 'never dispatched by the system; waiting for manualCompletion');
   }
-  await waitFor(w, () => !!run.manual || !!run.cancel, msUntil(run.deadlines.expiresAt)!, timerSummary('manual completion expiry', run.deadlines.expiresAt));
+  await waitFor(w, () => !!run.manual || !!run.cancel || !!run.revocation, msUntil(run.deadlines.expiresAt)!, timerSummary('manual completion expiry', run.deadlines.expiresAt));
   if (run.cancel) return finish(run, RunState.Cancelled, run.cancel.reason);
+  if (run.revocation && !run.manual) return revoked(run);
   if (!run.manual) return finish(run, RunState.Expired, 'no manual completion before the deadline');
   const m = run.manual;
   if (m.outcome === 'Failed') return finish(run, RunState.Failed, `manual work reported failed by ${m.completedBy.id}`);
@@ -612,7 +618,7 @@ async function dispatch(run: GovernedRunState, scope: CancellationScope, limits:
   // The quota steps wait right after they move the run: published at once.
   const asked = await acquireQuota(run, limits, {
     enter: (state, summary) => { enter(run, state, summary); flushState(run); },
-    finish: (state, summary) => { const r = finish(run, state, summary); flushState(run); return r; },
+    finish: (state, summary) => { const r = state === RunState.Revoked ? revoked(run) : finish(run, state, summary); flushState(run); return r; },
   }, now);
   if (asked !== 'granted') return asked;
   try {
@@ -665,13 +671,25 @@ function dispatchRequest(run: GovernedRunState): DispatchRequest {
 
 function succeeded(run: GovernedRunState, result: DispatchResult): GovernedRunResult {
   run.recordOutput(result.output);
+  // Revoked while the runtime ran, and it finished anyway: the outcome is kept, the revocation recorded.
+  if (run.revocation) {
+    run.revocationEffect('revoked-while-running', now());
+    observeRevoked('revoked-while-running');
+  }
   return finish(run, RunState.Succeeded, `${result.runtime} executed the action`, result.externalRef ? { externalRef: result.externalRef } : undefined, result.payloadRefs);
 }
 
 function dispatchFailed(run: GovernedRunState, err: unknown): GovernedRunResult {
   if (isCancellation(err) && run.cancel) return finish(run, RunState.Cancelled, `dispatch cancelled: ${run.cancel.reason}`);
+  if (isCancellation(err) && run.revocation) return revoked(run);
   if (isCancellation(err)) throw err;
   const cause = failureOf(err);
+  // The dispatch activity found a revocation in force: nothing was stored or sent.
+  const revocation = cause.type === FailureType.Revoked ? revocationOfFailure(innermost(err)?.details) : undefined;
+  if (revocation) {
+    run.applyRevocation(revocation, 'dispatch-refused', now());
+    return revoked(run);
+  }
   run.noteFailure(cause);
   finish(run, RunState.Failed, `${cause.type}: ${cause.message}`);
   throw refusal(cause.type as FailureType, cause.message); // the cause's own type, kept as it came
@@ -684,6 +702,7 @@ function dispatchFailed(run: GovernedRunState, err: unknown): GovernedRunResult 
 function rejudged(run: GovernedRunState): GovernedRunResult | 'stale' | undefined {
   const cancelled = run.cancel;
   if (cancelled) return finish(run, RunState.Cancelled, cancelled.reason);
+  if (run.revocation) return revoked(run);
   // A break-glass release stands in for the quorum: nothing to renew.
   if (run.tier === 'HumanApprove' && !run.breakGlassReleased) {
     run.voidStaleApprovals(now());
@@ -721,7 +740,8 @@ async function dispatchLean(run: GovernedRunState, scope: CancellationScope): Pr
       return succeeded(run, result);
     } catch (err) {
       const type = isCancellation(err) ? undefined : failureOf(err).type;
-      if (type !== FailureType.EvidenceUnavailable && type !== FailureType.EvidenceExecutionMoved) return dispatchFailed(run, err);
+      // A worker that cannot read the revocations sends nothing: the run waits, as for the sink.
+      if (type !== FailureType.EvidenceUnavailable && type !== FailureType.EvidenceExecutionMoved && type !== FailureType.RevocationsUnavailable) return dispatchFailed(run, err);
     }
     // Nothing was sent: wait for the sink as long as it takes (decisions still count meanwhile, as in
     // the state the run was decided in), then judge again before sending.
@@ -754,6 +774,20 @@ async function storeOrFail(run: GovernedRunState): Promise<void> {
     finish(run, RunState.Failed, `evidence not stored, action not dispatched: ${cause.message}`);
     throw refusal(cause.type as FailureType, cause.message); // the cause's own type, kept as it came
   }
+}
+
+/** The innermost application failure of an activity error, if there is one. */
+function innermost(err: unknown): ApplicationFailure | undefined {
+  let e: unknown = err;
+  while (e instanceof Error && !(e instanceof ApplicationFailure) && e.cause) e = e.cause;
+  return e instanceof ApplicationFailure ? e : undefined;
+}
+
+/** The run ends `Revoked`: its revocation was applied before (status and evidence name it). */
+function revoked(run: GovernedRunState): GovernedRunResult {
+  const r = run.revocation!;
+  observeRevoked(r.effect);
+  return finish(run, RunState.Revoked, `revoked by ${r.revocationId} (${r.scope.kind} ${r.scope.value}): ${r.effect}`);
 }
 
 /** The innermost application failure of an activity error: what the runtime said. */

@@ -29,6 +29,7 @@ import type {
   BreakGlassReviewOutcome,
   BreakGlassReviewRequest,
 } from '../break-glass/types';
+import type { RevokedNotice } from '../revocation/types';
 
 /** Approve the run's current action (fire-and-forget). Refusals show in `status` and evidence. */
 export const approveSignal = defineSignal<[Decision]>('approve');
@@ -38,6 +39,11 @@ export const rejectSignal = defineSignal<[Decision]>('reject');
 export const requestChangesSignal = defineSignal<[Decision]>('requestChanges');
 /** Withdraw the run: by its requester or an operator. Reaches a running dispatch. */
 export const cancelRunSignal = defineSignal<[CancelRequest]>('cancelRun');
+/**
+ * An emergency revocation may cover the run (sent by the registry's fan-out). Carries the revocation
+ * id only: the run asks the registry what it is, so a forged one changes nothing.
+ */
+export const revokedSignal = defineSignal<[RevokedNotice]>('revoked');
 /** ManualOnly: report the work done by a person, with a reference to the proof. */
 export const manualCompletionSignal = defineSignal<[ManualCompletion]>('manualCompletion');
 

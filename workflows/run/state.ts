@@ -15,6 +15,7 @@ import { QuotaLease } from '../quota/lease';
 import type { RunSnapshot } from './snapshot';
 import { RunOutbox, buildRunEvent, eventsForState } from '../events/run-events';
 import { hashAction } from '../hashing';
+import type { Revocation, RunRevocation } from '../revocation/types';
 import { type SignedKind, normalizePrincipalId, verifyDecisionSignature } from './signatures';
 import { BreakGlassRecord, rateRefusal, releaseRefusal } from '../break-glass/release';
 import type { BreakGlassClaimAnswer, BreakGlassRequest, BreakGlassReviewRequest } from '../break-glass/types';
@@ -135,6 +136,8 @@ export class GovernedRunState {
    * waits (briefly) for the outcome, Dispatching or waiting again, instead of replying in between.
    */
   private _dispatchPending = false;
+  /** Revocation: the one the registry confirmed covers this run, and what it did (portarium-revocation-v1). */
+  private _revocation?: RunRevocation;
 
   get state(): RunState { return this._state; }
   get tier(): Tier | undefined { return this._tier; }
@@ -172,6 +175,7 @@ export class GovernedRunState {
   get breakGlass(): BreakGlassRecord | undefined { return this._breakGlass; }
   /** A break-glass release was granted: the main loop dispatches without the quorum. */
   get breakGlassReleased(): boolean { return this._breakGlass !== undefined; }
+  get revocation(): RunRevocation | undefined { return this._revocation; }
   constructor(
     readonly input: GovernedRunInput,
     readonly workflowId: string,
@@ -497,6 +501,33 @@ export class GovernedRunState {
   endHold(): void {
     this._heldFrom = undefined;
   }
+
+  // --- Revocation (portarium-revocation-v1) ---
+
+  /**
+   * A revocation confirmed by the registry covers this run: the main loop ends it (or its dispatch is
+   * cancelled); `effect` says what it did, and each effect is an evidence entry naming the revocation.
+   */
+  applyRevocation(r: Revocation, effect: RunRevocation['effect'], now: Date): void {
+    const first = !this._revocation;
+    this._revocation = { revocationId: r.id, scope: { ...r.scope }, reason: r.reason, revokedBy: r.revokedBy, revokedAt: r.revokedAt, effect };
+    this.record(EvidenceCategory.System, first ? 'RevocationApplied' : 'RevocationEffect', user(r.revokedBy), `${r.id}: ${effect}: ${clipText(r.reason, 300)}`, now, {
+      revocationId: r.id,
+      scope: { workspaceId: r.scope.workspaceId, kind: r.scope.kind, value: r.scope.value, runtime: r.scope.runtime ?? null },
+      revokedAt: r.revokedAt,
+      effect,
+    });
+  }
+
+  /** What the revocation did in the end (the dispatch was cancelled, or the runtime finished anyway). */
+  revocationEffect(effect: RunRevocation['effect'], now: Date): void {
+    const r = this._revocation;
+    if (!r || r.effect === effect) return;
+    this._revocation = { ...r, effect };
+    this.record(EvidenceCategory.System, 'RevocationEffect', SYSTEM, `${r.revocationId}: ${effect}`, now, { revocationId: r.revocationId, effect });
+  }
+
+  // --- end revocation ---
 
   /** What the runtime returned; status and the result show it. */
   recordOutput(output: JsonValue | undefined): void {
@@ -950,6 +981,7 @@ export class GovernedRunState {
       ...(this.outbox.publishing && { events: this.outbox.status() }),
       ...(this.quota && { quota: this.quota.status() }),
       ...(this._breakGlass && { breakGlass: this._breakGlass.view() }),
+      ...(this._revocation && { revocation: { ...this._revocation } }),
     };
   }
 }
