@@ -396,7 +396,7 @@ cmd_codec_server() {
   (umask 077 && printf '%s\n' "$token" >"$DATA_DIR/codec-token")
   : >"$codec_log"
   # The system key encrypts what `temporal` and the Web UI send through /encode; the codec server never creates keys.
-  if [[ "${PORTARIUM_PAYLOAD_ENCRYPTION:-keyring}" == keyring ]]; then node dist/workers/cli/index.js keys create --workspace _system >>"$codec_log" 2>&1 || die "portarium keys create --workspace _system failed; see $codec_log"; fi
+  if [[ "${PORTARIUM_PAYLOAD_ENCRYPTION:-keyring}" == keyring ]]; then node dist/workers/cli.js keys create --workspace _system >>"$codec_log" 2>&1 || die "portarium keys create --workspace _system failed; see $codec_log"; fi
   PORTARIUM_CODEC_TOKEN="$token" PORTARIUM_CODEC_ADDRESS="127.0.0.1:$CODEC_PORT" \
     PORTARIUM_CODEC_CORS_ORIGINS="http://localhost:$TEMPORAL_UI_PORT,http://127.0.0.1:$TEMPORAL_UI_PORT" \
     detach node dist/workers/codec/server.js </dev/null >>"$codec_log" 2>&1 &

@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PortariumClient } from '../workers/client';
-import { main } from '../workers/cli/index';
+import { main } from '../workers/cli';
 import { DEV_KEYS, shared } from './support/shared';
 import { freePort } from './support/dev-server';
 import { type WorkerProcess, startWorkerProcess } from './support/worker-process';

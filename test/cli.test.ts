@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { main } from '../workers/cli/index';
+import { main } from '../workers/cli';
 import { PROJECT_ROOT } from '../workers/config';
 import { hashAction } from '../workflows/hashing';
 import type { RunStatus } from '../workflows/types';

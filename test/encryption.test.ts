@@ -15,7 +15,7 @@ import { PayloadKeyError, type PayloadKeyProvider } from '../workers/codec/keys-
 import type { RuntimeAdapter } from '../activities/runtimes/port';
 import { VaultSession } from '../activities/secrets/vault';
 import { VaultTransitKeyProvider, WRAPPED_KEY_METADATA } from '../workers/codec/vault-transit';
-import { main } from '../workers/cli/index';
+import { main } from '../workers/cli';
 import { KEY_ID_METADATA, KEY_SALT_METADATA, WorkspacePayloadCodec } from '../workers/codec/codec';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
@@ -380,7 +380,7 @@ describe('payload encryption', function () {
     });
 
     it('runs as its own process: `portarium codec-server`, token required', async function () {
-      const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'workers', 'cli', 'index.js'), 'codec-server', '--listen', '127.0.0.1:0'], {
+      const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'workers', 'cli.js'), 'codec-server', '--listen', '127.0.0.1:0'], {
         env: { PATH: process.env.PATH, PORTARIUM_KEYRING_FILE: testKeyringFile(), PORTARIUM_CODEC_TOKEN: ALL },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -13,7 +13,7 @@ import { FileEvidenceSink } from '../activities/evidence/file-sink';
 import { PostgresEvidenceSink, migrateEvidenceSchema } from '../activities/evidence/postgres-sink';
 import type { AppendBatch, EvidenceSink, WorkspaceLog } from '../activities/evidence/sink';
 import { FilePayloadStore } from '../activities/payload-store';
-import { main } from '../workers/cli/index';
+import { main } from '../workers/cli';
 import { PROJECT_ROOT } from '../workers/config';
 import { EvidenceChain } from '../workflows/evidence-chain';
 import { verifyWorkspaceLog } from '../activities/evidence/log';

@@ -15,7 +15,7 @@ import { KeyringKeyProvider, describeKeyring } from '../workers/codec/keyring';
 import { PayloadKeyError } from '../workers/codec/keys-port';
 import { VaultSession } from '../activities/secrets/vault';
 import { VaultTransitKeyProvider } from '../workers/codec/vault-transit';
-import { main } from '../workers/cli/index';
+import { main } from '../workers/cli';
 import { PortariumClient } from '../workers/client';
 import { KEY_FP_METADATA, KEY_ID_METADATA, READERS_METADATA, WorkspacePayloadCodec } from '../workers/codec/codec';
 import { DECODE_REFUSED_METADATA, type RunningCodecServer, startCodecServer, startConfiguredCodecServer } from '../workers/codec/server';

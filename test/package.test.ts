@@ -99,7 +99,7 @@ describe('npm package', function () {
 
   it('the tarball holds the runtime code, its types, the prebuilt bundle and the CLI, and no tests', function () {
     const files = packed.files.map((f) => f.path);
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/workflow-bundle.js', 'dist/workers/cli/index.js', 'dist/workers/package/client.js', 'dist/workers/package/client.d.ts',
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/workflow-bundle.js', 'dist/workers/cli.js', 'dist/workers/package/client.js', 'dist/workers/package/client.d.ts',
       'dist/workers/package/worker.d.ts', 'dist/workers/package/policies.d.ts', 'dist/workflows/types.d.ts', 'dist/workers/codec/failure-converter.js']) {
       assert.ok(files.includes(f), `the tarball lacks ${f}`);
     }

@@ -7,7 +7,6 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { RevocationClient } from '../workers/revocations';
 import { publicKeyFromPrivate } from '../workflows/run/signatures';
 import { TEST_POLICY_DIR, carol, failureType, oscar, uid, waitForState, withWorker } from './support/harness';
 import { CallRecorder, cli, revocationOpts, revocationsOf } from './support/revocation-fixtures';
@@ -63,8 +62,9 @@ describe('emergency revocation: fail closed', function () {
     const { registryId, opts } = revocationOpts(rec);
     const registryQueue = uid('tq-registry');
     await withWorker(opts, async (h) => {
-      // The registry lives on a queue no worker polls yet: nobody answers its queries.
-      await new RevocationClient(h.client, registryQueue, registryId).registry();
+      // A registry on a queue no worker polls yet, whose memo (what workers read) is not a view: the
+      // worker cannot read what is in force. Once a worker runs it, it publishes a readable view.
+      await h.client.workflow.start('revocationRegistry', { workflowId: registryId, taskQueue: registryQueue, args: [{ schemaVersion: 1 }], memo: { revocations: 'unreadable' } });
       const run = await h.start('read');
       await waitForState(run, 'Dispatching');
       await new Promise((r) => setTimeout(r, 8_000));

@@ -134,6 +134,23 @@ describe('emergency revocation', function () {
     });
   });
 
+  it('a worker on another queue than the registry reads the revocations in force (no worker polls the registry): it refuses the revoked action and dispatches the rest', async function () {
+    const rec = new CallRecorder();
+    const { registryId, opts } = revocationOpts(rec);
+    let rev: Revocation | undefined;
+    // The registry runs on this first worker's queue; that worker is gone before the second one dispatches.
+    await withWorker(opts, async (h) => {
+      rev = await revocationsOf(h, registryId).revoke({ scope: { workspaceId: 'test', kind: 'target', value: 'test/thing' }, reason: 'thing compromised', revokedBy: oscar });
+    });
+    await withWorker(opts, async (h) => {
+      const refused = await h.start('read');
+      await assertRevoked(refused, rev!, 'dispatch-refused');
+      const other = await h.start('read', { action: { runtime: 'echo', target: 'test/other', operation: 'read', input: { n: 1 } } });
+      assert.equal((await other.result()).state, 'Succeeded', 'a worker that cannot query the registry still reads it');
+      assert.equal(rec.callsOf(refused.workflowId), 0);
+    });
+  });
+
   it('a worker restart between the revocation and its effect loses nothing: the waiting run ends Revoked on the next worker', async function () {
     const rec = new CallRecorder();
     const { registryId, opts } = revocationOpts(rec);

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from '@temporalio/worker';
-import { main } from '../workers/cli/index';
+import { main } from '../workers/cli';
 import { PROJECT_ROOT } from '../workers/config';
 import { hashAction } from '../workflows/hashing';
 import {

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PolicyLoadError, loadPolicyDir } from '../activities/policy/load';
 import { routeEvent } from '../policies/triggers';
-import { main } from '../workers/cli/index';
+import { main } from '../workers/cli';
 import { type HttpMessage, InvalidCloudEventError, MAX_EVENT_BYTES, parseCloudEvent } from '../workers/cloudevents';
 import { PROJECT_ROOT } from '../workers/config';
 import { TriggerRoutingError, idempotencyKeyFor, routeCloudEvent, startFromCloudEvent } from '../workers/triggers';

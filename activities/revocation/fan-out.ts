@@ -22,6 +22,22 @@ export interface RevocationDeps {
 /** The registry's view, or an empty one when no registry was ever started (nothing revoked). */
 export async function readRegistry(client: Client, registryId: string): Promise<RevocationsView> {
   try {
+    // From the memo the registry keeps (describe): no worker has to poll the registry's queue, so a
+    // worker on a dedicated queue reads it as well as one on the shared queue.
+    const { memo } = await client.workflow.getHandle(registryId).describe();
+    const published = memo?.revocations as Pick<RevocationsView, 'schemaVersion' | 'version' | 'active'> | undefined;
+    if (!published) return { schemaVersion: 1, version: 0, active: [], lifted: [] };
+    if (!Array.isArray(published.active)) throw new Error(`registry ${registryId}: unreadable memo`);
+    return { schemaVersion: 1, version: published.version, active: published.active, lifted: [] };
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return { schemaVersion: 1, version: 0, active: [], lifted: [] };
+    throw err;
+  }
+}
+
+/** The registry's whole view (in force and lifted), by query: needs a worker on the registry's queue. */
+export async function queryRegistry(client: Client, registryId: string): Promise<RevocationsView> {
+  try {
     return await client.workflow.getHandle(registryId).query(revocationsQuery);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return { schemaVersion: 1, version: 0, active: [], lifted: [] };
@@ -64,7 +80,8 @@ export function createRevocationActivities(deps: RevocationDeps) {
 
     /** What the registry holds under `revocationId` (in force or lifted), or null when it holds nothing by that id. */
     async confirmRevocation({ revocationId }: { revocationId: string }): Promise<{ revocation: Revocation | null }> {
-      const view = await readRegistry(Context.current().client, deps.registryId);
+      // Asked while the registry fans out (so a worker polls its queue): the query answers lifted ones too.
+      const view = await queryRegistry(Context.current().client, deps.registryId);
       const found = [...view.active, ...view.lifted].find((r) => r.id === revocationId);
       return { revocation: found ?? null };
     },

@@ -17,7 +17,7 @@ import { type EvidenceSink, type WorkspaceLog } from '../../activities/evidence/
 import { LockTimeout, acquireFileLock, processStart } from '../../activities/file-lock';
 import { rotateKeyring } from '../../workers/codec/keyring';
 import { signerFromHex } from '../../activities/evidence/tree-head-signer';
-import { main } from '../../workers/cli/index';
+import { main } from '../../workers/cli';
 import { type EvidenceEntry, EvidenceChain } from '../../workflows/evidence-chain';
 import { chainsOf, verifyWorkspaceLog } from '../../activities/evidence/log';
 import type { EvidenceReceipt, GovernedRunInput, GovernedRunResult } from '../../workflows/types';

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { FileEvidenceSink } from '../../activities/evidence/file-sink';
 import { prebuiltBundle } from '../../workers/bundle';
-import { main } from '../../workers/cli/index';
+import { main } from '../../workers/cli';
 import { PROJECT_ROOT } from '../../workers/config';
 import type { RunHandle } from '../../workers/client';
 import { verifyChain } from '../../workflows/evidence-chain';

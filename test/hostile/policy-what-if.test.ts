@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { WhatIfReport } from '../../activities/policy/what-if';
-import { main } from '../../workers/cli/index';
+import { main } from '../../workers/cli';
 import { PROJECT_ROOT } from '../../workers/config';
 import { DEV_KEYS } from '../support/shared';
 

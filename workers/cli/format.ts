@@ -18,7 +18,7 @@ export interface CommandInfo {
 const ACTOR = '--by ID [--roles r1,r2]';
 const ACTION = '--runtime R --target T --operation O [--input JSON] [--tools a,b]';
 
-/** Synopsis and summary of every command. MAINTENANCE: keep in step with `COMMANDS` in workers/cli/index.ts. */
+/** Synopsis and summary of every command. MAINTENANCE: keep in step with `COMMANDS` in workers/cli.ts. */
 export const HELP = {
   runStart: { path: 'run start',
     synopsis: `--workspace W --requester ID [--roles r1,r2] ${ACTION} --reason TEXT [--idempotency-key K] [--correlation-id C] [--tier-override TIER] [--wait]\n       portarium run start --file input.json [--wait]`,
@@ -87,7 +87,7 @@ const CONNECTION_HELP = [
   '  --task-queue QUEUE    overrides PORTARIUM_TASK_QUEUE (default portarium)',
 ];
 
-// MAINTENANCE: keep in step with the exit codes returned in workers/cli/index.ts.
+// MAINTENANCE: keep in step with the exit codes returned in workers/cli.ts.
 const EXIT_HELP = [
   'Exit codes:',
   '  0  done',

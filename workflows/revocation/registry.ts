@@ -6,7 +6,7 @@
  * that signals them `revoked`. Durable: the revocations live in this workflow's history, so they
  * survive worker and server restarts; the workflow continues as new when its history grows.
  */
-import { allHandlersFinished, condition, continueAsNew, isCancellation, log, metricMeter, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, isCancellation, log, metricMeter, proxyActivities, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import type { RevocationActivities } from '../../activities/revocation/fan-out';
 import type { RevocationSigningActivities } from '../../activities/revocation/signing';
 import { type SignedRevocation, revocationSignatureRefusal } from './signing';
@@ -48,6 +48,13 @@ export async function revocationRegistry(input: RevocationRegistryInput = { sche
   const book = new RevocationBook(carried ?? emptyRegistry());
   const inForce = metricMeter.createGauge('portarium_revocations_in_force', 'int', 'revocations', 'Emergency revocations in force');
   inForce.set(book.state.active.length);
+  // What workers read (describe, no worker needed): revocations in force, in the memo. A query would
+  // need a worker polling the registry's queue, and a worker that cannot read fails closed.
+  const publish = () => {
+    const { schemaVersion, version, active } = book.view();
+    upsertMemo({ revocations: { schemaVersion, version, active } });
+  };
+  publish();
 
   setHandler(
     revokeUpdate,
@@ -62,6 +69,7 @@ export async function revocationRegistry(input: RevocationRegistryInput = { sche
       if (!v.ok) throw refusal(v.type, v.message);
       log.warn('revocation added', { id: v.revocation.id, scope: v.revocation.scope, by: v.revocation.revokedBy });
       inForce.set(book.state.active.length);
+      publish();
       return v.revocation;
     },
     { validator: (raw) => void parsed(revokeRequestSchema(), raw) },
@@ -81,6 +89,7 @@ export async function revocationRegistry(input: RevocationRegistryInput = { sche
       if (!v.ok) throw refusal(v.type, v.message);
       log.warn('revocation lifted', { id: v.revocation.id, by: v.revocation.liftedBy });
       inForce.set(book.state.active.length);
+      publish();
       return v.revocation;
     },
     { validator: (raw) => void parsed(liftRequestSchema(), raw) },
