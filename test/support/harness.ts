@@ -99,7 +99,10 @@ export function tempFileSink(signer = TEST_SIGNER): FileEvidenceSink {
 export async function withWorker<T>(opts: HarnessOptions, fn: (h: Harness) => Promise<T>): Promise<T> {
   const taskQueue = opts.taskQueue ?? uid('tq');
   const ledger = new MemoryEchoLedger();
-  const config = loadConfig({ ...DEV_KEYS }, { taskQueue, policyDir: opts.policyDir ?? TEST_POLICY_DIR, echoLedger: 'memory', heartbeatThrottle: '200ms', shutdownGrace: '2s', ...opts.config });
+  // A worker on its own key provider reads a revocation registry of its own: the shared registry's
+  // memo is encrypted under the suite's keyring, which that worker rightly cannot read (fails closed).
+  const ownRegistry = opts.keys && !opts.config?.revocation ? { revocation: { ...loadConfig({ ...DEV_KEYS }).revocation, registryId: uid('revocations') } } : {};
+  const config = loadConfig({ ...DEV_KEYS }, { taskQueue, policyDir: opts.policyDir ?? TEST_POLICY_DIR, echoLedger: 'memory', heartbeatThrottle: '200ms', shutdownGrace: '2s', ...ownRegistry, ...opts.config });
   const evidence = opts.evidence ?? tempFileSink();
   const worker = await createPortariumWorker(config, { connection: opts.connection, runtimes: opts.runtimes ?? [createEchoRuntime(ledger)], secrets: opts.secrets, evidence, tracing: opts.tracing, workflowBundle: opts.workflowBundle, keys: opts.keys });
   const portarium = new PortariumClient(opts.client, taskQueue);

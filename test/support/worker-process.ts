@@ -12,8 +12,11 @@ export interface WorkerProcess {
 
 /** Start it with `env` (PATH and TEMPORAL_ADDRESS are filled in) and wait for its `pid=N polling` line. */
 export function startWorkerProcess(env: Record<string, string>, readyTimeoutMs = 20_000): Promise<WorkerProcess> {
+  // A worker on another keyring than the suite's reads a revocation registry of its own: the shared
+  // one's memo is encrypted under the suite's keyring, which such a worker rightly cannot read.
+  const ownRegistry = env.PORTARIUM_KEYRING_FILE && !env.PORTARIUM_REVOCATION_REGISTRY ? { PORTARIUM_REVOCATION_REGISTRY: `revocations-${process.pid}-${Date.now()}` } : {};
   const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'dist', 'workers', 'main.js')], {
-    env: { PATH: process.env.PATH ?? '', TEMPORAL_ADDRESS: shared.address ?? '', PORTARIUM_KEYRING_FILE: testKeyringFile(), ...DEV_KEYS, ...env },
+    env: { PATH: process.env.PATH ?? '', TEMPORAL_ADDRESS: shared.address ?? '', PORTARIUM_KEYRING_FILE: testKeyringFile(), ...DEV_KEYS, ...ownRegistry, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
