@@ -154,6 +154,10 @@ describe('hostile break-glass messages (real server)', function () {
       const st = await waitForState(run, 'AwaitingApproval');
       await run.breakGlass(release(freshHolder(), st.actionHash));
       await waitForState(run, 'Dispatching');
+      // The hold is in place once the sink refuses a second time: the dispatch attempt failed, and
+      // the store the run waits on is scheduled in the same workflow task that holds decisions.
+      for (let i = 0; i < 200 && gate.refused < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(gate.refused >= 2, 'the run waits for the sink');
       await h.client.workflow.getHandle(run.workflowId).signal('requestChanges', { ...decision(bob, st.actionHash), rationale: 'wait' });
       // Taken: while the dispatch is held, decisions are judged as in the state it was decided in.
       await waitForStatus(run, (s) => s.evidenceCount > 0 && s.refusals.length === 0 && s.state === 'Dispatching');

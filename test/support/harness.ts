@@ -75,11 +75,14 @@ export const TEST_SIGNER = signerFromHex('7e'.repeat(32));
  * A file sink that answers `EvidenceUnavailable` (retryable, as a down database would) while
  * `gate.down` is true, and stores normally after.
  */
-export function gatedSink(): { sink: EvidenceSink; gate: { down: boolean } } {
+export function gatedSink(): { sink: EvidenceSink; gate: { down: boolean; refused: number } } {
   const inner = tempFileSink();
-  const gate = { down: true };
+  const gate = { down: true, refused: 0 };
   const append = async (batch: Parameters<EvidenceSink['append']>[0]) => {
-    if (gate.down) throw ApplicationFailure.retryable('sink down (test)', 'EvidenceUnavailable');
+    if (gate.down) {
+      gate.refused++;
+      throw ApplicationFailure.retryable('sink down (test)', 'EvidenceUnavailable');
+    }
     return inner.append(batch);
   };
   const sink = new Proxy(inner, {
