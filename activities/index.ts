@@ -13,6 +13,7 @@ import type { RuntimeAdapter } from './runtimes/port';
 import type { SecretStore } from './secrets/port';
 import { type RevocationDeps, createRevocationActivities } from './revocation/fan-out';
 import { createRevocationSigningActivities } from './revocation/signing';
+import { createGrantActivities } from './grants/grants';
 import type { RevocationCheck } from './runtimes/dispatch';
 
 export interface ActivityDeps {
@@ -36,6 +37,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createQuotaActivities(deps.policies),
     ...createBreakGlassActivities(),
     ...createRevocationSigningActivities(deps.policies),
+    ...createGrantActivities(deps.policies),
     ...createRevocationActivities(deps.revocationRegistry ?? { registryId: REVOCATION_REGISTRY_ID }),
   };
 }

@@ -10,6 +10,7 @@ import { type CondValue, checkCondition } from './condition';
 import { ownValue } from './own';
 import type { Duty, PolicySnapshot, PolicyTier, Rule } from './schema';
 import { durationMs } from './duration';
+import { type GrantTerms, grantTerms } from './grant-scope';
 import { TOOL_CLASS_TIER, classifyTool } from './tools';
 import { TIER_RANK, tierRank } from './vocabulary';
 
@@ -60,6 +61,8 @@ export interface PolicyDecision {
   incompatibleDuties: [Duty, Duty][];
   approverKeys: Record<string, string>;
   approverRoles: Record<string, string[]>;
+  /** Standing approvals the deciding rule accepts; absent when it accepts none (then never set, so older decisions are unchanged). */
+  grants?: GrantTerms;
 }
 
 /** How strict each tier is; higher wins. The one table, policies/vocabulary.ts, under its published name. */
@@ -181,6 +184,7 @@ function baseDecision(snapshot: PolicySnapshot, rule: Rule | undefined): PolicyD
     incompatibleDuties: d.incompatibleDuties ?? [],
     approverKeys: d.approverKeys ?? {},
     approverRoles: d.approverRoles ?? {},
+    ...(rule?.approval?.grants && { grants: grantTerms(rule.id, rule.approval.grants) }),
   };
 }
 

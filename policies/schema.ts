@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { type BreakGlassPolicy, BreakGlass } from './break-glass';
 import { Connections, Egress } from './connections';
+import { GrantsAccepted } from './grants';
 import { DURATION_PATTERN, durationMs } from './duration';
 import { Isolation } from './isolation';
 import { type QuotaLimits, Quotas } from './quotas';
@@ -59,6 +60,8 @@ const ApprovalRequirement = z.strictObject({
   /** Time after the request when an undecided run expires. */
   expiresAfter: duration.optional(),
   escalation: z.array(Escalation).max(10).optional(),
+  /** Standing approvals this rule accepts, and who may grant them; absent: none (see policies/grants.ts). */
+  grants: GrantsAccepted.optional(),
 });
 export type ApprovalRequirement = z.infer<typeof ApprovalRequirement>;
 

@@ -28,6 +28,7 @@ import { TRIGGER_COMMANDS } from './cli/trigger';
 import { KEY_COMMANDS } from './cli/keys';
 import { WHAT_IF_COMMANDS } from './cli/what-if';
 import { REVOKE_COMMANDS } from './cli/revoke';
+import { GRANT_COMMANDS } from './cli/grant';
 import { InvalidCloudEventError } from './cloudevents';
 import { TriggerRoutingError } from './triggers';
 
@@ -299,6 +300,7 @@ const COMMANDS: readonly Command[] = [
   ...EVIDENCE_COMMANDS,
   ...KEY_COMMANDS,
   ...REVOKE_COMMANDS,
+  ...GRANT_COMMANDS,
 ];
 
 function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {

@@ -113,6 +113,13 @@ export const FailureType = {
    * registry; or a run was told of a revocation the registry does not hold (forged). Non-retryable.
    */
   RevocationRefused: 'RevocationRefused',
+  /**
+   * A standing approval (grant) was refused: its rule accepts none, the grantor may not grant for it,
+   * it asks more uses or a longer validity than the rule allows, or it is unknown. Non-retryable.
+   */
+  GrantRefused: 'GrantRefused',
+  /** A grant could not be used: revoked, expired, or every use taken (`grant list` shows which). */
+  GrantUnavailable: 'GrantUnavailable',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 

@@ -9,6 +9,7 @@
  *   `<workspace>:<idempotency key>`       a governed run
  *   `<workspace>:<run key>/events`        its event hand-off child
  *   `<workspace>/quota/<runtime>`         the workspace's quota coordinator for one runtime
+ *   `<workspace>/grants`                  the workspace's standing approvals (grant registry)
  */
 import { IDENTIFIER_CHARS, RUNTIME_NAME_MAX, RUNTIME_NAME_PATTERN, WORKSPACE_ID_PATTERN, WORKSPACE_ID_SOURCE } from '../policies/vocabulary';
 import { z } from './zod-sandbox';
@@ -47,6 +48,11 @@ export function runWorkflowId(workspaceId: string, idempotencyKey: string): stri
 /** The quota coordinator of one workspace and runtime. Uses '/', which no run id has after its workspace. */
 export function quotaWorkflowId(workspaceId: string, runtime: string): string {
   return `${workspaceId}/quota/${runtime}`;
+}
+
+/** The grant registry of one workspace (standing approvals). */
+export function grantRegistryId(workspaceId: string): string {
+  return `${workspaceId}/grants`;
 }
 
 const WORKSPACE_PREFIX = new RegExp(`^(${WORKSPACE_ID_SOURCE})[:/]`);

@@ -4,3 +4,4 @@ export { runEventDelivery } from './events/delivery';
 export { workspaceQuota } from './quota/coordinator';
 export { breakGlassLedger } from './break-glass/ledger';
 export { revocationRegistry } from './revocation/registry';
+export { grantRegistry } from './grants/registry';

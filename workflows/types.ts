@@ -211,6 +211,8 @@ export interface ApprovalRecord {
   at: string;
   /** When it starts to count: later than `at` inside a cooling-off period. */
   countsFrom: string;
+  /** The standing approval (grant) that gave it, when one did. */
+  grantId?: string;
 }
 
 export interface RefusalRecord {

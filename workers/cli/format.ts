@@ -58,6 +58,11 @@ export const HELP = {
   revokeAdd: { path: 'revoke add',
     synopsis: "--scope runtime:R|target:T|target:PREFIX*|tool:NAME|runtimeVersion:V --workspace W|'*' [--runtime R] --reason TEXT --by ID [--roles r1,r2] [--request-id ID] [--key FILE] [--json]",
     summary: 'Revoke a runtime, target (pattern), agent tool or runtime version now, on every worker; waiting runs it covers end Revoked, running ones are cancelled' },
+  grantAdd: { path: 'grant add',
+    synopsis: '--workspace W --rule RULE --by ID [--roles r1,r2] --uses N --expires DURATION|ISO --reason TEXT [--runtime R] [--target T|PREFIX*] [--operation O] [--when CONDITION] [--request-id ID] [--key FILE] [--json]',
+    summary: 'Grant standing approvals in advance: up to N approvals by you of matching actions under one rule, until the expiry' },
+  grantList: { path: 'grant list', synopsis: '--workspace W [--all] [--json]', summary: 'List a workspace\'s usable grants with their uses (--all: and the revoked, expired or used-up ones)' },
+  grantRevoke: { path: 'grant revoke', synopsis: '<grantId> --workspace W --by ID [--roles r1,r2] --reason TEXT [--json]', summary: 'Revoke a grant: no new use from now on' },
   revokeList: { path: 'revoke list', synopsis: '[--all] [--json]', summary: 'List the revocations in force (--all: and the lifted ones, with who lifted them)' },
   revokeLift: { path: 'revoke lift', synopsis: '<revocationId> --by ID [--roles r1,r2] --reason TEXT [--key FILE] [--json]',
     summary: 'Lift a revocation; needs another operator than the one who revoked' },
@@ -134,7 +139,7 @@ function deadlines(s: RunStatus): string[] {
 
 function approvals(s: RunStatus): string[] {
   const summary = `${s.approvals.length} given, ${s.approvalsNeeded} more needed (eligible roles: ${s.eligibleRoles.join(', ') || 'none'})`;
-  return [summary, ...s.approvals.map((a) => `${a.approverId} at ${a.at} (decision ${a.decisionId})`)];
+  return [summary, ...s.approvals.map((a) => `${a.approverId} at ${a.at} (${a.grantId ? `standing approval ${a.grantId}` : `decision ${a.decisionId}`})`)];
 }
 
 /** The run's quota lease: why it waits (while queued), else where its lease stands. */

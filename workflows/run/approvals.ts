@@ -116,7 +116,7 @@ export class ApprovalBook {
   }
 
   /** Remember the verdict; an accepted approve counts once per approver, from `countsFrom`. */
-  settle(kind: DecisionKind, d: Decision, verdict: DecisionVerdict, at: Date, countsFrom: Date): DecisionVerdict {
+  settle(kind: DecisionKind, d: Decision, verdict: DecisionVerdict, at: Date, countsFrom: Date, grantId?: string): DecisionVerdict {
     let final = verdict;
     if (verdict.ok && kind === 'approve') {
       if (this.byApprover.has(d.approver.id)) final = { ...verdict, counted: false };
@@ -128,6 +128,7 @@ export class ApprovalBook {
           approverRoles: d.approver.roles,
           at: at.toISOString(),
           countsFrom: start.toISOString(),
+          ...(grantId && { grantId }),
         });
       }
     }

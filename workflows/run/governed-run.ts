@@ -40,6 +40,7 @@ import { GovernedRunState, type Verdict } from './state';
 import { observeTransition } from './metrics';
 import { quotaFor } from '../quota/book';
 import { QUOTA_PATCH, acquireQuota, releaseQuota, wireQuotaHandlers } from '../quota/run-side';
+import { STANDING_GRANTS_PATCH, applyStandingGrants } from '../grants/run-side';
 import { holdBreakGlassReview, wireBreakGlass } from '../break-glass/run-side';
 import { observeRevoked, revocationOfFailure, wireRevocationHandler } from '../revocation/run-side';
 import {
@@ -556,7 +557,11 @@ async function awaitApprovals(w: Waiting): Promise<'dispatch' | 'amended' | Gove
   const { run } = w;
   run.openApprovalRound();
   if (w.resume() && run.state === RunState.ChangesRequested) return awaitAmendment(w);
-  if (!w.resume()) enter(run, RunState.AwaitingApproval, `waiting for ${run.approvalsNeeded(now())} approval(s) from [${run.eligibleRoles.join(', ')}]`);
+  if (!w.resume()) {
+    enter(run, RunState.AwaitingApproval, `waiting for ${run.approvalsNeeded(now())} approval(s) from [${run.eligibleRoles.join(', ')}]`);
+    // Standing approvals count first; the patch is asked only under a rule that accepts them.
+    if (run.policy?.grants && patched(STANDING_GRANTS_PATCH)) await applyStandingGrants(run, now);
+  }
   for (;;) {
     // Wake for escalation, expiry, or an approval whose cooling-off ends.
     const next = [run.deadlines.escalatesAt, run.deadlines.expiresAt, run.book.nextCountsFrom(now())].filter((d): d is string => !!d).sort()[0];

@@ -120,7 +120,7 @@ export function continuedInputSchema(): z.ZodType<ContinuedRunInput> {
     actionHash: z.string().regex(/^[0-9a-f]{64}$/),
     policy: z.looseObject({ effect: z.literal('Allow'), quorum: z.number(), eligibleRoles: z.array(z.string()), escalation: z.array(obj) }),
     approvals: z.strictObject({
-      approvals: z.array(z.strictObject({ decisionId: str, approverId: str, approverRoles: z.array(str), at: iso, countsFrom: iso })),
+      approvals: z.array(z.strictObject({ decisionId: str, approverId: str, approverRoles: z.array(str), at: iso, countsFrom: iso, grantId: str.optional() })),
       seen: z.array(z.tuple([str, z.strictObject({ fingerprint: str, verdict: obj })])),
     }),
     duties: z.array(z.tuple([str, z.array(z.string())])),

@@ -666,14 +666,18 @@ export class GovernedRunState {
     return [];
   }
 
-  /** Judge and apply a validated decision. A repeated decision id returns its first verdict. */
-  applyDecision(kind: DecisionKind, claimed: Decision, via: string, now: Date): DecisionVerdict {
+  /**
+   * Judge and apply a validated decision. A repeated decision id returns its first verdict. With
+   * `grantId`, the decision is a standing approval the run itself built from a grant whose signature
+   * (where the rule needs one) it has verified; everything else is judged as for any approval.
+   */
+  applyDecision(kind: DecisionKind, claimed: Decision, via: string, now: Date, grantId?: string): DecisionVerdict {
     const ref: RefusalRef = { decisionId: claimed.decisionId, actionHash: claimed.actionHash };
     const foreign = this.refusedForeign(via, claimed.approver, now, ref);
     if (foreign) return foreign;
     // Identity first: under signed rules the signature proves who decided, before anything is looked
     // up by the claimed id (the replay book, the registered roles).
-    if (this.policy?.signed && this.firstExecutionRunId !== undefined) {
+    if (this.policy?.signed && this.firstExecutionRunId !== undefined && !grantId) {
       const sig = this.verifySigned(kind, claimed.decisionId, claimed.approver.id, claimed.actionHash, claimed.signature, claimed.signedAt);
       if (!sig.ok) return this.refuse(via, claimed.approver.id, sig.type, sig.message, now, ref) as DecisionVerdict;
     }
@@ -697,7 +701,7 @@ export class GovernedRunState {
         eligibleUsers: this.policy?.eligibleUsers ?? [],
         normalizedIds: this.firstExecutionRunId !== undefined,
         // v2 runs verified the signature above; v1 runs verify it in order, as they always did.
-        approverKeys: this.policy?.signed && this.firstExecutionRunId === undefined ? this.policy.approverKeys : undefined,
+        approverKeys: this.policy?.signed && this.firstExecutionRunId === undefined && !grantId ? this.policy.approverKeys : undefined,
         dutyConflict: (id) => this.dutyConflict(id, duty),
       },
       kind,
@@ -709,8 +713,8 @@ export class GovernedRunState {
     }
     this.takeDuty(d.approver.id, duty);
     const countsFrom = new Date(this.roundStartedAt.getTime() + (this.policy?.coolingOffMs ?? 0));
-    const verdict = this.book.settle(kind, d, judged, now, countsFrom);
-    const data = { decisionId: d.decisionId, kind, actionHash: d.actionHash, approverRoles: d.approver.roles, via, signed: !!d.signature };
+    const verdict = this.book.settle(kind, d, judged, now, countsFrom, grantId);
+    const data = { decisionId: d.decisionId, kind, actionHash: d.actionHash, approverRoles: d.approver.roles, via, signed: !!d.signature, ...(grantId && { grantId }) };
     if (kind === 'approve') {
       if (judgedIn === RunState.VetoWindow) this._released = true;
       const repeat = verdict.ok && !verdict.counted;

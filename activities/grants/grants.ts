@@ -1,0 +1,48 @@
+/**
+ * The grant activities. `grantRuleView` (called by the registry when a grant is added) reads the
+ * worker's policy for one rule; `findStandingGrants` and `useStandingGrants` (called by a run) read
+ * the workspace's registry and take uses from it by update, which the registry answers one at a time.
+ */
+import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { LoadedPolicies } from '../policy/load';
+import { grantTerms } from '../../policies/grant-scope';
+import { grantRegistryId } from '../../workflows/ids';
+import { grantsQuery, useGrantsUpdate } from '../../workflows/grants/messages';
+import type { Grant, GrantRuleView, UseGrantsRequest, UseGrantsResult } from '../../workflows/grants/types';
+
+/** Grants offered to one run at most (the run counts at most its quorum of them). */
+const MAX_OFFERED = 50;
+
+export function createGrantActivities(policies: LoadedPolicies) {
+  return {
+    async grantRuleView({ workspaceId, ruleId }: { workspaceId: string; ruleId: string }): Promise<GrantRuleView> {
+      const s = policies.snapshotFor(workspaceId);
+      const rule = s.workspaceKnown ? s.rules.find((r) => r.id === ruleId) : undefined;
+      const grants = rule?.approval?.grants;
+      return {
+        ...(grants && rule && { terms: grantTerms(rule.id, grants) }),
+        signed: rule?.approval?.signed === true,
+        approverKeys: { ...(s.defaults.approverKeys ?? {}) },
+        approverRoles: { ...(s.defaults.approverRoles ?? {}) },
+      };
+    },
+
+    /** Usable grants for one rule of the workspace; none when it never had a registry. */
+    async findStandingGrants({ workspaceId, ruleId }: { workspaceId: string; ruleId: string }): Promise<Grant[]> {
+      try {
+        const view = await Context.current().client.workflow.getHandle(grantRegistryId(workspaceId)).query(grantsQuery);
+        return view.active.filter((g) => g.ruleId === ruleId).slice(0, MAX_OFFERED);
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return [];
+        throw err;
+      }
+    },
+
+    async useStandingGrants({ workspaceId, ...req }: UseGrantsRequest & { workspaceId: string }): Promise<UseGrantsResult> {
+      return Context.current().client.workflow.getHandle(grantRegistryId(workspaceId)).executeUpdate(useGrantsUpdate, { args: [req] });
+    },
+  };
+}
+
+export type GrantActivities = ReturnType<typeof createGrantActivities>;

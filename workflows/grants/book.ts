@@ -1,0 +1,162 @@
+/**
+ * The grant registry's state and rules, as one object: add, revoke, take and give back uses, what is
+ * usable. Pure: the registry workflow passes time in and turns refusals into typed failures. One
+ * update runs at a time and none awaits inside these methods, so the last use of a grant goes to one
+ * run only, however many ask at once.
+ */
+import { FailureType } from '../failures';
+import { normalizePrincipalId } from '../run/signatures';
+import { grantSignatureRefusal, signedFieldsOf } from './signing';
+import type { Grant, GrantRegistryState, GrantRequest, GrantRuleView, GrantsView, RevokeGrantRequest, UseGrantsRequest, UseGrantsResult } from './types';
+
+/** Grants held at once (usable or not yet pruned); a full registry refuses more. */
+export const MAX_GRANTS = 200;
+/** Ended grants kept for `grant list --all`; older ones remain in the registry's history. */
+const MAX_ENDED = 100;
+const MAX_REQUESTS = 1000;
+/** Uses remembered for idempotent retries and give-backs. */
+const MAX_USES_REMEMBERED = 5000;
+
+export type GrantVerdict = { ok: true; grant: Grant } | { ok: false; type: FailureType; message: string };
+const refused = (type: FailureType, message: string): GrantVerdict => ({ ok: false, type, message });
+
+export const emptyGrantRegistry = (): GrantRegistryState => ({ nextId: 1, grants: [], requests: [], uses: [] });
+
+/** Why a grant cannot be used at `now`, or undefined when it can. */
+export function grantUnusable(g: Grant, now: Date): string | undefined {
+  if (g.revokedAt) return `${g.id} was revoked by ${g.revokedBy} at ${g.revokedAt}`;
+  if (Date.parse(g.expiresAt) <= now.getTime()) return `${g.id} expired at ${g.expiresAt}`;
+  if (g.uses >= g.maxUses) return `${g.id} has no use left (${g.uses} of ${g.maxUses})`;
+  return undefined;
+}
+
+/** Why policy would never count this grant, or undefined. Checked again by every run under its own snapshot. */
+export function grantPolicyRefusal(req: GrantRequest, workspaceId: string, rule: GrantRuleView, now: Date): { type: FailureType; message: string } | undefined {
+  const t = rule.terms;
+  if (!t) return { type: FailureType.GrantRefused, message: `rule ${req.ruleId} of workspace ${workspaceId} accepts no standing approvals` };
+  const roles = rule.signed ? (Object.hasOwn(rule.approverRoles, req.grantor.id) ? rule.approverRoles[req.grantor.id] : []) : req.grantor.roles;
+  const user = t.grantorUsers.some((u) => normalizePrincipalId(u) === req.grantor.id);
+  if (!user && !roles.some((r) => t.grantorRoles.includes(r))) {
+    return { type: FailureType.GrantRefused, message: `${req.grantor.id} may not grant for rule ${req.ruleId} (grantors: roles [${t.grantorRoles.join(', ')}], users [${t.grantorUsers.join(', ')}])` };
+  }
+  if (req.maxUses > t.maxUses) return { type: FailureType.GrantRefused, message: `rule ${req.ruleId} allows at most ${t.maxUses} uses per grant` };
+  const ms = Date.parse(req.expiresAt) - now.getTime();
+  if (ms <= 0) return { type: FailureType.GrantRefused, message: `expiresAt ${req.expiresAt} is not in the future` };
+  if (ms > t.maxValidityMs) return { type: FailureType.GrantRefused, message: `rule ${req.ruleId} allows grants valid for at most ${Math.round(t.maxValidityMs / 3_600_000)}h` };
+  if (rule.signed) {
+    const why = grantSignatureRefusal(rule.approverKeys, signedFieldsOf({ ...req, workspaceId }), req.signature);
+    if (why) return { type: FailureType.SignatureInvalid, message: why };
+  }
+  return undefined;
+}
+
+export class GrantBook {
+  constructor(
+    readonly workspaceId: string,
+    private readonly s: GrantRegistryState,
+  ) {}
+
+  get state(): GrantRegistryState {
+    return this.s;
+  }
+
+  find(id: string): Grant | undefined {
+    return this.s.grants.find((g) => g.id === id);
+  }
+
+  view(now: Date): GrantsView {
+    const copy = (g: Grant) => ({ ...g, grantor: { ...g.grantor, roles: [...g.grantor.roles] }, scope: { ...g.scope } });
+    return {
+      schemaVersion: 1,
+      workspaceId: this.workspaceId,
+      active: this.s.grants.filter((g) => !grantUnusable(g, now)).map(copy),
+      ended: this.s.grants.filter((g) => grantUnusable(g, now)).map(copy),
+    };
+  }
+
+  /** A request already answered (same requestId) returns its grant. */
+  earlier(req: GrantRequest): Grant | undefined {
+    const known = req.requestId ? this.s.requests.find(([k]) => k === req.requestId)?.[1] : undefined;
+    return known ? this.find(known) : undefined;
+  }
+
+  add(req: GrantRequest, now: Date): GrantVerdict {
+    const earlier = this.earlier(req);
+    if (earlier) return { ok: true, grant: earlier };
+    this.prune(now);
+    if (this.s.grants.length >= MAX_GRANTS) return refused(FailureType.GrantRefused, `the registry holds ${MAX_GRANTS} grants; revoke some first`);
+    const grant: Grant = {
+      id: `grant-${this.s.nextId++}`,
+      workspaceId: this.workspaceId,
+      ruleId: req.ruleId,
+      grantor: { id: req.grantor.id, roles: [...req.grantor.roles] },
+      scope: { ...req.scope },
+      maxUses: req.maxUses,
+      uses: 0,
+      expiresAt: req.expiresAt,
+      reason: req.reason,
+      grantedAt: now.toISOString(),
+      ...(req.requestId && { requestId: req.requestId }),
+      ...(req.signature && { signature: req.signature, signedAt: req.signedAt }),
+    };
+    this.s.grants.push(grant);
+    if (req.requestId) {
+      this.s.requests.push([req.requestId, grant.id]);
+      if (this.s.requests.length > MAX_REQUESTS) this.s.requests.shift();
+    }
+    return { ok: true, grant };
+  }
+
+  revoke(req: RevokeGrantRequest, now: Date): GrantVerdict {
+    const g = this.find(req.grantId);
+    if (!g) return refused(FailureType.GrantRefused, `no grant ${req.grantId} in workspace ${this.workspaceId}`);
+    if (g.revokedAt) return { ok: true, grant: g };
+    g.revokedBy = req.revokedBy.id;
+    g.revokedAt = now.toISOString();
+    g.revokeReason = req.reason;
+    return { ok: true, grant: g };
+  }
+
+  /** Give back first (a run that could not count a use), then take: each grant at most once per use key. */
+  use(req: UseGrantsRequest, now: Date): UseGrantsResult {
+    const released: string[] = [];
+    for (const id of new Set(req.release ?? [])) {
+      const i = this.s.uses.indexOf(`${id} ${req.useKey}`);
+      const g = this.find(id);
+      if (i < 0 || !g) continue;
+      this.s.uses.splice(i, 1);
+      g.uses = Math.max(0, g.uses - 1);
+      released.push(id);
+    }
+    const taken: UseGrantsResult['taken'] = [];
+    for (const id of new Set(req.take ?? [])) {
+      const g = this.find(id);
+      if (!g) {
+        taken.push({ grantId: id, ok: false, type: FailureType.GrantUnavailable, message: `no grant ${id}` });
+        continue;
+      }
+      const key = `${id} ${req.useKey}`;
+      // A retried activity finds its use already taken: the same answer, not a second use.
+      if (this.s.uses.includes(key)) {
+        taken.push({ grantId: id, ok: true, grant: { ...g } });
+        continue;
+      }
+      const why = grantUnusable(g, now);
+      if (why) {
+        taken.push({ grantId: id, ok: false, type: FailureType.GrantUnavailable, message: why });
+        continue;
+      }
+      g.uses++;
+      this.s.uses.push(key);
+      if (this.s.uses.length > MAX_USES_REMEMBERED) this.s.uses.shift();
+      taken.push({ grantId: id, ok: true, grant: { ...g } });
+    }
+    return { taken, released };
+  }
+
+  /** Drop the oldest ended grants beyond the bound (they stay in the registry's history). */
+  private prune(now: Date): void {
+    const ended = this.s.grants.filter((g) => grantUnusable(g, now));
+    for (const g of ended.slice(0, Math.max(0, ended.length - MAX_ENDED))) this.s.grants.splice(this.s.grants.indexOf(g), 1);
+  }
+}
