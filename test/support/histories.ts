@@ -76,6 +76,7 @@ export const CURRENT_PATHS = [
   'lean-break-glass-reviewed',
   'lean-revoked-while-waiting',
   'lean-revoked-during-dispatch',
+  'lean-standing-grant-approved',
 ] as const;
 
 /** Every path whose history CI replays. */
