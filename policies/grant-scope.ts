@@ -3,7 +3,7 @@
  * whether one grant's scope covers an action. A grant's condition must hold for certain: an unknown or
  * failing condition never lets a grant count (fail closed). Bundle-safe (no zod).
  */
-import { type CondValue, checkCondition } from './condition';
+import { type CondValue, checkCondition, compileCondition } from './condition';
 import { durationMs } from './duration';
 import type { GrantsAccepted } from './grants';
 
@@ -51,7 +51,15 @@ export function grantScopeMiss(scope: GrantScope, subject: GrantSubject): string
     action: { ...a, tools: a.tools ?? [], input: (a.input ?? {}) as CondValue } as CondValue,
     requester: { id: subject.requester.id, roles: subject.requester.roles },
   };
-  const r = checkCondition(scope.when, context, { budget: 10_000, twoValued: true });
+  const r = checkCondition(scope.when, context, { budget: 10_000 });
   if (!r.ok) return `its condition failed: ${r.error}`;
-  return r.value === true ? undefined : 'its condition does not hold';
+  if (r.value === 'unknown') return `its condition is unknown on this action: ${r.unknown.join('; ').slice(0, 200)}`;
+  return r.value ? undefined : 'its condition does not hold';
+}
+
+/** Why a grant's condition can never be evaluated (it does not compile), or undefined. */
+export function grantConditionError(when: string | undefined): string | undefined {
+  if (when === undefined) return undefined;
+  const c = compileCondition(when);
+  return c.ok ? undefined : `its condition does not compile: ${c.error}`;
 }

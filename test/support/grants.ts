@@ -24,13 +24,17 @@ const RULES = [
   { id: 'signed-granted', match: { runtime: 'echo', operation: 'signed' }, tier: 'HumanApprove', approval: { quorum: 1, eligibleRoles: ['approver', 'finance'], signed: true, grants: GRANTS } },
 ];
 
-/** Test policies plus workspaces `gr1`..`gr9` (grants) and `grs` (the same, with registered approver keys). */
-export function grantPolicyDir(): string {
+/**
+ * Test policies plus workspaces `<prefix>1`..`<prefix>9` (grants) and `<prefix>s` (the same, with
+ * registered approver keys). One prefix per suite: a registry stays on the queue of the suite that
+ * started it.
+ */
+export function grantPolicyDir(prefix = 'gr'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-grants-'));
   for (const f of fs.readdirSync(TEST_POLICY_DIR)) fs.copyFileSync(path.join(TEST_POLICY_DIR, f), path.join(dir, f));
   const keys = { approverKeys: { dora: publicKeyFromPrivate(GRANT_KEYS.dora), erin: publicKeyFromPrivate(GRANT_KEYS.erin) }, approverRoles: { dora: ['approver'], erin: ['finance'] } };
-  const plain = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => [`gr${n}`, {}] as const);
-  for (const [workspace, defaults] of [...plain, ['grs', keys] as const]) {
+  const plain = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => [`${prefix}${n}`, {}] as const);
+  for (const [workspace, defaults] of [...plain, [`${prefix}s`, keys] as const]) {
     fs.writeFileSync(path.join(dir, `${workspace}.json`), JSON.stringify({ schemaVersion: 1, kind: 'workspace', workspace, rules: RULES, defaults }));
   }
   return dir;

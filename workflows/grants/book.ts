@@ -4,6 +4,7 @@
  * update runs at a time and none awaits inside these methods, so the last use of a grant goes to one
  * run only, however many ask at once.
  */
+import { grantConditionError } from '../../policies/grant-scope';
 import { FailureType } from '../failures';
 import { normalizePrincipalId } from '../run/signatures';
 import { grantSignatureRefusal, signedFieldsOf } from './signing';
@@ -39,6 +40,8 @@ export function grantPolicyRefusal(req: GrantRequest, workspaceId: string, rule:
   if (!user && !roles.some((r) => t.grantorRoles.includes(r))) {
     return { type: FailureType.GrantRefused, message: `${req.grantor.id} may not grant for rule ${req.ruleId} (grantors: roles [${t.grantorRoles.join(', ')}], users [${t.grantorUsers.join(', ')}])` };
   }
+  const bad = grantConditionError(req.scope.when);
+  if (bad) return { type: FailureType.GrantRefused, message: bad };
   if (req.maxUses > t.maxUses) return { type: FailureType.GrantRefused, message: `rule ${req.ruleId} allows at most ${t.maxUses} uses per grant` };
   const ms = Date.parse(req.expiresAt) - now.getTime();
   if (ms <= 0) return { type: FailureType.GrantRefused, message: `expiresAt ${req.expiresAt} is not in the future` };
