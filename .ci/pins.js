@@ -2,6 +2,8 @@
 // Exact pins: every dependency range in package.json (and every overrides value) is one exact
 // version (no ^, ~, ranges, tags, URLs), package-lock.json records the same ranges for the root,
 // and the installed copy (when node_modules exists) is that version. Exit 1 names every offender.
+// One exception: an optional peer dependency (an agent framework a service brings itself) is a
+// range, `^V` or `>=V <W`, whose lower bound V is the exact devDependencies pin the tests run with.
 //
 //   node .ci/pins.js [--root DIR]
 'use strict';
@@ -26,6 +28,17 @@ function checkPins(root) {
   const lockRoot = (lock && lock.packages && lock.packages['']) || {};
   for (const section of SECTIONS) {
     for (const [name, range] of Object.entries(pkg[section] || {})) {
+      const optionalPeer = section === 'peerDependencies' && ((pkg.peerDependenciesMeta || {})[name] || {}).optional === true;
+      if (optionalPeer && !EXACT.test(String(range))) {
+        const tested = (pkg.devDependencies || {})[name];
+        const lower = /^(?:\^|>=)(\S+)/.exec(String(range));
+        if (!tested || !EXACT.test(String(tested)) || !lower || lower[1] !== tested || !/^(?:\^\S+|>=\S+ <\S+)$/.test(String(range))) {
+          problems.push(`${section}.${name} is "${range}": an optional peer is ^V or ">=V <W" with V its exact devDependencies pin (${tested === undefined ? 'none' : tested})`);
+        } else if (lock && (lockRoot[section] || {})[name] !== range) {
+          problems.push(`${section}.${name} is ${range} in package.json but ${JSON.stringify((lockRoot[section] || {})[name])} in package-lock.json (run npm install)`);
+        }
+        continue;
+      }
       if (!EXACT.test(String(range))) {
         problems.push(`${section}.${name} is "${range}", not an exact version`);
         continue;

@@ -124,6 +124,29 @@ describe('supply chain', function () {
       assert.match(r.stderr, /overrides\.e is ">=1\.2\.0"/);
       assert.doesNotMatch(r.stderr, /dependencies\.b|overrides\.b|overrides\.g/);
     });
+
+    it('an optional peer (an agent framework) may be a range from its exact devDependencies pin; any other range fails', function () {
+      const root = project({});
+      const peers = { fw: '^2.1.0', fw2: '>=0.13.5 <1', wide: '*', loose: '^2.0.0', hard: '^1.0.0' };
+      write(path.join(root, 'package.json'), {
+        name: 'fake',
+        version: '1.0.0',
+        devDependencies: { fw: '2.1.0', fw2: '0.13.5', wide: '1.0.0', loose: '2.1.0' },
+        peerDependencies: peers,
+        peerDependenciesMeta: { fw: { optional: true }, fw2: { optional: true }, wide: { optional: true }, loose: { optional: true } },
+      });
+      const locked = Object.fromEntries(['fw', 'fw2', 'wide', 'loose'].map((n) => [`node_modules/${n}`, { version: { fw: '2.1.0', fw2: '0.13.5', wide: '1.0.0', loose: '2.1.0' }[n] }]));
+      write(path.join(root, 'package-lock.json'), {
+        lockfileVersion: 3,
+        packages: { '': { devDependencies: { fw: '2.1.0', fw2: '0.13.5', wide: '1.0.0', loose: '2.1.0' }, peerDependencies: peers }, ...locked },
+      });
+      const r = run('pins.js', ['--root', root]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /peerDependencies\.wide is "\*": an optional peer/);
+      assert.match(r.stderr, /peerDependencies\.loose is "\^2\.0\.0": an optional peer .*\(2\.1\.0\)/);
+      assert.match(r.stderr, /peerDependencies\.hard is "\^1\.0\.0", not an exact version/, 'a required peer stays exact');
+      assert.doesNotMatch(r.stderr, /peerDependencies\.fw\b|peerDependencies\.fw2/);
+    });
   });
 
   describe('audit report (.ci/audit.js)', function () {
