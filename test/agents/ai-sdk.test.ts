@@ -131,6 +131,23 @@ describe('Vercel AI SDK adapter (real server, generateText, MockLanguageModelV3)
     });
   });
 
+  it('approving the SDK request itself does not run the tool: the call still waits for the governed decision', async function () {
+    await withAgentWorker(opts(), async (h, tools) => {
+      const governed = governedAgent(h, 500);
+      const threadId = uid('thread');
+      const model = scriptedModel('issue_refund', { orderId: 'D-4', amount: 12 }, uid('call'));
+      const first = await generate(model, governed, refundTool, { threadId });
+      const messages: ModelMessage[] = [{ role: 'user', content: 'go' }, ...first.response.messages];
+      const [request] = await governedApprovalRequests(governed, messages, ['issue_refund']);
+      assert.equal(request?.outcome.status, 'pending');
+      const after = await generate(model, governed, refundTool, { threadId, messages: [...messages, { role: 'tool', content: [{ type: 'tool-approval-response', approvalId: request!.approvalId, approved: true }] }] });
+      assert.match(toolResultsIn(model.doGenerateCalls.at(-1)!)[0]!, /waiting for approval/);
+      assert.match(after.text, /has not run yet/);
+      assert.equal(tools.calls.length, 0);
+      assert.equal((await h.portarium.run(request!.workflowId).status()).state, 'AwaitingApproval');
+    });
+  });
+
   it('a retried tool call (same call id) finds the same run: one run, the tool applied once, the model reads the same result', async function () {
     await withAgentWorker(opts(), async (h, tools) => {
       const callId = uid('call');

@@ -8,8 +8,8 @@
  * `approved: true` only lets the tool read the run's outcome, it never makes the call run.
  */
 import { type ModelMessage, type Tool, type ToolApprovalResponse, jsonSchema, tool } from 'ai';
-import { governedCallAwaitsPerson } from './approval-probe';
-import { type GovernedAgent, type GovernedToolOutcome, type GovernedToolSpec, callGovernedTool, outcomeText, resumeGovernedTool, toolCallWorkflowId } from './governed-tool';
+import { governedCallAwaitsPerson, governedCallText } from './adapter-support';
+import { type GovernedAgent, type GovernedToolOutcome, type GovernedToolSpec, outcomeText, resumeGovernedTool, toolCallWorkflowId } from './governed-tool';
 
 export interface AiSdkGovernedToolOptions {
   /**
@@ -63,7 +63,7 @@ export function governedTool(agent: GovernedAgent, spec: GovernedToolSpec, opts:
       opts.needsApproval === false
         ? false
         : async (input, o) => askedBefore(o.messages, o.toolCallId) || governedCallAwaitsPerson(agent, spec, input, callContext(spec, opts, o), opts.probeMs),
-    execute: async (input, o) => outcomeText(await callGovernedTool(agent, spec, input, callContext(spec, opts, o))),
+    execute: async (input, o) => governedCallText(agent, spec, input, callContext(spec, opts, o)),
   });
 }
 

@@ -7,8 +7,8 @@
  * lets the tool read the run's outcome and can never make the call run without that decision.
  */
 import { type RunContext, type RunState as AgentRunState, type RunToolApprovalItem, type FunctionTool, tool } from '@openai/agents';
-import { governedCallAwaitsPerson } from './approval-probe';
-import { type GovernedAgent, type GovernedToolOutcome, type GovernedToolSpec, callGovernedTool, outcomeText, resumeGovernedTool, toolCallWorkflowId } from './governed-tool';
+import { governedCallAwaitsPerson, governedCallText } from './adapter-support';
+import { type GovernedAgent, type GovernedToolOutcome, type GovernedToolSpec, resumeGovernedTool, toolCallWorkflowId } from './governed-tool';
 
 export interface OpenAIGovernedToolOptions {
   /**
@@ -61,7 +61,7 @@ export function governedTool(agent: GovernedAgent, spec: GovernedToolSpec, opts:
     needsApproval,
     execute: async (input, runContext, details) => {
       const ctx = callContext(spec, opts, runContext as RunContext<unknown> | undefined, details?.toolCall?.callId);
-      return outcomeText(await callGovernedTool(agent, spec, input, ctx));
+      return governedCallText(agent, spec, input, ctx);
     },
   }) as FunctionTool<unknown>;
 }
