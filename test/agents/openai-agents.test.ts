@@ -6,7 +6,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { Agent, RunState as AgentRunState, Runner } from '@openai/agents';
-import { MissingCorrelationError, governedInterruptions, governedTool } from '../../workers/agents/openai-agents';
+import { MissingCorrelationError, governedInterruptions, governedInterruptionsDecided, governedTool } from '../../workers/agents/openai-agents';
 import { type GovernedAgent, type GovernedToolSpec, toolCallWorkflowId } from '../../workers/agents/governed-tool';
 import { ScriptedModel, functionCall, message, resumeSupportAgent, startSupportAgent, toolResultsIn } from '../../docs/examples/agents/openai-agents';
 import { hashAction } from '../../workflows/hashing';
@@ -106,11 +106,14 @@ describe('OpenAI Agents SDK adapter (real server, SDK run loop, scripted model)'
       const st = await waitForState(run, 'AwaitingApproval');
       // The agent's principal cannot approve its own call, and an undecided run keeps the SDK run paused.
       await assert.rejects(run.decide({ kind: 'approve', ...decision(agentPrincipal, st.actionHash) }), (e: unknown) => failureType(e) === 'SelfApprovalRefused');
+      const saved = await AgentRunState.fromString(new Agent({ name: 'support', tools: [governedTool(governed, refundTool)] }), first.savedState);
+      assert.equal(await governedInterruptionsDecided(governed, saved, ['issue_refund']), false);
       const stillWaiting = await resumeSupportAgent(governed, first.savedState);
       assert.equal(stillWaiting.done, false);
       assert.equal(tools.calls.length, 0);
       await run.decide({ kind: 'approve', ...decision(bob, st.actionHash) });
       await waitForState(run, 'Succeeded');
+      assert.equal(await governedInterruptionsDecided(governed, saved, ['issue_refund']), true);
       const later = await resumeSupportAgent(governed, stillWaiting.done ? first.savedState : stillWaiting.savedState);
       assert.deepEqual(later, { done: true, answer: 'Refund: {"refunded":30,"orderId":"A-1"}' });
       assert.equal(tools.calls.length, 1);
