@@ -7,59 +7,15 @@
  * step starts no second run. The evidence binds the exact arguments and the output.
  */
 import * as assert from 'node:assert/strict';
-import { AIMessage, type BaseMessage, HumanMessage, ToolMessage } from '@langchain/core/messages';
-import { Command, END, MemorySaver, MessagesAnnotation, START, StateGraph } from '@langchain/langgraph';
+import { Command, MemorySaver } from '@langchain/langgraph';
 import type { GovernedToolOutcome } from '../../workers/agents/governed-tool';
 import { governedInterrupts, governedTool, governedToolsNode, toolCallWorkflowId } from '../../workers/agents/langgraph';
 import { canonicalJson, hashAction, sha256Hex } from '../../workflows/hashing';
 import { main as exampleMain, supportAgent, tools as exampleTools } from '../../docs/examples/agents/langgraph';
-import { bob, decision, failureType, uid, waitForState } from '../support/harness';
+import { bob, decision, failureType, uid } from '../support/harness';
 import { AGENT_WORKSPACE, agentPolicyDir, agentPrincipal, governedAgent, refundTool, weatherTool, withAgentWorker } from '../support/agents';
 import { testEnv } from '../support/shared';
-import type { PortariumClient } from '../../workers/client';
-
-// tsc resolves packages the classic way here (moduleResolution node), which cannot see subpath exports;
-// Node's require does, so the prebuilt ToolNode loads as a service would load it.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { ToolNode } = require('@langchain/langgraph/prebuilt') as typeof import('@langchain/langgraph/dist/prebuilt/index.js');
-
-type Call = { id: string; name: string; args: Record<string, unknown> };
-
-/** The scripted agent: it makes `calls` once, then repeats what the tools said. */
-const agentNode = (calls: Call[]) => (s: { messages: BaseMessage[] }) => {
-  const results = s.messages.filter((m) => ToolMessage.isInstance(m));
-  return { messages: [results.length ? new AIMessage(results.map((m) => String(m.content)).join('\n')) : new AIMessage({ content: '', tool_calls: calls })] };
-};
-const route = (s: { messages: BaseMessage[] }) => ((s.messages.at(-1) as AIMessage).tool_calls?.length ? 'tools' : END);
-
-/** agent -> ToolNode(tools) -> agent. */
-function toolNodeGraph(tools: ConstructorParameters<typeof ToolNode>[0], calls: Call[]) {
-  return new StateGraph(MessagesAnnotation)
-    .addNode('agent', agentNode(calls))
-    .addNode('tools', new ToolNode(tools))
-    .addEdge(START, 'agent')
-    .addConditionalEdges('agent', route, ['tools', END])
-    .addEdge('tools', 'agent')
-    .compile({ checkpointer: new MemorySaver() });
-}
-
-/** agent -> governed-tools node -> agent. */
-function nodeGraph(node: ReturnType<typeof governedToolsNode>, calls: Call[]) {
-  return new StateGraph(MessagesAnnotation)
-    .addNode('agent', agentNode(calls))
-    .addNode('tools', node)
-    .addEdge(START, 'agent')
-    .addConditionalEdges('agent', route, ['tools', END])
-    .addEdge('tools', 'agent')
-    .compile({ checkpointer: new MemorySaver() });
-}
-
-const toolMessages = (messages: BaseMessage[]) => messages.filter((m): m is ToolMessage => ToolMessage.isInstance(m));
-const ask = { messages: [new HumanMessage('go')] };
-
-async function awaitingApproval(portarium: PortariumClient, workflowId: string) {
-  return waitForState(portarium.run(workflowId), 'AwaitingApproval');
-}
+import { ask, awaitingApproval, nodeGraph, toolMessages, toolNodeGraph } from '../support/langgraph';
 
 describe('LangGraph.js adapter (real server, scripted model)', function () {
   this.timeout(60_000);
