@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { AIMessage, type BaseMessage, ToolMessage } from '@langchain/core/messages';
-import { type ToolRunnableConfig, ToolInputParsingException, tool } from '@langchain/core/tools';
+import { type DynamicStructuredTool, type ToolRunnableConfig, ToolInputParsingException, tool } from '@langchain/core/tools';
 import type { JSONSchema } from '@langchain/core/utils/json_schema';
 import { type LangGraphRunnableConfig, interrupt } from '@langchain/langgraph';
 import { type GovernedAgent, type GovernedToolOutcome, type GovernedToolSpec, callGovernedTool, outcomeText } from './governed-tool';
@@ -48,6 +48,9 @@ export interface GovernedToolsNodeOptions {
   waitMs?: number;
 }
 
+/** What `governedTool` returns: a structured tool on a JSON schema whose calls answer with a `ToolMessage`. */
+export type GovernedLangChainTool = DynamicStructuredTool<JSONSchema, Record<string, unknown>, Record<string, unknown>, ToolMessage>;
+
 const DEFAULT_NODE_WAIT_MS = 2_000;
 const CORRELATION_ID = /^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$/;
 
@@ -58,7 +61,7 @@ const CORRELATION_ID = /^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$/;
  * (a `ToolNode` does so). Its id keys the run: a retried step finds the same run. The call blocks for the
  * outcome, or answers `pending` after `agent.waitMs`.
  */
-export function governedTool(agent: GovernedAgent, spec: GovernedToolSpec) {
+export function governedTool(agent: GovernedAgent, spec: GovernedToolSpec): GovernedLangChainTool {
   return tool(
     async (args: unknown, config: ToolRunnableConfig): Promise<ToolMessage> => {
       const toolCallId = config.toolCall?.id;
@@ -79,7 +82,7 @@ export function governedTool(agent: GovernedAgent, spec: GovernedToolSpec) {
  * twice, and it continues only once the runs have ended. A call to a tool not in `tools`, or with arguments
  * that do not match its schema, answers the model with an error and starts no run.
  */
-export function governedToolsNode(agent: GovernedAgent, tools: GovernedToolSpec[], options: GovernedToolsNodeOptions = {}) {
+export function governedToolsNode(agent: GovernedAgent, tools: GovernedToolSpec[], options: GovernedToolsNodeOptions = {}): GovernedToolsNode {
   const waiting: GovernedAgent = { ...agent, waitMs: options.waitMs ?? DEFAULT_NODE_WAIT_MS };
   const byName = new Map(tools.map((spec) => [spec.name, governedTool(waiting, spec)]));
   return async (state: { messages: BaseMessage[] }, config: LangGraphRunnableConfig): Promise<{ messages: ToolMessage[] }> => {
@@ -107,6 +110,9 @@ export function governedToolsNode(agent: GovernedAgent, tools: GovernedToolSpec[
     return { messages };
   };
 }
+
+/** The node `governedToolsNode` returns, for `StateGraph.addNode` on any state with a `messages` channel. */
+export type GovernedToolsNode = (state: { messages: BaseMessage[] }, config: LangGraphRunnableConfig) => Promise<{ messages: ToolMessage[] }>;
 
 /** The governed-tools interrupts in a graph result (`result.__interrupt__`), or none. */
 export function governedInterrupts(result: unknown): GovernedToolsInterrupt[] {
