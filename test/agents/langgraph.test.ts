@@ -130,8 +130,13 @@ describe('LangGraph.js adapter (real server, scripted model)', function () {
       const again = await fresh.invoke(ask, config);
       assert.equal(toolMessages(again.messages)[0].content, '{"city":"Rome","tempC":21}');
       assert.equal(tools.calls.length, 1, 'three executions of the step, one run, one call');
-      const runs = await h.portarium.client.workflow.count(`WorkflowId = "${toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', call.id)}"`);
-      assert.equal(runs.count, 1);
+      // Visibility is eventually consistent: wait for the run to show, then check it is the thread's only one.
+      const query = `PortariumCorrelationId = "${config.configurable.thread_id}"`;
+      let runs = 0;
+      for (const deadline = Date.now() + 10_000; runs === 0 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+        runs = (await h.portarium.client.workflow.count(query)).count;
+      }
+      assert.equal(runs, 1, 'one run for the thread');
     });
   });
 
