@@ -1,6 +1,6 @@
 /**
  * Hostile model output and misuse against the LangGraph.js adapter, on a real dev server. The attacks are
- * calls to unknown tools, arguments off the schema, missing or reused call ids, a bare tool invocation, a
+ * calls to unknown tools, arguments off the schema, too many calls in one step, missing or reused call ids, a bare tool invocation, a
  * graph without a checkpointer, and thread ids that break the id rules. Each asserts what a user sees: the
  * model reads an error, nothing is dispatched that policy did not allow, and a run that was started stays
  * readable and decidable.
@@ -39,6 +39,16 @@ describe('hostile LangGraph tool calls (real server)', function () {
       for (const [name, id] of [['drop_everything', ids.unknown], ['issue_refund', ids.offSchema]]) {
         await assert.rejects(h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, name, id)).status(), (e: unknown) => e instanceof WorkflowNotFoundError, `no run for ${name}`);
       }
+    });
+  });
+
+  it('tool calls beyond the per-step limit answer the model with an error and start nothing', async function () {
+    await withAgentWorker(opts(), async (h, tools) => {
+      const calls = ['Oslo', 'Rome', 'Lima'].map((city) => ({ id: uid('call'), name: 'get_weather', args: { city } }));
+      const out = await nodeGraph(governedToolsNode(governedAgent(h), [weatherTool], { maxCallsPerStep: 2 }), calls).invoke(ask, { configurable: { thread_id: uid('thread') } });
+      assert.deepEqual(toolMessages(out.messages).map((m) => m.status), ['success', 'success', 'error']);
+      assert.deepEqual(tools.calls.map((c) => c.args).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))), [{ city: 'Oslo' }, { city: 'Rome' }]);
+      await assert.rejects(h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', calls[2].id)).status(), (e: unknown) => e instanceof WorkflowNotFoundError);
     });
   });
 

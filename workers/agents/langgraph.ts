@@ -46,12 +46,19 @@ export interface GovernedToolsNodeOptions {
    * @default 2000
    */
   waitMs?: number;
+  /**
+   * Most tool calls of one AI message that start runs. The calls beyond it answer the model with an error
+   * and start nothing, so a runaway model cannot open runs without bound.
+   * @default 32
+   */
+  maxCallsPerStep?: number;
 }
 
 /** What `governedTool` returns: a structured tool on a JSON schema whose calls answer with a `ToolMessage`. */
 export type GovernedLangChainTool = DynamicStructuredTool<JSONSchema, Record<string, unknown>, Record<string, unknown>, ToolMessage>;
 
 const DEFAULT_NODE_WAIT_MS = 2_000;
+const DEFAULT_MAX_CALLS_PER_STEP = 32;
 const CORRELATION_ID = /^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$/;
 
 /**
@@ -79,18 +86,20 @@ export function governedTool(agent: GovernedAgent, spec: GovernedToolSpec): Gove
  * interrupts the graph while any of them waits. The graph needs a checkpointer. The interrupt's value is a
  * {@link GovernedToolsInterrupt}. Resume with `new Command({ resume: ... })` or by invoking the thread with
  * `null`. Either way the node re-checks every call of the step under the same call id, so nothing starts
- * twice, and it continues only once the runs have ended. A call to a tool not in `tools`, or with arguments
- * that do not match its schema, answers the model with an error and starts no run.
+ * twice, and it continues only once the runs have ended. A call to a tool not in `tools`, with arguments
+ * that do not match its schema, or beyond `maxCallsPerStep` answers the model with an error and starts no run.
  */
 export function governedToolsNode(agent: GovernedAgent, tools: GovernedToolSpec[], options: GovernedToolsNodeOptions = {}): GovernedToolsNode {
   const waiting: GovernedAgent = { ...agent, waitMs: options.waitMs ?? DEFAULT_NODE_WAIT_MS };
   const byName = new Map(tools.map((spec) => [spec.name, governedTool(waiting, spec)]));
+  const maxCalls = options.maxCallsPerStep ?? DEFAULT_MAX_CALLS_PER_STEP;
   return async (state: { messages: BaseMessage[] }, config: LangGraphRunnableConfig): Promise<{ messages: ToolMessage[] }> => {
     const calls = unansweredToolCalls(state.messages);
     const messages = await Promise.all(
-      calls.map(async (call): Promise<ToolMessage> => {
+      calls.map(async (call, i): Promise<ToolMessage> => {
         const governed = byName.get(call.name);
         if (!call.id) return refusal(call.name, '', `Tool call to ${call.name} has no id; nothing ran.`);
+        if (i >= maxCalls) return refusal(call.name, call.id, `More than ${maxCalls} tool calls in one step; this one did not run. Make fewer calls at a time.`);
         if (!governed) return refusal(call.name, call.id, `Unknown tool ${call.name}; nothing ran.`);
         try {
           return (await governed.invoke({ ...call, id: call.id, type: 'tool_call' }, config)) as ToolMessage;
