@@ -1,9 +1,9 @@
 /**
  * Hostile model output and misuse against the LangGraph.js adapter, on a real dev server. The attacks are
- * calls to unknown tools, arguments off the schema, too many calls in one step, missing or reused call ids, a bare tool invocation, a
- * graph without a checkpointer, and thread ids that break the id rules. Each asserts what a user sees: the
- * model reads an error, nothing is dispatched that policy did not allow, and a run that was started stays
- * readable and decidable.
+ * calls to unknown tools, arguments off the schema, too many calls in one step, missing or reused call ids,
+ * a bare tool invocation, a graph without a checkpointer, and thread ids that break the id rules. Each
+ * asserts what a user sees: the model reads an error, nothing is dispatched that policy did not allow, and
+ * a run that was started stays readable and decidable.
  */
 import * as assert from 'node:assert/strict';
 import { Command } from '@langchain/langgraph';
