@@ -22,5 +22,6 @@ export { configuredEvidenceSink } from '../evidence';
 export { type Telemetry, startTelemetry } from '../telemetry';
 export { applyWorkflowHeap, workflowHeap } from '../cache-size';
 export type { RuntimeAdapter, RuntimeCall, RuntimeOutcome } from '../../activities/runtimes/port';
+export { AGENT_TOOLS_RUNTIME, type AgentToolCall, type AgentToolImplementation, createAgentToolsRuntime } from '../../activities/runtimes/agent-tools';
 export type { EvidenceSink } from '../../activities/evidence/sink';
 export type { SecretStore } from '../../activities/secrets/port';
