@@ -22,5 +22,7 @@ export { configuredEvidenceSink } from '../evidence';
 export { type Telemetry, startTelemetry } from '../telemetry';
 export { applyWorkflowHeap, workflowHeap } from '../cache-size';
 export type { RuntimeAdapter, RuntimeCall, RuntimeOutcome } from '../../activities/runtimes/port';
+// Loads @modelcontextprotocol/sdk (an optional peer) only when a call reaches it.
+export { type McpRuntime, type McpServerConfig, createMcpRuntime } from '../../activities/runtimes/mcp';
 export type { EvidenceSink } from '../../activities/evidence/sink';
 export type { SecretStore } from '../../activities/secrets/port';
