@@ -8,7 +8,7 @@
  */
 import * as assert from 'node:assert/strict';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { MCP_CALL_ID_META, MCP_STATUS_META, MCP_WORKFLOW_META } from '../../workers/agents/mcp-proxy';
+import { AWAIT_TOOL, MCP_CALL_ID_META, MCP_STATUS_META, MCP_WORKFLOW_META } from '../../workers/agents/mcp-proxy';
 import { toolCallWorkflowId } from '../../workers/agents/governed-tool';
 import { hashAction } from '../../workflows/hashing';
 import { UPSTREAM_TOOLS } from '../fixtures/mcp/upstream';
@@ -156,6 +156,27 @@ describe('MCP proxy (real server, SDK stdio client, mcp runtime in the worker)',
       assert.equal(textOf(later), 'refunded 5 on order C-3');
       assert.equal(ledger.calls().length, 1);
     }, ['--wait', '1s']);
+  });
+
+  it('long wait without a host call id: with --await-tool the model resumes by the run id it was given', async function () {
+    await withProxy(async (h, p, ledger) => {
+      const names = (await p.client.listTools()).tools.map((t) => t.name);
+      assert.deepEqual(names, [...UPSTREAM_TOOLS.map((t) => t.name), AWAIT_TOOL]);
+      const first = (await p.client.callTool({ name: 'issue_refund', arguments: { orderId: 'D-4', amount: 7 } })) as CallToolResult;
+      assert.equal(first._meta?.[MCP_STATUS_META], 'pending');
+      const workflowId = String(first._meta?.[MCP_WORKFLOW_META]);
+      assert.ok(textOf(first).includes(`Call ${AWAIT_TOOL} with {"workflowId": ${JSON.stringify(workflowId)}}`), textOf(first));
+      const run = h.portarium.run(workflowId);
+      const st = await waitForState(run, 'AwaitingApproval');
+      // Still waiting: the await tool answers pending again, and nothing ran.
+      const still = (await p.client.callTool({ name: AWAIT_TOOL, arguments: { workflowId } })) as CallToolResult;
+      assert.equal(still._meta?.[MCP_STATUS_META], 'pending');
+      await run.decide({ kind: 'approve', ...decision(bob, st.actionHash) });
+      const done = (await p.client.callTool({ name: AWAIT_TOOL, arguments: { workflowId } })) as CallToolResult;
+      assert.equal(done.isError, undefined);
+      assert.equal(textOf(done), 'refunded 7 on order D-4');
+      assert.equal(ledger.calls().length, 1);
+    }, ['--wait', '1s', '--await-tool']);
   });
 
   it('an upstream that dies mid-call: the run fails RuntimeOutcomeUnknown (never resent), and the next call starts it again', async function () {

@@ -10,11 +10,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createMcpRuntime, MAX_MCP_OUTPUT_BYTES } from '../../activities/runtimes/mcp';
-import { MCP_CALL_ID_META } from '../../workers/agents/mcp-proxy';
+import { AWAIT_TOOL, MCP_CALL_ID_META } from '../../workers/agents/mcp-proxy';
 import { ConfigError, loadConfig } from '../../workers/config';
 import { configuredRuntimes } from '../../workers/worker';
 import { loadPolicyDir } from '../../activities/policy/load';
-import { failureType, uid } from '../support/harness';
+import { alice, failureType, uid, waitForState } from '../support/harness';
+import { AGENT_WORKSPACE } from '../support/agents';
 import { testCall } from '../support/runtime-call';
 import { MCP_SERVER, UPSTREAM_JS, UpstreamLedger, connectProxy, mcpPolicyDir, withMcpWorker } from '../support/mcp';
 import { testEnv } from '../support/shared';
@@ -39,6 +40,33 @@ describe('hostile: MCP proxy and mcp runtime', function () {
         const ok = (await p.client.callTool({ name: 'get_weather', arguments: { city: 'Oslo' }, _meta: { [MCP_CALL_ID_META]: uid('call') } })) as CallToolResult;
         assert.deepEqual(ok.structuredContent, { city: 'Oslo', tempC: 21 });
         assert.equal(ledger.calls().length, 1);
+      } finally {
+        await p.close();
+      }
+    });
+  });
+
+  it('the await tool reads no run that is not this agent\'s own mcp call: another requester\'s, another workspace\'s, a made-up id', async function () {
+    const policyDir = mcpPolicyDir();
+    await withMcpWorker({ connection: testEnv().nativeConnection, client: testEnv().client, policyDir, taskQueue: uid('tq-mcp-h') }, async (h) => {
+      const { run } = await h.portarium.startRun({
+        workspaceId: AGENT_WORKSPACE,
+        correlationId: uid('corr'),
+        requestedBy: alice,
+        action: { runtime: 'mcp', target: `${MCP_SERVER}/get_weather`, operation: 'call', input: { city: 'Secretville' } },
+        idempotencyKey: uid('key'),
+        reason: 'alice asks',
+      });
+      await waitForState(run, 'Succeeded');
+      const p = await connectProxy(h, policyDir, ['--await-tool']);
+      try {
+        for (const args of [{ workflowId: run.workflowId }, { workflowId: 'test:some-run' }, { workflowId: `${AGENT_WORKSPACE}:nope` }, { workflowId: 7 }, {}]) {
+          const res = (await p.client.callTool({ name: AWAIT_TOOL, arguments: args })) as CallToolResult;
+          assert.equal(res.isError, true, JSON.stringify(args));
+          const t = (res.content[0] as { text: string }).text;
+          assert.match(t, /refused/);
+          assert.ok(!t.includes('Secretville'), 'the other run\'s output does not leak');
+        }
       } finally {
         await p.close();
       }

@@ -8,7 +8,7 @@
  * reviewer's rationale, still waiting with the run id to resume from).
  *
  *   portarium-mcp-proxy --workspace W --principal ID [--roles a,b] --server NAME [--wait 50s]
- *                       [--correlation-id C] [-- upstream-command args...]
+ *                       [--correlation-id C] [--await-tool] [-- upstream-command args...]
  *
  * Without `-- command`, the upstream is the server NAME of the PORTARIUM_MCP_SERVERS file (the one
  * the worker uses). Temporal and policies come from the usual TEMPORAL_* and PORTARIUM_* variables.
@@ -33,6 +33,7 @@ import { PortariumClient } from '../client';
 import { loadConfig } from '../config';
 import { WORKSPACE_ID_PATTERN } from '../../workflows/ids';
 import { principalSchema } from '../../workflows/schemas';
+import { normalizePrincipalId } from '../../workflows/run/signatures';
 import type { Principal } from '../../workflows/types';
 import { type GovernedAgent, type GovernedToolOutcome, callGovernedTool, outcomeText, resumeGovernedTool } from './governed-tool';
 
@@ -43,6 +44,8 @@ export const MCP_CORRELATION_META = 'portarium/correlationId';
 /** `_meta` keys of every answer: the run's workflow id and the outcome's status. */
 export const MCP_WORKFLOW_META = 'portarium/workflowId';
 export const MCP_STATUS_META = 'portarium/status';
+/** The proxy's own tool (with `--await-tool`): wait again for a call that answered pending, by its run id. */
+export const AWAIT_TOOL = 'portarium_await_run';
 /** One call blocks this long before it answers "pending": under the SDK clients' default 60 s request timeout. */
 const DEFAULT_WAIT_MS = 50_000;
 /** While waiting, a progress notification this often (when the host asked for progress). */
@@ -59,9 +62,20 @@ export interface McpProxyOptions {
   /** How long one call waits for its outcome before it answers pending. @default 50 s */
   waitMs?: number;
   log?: (line: string) => void;
+  /**
+   * Add the tool `portarium_await_run` ({workflowId}) to the upstream's: the model resumes a call that
+   * answered pending, for hosts that send no call id of their own. @default false
+   */
+  awaitTool?: boolean;
 }
 
 const callIdSchema = z.string().min(1).max(256);
+const awaitArgsSchema = z.strictObject({ workflowId: z.string().min(1).max(1000) });
+const awaitToolSpec = {
+  name: AWAIT_TOOL,
+  description: 'Wait again for a tool call that answered that it is waiting for approval, by the run id it gave. Returns the tool\'s result once approved, or why it did not run.',
+  inputSchema: { type: 'object' as const, properties: { workflowId: { type: 'string', description: 'the run id from the waiting answer' } }, required: ['workflowId'], additionalProperties: false },
+};
 const text = (t: string): CallToolResult['content'] => [{ type: 'text', text: t }];
 
 /** The MCP answer for an outcome: the tool's own result, or `isError` with what the model reads. */
@@ -107,8 +121,50 @@ export async function startMcpProxy(opts: McpProxyOptions, transport = new Stdio
 
   server.setRequestHandler(ListToolsRequestSchema, async (req): Promise<ListToolsResult> => {
     const listed = await (await connectUpstream()).listTools(req.params);
-    return { tools: listed.tools, ...(listed.nextCursor && { nextCursor: listed.nextCursor }) };
+    const own = opts.awaitTool && !listed.nextCursor ? [awaitToolSpec] : [];
+    return { tools: [...listed.tools.filter((t) => !(opts.awaitTool && t.name === AWAIT_TOOL)), ...own], ...(listed.nextCursor && { nextCursor: listed.nextCursor }) };
   });
+
+  type Extra = Parameters<Parameters<typeof server.setRequestHandler>[1]>[1];
+  /** Keep waiting in short steps until the deadline (progress for hosts that asked), or the host gave up. */
+  async function waitOn(first: GovernedToolOutcome, meta: Record<string, unknown>, extra: Extra, deadline: number): Promise<GovernedToolOutcome> {
+    let out = first;
+    const progressToken = meta.progressToken as string | number | undefined;
+    for (let n = 1; out.status === 'pending' && Date.now() < deadline && !extra.signal.aborted; n++) {
+      if (progressToken !== undefined) {
+        await extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress: n, message: `waiting for approval (run ${out.workflowId})` } }).catch(() => undefined);
+      }
+      out = await resumeGovernedTool(opts.agent.client, out.workflowId, Math.min(PROGRESS_EVERY_MS, Math.max(0, deadline - Date.now())));
+    }
+    return out;
+  }
+
+  /** The answer, telling the model how to resume a pending call when it can. */
+  const answer = (o: GovernedToolOutcome): CallToolResult => {
+    const r = toolResultOf(o);
+    if (o.status === 'pending' && opts.awaitTool) r.content = text(`${outcomeText(o)} Call ${AWAIT_TOOL} with {"workflowId": ${JSON.stringify(o.workflowId)}} later for its result.`);
+    return r;
+  };
+
+  /** `portarium_await_run`: only this agent's own mcp calls on this server, in this workspace. */
+  async function awaitRun(args: unknown, meta: Record<string, unknown>, extra: Extra): Promise<CallToolResult> {
+    const parsed = awaitArgsSchema.safeParse(args);
+    const refuse = (why: string): CallToolResult => ({ content: text(`${AWAIT_TOOL} refused: ${why}.`), isError: true });
+    if (!parsed.success) return refuse('expected {"workflowId": "<run id from the waiting answer>"}');
+    const { workflowId } = parsed.data;
+    if (!workflowId.startsWith(`${opts.agent.workspaceId}:`)) return refuse('not a run of this workspace');
+    let st;
+    try {
+      st = await opts.agent.client.run(workflowId).status();
+    } catch {
+      return refuse(`no run ${workflowId} can be read`);
+    }
+    const mine = st.workspaceId === opts.agent.workspaceId && st.requestedBy === normalizePrincipalId(opts.agent.principal.id) && st.action.runtime === MCP_RUNTIME && st.action.target.startsWith(`${opts.server}/`);
+    // The same answer for a run that is not ours as for one that does not exist: nothing about it leaks.
+    if (!mine) return refuse(`no run ${workflowId} can be read`);
+    const first = await resumeGovernedTool(opts.agent.client, workflowId, Math.min(PROGRESS_EVERY_MS, waitMs));
+    return answer(await waitOn(first, meta, extra, Date.now() + waitMs));
+  }
 
   server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
     const name = req.params.name;
@@ -118,22 +174,23 @@ export async function startMcpProxy(opts: McpProxyOptions, transport = new Stdio
     if ((givenId !== undefined && !callIdSchema.safeParse(givenId).success) || (givenCorrelation !== undefined && !callIdSchema.safeParse(givenCorrelation).success)) {
       return { content: text(`Tool call refused: _meta ${MCP_CALL_ID_META} and ${MCP_CORRELATION_META} must be strings of 1 to 256 characters. It did not run.`), isError: true };
     }
+    if (opts.awaitTool && name === AWAIT_TOOL) {
+      try {
+        return await awaitRun(req.params.arguments, meta, extra);
+      } catch (err) {
+        return { content: text(`${AWAIT_TOOL} failed: ${(err instanceof Error ? err.message : String(err)).slice(0, 1000)}`), isError: true };
+      }
+    }
     const corr = (givenCorrelation as string | undefined) ?? correlationId;
     // Without the host's id, the JSON-RPC request id, which is only unique within this session.
     const toolCallId = (givenId as string | undefined) ?? `${correlationId}#${String(extra.requestId)}`;
     const spec = { name, parameters: {}, runtime: MCP_RUNTIME, target: `${opts.server}/${name}` };
     try {
       const deadline = Date.now() + waitMs;
-      let out = await callGovernedTool({ ...opts.agent, waitMs: Math.min(PROGRESS_EVERY_MS, waitMs) }, spec, req.params.arguments ?? {}, { toolCallId, correlationId: corr });
-      const progressToken = meta.progressToken as string | number | undefined;
-      for (let n = 1; out.status === 'pending' && Date.now() < deadline && !extra.signal.aborted; n++) {
-        if (progressToken !== undefined) {
-          await extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress: n, message: `waiting for approval (run ${out.workflowId})` } }).catch(() => undefined);
-        }
-        out = await resumeGovernedTool(opts.agent.client, out.workflowId, Math.min(PROGRESS_EVERY_MS, Math.max(0, deadline - Date.now())));
-      }
+      const first = await callGovernedTool({ ...opts.agent, waitMs: Math.min(PROGRESS_EVERY_MS, waitMs) }, spec, req.params.arguments ?? {}, { toolCallId, correlationId: corr });
+      const out = await waitOn(first, meta, extra, deadline);
       log(`portarium-mcp-proxy: ${name} (${toolCallId}) -> ${out.status} ${out.workflowId}`);
-      return toolResultOf(out);
+      return answer(out);
     } catch (err) {
       // Not started or not readable (another call under this id, Temporal unreachable): nothing ran for it.
       const msg = (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 1000);
@@ -154,7 +211,7 @@ export async function startMcpProxy(opts: McpProxyOptions, transport = new Stdio
   };
 }
 
-const PROXY_ENV = ['PORTARIUM_MCP_WORKSPACE', 'PORTARIUM_MCP_PRINCIPAL', 'PORTARIUM_MCP_ROLES', 'PORTARIUM_MCP_SERVER', 'PORTARIUM_MCP_CORRELATION_ID', 'PORTARIUM_MCP_WAIT'] as const;
+const PROXY_ENV = ['PORTARIUM_MCP_WORKSPACE', 'PORTARIUM_MCP_PRINCIPAL', 'PORTARIUM_MCP_ROLES', 'PORTARIUM_MCP_SERVER', 'PORTARIUM_MCP_CORRELATION_ID', 'PORTARIUM_MCP_WAIT', 'PORTARIUM_MCP_AWAIT_TOOL'] as const;
 
 function durationMs(d: string): number {
   const m = /^(\d+)(ms|s|m|h)$/.exec(d.trim());
@@ -174,6 +231,7 @@ export async function main(argv = process.argv.slice(2), env: NodeJS.ProcessEnv 
       server: { type: 'string' },
       'correlation-id': { type: 'string' },
       wait: { type: 'string' },
+      'await-tool': { type: 'boolean' },
     },
     strict: true,
   });
@@ -195,6 +253,7 @@ export async function main(argv = process.argv.slice(2), env: NodeJS.ProcessEnv 
     upstream,
     correlationId: values['correlation-id'] ?? env.PORTARIUM_MCP_CORRELATION_ID,
     waitMs: durationMs(values.wait ?? env.PORTARIUM_MCP_WAIT ?? `${DEFAULT_WAIT_MS}ms`),
+    awaitTool: values['await-tool'] ?? ['1', 'true'].includes(env.PORTARIUM_MCP_AWAIT_TOOL ?? ''),
   });
   process.stderr.write(`portarium-mcp-proxy pid=${process.pid} serving ${serverName} for ${principal.id} in ${workspaceId} (Temporal ${config.temporal.address})\n`);
   // The host closing our stdin ends the session: stop the upstream and go.
