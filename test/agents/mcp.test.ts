@@ -7,12 +7,18 @@
  * with the run id and the same call id resumes; tools/list is the upstream's.
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { AWAIT_TOOL, MCP_CALL_ID_META, MCP_STATUS_META, MCP_WORKFLOW_META } from '../../workers/agents/mcp-proxy';
+import { AWAIT_TOOL, MCP_CALL_ID_META, MCP_STATUS_META, MCP_WORKFLOW_META, proxySettings } from '../../workers/agents/mcp-proxy';
+import { mcpServersFileSchema } from '../../activities/runtimes/mcp';
+import { loadPolicyDir } from '../../activities/policy/load';
+import { PROJECT_ROOT } from '../../workers/config';
 import { toolCallWorkflowId } from '../../workers/agents/governed-tool';
 import { hashAction } from '../../workflows/hashing';
 import { UPSTREAM_TOOLS } from '../fixtures/mcp/upstream';
-import { bob, decision, failureType, uid, waitForState } from '../support/harness';
+import { TEST_POLICY_DIR, bob, decision, failureType, uid, waitForState } from '../support/harness';
 import { AGENT_WORKSPACE, agentPrincipal, dropTool, refundTool, weatherTool } from '../support/agents';
 import { MCP_SERVER, connectProxy, mcpPolicyDir, withMcpWorker } from '../support/mcp';
 import { testEnv } from '../support/shared';
@@ -58,6 +64,19 @@ describe('MCP proxy (real server, SDK stdio client, mcp runtime in the worker)',
       assert.deepEqual(tools, UPSTREAM_TOOLS);
       // The same tools the agent-tools policies govern, with the same argument schemas.
       assert.deepEqual(tools.map((t) => t.inputSchema), [weatherTool, refundTool, dropTool].map((t) => t.parameters));
+    });
+  });
+
+  it('the proxy ends with its session: closing its stdin stops it at once, no orphan', async function () {
+    await withMcpWorker(opts(), async (h) => {
+      const p = await connectProxy(h, policyDir);
+      const pid = p.pid()!;
+      assert.ok(pid > 0);
+      const t0 = Date.now();
+      await p.close();
+      // The SDK's client waits 2 s for the exit before it sends SIGTERM: an exit on stdin's end comes first.
+      assert.ok(Date.now() - t0 < 1_900, `closed in ${Date.now() - t0} ms`);
+      assert.throws(() => process.kill(pid, 0), /ESRCH/);
     });
   });
 
@@ -190,5 +209,22 @@ describe('MCP proxy (real server, SDK stdio client, mcp runtime in the worker)',
       const [a, b] = ledger.calls();
       assert.notEqual(a.pid, b.pid);
     });
+  });
+
+  it('the example (docs/examples/agents/mcp.md): its policy loads, its servers file and host configuration parse, the proxy takes its arguments', function () {
+    const md = fs.readFileSync(path.join(PROJECT_ROOT, 'docs', 'examples', 'agents', 'mcp.md'), 'utf8');
+    const blocks = [...md.matchAll(/^```json\n([\s\S]*?)^```/gm)].map((m) => JSON.parse(m[1]) as Record<string, unknown>);
+    assert.equal(blocks.length, 3);
+    const [policy, serversFile, hostConfig] = blocks;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-mcp-example-'));
+    fs.copyFileSync(path.join(TEST_POLICY_DIR, 'defaults.json'), path.join(dir, 'defaults.json'));
+    fs.writeFileSync(path.join(dir, 'support.json'), JSON.stringify(policy));
+    assert.ok(loadPolicyDir(dir).workspaces.includes('support'));
+    assert.ok(mcpServersFileSchema.parse(serversFile).mcpServers.shop);
+    const host = mcpServersFileSchema.parse(hostConfig).mcpServers.shop;
+    assert.equal(host.command, 'npx');
+    const { options } = proxySettings(host.args!.slice(1), { ...host.env, PORTARIUM_POLICY_DIR: dir });
+    assert.deepEqual({ ws: options.workspaceId, principal: options.principal.id, server: options.server, awaitTool: options.awaitTool, upstream: options.upstream.command },
+      { ws: 'support', principal: 'support-agent', server: 'shop', awaitTool: true, upstream: 'node' });
   });
 });

@@ -64,7 +64,7 @@ export async function withMcpWorker<T>(opts: HarnessOptions, fn: (h: Harness, le
  * The proxy as a host starts it (`node mcp-proxy.js --workspace agents --principal support-agent ...
  * -- node upstream.js`), on the suite's server and the worker's queue, connected with the SDK's client.
  */
-export async function connectProxy(h: Harness, policyDir: string, extraArgs: string[] = []): Promise<{ client: Client; stderr: () => string; close(): Promise<void> }> {
+export async function connectProxy(h: Harness, policyDir: string, extraArgs: string[] = []): Promise<{ client: Client; stderr: () => string; pid: () => number | null; close(): Promise<void> }> {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [PROXY_JS, '--workspace', AGENT_WORKSPACE, '--principal', agentPrincipal.id, '--roles', agentPrincipal.roles.join(','), '--server', MCP_SERVER, ...extraArgs, '--', process.execPath, UPSTREAM_JS],
@@ -81,5 +81,5 @@ export async function connectProxy(h: Harness, policyDir: string, extraArgs: str
   transport.stderr?.on('data', (d) => (err += String(d)));
   const client = new Client({ name: 'portarium-test-host', version: '1' });
   await client.connect(transport);
-  return { client, stderr: () => err, close: () => client.close() };
+  return { client, stderr: () => err, pid: () => transport.pid, close: () => client.close() };
 }

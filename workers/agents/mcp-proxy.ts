@@ -30,7 +30,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { MCP_RUNTIME, MCP_SERVER_NAME, type McpServerConfig } from '../../activities/runtimes/mcp';
 import { PortariumClient } from '../client';
-import { loadConfig } from '../config';
+import { type PortariumConfig, loadConfig } from '../config';
 import { WORKSPACE_ID_PATTERN } from '../../workflows/ids';
 import { principalSchema } from '../../workflows/schemas';
 import { normalizePrincipalId } from '../../workflows/run/signatures';
@@ -219,8 +219,8 @@ function durationMs(d: string): number {
   return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
 }
 
-/** The bin: flags, then PORTARIUM_MCP_* variables; the rest of the environment is the usual configuration. */
-export async function main(argv = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<void> {
+/** The proxy's settings from flags, then PORTARIUM_MCP_* variables; the rest of `env` is the usual configuration. */
+export function proxySettings(argv: string[], env: NodeJS.ProcessEnv): { config: PortariumConfig; options: Omit<McpProxyOptions, 'agent'> & { workspaceId: string; principal: Principal } } {
   const dash = argv.indexOf('--');
   const { values } = parseArgs({
     args: dash >= 0 ? argv.slice(0, dash) : argv,
@@ -239,27 +239,48 @@ export async function main(argv = process.argv.slice(2), env: NodeJS.ProcessEnv 
   for (const k of PROXY_ENV) delete rest[k];
   const config = loadConfig(rest);
   const workspaceId = values.workspace ?? env.PORTARIUM_MCP_WORKSPACE;
-  const serverName = values.server ?? env.PORTARIUM_MCP_SERVER;
+  const server = values.server ?? env.PORTARIUM_MCP_SERVER;
   if (!workspaceId || !WORKSPACE_ID_PATTERN.test(workspaceId)) throw new Error('--workspace (or PORTARIUM_MCP_WORKSPACE): a workspace id is required');
-  if (!serverName || !MCP_SERVER_NAME.test(serverName)) throw new Error('--server (or PORTARIUM_MCP_SERVER): the upstream\'s name in the worker\'s mcp runtime is required (letters, digits, . _ -)');
+  if (!server || !MCP_SERVER_NAME.test(server)) throw new Error('--server (or PORTARIUM_MCP_SERVER): the upstream\'s name in the worker\'s mcp runtime is required (letters, digits, . _ -)');
   const roles = (values.roles ?? env.PORTARIUM_MCP_ROLES ?? '').split(',').map((r) => r.trim()).filter(Boolean);
   const principal: Principal = principalSchema().parse({ id: values.principal ?? env.PORTARIUM_MCP_PRINCIPAL, roles });
-  const upstream: McpServerConfig | undefined = dash >= 0 && argv[dash + 1] ? { command: argv[dash + 1], args: argv.slice(dash + 2) } : config.mcpServers?.[serverName];
-  if (!upstream) throw new Error(`no upstream: give its command after --, or name a server of the PORTARIUM_MCP_SERVERS file (${serverName} is not in it)`);
+  const upstream: McpServerConfig | undefined = dash >= 0 && argv[dash + 1] ? { command: argv[dash + 1], args: argv.slice(dash + 2) } : config.mcpServers?.[server];
+  if (!upstream) throw new Error(`no upstream: give its command after --, or name a server of the PORTARIUM_MCP_SERVERS file (${server} is not in it)`);
+  const correlationId = values['correlation-id'] ?? env.PORTARIUM_MCP_CORRELATION_ID;
+  if (correlationId !== undefined && !callIdSchema.safeParse(correlationId).success) throw new Error('--correlation-id: 1 to 256 characters');
+  return {
+    config,
+    options: {
+      workspaceId,
+      principal,
+      server,
+      upstream,
+      correlationId,
+      waitMs: durationMs(values.wait ?? env.PORTARIUM_MCP_WAIT ?? `${DEFAULT_WAIT_MS}ms`),
+      awaitTool: values['await-tool'] ?? ['1', 'true'].includes(env.PORTARIUM_MCP_AWAIT_TOOL ?? ''),
+    },
+  };
+}
+
+/** The bin: connect to Temporal, serve on stdio until the host closes it. */
+export async function main(argv = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const { config, options } = proxySettings(argv, env);
+  const { workspaceId, principal, ...rest } = options;
   const client = await PortariumClient.connect(config);
-  const proxy = await startMcpProxy({
-    agent: { client, workspaceId, principal },
-    server: serverName,
-    upstream,
-    correlationId: values['correlation-id'] ?? env.PORTARIUM_MCP_CORRELATION_ID,
-    waitMs: durationMs(values.wait ?? env.PORTARIUM_MCP_WAIT ?? `${DEFAULT_WAIT_MS}ms`),
-    awaitTool: values['await-tool'] ?? ['1', 'true'].includes(env.PORTARIUM_MCP_AWAIT_TOOL ?? ''),
-  });
-  process.stderr.write(`portarium-mcp-proxy pid=${process.pid} serving ${serverName} for ${principal.id} in ${workspaceId} (Temporal ${config.temporal.address})\n`);
-  // The host closing our stdin ends the session: stop the upstream and go.
-  proxy.server.onclose = () => {
+  const proxy = await startMcpProxy({ agent: { client, workspaceId, principal }, ...rest });
+  process.stderr.write(`portarium-mcp-proxy pid=${process.pid} serving ${rest.server} for ${principal.id} in ${workspaceId} (Temporal ${config.temporal.address})\n`);
+  // The host closing our stdin (the SDK's transport does not watch for its end) or a signal ends the
+  // session: stop the upstream and go, or the open Temporal connection would keep an orphan alive.
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
     void proxy.close().finally(() => process.exit(0));
   };
+  proxy.server.onclose = stop;
+  process.stdin.once('end', stop);
+  process.stdin.once('close', stop);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, stop);
 }
 
 if (require.main === module) {
