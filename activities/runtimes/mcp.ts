@@ -53,6 +53,13 @@ export interface McpRuntime extends RuntimeAdapter {
   close(): Promise<void>;
 }
 
+/** What the runtime heartbeats: `calling` once the call may have gone out. */
+interface McpHeartbeat {
+  server: string;
+  tool: string;
+  phase: 'connecting' | 'calling';
+}
+
 interface Connection {
   client: Client;
   transport: StdioClientTransport;
@@ -139,7 +146,7 @@ export function createMcpRuntime(options: McpRuntimeOptions): McpRuntime {
     return started;
   }
 
-  async function callTool(call: RuntimeCall, server: string, tool: string, cfg: McpServerConfig): Promise<RuntimeOutcome> {
+  async function callTool(call: RuntimeCall, server: string, tool: string, cfg: McpServerConfig, calling: () => void): Promise<RuntimeOutcome> {
     const { target, input } = call.request;
     let lib: Sdk;
     try {
@@ -155,6 +162,8 @@ export function createMcpRuntime(options: McpRuntimeOptions): McpRuntime {
       throw runtimeUnavailable(`MCP server ${server} could not be started or did not answer initialize: ${messageOf(err)}`);
     }
     const marker = call.dispatchId;
+    // Recorded before the call goes out: a retry after this worker died mid-call must not send it again.
+    calling();
     let result: Awaited<ReturnType<Client['callTool']>>;
     try {
       result = await conn.client.callTool(
@@ -188,13 +197,22 @@ export function createMcpRuntime(options: McpRuntimeOptions): McpRuntime {
       const tool = target.slice(slash + 1);
       const cfg = Object.hasOwn(servers, server) ? servers[server] : undefined;
       if (!cfg || !tool) throw runtimeRejected(`target ${clip(target, 200)} names no MCP server of the ${name} runtime on this worker (expected <server>/<tool>; servers: ${Object.keys(servers).join(', ') || 'none'})`);
+      // An earlier attempt of this dispatch may have sent the call (its worker died waiting): never resend.
+      if ((call.previous as Partial<McpHeartbeat> | undefined)?.phase === 'calling') {
+        throw runtimeOutcomeUnknown(`an earlier attempt sent the call of ${tool} to MCP server ${server} and got no answer; it may have run: check before deciding again`);
+      }
       // The server may take long; the dispatch activity's heartbeat timeout is seconds.
-      const beat = setInterval(() => call.heartbeat({ server, tool }), HEARTBEAT_MS);
+      const state: McpHeartbeat = { server, tool, phase: 'connecting' };
+      const beat = () => call.heartbeat({ ...state });
+      const timer = setInterval(beat, HEARTBEAT_MS);
       try {
-        call.heartbeat({ server, tool });
-        return await callTool(call, server, tool, cfg);
+        beat();
+        return await callTool(call, server, tool, cfg, () => {
+          state.phase = 'calling';
+          beat();
+        });
       } finally {
-        clearInterval(beat);
+        clearInterval(timer);
       }
     },
     async close() {

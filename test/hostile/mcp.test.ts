@@ -106,6 +106,22 @@ describe('hostile: MCP proxy and mcp runtime', function () {
     }
   });
 
+  it('a retry after a worker died mid-call (its last heartbeat says calling) is RuntimeOutcomeUnknown and sends nothing', async function () {
+    const ledger = new UpstreamLedger();
+    const runtime = createMcpRuntime({ servers: { s: { command: process.execPath, args: [UPSTREAM_JS], env: { MCP_FIXTURE_LEDGER: ledger.file } } } });
+    try {
+      const retry = testCall({ runtime: 'mcp', target: 's/issue_refund', input: { orderId: 'A-1', amount: 30 }, connections: {}, attempt: 2, previous: { server: 's', tool: 'issue_refund', phase: 'calling' } });
+      assert.equal(await typeOf(runtime.execute(retry)), 'RuntimeOutcomeUnknown');
+      // One that died while still connecting sent nothing: it runs, and records that it was calling.
+      const early = testCall({ runtime: 'mcp', target: 's/issue_refund', input: { orderId: 'A-2', amount: 5 }, connections: {}, attempt: 2, previous: { server: 's', tool: 'issue_refund', phase: 'connecting' } });
+      assert.equal(await typeOf(runtime.execute(early)), 'resolved');
+      assert.deepEqual(ledger.calls().map((c) => c.args), [{ orderId: 'A-2', amount: 5 }]);
+      assert.ok(early.heartbeats.some((d) => (d as { phase?: string }).phase === 'calling'));
+    } finally {
+      await runtime.close();
+    }
+  });
+
   it('an answer over the size bound is refused RuntimeRejected, saying the tool ran', async function () {
     const runtime = createMcpRuntime({ servers: { s: { command: process.execPath, args: [UPSTREAM_JS] } } });
     try {
