@@ -192,10 +192,10 @@ export async function startMcpProxy(opts: McpProxyOptions, transport = new Stdio
       log(`portarium-mcp-proxy: ${name} (${toolCallId}) -> ${out.status} ${out.workflowId}`);
       return answer(out);
     } catch (err) {
-      // Not started or not readable (another call under this id, Temporal unreachable): nothing ran for it.
+      // Refused at the start (another call under this id, invalid input) or unreadable (Temporal unreachable).
       const msg = (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 1000);
-      log(`portarium-mcp-proxy: ${name} (${toolCallId}) not started: ${msg}`);
-      return { content: text(`Tool call not started: ${msg}. It did not run.`), isError: true };
+      log(`portarium-mcp-proxy: ${name} (${toolCallId}) no outcome: ${msg}`);
+      return { content: text(`Tool call could not be started or its outcome read: ${msg}`), isError: true };
     }
   });
 
