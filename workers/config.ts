@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { WORKSPACE_ID_PATTERN } from '../workflows/ids';
 import type { VaultOptions } from '../activities/secrets/vault';
+import { type McpServerConfig, mcpServersFileSchema } from '../activities/runtimes/mcp';
 
 /** Repository root (dist/workers/ or workers/ -> root). */
 export const PROJECT_ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
@@ -99,6 +100,8 @@ const EnvSchema = z.object({
   PORTARIUM_CODEC_CORS_ORIGINS: str(),
   // Emergency revocation: how often workers re-read the registry, and its workflow id (one per namespace).
   PORTARIUM_REVOCATION_REFRESH: duration(),
+  // The `mcp` runtime: a JSON file `{"mcpServers": {...}}` naming the MCP servers this worker may call.
+  PORTARIUM_MCP_SERVERS: str(),
   PORTARIUM_REVOCATION_REGISTRY: z.preprocess(blankIsUnset, z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/, 'expected a workflow id without : or /').optional()),
 });
 
@@ -142,6 +145,8 @@ export interface PortariumConfig {
   codecServer: CodecServerConfig;
   /** Emergency revocation (docs/operators.md#emergency-revocation). */
   revocation: RevocationConfig;
+  /** MCP servers of the `mcp` runtime (PORTARIUM_MCP_SERVERS); unset: no `mcp` runtime. */
+  mcpServers?: Record<string, McpServerConfig>;
 }
 
 export interface RevocationConfig {
@@ -259,6 +264,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       registryId: e.PORTARIUM_REVOCATION_REGISTRY ?? 'portarium.revocations',
       refreshMs: e.PORTARIUM_REVOCATION_REFRESH ? durationToMs(e.PORTARIUM_REVOCATION_REFRESH) : 2_000,
     },
+    ...(e.PORTARIUM_MCP_SERVERS && { mcpServers: readMcpServers(e.PORTARIUM_MCP_SERVERS) }),
     ...overrides,
   };
 }
@@ -341,6 +347,20 @@ function vaultOptions(e: Env): VaultOptions | undefined {
     default:
       throw new ConfigError('PORTARIUM_VAULT_AUTH: required with VAULT_ADDR (token, approle or kubernetes), or set VAULT_TOKEN');
   }
+}
+
+/** The servers file of the `mcp` runtime, checked now so a bad one stops the start. */
+export function readMcpServers(file: string): Record<string, McpServerConfig> {
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`PORTARIUM_MCP_SERVERS: cannot read ${file} as JSON (${(err as Error).message.slice(0, 200)})`);
+  }
+  const parsed = mcpServersFileSchema.safeParse(json);
+  // Paths only, never values: a server's env may hold credentials.
+  if (!parsed.success) throw new ConfigError(`PORTARIUM_MCP_SERVERS: ${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ').slice(0, 1000)}`);
+  return parsed.data.mcpServers;
 }
 
 function readSecretFile(file: string): void {

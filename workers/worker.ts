@@ -16,6 +16,7 @@ import { createActivepiecesRuntime } from '../activities/runtimes/activepieces';
 import { createKestraRuntime } from '../activities/runtimes/kestra';
 import { createLangflowRuntime } from '../activities/runtimes/langflow';
 import { createStackStormRuntime } from '../activities/runtimes/stackstorm';
+import { createMcpRuntime } from '../activities/runtimes/mcp';
 import { VaultSecretStore } from '../activities/secrets/vault';
 import { type LoadedPolicies, loadPolicyDir } from '../activities/policy/load';
 import { SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes';
@@ -56,6 +57,8 @@ export function configuredRuntimes(config: PortariumConfig, policies: LoadedPoli
     createKestraRuntime(),
     // One instance per worker, so its StackStorm token cache is shared by all runs.
     createStackStormRuntime(),
+    // Only with PORTARIUM_MCP_SERVERS; its servers are stdio children that exit when the worker process does.
+    ...(config.mcpServers ? [createMcpRuntime({ servers: config.mcpServers })] : []),
   ];
 }
 

@@ -23,5 +23,7 @@ export { type Telemetry, startTelemetry } from '../telemetry';
 export { applyWorkflowHeap, workflowHeap } from '../cache-size';
 export type { RuntimeAdapter, RuntimeCall, RuntimeOutcome } from '../../activities/runtimes/port';
 export { AGENT_TOOLS_RUNTIME, type AgentToolCall, type AgentToolImplementation, createAgentToolsRuntime } from '../../activities/runtimes/agent-tools';
+// Loads @modelcontextprotocol/sdk (an optional peer) only when a call reaches it.
+export { type McpRuntime, type McpServerConfig, createMcpRuntime } from '../../activities/runtimes/mcp';
 export type { EvidenceSink } from '../../activities/evidence/sink';
 export type { SecretStore } from '../../activities/secrets/port';
