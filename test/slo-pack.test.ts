@@ -1,0 +1,233 @@
+/**
+ * The SLO pack (docs/observability/): promtool checks the alert rules and runs their unit tests; the
+ * Grafana dashboard is well-formed; and every metric the rules and the dashboard name is one that a
+ * real worker process (`node dist/workers/main.js`) exports on its Prometheus endpoint, after runs that
+ * record each of them (counters and histograms appear only once recorded).
+ */
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { PortariumClient, type RunHandle } from '../workers/client';
+import { PROJECT_ROOT } from '../workers/config';
+import { RevocationClient } from '../workers/revocations';
+import { SubscriberFake } from './fakes/subscriber-server';
+import { release, review } from './support/break-glass';
+import { freePort } from './support/dev-server';
+import { TEST_POLICY_DIR, bob, decision, oscar, uid, waitForState, waitForStatus } from './support/harness';
+import { testEnv } from './support/shared';
+import type { JsonValue } from '../workflows/types';
+import { type WorkerProcess, startWorkerProcess } from './support/worker-process';
+
+const PACK = path.join(PROJECT_ROOT, 'docs', 'observability');
+const RULES = path.join(PACK, 'prometheus-rules.yml');
+const RULE_TESTS = path.join(PACK, 'prometheus-rules.test.yml');
+const DASHBOARD = path.join(PACK, 'grafana-dashboard.json');
+
+/** PromQL words that look like metric names: keywords and set operators. */
+const PROMQL_WORDS = new Set(['and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'inf', 'nan']);
+
+/** The metric names a PromQL expression selects (strings, matchers, ranges and label lists removed; calls skipped). */
+export function metricNames(expr: string): string[] {
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
+  const names = new Set<string>();
+  for (const m of bare.matchAll(/(?<![\w:.$])([A-Za-z_:][\w:]*)(\s*\()?/g)) {
+    if (!m[2] && !PROMQL_WORDS.has(m[1].toLowerCase())) names.add(m[1]);
+  }
+  return [...names];
+}
+
+interface Rule { alert: string; expr: string; labels?: Record<string, string>; annotations?: Record<string, string> }
+
+function rules(): Rule[] {
+  const doc = parseYaml(fs.readFileSync(RULES, 'utf8')) as { groups: { rules: Rule[] }[] };
+  return doc.groups.flatMap((g) => g.rules);
+}
+
+interface Panel { type: string; title: string; datasource?: { uid?: string }; targets?: { expr: string; datasource?: { uid?: string } }[]; panels?: Panel[] }
+
+function dashboard(): { schemaVersion: number; templating: { list: { name: string; type: string; query: string }[] }; panels: Panel[] } {
+  return JSON.parse(fs.readFileSync(DASHBOARD, 'utf8'));
+}
+
+const dashboardExprs = () => dashboard().panels.flatMap((p) => [p, ...(p.panels ?? [])]).flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+
+/** Every metric name the rules and the dashboard use, with where. */
+function namesInPack(): Map<string, string> {
+  const used = new Map<string, string>();
+  for (const r of rules()) for (const n of metricNames(r.expr)) used.set(n, `alert ${r.alert}`);
+  for (const e of dashboardExprs()) for (const n of metricNames(e)) if (!used.has(n)) used.set(n, `dashboard: ${e}`);
+  return used;
+}
+
+/** Sample names on a Prometheus text page (`x_bucket`, `x_sum`, `x_count` as they are). */
+function exported(page: string): Set<string> {
+  return new Set(page.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/[{\s]/)[0]));
+}
+
+/** Names used but not exported, each with where it is used. */
+const notExported = (used: Map<string, string>, have: Set<string>) => [...used].filter(([n]) => !have.has(n)).map(([n, where]) => `${n} (${where})`);
+
+function promtoolPath(): string | undefined {
+  for (const p of ['/usr/bin/promtool', ...(process.env.PATH ?? '').split(':').map((d) => path.join(d, 'promtool'))]) {
+    if (fs.existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+describe('SLO pack: alert rules and dashboard', function () {
+  it('promtool finds the rules valid, and every alert fires and stays quiet in its unit tests', function () {
+    const promtool = promtoolPath();
+    // CI installs Debian's prometheus package (.ci/run); a developer machine may not have it.
+    if (!promtool) this.skip();
+    const check = spawnSync(promtool!, ['check', 'rules', RULES], { encoding: 'utf8' });
+    assert.equal(check.status, 0, `promtool check rules:\n${check.stdout}${check.stderr}`);
+    const test = spawnSync(promtool!, ['test', 'rules', RULE_TESTS], { encoding: 'utf8', cwd: PACK });
+    assert.equal(test.status, 0, `promtool test rules:\n${test.stdout}${test.stderr}`);
+    // Each alert has a case where it fires and one where it does not.
+    const cases = (parseYaml(fs.readFileSync(RULE_TESTS, 'utf8')) as { tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] }).tests.flatMap((t) => t.alert_rule_test);
+    for (const { alert } of rules()) {
+      assert.ok(cases.some((c) => c.alertname === alert && c.exp_alerts.length > 0), `${alert}: no test where it fires`);
+      assert.ok(cases.some((c) => c.alertname === alert && c.exp_alerts.length === 0), `${alert}: no test where it stays quiet`);
+    }
+  });
+
+  it('every alert has a severity, a summary, a description and a runbook section in docs/observability.md', function () {
+    const doc = fs.readFileSync(path.join(PROJECT_ROOT, 'docs', 'observability.md'), 'utf8');
+    const anchors = new Set([...doc.matchAll(/^#{2,4} (.+)$/gm)].map((m) => m[1].trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-')));
+    for (const r of rules()) {
+      assert.match(r.labels?.severity ?? '', /^(critical|warning|info)$/, `${r.alert} severity`);
+      assert.ok(r.annotations?.summary && r.annotations.description, `${r.alert} summary and description`);
+      const [file, anchor] = (r.annotations?.runbook_url ?? '').split('#');
+      assert.equal(file, 'docs/observability.md', `${r.alert} runbook_url`);
+      assert.ok(anchors.has(anchor), `${r.alert}: docs/observability.md has no section #${anchor}`);
+    }
+  });
+
+  it('the dashboard is a current Grafana dashboard on a Prometheus datasource variable', function () {
+    const d = dashboard();
+    assert.ok(d.schemaVersion >= 36, `schemaVersion ${d.schemaVersion}`);
+    assert.ok(d.templating.list.some((v) => v.name === 'datasource' && v.type === 'datasource' && v.query === 'prometheus'));
+    const panels = d.panels.filter((p) => p.type !== 'row');
+    assert.ok(panels.length > 0);
+    for (const p of panels) {
+      assert.equal(p.datasource?.uid, '${datasource}', `${p.title} datasource`);
+      assert.ok(p.targets?.length, `${p.title} has queries`);
+    }
+  });
+
+  it('reads metric names out of PromQL, so a name the worker does not export is caught', function () {
+    assert.deepEqual(
+      metricNames('sum by (tier, le) (rate(portarium_approval_wait_bucket{outcome!="Expired", le=~"1.*"}[1h])) / 1000 > 4 * 3600 or absent(up{job="w"}) unless on (x) foo:bar offset 5m'),
+      ['portarium_approval_wait_bucket', 'up', 'foo:bar'],
+    );
+    assert.deepEqual(metricNames('histogram_quantile(0.95, sum(rate(x_bucket[$__rate_interval])) by (le)) > bool 1e3'), ['x_bucket']);
+    assert.deepEqual(notExported(new Map([['portarium_runs', 'a'], ['portarium_no_such', 'b']]), exported('# HELP portarium_runs x\nportarium_runs{state="Denied"} 1\n')), ['portarium_no_such (b)']);
+  });
+
+  describe('against a worker process', function () {
+    this.timeout(120_000);
+    let worker: WorkerProcess | undefined;
+    let sub: SubscriberFake | undefined;
+    afterEach(async () => {
+      worker?.child.kill('SIGTERM');
+      await sub?.close();
+    });
+
+    it('exports every metric the rules and the dashboard name, once runs record them', async function () {
+      const used = namesInPack();
+      sub = await new SubscriberFake().start();
+      const port = await freePort();
+      const taskQueue = uid('tq-slo');
+      const registryId = uid('revocations-slo');
+      const workspaceId = uid('slo');
+      const quotaWorkspace = uid('sloq');
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-slo-'));
+      fs.copyFileSync(path.join(TEST_POLICY_DIR, 'defaults.json'), path.join(dir, 'defaults.json'));
+      const rulesOf = [
+        { id: 'read-auto', match: { runtime: 'echo', operation: 'read' }, tier: 'Auto' },
+        { id: 'write-approve', match: { runtime: 'echo', operation: 'write' }, tier: 'HumanApprove' },
+        { id: 'lapse-approve', match: { runtime: 'echo', operation: 'lapse' }, tier: 'HumanApprove', approval: { expiresAfter: '2s' } },
+        { id: 'delete-deny', match: { runtime: 'echo', operation: 'delete' }, tier: 'Deny' },
+      ];
+      fs.writeFileSync(path.join(dir, `${workspaceId}.json`), JSON.stringify({
+        schemaVersion: 1, kind: 'workspace', workspace: workspaceId, rules: rulesOf,
+        egress: { events: { hosts: [`127.0.0.1:${sub.port}`] } },
+        subscribers: [{ id: 'ap', url: sub.webhookUrl, events: ['succeeded'] }],
+        breakGlass: { roles: ['oncall'], reviewers: 1, reviewWithin: '1h', rateLimit: { perPrincipal: { count: 5, per: '1h' }, perWorkspace: { count: 100, per: '1h' } } },
+      }));
+      fs.writeFileSync(path.join(dir, `${quotaWorkspace}.json`), JSON.stringify({
+        schemaVersion: 1, kind: 'workspace', workspace: quotaWorkspace, rules: rulesOf, quotas: { echo: { concurrentDispatches: 1 } },
+      }));
+      worker = await startWorkerProcess({
+        PORTARIUM_TASK_QUEUE: taskQueue, PORTARIUM_POLICY_DIR: dir, PORTARIUM_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-slo-data-')),
+        PORTARIUM_METRICS_ADDRESS: `127.0.0.1:${port}`, PORTARIUM_REVOCATION_REGISTRY: registryId,
+      });
+      const client = new PortariumClient(testEnv().client, taskQueue);
+      const start = async (operation: string, opts: { workspace?: string; target?: string; input?: Record<string, JsonValue> } = {}): Promise<RunHandle> =>
+        (await client.startRun({
+          workspaceId: opts.workspace ?? workspaceId, correlationId: uid('corr'), requestedBy: { id: 'alice', roles: ['dev'] },
+          action: { runtime: 'echo', target: opts.target ?? 'slo/thing', operation, input: opts.input ?? {} }, idempotencyKey: uid('key'), reason: 'slo pack',
+        })).run;
+
+      // Auto (decision to dispatch, evidence, an event delivered), Deny, a runtime failure.
+      const auto = await start('read');
+      const denied = await start('delete');
+      const failing = await start('read', { input: { fail: 'rejected' } });
+      // Approved (approval wait); one whose approval lapses (deadline reached); one revoked while it waits.
+      const approved = await start('write');
+      const lapsing = await start('lapse');
+      const revoked = await start('write', { target: 'slo/revoke-me' });
+      // Quota: the second run waits for the first one's lease.
+      const holder = await start('read', { workspace: quotaWorkspace, input: { delayMs: 1500 } });
+      await waitForStatus(holder, (s) => s.state === 'Dispatching');
+      const queued = await start('read', { workspace: quotaWorkspace });
+      // Break-glass, then its review.
+      const glass = await start('write', { target: 'slo/glass' });
+
+      await approved.handle.signal('approve', decision(bob, (await waitForState(approved, 'AwaitingApproval')).actionHash));
+      await waitForState(revoked, 'AwaitingApproval');
+      const revocation = await new RevocationClient(testEnv().client, taskQueue, registryId).revoke({
+        scope: { workspaceId, kind: 'target', value: 'slo/revoke-me' }, reason: 'slo pack', revokedBy: oscar,
+      });
+      await waitForState(revoked, 'Revoked');
+      await glass.breakGlass(release({ id: 'ivan', roles: ['oncall'] }, (await waitForState(glass, 'AwaitingApproval')).actionHash));
+      await waitForState(glass, 'Succeeded');
+      await glass.reviewBreakGlass(review(bob));
+      // A workflow task that fails: a workflow type this worker does not have.
+      const wedged = await testEnv().client.workflow.start('noSuchWorkflowType', { taskQueue, workflowId: uid('wedged'), args: [] });
+
+      const ended = Object.fromEntries(await Promise.all(Object.entries({ auto, denied, failing, approved, lapsing, revoked, holder, queued, glass }).map(async ([k, r]) => [k, await r.result().then((x) => x.state, async () => (await r.status()).state)])));
+      assert.deepEqual(ended, { auto: 'Succeeded', denied: 'Denied', failing: 'Failed', approved: 'Succeeded', lapsing: 'Expired', revoked: 'Revoked', holder: 'Succeeded', queued: 'Succeeded', glass: 'Succeeded' });
+      assert.equal((await revoked.status()).revocation?.revocationId ?? revocation.id, revocation.id);
+      await waitForStatus(auto, (s) => s.events?.pending === 0);
+
+      // Workflow metrics leave with each workflow task's completion; scrape until all are there.
+      let page = '';
+      let missing: string[] = [];
+      const deadline = Date.now() + 30_000;
+      do {
+        page = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => '');
+        missing = notExported(used, exported(page));
+        if (missing.length) await new Promise((r) => setTimeout(r, 500));
+      } while (missing.length && Date.now() < deadline);
+      await wedged.terminate('slo pack: done').catch(() => undefined);
+      assert.deepEqual(missing, [], `named in docs/observability/ but not exported by the worker:\n${missing.join('\n')}`);
+      assert.ok(used.size >= 20, `the pack names ${used.size} metrics`);
+      // What the alerts read is there with the labels they group by.
+      assert.match(page, /portarium_deadline_overrun_count\{[^}]*state="AwaitingApproval"/);
+      assert.match(page, /portarium_quota_wait_count\{[^}]*outcome="Dispatching"/);
+      assert.match(page, /portarium_evidence_appends\{[^}]*outcome="ok"/);
+      assert.match(page, /portarium_event_deliveries\{[^}]*outcome="delivered"/);
+      assert.match(page, /portarium_runtime_errors\{[^}]*runtime="echo"/);
+      assert.match(page, /portarium_approval_wait_bucket\{[^}]*le="14400000"/, 'approval wait buckets reach hours');
+      assert.match(page, /portarium_deadline_overrun_bucket\{[^}]*le="60000"/, 'the bound PortariumRunsPastDeadline reads');
+    });
+  });
+});
