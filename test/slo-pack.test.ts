@@ -71,6 +71,26 @@ function exported(page: string): Set<string> {
   return new Set(page.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/[{\s]/)[0]));
 }
 
+/** Label names an expression groups by or matches on (`by (...)`, `{name=...}`); Prometheus' own (`le`, `instance`, `job`) left out. */
+export function labelNames(expr: string): string[] {
+  const noStrings = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  const names = new Set<string>();
+  for (const m of noStrings.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)) for (const n of m[1].split(',')) names.add(n.trim());
+  for (const m of noStrings.matchAll(/\{([^}]*)\}/g)) for (const n of m[1].matchAll(/([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)/g)) names.add(n[1]);
+  for (const own of ['', 'le', 'instance', 'job']) names.delete(own);
+  return [...names];
+}
+
+/** Label names on the page's samples of `metric`. */
+function labelsOn(page: string, metric: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of page.split('\n')) {
+    if (!line.startsWith(`${metric}{`)) continue;
+    for (const m of line.slice(metric.length).matchAll(/([A-Za-z_]\w*)="/g)) names.add(m[1]);
+  }
+  return names;
+}
+
 /** Names used but not exported, each with where it is used. */
 const notExported = (used: Map<string, string>, have: Set<string>) => [...used].filter(([n]) => !have.has(n)).map(([n, where]) => `${n} (${where})`);
 
@@ -132,6 +152,7 @@ describe('SLO pack: alert rules and dashboard', function () {
       ['portarium_approval_wait_bucket', 'up', 'foo:bar'],
     );
     assert.deepEqual(metricNames('histogram_quantile(0.95, sum(rate(x_bucket[$__rate_interval])) by (le)) > bool 1e3'), ['x_bucket']);
+    assert.deepEqual(labelNames('sum by (tier, le) (rate(x_bucket{outcome!="a,b}", instance="i"}[5m])) or y{poller_type="workflow_task"}'), ['tier', 'outcome', 'poller_type']);
     assert.deepEqual(notExported(new Map([['portarium_runs', 'a'], ['portarium_no_such', 'b']]), exported('# HELP portarium_runs x\nportarium_runs{state="Denied"} 1\n')), ['portarium_no_such (b)']);
   });
 
@@ -224,6 +245,12 @@ describe('SLO pack: alert rules and dashboard', function () {
       await wedged.terminate('slo pack: done').catch(() => undefined);
       assert.deepEqual(missing, [], `named in docs/observability/ but not exported by the worker:\n${missing.join('\n')}`);
       assert.ok(used.size >= 20, `the pack names ${used.size} metrics`);
+      // Every label an expression groups by or matches on is one its metrics carry.
+      const unlabelled = [...rules().map((r) => r.expr), ...dashboardExprs()].flatMap((expr) => {
+        const on = metricNames(expr).map((n) => labelsOn(page, n));
+        return labelNames(expr).filter((l) => !on.some((set) => set.has(l))).map((l) => `${l} in ${expr.trim()}`);
+      });
+      assert.deepEqual(unlabelled, [], 'labels no exported series has');
       // What the alerts read is there with the labels they group by.
       assert.match(page, /portarium_deadline_overrun_count\{[^}]*state="AwaitingApproval"/);
       assert.match(page, /portarium_quota_wait_count\{[^}]*outcome="Dispatching"/);
