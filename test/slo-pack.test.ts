@@ -16,6 +16,7 @@ import { RevocationClient } from '../workers/revocations';
 import { SubscriberFake } from './fakes/subscriber-server';
 import { release, review } from './support/break-glass';
 import { freePort } from './support/dev-server';
+import { loadSigningKey } from '../activities/evidence/tree-head-signer';
 import { TEST_POLICY_DIR, bob, decision, oscar, uid, waitForState, waitForStatus } from './support/harness';
 import { testEnv } from './support/shared';
 import type { JsonValue } from '../workflows/types';
@@ -93,6 +94,53 @@ function labelsOn(page: string, metric: string): Set<string> {
 
 /** Names used but not exported, each with where it is used. */
 const notExported = (used: Map<string, string>, have: Set<string>) => [...used].filter(([n]) => !have.has(n)).map(([n, where]) => `${n} (${where})`);
+
+const RULES_OF_SLO = [
+  { id: 'read-auto', match: { runtime: 'echo', operation: 'read' }, tier: 'Auto' },
+  { id: 'write-approve', match: { runtime: 'echo', operation: 'write' }, tier: 'HumanApprove' },
+  { id: 'lapse-approve', match: { runtime: 'echo', operation: 'lapse' }, tier: 'HumanApprove', approval: { expiresAfter: '2s' } },
+  { id: 'delete-deny', match: { runtime: 'echo', operation: 'delete' }, tier: 'Deny' },
+];
+
+/** A policy dir with the test defaults and one workspace per entry (the rules above plus its extra fields). */
+function policyDir(workspaces: Record<string, object>): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-slo-'));
+  fs.copyFileSync(path.join(TEST_POLICY_DIR, 'defaults.json'), path.join(dir, 'defaults.json'));
+  for (const [workspace, extra] of Object.entries(workspaces)) {
+    fs.writeFileSync(path.join(dir, `${workspace}.json`), JSON.stringify({ schemaVersion: 1, kind: 'workspace', workspace, rules: RULES_OF_SLO, ...extra }));
+  }
+  return dir;
+}
+
+/** Start an echo run of `operation` for alice on the worker's queue. */
+function runStarter(taskQueue: string, workspaceId: string) {
+  const client = new PortariumClient(testEnv().client, taskQueue);
+  return async (operation: string, opts: { workspace?: string; target?: string; input?: Record<string, JsonValue> } = {}): Promise<RunHandle> =>
+    (await client.startRun({
+      workspaceId: opts.workspace ?? workspaceId, correlationId: uid('corr'), requestedBy: { id: 'alice', roles: ['dev'] },
+      action: { runtime: 'echo', target: opts.target ?? 'slo/thing', operation, input: opts.input ?? {} }, idempotencyKey: uid('key'), reason: 'slo pack',
+    })).run;
+}
+
+/** The run's end state (a failed run's result throws; its status says). */
+const endState = (r: RunHandle) => r.result().then((x) => x.state, async () => (await r.status()).state);
+
+/** Scrape until `until` matches the page (workflow metrics leave with each workflow task's completion). */
+async function scrapeUntil(port: number, until: (page: string) => boolean, timeoutMs = 30_000): Promise<string> {
+  let page = '';
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    page = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => '');
+    if (until(page) || Date.now() > deadline) return page;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The value of the sample `name{...}` whose labels include all of `labels`. */
+function sample(page: string, name: string, labels: Record<string, string>): number | undefined {
+  const line = page.split('\n').find((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
 
 function promtoolPath(): string | undefined {
   for (const p of ['/usr/bin/promtool', ...(process.env.PATH ?? '').split(':').map((d) => path.join(d, 'promtool'))]) {
@@ -173,33 +221,19 @@ describe('SLO pack: alert rules and dashboard', function () {
       const registryId = uid('revocations-slo');
       const workspaceId = uid('slo');
       const quotaWorkspace = uid('sloq');
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-slo-'));
-      fs.copyFileSync(path.join(TEST_POLICY_DIR, 'defaults.json'), path.join(dir, 'defaults.json'));
-      const rulesOf = [
-        { id: 'read-auto', match: { runtime: 'echo', operation: 'read' }, tier: 'Auto' },
-        { id: 'write-approve', match: { runtime: 'echo', operation: 'write' }, tier: 'HumanApprove' },
-        { id: 'lapse-approve', match: { runtime: 'echo', operation: 'lapse' }, tier: 'HumanApprove', approval: { expiresAfter: '2s' } },
-        { id: 'delete-deny', match: { runtime: 'echo', operation: 'delete' }, tier: 'Deny' },
-      ];
-      fs.writeFileSync(path.join(dir, `${workspaceId}.json`), JSON.stringify({
-        schemaVersion: 1, kind: 'workspace', workspace: workspaceId, rules: rulesOf,
-        egress: { events: { hosts: [`127.0.0.1:${sub.port}`] } },
-        subscribers: [{ id: 'ap', url: sub.webhookUrl, events: ['succeeded'] }],
-        breakGlass: { roles: ['oncall'], reviewers: 1, reviewWithin: '1h', rateLimit: { perPrincipal: { count: 5, per: '1h' }, perWorkspace: { count: 100, per: '1h' } } },
-      }));
-      fs.writeFileSync(path.join(dir, `${quotaWorkspace}.json`), JSON.stringify({
-        schemaVersion: 1, kind: 'workspace', workspace: quotaWorkspace, rules: rulesOf, quotas: { echo: { concurrentDispatches: 1 } },
-      }));
+      const dir = policyDir({
+        [workspaceId]: {
+          egress: { events: { hosts: [`127.0.0.1:${sub.port}`] } },
+          subscribers: [{ id: 'ap', url: sub.webhookUrl, events: ['succeeded'] }],
+          breakGlass: { roles: ['oncall'], reviewers: 1, reviewWithin: '1h', rateLimit: { perPrincipal: { count: 5, per: '1h' }, perWorkspace: { count: 100, per: '1h' } } },
+        },
+        [quotaWorkspace]: { quotas: { echo: { concurrentDispatches: 1 } } },
+      });
       worker = await startWorkerProcess({
         PORTARIUM_TASK_QUEUE: taskQueue, PORTARIUM_POLICY_DIR: dir, PORTARIUM_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-slo-data-')),
         PORTARIUM_METRICS_ADDRESS: `127.0.0.1:${port}`, PORTARIUM_REVOCATION_REGISTRY: registryId,
       });
-      const client = new PortariumClient(testEnv().client, taskQueue);
-      const start = async (operation: string, opts: { workspace?: string; target?: string; input?: Record<string, JsonValue> } = {}): Promise<RunHandle> =>
-        (await client.startRun({
-          workspaceId: opts.workspace ?? workspaceId, correlationId: uid('corr'), requestedBy: { id: 'alice', roles: ['dev'] },
-          action: { runtime: 'echo', target: opts.target ?? 'slo/thing', operation, input: opts.input ?? {} }, idempotencyKey: uid('key'), reason: 'slo pack',
-        })).run;
+      const start = runStarter(taskQueue, workspaceId);
 
       // Auto (decision to dispatch, evidence, an event delivered), Deny, a runtime failure.
       const auto = await start('read');
@@ -228,20 +262,13 @@ describe('SLO pack: alert rules and dashboard', function () {
       // A workflow task that fails: a workflow type this worker does not have.
       const wedged = await testEnv().client.workflow.start('noSuchWorkflowType', { taskQueue, workflowId: uid('wedged'), args: [] });
 
-      const ended = Object.fromEntries(await Promise.all(Object.entries({ auto, denied, failing, approved, lapsing, revoked, holder, queued, glass }).map(async ([k, r]) => [k, await r.result().then((x) => x.state, async () => (await r.status()).state)])));
+      const ended = Object.fromEntries(await Promise.all(Object.entries({ auto, denied, failing, approved, lapsing, revoked, holder, queued, glass }).map(async ([k, r]) => [k, await endState(r)])));
       assert.deepEqual(ended, { auto: 'Succeeded', denied: 'Denied', failing: 'Failed', approved: 'Succeeded', lapsing: 'Expired', revoked: 'Revoked', holder: 'Succeeded', queued: 'Succeeded', glass: 'Succeeded' });
       assert.equal((await revoked.status()).revocation?.revocationId ?? revocation.id, revocation.id);
       await waitForStatus(auto, (s) => s.events?.pending === 0);
 
-      // Workflow metrics leave with each workflow task's completion; scrape until all are there.
-      let page = '';
-      let missing: string[] = [];
-      const deadline = Date.now() + 30_000;
-      do {
-        page = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => '');
-        missing = notExported(used, exported(page));
-        if (missing.length) await new Promise((r) => setTimeout(r, 500));
-      } while (missing.length && Date.now() < deadline);
+      const page = await scrapeUntil(port, (p) => notExported(used, exported(p)).length === 0);
+      const missing = notExported(used, exported(page));
       await wedged.terminate('slo pack: done').catch(() => undefined);
       assert.deepEqual(missing, [], `named in docs/observability/ but not exported by the worker:\n${missing.join('\n')}`);
       assert.ok(used.size >= 20, `the pack names ${used.size} metrics`);
@@ -259,6 +286,63 @@ describe('SLO pack: alert rules and dashboard', function () {
       assert.match(page, /portarium_runtime_errors\{[^}]*runtime="echo"/);
       assert.match(page, /portarium_approval_wait_bucket\{[^}]*le="14400000"/, 'approval wait buckets reach hours');
       assert.match(page, /portarium_deadline_overrun_bucket\{[^}]*le="60000"/, 'the bound PortariumRunsPastDeadline reads');
+    });
+
+    it('a run stuck while its approval deadline passed records how late it acted (PortariumRunsPastDeadline reads it)', async function () {
+      const taskQueue = uid('tq-slo-late');
+      const workspaceId = uid('slo');
+      const env = { PORTARIUM_TASK_QUEUE: taskQueue, PORTARIUM_POLICY_DIR: policyDir({ [workspaceId]: {} }), PORTARIUM_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-slo-data-')), PORTARIUM_REVOCATION_REGISTRY: uid('revocations-slo') };
+      const first = await freePort();
+      worker = await startWorkerProcess({ ...env, PORTARIUM_METRICS_ADDRESS: `127.0.0.1:${first}` });
+      const start = runStarter(taskQueue, workspaceId);
+      const onTime = await start('lapse');
+      assert.equal(await endState(onTime), 'Expired');
+      // A healthy worker acts on the deadline at once: within the first bucket.
+      const healthy = await scrapeUntil(first, (p) => sample(p, 'portarium_deadline_overrun_count', { state: 'AwaitingApproval' }) === 1);
+      assert.equal(sample(healthy, 'portarium_deadline_overrun_bucket', { state: 'AwaitingApproval', le: '1000' }), 1, 'on time');
+      const late = await start('lapse');
+      const { deadlines } = await waitForState(late, 'AwaitingApproval');
+      // No worker while the 2 s deadline passes, and for 4 s after it.
+      const stopped = worker;
+      await new Promise<void>((resolve) => {
+        stopped.child.once('exit', () => resolve());
+        stopped.child.kill('SIGTERM');
+      });
+      await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(deadlines.expiresAt!) + 4_000 - Date.now())));
+      const port = await freePort();
+      worker = await startWorkerProcess({ ...env, PORTARIUM_METRICS_ADDRESS: `127.0.0.1:${port}` });
+      assert.equal(await endState(late), 'Expired');
+      // The new process saw only the late run act (the first one ended before it started).
+      const page = await scrapeUntil(port, (p) => sample(p, 'portarium_deadline_overrun_count', { state: 'AwaitingApproval' }) === 1);
+      const labels = { state: 'AwaitingApproval' };
+      assert.equal(sample(page, 'portarium_deadline_overrun_count', labels), 1);
+      assert.ok(sample(page, 'portarium_deadline_overrun_sum', labels)! >= 4_000, `acted ${sample(page, 'portarium_deadline_overrun_sum', labels)} ms late`);
+      assert.equal(sample(page, 'portarium_deadline_overrun_bucket', { ...labels, le: '1000' }), 0, 'not counted as on time');
+    });
+
+    it('an evidence sink that refuses appends shows as failed appends of its kind, and nothing is dispatched (PortariumEvidenceSinkUnavailable reads it)', async function () {
+      const taskQueue = uid('tq-slo-sink');
+      const workspaceId = uid('slo');
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-slo-data-'));
+      const keyFile = path.join(dataDir, 'evidence.key');
+      loadSigningKey(keyFile, { create: true });
+      const port = await freePort();
+      // A PostgreSQL address nothing listens on.
+      const closed = await freePort();
+      worker = await startWorkerProcess({
+        PORTARIUM_TASK_QUEUE: taskQueue, PORTARIUM_POLICY_DIR: policyDir({ [workspaceId]: {} }), PORTARIUM_DATA_DIR: dataDir, PORTARIUM_REVOCATION_REGISTRY: uid('revocations-slo'),
+        PORTARIUM_METRICS_ADDRESS: `127.0.0.1:${port}`, PORTARIUM_EVIDENCE_SINK: 'postgres', PORTARIUM_EVIDENCE_DATABASE_URL: `postgres://portarium@127.0.0.1:${closed}/portarium`, PORTARIUM_EVIDENCE_KEY_FILE: keyFile,
+      });
+      const run = await runStarter(taskQueue, workspaceId)('read');
+      try {
+        const page = await scrapeUntil(port, (p) => (sample(p, 'portarium_evidence_appends', { sink: 'postgres', outcome: 'failed' }) ?? 0) >= 1);
+        assert.ok((sample(page, 'portarium_evidence_appends', { sink: 'postgres', outcome: 'failed' }) ?? 0) >= 1, 'failed appends counted');
+        assert.equal(sample(page, 'portarium_evidence_appends', { sink: 'postgres', outcome: 'ok' }), undefined, 'none succeeded');
+        assert.equal(sample(page, 'portarium_dispatch_attempts', { runtime: 'echo' }), undefined, 'nothing reached the runtime');
+        assert.notEqual((await run.status()).state, 'Succeeded');
+      } finally {
+        await run.handle.terminate('slo pack: done').catch(() => undefined);
+      }
     });
   });
 });
