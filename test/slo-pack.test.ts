@@ -264,7 +264,9 @@ describe('SLO pack: alert rules and dashboard', function () {
 
       const ended = Object.fromEntries(await Promise.all(Object.entries({ auto, denied, failing, approved, lapsing, revoked, holder, queued, glass }).map(async ([k, r]) => [k, await endState(r)])));
       assert.deepEqual(ended, { auto: 'Succeeded', denied: 'Denied', failing: 'Failed', approved: 'Succeeded', lapsing: 'Expired', revoked: 'Revoked', holder: 'Succeeded', queued: 'Succeeded', glass: 'Succeeded' });
-      assert.equal((await revoked.status()).revocation?.revocationId ?? revocation.id, revocation.id);
+      const { revocation: applied } = await revoked.status();
+      assert.equal(applied?.revocationId, revocation.id);
+      assert.equal(applied?.effect, 'ended-before-dispatch');
       await waitForStatus(auto, (s) => s.events?.pending === 0);
 
       const page = await scrapeUntil(port, (p) => notExported(used, exported(p)).length === 0);
