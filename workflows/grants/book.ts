@@ -15,8 +15,15 @@ export const MAX_GRANTS = 200;
 /** Ended grants kept for `grant list --all`; older ones remain in the registry's history. */
 const MAX_ENDED = 100;
 const MAX_REQUESTS = 1000;
-/** Uses remembered for idempotent retries and give-backs. */
+/** Uses remembered for idempotent retries. */
 const MAX_USES_REMEMBERED = 5000;
+/**
+ * A signed grant is added within this long of `signedAt` (clocks may be this far ahead), and its
+ * request id is remembered as long: a signature replayed later, or after its grant ended and was
+ * pruned, never adds the grant again (a revoked grant would come back with every use).
+ */
+export const SIGNED_GRANT_FRESH_MS = 15 * 60_000;
+const MAX_SIGNED_REMEMBERED = 1000;
 
 export type GrantVerdict = { ok: true; grant: Grant } | { ok: false; type: FailureType; message: string };
 const refused = (type: FailureType, message: string): GrantVerdict => ({ ok: false, type, message });
@@ -47,6 +54,8 @@ export function grantPolicyRefusal(req: GrantRequest, workspaceId: string, rule:
   if (ms <= 0) return { type: FailureType.GrantRefused, message: `expiresAt ${req.expiresAt} is not in the future` };
   if (ms > t.maxValidityMs) return { type: FailureType.GrantRefused, message: `rule ${req.ruleId} allows grants valid for at most ${Math.round(t.maxValidityMs / 3_600_000)}h` };
   if (rule.signed) {
+    const age = req.signedAt ? now.getTime() - Date.parse(req.signedAt) : NaN;
+    if (!(Math.abs(age) <= SIGNED_GRANT_FRESH_MS)) return { type: FailureType.SignatureInvalid, message: `a signed grant is added within ${SIGNED_GRANT_FRESH_MS / 60_000} minutes of signedAt ${req.signedAt}: sign it again` };
     const why = grantSignatureRefusal(rule.approverKeys, signedFieldsOf({ ...req, workspaceId }), req.signature);
     if (why) return { type: FailureType.SignatureInvalid, message: why };
   }
@@ -77,15 +86,29 @@ export class GrantBook {
     };
   }
 
-  /** A request already answered (same requestId) returns its grant. */
+  /** A request already answered (same requestId) returns its grant, while the registry holds it. */
   earlier(req: GrantRequest): Grant | undefined {
-    const known = req.requestId ? this.s.requests.find(([k]) => k === req.requestId)?.[1] : undefined;
-    return known ? this.find(known) : undefined;
+    if (!req.requestId) return undefined;
+    const known = this.s.requests.find(([k]) => k === req.requestId)?.[1];
+    return (known ? this.find(known) : undefined) ?? this.s.grants.find((g) => g.requestId === req.requestId);
+  }
+
+  /** Why a request id already answered cannot add a grant again (its grant ended and was pruned), or undefined. */
+  private answered(req: GrantRequest, now: Date): string | undefined {
+    if (!req.requestId) return undefined;
+    const known = this.s.requests.find(([k]) => k === req.requestId)?.[1];
+    if (known) return `request ${req.requestId} was answered by ${known}, which has ended`;
+    this.s.signed = (this.s.signed ?? []).filter(([, at]) => now.getTime() - Date.parse(at) <= SIGNED_GRANT_FRESH_MS);
+    if (this.s.signed.some(([k]) => k === req.requestId)) return `signed request ${req.requestId} was answered already`;
+    return undefined;
   }
 
   add(req: GrantRequest, now: Date): GrantVerdict {
     const earlier = this.earlier(req);
     if (earlier) return { ok: true, grant: earlier };
+    const again = this.answered(req, now);
+    if (again) return refused(FailureType.GrantRefused, again);
+    if (req.signature && (this.s.signed?.length ?? 0) >= MAX_SIGNED_REMEMBERED) return refused(FailureType.GrantRefused, `${MAX_SIGNED_REMEMBERED} signed grants were added in the last ${SIGNED_GRANT_FRESH_MS / 60_000} minutes; try again later`);
     this.prune(now);
     if (this.s.grants.length >= MAX_GRANTS) return refused(FailureType.GrantRefused, `the registry holds ${MAX_GRANTS} grants; revoke some first`);
     const grant: Grant = {
@@ -106,6 +129,7 @@ export class GrantBook {
     if (req.requestId) {
       this.s.requests.push([req.requestId, grant.id]);
       if (this.s.requests.length > MAX_REQUESTS) this.s.requests.shift();
+      if (req.signature && req.signedAt) (this.s.signed ??= []).push([req.requestId, req.signedAt]);
     }
     return { ok: true, grant };
   }
@@ -120,17 +144,13 @@ export class GrantBook {
     return { ok: true, grant: g };
   }
 
-  /** Give back first (a run that could not count a use), then take: each grant at most once per use key. */
+  /**
+   * Take: each grant at most once per use key. A use is never given back: anyone who can send this
+   * update can name a run's use key, so a give-back would let a grant count more often than its
+   * grantor allowed. `release` is accepted (runs of the first build sent it) and ignored.
+   */
   use(req: UseGrantsRequest, now: Date): UseGrantsResult {
     const released: string[] = [];
-    for (const id of new Set(req.release ?? [])) {
-      const i = this.s.uses.indexOf(`${id} ${req.useKey}`);
-      const g = this.find(id);
-      if (i < 0 || !g) continue;
-      this.s.uses.splice(i, 1);
-      g.uses = Math.max(0, g.uses - 1);
-      released.push(id);
-    }
     const taken: UseGrantsResult['taken'] = [];
     for (const id of new Set(req.take ?? [])) {
       const g = this.find(id);

@@ -1,0 +1,144 @@
+/**
+ * Attacks on standing approvals (grants), each as a user would see it: a grant never counts more
+ * often than its grantor allowed (no forged give-back of a use, no replayed signature bringing a
+ * revoked grant back), an amended action is judged and counted as a new approval, and a registry
+ * that continues as new keeps every use and revocation.
+ */
+import * as assert from 'node:assert/strict';
+import { GrantClient } from '../../workers/grants';
+import { signGrant } from '../../workflows/grants/signing';
+import { grantsQuery, useGrantsUpdate } from '../../workflows/grants/messages';
+import type { GrantRequest } from '../../workflows/grants/types';
+import { grantRegistryId } from '../../workflows/ids';
+import { hashAction } from '../../workflows/hashing';
+import { alice, bob, decision, failureType, uid, waitForState, waitForStatus, withWorker, type Harness } from '../support/harness';
+import { GRANT_KEYS, dora, erin, grantOf, grantPolicyDir } from '../support/grants';
+import { testEnv } from '../support/shared';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A grant request signed by dora for the signed workspace `ws`. */
+function signedByDora(ws: string, extra: Partial<GrantRequest> = {}, signedAt = new Date().toISOString()): GrantRequest {
+  const req = { ...grantOf(dora, { ruleId: 'signed-granted', maxUses: 1 }), ...extra };
+  const fields = { workspaceId: ws, requestId: req.requestId!, ruleId: req.ruleId, grantorId: 'dora', scope: req.scope, maxUses: req.maxUses, expiresAt: req.expiresAt, reason: req.reason, signedAt };
+  return { ...req, signedAt, signature: signGrant(fields, GRANT_KEYS.dora) };
+}
+
+describe('attacks on standing approvals (real server)', function () {
+  this.timeout(120_000);
+  let policyDir: string;
+  const taskQueue = uid('tq-gat');
+  const opts = () => ({ connection: testEnv().nativeConnection, client: testEnv().client, policyDir, taskQueue });
+  const grants = (h: Harness) => new GrantClient(h.client, h.portarium.routing);
+
+  before(() => {
+    policyDir = grantPolicyDir('gat');
+  });
+
+  it('a forged give-back of a run\'s use (its use key read from history) never lets a one-use grant approve a second run', async function () {
+    await withWorker(opts(), async (h) => {
+      const g = await grants(h).grant('gat1', grantOf(dora, { maxUses: 1 }));
+      const first = await h.start('deploy', { workspaceId: 'gat1' });
+      assert.equal((await first.result()).state, 'Succeeded');
+      const { runId } = await h.client.workflow.getHandle(first.workflowId).describe();
+      const hash = (await first.status()).actionHash;
+      const reg = h.client.workflow.getHandle(grantRegistryId('gat1'));
+      // The key a run uses is in its history: anyone who can send updates can name it.
+      for (const useKey of [`${first.workflowId} ${runId}`, `${first.workflowId} ${runId}#${hash.slice(0, 16)}`]) {
+        await reg.executeUpdate(useGrantsUpdate, { args: [{ useKey, release: [g.id] }] });
+      }
+      assert.equal((await reg.query(grantsQuery)).ended.find((x) => x.id === g.id)?.uses, 1, 'the use stays taken');
+      const second = await h.start('deploy', { workspaceId: 'gat1' });
+      await waitForState(second, 'AwaitingApproval');
+      await sleep(1000);
+      assert.equal((await second.status()).approvals.length, 0, 'the grant approved one run only');
+      assert.equal((await h.ledger.counts()).applied, 1);
+    });
+  });
+
+  it('a signed grant replayed after it was revoked and pruned is refused; it never approves a run again', async function () {
+    await withWorker(opts(), async (h) => {
+      const ws = 'gats';
+      const signed = signedByDora(ws);
+      const g = await grants(h).grant(ws, signed);
+      await grants(h).revoke(ws, { grantId: g.id, revokedBy: bob, reason: 'dora left' });
+      // Enough ended grants that the registry prunes the oldest, the revoked signed one.
+      for (let batch = 0; batch < 10; batch++) {
+        await Promise.all(
+          Array.from({ length: 10 }, async () => {
+            const x = await grants(h).grant(ws, grantOf(erin));
+            await grants(h).revoke(ws, { grantId: x.id, revokedBy: bob, reason: 'filler' });
+          }),
+        );
+      }
+      await grants(h).grant(ws, grantOf(erin));
+      const view = await grants(h).list(ws);
+      assert.ok(![...view.active, ...view.ended].some((x) => x.id === g.id), 'the revoked grant was pruned');
+      // The same signed request again: refused, not a fresh grant with every use.
+      await assert.rejects(grants(h).grant(ws, signed), (e: unknown) => failureType(e) === 'GrantRefused');
+      assert.deepEqual((await grants(h).list(ws)).active.filter((x) => x.ruleId === 'signed-granted'), []);
+      const run = await h.start('signed', { workspaceId: ws });
+      await waitForState(run, 'AwaitingApproval');
+      await sleep(1000);
+      assert.equal((await run.status()).approvals.length, 0);
+    });
+  });
+
+  it('a signed grant sent long after it was signed is refused (SignatureInvalid): an old signature cannot be replayed later', async function () {
+    await withWorker(opts(), async (h) => {
+      const stale = signedByDora('gats', {}, new Date(Date.now() - 20 * 60_000).toISOString());
+      await assert.rejects(grants(h).grant('gats', stale), (e: unknown) => failureType(e) === 'SignatureInvalid');
+      const fresh = signedByDora('gats');
+      const g = await grants(h).grant('gats', fresh);
+      // A retry of the very request it answered returns the same grant.
+      assert.equal((await grants(h).grant('gats', fresh)).id, g.id);
+      await grants(h).revoke('gats', { grantId: g.id, revokedBy: bob, reason: 'done' });
+    });
+  });
+
+  it('an amended action is a new approval: a grant that covers it counts again, with a use of its own, and no refusal is recorded', async function () {
+    await withWorker(opts(), async (h) => {
+      const ws = 'gat2';
+      const g = await grants(h).grant(ws, grantOf(dora, { ruleId: 'pay-granted', scope: { runtime: 'echo', target: 'test/*' } }));
+      const run = await h.start('pay', { workspaceId: ws });
+      const st = await waitForStatus(run, (s) => s.state === 'AwaitingApproval' && s.approvals.length === 1);
+      assert.equal(st.approvals[0].grantId, g.id);
+      await run.decide({ kind: 'requestChanges', ...decision(erin, st.actionHash, { rationale: 'smaller, please' }) });
+      await waitForState(run, 'ChangesRequested');
+      const newAction = { runtime: 'echo', target: 'test/other', operation: 'pay', input: { n: 2 } };
+      const amended = await run.amend({ amendmentId: uid('am'), amendedBy: alice, action: newAction, reason: 'as asked' });
+      assert.equal(amended.actionHash, hashAction(newAction));
+      const again = await waitForStatus(run, (s) => s.state === 'AwaitingApproval' && s.actionHash === amended.actionHash && s.approvals.length === 1);
+      assert.equal(again.approvals[0].approverId, 'dora');
+      assert.equal(again.approvals[0].grantId, g.id);
+      assert.deepEqual((await run.status()).refusals.filter((r) => r.via === 'grant'), [], 'the grant is no conflicting decision');
+      assert.equal((await grants(h).list(ws)).active.find((x) => x.id === g.id)?.uses, 2, 'each approval it gave took a use');
+      await run.decide({ kind: 'approve', ...decision(erin, amended.actionHash) });
+      assert.equal((await run.result()).state, 'Succeeded');
+    });
+  });
+
+  it('a registry that continues as new often keeps every use and revocation: a used-up or revoked grant never counts again', async function () {
+    await withWorker(opts(), async (h) => {
+      const ws = 'gat3';
+      // Started by hand with a small history budget (its own continue-as-new carries the state).
+      await h.client.workflow.start('grantRegistry', { workflowId: grantRegistryId(ws), taskQueue, args: [{ schemaVersion: 1, workspaceId: ws, maxHistoryEvents: 30 }] });
+      const once = await grants(h).grant(ws, grantOf(dora, { maxUses: 1 }));
+      const first = await h.start('deploy', { workspaceId: ws });
+      assert.equal((await first.result()).state, 'Succeeded');
+      const revokedOne = await grants(h).grant(ws, grantOf(erin));
+      await grants(h).revoke(ws, { grantId: revokedOne.id, revokedBy: bob, reason: 'stop' });
+      for (let i = 0; i < 8; i++) await grants(h).list(ws).then(() => grants(h).grant(ws, grantOf(dora, { scope: { target: 'elsewhere/*' } })));
+      const described = await h.client.workflow.getHandle(grantRegistryId(ws)).describe();
+      assert.notEqual(described.runId, described.raw.workflowExecutionInfo?.firstRunId, 'the registry continued as new');
+      const view = await grants(h).list(ws);
+      assert.equal(view.ended.find((x) => x.id === once.id)?.uses, 1);
+      assert.ok(view.ended.find((x) => x.id === revokedOne.id)?.revokedAt);
+      const second = await h.start('deploy', { workspaceId: ws });
+      await waitForState(second, 'AwaitingApproval');
+      await sleep(1000);
+      assert.equal((await second.status()).approvals.length, 0);
+      assert.equal((await h.ledger.counts()).applied, 1);
+    });
+  });
+});
