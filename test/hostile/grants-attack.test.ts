@@ -118,6 +118,20 @@ describe('attacks on standing approvals (real server)', function () {
     });
   });
 
+  it('a grantor acting for another workspace cannot grant here (WorkspaceMismatch, as for a decision); no run counts it', async function () {
+    await withWorker(opts(), async (h) => {
+      const foreign = { ...dora, workspaceId: 'gat5' };
+      await assert.rejects(grants(h).grant('gat4', grantOf(foreign)), (e: unknown) => failureType(e) === 'WorkspaceMismatch');
+      assert.deepEqual((await grants(h).list('gat4')).active, []);
+      const run = await h.start('deploy', { workspaceId: 'gat4' });
+      const st = await waitForState(run, 'AwaitingApproval');
+      await sleep(800);
+      assert.equal((await run.status()).approvals.length, 0);
+      // The same person deciding by hand as a principal of the other workspace is refused the same way.
+      await assert.rejects(run.decide({ kind: 'approve', ...decision(foreign, st.actionHash) }), (e: unknown) => failureType(e) === 'WorkspaceMismatch');
+    });
+  });
+
   it('a registry that continues as new often keeps every use and revocation: a used-up or revoked grant never counts again', async function () {
     await withWorker(opts(), async (h) => {
       const ws = 'gat3';

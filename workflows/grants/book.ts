@@ -40,6 +40,10 @@ export function grantUnusable(g: Grant, now: Date): string | undefined {
 
 /** Why policy would never count this grant, or undefined. Checked again by every run under its own snapshot. */
 export function grantPolicyRefusal(req: GrantRequest, workspaceId: string, rule: GrantRuleView, now: Date): { type: FailureType; message: string } | undefined {
+  // A principal that says it acts for another workspace is refused, as its decisions would be.
+  if (req.grantor.workspaceId !== undefined && req.grantor.workspaceId !== workspaceId) {
+    return { type: FailureType.WorkspaceMismatch, message: `${req.grantor.id} acts for workspace ${req.grantor.workspaceId}, not ${workspaceId}` };
+  }
   const t = rule.terms;
   if (!t) return { type: FailureType.GrantRefused, message: `rule ${req.ruleId} of workspace ${workspaceId} accepts no standing approvals` };
   const roles = rule.signed ? (Object.hasOwn(rule.approverRoles, req.grantor.id) ? rule.approverRoles[req.grantor.id] : []) : req.grantor.roles;
