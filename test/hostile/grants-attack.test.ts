@@ -155,4 +155,47 @@ describe('attacks on standing approvals (real server)', function () {
       assert.equal((await h.ledger.counts()).applied, 1);
     });
   });
+
+  it('a registry filled with grants of the largest size stays bounded: it refuses more, and keeps running and holding them across continue-as-new', async function () {
+    await withWorker(opts(), async (h) => {
+      const ws = 'gat6';
+      await h.client.workflow.start('grantRegistry', { workflowId: grantRegistryId(ws), taskQueue, args: [{ schemaVersion: 1, workspaceId: ws, maxHistoryEvents: 400 }] });
+      // Every field at its longest: 64 roles of 64 characters, a 2000-character condition, 1000-character reason.
+      const big = () =>
+        grantOf({ id: `p${uid('')}`.padEnd(128, 'p'), roles: ['approver', ...Array.from({ length: 63 }, (_, i) => `r${i}`.padEnd(64, 'x'))] }, {
+          requestId: uid('req').padEnd(200, 'q'),
+          reason: 'r'.repeat(1000),
+          scope: { runtime: 'echo', target: `test/${'t'.repeat(506)}*`, operation: `${'o'.repeat(510)}*`, when: `action.target != "${'a'.repeat(1980)}"` },
+        });
+      let added = 0;
+      let refused = 0;
+      for (let batch = 0; batch < 22; batch++) {
+        const results = await Promise.allSettled(Array.from({ length: 10 }, () => grants(h).grant(ws, big())));
+        for (const r of results) {
+          if (r.status === 'fulfilled') added++;
+          else {
+            assert.equal(failureType(r.reason), 'GrantRefused', String(r.reason));
+            refused++;
+          }
+        }
+      }
+      assert.ok(refused > 0, 'a full registry refuses more grants');
+      // Then every use taken under the longest keys, and every grant revoked with the longest reason.
+      const reg = h.client.workflow.getHandle(grantRegistryId(ws));
+      const ids = (await grants(h).list(ws)).active.map((g) => g.id);
+      for (let k = 0; k < 3; k++) {
+        for (let i = 0; i < ids.length; i += 20) await reg.executeUpdate(useGrantsUpdate, { args: [{ useKey: `${k}`.padEnd(300, 'k'), take: ids.slice(i, i + 20) }] });
+      }
+      const revoker = { id: 'b'.repeat(128), roles: [] };
+      for (let i = 0; i < ids.length; i += 10) await Promise.all(ids.slice(i, i + 10).map((grantId) => grants(h).revoke(ws, { grantId, revokedBy: revoker, reason: 'z'.repeat(1000) })));
+      // Enough updates for a few more continue-as-new.
+      for (let i = 0; i < 40; i++) await grants(h).revoke(ws, { grantId: 'grant-999999', revokedBy: bob, reason: 'probe' }).catch(() => undefined);
+      const described = await reg.describe();
+      assert.equal(described.status.name, 'RUNNING');
+      assert.notEqual(described.runId, described.raw.workflowExecutionInfo?.firstRunId, 'the registry continued as new');
+      const view = await grants(h).list(ws);
+      assert.equal(view.active.length + view.ended.length, added, 'every grant it accepted is still held');
+      assert.ok(view.ended.every((g) => g.revokedAt && g.uses === 3));
+    });
+  });
 });

@@ -5,6 +5,7 @@
  * run only, however many ask at once.
  */
 import { grantConditionError } from '../../policies/grant-scope';
+import { utf8Length } from '../evidence-chain';
 import { FailureType } from '../failures';
 import { normalizePrincipalId } from '../run/signatures';
 import { grantSignatureRefusal, signedFieldsOf } from './signing';
@@ -15,15 +16,21 @@ export const MAX_GRANTS = 200;
 /** Ended grants kept for `grant list --all`; older ones remain in the registry's history. */
 const MAX_ENDED = 100;
 const MAX_REQUESTS = 1000;
-/** Uses remembered for idempotent retries. */
-const MAX_USES_REMEMBERED = 5000;
+/**
+ * Bytes (UTF-8 JSON) the held grants may take when one is added. The whole state travels in the
+ * continue-as-new input, which Temporal refuses past 2 MB (the registry would then be stuck): grants
+ * 800 KB, plus at most ~240 KB that revocations add, uses ~310 KB, requests ~220 KB, signed ~115 KB.
+ */
+export const MAX_GRANT_BYTES = 800_000;
+/** Uses remembered for idempotent retries (a retry comes within seconds). */
+const MAX_USES_REMEMBERED = 1000;
 /**
  * A signed grant is added within this long of `signedAt` (clocks may be this far ahead), and its
  * request id is remembered as long: a signature replayed later, or after its grant ended and was
  * pruned, never adds the grant again (a revoked grant would come back with every use).
  */
 export const SIGNED_GRANT_FRESH_MS = 15 * 60_000;
-const MAX_SIGNED_REMEMBERED = 1000;
+const MAX_SIGNED_REMEMBERED = 500;
 
 export type GrantVerdict = { ok: true; grant: Grant } | { ok: false; type: FailureType; message: string };
 const refused = (type: FailureType, message: string): GrantVerdict => ({ ok: false, type, message });
@@ -116,7 +123,7 @@ export class GrantBook {
     this.prune(now);
     if (this.s.grants.length >= MAX_GRANTS) return refused(FailureType.GrantRefused, `the registry holds ${MAX_GRANTS} grants; revoke some first`);
     const grant: Grant = {
-      id: `grant-${this.s.nextId++}`,
+      id: `grant-${this.s.nextId}`,
       workspaceId: this.workspaceId,
       ruleId: req.ruleId,
       grantor: { id: req.grantor.id, roles: [...req.grantor.roles] },
@@ -129,6 +136,8 @@ export class GrantBook {
       ...(req.requestId && { requestId: req.requestId }),
       ...(req.signature && { signature: req.signature, signedAt: req.signedAt }),
     };
+    if (!this.fits(grant, now)) return refused(FailureType.GrantRefused, `the registry's grants would take more than ${MAX_GRANT_BYTES} bytes; revoke some, or grant with shorter texts`);
+    this.s.nextId++;
     this.s.grants.push(grant);
     if (req.requestId) {
       this.s.requests.push([req.requestId, grant.id]);
@@ -175,10 +184,23 @@ export class GrantBook {
       }
       g.uses++;
       this.s.uses.push(key);
-      if (this.s.uses.length > MAX_USES_REMEMBERED) this.s.uses.shift();
+      if (this.s.uses.length > MAX_USES_REMEMBERED) this.s.uses.splice(0, this.s.uses.length - MAX_USES_REMEMBERED);
       taken.push({ grantId: id, ok: true, grant: { ...g } });
     }
     return { taken, released };
+  }
+
+  /** Whether `grant` fits the byte budget, after dropping ended grants (oldest first) as needed. */
+  private fits(grant: Grant, now: Date): boolean {
+    const size = (x: unknown) => utf8Length(JSON.stringify(x));
+    let bytes = size(this.s.grants) + size(grant) + 1;
+    while (bytes > MAX_GRANT_BYTES) {
+      const ended = this.s.grants.find((g) => grantUnusable(g, now));
+      if (!ended) return false;
+      this.s.grants.splice(this.s.grants.indexOf(ended), 1);
+      bytes -= size(ended) + 1;
+    }
+    return true;
   }
 
   /** Drop the oldest ended grants beyond the bound (they stay in the registry's history). */
