@@ -198,4 +198,18 @@ describe('attacks on standing approvals (real server)', function () {
       assert.ok(view.ended.every((g) => g.revokedAt && g.uses === 3));
     });
   });
+
+  it('a registry started by hand with a tiny or malformed history budget does not continue as new in a loop, and keeps its grants', async function () {
+    await withWorker(opts(), async (h) => {
+      for (const [ws, budget] of [['gat8', 1], ['gat9', -5]] as const) {
+        await h.client.workflow.start('grantRegistry', { workflowId: grantRegistryId(ws), taskQueue, args: [{ schemaVersion: 1, workspaceId: ws, maxHistoryEvents: budget }] });
+        const g = await grants(h).grant(ws, grantOf(dora));
+        const reg = h.client.workflow.getHandle(grantRegistryId(ws));
+        const before = (await reg.describe()).runId;
+        await sleep(1500);
+        assert.equal((await reg.describe()).runId, before, 'an idle registry stays on one run');
+        assert.equal((await grants(h).list(ws)).active[0]?.id, g.id);
+      }
+    });
+  });
 });
