@@ -5,6 +5,8 @@
  * that continues as new keeps every use and revocation.
  */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { GrantClient } from '../../workers/grants';
 import { signGrant } from '../../workflows/grants/signing';
 import { grantsQuery, useGrantsUpdate } from '../../workflows/grants/messages';
@@ -33,6 +35,9 @@ describe('attacks on standing approvals (real server)', function () {
 
   before(() => {
     policyDir = grantPolicyDir('gat');
+    // More workspaces like gat1.
+    const base = JSON.parse(fs.readFileSync(path.join(policyDir, 'gat1.json'), 'utf8'));
+    for (const ws of ['gat10', 'gat11']) fs.writeFileSync(path.join(policyDir, `${ws}.json`), JSON.stringify({ ...base, workspace: ws }));
   });
 
   it('a forged give-back of a run\'s use (its use key read from history) never lets a one-use grant approve a second run', async function () {
@@ -210,6 +215,18 @@ describe('attacks on standing approvals (real server)', function () {
         assert.equal((await reg.describe()).runId, before, 'an idle registry stays on one run');
         assert.equal((await grants(h).list(ws)).active[0]?.id, g.id);
       }
+    });
+  });
+
+  it('fifty grants of the rule for other targets (or by the requester) never hide the one grant that covers the run', async function () {
+    await withWorker(opts(), async (h) => {
+      const ws = 'gat10';
+      for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: 10 }, () => grants(h).grant(ws, grantOf(erin, { scope: { target: 'elsewhere/*' } }))));
+      for (let i = 0; i < 5; i++) await grants(h).grant(ws, grantOf({ ...alice, roles: ['approver'] }));
+      const g = await grants(h).grant(ws, grantOf(dora));
+      const run = await h.start('deploy', { workspaceId: ws });
+      const st = await waitForStatus(run, (s) => s.state === 'Succeeded', 15_000);
+      assert.equal(st.approvals[0]?.grantId, g.id);
     });
   });
 });

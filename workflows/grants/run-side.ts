@@ -34,7 +34,8 @@ export async function applyStandingGrants(run: GovernedRunState, now: () => Date
   const workspaceId = run.input.workspaceId;
   let offered: Grant[];
   try {
-    offered = await findStandingGrants({ workspaceId, ruleId: terms.ruleId });
+    const { runtime, target, operation } = run.action;
+    offered = await findStandingGrants({ workspaceId, ruleId: terms.ruleId, action: { runtime, target, operation }, requesterId: run.requesterId });
   } catch (err) {
     if (isCancellation(err)) throw err;
     run.record(EvidenceCategory.Approval, 'StandingGrantsUnavailable', SYSTEM, 'the grant registry did not answer: waiting for approvals by hand', now(), { error: errorText(err) });
