@@ -229,4 +229,17 @@ describe('attacks on standing approvals (real server)', function () {
       assert.equal(st.approvals[0]?.grantId, g.id);
     });
   });
+
+  it('a registry nobody serves (started on a queue without workers) leaves the run waiting for approvals by hand: an approval meanwhile counts, nothing hangs', async function () {
+    await withWorker(opts(), async (h) => {
+      const ws = 'gat11';
+      await h.client.workflow.start('grantRegistry', { workflowId: grantRegistryId(ws), taskQueue: uid('tq-nobody'), args: [{ schemaVersion: 1, workspaceId: ws }] });
+      const run = await h.start('deploy', { workspaceId: ws });
+      const st = await waitForState(run, 'AwaitingApproval');
+      await run.decide({ kind: 'approve', ...decision(bob, st.actionHash) });
+      const done = await waitForStatus(run, (s) => s.state === 'Succeeded', 80_000);
+      assert.deepEqual(done.approvals.map((a) => [a.approverId, a.grantId]), [['bob', undefined]]);
+      assert.ok((await run.evidence()).entries.some((e) => e.event === 'StandingGrantsUnavailable'), 'the evidence says the registry did not answer');
+    });
+  });
 });
