@@ -242,4 +242,14 @@ describe('attacks on standing approvals (real server)', function () {
       assert.ok((await run.evidence()).entries.some((e) => e.event === 'StandingGrantsUnavailable'), 'the evidence says the registry did not answer');
     });
   });
+
+  it('a request id taken first by someone else\'s grant is refused for the real grantor (GrantRefused), not answered with that other grant', async function () {
+    await withWorker(opts(), async (h) => {
+      const ws = 'gat7';
+      const squat = await grants(h).grant(ws, grantOf(erin, { requestId: 'news-grant-1', scope: { runtime: 'echo' }, maxUses: 5 }));
+      await assert.rejects(grants(h).grant(ws, grantOf(dora, { requestId: 'news-grant-1', scope: { target: 'test/thing' }, maxUses: 1 })), (e: unknown) => failureType(e) === 'GrantRefused');
+      // The same request again (a retry) still returns its grant.
+      assert.equal((await grants(h).grant(ws, grantOf(erin, { requestId: 'news-grant-1', scope: { runtime: 'echo' }, maxUses: 5 }))).id, squat.id);
+    });
+  });
 });

@@ -104,6 +104,13 @@ export class GrantBook {
     return (known ? this.find(known) : undefined) ?? this.s.grants.find((g) => g.requestId === req.requestId);
   }
 
+  /** Why `earlier` (found by request id) is not the answer to `req`: another grantor, rule, uses or scope took that id. */
+  static otherRequest(earlier: Grant, req: GrantRequest): string | undefined {
+    const sc = (x: Grant['scope']) => [x.runtime, x.target, x.operation, x.when].join('\u0000');
+    const same = normalizePrincipalId(earlier.grantor.id) === normalizePrincipalId(req.grantor.id) && earlier.ruleId === req.ruleId && earlier.maxUses === req.maxUses && sc(earlier.scope) === sc(req.scope);
+    return same ? undefined : `request id ${req.requestId} was used for another grant (${earlier.id}); use a new one`;
+  }
+
   /** Why a request id already answered cannot add a grant again (its grant ended and was pruned), or undefined. */
   private answered(req: GrantRequest, now: Date): string | undefined {
     if (!req.requestId) return undefined;
@@ -116,7 +123,10 @@ export class GrantBook {
 
   add(req: GrantRequest, now: Date): GrantVerdict {
     const earlier = this.earlier(req);
-    if (earlier) return { ok: true, grant: earlier };
+    if (earlier) {
+      const other = GrantBook.otherRequest(earlier, req);
+      return other ? refused(FailureType.GrantRefused, other) : { ok: true, grant: earlier };
+    }
     const again = this.answered(req, now);
     if (again) return refused(FailureType.GrantRefused, again);
     if (req.signature && (this.s.signed?.length ?? 0) >= MAX_SIGNED_REMEMBERED) return refused(FailureType.GrantRefused, `${MAX_SIGNED_REMEMBERED} signed grants were added in the last ${SIGNED_GRANT_FRESH_MS / 60_000} minutes; try again later`);

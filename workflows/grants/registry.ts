@@ -42,7 +42,11 @@ export async function grantRegistry(input: GrantRegistryInput): Promise<void> {
     async (raw) => {
       const req = parsed(grantRequestSchema(), raw);
       const earlier = book.earlier(req);
-      if (earlier) return earlier;
+      if (earlier) {
+        const other = GrantBook.otherRequest(earlier, req);
+        if (other) throw refusal(FailureType.GrantRefused, other);
+        return earlier;
+      }
       const why = grantPolicyRefusal(req, workspaceId, await grantRuleView({ workspaceId, ruleId: req.ruleId }), now());
       if (why) throw refusal(why.type, why.message);
       const v = book.add(req, now());
