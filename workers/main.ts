@@ -13,6 +13,7 @@ import { payloadKeyProvider, vaultSession } from './codec/data-converter';
 import { configuredEvidenceSink } from './evidence';
 import { checkQueueKeyrings, prepareWorkerKeys, workerIdentity } from './codec/key-check';
 import { jsonLogger } from './logging';
+import { HISTOGRAM_BUCKETS } from './metric-buckets';
 import { startTelemetry } from './telemetry';
 import { SEARCH_ATTRIBUTE_KEYS, cliTypeOf } from '../workflows/search-attributes';
 import { configuredSecretStore, connectWorker, createPortariumWorkers, missingSearchAttributes } from './worker';
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
     logger: config.logFormat === 'json' ? jsonLogger(config.logLevel) : new DefaultLogger(config.logLevel),
     shutdownSignals: ['SIGINT', 'SIGTERM'],
     // Temporal's worker metrics and Portarium's own (workflow and activity metric meters) on /metrics.
-    ...(config.metricsAddress && { telemetryOptions: { metrics: { prometheus: { bindAddress: config.metricsAddress } } } }),
+    ...(config.metricsAddress && { telemetryOptions: { metrics: { prometheus: { bindAddress: config.metricsAddress, histogramBucketOverrides: HISTOGRAM_BUCKETS } } } }),
   });
   // Traces only when OTEL_* asks for them; otherwise nothing is started or exported.
   const telemetry = startTelemetry();

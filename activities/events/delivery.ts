@@ -87,6 +87,12 @@ function previousProgress(details: unknown): Progress {
   return { done: Array.isArray(d?.done) ? d.done : [], delivered: d?.delivered ?? 0, refused: Array.isArray(d?.refused) ? d.refused : [] };
 }
 
+/**
+ * Events per subscriber by outcome: `delivered`, `refused` (for good), `deferred` (subscriber down, the
+ * attempt is retried), `undelivered` (still down on the final attempt). Deferred ones are the backlog.
+ */
+const deliveries = (ctx: Context) => ctx.metricMeter.createCounter('portarium_event_deliveries', 'events', 'Run events per subscriber by delivery outcome');
+
 export function createEventDeliveryActivities(deps: DeliveryDeps) {
   async function bearerToken(workspaceId: string, sub: Subscriber, scrub: SecretScrubber): Promise<string> {
     const secret = scrub.remember(await deps.secrets.read(workspaceId, EVENTS_EGRESS_KEY));
@@ -125,8 +131,12 @@ export function createEventDeliveryActivities(deps: DeliveryDeps) {
       }
       if (outcome.kind === 'unavailable') return redactText(scrub.text(outcome.error));
       progress.done.push(doneKey(sub, event));
-      if (outcome.kind === 'delivered') progress.delivered++;
-      else progress.refused.push({ eventId: event.id, type: event.type, subscriber: sub.id, error: redactText(scrub.text(outcome.error)), status: outcome.status });
+      deliveries(ctx).add(1, { outcome: outcome.kind });
+      if (outcome.kind === 'delivered') {
+        progress.delivered++;
+        const lag = Date.now() - Date.parse(event.time);
+        if (Number.isFinite(lag)) ctx.metricMeter.createHistogram('portarium_event_delivery_lag', 'int', 'ms', 'From an event to its delivery to a subscriber').record(Math.max(0, lag));
+      } else progress.refused.push({ eventId: event.id, type: event.type, subscriber: sub.id, error: redactText(scrub.text(outcome.error)), status: outcome.status });
       save();
     }
     return undefined;
@@ -145,6 +155,8 @@ export function createEventDeliveryActivities(deps: DeliveryDeps) {
         subscribers.map(async (sub) => ({ sub, error: await deliverTo(req, sub, http, progress, save) })),
       );
       const down = waiting.filter((w): w is { sub: Subscriber; error: string } => w.error !== undefined);
+      const owedNow = down.reduce((n, d) => n + owed(d.sub, req.events, progress).length, 0);
+      if (owedNow) deliveries(ctx).add(owedNow, { outcome: down.length && ctx.info.attempt < req.finalAttempt ? 'deferred' : 'undelivered' });
       if (down.length && ctx.info.attempt < req.finalAttempt) {
         const what = down.map((d) => `${d.sub.id}: ${d.error}`).join('; ');
         ctx.log.warn('event subscribers unavailable; retrying', { workspaceId: req.workspaceId, runId: req.runId, attempt: ctx.info.attempt, subscribers: down.map((d) => d.sub.id) });

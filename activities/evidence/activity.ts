@@ -42,8 +42,16 @@ export async function appendEvidence(sink: EvidenceSink, req: PersistEvidenceReq
   let r: AppendReceipt | undefined;
   let written = 0;
   // An empty batch still asks for the receipt (the head the sink holds).
+  // Appends by sink kind and outcome: a sink that keeps failing holds every run before dispatch.
+  const appends = Context.current().metricMeter.createCounter('portarium_evidence_appends', 'appends', 'Evidence sink appends by sink kind and outcome');
   for (const entries of parts.length ? parts : [[]]) {
-    r = await sink.append({ workspaceId, runId, ...(execution === undefined ? {} : { execution }), entries });
+    try {
+      r = await sink.append({ workspaceId, runId, ...(execution === undefined ? {} : { execution }), entries });
+    } catch (err) {
+      appends.add(1, { sink: sink.kind, outcome: 'failed' });
+      throw err;
+    }
+    appends.add(1, { sink: sink.kind, outcome: 'ok' });
     written += r.written;
     if (parts.length > 1) heartbeat();
   }

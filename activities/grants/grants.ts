@@ -6,7 +6,8 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { LoadedPolicies } from '../policy/load';
-import { grantTerms } from '../../policies/grant-scope';
+import { type GrantSubject, grantScopeMiss, grantTerms } from '../../policies/grant-scope';
+import { normalizePrincipalId } from '../../workflows/run/signatures';
 import { grantRegistryId } from '../../workflows/ids';
 import { grantsQuery, useGrantsUpdate } from '../../workflows/grants/messages';
 import type { Grant, GrantRuleView, UseGrantsRequest, UseGrantsResult } from '../../workflows/grants/types';
@@ -28,11 +29,20 @@ export function createGrantActivities(policies: LoadedPolicies) {
       };
     },
 
-    /** Usable grants for one rule of the workspace; none when it never had a registry. */
-    async findStandingGrants({ workspaceId, ruleId }: { workspaceId: string; ruleId: string }): Promise<Grant[]> {
+    /**
+     * Usable grants for one rule of the workspace; none when it never had a registry. With the run's
+     * action and requester, the grants whose patterns cover it and that are not the requester's come
+     * first, so grants for other targets never crowd out one that applies (the others are offered
+     * while there is room, for the run's evidence to say why they did not apply).
+     */
+    async findStandingGrants({ workspaceId, ruleId, action, requesterId }: { workspaceId: string; ruleId: string; action?: GrantSubject['action']; requesterId?: string }): Promise<Grant[]> {
       try {
         const view = await Context.current().client.workflow.getHandle(grantRegistryId(workspaceId)).query(grantsQuery);
-        return view.active.filter((g) => g.ruleId === ruleId).slice(0, MAX_OFFERED);
+        const applies = (g: Grant) =>
+          (!action || grantScopeMiss({ runtime: g.scope.runtime, target: g.scope.target, operation: g.scope.operation }, { workspace: workspaceId, action, requester: { id: '', roles: [] } }) === undefined) &&
+          (requesterId === undefined || normalizePrincipalId(g.grantor.id) !== normalizePrincipalId(requesterId));
+        const rule = view.active.filter((g) => g.ruleId === ruleId);
+        return [...rule.filter(applies), ...rule.filter((g) => !applies(g))].slice(0, MAX_OFFERED);
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return [];
         throw err;

@@ -197,6 +197,8 @@ export function createDispatchActivities(deps: DispatchDeps) {
       const inputRef = await deps.payloads.put(req.workspaceId, canonicalJson(redact(req.input)), 'application/json');
       const ws = deps.policies.connectionsFor(req.workspaceId);
       let raw: unknown;
+      // The denominator of the runtime error rate (portarium_runtime_errors counts the failed ones).
+      ctx.metricMeter.createCounter('portarium_dispatch_attempts', 'attempts', 'Dispatch attempts by runtime').add(1, { runtime: req.runtime });
       try {
         raw = await adapter.execute({
           request: req,

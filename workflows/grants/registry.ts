@@ -17,6 +17,8 @@ import { grantRequestSchema, revokeGrantRequestSchema, useGrantsRequestSchema } 
 import type { GrantRegistryInput } from './types';
 
 const MAX_HISTORY_EVENTS = 2_000;
+/** A smaller budget (or none that is a whole number) from input is ignored: it would continue as new in a loop. */
+const MIN_HISTORY_EVENTS = 20;
 
 const { grantRuleView } = proxyActivities<GrantActivities>({
   startToCloseTimeout: '10s',
@@ -40,7 +42,11 @@ export async function grantRegistry(input: GrantRegistryInput): Promise<void> {
     async (raw) => {
       const req = parsed(grantRequestSchema(), raw);
       const earlier = book.earlier(req);
-      if (earlier) return earlier;
+      if (earlier) {
+        const other = GrantBook.otherRequest(earlier, req);
+        if (other) throw refusal(FailureType.GrantRefused, other);
+        return earlier;
+      }
       const why = grantPolicyRefusal(req, workspaceId, await grantRuleView({ workspaceId, ruleId: req.ruleId }), now());
       if (why) throw refusal(why.type, why.message);
       const v = book.add(req, now());
@@ -68,12 +74,18 @@ export async function grantRegistry(input: GrantRegistryInput): Promise<void> {
 
   await condition(() => continueDue(input));
   await condition(allHandlersFinished);
-  return continueAsNew<typeof grantRegistry>({ schemaVersion: 1, workspaceId, state: book.state, ...(input.maxHistoryEvents && { maxHistoryEvents: input.maxHistoryEvents }) });
+  const budget = historyBudget(input);
+  return continueAsNew<typeof grantRegistry>({ schemaVersion: 1, workspaceId, state: book.state, ...(budget !== MAX_HISTORY_EVENTS && { maxHistoryEvents: budget }) });
+}
+
+function historyBudget(input: GrantRegistryInput): number {
+  const n = input.maxHistoryEvents;
+  return typeof n === 'number' && Number.isInteger(n) && n >= MIN_HISTORY_EVENTS ? n : MAX_HISTORY_EVENTS;
 }
 
 function continueDue(input: GrantRegistryInput): boolean {
   const info = workflowInfo();
-  return info.continueAsNewSuggested || info.historyLength > (input.maxHistoryEvents ?? MAX_HISTORY_EVENTS);
+  return info.continueAsNewSuggested || info.historyLength > historyBudget(input);
 }
 
 function parsed<T>(schema: Parameters<typeof check<T>>[0], raw: unknown): T {

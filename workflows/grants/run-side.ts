@@ -3,12 +3,13 @@
  * accepts grants, it asks the workspace's grant registry for the rule's usable grants, chooses the
  * ones it may count (choose.ts), takes one use of each (one update: the registry serialises them, so
  * a last use goes to one run only), and counts each as an approval of its grantor, judged as any
- * approval. A use it could not count after all (the run moved on meanwhile) is given back. A registry
+ * approval. A use it could not count after all (the run moved on meanwhile) stays spent. A registry
  * that does not answer changes nothing: the run waits for approvals by hand (stricter, never looser).
  */
 import { isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { GrantActivities } from '../../activities/grants/grants';
 import { EvidenceCategory, type EvidenceActor } from '../evidence-chain';
+import { hashAction } from '../hashing';
 import type { GovernedRunState } from '../run/state';
 import { RunState } from '../types';
 import { chooseGrants } from './choose';
@@ -33,7 +34,8 @@ export async function applyStandingGrants(run: GovernedRunState, now: () => Date
   const workspaceId = run.input.workspaceId;
   let offered: Grant[];
   try {
-    offered = await findStandingGrants({ workspaceId, ruleId: terms.ruleId });
+    const { runtime, target, operation } = run.action;
+    offered = await findStandingGrants({ workspaceId, ruleId: terms.ruleId, action: { runtime, target, operation }, requesterId: run.requesterId });
   } catch (err) {
     if (isCancellation(err)) throw err;
     run.record(EvidenceCategory.Approval, 'StandingGrantsUnavailable', SYSTEM, 'the grant registry did not answer: waiting for approvals by hand', now(), { error: errorText(err) });
@@ -60,7 +62,10 @@ export async function applyStandingGrants(run: GovernedRunState, now: () => Date
     });
   }
   if (!choice.picks.length) return;
-  const useKey = `${run.workflowId} ${run.firstExecutionRunId ?? ''}`;
+  // One use per grant per action: an amended action is a new approval, so it takes (and names) a use
+  // of its own. The first action keeps the plain key and decision id (recorded runs hash as stored).
+  const amended = run.actionHash !== hashAction(run.input.action) ? `#${run.actionHash.slice(0, 16)}` : '';
+  const useKey = `${run.workflowId} ${run.firstExecutionRunId ?? ''}${amended}`;
   let taken;
   try {
     taken = (await useStandingGrants({ workspaceId, useKey, take: choice.picks.map((g) => g.id) })).taken;
@@ -69,7 +74,6 @@ export async function applyStandingGrants(run: GovernedRunState, now: () => Date
     run.record(EvidenceCategory.Approval, 'StandingGrantsUnavailable', SYSTEM, 'the grant registry did not answer: waiting for approvals by hand', now(), { error: errorText(err) });
     return;
   }
-  const giveBack: string[] = [];
   for (const t of taken) {
     if (!t.ok) {
       run.record(EvidenceCategory.Approval, 'StandingGrantNotUsed', SYSTEM, `grant ${t.grantId} was not used: ${t.message.slice(0, 300)}`, now(), { grantId: t.grantId, type: t.type });
@@ -77,16 +81,13 @@ export async function applyStandingGrants(run: GovernedRunState, now: () => Date
     }
     const g = t.grant;
     // Judged again as the run is now: it may have moved on (or the grantor approved by hand) meanwhile.
+    // A use taken and not counted stays taken: the registry cannot tell a run's give-back from a forged one.
+    const decisionId = `grant#${g.id}${amended}`;
     const verdict = run.state === RunState.AwaitingApproval
-      ? run.applyDecision('approve', { decisionId: `grant#${g.id}`, approver: { id: g.grantor.id, roles: g.grantor.roles }, actionHash: run.actionHash, ...(g.signature && { signature: g.signature, signedAt: g.signedAt }) }, 'grant', now(), g.id)
+      ? run.applyDecision('approve', { decisionId, approver: { id: g.grantor.id, roles: g.grantor.roles }, actionHash: run.actionHash, ...(g.signature && { signature: g.signature, signedAt: g.signedAt }) }, 'grant', now(), g.id)
       : undefined;
-    if (!verdict?.ok || !verdict.counted) giveBack.push(g.id);
-  }
-  if (!giveBack.length) return;
-  try {
-    await useStandingGrants({ workspaceId, useKey, release: giveBack });
-  } catch (err) {
-    if (isCancellation(err)) throw err;
-    run.record(EvidenceCategory.Approval, 'StandingGrantsUnavailable', SYSTEM, `uses of ${giveBack.join(', ')} taken but not counted could not be given back`, now(), { error: errorText(err) });
+    if (!verdict?.ok || !verdict.counted) {
+      run.record(EvidenceCategory.Approval, 'StandingGrantNotUsed', SYSTEM, `a use of grant ${g.id} was taken but not counted: the run had moved on or ${g.grantor.id} had approved already`, now(), { grantId: g.id, type: 'NotCounted' });
+    }
   }
 }

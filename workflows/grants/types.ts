@@ -55,7 +55,7 @@ export interface RevokeGrantRequest {
   reason: string;
 }
 
-/** Update `useGrants`: a run takes one use of each grant, atomically; `release` gives uses back it could not count. */
+/** Update `useGrants`: a run takes one use of each grant, atomically; `release` is ignored (a use is never given back). */
 export interface UseGrantsRequest {
   /** The run's workflow id and first execution: one use per grant per run, however often asked. */
   useKey: string;
@@ -85,8 +85,10 @@ export interface GrantRegistryState {
   grants: Grant[];
   /** requestId -> grant id, for idempotent retries (bounded). */
   requests: [string, string][];
-  /** `<grantId> <useKey>` of uses taken and not released (bounded, newest last). */
+  /** `<grantId> <useKey>` of uses taken (bounded, newest last). */
   uses: string[];
+  /** requestId and signedAt of signed grants added within the freshness window (replay guard). */
+  signed?: [string, string][];
 }
 
 /** Input of `grantRegistry`; `state` only from its own continue-as-new. */

@@ -16,7 +16,17 @@ const RunMetric = {
   PolicyDenials: 'portarium_policy_denials',
   BreakGlassUses: 'portarium_break_glass_uses',
   BreakGlassReviews: 'portarium_break_glass_reviews',
+  QuotaWait: 'portarium_quota_wait',
+  DeadlineOverrun: 'portarium_deadline_overrun',
 } as const;
+
+/** The states a run waits in until a deadline (`expiresAt`, or `vetoEndsAt` for the veto window). */
+const DEADLINE_STATES: ReadonlySet<RunState> = new Set<RunState>([
+  RunState.AwaitingApproval,
+  RunState.ChangesRequested,
+  RunState.AwaitingManualCompletion,
+  RunState.VetoWindow,
+]);
 
 /** A break-glass release was asked: `granted`, or refused with its failure type as outcome. */
 export function observeBreakGlass(outcome: string, tier: string | undefined): void {
@@ -37,6 +47,19 @@ function lastAt(run: GovernedRunState, events: readonly string[]): number | unde
   return undefined;
 }
 
+/** The deadline of the state the run is in: its current one, else the one its `State*` entry recorded (cleared before dispatch). */
+function stateDeadline(run: GovernedRunState): number | undefined {
+  const own = run.deadlines.expiresAt ?? run.deadlines.vetoEndsAt;
+  if (own) return Date.parse(own);
+  const entries = run.chain.entries;
+  for (let i = entries.length - 1; i >= 0; i--) {
+    if (entries[i].event !== `State${run.state}`) continue;
+    const at = entries[i].data?.expiresAt ?? entries[i].data?.vetoEndsAt;
+    return typeof at === 'string' ? Date.parse(at) : undefined;
+  }
+  return undefined;
+}
+
 /** Call before the run moves from `run.state` to `next` at workflow time `now`. */
 export function observeTransition(run: GovernedRunState, next: RunState, now: Date): void {
   const tier = run.tier ?? 'None';
@@ -46,6 +69,24 @@ export function observeTransition(run: GovernedRunState, next: RunState, now: Da
       metricMeter
         .createHistogram(RunMetric.ApprovalWait, 'int', 'ms', 'Approval request to quorum or decision')
         .record(Math.max(0, now.getTime() - since), { tier, outcome: next });
+    }
+  }
+  if (run.state === RunState.AwaitingQuota && next !== RunState.AwaitingQuota) {
+    const since = lastAt(run, [`State${RunState.AwaitingQuota}`]);
+    if (since !== undefined) {
+      metricMeter
+        .createHistogram(RunMetric.QuotaWait, 'int', 'ms', 'Waiting for a workspace quota lease, to the grant or the end of the wait')
+        .record(Math.max(0, now.getTime() - since), { tier, outcome: next });
+    }
+  }
+  // How long after its deadline a run left a waiting state: about 0 when timers fire on time; large
+  // when the run was stuck (no worker, failing workflow tasks) while the deadline passed.
+  if (DEADLINE_STATES.has(run.state) && next !== run.state) {
+    const deadline = stateDeadline(run);
+    if (deadline !== undefined && !Number.isNaN(deadline) && now.getTime() >= deadline) {
+      metricMeter
+        .createHistogram(RunMetric.DeadlineOverrun, 'int', 'ms', 'How late a run left a waiting state after its deadline')
+        .record(now.getTime() - deadline, { state: run.state });
     }
   }
   if (next === RunState.Dispatching) {
