@@ -33,7 +33,7 @@ function jsonOutput(tool: string, value: unknown): JsonValue {
     throw runtimeRejected(`tool ${tool} returned something that is not JSON: ${(err as Error).message}`);
   }
   if (text === undefined) throw runtimeRejected(`tool ${tool} returned something that is not JSON`);
-  if (Buffer.byteLength(text) > MAX_TOOL_OUTPUT_BYTES) throw runtimeRejected(`tool ${tool} returned ${Buffer.byteLength(text)} bytes, more than ${MAX_TOOL_OUTPUT_BYTES}`);
+  if (Buffer.byteLength(text) > MAX_TOOL_OUTPUT_BYTES) throw runtimeRejected(`tool ${tool} ran, but returned ${Buffer.byteLength(text)} bytes, more than ${MAX_TOOL_OUTPUT_BYTES}: its output is not kept (do not call it again to get it)`);
   return JSON.parse(text) as JsonValue;
 }
 

@@ -37,12 +37,13 @@ describe('Vercel AI SDK adapter (real server, generateText, MockLanguageModelV3)
   it('Auto: the tool runs and the model reads its result; the evidence holds the exact arguments and the output reference', async function () {
     await withAgentWorker(opts(), async (h, tools) => {
       const callId = uid('call');
+      const threadId = uid('thread');
       const model = scriptedModel('get_weather', { city: 'Oslo' }, callId);
-      const result = await generate(model, governedAgent(h), weatherTool, { threadId: uid('thread') });
+      const result = await generate(model, governedAgent(h), weatherTool, { threadId });
       assert.deepEqual(toolResultsIn(model.doGenerateCalls[1]!), ['{"city":"Oslo","tempC":21}']);
       assert.equal(result.text, 'tool said: {"city":"Oslo","tempC":21}');
       assert.deepEqual(tools.calls.map((c) => c.args), [{ city: 'Oslo' }]);
-      const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', callId));
+      const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', callId, threadId));
       const ev = (await run.evidence()).entries;
       const requested = ev.find((e) => e.event === 'RunRequested');
       assert.equal(requested?.actor.id, agentPrincipal.id);
@@ -58,9 +59,10 @@ describe('Vercel AI SDK adapter (real server, generateText, MockLanguageModelV3)
   it('HumanApprove, blocking tool: generateText waits, bob approves, the model reads the result; the agent\'s own approval is refused', async function () {
     await withAgentWorker(opts(), async (h, tools) => {
       const callId = uid('call');
+      const threadId = uid('thread');
       const model = scriptedModel('issue_refund', { orderId: 'A-1', amount: 30 }, callId);
-      const running = generate(model, governedAgent(h), refundTool, { threadId: uid('thread'), tool: { needsApproval: false } });
-      const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', callId));
+      const running = generate(model, governedAgent(h), refundTool, { threadId, tool: { needsApproval: false } });
+      const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', callId, threadId));
       const st = await waitForState(run, 'AwaitingApproval', 30_000);
       await assert.rejects(run.decide({ kind: 'approve', ...decision(agentPrincipal, st.actionHash) }), (e: unknown) => failureType(e) === 'SelfApprovalRefused');
       assert.equal(tools.calls.length, 0);
@@ -75,9 +77,10 @@ describe('Vercel AI SDK adapter (real server, generateText, MockLanguageModelV3)
   it('rejection: the model reads who rejected and the rationale, and nothing runs', async function () {
     await withAgentWorker(opts(), async (h, tools) => {
       const callId = uid('call');
+      const threadId = uid('thread');
       const model = scriptedModel('issue_refund', { orderId: 'B-2', amount: 9000 }, callId);
-      const running = generate(model, governedAgent(h), refundTool, { threadId: uid('thread'), tool: { needsApproval: false } });
-      const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', callId));
+      const running = generate(model, governedAgent(h), refundTool, { threadId, tool: { needsApproval: false } });
+      const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', callId, threadId));
       const st = await waitForState(run, 'AwaitingApproval', 30_000);
       await run.decide({ kind: 'reject', ...decision(bob, st.actionHash), rationale: 'refunds over 500 need a ticket' });
       await running;
@@ -118,12 +121,12 @@ describe('Vercel AI SDK adapter (real server, generateText, MockLanguageModelV3)
       const model = scriptedModel('issue_refund', { orderId: 'C-3', amount: 700 }, callId);
       const first = await generate(model, governed, refundTool, { threadId });
       const messages: ModelMessage[] = [{ role: 'user', content: 'go' }, ...first.response.messages];
-      const [request] = await governedApprovalRequests(governed, messages, ['issue_refund']);
+      const [request] = await governedApprovalRequests(governed, messages, ['issue_refund'], threadId);
       assert.equal(request?.outcome.status, 'pending');
       const run = h.portarium.run(request!.workflowId);
       const st = await waitForState(run, 'AwaitingApproval');
       await run.decide({ kind: 'reject', ...decision(bob, st.actionHash), rationale: 'needs a ticket' });
-      const { responses, pending } = await governedApprovalResponses(governed, messages, ['issue_refund']);
+      const { responses, pending } = await governedApprovalResponses(governed, messages, ['issue_refund'], threadId);
       assert.equal(pending.length, 0);
       await generate(model, governed, refundTool, { threadId, messages: [...messages, { role: 'tool', content: responses }] });
       assert.match(toolResultsIn(model.doGenerateCalls.at(-1)!)[0]!, /execution denied: Tool call rejected by bob: needs a ticket/);
@@ -138,7 +141,7 @@ describe('Vercel AI SDK adapter (real server, generateText, MockLanguageModelV3)
       const model = scriptedModel('issue_refund', { orderId: 'D-4', amount: 12 }, uid('call'));
       const first = await generate(model, governed, refundTool, { threadId });
       const messages: ModelMessage[] = [{ role: 'user', content: 'go' }, ...first.response.messages];
-      const [request] = await governedApprovalRequests(governed, messages, ['issue_refund']);
+      const [request] = await governedApprovalRequests(governed, messages, ['issue_refund'], threadId);
       assert.equal(request?.outcome.status, 'pending');
       const after = await generate(model, governed, refundTool, { threadId, messages: [...messages, { role: 'tool', content: [{ type: 'tool-approval-response', approvalId: request!.approvalId, approved: true }] }] });
       assert.match(toolResultsIn(model.doGenerateCalls.at(-1)!)[0]!, /waiting for approval/);
@@ -152,7 +155,7 @@ describe('Vercel AI SDK adapter (real server, generateText, MockLanguageModelV3)
     await withAgentWorker(opts(), async (h, tools) => {
       const callId = uid('call');
       const threadId = uid('thread');
-      const wf = h.client.workflow.getHandle(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', callId));
+      const wf = h.client.workflow.getHandle(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', callId, threadId));
       const first = scriptedModel('get_weather', { city: 'Rome' }, callId);
       const retry = scriptedModel('get_weather', { city: 'Rome' }, callId);
       await generate(first, governedAgent(h), weatherTool, { threadId });
@@ -173,7 +176,6 @@ describe('Vercel AI SDK adapter (real server, generateText, MockLanguageModelV3)
       const callId = uid('call');
       const orphan = scriptedModel('get_weather', { city: 'Oslo' }, callId);
       await assert.rejects(generate(orphan, governedAgent(h), weatherTool), (e: unknown) => e instanceof MissingCorrelationError || /no correlation id/.test(String(e)));
-      await assert.rejects(h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', callId)).status());
       assert.equal(tools.calls.length, 0);
     });
   });

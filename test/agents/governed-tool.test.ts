@@ -22,7 +22,7 @@ describe('governed tool calls (real server, in-process agent-tools runtime)', fu
     await withAgentWorker(opts(), async (h, tools) => {
       const ctx = { toolCallId: uid('call'), correlationId: uid('thread') };
       const out = await callGovernedTool(governedAgent(h), weatherTool, { city: 'Oslo' }, ctx);
-      assert.deepEqual(out, { status: 'succeeded', workflowId: toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', ctx.toolCallId), output: { city: 'Oslo', tempC: 21 } });
+      assert.deepEqual(out, { status: 'succeeded', workflowId: toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', ctx.toolCallId, ctx.correlationId), output: { city: 'Oslo', tempC: 21 } });
       assert.equal(outcomeText(out), '{"city":"Oslo","tempC":21}');
       const ev = (await h.portarium.run(out.workflowId).evidence()).entries;
       const requested = ev.find((e) => e.event === 'RunRequested');
@@ -46,11 +46,24 @@ describe('governed tool calls (real server, in-process agent-tools runtime)', fu
     });
   });
 
+  it('the same tool call id in two threads starts two runs; neither reads the other\'s result', async function () {
+    await withAgentWorker(opts(), async (h, tools) => {
+      const toolCallId = uid('call');
+      const a = await callGovernedTool(governedAgent(h), weatherTool, { city: 'Oslo' }, { toolCallId, correlationId: uid('thread') });
+      const b = await callGovernedTool(governedAgent(h), weatherTool, { city: 'Rome' }, { toolCallId, correlationId: uid('thread') });
+      assert.deepEqual([a.status, b.status], ['succeeded', 'succeeded']);
+      assert.notEqual(a.workflowId, b.workflowId);
+      assert.deepEqual(a.status === 'succeeded' && a.output, { city: 'Oslo', tempC: 21 });
+      assert.deepEqual(b.status === 'succeeded' && b.output, { city: 'Rome', tempC: 21 });
+      assert.deepEqual(tools.calls.map((c) => c.args), [{ city: 'Oslo' }, { city: 'Rome' }]);
+    });
+  });
+
   it('HumanApprove: waits, a second person approves, the result comes back; the agent\'s own approval is refused', async function () {
     await withAgentWorker(opts(), async (h, tools) => {
       const ctx = { toolCallId: uid('call'), correlationId: uid('thread') };
       const pendingCall = callGovernedTool(governedAgent(h), refundTool, { orderId: 'A-1', amount: 30 }, ctx);
-      const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', ctx.toolCallId));
+      const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', ctx.toolCallId, ctx.correlationId));
       for (let i = 0; i < 100; i++) {
         try {
           await waitForState(run, 'AwaitingApproval', 200);
@@ -72,7 +85,7 @@ describe('governed tool calls (real server, in-process agent-tools runtime)', fu
     await withAgentWorker(opts(), async (h, tools) => {
       const ctx = { toolCallId: uid('call'), correlationId: uid('thread') };
       const call = callGovernedTool(governedAgent(h), refundTool, { orderId: 'B-2', amount: 9000 }, ctx);
-      const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', ctx.toolCallId));
+      const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', ctx.toolCallId, ctx.correlationId));
       let st;
       for (let i = 0; i < 100 && !st; i++) st = await waitForState(run, 'AwaitingApproval', 200).catch(() => undefined);
       await run.decide({ kind: 'reject', ...decision(bob, st!.actionHash), rationale: 'refunds over 500 need a ticket' });
@@ -91,7 +104,7 @@ describe('governed tool calls (real server, in-process agent-tools runtime)', fu
       const ctx = { toolCallId: uid('call'), correlationId: uid('thread') };
       const first = await callGovernedTool(governedAgent(h, 300), refundTool, { orderId: 'C-3', amount: 5 }, ctx);
       assert.equal(first.status, 'pending');
-      assert.equal(first.workflowId, `${AGENT_WORKSPACE}:${toolCallKey('issue_refund', ctx.toolCallId)}`);
+      assert.equal(first.workflowId, `${AGENT_WORKSPACE}:${toolCallKey('issue_refund', ctx.toolCallId, ctx.correlationId)}`);
       const st = await waitForState(h.portarium.run(first.workflowId), 'AwaitingApproval');
       await h.portarium.run(first.workflowId).decide({ kind: 'approve', ...decision(bob, st.actionHash) });
       const later = await resumeGovernedTool(h.portarium, first.workflowId);

@@ -33,7 +33,7 @@ describe('LangGraph.js adapter (real server, scripted model)', function () {
       const [msg] = toolMessages(out.messages);
       assert.equal(msg.content, '{"city":"Oslo","tempC":21}');
       assert.equal(msg.status, 'success');
-      const workflowId = toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', call.id);
+      const workflowId = toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', call.id, thread);
       assert.deepEqual(msg.artifact, { status: 'succeeded', workflowId, output: { city: 'Oslo', tempC: 21 } });
       assert.equal(out.messages.at(-1)?.content, '{"city":"Oslo","tempC":21}', 'the model read the result');
       const ev = (await h.portarium.run(workflowId).evidence()).entries;
@@ -124,7 +124,7 @@ describe('LangGraph.js adapter (real server, scripted model)', function () {
       for await (const snap of graph.getStateHistory(config)) if (snap.next.includes('tools')) beforeTools = snap;
       assert.ok(beforeTools);
       const replayed = await graph.invoke(null, beforeTools.config);
-      assert.deepEqual(toolMessages(replayed.messages).map((m) => (m.artifact as GovernedToolOutcome).workflowId), [toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', call.id)]);
+      assert.deepEqual(toolMessages(replayed.messages).map((m) => (m.artifact as GovernedToolOutcome).workflowId), [toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', call.id, config.configurable.thread_id)]);
       // The same step again in a fresh process (its checkpoints lost), through the governed-tools node.
       const fresh = nodeGraph(governedToolsNode(governedAgent(h), [weatherTool]), [call]);
       const again = await fresh.invoke(ask, config);

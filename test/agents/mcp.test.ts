@@ -30,8 +30,8 @@ const call = (p: Proxy, name: string, args: Record<string, unknown>, callId: str
   p.client.callTool({ name, arguments: args, _meta: { [MCP_CALL_ID_META]: callId } }) as Promise<CallToolResult>;
 
 /** Poll until the tool call's run exists and waits for approval. */
-async function awaitingApproval(h: { portarium: import('../../workers/client').PortariumClient }, tool: string, callId: string) {
-  const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, tool, callId));
+async function awaitingApproval(h: { portarium: import('../../workers/client').PortariumClient }, p: Proxy, tool: string, callId: string) {
+  const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, tool, callId, p.correlationId));
   for (let i = 0; i < 100; i++) {
     const st = await waitForState(run, 'AwaitingApproval', 200).catch(() => undefined);
     if (st) return { run, st };
@@ -87,7 +87,7 @@ describe('MCP proxy (real server, SDK stdio client, mcp runtime in the worker)',
       assert.equal(res.isError, undefined);
       assert.deepEqual(res.structuredContent, { city: 'Oslo', tempC: 21 });
       assert.equal(textOf(res), '{"city":"Oslo","tempC":21}');
-      const workflowId = toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', callId);
+      const workflowId = toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', callId, p.correlationId);
       assert.equal(res._meta?.[MCP_WORKFLOW_META], workflowId);
       const run = h.portarium.run(workflowId);
       const ev = (await run.evidence()).entries;
@@ -112,8 +112,8 @@ describe('MCP proxy (real server, SDK stdio client, mcp runtime in the worker)',
       const again = await call(p, 'get_weather', { city: 'Rome' }, callId);
       assert.deepEqual(again, first);
       assert.equal(ledger.calls().length, 1);
-      assert.equal(again._meta?.[MCP_WORKFLOW_META], toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', callId));
-      assert.equal((await h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', callId)).status()).state, 'Succeeded');
+      assert.equal(again._meta?.[MCP_WORKFLOW_META], toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', callId, p.correlationId));
+      assert.equal((await h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', callId, p.correlationId)).status()).state, 'Succeeded');
       // Other arguments under the same id are refused, and run nothing.
       const other = await call(p, 'get_weather', { city: 'Paris' }, callId);
       assert.equal(other.isError, true);
@@ -126,7 +126,7 @@ describe('MCP proxy (real server, SDK stdio client, mcp runtime in the worker)',
     await withProxy(async (_h, p, ledger) => {
       const callId = uid('call');
       const pending = call(p, 'issue_refund', { orderId: 'A-1', amount: 30 }, callId);
-      const { run, st } = await awaitingApproval(_h, 'issue_refund', callId);
+      const { run, st } = await awaitingApproval(_h, p, 'issue_refund', callId);
       await assert.rejects(run.decide({ kind: 'approve', ...decision(agentPrincipal, st.actionHash) }), (e: unknown) => failureType(e) === 'SelfApprovalRefused');
       assert.equal(ledger.calls().length, 0);
       await run.decide({ kind: 'approve', ...decision(bob, st.actionHash) });
@@ -141,7 +141,7 @@ describe('MCP proxy (real server, SDK stdio client, mcp runtime in the worker)',
     await withProxy(async (h, p, ledger) => {
       const callId = uid('call');
       const pending = call(p, 'issue_refund', { orderId: 'B-2', amount: 9000 }, callId);
-      const { run, st } = await awaitingApproval(h, 'issue_refund', callId);
+      const { run, st } = await awaitingApproval(h, p, 'issue_refund', callId);
       await run.decide({ kind: 'reject', ...decision(bob, st.actionHash), rationale: 'refunds over 500 need a ticket' });
       const rejected = await pending;
       assert.equal(rejected.isError, true);
@@ -163,7 +163,7 @@ describe('MCP proxy (real server, SDK stdio client, mcp runtime in the worker)',
     await withProxy(async (h, p, ledger) => {
       const callId = uid('call');
       const first = await call(p, 'issue_refund', { orderId: 'C-3', amount: 5 }, callId);
-      const workflowId = toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', callId);
+      const workflowId = toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', callId, p.correlationId);
       assert.equal(first.isError, true);
       assert.equal(first._meta?.[MCP_STATUS_META], 'pending');
       assert.equal(first._meta?.[MCP_WORKFLOW_META], workflowId);
@@ -222,8 +222,9 @@ describe('MCP proxy (real server, SDK stdio client, mcp runtime in the worker)',
     assert.ok(loadPolicyDir(dir).workspaces.includes('support'));
     assert.ok(mcpServersFileSchema.parse(serversFile).mcpServers.shop);
     const host = mcpServersFileSchema.parse(hostConfig).mcpServers.shop;
-    assert.equal(host.command, 'npx');
-    const { options } = proxySettings(host.args!.slice(1), { ...host.env, PORTARIUM_POLICY_DIR: dir });
+    // The proxy named by its path, never through npx (which may fetch a package of that name).
+    assert.match(host.command, /\/portarium-mcp-proxy$/);
+    const { options } = proxySettings(host.args!, { ...host.env, PORTARIUM_POLICY_DIR: dir });
     assert.deepEqual({ ws: options.workspaceId, principal: options.principal.id, server: options.server, awaitTool: options.awaitTool, upstream: options.upstream.command },
       { ws: 'support', principal: 'support-agent', server: 'shop', awaitTool: true, upstream: 'node' });
   });

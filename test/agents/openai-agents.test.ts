@@ -30,8 +30,8 @@ function agentWith(model: ScriptedModel, governed: GovernedAgent, spec: Governed
 }
 
 /** Decide the tool call's run as `who` once it waits for approval. */
-async function decideWhenWaiting(h: Harness, toolName: string, callId: string, kind: 'approve' | 'reject', rationale?: string) {
-  const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, toolName, callId));
+async function decideWhenWaiting(h: Harness, toolName: string, callId: string, threadId: string, kind: 'approve' | 'reject', rationale?: string) {
+  const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, toolName, callId, threadId));
   const st = await waitForState(run, 'AwaitingApproval', 30_000);
   await run.decide({ kind, ...decision(bob, st.actionHash), ...(rationale && { rationale }) });
 }
@@ -47,13 +47,14 @@ describe('OpenAI Agents SDK adapter (real server, SDK run loop, scripted model)'
   it('Auto: the tool runs and the model reads its result; the evidence holds the exact arguments and the output reference', async function () {
     await withAgentWorker(opts(), async (h, tools) => {
       const callId = uid('call');
+      const threadId = uid('thread');
       const model = callingModel('get_weather', { city: 'Oslo' }, callId);
-      const result = await runner.run(agentWith(model, governedAgent(h), weatherTool), 'Weather in Oslo?', { context: { threadId: uid('thread') } });
+      const result = await runner.run(agentWith(model, governedAgent(h), weatherTool), 'Weather in Oslo?', { context: { threadId } });
       assert.equal(result.interruptions.length, 0);
       assert.deepEqual(toolResultsIn(model.requests[1]!), ['{"city":"Oslo","tempC":21}']);
       assert.equal(result.finalOutput, 'tool said: {"city":"Oslo","tempC":21}');
       assert.deepEqual(tools.calls.map((c) => c.args), [{ city: 'Oslo' }]);
-      const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', callId));
+      const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', callId, threadId));
       const ev = (await run.evidence()).entries;
       const requested = ev.find((e) => e.event === 'RunRequested');
       assert.equal(requested?.actor.id, agentPrincipal.id);
@@ -68,9 +69,10 @@ describe('OpenAI Agents SDK adapter (real server, SDK run loop, scripted model)'
   it('HumanApprove, blocking tool: the SDK run waits, bob approves, the model reads the result; the agent\'s own approval is refused', async function () {
     await withAgentWorker(opts(), async (h, tools) => {
       const callId = uid('call');
+      const threadId = uid('thread');
       const model = callingModel('issue_refund', { orderId: 'A-1', amount: 30 }, callId);
-      const running = runner.run(agentWith(model, governedAgent(h), refundTool, { needsApproval: false }), 'Refund A-1', { context: { threadId: uid('thread') } });
-      const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', callId));
+      const running = runner.run(agentWith(model, governedAgent(h), refundTool, { needsApproval: false }), 'Refund A-1', { context: { threadId } });
+      const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', callId, threadId));
       const st = await waitForState(run, 'AwaitingApproval', 30_000);
       await assert.rejects(run.decide({ kind: 'approve', ...decision(agentPrincipal, st.actionHash) }), (e: unknown) => failureType(e) === 'SelfApprovalRefused');
       assert.equal(tools.calls.length, 0);
@@ -85,9 +87,10 @@ describe('OpenAI Agents SDK adapter (real server, SDK run loop, scripted model)'
   it('rejection: the model reads who rejected and the rationale, and nothing runs', async function () {
     await withAgentWorker(opts(), async (h, tools) => {
       const callId = uid('call');
+      const threadId = uid('thread');
       const model = callingModel('issue_refund', { orderId: 'B-2', amount: 9000 }, callId);
-      const running = runner.run(agentWith(model, governedAgent(h), refundTool, { needsApproval: false }), 'Refund B-2', { context: { threadId: uid('thread') } });
-      await decideWhenWaiting(h, 'issue_refund', callId, 'reject', 'refunds over 500 need a ticket');
+      const running = runner.run(agentWith(model, governedAgent(h), refundTool, { needsApproval: false }), 'Refund B-2', { context: { threadId } });
+      await decideWhenWaiting(h, 'issue_refund', callId, threadId, 'reject', 'refunds over 500 need a ticket');
       await running;
       const [read] = toolResultsIn(model.requests[1]!);
       assert.match(read!, /rejected by bob: refunds over 500 need a ticket/);
@@ -146,7 +149,7 @@ describe('OpenAI Agents SDK adapter (real server, SDK run loop, scripted model)'
       const threadId = uid('thread');
       const first = callingModel('get_weather', { city: 'Rome' }, callId);
       const retry = callingModel('get_weather', { city: 'Rome' }, callId);
-      const wf = h.client.workflow.getHandle(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', callId));
+      const wf = h.client.workflow.getHandle(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', callId, threadId));
       await runner.run(agentWith(first, governedAgent(h), weatherTool), 'Weather in Rome?', { context: { threadId } });
       const firstRunId = (await wf.describe()).runId;
       await runner.run(agentWith(retry, governedAgent(h), weatherTool), 'Weather in Rome?', { context: { threadId } });
@@ -165,7 +168,6 @@ describe('OpenAI Agents SDK adapter (real server, SDK run loop, scripted model)'
       const callId = uid('call');
       const orphan = callingModel('get_weather', { city: 'Oslo' }, callId);
       await assert.rejects(runner.run(agentWith(orphan, governedAgent(h), weatherTool), 'Weather?'), (e: unknown) => e instanceof MissingCorrelationError || (e as { cause?: unknown })?.cause instanceof MissingCorrelationError || /no correlation id/.test(String(e)));
-      await assert.rejects(h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', callId)).status());
       assert.equal(tools.calls.length, 0);
     });
   });

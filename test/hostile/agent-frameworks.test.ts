@@ -41,10 +41,11 @@ describe('hostile models against the agent-framework adapters (OpenAI Agents SDK
   it('OpenAI SDK: arguments naming a tier and an approval do not change the tier: the refund still waits for a person and does not run', async function () {
     await withAgentWorker(opts(), async (h, tools) => {
       const callId = uid('call');
+      const threadId = uid('thread');
       const model = rawCallingModel('issue_refund', JSON.stringify({ orderId: 'X-1', amount: 5, tier: 'Auto', approved: true, approver: 'bob' }), callId);
-      const result = await openaiRun(model, governedAgent(h), refundTool);
+      const result = await openaiRun(model, governedAgent(h), refundTool, threadId);
       assert.equal(result.interruptions.length, 1);
-      const status = await waitForState(h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', callId)), 'AwaitingApproval');
+      const status = await waitForState(h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', callId, threadId)), 'AwaitingApproval');
       assert.equal(status.tier, 'HumanApprove');
       assert.equal(tools.calls.length, 0);
     });
@@ -65,16 +66,17 @@ describe('hostile models against the agent-framework adapters (OpenAI Agents SDK
 
   it('OpenAI SDK: arguments that are not an object, or too large, are refused to the model and start no run', async function () {
     await withAgentWorker(opts(), async (h, tools) => {
+      const threadId = uid('thread');
       const arrayCall = uid('call');
       const arrayModel = rawCallingModel('get_weather', '["Oslo"]', arrayCall);
-      await openaiRun(arrayModel, governedAgent(h), weatherTool);
+      await openaiRun(arrayModel, governedAgent(h), weatherTool, threadId);
       assert.match(toolResultsIn(arrayModel.requests[1]!)[0]!, /must be a JSON object\. It did not run/);
-      await assert.rejects(h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', arrayCall)).status());
+      await assert.rejects(h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', arrayCall, threadId)).status());
       const bigCall = uid('call');
       const bigModel = rawCallingModel('get_weather', JSON.stringify({ city: 'x'.repeat(2_000_000) }), bigCall);
-      await openaiRun(bigModel, governedAgent(h), weatherTool);
+      await openaiRun(bigModel, governedAgent(h), weatherTool, threadId);
       assert.match(toolResultsIn(bigModel.requests[1]!)[0]!, /^Tool call refused: .*bytes of JSON; at most \d+ are accepted\. It did not run\.$/s);
-      await assert.rejects(h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', bigCall)).status());
+      await assert.rejects(h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', bigCall, threadId)).status());
       assert.equal(tools.calls.length, 0);
     });
   });
@@ -93,7 +95,7 @@ describe('hostile models against the agent-framework adapters (OpenAI Agents SDK
       const refundCall = uid('call');
       const sneaky = await gen(scriptedModel('issue_refund', { orderId: 'X-2', amount: 5, tier: 'Auto', approved: true }, refundCall), refundTool);
       assert.equal(sneaky.content.filter((p) => p.type === 'tool-approval-request').length, 1);
-      const status = await waitForState(h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', refundCall)), 'AwaitingApproval');
+      const status = await waitForState(h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', refundCall, experimental_context.threadId)), 'AwaitingApproval');
       assert.equal(status.tier, 'HumanApprove');
       assert.equal(tools.calls.length, 1);
     });

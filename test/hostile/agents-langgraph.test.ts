@@ -8,7 +8,6 @@
 import * as assert from 'node:assert/strict';
 import { Command } from '@langchain/langgraph';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { IdempotencyConflictError } from '../../workers/client';
 import { type GovernedToolOutcome, governedInterrupts, governedTool, governedToolsNode, toolCallWorkflowId } from '../../workers/agents/langgraph';
 import { hashAction } from '../../workflows/hashing';
 import { bob, decision, uid } from '../support/harness';
@@ -33,11 +32,12 @@ describe('hostile LangGraph tool calls (real server)', function () {
         { id: '', name: 'get_weather', args: { city: 'Oslo' } },
         { id: ids.fine, name: 'get_weather', args: { city: 'Bergen' } },
       ];
-      const out = await nodeGraph(governedToolsNode(governedAgent(h), [weatherTool, refundTool]), calls).invoke(ask, { configurable: { thread_id: uid('thread') } });
+      const thread = uid('thread');
+      const out = await nodeGraph(governedToolsNode(governedAgent(h), [weatherTool, refundTool]), calls).invoke(ask, { configurable: { thread_id: thread } });
       assert.deepEqual(toolMessages(out.messages).map((m) => m.status), ['error', 'error', 'error', 'success']);
       assert.deepEqual(tools.calls.map((c) => c.args), [{ city: 'Bergen' }]);
       for (const [name, id] of [['drop_everything', ids.unknown], ['issue_refund', ids.offSchema]]) {
-        await assert.rejects(h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, name, id)).status(), (e: unknown) => e instanceof WorkflowNotFoundError, `no run for ${name}`);
+        await assert.rejects(h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, name, id, thread)).status(), (e: unknown) => e instanceof WorkflowNotFoundError, `no run for ${name}`);
       }
     });
   });
@@ -45,10 +45,11 @@ describe('hostile LangGraph tool calls (real server)', function () {
   it('tool calls beyond the per-step limit answer the model with an error and start nothing', async function () {
     await withAgentWorker(opts(), async (h, tools) => {
       const calls = ['Oslo', 'Rome', 'Lima'].map((city) => ({ id: uid('call'), name: 'get_weather', args: { city } }));
-      const out = await nodeGraph(governedToolsNode(governedAgent(h), [weatherTool], { maxCallsPerStep: 2 }), calls).invoke(ask, { configurable: { thread_id: uid('thread') } });
+      const thread = uid('thread');
+      const out = await nodeGraph(governedToolsNode(governedAgent(h), [weatherTool], { maxCallsPerStep: 2 }), calls).invoke(ask, { configurable: { thread_id: thread } });
       assert.deepEqual(toolMessages(out.messages).map((m) => m.status), ['success', 'success', 'error']);
       assert.deepEqual(tools.calls.map((c) => c.args).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))), [{ city: 'Oslo' }, { city: 'Rome' }]);
-      await assert.rejects(h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', calls[2].id)).status(), (e: unknown) => e instanceof WorkflowNotFoundError);
+      await assert.rejects(h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'get_weather', calls[2].id, thread)).status(), (e: unknown) => e instanceof WorkflowNotFoundError);
     });
   });
 
@@ -60,7 +61,10 @@ describe('hostile LangGraph tool calls (real server)', function () {
       const honest = nodeGraph(node(), [{ id, name: 'issue_refund', args: { orderId: 'R-1', amount: 30 } }]);
       const [pause] = governedInterrupts(await honest.invoke(ask, config));
       const forged = nodeGraph(node(), [{ id, name: 'issue_refund', args: { orderId: 'R-1', amount: 9000 } }]);
-      await assert.rejects(forged.invoke(ask, config), (e: unknown) => e instanceof IdempotencyConflictError);
+      // The model reads a refusal (a throw would fail every resume of the thread).
+      const [refused] = toolMessages((await forged.invoke(ask, config)).messages);
+      assert.equal(refused.status, 'error');
+      assert.match(String(refused.content), /already used with other arguments\. It did not run\./);
       const run = h.portarium.run(pause.pending[0].workflowId);
       const st = await awaitingApproval(h.portarium, run.workflowId);
       assert.equal(st.actionHash, hashAction({ runtime: 'agent-tools', target: 'issue_refund', operation: 'call', input: { orderId: 'R-1', amount: 30 } }));
@@ -83,7 +87,8 @@ describe('hostile LangGraph tool calls (real server)', function () {
       const id = uid('call');
       const graph = nodeGraph(governedToolsNode(governedAgent(h), [refundTool], { waitMs: 300 }), [{ id, name: 'issue_refund', args: { orderId: 'N-1', amount: 5 } }], { checkpointed: false });
       await assert.rejects(graph.invoke(ask), (e: unknown) => (e as { lc_error_code?: string }).lc_error_code === 'MISSING_CHECKPOINTER');
-      const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', id));
+      // No thread: the call id is the run's correlation id.
+      const run = h.portarium.run(toolCallWorkflowId(AGENT_WORKSPACE, 'issue_refund', id, id));
       const st = await awaitingApproval(h.portarium, run.workflowId);
       await run.decide({ kind: 'reject', ...decision(bob, st.actionHash), rationale: 'orphaned' });
       assert.equal((await run.status()).state, 'Rejected');

@@ -12,7 +12,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { createMcpRuntime, type McpRuntime } from '../../activities/runtimes/mcp';
 import { PROJECT_ROOT } from '../../workers/config';
 import { AGENT_WORKSPACE, agentPolicyDir, agentPrincipal } from './agents';
-import { type Harness, type HarnessOptions, withWorker } from './harness';
+import { type Harness, type HarnessOptions, uid, withWorker } from './harness';
 import { DEV_KEYS, shared, testKeyringFile } from './shared';
 
 export const MCP_SERVER = 'shop';
@@ -63,11 +63,13 @@ export async function withMcpWorker<T>(opts: HarnessOptions, fn: (h: Harness, le
 /**
  * The proxy as a host starts it (`node mcp-proxy.js --workspace agents --principal support-agent ...
  * -- node upstream.js`), on the suite's server and the worker's queue, connected with the SDK's client.
+ * Its session's correlation id is given (`--correlation-id`), so a test can name a call's run by it.
  */
-export async function connectProxy(h: Harness, policyDir: string, extraArgs: string[] = []): Promise<{ client: Client; stderr: () => string; pid: () => number | null; close(): Promise<void> }> {
+export async function connectProxy(h: Harness, policyDir: string, extraArgs: string[] = []): Promise<{ client: Client; correlationId: string; stderr: () => string; pid: () => number | null; close(): Promise<void> }> {
+  const correlationId = uid('mcp-thread');
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [PROXY_JS, '--workspace', AGENT_WORKSPACE, '--principal', agentPrincipal.id, '--roles', agentPrincipal.roles.join(','), '--server', MCP_SERVER, ...extraArgs, '--', process.execPath, UPSTREAM_JS],
+    args: [PROXY_JS, '--workspace', AGENT_WORKSPACE, '--principal', agentPrincipal.id, '--roles', agentPrincipal.roles.join(','), '--server', MCP_SERVER, '--correlation-id', correlationId, ...extraArgs, '--', process.execPath, UPSTREAM_JS],
     env: {
       TEMPORAL_ADDRESS: shared.address ?? '',
       PORTARIUM_KEYRING_FILE: testKeyringFile(),
@@ -81,5 +83,5 @@ export async function connectProxy(h: Harness, policyDir: string, extraArgs: str
   transport.stderr?.on('data', (d) => (err += String(d)));
   const client = new Client({ name: 'portarium-test-host', version: '1' });
   await client.connect(transport);
-  return { client, stderr: () => err, pid: () => transport.pid, close: () => client.close() };
+  return { client, correlationId, stderr: () => err, pid: () => transport.pid, close: () => client.close() };
 }

@@ -77,7 +77,7 @@ export interface GovernedApprovalRequest {
 }
 
 /** The unanswered `tool-approval-request`s of governed tools (`toolNames`) in a conversation. */
-export async function governedApprovalRequests(agent: GovernedAgent, messages: readonly ModelMessage[], toolNames: readonly string[]): Promise<GovernedApprovalRequest[]> {
+export async function governedApprovalRequests(agent: GovernedAgent, messages: readonly ModelMessage[], toolNames: readonly string[], correlationId: string): Promise<GovernedApprovalRequest[]> {
   const calls = new Map<string, string>();
   const requests: { approvalId: string; toolCallId: string }[] = [];
   const answered = new Set<string>();
@@ -93,7 +93,7 @@ export async function governedApprovalRequests(agent: GovernedAgent, messages: r
   for (const r of requests) {
     const toolName = calls.get(r.toolCallId);
     if (answered.has(r.approvalId) || !toolName || !toolNames.includes(toolName)) continue;
-    const workflowId = toolCallWorkflowId(agent.workspaceId, toolName, r.toolCallId);
+    const workflowId = toolCallWorkflowId(agent.workspaceId, toolName, r.toolCallId, correlationId);
     out.push({ ...r, toolName, workflowId, outcome: await resumeGovernedTool(agent.client, workflowId, 0) });
   }
   return out;
@@ -106,8 +106,8 @@ export async function governedApprovalRequests(agent: GovernedAgent, messages: r
  * denied, expired, ...). Append `{ role: 'tool', content: responses }` and call `generateText` again
  * when `pending` is empty.
  */
-export async function governedApprovalResponses(agent: GovernedAgent, messages: readonly ModelMessage[], toolNames: readonly string[]): Promise<{ responses: ToolApprovalResponse[]; pending: GovernedApprovalRequest[] }> {
-  const requests = await governedApprovalRequests(agent, messages, toolNames);
+export async function governedApprovalResponses(agent: GovernedAgent, messages: readonly ModelMessage[], toolNames: readonly string[], correlationId: string): Promise<{ responses: ToolApprovalResponse[]; pending: GovernedApprovalRequest[] }> {
+  const requests = await governedApprovalRequests(agent, messages, toolNames, correlationId);
   const pending = requests.filter((r) => r.outcome.status === 'pending');
   const responses = requests
     .filter((r) => r.outcome.status !== 'pending')
@@ -115,4 +115,4 @@ export async function governedApprovalResponses(agent: GovernedAgent, messages: 
   return { responses, pending };
 }
 
-export { type GovernedAgent, type GovernedToolOutcome, type GovernedToolSpec, callGovernedTool, outcomeText, resumeGovernedTool, toolCallWorkflowId } from './governed-tool';
+export { type GovernedAgent, type GovernedToolOutcome, type GovernedToolSpec, callGovernedTool, outcomeText, resumeGovernedTool, toolCallWorkflowId, withdrawGovernedCall } from './governed-tool';

@@ -56,18 +56,29 @@ export type GovernedToolOutcome =
   | { status: 'failed'; workflowId: string; type: string; message: string };
 
 /**
- * The run's idempotency key for one tool call: readable, and the same for the same tool and call id
- * (frameworks' call ids may hold characters ids may not, or be long; the hash keeps them apart).
+ * A correlation id the run accepts, from any thread or conversation id: kept when it already fits the
+ * id rules, else made to fit with a hash that keeps distinct ids apart.
  */
-export function toolCallKey(toolName: string, toolCallId: string): string {
+export function correlationIdOf(raw: string): string {
+  if (/^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$/.test(raw)) return raw;
+  const digest = createHash('sha256').update(raw).digest('hex').slice(0, 16);
+  return `thread.${raw.replace(/[^A-Za-z0-9._:@/+-]/g, '_').slice(0, 80)}.${digest}`;
+}
+
+/**
+ * The run's idempotency key for one tool call: readable, and the same for the same tool, call id and
+ * thread. The thread is part of it: call ids repeat across threads (counters, replays, scripted
+ * models), and one thread must never read another's run. The hash keeps long or odd ids apart.
+ */
+export function toolCallKey(toolName: string, toolCallId: string, correlationId: string): string {
   const safe = `${toolName}.${toolCallId}`.replace(/[^A-Za-z0-9._:@/+-]/g, '_').slice(0, 80);
-  const digest = createHash('sha256').update(`${toolName}\u0000${toolCallId}`).digest('hex').slice(0, 16);
+  const digest = createHash('sha256').update(`${toolName}\u0000${toolCallId}\u0000${correlationIdOf(correlationId)}`).digest('hex').slice(0, 16);
   return `tool.${safe.replace(/^[^A-Za-z0-9]+/, '')}.${digest}`;
 }
 
-/** The workflow id of a tool call's run, for an agent that stored only its call id. */
-export function toolCallWorkflowId(workspaceId: string, toolName: string, toolCallId: string): string {
-  return `${workspaceId}:${toolCallKey(toolName, toolCallId)}`;
+/** The workflow id of a tool call's run, for an agent that stored only its call id and thread. */
+export function toolCallWorkflowId(workspaceId: string, toolName: string, toolCallId: string, correlationId: string): string {
+  return `${workspaceId}:${toolCallKey(toolName, toolCallId, correlationId)}`;
 }
 
 function argsObject(args: unknown): { [k: string]: JsonValue } {
@@ -86,13 +97,24 @@ function argsObject(args: unknown): { [k: string]: JsonValue } {
 export async function callGovernedTool(agent: GovernedAgent, tool: GovernedToolSpec, args: unknown, ctx: ToolCallContext): Promise<GovernedToolOutcome> {
   const { run } = await agent.client.startRun({
     workspaceId: agent.workspaceId,
-    correlationId: ctx.correlationId,
+    correlationId: correlationIdOf(ctx.correlationId),
     requestedBy: agent.principal,
     action: { runtime: tool.runtime ?? AGENT_TOOLS_RUNTIME, target: tool.target ?? tool.name, operation: tool.operation ?? 'call', input: argsObject(args) },
-    idempotencyKey: toolCallKey(tool.name, ctx.toolCallId),
+    idempotencyKey: toolCallKey(tool.name, ctx.toolCallId, ctx.correlationId),
     reason: `agent tool call ${tool.name} (${ctx.toolCallId})`.slice(0, 500),
   });
   return outcomeOf(run, agent.waitMs);
+}
+
+/**
+ * Withdraw a tool call whose run still waits (the agent's side refused or abandoned it): the agent's
+ * principal is its requester, who may always cancel. A run that already ended is left as it is.
+ */
+export async function withdrawGovernedCall(agent: GovernedAgent, workflowId: string, reason: string): Promise<void> {
+  const run = agent.client.run(workflowId);
+  const s = await run.status();
+  if (TERMINAL_STATES.has(s.state as RunState)) return;
+  await run.cancel({ cancelId: `withdraw-${createHash('sha256').update(workflowId).digest('hex').slice(0, 16)}`, requestedBy: agent.principal, reason: reason.slice(0, 500) });
 }
 
 /** The outcome of a tool call started earlier (by workflow id), waiting at most `waitMs`. */

@@ -15,8 +15,9 @@ import { type DynamicStructuredTool, type ToolRunnableConfig, ToolInputParsingEx
 import type { JSONSchema } from '@langchain/core/utils/json_schema';
 import { type LangGraphRunnableConfig, interrupt } from '@langchain/langgraph';
 import { type GovernedAgent, type GovernedToolOutcome, type GovernedToolSpec, callGovernedTool, outcomeText } from './governed-tool';
+import { IdempotencyConflictError, InvalidMessageError } from '../client';
 
-export { type GovernedAgent, type GovernedToolOutcome, type GovernedToolSpec, outcomeText, resumeGovernedTool, toolCallWorkflowId } from './governed-tool';
+export { type GovernedAgent, type GovernedToolOutcome, type GovernedToolSpec, callGovernedTool, outcomeText, resumeGovernedTool, toolCallWorkflowId, withdrawGovernedCall } from './governed-tool';
 
 /** The `kind` of the interrupts this module raises, to tell them from the graph's other interrupts. */
 export const GOVERNED_TOOLS_INTERRUPT = 'portarium.governed-tools';
@@ -105,6 +106,9 @@ export function governedToolsNode(agent: GovernedAgent, tools: GovernedToolSpec[
           return (await governed.invoke({ ...call, id: call.id, type: 'tool_call' }, config)) as ToolMessage;
         } catch (err) {
           if (err instanceof ToolInputParsingException) return refusal(call.name, call.id, `Arguments for ${call.name} do not match its schema; it did not run. ${err.message}`);
+          // A refusal the model can read, not a throw: a throw would fail every resume of the thread.
+          if (err instanceof IdempotencyConflictError) return refusal(call.name, call.id, 'Tool call refused: this tool call id was already used with other arguments. It did not run.');
+          if (err instanceof InvalidMessageError) return refusal(call.name, call.id, `Tool call refused: ${err.message.slice(0, 300)}. It did not run.`);
           throw err;
         }
       }),

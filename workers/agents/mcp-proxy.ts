@@ -94,6 +94,7 @@ export function toolResultOf(o: GovernedToolOutcome): CallToolResult {
 export async function startMcpProxy(opts: McpProxyOptions, transport = new StdioServerTransport()): Promise<{ server: Server; close(): Promise<void> }> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const correlationId = opts.correlationId ?? `mcp-${randomUUID()}`;
+  const session = randomUUID();
   const waitMs = opts.waitMs ?? DEFAULT_WAIT_MS;
   const server = new Server({ name: 'portarium-mcp-proxy', version: '1' }, { capabilities: { tools: { listChanged: true } } });
 
@@ -182,8 +183,9 @@ export async function startMcpProxy(opts: McpProxyOptions, transport = new Stdio
       }
     }
     const corr = (givenCorrelation as string | undefined) ?? correlationId;
-    // Without the host's id, the JSON-RPC request id, which is only unique within this session.
-    const toolCallId = (givenId as string | undefined) ?? `${correlationId}#${String(extra.requestId)}`;
+    // Without the host's id, the JSON-RPC request id, which is only unique within this session: a
+    // random session id (never configurable) keeps a restarted host from reading an old run.
+    const toolCallId = (givenId as string | undefined) ?? `${session}#${String(extra.requestId)}`;
     const spec = { name, parameters: {}, runtime: MCP_RUNTIME, target: `${opts.server}/${name}` };
     try {
       const deadline = Date.now() + waitMs;

@@ -80,12 +80,15 @@ export interface GovernedInterruption {
  * `state.getInterruptions()` after `RunState.fromString`), each with its outcome so far (`pending`
  * while a person has not decided). Items of tools outside `workspaceId`'s governed tools are skipped.
  */
-export async function governedInterruptions(agent: GovernedAgent, state: AgentRunState<any, any>, toolNames: readonly string[]): Promise<GovernedInterruption[]> {
+export async function governedInterruptions(agent: GovernedAgent, state: AgentRunState<any, any>, toolNames: readonly string[], correlationId?: string): Promise<GovernedInterruption[]> {
+  // The thread the calls were made in: given, else the run context's threadId (as the tool reads it).
+  const thread = correlationId ?? threadIdOf(state._context);
+  if (!thread) throw new MissingCorrelationError('governedInterruptions: no correlation id (give it, or a threadId in the run context)');
   const out: GovernedInterruption[] = [];
   for (const item of state.getInterruptions()) {
     const raw = item.rawItem as { type?: string; name?: string; callId?: string };
     if (raw.type !== 'function_call' || !raw.name || !raw.callId || !toolNames.includes(raw.name)) continue;
-    const workflowId = toolCallWorkflowId(agent.workspaceId, raw.name, raw.callId);
+    const workflowId = toolCallWorkflowId(agent.workspaceId, raw.name, raw.callId, thread);
     out.push({ item, toolName: raw.name, callId: raw.callId, workflowId, outcome: await resumeGovernedTool(agent.client, workflowId, 0) });
   }
   return out;
@@ -96,8 +99,8 @@ export async function governedInterruptions(agent: GovernedAgent, state: AgentRu
  * tool's `needsApproval` then finds its run ended and the tool returns the outcome to the model.
  * The SDK-side `state.approve()` is not needed (and cannot bypass the governed decision).
  */
-export async function governedInterruptionsDecided(agent: GovernedAgent, state: AgentRunState<any, any>, toolNames: readonly string[]): Promise<boolean> {
-  return (await governedInterruptions(agent, state, toolNames)).every((i) => i.outcome.status !== 'pending');
+export async function governedInterruptionsDecided(agent: GovernedAgent, state: AgentRunState<any, any>, toolNames: readonly string[], correlationId?: string): Promise<boolean> {
+  return (await governedInterruptions(agent, state, toolNames, correlationId)).every((i) => i.outcome.status !== 'pending');
 }
 
-export { type GovernedAgent, type GovernedToolOutcome, type GovernedToolSpec, callGovernedTool, outcomeText, resumeGovernedTool, toolCallWorkflowId } from './governed-tool';
+export { type GovernedAgent, type GovernedToolOutcome, type GovernedToolSpec, callGovernedTool, outcomeText, resumeGovernedTool, toolCallWorkflowId, withdrawGovernedCall } from './governed-tool';

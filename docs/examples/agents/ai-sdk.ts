@@ -68,7 +68,7 @@ async function step(governed: GovernedAgent, threadId: string, messages: ModelMe
   const waiting = result.content.filter((p) => p.type === 'tool-approval-request');
   if (waiting.length === 0) return { done: true, answer: result.text };
   // Keep the messages (a database row); the approval requests name the governed runs.
-  const { pending } = await governedApprovalResponses(governed, all, [refundTool.name]);
+  const { pending } = await governedApprovalResponses(governed, all, [refundTool.name], threadId);
   return { done: false, messages: all, waitingOn: pending.map((p) => p.workflowId) };
 }
 
@@ -82,7 +82,7 @@ export async function askSupportAgent(governed: GovernedAgent, threadId: string,
  * undecided the turn stays where it is.
  */
 export async function resumeSupportAgent(governed: GovernedAgent, threadId: string, messages: ModelMessage[]): Promise<SupportTurn> {
-  const { responses, pending } = await governedApprovalResponses(governed, messages, [refundTool.name]);
+  const { responses, pending } = await governedApprovalResponses(governed, messages, [refundTool.name], threadId);
   if (pending.length > 0 || responses.length === 0) return { done: false, messages, waitingOn: pending.map((p) => p.workflowId) };
   return step(governed, threadId, [...messages, { role: 'tool', content: responses }]);
 }
