@@ -23,6 +23,7 @@ import { normalizePrincipalId } from './run/signatures';
 import { undecodableReason } from './undecodable';
 import { IDENTIFIER_CHARS, runtimeNameSchema, workspaceIdSchema } from './ids';
 import { TIER_ORDER } from './types';
+import { FailureType, refusal } from './failures';
 
 export { workspaceIdSchema } from './ids';
 
@@ -277,4 +278,11 @@ function parseAll<T>(schema: z.ZodType<T>, value: unknown): Checked<T> {
 export function describeIssues(issues: FieldIssue[], bounded = true): string {
   if (!bounded) return issues.map((i) => `${i.path}: ${i.message}`).join('; ');
   return clip(issues.slice(0, MAX_ISSUES + 1).map((i) => `${clip(i.path, MAX_PATH_TEXT)}: ${clip(i.message, MAX_ISSUE_TEXT)}`).join('; '), 4000);
+}
+
+/** The parsed (trimmed, normalised) message, or a typed `InvalidMessage` refusal naming every bad field. */
+export function parsedOrRefuse<T>(schema: z.ZodType<T>, raw: unknown): T {
+  const r = check(schema, raw);
+  if (!r.ok) throw refusal(FailureType.InvalidMessage, describeIssues(r.issues), r.issues);
+  return r.value;
 }

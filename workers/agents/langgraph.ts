@@ -9,12 +9,11 @@
  * This module imports `@langchain/core` and `@langchain/langgraph` (optional peers); only a service that uses them
  * loads it.
  */
-import { createHash } from 'node:crypto';
 import { AIMessage, type BaseMessage, ToolMessage } from '@langchain/core/messages';
 import { type DynamicStructuredTool, type ToolRunnableConfig, ToolInputParsingException, tool } from '@langchain/core/tools';
 import type { JSONSchema } from '@langchain/core/utils/json_schema';
 import { type LangGraphRunnableConfig, interrupt } from '@langchain/langgraph';
-import { type GovernedAgent, type GovernedToolOutcome, type GovernedToolSpec, callGovernedTool, outcomeText } from './governed-tool';
+import { type GovernedAgent, type GovernedToolOutcome, type GovernedToolSpec, callGovernedTool, correlationIdOf, outcomeText } from './governed-tool';
 import { IdempotencyConflictError, InvalidMessageError } from '../client';
 
 export { type GovernedAgent, type GovernedToolOutcome, type GovernedToolSpec, callGovernedTool, outcomeText, resumeGovernedTool, toolCallWorkflowId, withdrawGovernedCall } from './governed-tool';
@@ -60,7 +59,6 @@ export type GovernedLangChainTool = DynamicStructuredTool<JSONSchema, Record<str
 
 const DEFAULT_NODE_WAIT_MS = 2_000;
 const DEFAULT_MAX_CALLS_PER_STEP = 32;
-const CORRELATION_ID = /^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$/;
 
 /**
  * A LangChain tool whose call is a governed run: the policy tier applies, and the model reads the result or
@@ -75,7 +73,7 @@ export function governedTool(agent: GovernedAgent, spec: GovernedToolSpec): Gove
       const toolCallId = config.toolCall?.id;
       // No call id, no idempotency key: a retry would start a second run.
       if (!toolCallId) throw new Error(`governed tool ${spec.name} needs a tool call id: call it from a ToolNode or with tool.invoke(toolCall)`);
-      const outcome = await callGovernedTool(agent, spec, args, { toolCallId, correlationId: correlationIdOf(config, toolCallId) });
+      const outcome = await callGovernedTool(agent, spec, args, { toolCallId, correlationId: threadCorrelationId(config, toolCallId) });
       return toolMessage(spec.name, toolCallId, outcome);
     },
     { name: spec.name, description: spec.description ?? `${spec.name} (governed)`, schema: spec.parameters as JSONSchema },
@@ -115,7 +113,7 @@ export function governedToolsNode(agent: GovernedAgent, tools: GovernedToolSpec[
     );
     const pending = messages.flatMap((m) => pendingRun(m));
     if (pending.length > 0) {
-      const value: GovernedToolsInterrupt = { kind: GOVERNED_TOOLS_INTERRUPT, correlationId: correlationIdOf(config, pending[0].toolCallId), pending };
+      const value: GovernedToolsInterrupt = { kind: GOVERNED_TOOLS_INTERRUPT, correlationId: threadCorrelationId(config, pending[0].toolCallId), pending };
       // The runs were just re-checked. Every earlier resume of this step returns here at once, and its value
       // is ignored. The first unanswered interrupt pauses the graph again.
       for (;;) interrupt<GovernedToolsInterrupt, unknown>(value);
@@ -161,10 +159,7 @@ function refusal(name: string, toolCallId: string, content: string): ToolMessage
  * The run's correlation id: the thread id (`configurable.thread_id`), else the call id. Made to fit the id
  * rules (thread ids may be long or hold other characters), with a hash that keeps distinct ids apart.
  */
-function correlationIdOf(config: { configurable?: Record<string, unknown> }, toolCallId: string): string {
+function threadCorrelationId(config: { configurable?: Record<string, unknown> }, toolCallId: string): string {
   const thread = config.configurable?.thread_id;
-  const raw = typeof thread === 'string' || typeof thread === 'number' ? String(thread) : toolCallId;
-  if (CORRELATION_ID.test(raw)) return raw;
-  const digest = createHash('sha256').update(raw).digest('hex').slice(0, 16);
-  return `thread.${raw.replace(/[^A-Za-z0-9._:@/+-]/g, '_').slice(0, 80)}.${digest}`;
+  return correlationIdOf(typeof thread === 'string' || typeof thread === 'number' ? String(thread) : toolCallId);
 }

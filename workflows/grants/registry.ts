@@ -10,7 +10,7 @@ import { allHandlersFinished, condition, continueAsNew, log, proxyActivities, se
 import type { GrantActivities } from '../../activities/grants/grants';
 import { FailureType, refusal } from '../failures';
 import { workspaceOfWorkflowId } from '../ids';
-import { check, describeIssues } from '../schemas';
+import { parsedOrRefuse as parsed } from '../schemas';
 import { GrantBook, emptyGrantRegistry, grantPolicyRefusal } from './book';
 import { grantUpdate, grantsPingSignal, grantsQuery, revokeGrantUpdate, useGrantsUpdate } from './messages';
 import { grantRequestSchema, revokeGrantRequestSchema, useGrantsRequestSchema } from './schemas';
@@ -88,8 +88,3 @@ function continueDue(input: GrantRegistryInput): boolean {
   return info.continueAsNewSuggested || info.historyLength > historyBudget(input);
 }
 
-function parsed<T>(schema: Parameters<typeof check<T>>[0], raw: unknown): T {
-  const r = check(schema, raw);
-  if (!r.ok) throw refusal(FailureType.InvalidMessage, describeIssues(r.issues), r.issues);
-  return r.value;
-}

@@ -11,7 +11,7 @@ import type { RevocationActivities } from '../../activities/revocation/fan-out';
 import type { RevocationSigningActivities } from '../../activities/revocation/signing';
 import { type SignedRevocation, revocationSignatureRefusal } from './signing';
 import { FailureType, refusal } from '../failures';
-import { check, describeIssues } from '../schemas';
+import { parsedOrRefuse as parsed } from '../schemas';
 import { RevocationBook, emptyRegistry } from './book';
 import { liftUpdate, registryPingSignal, revocationsQuery, revokeUpdate } from './messages';
 import { liftRequestSchema, revokeRequestSchema } from './schemas';
@@ -133,8 +133,3 @@ function continueDue(input: RevocationRegistryInput | undefined): boolean {
   return info.continueAsNewSuggested || info.historyLength > (input?.maxHistoryEvents ?? MAX_HISTORY_EVENTS);
 }
 
-function parsed<T>(schema: Parameters<typeof check<T>>[0], raw: unknown): T {
-  const r = check(schema, raw);
-  if (!r.ok) throw refusal(FailureType.InvalidMessage, describeIssues(r.issues), r.issues);
-  return r.value;
-}

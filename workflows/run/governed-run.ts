@@ -53,6 +53,7 @@ import {
   governedRunInputSchema,
   type IdOptions,
   manualCompletionSchema,
+  parsedOrRefuse as parsedOrThrow,
 } from '../schemas';
 import { ApproverRolesKey, CorrelationKey, StateKey, TierKey, WorkspaceKey } from '../search-attributes';
 import { IDENTIFIER_CHARS, runWorkspaceCrossing } from '../ids';
@@ -449,12 +450,6 @@ function validateOrThrow(schema: Parameters<typeof check>[0], raw: unknown): voi
   parsedOrThrow(schema, raw);
 }
 
-/** The parsed (trimmed, normalised) message: handlers act on it, never on the raw payload. */
-function parsedOrThrow<T>(schema: Parameters<typeof check<T>>[0], raw: unknown): T {
-  const r = check(schema, raw);
-  if (!r.ok) throw refusal(FailureType.InvalidMessage, describeIssues(r.issues), r.issues);
-  return r.value;
-}
 
 function throwIfRefused(v: Verdict): void {
   if (!v.ok) throw refusal(v.type, v.message);
