@@ -52,6 +52,9 @@ export interface EvidencePayloadRef {
   contentType: string;
 }
 
+/** The actor of entries the run records itself (transitions, refusals it summarises). */
+export const SYSTEM_ACTOR: EvidenceActor = { kind: 'System', id: 'portarium' };
+
 export type EvidenceInput = Pick<EvidenceEntry, 'category' | 'event' | 'actor' | 'summary' | 'data' | 'payloadRefs'>;
 
 export interface ChainScope {
@@ -213,28 +216,57 @@ export class EvidenceChain {
     return this.list;
   }
 
-  private boundData(data: { [key: string]: JsonValue }): { [key: string]: JsonValue } {
-    return this.opts.bounded ? boundedData(data) : data;
-  }
-
   append(input: EvidenceInput, occurredAt: Date): EvidenceEntry {
-    const body: Omit<EvidenceEntry, 'hash'> = {
-      schema: EVIDENCE_SCHEMA,
-      ...this.scope,
-      seq: this.list.length,
-      occurredAt: occurredAt.toISOString(),
-      category: input.category,
-      event: input.event,
-      actor: input.actor,
-      summary: this.opts.bounded && input.summary.length > MAX_SUMMARY_CHARS ? `${input.summary.slice(0, cutAt(input.summary, MAX_SUMMARY_CHARS - 1))}…` : input.summary,
-      data: input.data ? this.boundData(redact(input.data) as { [key: string]: JsonValue }) : undefined,
-      payloadRefs: input.payloadRefs?.length ? input.payloadRefs.map(({ kind, uri, sha256, contentType }) => ({ kind, uri, sha256, contentType })) : undefined,
-      previousHash: this.head,
-    };
-    const entry: EvidenceEntry = { ...body, hash: hashEntry(body) };
+    const entry = buildEntry(this.scope, { seq: this.list.length, previousHash: this.head }, input, occurredAt, this.opts.bounded === true);
     this.list.push(entry);
     return entry;
   }
+
+  /**
+   * Take an entry built elsewhere (by the dispatch activity, from the same `buildEntry`) as the next
+   * one, if it is exactly that: this chain's scope, the next seq, linked to our head, no earlier than
+   * our last entry, and hashing to what it claims. False, and nothing taken, otherwise.
+   */
+  adopt(entry: EvidenceEntry): boolean {
+    const last = this.list[this.list.length - 1];
+    const ok = typeof entry === 'object' && entry !== null
+      && entry.schema === EVIDENCE_SCHEMA
+      && entry.workspaceId === this.scope.workspaceId && entry.correlationId === this.scope.correlationId && entry.runId === this.scope.runId
+      && entry.seq === this.list.length && entry.previousHash === this.head
+      && typeof entry.occurredAt === 'string' && (!last || entry.occurredAt >= last.occurredAt)
+      && hashEntry(withoutHash(entry)) === entry.hash;
+    if (ok) this.list.push(entry);
+    return ok;
+  }
+}
+
+function withoutHash(entry: EvidenceEntry): Omit<EvidenceEntry, 'hash'> {
+  const { hash: _hash, ...body } = entry;
+  return body;
+}
+
+/**
+ * The entry at `position` (its seq, and the hash of the entry before it) in a chain of `scope`: redacted, bounded (summary and data) unless
+ * `bounded` is off for a run recorded before the bounds, and hashed. Pure, so the workflow and the
+ * dispatch activity build the same bytes.
+ */
+export function buildEntry(scope: ChainScope, position: { seq: number; previousHash: string }, input: EvidenceInput, occurredAt: Date, bounded: boolean): EvidenceEntry {
+  const body: Omit<EvidenceEntry, 'hash'> = {
+    schema: EVIDENCE_SCHEMA,
+    workspaceId: scope.workspaceId,
+    correlationId: scope.correlationId,
+    runId: scope.runId,
+    seq: position.seq,
+    occurredAt: occurredAt.toISOString(),
+    category: input.category,
+    event: input.event,
+    actor: input.actor,
+    summary: bounded && input.summary.length > MAX_SUMMARY_CHARS ? `${input.summary.slice(0, cutAt(input.summary, MAX_SUMMARY_CHARS - 1))}…` : input.summary,
+    data: input.data ? (bounded ? boundedData(redact(input.data) as { [key: string]: JsonValue }) : (redact(input.data) as { [key: string]: JsonValue })) : undefined,
+    payloadRefs: input.payloadRefs?.length ? input.payloadRefs.map(({ kind, uri, sha256, contentType }) => ({ kind, uri, sha256, contentType })) : undefined,
+    previousHash: position.previousHash,
+  };
+  return { ...body, hash: hashEntry(body) };
 }
 
 /**

@@ -7,6 +7,7 @@
 import type { QuotaLimits } from '../policies/quotas';
 import type { QuotaBlocker, QuotaBookState } from './quota/book';
 import type { BreakGlassStatus } from './break-glass/types';
+import type { EvidenceEntry } from './evidence-chain';
 
 /** Execution tiers, weakest first. `Deny` is a policy effect, not a tier a run can wait in. */
 export const Tier = {
@@ -453,6 +454,21 @@ export interface DispatchResult {
   payloadRefs?: { kind: string; uri: string; sha256: string; contentType: string }[];
   /** What the evidence sink held after the entries stored before the runtime was called. */
   evidence?: EvidenceReceipt;
+  /**
+   * Asked for with `OutcomeEvidenceRequest`: the run's outcome entry (`StateSucceeded`), built by the
+   * activity right after the head it was given, and the sink's receipt once it holds it (absent: the
+   * sink did not confirm it; the run stores it itself, idempotently).
+   */
+  outcome?: { entry: EvidenceEntry; stored?: EvidenceReceipt };
+}
+
+/**
+ * What the dispatch activity needs to build and store the run's outcome entry itself, saving the run
+ * a workflow task and an activity: the entry it follows, and the execution whose chain it continues.
+ */
+export interface OutcomeEvidenceRequest {
+  execution?: string;
+  after: { seq: number; hash: string; occurredAt: string };
 }
 
 /** One event a subscriber did not get, after every retry (or refused outright). */

@@ -11,16 +11,18 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
 import type { LoadedPolicies } from '../policy/load';
 import { FailureType, refusal, runtimeRejected, runtimeUnavailable } from '../../workflows/failures';
-import { redact, redactText } from '../../workflows/evidence-chain';
+import { buildEntry, redact, redactText } from '../../workflows/evidence-chain';
+import { type SucceededDispatch, succeededEvidence } from '../../workflows/run/outcome';
 import { canonicalJson } from '../../workflows/hashing';
 import { nestingDepth } from '../../workflows/schemas';
-import type { DispatchRequest, DispatchResult, EvidenceReceipt, JsonValue } from '../../workflows/types';
+import type { DispatchRequest, DispatchResult, EvidenceReceipt, JsonValue, OutcomeEvidenceRequest } from '../../workflows/types';
 import { createGuardedHttp } from '../http/client';
 import type { PayloadRef, PayloadStore } from '../payload-store';
 import type { RuntimeAdapter } from './port';
 import { type AdapterRequest, type LegacyDispatchRequest, adapterRequestOf, dispatchIdOf, fallbackSpanIdOf } from './dispatch-key';
 import { type PersistEvidenceRequest, appendEvidence } from '../evidence/activity';
 import type { EvidenceSink } from '../evidence/sink';
+import type { EvidenceEntry } from '../../workflows/evidence-chain';
 import { SecretScrubber, maskCredentialText, redactCredentialFields } from '../secrets/scrubber';
 import { runTraceparent } from '../events/trace-context';
 import type { SecretStore } from '../secrets/port';
@@ -166,6 +168,38 @@ async function storeBeforeDispatch(sink: EvidenceSink, req: PersistEvidenceReque
   }
 }
 
+/**
+ * Build the run's `StateSucceeded` entry right after `ask.after` and store it. Never throws: the action
+ * has run, and failing now would send it again. Unconfirmed, the entry still goes back and the run
+ * stores it with its own retries (idempotently). An earlier attempt that stored its own outcome entry
+ * and died before reporting leaves that entry in the sink: it is the one kept.
+ */
+async function storeOutcome(sink: EvidenceSink, req: AdapterRequest, ask: OutcomeEvidenceRequest, done: SucceededDispatch, ctx: Context): Promise<DispatchResult['outcome']> {
+  const { after, execution } = ask;
+  const write = (entry: EvidenceEntry) => appendEvidence(sink, { workspaceId: req.workspaceId, runId: req.workflowId, ...(execution === undefined ? {} : { execution }), entries: [entry] }, ctx.info.workflowExecution?.runId, () => ctx.heartbeat());
+  const warn = (what: string, err: unknown) => ctx.log.warn(what, { workspaceId: req.workspaceId, runId: req.workflowId, error: redactText(err instanceof Error ? err.message : String(err)) });
+  try {
+    // Never earlier than the entry it follows: chains are checked for time going backwards.
+    const at = new Date(Math.max(Date.now(), Date.parse(after.occurredAt)));
+    const scope = { workspaceId: req.workspaceId, correlationId: req.correlationId, runId: req.workflowId };
+    const entry = buildEntry(scope, { seq: after.seq + 1, previousHash: after.hash }, succeededEvidence(done), at, true);
+    try {
+      return { entry, stored: await write(entry) };
+    } catch (err) {
+      if (!(err instanceof ApplicationFailure && err.type === FailureType.EvidenceConflict)) {
+        warn('outcome evidence not confirmed; the run stores it', err);
+        return { entry };
+      }
+    }
+    const held = (await sink.readRun(req.workspaceId, req.workflowId, execution))[after.seq + 1];
+    if (held?.previousHash !== after.hash || held.event !== 'StateSucceeded') return undefined;
+    return { entry: held, stored: await write(held).catch(() => undefined) };
+  } catch (err) {
+    warn('outcome evidence not built; the run records it', err);
+    return undefined;
+  }
+}
+
 export function createDispatchActivities(deps: DispatchDeps) {
   const byName = new Map(deps.runtimes.map((r) => [r.name, r]));
   return {
@@ -175,10 +209,13 @@ export function createDispatchActivities(deps: DispatchDeps) {
      * sink that does not take them fails the attempt with an Evidence* type before anything is sent,
      * and the workflow waits for the sink itself.
      *
+     * With `outcome`, the `StateSucceeded` entry is built and stored here too, once the runtime has
+     * answered (`storeOutcome`): the run then ends without another activity.
+     *
      * `request` may be a legacy one (the dispatch key named `idempotencyKey`): activity tasks recorded
      * by older workers are still retried here. It is normalised before anything else.
      */
-    async dispatchAction(request: DispatchRequest | LegacyDispatchRequest, evidence?: Omit<PersistEvidenceRequest, 'workspaceId' | 'runId'>): Promise<DispatchResult> {
+    async dispatchAction(request: DispatchRequest | LegacyDispatchRequest, evidence?: Omit<PersistEvidenceRequest, 'workspaceId' | 'runId'> | null, outcome?: OutcomeEvidenceRequest): Promise<DispatchResult> {
       const ctx = Context.current();
       const req: AdapterRequest = adapterRequestOf(request);
       const dispatchId = dispatchIdOf(req.dispatchKey);
@@ -237,12 +274,15 @@ export function createDispatchActivities(deps: DispatchDeps) {
         ctx.log.warn('runtime output not stored in the payload store', { workspaceId: req.workspaceId, error: (err as Error).message });
       }
       const payloadRefs = [evidenceRef('ActionInput', inputRef), ...(outputRef ? [evidenceRef('RuntimeOutput', outputRef)] : [])];
+      const { externalRef } = parsed.data;
+      const stored = outcome ? await storeOutcome(deps.evidence, req, outcome, { runtime: req.runtime, externalRef, payloadRefs }, ctx) : undefined;
       return {
         runtime: req.runtime,
         output: small ? output : { payloadRef: { ...outputRef! } },
-        externalRef: parsed.data.externalRef,
+        externalRef,
         payloadRefs,
         ...(receipt && { evidence: receipt }),
+        ...(stored && { outcome: stored }),
       };
     },
   };

@@ -22,13 +22,13 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { DispatchActivities } from '../../activities/runtimes/dispatch';
-import type { EvidenceEntry } from '../evidence-chain';
 import type { EvidenceActivities } from '../../activities/evidence/activity';
 import type { PolicyActivities } from '../../activities/policy/snapshot';
 import type { QuotaLimits } from '../../policies/quotas';
 import { evaluatePolicy } from '../../policies/evaluate';
 import { IN_RUN_BUDGET, pumpEvents } from '../events/pump';
-import { type EvidencePayloadRef, chunked, redactText, utf8Length } from '../evidence-chain';
+import { type EvidenceEntry, type EvidencePayloadRef, chunked, redactText, utf8Length } from '../evidence-chain';
+import { succeededSummary } from './outcome';
 import { canonicalJson } from '../hashing';
 import { FailureType, NON_RETRYABLE_DISPATCH_FAILURES, refusal } from '../failures';
 import * as msg from './messages';
@@ -57,7 +57,7 @@ import {
 } from '../schemas';
 import { ApproverRolesKey, CorrelationKey, StateKey, TierKey, WorkspaceKey } from '../search-attributes';
 import { IDENTIFIER_CHARS, runWorkspaceCrossing } from '../ids';
-import { type DecisionKind, type DispatchRequest, type DispatchResult, type EvidenceReceipt, type GovernedRunResult, RunState, TERMINAL_STATES } from '../types';
+import { type DecisionKind, type DispatchRequest, type DispatchResult, type EvidenceReceipt, type GovernedRunResult, type OutcomeEvidenceRequest, RunState, TERMINAL_STATES } from '../types';
 
 // Summaries name each command on the run page (user metadata: not checked on replay, so no patch).
 const policyActivityOptions = { startToCloseTimeout: '10s', retry: { maximumAttempts: 3 }, summary: 'policy snapshot' } as const;
@@ -669,14 +669,40 @@ function dispatchRequest(run: GovernedRunState): DispatchRequest {
   };
 }
 
+/**
+ * The outcome entry the dispatch activity may build and store itself (`DispatchResult.outcome`): the
+ * run then ends in the dispatch's own workflow task, without an evidence activity. Not asked when the
+ * sink refused the chain.
+ */
+function outcomeRequest(run: GovernedRunState): OutcomeEvidenceRequest | undefined {
+  const last = run.chain.entries[run.chain.entries.length - 1];
+  if (run.evidenceRefused || !last) return undefined;
+  const { execution } = nextEvidenceBatch(run);
+  return { ...(execution === undefined ? {} : { execution }), after: { seq: last.seq, hash: last.hash, occurredAt: last.occurredAt } };
+}
+
 function succeeded(run: GovernedRunState, result: DispatchResult): GovernedRunResult {
   run.recordOutput(result.output);
+  // The activity's outcome entry, when it is exactly our next one; otherwise the run records its own
+  // (a result recorded before the activity built one, or one that does not fit, which the sink refuses).
+  const adopted = result.outcome && endAdopting(run, result.outcome.entry);
+  if (adopted && result.outcome?.stored) acceptReceipt(run, result.outcome.stored);
+  if (!adopted) run.chainDeferred();
   // Revoked while the runtime ran, and it finished anyway: the outcome is kept, the revocation recorded.
   if (run.revocation) {
     run.revocationEffect('revoked-while-running', now());
     observeRevoked('revoked-while-running');
   }
-  return finish(run, RunState.Succeeded, `${result.runtime} executed the action`, result.externalRef ? { externalRef: result.externalRef } : undefined, result.payloadRefs);
+  if (adopted) return resultOf(run, RunState.Succeeded);
+  return finish(run, RunState.Succeeded, succeededSummary(result.runtime), result.externalRef ? { externalRef: result.externalRef } : undefined, result.payloadRefs);
+}
+
+/** `finish` with the outcome entry the dispatch activity built; false if it is not our next entry. */
+function endAdopting(run: GovernedRunState, entry: EvidenceEntry): boolean {
+  observeTransition(run, RunState.Succeeded, now());
+  if (!run.endWith(RunState.Succeeded, entry)) return false;
+  publishState(run);
+  return true;
 }
 
 function dispatchFailed(run: GovernedRunState, err: unknown): GovernedRunResult {
@@ -731,18 +757,25 @@ async function dispatchLean(run: GovernedRunState, scope: CancellationScope): Pr
   const decidedIn = run.state;
   run.clearDeadlines();
   enter(run, RunState.Dispatching, `dispatching to ${run.action.runtime}`);
+  let done: DispatchResult | undefined;
   for (;;) {
     try {
       const evidence = run.evidenceRefused || !run.unpersisted.length ? undefined : nextEvidenceBatch(run);
+      const outcome = outcomeRequest(run);
       flushState(run);
-      const result = await scope.run(() => dispatchActionOf(run)(dispatchRequest(run), evidence));
+      // Entries recorded while the runtime runs follow its outcome entry, which the activity builds.
+      run.deferEvidence();
+      const result = await scope.run(() => dispatchActionOf(run)(dispatchRequest(run), evidence ?? null, outcome));
       if (result.evidence) acceptReceipt(run, result.evidence);
-      return succeeded(run, result);
+      // Outside this catch: the runtime has answered, so nothing below may turn into a failed dispatch.
+      done = result;
     } catch (err) {
+      run.chainDeferred();
       const type = isCancellation(err) ? undefined : failureOf(err).type;
       // A worker that cannot read the revocations sends nothing: the run waits, as for the sink.
       if (type !== FailureType.EvidenceUnavailable && type !== FailureType.EvidenceExecutionMoved && type !== FailureType.RevocationsUnavailable) return dispatchFailed(run, err);
     }
+    if (done) return succeeded(run, done);
     // Nothing was sent: wait for the sink as long as it takes (decisions still count meanwhile, as in
     // the state the run was decided in), then judge again before sending.
     run.holdDecisionsIn(decidedIn);
@@ -852,6 +885,10 @@ function finish(run: GovernedRunState, state: RunState, summary: string, data?: 
   observeTransition(run, state, now());
   run.end(state, now(), summary, data, payloadRefs);
   publishState(run);
+  return resultOf(run, state);
+}
+
+function resultOf(run: GovernedRunState, state: RunState): GovernedRunResult {
   return {
     schemaVersion: 1,
     state,

@@ -9,7 +9,7 @@ import type { PolicyDecision } from '../../policies/evaluate';
 import { ownValue } from '../../policies/own';
 import type { Duty, PolicySnapshot } from '../../policies/schema';
 import { ApprovalBook, type DecisionVerdict, judgeDecision } from './approvals';
-import { EvidenceCategory, type EvidenceActor, EvidenceChain, type EvidenceEntry, type EvidencePayloadRef } from '../evidence-chain';
+import { EvidenceCategory, type EvidenceActor, EvidenceChain, type EvidenceEntry, type EvidenceInput, type EvidencePayloadRef, SYSTEM_ACTOR } from '../evidence-chain';
 import { FailureType } from '../failures';
 import { QuotaLease } from '../quota/lease';
 import type { RunSnapshot } from './snapshot';
@@ -67,7 +67,7 @@ export type Verdict = { ok: true } | { ok: false; type: FailureType; message: st
 const isoAfter = (from: Date, ms: number) => new Date(from.getTime() + ms).toISOString();
 
 const user = (id: string): EvidenceActor => ({ kind: 'User', id });
-const SYSTEM: EvidenceActor = { kind: 'System', id: 'portarium' };
+const SYSTEM = SYSTEM_ACTOR;
 
 export class GovernedRunState {
   // Every field that changes is private and changed only by a method below; the workflow reads the
@@ -100,6 +100,11 @@ export class GovernedRunState {
   private _evidenceStored?: EvidenceReceipt;
   /** The sink refused this run's entries (a fork): stop writing, fail the run. */
   private _evidenceRefused = false;
+  /**
+   * Entries recorded while the dispatch activity runs (it may store the outcome entry itself, right
+   * after the head it was given): chained once the outcome is known, after it when it was adopted.
+   */
+  private deferred?: { input: EvidenceInput; at: Date }[];
   /** Lifecycle CloudEvents for the workspace's subscribers, in order. */
   readonly outbox: RunOutbox;
   /** The policy snapshot the run was decided by (carried across continue-as-new, never loaded again). */
@@ -325,7 +330,45 @@ export class GovernedRunState {
   }
 
   record(category: EvidenceCategory, event: string, actor: EvidenceActor, summary: string, now: Date, data?: { [k: string]: JsonValue }, payloadRefs?: EvidencePayloadRef[]): void {
-    this.chain.append({ category, event, actor, summary, data, payloadRefs }, now);
+    const input = { category, event, actor, summary, data, payloadRefs };
+    if (this.deferred) this.deferred.push({ input, at: now });
+    else this.chain.append(input, now);
+  }
+
+  /** From now until `chainDeferred`, entries wait outside the chain (the dispatch activity holds its head). */
+  deferEvidence(): void {
+    this.deferred ??= [];
+  }
+
+  /**
+   * Chain the entries recorded since `deferEvidence`, in order; each is stamped no earlier than the
+   * entry before it (one recorded while the runtime ran follows an outcome the activity stamped later).
+   */
+  chainDeferred(): void {
+    const held = this.deferred;
+    this.deferred = undefined;
+    for (const { input, at } of held ?? []) {
+      const last = this.chain.entries[this.chain.entries.length - 1]?.occurredAt;
+      this.chain.append(input, last && last > at.toISOString() ? new Date(last) : at);
+    }
+  }
+
+  /**
+   * The run ends in `state` with `entry` as its outcome entry, built and stored by the dispatch
+   * activity right after the head it was given. Entries recorded meanwhile follow it. False, and
+   * nothing changed, when the entry is not exactly the next one of this chain for `state`.
+   */
+  endWith(state: RunState, entry: EvidenceEntry): boolean {
+    if (entry?.event !== `State${state}` || entry.category !== EvidenceCategory.Action || entry.actor?.kind !== 'System' || entry.actor.id !== SYSTEM.id) return false;
+    if (!this.chain.adopt(entry)) return false;
+    this._deadlines = {};
+    this._dispatchPending = false;
+    this._heldFrom = undefined;
+    this._state = state;
+    for (const name of eventsForState(state, this.tier)) this.publish(name);
+    this.chainDeferred();
+    this.summariseRefusals(new Date(this.chain.entries[this.chain.entries.length - 1].occurredAt));
+    return true;
   }
 
   /** Entries the evidence sink has not acknowledged yet. */
