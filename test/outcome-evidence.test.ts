@@ -18,6 +18,7 @@ import type { AppendBatch, EvidenceSink } from '../activities/evidence/sink';
 import { EvidenceChain, verifyChain } from '../workflows/evidence-chain';
 import type { DispatchRequest, DispatchResult } from '../workflows/types';
 import { TEST_POLICY_DIR, alice, tempFileSink, waitForState, withWorker } from './support/harness';
+import { keepHistory } from './support/histories';
 import { testEnv } from './support/shared';
 
 const opts = () => ({ connection: testEnv().nativeConnection, client: testEnv().client });
@@ -72,6 +73,7 @@ describe('outcome evidence stored with the dispatch', function () {
       assert.deepEqual(await sink.readRun('test', run.workflowId), view.entries, 'the refusals were stored too');
       // One more evidence write, for the refusals only.
       assert.deepEqual(await activitiesOf(run.handle), ['loadPolicySnapshot', 'dispatchAction', 'persistEvidence']);
+      await keepHistory('lean-refused-during-dispatch', run);
     });
   });
 
@@ -101,6 +103,7 @@ describe('outcome evidence stored with the dispatch', function () {
       assert.deepEqual(stored, view.entries);
       assert.equal(stored.filter((e) => e.event === 'StateSucceeded').length, 1);
       assert.deepEqual(await activitiesOf(run.handle), ['loadPolicySnapshot', 'dispatchAction', 'persistEvidence']);
+      await keepHistory('lean-outcome-unconfirmed', run);
     });
   });
 

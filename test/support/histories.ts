@@ -44,6 +44,26 @@ export const FROZEN_PATHS = [
   'quota-authenticated',
   // Lean, recorded before escalation published the roles it added (portarium-escalation-publish-v1).
   'lean-expired-after-escalation-unpublished',
+  // Lean, recorded before the dispatch activity stored the outcome entry (their dispatch result has no
+  // `outcome`: the run stores it with persistEvidence). Only the paths whose commands changed.
+  'lean-v1-auto-succeeded',
+  'lean-v1-assisted-window-elapsed',
+  'lean-v1-human-approved',
+  'lean-v1-quorum-two-of-three',
+  'lean-v1-self-approval-refused',
+  'lean-v1-request-changes-amended',
+  'lean-v1-specialist-approved',
+  'lean-v1-signed-approved',
+  'lean-v1-cooling-off-elapsed',
+  'lean-v1-freshness-renewed',
+  'lean-v1-evidence-stored-approved',
+  'lean-v1-events-delivered-approved',
+  'lean-v1-evidence-reset-own-chain',
+  'lean-v1-stale-at-dispatch-renewed',
+  'lean-v1-quota-authenticated',
+  'lean-v1-escalated-approved',
+  'lean-v1-break-glass-reviewed',
+  'lean-v1-standing-grant-approved',
 ] as const;
 
 /** Paths the tests record now (`keepHistory`). MAINTENANCE: a new path adds its name here and records it. */
@@ -77,6 +97,8 @@ export const CURRENT_PATHS = [
   'lean-revoked-while-waiting',
   'lean-revoked-during-dispatch',
   'lean-standing-grant-approved',
+  'lean-refused-during-dispatch',
+  'lean-outcome-unconfirmed',
 ] as const;
 
 /** Every path whose history CI replays. */
