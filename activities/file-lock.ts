@@ -44,6 +44,10 @@ export function processStart(pid: number): string | undefined {
   }
 }
 
+/** This process's own start time: read once, it never changes. */
+let ownStart: { value: string | undefined } | undefined;
+const myStart = () => (ownStart ??= { value: processStart(process.pid) }).value;
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -135,7 +139,7 @@ export class LockTimeout extends Error {
  */
 export async function acquireFileLock(file: string, opts: { timeoutMs?: number } = {}): Promise<() => void> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-  const me: Holder = { pid: process.pid, start: processStart(process.pid), nonce: randomBytes(16).toString('hex') };
+  const me: Holder = { pid: process.pid, start: myStart(), nonce: randomBytes(16).toString('hex') };
   const record = JSON.stringify(me);
   held.add(me.nonce);
   try {

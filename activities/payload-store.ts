@@ -26,6 +26,9 @@ export interface PayloadStore {
 const PAYLOAD_URI = new RegExp(`^portarium-payload://(${WORKSPACE_ID_SOURCE})/([0-9a-f]{64})$`);
 
 export class FilePayloadStore implements PayloadStore {
+  /** Folders made (or found) already: a put per dispatch need not ask the file system again. */
+  private readonly made = new Set<string>();
+
   constructor(private readonly dir: string) {}
 
   async put(workspaceId: string, content: string | Uint8Array, contentType: string): Promise<PayloadRef> {
@@ -33,12 +36,20 @@ export class FilePayloadStore implements PayloadStore {
     const bytes = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const dir = path.join(this.dir, workspaceId);
-    await fs.promises.mkdir(dir, { recursive: true });
+    if (!this.made.has(dir)) {
+      await fs.promises.mkdir(dir, { recursive: true });
+      this.made.add(dir);
+    }
     const file = path.join(dir, sha256);
     if (!fs.existsSync(file)) {
       // Write then rename, so a crash never leaves a partial file under the content's name.
       const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-      await fs.promises.writeFile(tmp, bytes, { flag: 'wx' });
+      await fs.promises.writeFile(tmp, bytes, { flag: 'wx' }).catch(async (err: NodeJS.ErrnoException) => {
+        // The folder went away since it was made (cleaned by hand): make it again, once.
+        if (err.code !== 'ENOENT') throw err;
+        await fs.promises.mkdir(dir, { recursive: true });
+        await fs.promises.writeFile(tmp, bytes, { flag: 'wx' });
+      });
       await fs.promises.rename(tmp, file);
     }
     return { uri: `portarium-payload://${workspaceId}/${sha256}`, sha256, contentType, bytes: bytes.length };

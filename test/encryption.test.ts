@@ -17,7 +17,7 @@ import { VaultSession } from '../activities/secrets/vault';
 import { VaultTransitKeyProvider, WRAPPED_KEY_METADATA } from '../workers/codec/vault-transit';
 import { main } from '../workers/cli';
 import { KEY_ID_METADATA, KEY_SALT_METADATA, WorkspacePayloadCodec } from '../workers/codec/codec';
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
 import { spawn } from 'node:child_process';
 import { DECODE_REFUSED_METADATA, type RunningCodecServer, codecTokens, startCodecServer } from '../workers/codec/server';
@@ -178,6 +178,15 @@ describe('payload encryption', function () {
     const body = Buffer.concat([cipher.update(temporal.api.common.v1.Payload.encode(json({ legacy: true })).finish()), cipher.final()]);
     const legacy = { metadata: { encoding: Buffer.from('binary/encrypted'), [KEY_ID_METADATA]: Buffer.from('alpha/k1') }, data: Buffer.concat([iv, body, cipher.getAuthTag()]) };
     assert.deepEqual(JSON.parse(Buffer.from((await codec.decode([legacy], ctx('alpha:1')))[0].data!).toString()), { legacy: true });
+    // A payload an earlier worker encrypted under a subkey from node's hkdfSync still decrypts.
+    const salt = randomBytes(16);
+    const sub = Buffer.from(hkdfSync('sha256', master, salt, Buffer.from('portarium-payload/v1/alpha'), 32));
+    const iv2 = randomBytes(12);
+    const c2 = createCipheriv('aes-256-gcm', sub, iv2);
+    c2.setAAD(Buffer.from('portarium-payload/v1/alpha'));
+    const body2 = Buffer.concat([c2.update(temporal.api.common.v1.Payload.encode(json({ hkdf: true })).finish()), c2.final()]);
+    const older = { metadata: { encoding: Buffer.from('binary/encrypted'), [KEY_ID_METADATA]: Buffer.from('alpha/k1'), [KEY_SALT_METADATA]: salt }, data: Buffer.concat([iv2, body2, c2.getAuthTag()]) };
+    assert.deepEqual(JSON.parse(Buffer.from((await codec.decode([older], ctx('alpha:1')))[0].data!).toString()), { hkdf: true });
     // A salt from another payload does not open this one.
     await assert.rejects(codec.decode([{ ...a, metadata: { ...a.metadata, [KEY_SALT_METADATA]: b.metadata![KEY_SALT_METADATA] } }], ctx('alpha:1')), (e: unknown) => keyError(e)?.code === 'tampered');
   });

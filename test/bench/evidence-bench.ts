@@ -75,7 +75,7 @@ class MemoryLog {
 }
 
 /** `runs` runs of 10 entries, each appended in two batches (6 + 4): one leaf and one signed head per batch. */
-async function buildLog(runs = RUNS): Promise<WorkspaceLog> {
+export async function buildLog(runs = RUNS): Promise<WorkspaceLog> {
   const memory = new MemoryLog();
   for (let r = 0; r < runs; r++) {
     const entries = runChain(`bench:r${r}`, 10);

@@ -20,7 +20,7 @@
  * payloads decode as they are: operators signal with the raw `temporal` CLI, and histories recorded
  * before encryption are plaintext.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { METADATA_ENCODING_KEY, type Payload, type PayloadCodec, type SerializationContext } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { type PayloadKeyProvider, PayloadKeyError, SCOPE_PATTERN, SYSTEM_SCOPE, keyFingerprint } from './keys-port';
@@ -41,8 +41,16 @@ const utf8 = (b: Uint8Array | null | undefined) => (b ? Buffer.from(b).toString(
 const aad = (scope: string) => Buffer.from(`portarium-payload/v1/${scope}`, 'utf8');
 /** Authenticated data: the workspace, and the readers a system-keyed payload is limited to. */
 const gcmAad = (scope: string, readers?: string[]) => (readers ? Buffer.concat([aad(scope), Buffer.from(`;readers=${readers.join(',')}`, 'utf8')]) : aad(scope));
-/** The payload's own key: a salt per payload, bound to the workspace. */
-const subkey = (key: Buffer, salt: Uint8Array, scope: string) => Buffer.from(hkdfSync('sha256', key, salt, aad(scope), 32));
+const ONE = Buffer.from([1]);
+/**
+ * The payload's own key: a salt per payload, bound to the workspace. HKDF-SHA256 (RFC 5869) with a
+ * 32-byte output is one extract and one expand block; two HMACs give the same bytes as `hkdfSync` at
+ * under half its cost (no key object per call), and every payload pays it both ways.
+ */
+function subkey(key: Buffer, salt: Uint8Array, scope: string): Buffer {
+  const prk = createHmac('sha256', salt).update(key).digest();
+  return createHmac('sha256', prk).update(aad(scope)).update(ONE).digest();
+}
 
 /**
  * Whose payload this is: the workspace prefix of the context's workflow id; the system scope for a

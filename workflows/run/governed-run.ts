@@ -270,11 +270,16 @@ async function storeEvidence(run: GovernedRunState): Promise<void> {
 
 /** The next bounded batch of unstored entries, and the execution whose chain it continues. */
 function nextEvidenceBatch(run: GovernedRunState): { execution?: string; entries: EvidenceEntry[] } {
-  const stored = run.evidenceStored;
-  const execution = stored ? stored.execution : has(run, EVIDENCE_PER_EXECUTION_PATCH) ? workflowInfo().runId : undefined;
+  const execution = chainExecution(run);
   // Bounded batches for per-execution chains (older runs replay their one unbounded write).
   const entries = execution === undefined ? run.unpersisted : chunked(run.unpersisted.slice(0, EVIDENCE_BATCH.entries), EVIDENCE_BATCH.entries, EVIDENCE_BATCH.bytes, (e) => utf8Length(canonicalJson(e)))[0];
   return { execution, entries };
+}
+
+/** The execution whose chain the next write continues. */
+function chainExecution(run: GovernedRunState): string | undefined {
+  const stored = run.evidenceStored;
+  return stored ? stored.execution : has(run, EVIDENCE_PER_EXECUTION_PATCH) ? workflowInfo().runId : undefined;
 }
 
 /** Take the sink's receipt as what is stored (`GovernedRunState.acceptReceipt`), or fail with why not. */
@@ -677,7 +682,7 @@ function dispatchRequest(run: GovernedRunState): DispatchRequest {
 function outcomeRequest(run: GovernedRunState): OutcomeEvidenceRequest | undefined {
   const last = run.chain.entries[run.chain.entries.length - 1];
   if (run.evidenceRefused || !last) return undefined;
-  const { execution } = nextEvidenceBatch(run);
+  const execution = chainExecution(run);
   return { ...(execution === undefined ? {} : { execution }), after: { seq: last.seq, hash: last.hash, occurredAt: last.occurredAt } };
 }
 
