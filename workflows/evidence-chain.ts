@@ -291,14 +291,25 @@ export type ChainProblem =
 export type ChainVerdict = { ok: true; head: string; count: number } | { ok: false; seq: number; reason: ChainProblem };
 
 /** Check a run's chain from genesis: content, order, links, scope and time. Names the first bad entry. */
-export function verifyChain(entries: readonly EvidenceEntry[], scope: Omit<ChainScope, 'correlationId'>, crypto: EvidenceCrypto = pureCrypto): ChainVerdict {
+export function verifyChain(
+  entries: readonly EvidenceEntry[],
+  scope: Omit<ChainScope, 'correlationId'>,
+  crypto: EvidenceCrypto = pureCrypto,
+  /**
+   * The body bytes an entry was stored as, when the reader kept them (activities/evidence/log.ts): hashed
+   * as they are instead of rebuilt from the parsed entry. Only a match is taken from them; anything
+   * else is judged on the rebuilt body, so the verdict is the same either way.
+   */
+  storedBody?: (entry: EvidenceEntry) => string | undefined,
+): ChainVerdict {
   let previous = genesisHash(scope.workspaceId, scope.runId, crypto);
   let lastTime = '';
   for (let i = 0; i < entries.length; i++) {
     const body = entries[i];
     const { hash } = body;
     if (body.workspaceId !== scope.workspaceId || body.runId !== scope.runId) return { ok: false, seq: i, reason: 'scope_mismatch' };
-    if (crypto.sha256Hex(entryBodyJson(body)) !== hash) return { ok: false, seq: i, reason: 'hash_mismatch' };
+    const stored = storedBody?.(body);
+    if ((stored === undefined || crypto.sha256Hex(stored) !== hash) && crypto.sha256Hex(entryBodyJson(body)) !== hash) return { ok: false, seq: i, reason: 'hash_mismatch' };
     if (body.seq > i) return { ok: false, seq: i, reason: entries.slice(i + 1).some((e) => e.seq === i) ? 'reordered' : 'missing_entry' };
     if (body.seq < i) return { ok: false, seq: i, reason: 'extra_entry' };
     if (body.previousHash !== previous) return { ok: false, seq: i, reason: 'previous_hash_mismatch' };

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { type EvidenceEntry } from '../../workflows/evidence-chain';
-import { chainKey } from './log';
+import { chainKey, storedEntryFromLine } from './log';
 import { FailureType } from '../../workflows/failures';
 import { canonicalJson } from '../../workflows/hashing';
 import { MerkleFrontier } from './merkle';
@@ -120,7 +120,7 @@ export class FileEvidenceSink implements EvidenceSink {
     });
     return {
       workspaceId,
-      entries: await readRecords<StoredEntry>(entries.file, entries.size),
+      entries: await readRecords(entries.file, entries.size, storedEntryFromLine),
       leaves: await readRecords<StoredLeaf>(leaves.file, leaves.size),
       treeHeads: await readRecords<SignedTreeHead>(treeHeads.file, treeHeads.size),
     };
@@ -216,7 +216,7 @@ function catchUp(file: string, kind: FileKind, state: WorkspaceState): void {
  * The records on the complete lines of the first `size` bytes of `file`, read a chunk at a time: the
  * log is never one string in memory, only the records parsed from it.
  */
-async function readRecords<T>(file: string, size: number): Promise<T[]> {
+async function readRecords<T>(file: string, size: number, parse: (line: string) => T = JSON.parse): Promise<T[]> {
   const out: T[] = [];
   if (size === 0) return out;
   let rest = '';
@@ -225,7 +225,7 @@ async function readRecords<T>(file: string, size: number): Promise<T[]> {
     const text = rest + (chunk as string);
     let start = 0;
     for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-      if (nl > start) out.push(JSON.parse(text.slice(start, nl)) as T);
+      if (nl > start) out.push(parse(text.slice(start, nl)));
       start = nl + 1;
     }
     rest = text.slice(start);

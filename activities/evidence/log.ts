@@ -8,7 +8,7 @@
  * that the newest signed head covers the whole log, and a trusted head the auditor kept, if given.
  */
 import { type ChainProblem, type EvidenceEntry, genesisHash, verifyChain } from '../../workflows/evidence-chain';
-import { type EvidenceCrypto, pureCrypto } from '../../workflows/hashing';
+import { type EvidenceCrypto, jsonString, pureCrypto } from '../../workflows/hashing';
 import { MerkleFrontier } from './merkle';
 import { type RunLeaf, type SignedTreeHead, leafHashOf, verifyTreeHead } from './tree-head';
 
@@ -17,6 +17,65 @@ export interface StoredEntry {
   entry: EvidenceEntry;
   /** The Temporal execution whose chain holds the entry; absent for chains kept by workflow id alone. */
   execution?: string;
+}
+
+/**
+ * The bytes each entry's hash covers, as read from its stored canonical text (the file sink's line,
+ * PostgreSQL's `entry` column): verification hashes them as they are instead of rebuilding them from
+ * the parsed entry, which costs more than the hash itself. Kept by entry object, so nothing else changes.
+ */
+const storedBodies = new WeakMap<EvidenceEntry, string>();
+
+/** The stored body of `entry`, if its reader kept it. */
+export const storedBodyOf = (entry: EvidenceEntry): string | undefined => storedBodies.get(entry);
+
+/**
+ * Keep the body of `entry` from `text`, the canonical JSON it was just parsed from: the text without
+ * its `"hash"` member, which canonical key order puts right after `"event"`. Text not laid out so is
+ * not kept (the entry is then verified on its rebuilt body). The entry is frozen, so it can never say
+ * anything else than the body kept for it.
+ */
+function keepStoredBody(entry: EvidenceEntry, text: string): void {
+  const hash = entry?.hash;
+  if (typeof hash !== 'string' || !/^[0-9a-f]{64}$/.test(hash) || typeof entry.event !== 'string') return;
+  const member = `,"hash":"${hash}"`;
+  const at = text.lastIndexOf(member);
+  if (at < 0 || !text.slice(0, at).endsWith(`"event":${jsonString(entry.event)}`) || text[at + member.length] !== ',') return;
+  storedBodies.set(deepFreeze(entry), text.slice(0, at) + text.slice(at + member.length));
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** An entry from the canonical JSON text a sink stored it as (PostgreSQL's `entry` column), its body kept. */
+export function storedEntryFromText(text: string): unknown {
+  const entry = JSON.parse(text) as unknown;
+  if (entry !== null && typeof entry === 'object') keepStoredBody(entry as EvidenceEntry, text);
+  return entry;
+}
+
+/**
+ * A stored entry from one line of a sink's entries file, `{"entry":…,"execution":…,"wsSeq":…}` in
+ * canonical JSON, keeping the entry's body (`keepStoredBody`) from the text between.
+ */
+export function storedEntryFromLine(line: string): StoredEntry {
+  const record = JSON.parse(line) as StoredEntry;
+  if (record === null || typeof record !== 'object' || !record.entry || typeof record.entry !== 'object' || !line.startsWith('{"entry":{') || !Number.isSafeInteger(record.wsSeq)) return record;
+  const tail = `,"wsSeq":${record.wsSeq}}`;
+  if (!line.endsWith(tail)) return record;
+  let end = line.length - tail.length;
+  if (record.execution !== undefined) {
+    const execution = typeof record.execution === 'string' ? `,"execution":${jsonString(record.execution)}` : undefined;
+    if (!execution || !line.slice(0, end).endsWith(execution)) return record;
+    end -= execution.length;
+  }
+  keepStoredBody(record.entry, line.slice('{"entry":'.length, end));
+  return record;
 }
 
 /** One chain in a workspace log: a run's execution (or a run's only chain, before executions were kept apart). */
@@ -124,7 +183,7 @@ export function verifyWorkspaceLog(log: WorkspaceLog, opts: VerifyOptions): LogV
   // 2. Every chain, in the order chains first appear.
   const runs = chainsOf(log.entries);
   for (const { runId, execution, entries } of runs.values()) {
-    const v = verifyChain(entries, { workspaceId, runId }, crypto);
+    const v = verifyChain(entries, { workspaceId, runId }, crypto, storedBodyOf);
     if (!v.ok) return fail({ reason: v.reason, runId, execution, seq: v.seq, message: `${chainLabel(runId, execution)}: ${v.reason.replace(/_/g, ' ')} at seq ${v.seq}` });
   }
   // 3. Leaves: each hashes to its content and commits to a head the run's chain really has.

@@ -11,6 +11,7 @@ import { EVIDENCE_SCHEMA, type EvidenceEntry } from '../../workflows/evidence-ch
 import { FailureType } from '../../workflows/failures';
 import { canonicalJson } from '../../workflows/hashing';
 import { MerkleFrontier } from './merkle';
+import { storedEntryFromText } from './log';
 import type { SignedTreeHead } from './tree-head';
 import { type AppendBatch, type AppendReceipt, type EvidenceSink, type LogTransaction, type WorkspaceLog, appendBatch, chunked } from './sink';
 import { nodeEvidenceCrypto } from './verify';
@@ -252,7 +253,8 @@ function passwordOf(url: string): string | undefined {
 function parseEntry(text: string, workspaceId: string, wsSeq: unknown): EvidenceEntry {
   let e: Partial<EvidenceEntry> | null = null;
   try {
-    e = JSON.parse(text) as Partial<EvidenceEntry> | null;
+    // The column holds the canonical text that was hashed: verification hashes its body as stored.
+    e = storedEntryFromText(text) as Partial<EvidenceEntry> | null;
   } catch {
     // Not JSON: refused below like any other stranger.
   }

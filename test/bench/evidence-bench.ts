@@ -22,7 +22,7 @@ import { type EvidenceSink, type LogTransaction, appendBatch } from '../../activ
 import { nodeEvidenceCrypto } from '../../activities/evidence/verify';
 import { signerFromHex } from '../../activities/evidence/tree-head-signer';
 import { type EvidenceEntry, EvidenceChain } from '../../workflows/evidence-chain';
-import { type StoredEntry, type StoredLeaf, type WorkspaceLog, chainKey, verifyWorkspaceLog } from '../../activities/evidence/log';
+import { type StoredEntry, type StoredLeaf, type WorkspaceLog, chainKey, storedEntryFromLine, verifyWorkspaceLog } from '../../activities/evidence/log';
 import { type EvidenceCrypto, canonicalJson } from '../../workflows/hashing';
 import { MerkleFrontier } from '../../activities/evidence/merkle';
 import type { SignedTreeHead } from '../../activities/evidence/tree-head';
@@ -59,8 +59,8 @@ class MemoryLog {
       for (const s of entries) {
         const key = chainKey(s.entry.runId, s.execution);
         this.runHashes.set(key, [...(this.runHashes.get(key) ?? []), s.entry.hash]);
-        // Stored and read back as the sinks do: canonical JSON, parsed.
-        this.log.entries.push(JSON.parse(canonicalJson(s)) as StoredEntry);
+        // Stored and read back as the file sink does: a canonical JSON line, parsed (keeping the body it hashed).
+        this.log.entries.push(storedEntryFromLine(canonicalJson(s)));
       }
     },
     writeLeaf: async (leaf: StoredLeaf) => {

@@ -9,7 +9,7 @@ import { bytesToHex } from '@noble/hashes/utils';
 import type { EvidenceSink, WorkspaceLog } from '../../activities/evidence/sink';
 import { nodeEvidenceCrypto as crypto } from '../../activities/evidence/verify';
 import { verifyChain } from '../../workflows/evidence-chain';
-import { chainLabel, chainsOf, verifyWorkspaceLog } from '../../activities/evidence/log';
+import { chainLabel, chainsOf, storedBodyOf, verifyWorkspaceLog } from '../../activities/evidence/log';
 import { consistencyProof, inclusionProof, rootOf, verifyConsistency, verifyInclusion } from '../../activities/evidence/merkle';
 import { type RunLeaf, type SignedTreeHead, leafHashOf, verifyTreeHead } from '../../activities/evidence/tree-head';
 import { type Command, type Ctx, KeyFileError, UsageError, need, str, strings } from './kit';
@@ -104,7 +104,7 @@ async function verifyRun(ctx: Ctx): Promise<number> {
   }
   for (const chain of chains) {
     const name = chainLabel(id, chain.execution);
-    const v = verifyChain(chain.entries, { workspaceId, runId: id }, crypto);
+    const v = verifyChain(chain.entries, { workspaceId, runId: id }, crypto, storedBodyOf);
     if (!v.ok) return failed(ctx, `${name}: ${v.reason} at seq ${v.seq}`);
     const leaf = [...log.leaves].reverse().find((l) => l.leaf.runId === id && l.leaf.execution === chain.execution);
     if (!leaf) return failed(ctx, `${name}: uncommitted: no leaf commits to this chain`);
