@@ -200,6 +200,11 @@ async function storeOutcome(sink: EvidenceSink, req: AdapterRequest, ask: Outcom
   }
 }
 
+/** The pre-dispatch receipt counts exactly the head the run gave plus the outcome entry returned. */
+function coversOutcome(receipt: EvidenceReceipt, ask: OutcomeEvidenceRequest | undefined, stored: DispatchResult['outcome']): boolean {
+  return !!ask && !!stored && receipt.count === ask.after.seq + 2 && receipt.head === stored.entry.hash;
+}
+
 export function createDispatchActivities(deps: DispatchDeps) {
   const byName = new Map(deps.runtimes.map((r) => [r.name, r]));
   return {
@@ -281,7 +286,9 @@ export function createDispatchActivities(deps: DispatchDeps) {
         output: small ? output : { payloadRef: { ...outputRef! } },
         externalRef,
         payloadRefs,
-        ...(receipt && { evidence: receipt }),
+        // A retried attempt whose predecessor stored the outcome finds it held before the runtime is
+        // called: that receipt is past the head the run gave, so the outcome's receipt reports it.
+        ...(receipt && !coversOutcome(receipt, outcome, stored) && { evidence: receipt }),
         ...(stored && { outcome: stored }),
       };
     },
