@@ -191,7 +191,7 @@ async function storeOutcome(sink: EvidenceSink, req: AdapterRequest, ask: Outcom
         return { entry };
       }
     }
-    const held = (await sink.readRun(req.workspaceId, req.workflowId, execution))[after.seq + 1];
+    const held = (await readRunPatiently(sink, req, execution, ctx))[after.seq + 1];
     if (held?.previousHash !== after.hash || held.event !== 'StateSucceeded') return undefined;
     return { entry: held, stored: await write(held).catch(() => undefined) };
   } catch (err) {
@@ -203,6 +203,22 @@ async function storeOutcome(sink: EvidenceSink, req: AdapterRequest, ask: Outcom
 /** The pre-dispatch receipt counts exactly the head the run gave plus the outcome entry returned. */
 function coversOutcome(receipt: EvidenceReceipt, ask: OutcomeEvidenceRequest | undefined, stored: DispatchResult['outcome']): boolean {
   return !!ask && !!stored && receipt.count === ask.after.seq + 2 && receipt.head === stored.entry.hash;
+}
+
+/**
+ * The chain an earlier attempt stored its outcome in, read again on a failed read (a few times, a
+ * second or so in all): without it the run records an outcome of its own, which the sink refuses.
+ */
+async function readRunPatiently(sink: EvidenceSink, req: AdapterRequest, execution: string | undefined, ctx: Context): Promise<EvidenceEntry[]> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await sink.readRun(req.workspaceId, req.workflowId, execution);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      ctx.heartbeat();
+      await new Promise((r) => setTimeout(r, 100 * 3 ** attempt));
+    }
+  }
 }
 
 export function createDispatchActivities(deps: DispatchDeps) {
