@@ -174,9 +174,9 @@ async function storeBeforeDispatch(sink: EvidenceSink, req: PersistEvidenceReque
  * stores it with its own retries (idempotently). An earlier attempt that stored its own outcome entry
  * and died before reporting leaves that entry in the sink: it is the one kept.
  */
-async function storeOutcome(sink: EvidenceSink, req: AdapterRequest, ask: OutcomeEvidenceRequest, done: SucceededDispatch, ctx: Context): Promise<DispatchResult['outcome']> {
+async function storeOutcome(sink: EvidenceSink, req: AdapterRequest, ask: OutcomeEvidenceRequest, done: SucceededDispatch, ctx: Context, beat: () => void): Promise<DispatchResult['outcome']> {
   const { after, execution } = ask;
-  const write = (entry: EvidenceEntry) => appendEvidence(sink, { workspaceId: req.workspaceId, runId: req.workflowId, ...(execution === undefined ? {} : { execution }), entries: [entry] }, ctx.info.workflowExecution?.runId, () => ctx.heartbeat());
+  const write = (entry: EvidenceEntry) => appendEvidence(sink, { workspaceId: req.workspaceId, runId: req.workflowId, ...(execution === undefined ? {} : { execution }), entries: [entry] }, ctx.info.workflowExecution?.runId, beat);
   const warn = (what: string, err: unknown) => ctx.log.warn(what, { workspaceId: req.workspaceId, runId: req.workflowId, error: redactText(err instanceof Error ? err.message : String(err)) });
   try {
     // Never earlier than the entry it follows: chains are checked for time going backwards.
@@ -191,12 +191,46 @@ async function storeOutcome(sink: EvidenceSink, req: AdapterRequest, ask: Outcom
         return { entry };
       }
     }
-    const held = (await sink.readRun(req.workspaceId, req.workflowId, execution))[after.seq + 1];
+    const held = (await readRunPatiently(sink, req, execution, beat))[after.seq + 1];
     if (held?.previousHash !== after.hash || held.event !== 'StateSucceeded') return undefined;
     return { entry: held, stored: await write(held).catch(() => undefined) };
   } catch (err) {
     warn('outcome evidence not built; the run records it', err);
     return undefined;
+  }
+}
+
+/**
+ * Run `fn`, heartbeating every 2 s meanwhile: a slow sink after the runtime answered must not time the
+ * attempt out (heartbeat timeout 10 s), or the retry sends the action again.
+ */
+async function whileBeating<T>(beat: () => void, fn: (beat: () => void) => Promise<T>): Promise<T> {
+  const timer = setInterval(beat, 2_000);
+  try {
+    return await fn(beat);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** The pre-dispatch receipt counts exactly the head the run gave plus the outcome entry returned. */
+function coversOutcome(receipt: EvidenceReceipt, ask: OutcomeEvidenceRequest | undefined, stored: DispatchResult['outcome']): boolean {
+  return !!ask && !!stored && receipt.count === ask.after.seq + 2 && receipt.head === stored.entry.hash;
+}
+
+/**
+ * The chain an earlier attempt stored its outcome in, read again on a failed read (a few times, a
+ * second or so in all): without it the run records an outcome of its own, which the sink refuses.
+ */
+async function readRunPatiently(sink: EvidenceSink, req: AdapterRequest, execution: string | undefined, beat: () => void): Promise<EvidenceEntry[]> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await sink.readRun(req.workspaceId, req.workflowId, execution);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      beat();
+      await new Promise((r) => setTimeout(r, 100 * 3 ** attempt));
+    }
   }
 }
 
@@ -234,6 +268,9 @@ export function createDispatchActivities(deps: DispatchDeps) {
       const inputRef = await deps.payloads.put(req.workspaceId, canonicalJson(redact(req.input)), 'application/json');
       const ws = deps.policies.connectionsFor(req.workspaceId);
       let raw: unknown;
+      // The adapter's last heartbeat details (a remote run id it resumes from on a retry): beats sent
+      // while the outcome is stored repeat them, so a retried attempt still resumes instead of resending.
+      let lastBeat: unknown = ctx.info.heartbeatDetails;
       // The denominator of the runtime error rate (portarium_runtime_errors counts the failed ones).
       ctx.metricMeter.createCounter('portarium_dispatch_attempts', 'attempts', 'Dispatch attempts by runtime').add(1, { runtime: req.runtime });
       try {
@@ -242,7 +279,10 @@ export function createDispatchActivities(deps: DispatchDeps) {
           dispatchId,
           attempt: ctx.info.attempt,
           signal: ctx.cancellationSignal,
-          heartbeat: (d) => ctx.heartbeat(d),
+          heartbeat: (d) => {
+            lastBeat = d;
+            ctx.heartbeat(d);
+          },
           previous: ctx.info.heartbeatDetails,
           connections: ws.connections,
           http: createGuardedHttp({ workspaceId: req.workspaceId, runtime: req.runtime, rule: ownValue(ws.egress, req.runtime), headers: correlationHeaders(req, dispatchId) }),
@@ -275,13 +315,15 @@ export function createDispatchActivities(deps: DispatchDeps) {
       }
       const payloadRefs = [evidenceRef('ActionInput', inputRef), ...(outputRef ? [evidenceRef('RuntimeOutput', outputRef)] : [])];
       const { externalRef } = parsed.data;
-      const stored = outcome ? await storeOutcome(deps.evidence, req, outcome, { runtime: req.runtime, externalRef, payloadRefs }, ctx) : undefined;
+      const stored = outcome ? await whileBeating(() => ctx.heartbeat(lastBeat), (beat) => storeOutcome(deps.evidence, req, outcome, { runtime: req.runtime, externalRef, payloadRefs }, ctx, beat)) : undefined;
       return {
         runtime: req.runtime,
         output: small ? output : { payloadRef: { ...outputRef! } },
         externalRef,
         payloadRefs,
-        ...(receipt && { evidence: receipt }),
+        // A retried attempt whose predecessor stored the outcome finds it held before the runtime is
+        // called: that receipt is past the head the run gave, so the outcome's receipt reports it.
+        ...(receipt && !coversOutcome(receipt, outcome, stored) && { evidence: receipt }),
         ...(stored && { outcome: stored }),
       };
     },

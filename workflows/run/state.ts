@@ -105,6 +105,8 @@ export class GovernedRunState {
    * after the head it was given): chained once the outcome is known, after it when it was adopted.
    */
   private deferred?: { input: EvidenceInput; at: Date }[];
+  /** The outcome entry came from the dispatch activity (`endWith`): its time is the worker's clock. */
+  private adoptedOutcome = false;
   /** Lifecycle CloudEvents for the workspace's subscribers, in order. */
   readonly outbox: RunOutbox;
   /** The policy snapshot the run was decided by (carried across continue-as-new, never loaded again). */
@@ -332,7 +334,16 @@ export class GovernedRunState {
   record(category: EvidenceCategory, event: string, actor: EvidenceActor, summary: string, now: Date, data?: { [k: string]: JsonValue }, payloadRefs?: EvidencePayloadRef[]): void {
     const input = { category, event, actor, summary, data, payloadRefs };
     if (this.deferred) this.deferred.push({ input, at: now });
+    // After an outcome stamped by the dispatch activity's clock (a worker's, maybe ahead of the
+    // server's): never earlier than it. Only such runs, so recorded chains replay as they were.
+    else if (this.adoptedOutcome) this.appendNoEarlier(input, now);
     else this.chain.append(input, now);
+  }
+
+  /** Append `input` stamped `at`, or the last entry's time if that is later (time never goes backwards). */
+  private appendNoEarlier(input: EvidenceInput, at: Date): void {
+    const last = this.chain.entries[this.chain.entries.length - 1]?.occurredAt;
+    this.chain.append(input, last && last > at.toISOString() ? new Date(last) : at);
   }
 
   /** From now until `chainDeferred`, entries wait outside the chain (the dispatch activity holds its head). */
@@ -347,10 +358,7 @@ export class GovernedRunState {
   chainDeferred(): void {
     const held = this.deferred;
     this.deferred = undefined;
-    for (const { input, at } of held ?? []) {
-      const last = this.chain.entries[this.chain.entries.length - 1]?.occurredAt;
-      this.chain.append(input, last && last > at.toISOString() ? new Date(last) : at);
-    }
+    for (const { input, at } of held ?? []) this.appendNoEarlier(input, at);
   }
 
   /**
@@ -361,6 +369,7 @@ export class GovernedRunState {
   endWith(state: RunState, entry: EvidenceEntry): boolean {
     if (entry?.event !== `State${state}` || entry.category !== EvidenceCategory.Action || entry.actor?.kind !== 'System' || entry.actor.id !== SYSTEM.id) return false;
     if (!this.chain.adopt(entry)) return false;
+    this.adoptedOutcome = true;
     this._deadlines = {};
     this._dispatchPending = false;
     this._heldFrom = undefined;
