@@ -129,10 +129,10 @@ describe('outcome evidence stored with the dispatch', function () {
         workspaceId: 'test', correlationId: scope.correlationId, workflowId: scope.runId, runtime: 'echo', target: 'x', operation: 'read',
         input: { n: 1 }, actionHash: 'a'.repeat(64), dispatchKey: `${scope.runId}/${'a'.repeat(64)}`,
       } as DispatchRequest;
-      const env = () => new MockActivityEnvironment({ workflowExecution: { workflowId: scope.runId, runId: 'exec-1' } });
-      const dispatch = (n: number) => env().run(acts.dispatchAction, request, n === 0 ? { execution: 'exec-1', entries: [...chain.entries] } : null,
+      const env = (attempt: number) => new MockActivityEnvironment({ workflowExecution: { workflowId: scope.runId, runId: 'exec-1' }, attempt });
+      const dispatch = (n: number, attempt = 1) => env(attempt).run(acts.dispatchAction, request, n === 0 ? { execution: 'exec-1', entries: [...chain.entries] } : null,
         { execution: 'exec-1', after: { seq: last.seq, hash: last.hash, occurredAt: last.occurredAt } }) as Promise<DispatchResult>;
-      return { sink, chain, dispatch };
+      return { sink, chain, dispatch, ledger };
     }
 
     it('builds the outcome entry the run would, after the head it was given, and stores it', async function () {
@@ -155,6 +155,26 @@ describe('outcome evidence stored with the dispatch', function () {
       assert.deepEqual(again.outcome?.entry, first.outcome?.entry, 'the stored entry, not a second one stamped later');
       assert.equal(again.outcome?.stored?.count, 3);
       assert.equal((await sink.readRun('test', scope.runId, 'exec-1')).length, 3);
+    });
+
+    it('a retried attempt after one that stored the outcome and died answers from the sink: the runtime is not called again', async function () {
+      const { sink, chain, dispatch, ledger } = setup();
+      const first = await dispatch(0);
+      assert.deepEqual(await ledger.counts(), { applied: 1, calls: 1 });
+      // Temporal retries with the same arguments; this attempt is the second.
+      const again = await dispatch(0, 2);
+      assert.deepEqual(await ledger.counts(), { applied: 1, calls: 1 }, 'the echo runtime was not called again');
+      assert.deepEqual(again.outcome?.entry, first.outcome?.entry);
+      assert.deepEqual(again.output, first.output);
+      assert.deepEqual(again.payloadRefs, first.payloadRefs);
+      assert.equal(again.evidence, undefined, 'no pre-dispatch receipt past the head the run gave');
+      assert.equal(again.outcome?.stored?.count, 3);
+      assert.ok(chain.adopt(again.outcome!.entry));
+      assert.equal((await sink.readRun('test', scope.runId, 'exec-1')).length, 3);
+      // A retried attempt that finds nothing stored dispatches as usual.
+      const fresh = setup();
+      await fresh.dispatch(0, 3);
+      assert.deepEqual(await fresh.ledger.counts(), { applied: 1, calls: 1 });
     });
 
     it('never fails a dispatch that ran: a sink that is down for the outcome leaves the entry for the run to store', async function () {

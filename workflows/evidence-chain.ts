@@ -228,15 +228,20 @@ export class EvidenceChain {
    * our last entry, and hashing to what it claims. False, and nothing taken, otherwise.
    */
   adopt(entry: EvidenceEntry): boolean {
+    const ok = this.fits(entry);
+    if (ok) this.list.push(entry);
+    return ok;
+  }
+
+  /** Whether `entry` is exactly this chain's next one (see `adopt`). */
+  fits(entry: EvidenceEntry): boolean {
     const last = this.list[this.list.length - 1];
-    const ok = typeof entry === 'object' && entry !== null
+    return typeof entry === 'object' && entry !== null
       && entry.schema === EVIDENCE_SCHEMA
       && entry.workspaceId === this.scope.workspaceId && entry.correlationId === this.scope.correlationId && entry.runId === this.scope.runId
       && entry.seq === this.list.length && entry.previousHash === this.head
       && typeof entry.occurredAt === 'string' && (!last || entry.occurredAt >= last.occurredAt)
       && hashEntry(withoutHash(entry)) === entry.hash;
-    if (ok) this.list.push(entry);
-    return ok;
   }
 }
 

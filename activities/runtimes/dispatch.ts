@@ -234,6 +234,28 @@ async function readRunPatiently(sink: EvidenceSink, req: AdapterRequest, executi
   }
 }
 
+/**
+ * A retried attempt whose predecessor stored the outcome entry (the runtime answered) and died before
+ * it could report: the answer is taken from the sink and the payload store, and the runtime is not
+ * called again (nor judged again: an action that ran cannot be revoked or refused after the fact).
+ * Undefined, and the attempt goes on as usual, when there is no such entry or it cannot be read back.
+ */
+async function recoverOutcome(deps: DispatchDeps, req: AdapterRequest, ask: OutcomeEvidenceRequest, ctx: Context): Promise<DispatchResult | undefined> {
+  const { after, execution } = ask;
+  const held = (await deps.evidence.readRun(req.workspaceId, req.workflowId, execution))[after.seq + 1];
+  if (held?.previousHash !== after.hash || held.event !== 'StateSucceeded' || held.seq !== after.seq + 1) return undefined;
+  const ref = held.payloadRefs?.find((r) => r.kind === 'RuntimeOutput');
+  // A small output the payload store could not take reached only history: not recoverable here.
+  if (!ref) return undefined;
+  const text = (await deps.payloads.get({ ...ref, bytes: 0 })).toString('utf8');
+  const bytes = utf8Bytes(text);
+  const output = bytes <= MAX_OUTPUT_BYTES ? (JSON.parse(text) as JsonValue) : { payloadRef: { uri: ref.uri, sha256: ref.sha256, contentType: ref.contentType, bytes } };
+  const stored = await appendEvidence(deps.evidence, { workspaceId: req.workspaceId, runId: req.workflowId, ...(execution === undefined ? {} : { execution }), entries: [held] }, ctx.info.workflowExecution?.runId, () => ctx.heartbeat(ctx.info.heartbeatDetails));
+  const externalRef = typeof held.data?.externalRef === 'string' ? held.data.externalRef : undefined;
+  ctx.log.info('dispatch answered from the outcome an earlier attempt stored; the runtime was not called again', { workspaceId: req.workspaceId, runId: req.workflowId, attempt: ctx.info.attempt });
+  return { runtime: req.runtime, output, ...(externalRef === undefined ? {} : { externalRef }), payloadRefs: held.payloadRefs, outcome: { entry: held, stored } };
+}
+
 export function createDispatchActivities(deps: DispatchDeps) {
   const byName = new Map(deps.runtimes.map((r) => [r.name, r]));
   return {
@@ -254,6 +276,13 @@ export function createDispatchActivities(deps: DispatchDeps) {
       const req: AdapterRequest = adapterRequestOf(request);
       const dispatchId = dispatchIdOf(req.dispatchKey);
       let receipt: EvidenceReceipt | undefined;
+      if (outcome && ctx.info.attempt > 1) {
+        const recovered = await recoverOutcome(deps, req, outcome, ctx).catch((err) => {
+          ctx.log.warn('outcome of an earlier attempt not read back; dispatching as usual', { workspaceId: req.workspaceId, error: redactText(err instanceof Error ? err.message : String(err)) });
+          return undefined;
+        });
+        if (recovered) return recovered;
+      }
       // Before the evidence write and the call: a revoked action leaves nothing behind but the refusal.
       await refuseIfRevoked(deps.revocations, req);
       if (evidence) receipt = await storeBeforeDispatch(deps.evidence, { ...evidence, workspaceId: req.workspaceId, runId: req.workflowId }, ctx);

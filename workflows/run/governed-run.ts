@@ -704,8 +704,9 @@ function succeeded(run: GovernedRunState, result: DispatchResult): GovernedRunRe
 
 /** `finish` with the outcome entry the dispatch activity built; false if it is not our next entry. */
 function endAdopting(run: GovernedRunState, entry: EvidenceEntry): boolean {
+  if (!run.outcomeFits(RunState.Succeeded, entry)) return false;
   observeTransition(run, RunState.Succeeded, now());
-  if (!run.endWith(RunState.Succeeded, entry)) return false;
+  run.endWith(RunState.Succeeded, entry);
   publishState(run);
   return true;
 }

@@ -346,6 +346,11 @@ export class GovernedRunState {
     this.chain.append(input, last && last > at.toISOString() ? new Date(last) : at);
   }
 
+  /** Whether `entry` can end the run in `state` (`endWith`): the next entry of the chain, saying so. */
+  outcomeFits(state: RunState, entry: EvidenceEntry): boolean {
+    return entry?.event === `State${state}` && entry.category === EvidenceCategory.Action && entry.actor?.kind === 'System' && entry.actor.id === SYSTEM.id && this.chain.fits(entry);
+  }
+
   /** From now until `chainDeferred`, entries wait outside the chain (the dispatch activity holds its head). */
   deferEvidence(): void {
     this.deferred ??= [];
@@ -367,8 +372,8 @@ export class GovernedRunState {
    * nothing changed, when the entry is not exactly the next one of this chain for `state`.
    */
   endWith(state: RunState, entry: EvidenceEntry): boolean {
-    if (entry?.event !== `State${state}` || entry.category !== EvidenceCategory.Action || entry.actor?.kind !== 'System' || entry.actor.id !== SYSTEM.id) return false;
-    if (!this.chain.adopt(entry)) return false;
+    if (!this.outcomeFits(state, entry)) return false;
+    this.chain.adopt(entry);
     this.adoptedOutcome = true;
     this._deadlines = {};
     this._dispatchPending = false;
