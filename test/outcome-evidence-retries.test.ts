@@ -12,14 +12,14 @@ import { FilePayloadStore } from '../activities/payload-store';
 import { loadPolicyDir } from '../activities/policy/load';
 import { createDispatchActivities } from '../activities/runtimes/dispatch';
 import { MemoryEchoLedger, createEchoRuntime } from '../activities/runtimes/echo';
-import type { AppendBatch, EvidenceSink } from '../activities/evidence/sink';
+import type { AppendBatch } from '../activities/evidence/sink';
 import type { PolicyDecision } from '../policies/evaluate';
 import { EvidenceChain, buildEntry, verifyChain } from '../workflows/evidence-chain';
 import { FailureType } from '../workflows/failures';
 import { succeededEvidence } from '../workflows/run/outcome';
 import { GovernedRunState } from '../workflows/run/state';
 import { type DispatchRequest, type DispatchResult, type GovernedRunInput, RunState } from '../workflows/types';
-import { TEST_POLICY_DIR, alice, tempFileSink, withWorker } from './support/harness';
+import { TEST_POLICY_DIR, alice, tempFileSink, wrappedSink, withWorker } from './support/harness';
 import { testEnv } from './support/shared';
 
 const opts = () => ({ connection: testEnv().nativeConnection, client: testEnv().client });
@@ -72,8 +72,7 @@ describe('outcome evidence under review', function () {
   it('a sink slow to store the outcome neither times the attempt out (the action sent again) nor fails the run', async function () {
     const inner = tempFileSink();
     let slowOnce = true;
-    const sink: EvidenceSink = {
-      kind: inner.kind,
+    const sink = wrappedSink(inner, {
       async append(batch: AppendBatch) {
         const receipt = await inner.append(batch);
         if (slowOnce && batch.entries.some((e) => e.event === 'StateSucceeded')) {
@@ -83,10 +82,7 @@ describe('outcome evidence under review', function () {
         }
         return receipt;
       },
-      readWorkspace: (ws) => inner.readWorkspace(ws),
-      readRun: (ws, run, execution) => inner.readRun(ws, run, execution),
-      close: () => inner.close(),
-    };
+    });
     await withWorker({ ...opts(), evidence: sink }, async (h) => {
       const run = await h.start('read');
       const result = await run.result().catch((err: Error) => ({ state: `threw ${err.message}: ${String((err.cause as Error | undefined)?.message)}` }));
@@ -147,10 +143,7 @@ describe('outcome evidence under review', function () {
       policies: loadPolicyDir(TEST_POLICY_DIR),
       secrets: { kind: 'test', read: async () => ({}), close: async () => undefined },
       payloads: new FilePayloadStore(path.join(dir, 'payloads')),
-      evidence: {
-        kind: inner.kind,
-        append: (b) => inner.append(b),
-        readWorkspace: (ws) => inner.readWorkspace(ws),
+      evidence: wrappedSink(inner, {
         readRun: async (ws, run, execution) => {
           if (failReads > 0) {
             failReads--;
@@ -158,8 +151,7 @@ describe('outcome evidence under review', function () {
           }
           return inner.readRun(ws, run, execution);
         },
-        close: () => inner.close(),
-      },
+      }),
     });
     const chain = new EvidenceChain(scope);
     chain.append({ category: 'Plan', event: 'RunRequested', actor: { kind: 'User', id: alice.id }, summary: 'r' }, new Date('2026-01-01T00:00:00Z'));

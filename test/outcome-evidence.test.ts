@@ -17,7 +17,7 @@ import { MemoryEchoLedger, createEchoRuntime } from '../activities/runtimes/echo
 import type { AppendBatch, EvidenceSink } from '../activities/evidence/sink';
 import { EvidenceChain, verifyChain } from '../workflows/evidence-chain';
 import type { DispatchRequest, DispatchResult } from '../workflows/types';
-import { TEST_POLICY_DIR, alice, tempFileSink, waitForState, withWorker } from './support/harness';
+import { TEST_POLICY_DIR, alice, tempFileSink, wrappedSink, waitForState, withWorker } from './support/harness';
 import { keepHistory } from './support/histories';
 import { testEnv } from './support/shared';
 
@@ -80,8 +80,7 @@ describe('outcome evidence stored with the dispatch', function () {
   it('a sink that does not confirm the outcome: the run stores the same entry itself, once', async function () {
     const inner = tempFileSink();
     let refuseOutcome = true;
-    const sink: EvidenceSink = {
-      kind: inner.kind,
+    const sink = wrappedSink(inner, {
       async append(batch: AppendBatch) {
         if (refuseOutcome && batch.entries.some((e) => e.event === 'StateSucceeded')) {
           refuseOutcome = false;
@@ -91,10 +90,7 @@ describe('outcome evidence stored with the dispatch', function () {
         }
         return inner.append(batch);
       },
-      readWorkspace: (ws) => inner.readWorkspace(ws),
-      readRun: (ws, run, execution) => inner.readRun(ws, run, execution),
-      close: () => inner.close(),
-    };
+    });
     await withWorker({ ...opts(), evidence: sink }, async (h) => {
       const run = await h.start('read');
       assert.equal((await run.result()).state, 'Succeeded');
@@ -178,15 +174,11 @@ describe('outcome evidence stored with the dispatch', function () {
     });
 
     it('never fails a dispatch that ran: a sink that is down for the outcome leaves the entry for the run to store', async function () {
-      const { sink, chain, dispatch } = setup((inner) => ({
-        kind: inner.kind,
+      const { sink, chain, dispatch } = setup((inner) => wrappedSink(inner, {
         append: async (batch) => {
           if (batch.entries.some((e) => e.event === 'StateSucceeded')) throw new Error('ECONNREFUSED');
           return inner.append(batch);
         },
-        readWorkspace: (ws) => inner.readWorkspace(ws),
-        readRun: (ws, run, execution) => inner.readRun(ws, run, execution),
-        close: () => inner.close(),
       }));
       const r = await dispatch(0);
       assert.equal(r.output !== undefined, true);

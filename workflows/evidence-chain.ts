@@ -241,13 +241,8 @@ export class EvidenceChain {
       && entry.workspaceId === this.scope.workspaceId && entry.correlationId === this.scope.correlationId && entry.runId === this.scope.runId
       && entry.seq === this.list.length && entry.previousHash === this.head
       && typeof entry.occurredAt === 'string' && (!last || entry.occurredAt >= last.occurredAt)
-      && hashEntry(withoutHash(entry)) === entry.hash;
+      && pureCrypto.sha256Hex(entryBodyJson(entry)) === entry.hash;
   }
-}
-
-function withoutHash(entry: EvidenceEntry): Omit<EvidenceEntry, 'hash'> {
-  const { hash: _hash, ...body } = entry;
-  return body;
 }
 
 /**

@@ -168,6 +168,11 @@ async function storeBeforeDispatch(sink: EvidenceSink, req: PersistEvidenceReque
   }
 }
 
+/** Append the run's outcome entry to its chain of `execution` (idempotent: a held entry is skipped). */
+function appendOne(sink: EvidenceSink, req: AdapterRequest, execution: string | undefined, entry: EvidenceEntry, ctx: Context, beat: () => void): Promise<EvidenceReceipt> {
+  return appendEvidence(sink, { workspaceId: req.workspaceId, runId: req.workflowId, ...(execution === undefined ? {} : { execution }), entries: [entry] }, ctx.info.workflowExecution?.runId, beat);
+}
+
 /**
  * Build the run's `StateSucceeded` entry right after `ask.after` and store it. Never throws: the action
  * has run, and failing now would send it again. Unconfirmed, the entry still goes back and the run
@@ -176,7 +181,7 @@ async function storeBeforeDispatch(sink: EvidenceSink, req: PersistEvidenceReque
  */
 async function storeOutcome(sink: EvidenceSink, req: AdapterRequest, ask: OutcomeEvidenceRequest, done: SucceededDispatch, ctx: Context, beat: () => void): Promise<DispatchResult['outcome']> {
   const { after, execution } = ask;
-  const write = (entry: EvidenceEntry) => appendEvidence(sink, { workspaceId: req.workspaceId, runId: req.workflowId, ...(execution === undefined ? {} : { execution }), entries: [entry] }, ctx.info.workflowExecution?.runId, beat);
+  const write = (entry: EvidenceEntry) => appendOne(sink, req, execution, entry, ctx, beat);
   const warn = (what: string, err: unknown) => ctx.log.warn(what, { workspaceId: req.workspaceId, runId: req.workflowId, error: redactText(err instanceof Error ? err.message : String(err)) });
   try {
     // Never earlier than the entry it follows: chains are checked for time going backwards.
@@ -250,7 +255,7 @@ async function recoverOutcome(deps: DispatchDeps, req: AdapterRequest, ask: Outc
   const text = (await deps.payloads.get({ ...ref, bytes: 0 })).toString('utf8');
   const bytes = utf8Bytes(text);
   const output = bytes <= MAX_OUTPUT_BYTES ? (JSON.parse(text) as JsonValue) : { payloadRef: { uri: ref.uri, sha256: ref.sha256, contentType: ref.contentType, bytes } };
-  const stored = await appendEvidence(deps.evidence, { workspaceId: req.workspaceId, runId: req.workflowId, ...(execution === undefined ? {} : { execution }), entries: [held] }, ctx.info.workflowExecution?.runId, () => ctx.heartbeat(ctx.info.heartbeatDetails));
+  const stored = await appendOne(deps.evidence, req, execution, held, ctx, () => ctx.heartbeat(ctx.info.heartbeatDetails));
   const externalRef = typeof held.data?.externalRef === 'string' ? held.data.externalRef : undefined;
   ctx.log.info('dispatch answered from the outcome an earlier attempt stored; the runtime was not called again', { workspaceId: req.workspaceId, runId: req.workflowId, attempt: ctx.info.attempt });
   return { runtime: req.runtime, output, ...(externalRef === undefined ? {} : { externalRef }), payloadRefs: held.payloadRefs, outcome: { entry: held, stored } };

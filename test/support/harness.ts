@@ -99,6 +99,17 @@ export function tempFileSink(signer = TEST_SIGNER): FileEvidenceSink {
   return new FileEvidenceSink({ dir: fs.mkdtempSync(path.join(os.tmpdir(), 'portarium-evidence-')), signer });
 }
 
+/** `inner`, with some of its calls replaced (a sink that fails, is slow or loses an answer). */
+export function wrappedSink(inner: EvidenceSink, replaced: Partial<Pick<EvidenceSink, 'append' | 'readRun'>>): EvidenceSink {
+  return {
+    kind: inner.kind,
+    append: replaced.append ?? ((batch) => inner.append(batch)),
+    readWorkspace: (ws) => inner.readWorkspace(ws),
+    readRun: replaced.readRun ?? ((ws, run, execution) => inner.readRun(ws, run, execution)),
+    close: () => inner.close(),
+  };
+}
+
 export async function withWorker<T>(opts: HarnessOptions, fn: (h: Harness) => Promise<T>): Promise<T> {
   const taskQueue = opts.taskQueue ?? uid('tq');
   const ledger = new MemoryEchoLedger();
