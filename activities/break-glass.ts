@@ -5,6 +5,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { executeUpdateAgain } from './update-again';
 import { check, describeIssues } from '../workflows/schemas';
 import { FailureType, refusal } from '../workflows/failures';
 import { breakGlassClaimUpdate } from '../workflows/run/messages';
@@ -31,7 +32,7 @@ export function createBreakGlassActivities() {
       for (let attempt = 0; ; attempt++) {
         await ctx.client.workflow.start('breakGlassLedger', { workflowId, taskQueue: ctx.info.taskQueue, args: [input], workflowIdConflictPolicy: 'USE_EXISTING' });
         try {
-          return await ctx.client.workflow.getHandle(workflowId).executeUpdate(breakGlassClaimUpdate, { args: [claim.value] });
+          return await executeUpdateAgain(ctx.client.workflow.getHandle(workflowId), breakGlassClaimUpdate, { args: [claim.value] });
         } catch (err) {
           if (err instanceof WorkflowUpdateFailedError || attempt >= 2) throw err;
         }

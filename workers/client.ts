@@ -15,6 +15,7 @@ import {
 import { temporal } from '@temporalio/proto';
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
 import { tsToDate } from '@temporalio/common/lib/time';
+import { executeUpdateAgain } from '../activities/update-again';
 import { canonicalJson, sha256Hex } from '../workflows/hashing';
 import * as msg from '../workflows/run/messages';
 import {
@@ -313,7 +314,7 @@ export class RunHandle {
   /** Decide and wait for the outcome; a refusal rejects with the typed failure as `cause`. */
   async decide(req: DecideRequest): Promise<DecisionOutcome> {
     const valid = checked('decision', decideRequestSchema(), req);
-    return this.handle.executeUpdate(msg.decideUpdate, { args: [valid], updateId: contentId('decide', valid) });
+    return executeUpdateAgain(this.handle, msg.decideUpdate, { args: [valid], updateId: contentId('decide', valid) });
   }
 
   /** Fire-and-forget decision by signal; refusals show in `status().refusals`. */
@@ -332,18 +333,18 @@ export class RunHandle {
 
   async amend(req: AmendRequest): Promise<RunStatus> {
     const valid = checked('amendment', amendRequestSchema(), req);
-    return this.handle.executeUpdate(msg.amendActionUpdate, { args: [valid], updateId: contentId('amend', valid) });
+    return executeUpdateAgain(this.handle, msg.amendActionUpdate, { args: [valid], updateId: contentId('amend', valid) });
   }
 
   /** Break-glass: release the run now (a holder of a break-glass role, with a reason); refusals reject typed. */
   async breakGlass(req: BreakGlassRequest): Promise<BreakGlassOutcome> {
     const valid = checked('break-glass release', breakGlassRequestSchema(), req);
-    return this.handle.executeUpdate(msg.breakGlassUpdate, { args: [valid], updateId: contentId('breakGlass', valid) });
+    return executeUpdateAgain(this.handle, msg.breakGlassUpdate, { args: [valid], updateId: contentId('breakGlass', valid) });
   }
 
   /** The post-hoc review of a break-glass release: confirm or flag, with a rationale. */
   async reviewBreakGlass(req: BreakGlassReviewRequest): Promise<BreakGlassReviewOutcome> {
     const valid = checked('break-glass review', breakGlassReviewSchema(), req);
-    return this.handle.executeUpdate(msg.reviewBreakGlassUpdate, { args: [valid], updateId: contentId('reviewBreakGlass', valid) });
+    return executeUpdateAgain(this.handle, msg.reviewBreakGlassUpdate, { args: [valid], updateId: contentId('reviewBreakGlass', valid) });
   }
 }

@@ -4,6 +4,7 @@
  * and query. Used by the CLI and by services; the registry and every run check each grant again.
  */
 import type { Client } from '@temporalio/client';
+import { executeUpdateAgain } from '../activities/update-again';
 import type { TaskQueueRouting } from '../policies/isolation';
 import { grantRegistryId } from '../workflows/ids';
 import { grantUpdate, grantsPingSignal, grantsQuery, revokeGrantUpdate } from '../workflows/grants/messages';
@@ -27,11 +28,11 @@ export class GrantClient {
   }
 
   async grant(workspaceId: string, req: GrantRequest): Promise<Grant> {
-    return (await this.registry(workspaceId)).executeUpdate(grantUpdate, { args: [req] });
+    return executeUpdateAgain(await this.registry(workspaceId), grantUpdate, { args: [req] });
   }
 
   async revoke(workspaceId: string, req: RevokeGrantRequest): Promise<Grant> {
-    return (await this.registry(workspaceId)).executeUpdate(revokeGrantUpdate, { args: [req] });
+    return executeUpdateAgain(await this.registry(workspaceId), revokeGrantUpdate, { args: [req] });
   }
 
   async list(workspaceId: string): Promise<GrantsView> {

@@ -4,6 +4,7 @@
  * update and query. Used by the CLI and by services; the workflow checks every request again.
  */
 import type { Client } from '@temporalio/client';
+import { executeUpdateAgain } from '../activities/update-again';
 import { liftUpdate, registryPingSignal, revocationsQuery, revokeUpdate } from '../workflows/revocation/messages';
 import { type LiftRequest, REVOCATION_REGISTRY_ID, type Revocation, type RevokeRequest, type RevocationsView } from '../workflows/revocation/types';
 
@@ -27,11 +28,11 @@ export class RevocationClient {
   }
 
   async revoke(req: RevokeRequest): Promise<Revocation> {
-    return (await this.registry()).executeUpdate(revokeUpdate, { args: [req] });
+    return executeUpdateAgain(await this.registry(), revokeUpdate, { args: [req] });
   }
 
   async lift(req: LiftRequest): Promise<Revocation> {
-    return (await this.registry()).executeUpdate(liftUpdate, { args: [req] });
+    return executeUpdateAgain(await this.registry(), liftUpdate, { args: [req] });
   }
 
   async list(): Promise<RevocationsView> {

@@ -5,6 +5,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { executeUpdateAgain } from '../update-again';
 import type { LoadedPolicies } from '../policy/load';
 import { type GrantSubject, grantScopeMiss, grantTerms } from '../../policies/grant-scope';
 import { normalizePrincipalId } from '../../workflows/run/signatures';
@@ -50,7 +51,7 @@ export function createGrantActivities(policies: LoadedPolicies) {
     },
 
     async useStandingGrants({ workspaceId, ...req }: UseGrantsRequest & { workspaceId: string }): Promise<UseGrantsResult> {
-      return Context.current().client.workflow.getHandle(grantRegistryId(workspaceId)).executeUpdate(useGrantsUpdate, { args: [req] });
+      return executeUpdateAgain(Context.current().client.workflow.getHandle(grantRegistryId(workspaceId)), useGrantsUpdate, { args: [req] });
     },
   };
 }

@@ -7,15 +7,20 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { executeUpdateAgain } from '../../activities/update-again';
+import { KeyringKeyProvider } from '../../workers/codec/keyring';
+import type { PayloadKeyProvider } from '../../workers/codec/keys-port';
 import { GrantClient } from '../../workers/grants';
 import { signGrant } from '../../workflows/grants/signing';
-import { grantsQuery, useGrantsUpdate } from '../../workflows/grants/messages';
+import { grantsPingSignal, grantsQuery, revokeGrantUpdate, useGrantsUpdate } from '../../workflows/grants/messages';
 import type { GrantRequest } from '../../workflows/grants/types';
 import { grantRegistryId } from '../../workflows/ids';
 import { hashAction } from '../../workflows/hashing';
+import { temporal } from '@temporalio/proto';
 import { alice, bob, decision, failureType, uid, waitForState, waitForStatus, withWorker, type Harness } from '../support/harness';
 import { GRANT_KEYS, dora, erin, grantOf, grantPolicyDir } from '../support/grants';
-import { testEnv } from '../support/shared';
+import { testEnv, testKeyringFile } from '../support/shared';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -37,7 +42,7 @@ describe('attacks on standing approvals (real server)', function () {
     policyDir = grantPolicyDir('gat');
     // More workspaces like gat1.
     const base = JSON.parse(fs.readFileSync(path.join(policyDir, 'gat1.json'), 'utf8'));
-    for (const ws of ['gat10', 'gat11']) fs.writeFileSync(path.join(policyDir, `${ws}.json`), JSON.stringify({ ...base, workspace: ws }));
+    for (const ws of ['gat10', 'gat11', 'gat12']) fs.writeFileSync(path.join(policyDir, `${ws}.json`), JSON.stringify({ ...base, workspace: ws }));
   });
 
   it('a forged give-back of a run\'s use (its use key read from history) never lets a one-use grant approve a second run', async function () {
@@ -240,6 +245,64 @@ describe('attacks on standing approvals (real server)', function () {
       const done = await waitForStatus(run, (s) => s.state === 'Succeeded', 80_000);
       assert.deepEqual(done.approvals.map((a) => [a.approverId, a.grantId]), [['bob', undefined]]);
       assert.ok((await run.evidence()).entries.some((e) => e.event === 'StandingGrantsUnavailable'), 'the evidence says the registry did not answer');
+    });
+  });
+
+  it('a revocation the server drops unapplied (the registry continued as new while a signal arrived) is sent again and applied once', async function () {
+    // Payload keys that answer slowly while `slow` is set: the registry's workflow task that
+    // continues it as new takes long enough for a signal to arrive during it.
+    let slow = false;
+    const ring = new KeyringKeyProvider(testKeyringFile());
+    const keys: PayloadKeyProvider = {
+      kind: ring.kind,
+      encryptionKey: async (scope) => {
+        if (slow) await sleep(400);
+        return ring.encryptionKey(scope);
+      },
+      decryptionKey: (scope, keyId) => ring.decryptionKey(scope, keyId),
+      close: () => ring.close(),
+    };
+    await withWorker({ ...opts(), keys }, async (h) => {
+      const ws = 'gat12';
+      const budget = 20;
+      await h.client.workflow.start('grantRegistry', { workflowId: grantRegistryId(ws), taskQueue, args: [{ schemaVersion: 1, workspaceId: ws, maxHistoryEvents: budget }] });
+      const reg = h.client.workflow.getHandle(grantRegistryId(ws));
+      const dropped = async () => {
+        let n = 0;
+        for await (const w of h.client.workflow.list({ query: `WorkflowId = '${grantRegistryId(ws)}'` })) {
+          const events = (await h.client.workflow.getHandle(w.workflowId, w.runId).fetchHistory()).events ?? [];
+          n += events.filter((e) => e.workflowTaskFailedEventAttributes?.cause === temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND).length;
+        }
+        return n;
+      };
+      const revoked: string[] = [];
+      for (let round = 0; round < 6 && (await dropped()) === 0; round++) {
+        slow = false;
+        const target = await grants(h).grant(ws, grantOf(dora));
+        // Refused updates (typed, never sent again) until the run is past its budget and idle.
+        for (;;) {
+          const before = (await reg.describe()).runId;
+          await assert.rejects(executeUpdateAgain(reg, revokeGrantUpdate, { args: [{ grantId: 'grant-999999', revokedBy: bob, reason: 'fill' }] }), WorkflowUpdateFailedError);
+          const d = await reg.describe();
+          if (d.runId === before && d.historyLength > budget) break;
+        }
+        // The next update is handled in the task that continues as new; a signal lands during it.
+        slow = true;
+        const revoke = executeUpdateAgain(reg, revokeGrantUpdate, { args: [{ grantId: target.id, revokedBy: bob, reason: `round ${round}` }] });
+        await sleep(150);
+        await reg.signal(grantsPingSignal);
+        assert.equal((await revoke).revokedAt !== undefined, true);
+        revoked.push(target.id);
+      }
+      slow = false;
+      assert.ok((await dropped()) > 0, 'the server refused a task that continued the registry as new');
+      const view = await grants(h).list(ws);
+      for (const [i, id] of revoked.entries()) {
+        const g = view.ended.find((x) => x.id === id);
+        assert.equal(g?.revokedBy, 'bob', `${id} is revoked`);
+        assert.equal(g?.revokeReason, `round ${i}`);
+      }
+      assert.equal(view.active.length, 0);
     });
   });
 

@@ -18,6 +18,8 @@ export {
 } from '../client';
 export { ConfigError, type PortariumConfig, connectionOptions, loadConfig } from '../config';
 export { portariumDataConverter } from '../codec/data-converter';
+// For updates sent with your own Temporal client: resend one the server dropped unapplied.
+export { executeUpdateAgain, updateDroppedUnapplied } from '../../activities/update-again';
 // Routing by hand, for a service without policy files (docs/isolation.md).
 export { type Isolation, type Pool, TaskQueueRouting } from '../../policies/isolation';
 export { FailureType } from '../../workflows/failures';
