@@ -5,17 +5,15 @@
  * handles its last updates. If a signal arrives while that task runs, the server refuses the task's
  * completion (unhandled command), drops the updates delivered in it and answers each caller
  * FAILED_PRECONDITION "unexpected workflow task failure". Nothing of such an update was recorded:
- * the retried task replays history without it, so sending it again (same update id) is safe. A
- * workflow that stays closing longer than the client's own retries answers RESOURCE_EXHAUSTED
- * "workflow is closing": also not admitted. Every other error, and every refusal by the workflow, is
- * the caller's answer.
+ * the retried task replays history without it, so sending it again (same update id) is safe. (An
+ * update that arrives while the run is closing is retried by the client's own gRPC retries.) Every
+ * other error, and every refusal by the workflow, is the caller's answer.
  */
 import { randomUUID } from 'node:crypto';
 import { ServiceError, isGrpcServiceError, type WorkflowHandle } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 
 const FAILED_PRECONDITION = 9;
-const RESOURCE_EXHAUSTED = 8;
 const ATTEMPTS = 8;
 const FIRST_DELAY_MS = 100;
 const MAX_DELAY_MS = 2_000;
@@ -24,10 +22,7 @@ const MAX_DELAY_MS = 2_000;
 export function updateDroppedUnapplied(err: unknown): boolean {
   const cause = err instanceof ServiceError ? err.cause : err;
   if (!isGrpcServiceError(cause)) return false;
-  const text = `${cause.details ?? ''} ${cause.message}`;
-  if (cause.code === FAILED_PRECONDITION) return /unexpected workflow task failure/i.test(text);
-  if (cause.code === RESOURCE_EXHAUSTED) return /workflow is closing/i.test(text);
-  return false;
+  return cause.code === FAILED_PRECONDITION && /unexpected workflow task failure/i.test(`${cause.details ?? ''} ${cause.message}`);
 }
 
 /** `handle.executeUpdate`, sent again (same update id, backing off) while the server drops it unapplied. */
