@@ -234,7 +234,7 @@ export class EvidenceChain {
   }
 
   /** Whether `entry` is exactly this chain's next one (see `adopt`). */
-  fits(entry: EvidenceEntry): boolean {
+  private fits(entry: EvidenceEntry): boolean {
     const last = this.list[this.list.length - 1];
     return typeof entry === 'object' && entry !== null
       && entry.schema === EVIDENCE_SCHEMA

@@ -704,9 +704,7 @@ function succeeded(run: GovernedRunState, result: DispatchResult): GovernedRunRe
 
 /** `finish` with the outcome entry the dispatch activity built; false if it is not our next entry. */
 function endAdopting(run: GovernedRunState, entry: EvidenceEntry): boolean {
-  if (!run.outcomeFits(RunState.Succeeded, entry)) return false;
-  observeTransition(run, RunState.Succeeded, now());
-  run.endWith(RunState.Succeeded, entry);
+  if (!run.endWith(RunState.Succeeded, entry, () => observeTransition(run, RunState.Succeeded, now()))) return false;
   publishState(run);
   return true;
 }

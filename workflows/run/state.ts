@@ -346,11 +346,6 @@ export class GovernedRunState {
     this.chain.append(input, last && last > at.toISOString() ? new Date(last) : at);
   }
 
-  /** Whether `entry` can end the run in `state` (`endWith`): the next entry of the chain, saying so. */
-  outcomeFits(state: RunState, entry: EvidenceEntry): boolean {
-    return entry?.event === `State${state}` && entry.category === EvidenceCategory.Action && entry.actor?.kind === 'System' && entry.actor.id === SYSTEM.id && this.chain.fits(entry);
-  }
-
   /** From now until `chainDeferred`, entries wait outside the chain (the dispatch activity holds its head). */
   deferEvidence(): void {
     this.deferred ??= [];
@@ -370,10 +365,11 @@ export class GovernedRunState {
    * The run ends in `state` with `entry` as its outcome entry, built and stored by the dispatch
    * activity right after the head it was given. Entries recorded meanwhile follow it. False, and
    * nothing changed, when the entry is not exactly the next one of this chain for `state`.
+   * `beforeEnd` runs once the entry is taken, while the run is still in its previous state.
    */
-  endWith(state: RunState, entry: EvidenceEntry): boolean {
-    if (!this.outcomeFits(state, entry)) return false;
-    this.chain.adopt(entry);
+  endWith(state: RunState, entry: EvidenceEntry, beforeEnd?: () => void): boolean {
+    if (!saysOutcome(state, entry) || !this.chain.adopt(entry)) return false;
+    beforeEnd?.();
     this.adoptedOutcome = true;
     this._deadlines = {};
     this._dispatchPending = false;
@@ -1045,4 +1041,9 @@ export class GovernedRunState {
       ...(this._revocation && { revocation: { ...this._revocation } }),
     };
   }
+}
+
+/** Whether `entry` says the run ended in `state`, by the system (its place in the chain is checked apart). */
+function saysOutcome(state: RunState, entry: EvidenceEntry): boolean {
+  return entry?.event === `State${state}` && entry.category === EvidenceCategory.Action && entry.actor?.kind === 'System' && entry.actor.id === SYSTEM.id;
 }
