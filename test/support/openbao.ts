@@ -9,6 +9,9 @@ import * as path from 'node:path';
 import { freePort } from './dev-server';
 import { type ServerProcess, baoBinary, baseEnv, startProcess, tempDir, waitUntil } from './real-servers';
 
+/** For the server's own slow steps (init, unseal): the test's timeout bounds them anyway. */
+const SLOW_CALL_MS = 60_000;
+
 export interface BaoAnswer {
   status: number;
   body: any; // Vault JSON, read per test
@@ -45,7 +48,9 @@ export class OpenBao {
     try {
       // sys/health answers (501, not initialised) as soon as the listener is up.
       await waitUntil(proc, 'answer on sys/health', 30_000, async () => (await bao.api('GET', 'sys/health')).status > 0);
-      const init = await bao.api('PUT', 'sys/init', { secret_shares: 1, secret_threshold: 1 });
+      // Not retried (a second init is refused, and the first one's keys would be lost): given time instead.
+      // Raft bootstrap and key generation took over 10 s once, on a loaded 2-core machine (CI: answered 0).
+      const init = await bao.api('PUT', 'sys/init', { secret_shares: 1, secret_threshold: 1 }, '', SLOW_CALL_MS);
       if (init.status !== 200) throw new Error(`sys/init answered ${init.status}: ${JSON.stringify(init.body)}`);
       bao.rootToken = init.body.root_token;
       bao.unsealKey = init.body.keys_base64[0];
@@ -57,13 +62,13 @@ export class OpenBao {
     return bao;
   }
 
-  /** One call to the HTTP API; `token` defaults to the root token. Status 0: no answer. */
-  async api(method: string, apiPath: string, body?: unknown, token = this.rootToken): Promise<BaoAnswer> {
+  /** One call to the HTTP API; `token` defaults to the root token. Status 0: no answer within `timeoutMs`. */
+  async api(method: string, apiPath: string, body?: unknown, token = this.rootToken, timeoutMs = 10_000): Promise<BaoAnswer> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (token) headers['x-vault-token'] = token;
     let res: Response;
     try {
-      res = await fetch(`${this.url}/v1/${apiPath}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+      res = await fetch(`${this.url}/v1/${apiPath}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
     } catch {
       return { status: 0, body: undefined };
     }
@@ -90,7 +95,8 @@ export class OpenBao {
 
   /** Unseal with the key from init, and wait until the node is active (health 200). */
   async unseal(): Promise<void> {
-    await this.ok('PUT', 'sys/unseal', { key: this.unsealKey }, '');
+    const res = await this.api('PUT', 'sys/unseal', { key: this.unsealKey }, '', SLOW_CALL_MS);
+    if (res.status !== 200) throw new Error(`openbao PUT sys/unseal answered ${res.status}: ${JSON.stringify(res.body)}`);
     await waitUntil(this.proc, 'active after unseal', 30_000, async () => (await this.api('GET', 'sys/health', undefined, '')).status === 200);
   }
 
