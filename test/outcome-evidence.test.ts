@@ -23,7 +23,7 @@ import { testEnv } from './support/shared';
 
 const opts = () => ({ connection: testEnv().nativeConnection, client: testEnv().client });
 
-/** Names of the activities a run scheduled, in order. */
+/** Names of the activities a run scheduled, in order (the policy snapshot is a local activity: a marker, not scheduled). */
 async function activitiesOf(handle: { fetchHistory(): Promise<{ events?: unknown[] | null }> }): Promise<string[]> {
   const { events } = await handle.fetchHistory();
   return (events ?? [])
@@ -40,7 +40,10 @@ describe('outcome evidence stored with the dispatch', function () {
       const run = await h.start('read');
       const result = await run.result();
       assert.equal(result.state, 'Succeeded');
-      assert.deepEqual(await activitiesOf(run.handle), ['loadPolicySnapshot', 'dispatchAction']);
+      assert.deepEqual(await activitiesOf(run.handle), ['dispatchAction']);
+      const { events } = await run.handle.fetchHistory();
+      const markers = (events ?? []).map((e) => e.markerRecordedEventAttributes?.markerName).filter(Boolean);
+      assert.deepEqual(markers, ['core_patch', 'core_local_activity'], 'one patch marker, and the policy snapshot loaded by a local activity');
       const view = await run.evidence();
       assert.equal(view.entries.at(-1)?.event, 'StateSucceeded');
       assert.deepEqual(await sink.readRun('test', run.workflowId), view.entries, 'the sink holds exactly the chain the workflow reports');
@@ -72,7 +75,7 @@ describe('outcome evidence stored with the dispatch', function () {
       assert.ok(verifyChain(view.entries, { workspaceId: 'test', runId: run.workflowId }).ok, 'links, hashes and time order hold');
       assert.deepEqual(await sink.readRun('test', run.workflowId), view.entries, 'the refusals were stored too');
       // One more evidence write, for the refusals only.
-      assert.deepEqual(await activitiesOf(run.handle), ['loadPolicySnapshot', 'dispatchAction', 'persistEvidence']);
+      assert.deepEqual(await activitiesOf(run.handle), ['dispatchAction', 'persistEvidence']);
       await keepHistory('lean-refused-during-dispatch', run);
     });
   });
@@ -98,7 +101,7 @@ describe('outcome evidence stored with the dispatch', function () {
       const stored = await inner.readRun('test', run.workflowId);
       assert.deepEqual(stored, view.entries);
       assert.equal(stored.filter((e) => e.event === 'StateSucceeded').length, 1);
-      assert.deepEqual(await activitiesOf(run.handle), ['loadPolicySnapshot', 'dispatchAction', 'persistEvidence']);
+      assert.deepEqual(await activitiesOf(run.handle), ['dispatchAction', 'persistEvidence']);
       await keepHistory('lean-outcome-unconfirmed', run);
     });
   });

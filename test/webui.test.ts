@@ -67,7 +67,7 @@ describe('Web UI', function () {
       const session = await browser!.open(page);
       const timeline = await browser!.textWhen(session, (t) => t.includes('expiry at'));
       assert.ok(timeline.includes(`expiry at ${status.deadlines.expiresAt}`), 'the timeline does not name the expiry timer');
-      assert.ok(timeline.includes('policy snapshot'), 'the timeline does not name the policy snapshot activity');
+      assert.ok(timeline.includes('loadPolicySnapshot'), 'the timeline does not name the policy snapshot (a local activity: its marker shows the type)');
 
       // The user-metadata tab: static summary and details, and the current details the worker answers with.
       const meta = await browser!.open(`${page}/user-metadata`);

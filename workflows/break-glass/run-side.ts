@@ -3,7 +3,8 @@
  * to the workspace's ledger, and the review the run holds after its outcome. Rules live in
  * `./release.ts` and `GovernedRunState`; this file wires and awaits.
  */
-import { condition, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import { condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import { patchApplies } from '../run/patches';
 import type { BreakGlassActivities } from '../../activities/break-glass';
 import { FailureType, refusal } from '../failures';
 import type { IdOptions } from '../schemas';
@@ -62,7 +63,7 @@ export function wireBreakGlass(run: GovernedRunState, w: BreakGlassWiring, ids: 
       throwIfRefused(judged, run.tier);
       if (!judged.replayed) {
         // The marker says this run took the break-glass path (and holds a review before it completes).
-        patched(BREAK_GLASS_PATCH);
+        patchApplies(run, BREAK_GLASS_PATCH);
         const policy = run.policySnapshot!.breakGlass!;
         let answer;
         try {
@@ -105,7 +106,7 @@ export function wireBreakGlass(run: GovernedRunState, w: BreakGlassWiring, ids: 
  */
 export async function holdBreakGlassReview(run: GovernedRunState, now: () => Date): Promise<void> {
   const bg = run.breakGlass;
-  if (!bg?.open || !patched(BREAK_GLASS_PATCH)) return;
+  if (!bg?.open || !patchApplies(run, BREAK_GLASS_PATCH)) return;
   const dueIn = Math.max(1, Date.parse(bg.status.review.dueAt) - Date.now());
   if (await condition(() => !bg.open, dueIn)) return;
   run.breakGlassReviewOverdue(now());

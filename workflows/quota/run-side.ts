@@ -13,7 +13,6 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
-  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -29,6 +28,7 @@ import { parseQuota, quotaGrantSchema, quotaProbeSchema, quotaQueuedSchema } fro
 import type { GovernedRunState } from '../run/state';
 import { type GovernedRunResult, type QuotaRequest, RunState } from '../types';
 import { quotaWorkflowId } from '../ids';
+import { patchApplies } from '../run/patches';
 
 /** Runs recorded before quotas never asked for a lease; only runs whose snapshot has a quota call it. */
 export const QUOTA_PATCH = 'portarium-quotas-v1';
@@ -62,7 +62,7 @@ function handleQuotaMessage(run: GovernedRunState, via: QuotaProofKind, now: () 
   }
   if (!refused) return;
   // No lease: nothing was asked for, so nothing can be granted (patched: such signals were ignored before).
-  const records = run.quota ? run.quota.authenticated : patched(QUOTA_AUTH_PATCH);
+  const records = run.quota ? run.quota.authenticated : patchApplies(run, QUOTA_AUTH_PATCH);
   // Cut here too: the text can echo a sender's field names.
   if (records) run.refuse(via, undefined, refused.type, refused.message.slice(0, MAX_REFUSAL_CHARS), now());
   else log.warn(`${via} refused`, { workflowId: run.workflowId, reason: refused.message });
@@ -136,7 +136,7 @@ export async function acquireQuota(run: GovernedRunState, limits: QuotaLimits, s
   const base = `${run.workflowId}/${workflowInfo().runId}/${run.actionHash}`;
   let lease: QuotaLease;
   let request: QuotaRequest;
-  if (patched(QUOTA_AUTH_PATCH)) {
+  if (patchApplies(run, QUOTA_AUTH_PATCH)) {
     // The secret comes from an activity (random, recorded only as its encrypted result); the random
     // tag keeps the lease id unknown until the run asks, so nobody can bind it first.
     const { secret, tag } = await mintQuotaSecret({ workspaceId, runtime });

@@ -5,7 +5,8 @@
  * refusal that changes nothing; a flood of them is bounded (at most MAX_CONFIRMATIONS asks per run:
  * past that, the dispatch-time check still stops a revoked action).
  */
-import { condition, isCancellation, metricMeter, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import { condition, isCancellation, metricMeter, proxyActivities, setHandler } from '@temporalio/workflow';
+import { patchApplies } from '../run/patches';
 import type { RevocationActivities } from '../../activities/revocation/fan-out';
 import { FailureType } from '../failures';
 import { check, describeIssues } from '../schemas';
@@ -38,7 +39,7 @@ export function wireRevocationHandler(run: GovernedRunState, onDispatchRevoked: 
   const asked = new Set<string>();
   const refuse = (type: FailureType, message: string, id?: string) => run.refuse('revoked', undefined, type, message, now(), id ? { decisionId: id } : {});
   setHandler(revokedSignal, async (raw: unknown) => {
-    if (!patched(REVOCATION_PATCH)) return;
+    if (!patchApplies(run, REVOCATION_PATCH)) return;
     try {
       const n = check(revokedNoticeSchema(), raw);
       if (!n.ok) return void refuse(FailureType.InvalidMessage, describeIssues(n.issues));

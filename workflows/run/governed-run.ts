@@ -57,13 +57,16 @@ import {
 } from '../schemas';
 import { ApproverRolesKey, CorrelationKey, StateKey, TierKey, WorkspaceKey } from '../search-attributes';
 import { IDENTIFIER_CHARS, runWorkspaceCrossing } from '../ids';
+import type { PolicySnapshot } from '../../policies/schema';
+import { now, nowMs, withPinnedClock } from './clock';
+import { patchApplies } from './patches';
 import { type DecisionKind, type DispatchRequest, type DispatchResult, type EvidenceReceipt, type GovernedRunResult, type OutcomeEvidenceRequest, RunState, TERMINAL_STATES } from '../types';
 
 // Summaries name each command on the run page (user metadata: not checked on replay, so no patch).
 const policyActivityOptions = { startToCloseTimeout: '10s', retry: { maximumAttempts: 3 }, summary: 'policy snapshot' } as const;
-// Runs from before POLICY_ACTIVITY_PATCH used a local activity. Workflow time after a local activity
-// can differ between the live run and a replay (when it completes across a workflow task), and
-// evidence entries carry workflow time, so a replayed chain could hash differently from the stored one.
+// A local activity: runs from before POLICY_ACTIVITY_PATCH, and lean runs since LEAN_LOCAL_SNAPSHOT_PATCH
+// (on a pinned clock, ./clock). Workflow time after a local activity can differ between the live run and
+// a replay, and evidence entries carry workflow time: the runs in between used a regular activity.
 const { loadPolicySnapshot: loadPolicySnapshotLocally } = proxyLocalActivities<PolicyActivities>(policyActivityOptions);
 const { loadPolicySnapshot } = proxyActivities<PolicyActivities>(policyActivityOptions);
 const POLICY_ACTIVITY_PATCH = 'portarium-policy-snapshot-activity-v1';
@@ -99,11 +102,17 @@ const { persistEvidence } = proxyActivities<EvidenceActivities>({
  * Runs started on the lean path: this one marker stands for every patch before it (none of them is
  * asked, so none records a marker); the pre-dispatch evidence is stored by the dispatch activity
  * before it calls the runtime (no activity and workflow task of its own); search attributes are
- * upserted once before each wait, not per transition. No local activities: with them, a worker that
- * took over a run, or a query that replayed one, saw another history than the run had made (core
- * resolves a local activity at another time, or point, on replay), and evidence hashes workflow time.
+ * upserted once before each wait, not per transition.
  */
 export const LEAN_RUN_PATCH = 'portarium-lean-run-v1';
+/**
+ * Lean runs that load their policy snapshot with a local activity: one marker event in the first
+ * workflow task instead of an activity and a workflow task of their own (an Auto run: 16 events, not
+ * 21). The activation that resolves it reads the first task's time (`withPinnedClock`, ./clock):
+ * core may give it another time on replay, and evidence hashes workflow time. This marker stands for
+ * LEAN_RUN_PATCH too.
+ */
+export const LEAN_LOCAL_SNAPSHOT_PATCH = 'portarium-lean-run-v2';
 
 /** Whether `id` applies to this run: always on the lean path, else as recorded. */
 const has = (run: GovernedRunState, id: string) => run.lean || patched(id);
@@ -140,19 +149,19 @@ const EVENTS_GRACE_MS = 5_000;
 /** Longest a `decide` that completed a quorum waits for the dispatch step to show its outcome. */
 const DECIDE_REPLY_WAIT_MS = 10_000;
 
-const now = () => new Date();
 /** Time left until `iso`; at least 1 ms, since a zero timeout is not a timer. */
-const msUntil = (iso: string | undefined) => (iso ? Math.max(1, Date.parse(iso) - Date.now()) : undefined);
+const msUntil = (iso: string | undefined) => (iso ? Math.max(1, Date.parse(iso) - nowMs()) : undefined);
 
 export async function governedRun(rawInput: unknown): Promise<GovernedRunResult> {
   // Decided first: runs from before them keep ids as sent (their stored evidence hashes them so).
-  const lean = patched(LEAN_RUN_PATCH);
+  const localSnapshot = patched(LEAN_LOCAL_SNAPSHOT_PATCH);
+  const lean = localSnapshot || patched(LEAN_RUN_PATCH);
   const hostileInput = lean || patched(HOSTILE_INPUT_PATCH);
   // A continued execution goes on from its predecessor's state: no new request, no policy load.
   if (isContinuedInput(rawInput)) {
     const carried = continuedSnapshot(rawInput, workflowInfo().workflowId);
-    const continued = new GovernedRunState(carried.input, workflowInfo().workflowId, now(), carried.firstExecutionRunId, carried, lean);
-    return runGoverned(continued, true, { normalizeIds: true });
+    const continued = new GovernedRunState(carried.input, workflowInfo().workflowId, now(), carried.firstExecutionRunId, carried, lean, localSnapshot);
+    return runGoverned(continued, true, { normalizeIds: true }, localSnapshot);
   }
   const ids: IdOptions = { normalizeIds: hostileInput };
   const parsed = check(governedRunInputSchema(ids), rawInput);
@@ -165,11 +174,11 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
     log.warn('governed run refused: workspace crossing', { workflowId: workflowInfo().workflowId, reason: crossing });
     throw refusal(FailureType.WorkspaceMismatch, crossing);
   }
-  const run = new GovernedRunState(parsed.value, workflowInfo().workflowId, now(), hostileInput ? workflowInfo().firstExecutionRunId : undefined, undefined, lean);
-  return runGoverned(run, false, ids);
+  const run = new GovernedRunState(parsed.value, workflowInfo().workflowId, now(), hostileInput ? workflowInfo().firstExecutionRunId : undefined, undefined, lean, localSnapshot);
+  return runGoverned(run, false, ids, localSnapshot);
 }
 
-async function runGoverned(run: GovernedRunState, resumed: boolean, ids: IdOptions): Promise<GovernedRunResult> {
+async function runGoverned(run: GovernedRunState, resumed: boolean, ids: IdOptions, localSnapshot: boolean): Promise<GovernedRunResult> {
   // Created only for the dispatch: every promise a workflow makes costs a stack capture in the SDK.
   const dispatch: { scope?: CancellationScope } = {};
   const continuation: Continuation = { enabled: has(run, CONTINUE_AS_NEW_PATCH), blocked: false };
@@ -179,7 +188,7 @@ async function runGoverned(run: GovernedRunState, resumed: boolean, ids: IdOptio
   else run.recordRequested(now());
   showDetails(run);
   try {
-    const result = await govern(run, dispatch, continuation, resumed);
+    const result = await govern(run, dispatch, continuation, resumed, localSnapshot);
     flushState(run);
     // Break-glass: the result waits for the post-hoc review (confirmed, flagged or overdue).
     await holdBreakGlassReview(run, now);
@@ -460,11 +469,9 @@ function throwIfRefused(v: Verdict): void {
   if (!v.ok) throw refusal(v.type, v.message);
 }
 
-async function govern(run: GovernedRunState, dispatchHolder: { scope?: CancellationScope }, c: Continuation, resumed: boolean): Promise<GovernedRunResult> {
+async function govern(run: GovernedRunState, dispatchHolder: { scope?: CancellationScope }, c: Continuation, resumed: boolean, localSnapshot: boolean): Promise<GovernedRunResult> {
   // A continued run keeps the snapshot it was decided by: a policy edit never changes a run already started.
-  const snapshot = run.policySnapshot ?? (has(run, POLICY_ACTIVITY_PATCH)
-    ? await loadPolicySnapshot(run.input.workspaceId)
-    : await loadPolicySnapshotLocally(run.input.workspaceId));
+  const snapshot = run.policySnapshot ?? (await policySnapshotFor(run, localSnapshot));
   run.usePolicySnapshot(snapshot);
   startEvents(run, snapshot.publishesEvents === true, resumed);
   // Waits that a continued run resumes skip their entry (deadlines and transition are carried).
@@ -511,6 +518,13 @@ async function govern(run: GovernedRunState, dispatchHolder: { scope?: Cancellat
   }
 }
 
+/** The workspace's policy snapshot, loaded the way this run's history recorded it. */
+function policySnapshotFor(run: GovernedRunState, localSnapshot: boolean): Promise<PolicySnapshot> {
+  const { workspaceId } = run.input;
+  if (localSnapshot) return withPinnedClock(() => loadPolicySnapshotLocally(workspaceId));
+  return has(run, POLICY_ACTIVITY_PATCH) ? loadPolicySnapshot(workspaceId) : loadPolicySnapshotLocally(workspaceId);
+}
+
 /** A waiting step: the run, whether it may continue as new, and whether it resumes a carried wait. */
 interface Waiting {
   run: GovernedRunState;
@@ -523,17 +537,17 @@ interface Waiting {
  * it waits, the run continues as new when its history grows past the bounds (it never returns then).
  */
 async function waitFor({ run, c }: Waiting, fn: () => boolean, timeoutMs: number, summary: string): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
+  const until = nowMs() + timeoutMs;
   const timer = { summary };
   for (;;) {
     flushState(run);
     // Checked once per wait before the patch existed, so older histories replay unchanged.
     const met = c.enabled
-      ? await condition(() => fn() || continueDue(run, c), Math.max(1, until - Date.now()), timer)
+      ? await condition(() => fn() || continueDue(run, c), Math.max(1, until - nowMs()), timer)
       : await condition(fn, timeoutMs, timer);
     if (met && !fn() && continueDue(run, c)) {
       await continueWhenReady(run, c, fn, until);
-      if (!fn() && Date.now() < until) continue;
+      if (!fn() && nowMs() < until) continue;
     }
     run.wake();
     return fn();
@@ -560,7 +574,7 @@ async function awaitApprovals(w: Waiting): Promise<'dispatch' | 'amended' | Gove
   if (!w.resume()) {
     enter(run, RunState.AwaitingApproval, `waiting for ${run.approvalsNeeded(now())} approval(s) from [${run.eligibleRoles.join(', ')}]`);
     // Standing approvals count first; the patch is asked only under a rule that accepts them.
-    if (run.policy?.grants && patched(STANDING_GRANTS_PATCH)) await applyStandingGrants(run, now);
+    if (run.policy?.grants && patchApplies(run, STANDING_GRANTS_PATCH)) await applyStandingGrants(run, now);
   }
   for (;;) {
     // Wake for escalation, expiry, or an approval whose cooling-off ends.
@@ -576,12 +590,12 @@ async function awaitApprovals(w: Waiting): Promise<'dispatch' | 'amended' | Gove
     if (run.changesRequestedBy) return awaitAmendment({ ...w, resume: () => false });
     // Freshness is judged at dispatch time: stale approvals are voided and must be renewed.
     if (run.quorumMetAt(now()) && (!run.voidStaleApprovals(now()) || run.quorumMetAt(now()))) return 'dispatch';
-    if (Date.now() >= Date.parse(run.deadlines.expiresAt!)) return finish(run, RunState.Expired, 'no quorum before the deadline');
+    if (nowMs() >= Date.parse(run.deadlines.expiresAt!)) return finish(run, RunState.Expired, 'no quorum before the deadline');
     if (run.escalationDue(now())) {
       const step = run.escalate(now());
       log.warn('governed run escalated', { workflowId: run.workflowId, addRoles: step.addRoles });
       // The approval inbox of the added roles (`PortariumApproverRoles`): one more upsert, so asked.
-      if (patched(ESCALATION_PUBLISH_PATCH)) publishState(run);
+      if (patchApplies(run, ESCALATION_PUBLISH_PATCH)) publishState(run);
     }
   }
 }

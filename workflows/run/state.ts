@@ -200,6 +200,12 @@ export class GovernedRunState {
      * once before each wait of the main loop.
      */
     readonly lean = false,
+    /**
+     * Started after LEAN_LOCAL_SNAPSHOT_PATCH: every patch before it applies without being asked
+     * (`patchApplies` in ./patches). A marker asked in the activation that resolves the policy snapshot's
+     * local activity is one core cannot match on replay.
+     */
+    readonly localSnapshot = false,
   ) {
     this._action = carried?.action ?? input.action;
     this._actionHash = carried?.actionHash ?? hashAction(input.action);
