@@ -7,7 +7,7 @@
 import * as assert from 'node:assert/strict';
 import { verifyChain } from '../workflows/evidence-chain';
 import { runWorkflowId } from '../workflows/ids';
-import { alice, uid, withWorker } from './support/harness';
+import { type Harness, alice, uid, withWorker } from './support/harness';
 import { testEnv } from './support/shared';
 import type { GovernedRunInput } from '../workflows/types';
 
@@ -31,32 +31,54 @@ describe('runs replayed at every workflow task (no cache)', function () {
     });
   });
 
-  it('a message that arrived with the start, before policy decided, is recorded at the same time live and on replay', async function () {
+  /** Start a run with a signal delivered in its first workflow task, before policy has decided. */
+  async function startWithSignal(h: Harness, operation: string, signal: string, arg: unknown): Promise<{ workflowId: string; runId: string }> {
+    const input: GovernedRunInput = {
+      workspaceId: 'test',
+      correlationId: uid('corr'),
+      requestedBy: alice,
+      action: { runtime: 'echo', target: 'test/thing', operation, input: { n: 1 } },
+      idempotencyKey: uid('key'),
+      reason: 'early message',
+    };
+    const workflowId = runWorkflowId(input.workspaceId, input.idempotencyKey);
+    const handle = await h.client.workflow.signalWithStart('governedRun', { taskQueue: h.taskQueue, workflowId, args: [input], signal, signalArgs: [arg] });
+    return { workflowId, runId: handle.signaledRunId };
+  }
+
+  it('a message that arrived with the start of an Auto run is refused on the record, and the chain replays as stored', async function () {
     await withWorker(opts(), async (h) => {
-      const input: GovernedRunInput = {
-        workspaceId: 'test',
-        correlationId: uid('corr'),
-        requestedBy: alice,
-        action: { runtime: 'echo', target: 'test/thing', operation: 'read', input: { n: 1 } },
-        idempotencyKey: uid('key'),
-        reason: 'early message',
-      };
-      const workflowId = runWorkflowId(input.workspaceId, input.idempotencyKey);
-      // A malformed approval, delivered with the start: handled once policy has decided, as a refusal.
-      const handle = await h.client.workflow.signalWithStart('governedRun', {
-        taskQueue: h.taskQueue,
-        workflowId,
-        args: [input],
-        signal: 'approve',
-        signalArgs: [{ decisionId: 'd-1', approver: { id: 'bob' } }],
-      });
+      // A malformed approval: handled once policy has decided, as a refusal.
+      const { workflowId, runId } = await startWithSignal(h, 'read', 'approve', { decisionId: 'd-1', approver: { id: 'bob' } });
       const run = h.portarium.run(workflowId);
       const result = await run.result();
       assert.equal(result.state, 'Succeeded', JSON.stringify(result));
       const ev = await run.evidence();
-      assert.ok(ev.entries.some((e) => /Refused/.test(e.event)), `the early message is refused on the record: ${ev.entries.map((e) => e.event)}`);
+      const refusal = ev.entries.find((e) => /Refused/.test(e.event));
+      assert.ok(refusal, `the early message is refused on the record: ${ev.entries.map((e) => e.event)}`);
+      const decided = ev.entries.find((e) => e.event === 'PolicyAllowed')!;
+      // The decision and the first transition are of the activation that resolved the snapshot: one
+      // pinned time. The refusal, recorded while the runtime ran, follows the outcome entry.
+      assert.equal(ev.entries.find((e) => e.event === 'StateDispatching')!.occurredAt, decided.occurredAt);
+      assert.ok(refusal.seq > ev.entries.find((e) => e.event === 'StateSucceeded')!.seq);
       assert.ok(verifyChain(ev.entries, { workspaceId: 'test', runId: workflowId }).ok);
-      assert.deepEqual(await h.evidence.readRun('test', workflowId, handle.signaledRunId), ev.entries, 'the sink holds exactly the chain the run reports');
+      assert.deepEqual(await h.evidence.readRun('test', workflowId, runId), ev.entries, 'the sink holds exactly the chain the run reports');
+    });
+  });
+
+  it('a cancel that arrived with the start ends a HumanApprove run Cancelled, with every entry at the time of the request', async function () {
+    await withWorker(opts(), async (h) => {
+      const { workflowId, runId } = await startWithSignal(h, 'write', 'cancelRun', { requestedBy: alice, reason: 'asked in error' });
+      const run = h.portarium.run(workflowId);
+      const result = await run.result();
+      assert.equal(result.state, 'Cancelled', JSON.stringify(result));
+      const ev = await run.evidence();
+      const times = new Set(ev.entries.map((e) => e.occurredAt));
+      assert.equal(times.size, 1, `the request's activation and the one that resolved the snapshot (pinned to the request's time) made every entry: ${ev.entries.map((e) => `${e.event}@${e.occurredAt}`)}`);
+      assert.ok(ev.entries.some((e) => e.event === 'StateCancelled'));
+      assert.ok(verifyChain(ev.entries, { workspaceId: 'test', runId: workflowId }).ok);
+      assert.deepEqual(await h.evidence.readRun('test', workflowId, runId), ev.entries, 'the sink holds exactly the chain the run reports');
+      assert.equal((await h.ledger.counts()).calls, 0);
     });
   });
 });

@@ -2,33 +2,41 @@
  * Workflow time as a governed run's decisions, deadlines and evidence read it.
  *
  * Newer runs load their policy snapshot with a local activity (one history event instead of an
- * activity and a workflow task). Core can hand the activation that resolves a local activity one
+ * activity and a workflow task). Core can hand an activation that resolves a local activity one
  * workflow time in the live run and another when the history is replayed (a worker taking over the
- * run, a query on a run not in the cache), and every evidence entry hashes its time. So that
- * activation, and only it, reads the time of the activation that asked for the snapshot: the first
- * workflow task's time, the same live and on replay. Every other activation reads workflow time.
+ * run, a query on a run not in its cache), and every evidence entry hashes its time. So a whole
+ * activation that resolves the snapshot's local activity reads a pinned time: the time the snapshot
+ * was asked for, or the run's last evidence entry if that is later (a load that outlived workflow
+ * tasks; the chain's times never go back). Both are the same live and on replay. Every other
+ * activation reads workflow time.
  *
- * The pin lives on `globalThis`, which the SDK keeps per workflow (module state is shared between
- * the runs of a worker). Which activation is running is told by the identity of `workflowInfo()`:
- * the SDK makes a new info object at the start of every activation.
+ * Activations are told apart by the workflow interceptor (workers/workflow-interceptors.ts), which
+ * calls `activationStarted` before each activation's jobs. A bundle without it never pins.
+ * The state lives on `globalThis`, which the SDK keeps per workflow (module state is shared between
+ * the runs of a worker).
  */
-import { workflowInfo } from '@temporalio/workflow';
+const CLOCK = Symbol.for('portarium.clock');
 
-const PIN = Symbol.for('portarium.clock-pin');
-
-interface Pin {
-  /** The time the pinned activation reads (ms). */
-  at: number;
-  /** The activation it applies to: its `workflowInfo()` object. */
-  activation?: object;
+interface ClockState {
+  /** Set once the interceptor counts activations; without it nothing is pinned. */
+  counting: boolean;
+  /** The current activation's number. */
+  activation: number;
+  /** A snapshot load under way: the time it was asked at, and the earliest time its entries may carry. */
+  pending?: { at: number; floor: () => number };
+  /** The activation that reads a pinned time, and that time. */
+  pinned?: { activation: number; at: number };
 }
 
-type PinHolder = { [PIN]?: Pin };
+function clock(): ClockState {
+  const holder = globalThis as { [CLOCK]?: ClockState };
+  return (holder[CLOCK] ??= { counting: false, activation: 0 });
+}
 
-/** Workflow time in ms: the pinned time inside the pinned activation, else the activation's own. */
+/** Workflow time in ms: the pinned time inside a pinned activation, else the activation's own. */
 export function nowMs(): number {
-  const pin = (globalThis as PinHolder)[PIN];
-  return pin?.activation !== undefined && pin.activation === workflowInfo() ? pin.at : Date.now();
+  const c = clock();
+  return c.counting && c.pinned?.activation === c.activation ? c.pinned.at : Date.now();
 }
 
 export function now(): Date {
@@ -36,13 +44,26 @@ export function now(): Date {
 }
 
 /**
- * Run `load` (a local activity) and give the activation that resolves it this activation's time.
- * The pin is set after the await resolves, before any code of that activation reads the clock: the
- * continuation of this await runs first, and handlers waiting for the policy decision after it.
+ * Called before an activation's jobs run (its first batch). An activation that resolves a local
+ * activity while a snapshot load is under way is pinned as a whole, its handlers included.
  */
-export async function withPinnedClock<T>(load: () => Promise<T>): Promise<T> {
-  const at = Date.now();
-  const result = await load();
-  (globalThis as PinHolder)[PIN] = { at, activation: workflowInfo() };
-  return result;
+export function activationStarted(resolvesLocalActivity: boolean): void {
+  const c = clock();
+  c.counting = true;
+  c.activation++;
+  if (c.pending && resolvesLocalActivity) c.pinned = { activation: c.activation, at: Math.max(c.pending.at, c.pending.floor()) };
+}
+
+/**
+ * Run `load` (a local activity): the activations that resolve it read a pinned time (see above).
+ * `floor` is the time of the run's last evidence entry (ms).
+ */
+export async function withPinnedClock<T>(load: () => Promise<T>, floor: () => number): Promise<T> {
+  const c = clock();
+  c.pending = { at: Date.now(), floor };
+  try {
+    return await load();
+  } finally {
+    c.pending = undefined;
+  }
 }
