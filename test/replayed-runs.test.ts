@@ -7,7 +7,10 @@
 import * as assert from 'node:assert/strict';
 import { verifyChain } from '../workflows/evidence-chain';
 import { runWorkflowId } from '../workflows/ids';
-import { type Harness, alice, uid, withWorker } from './support/harness';
+import * as path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { PROJECT_ROOT } from '../workers/config';
+import { type Harness, alice, failureType, uid, withWorker } from './support/harness';
 import { testEnv } from './support/shared';
 import type { GovernedRunInput } from '../workflows/types';
 
@@ -79,6 +82,18 @@ describe('runs replayed at every workflow task (no cache)', function () {
       assert.ok(verifyChain(ev.entries, { workspaceId: 'test', runId: workflowId }).ok);
       assert.deepEqual(await h.evidence.readRun('test', workflowId, runId), ev.entries, 'the sink holds exactly the chain the run reports');
       assert.equal((await h.ledger.counts()).calls, 0);
+    });
+  });
+
+  it('a worker whose workflow bundle lacks the clock interceptor fails the run WorkerMisconfigured before it loads policy; nothing is dispatched', async function () {
+    this.timeout(120_000);
+    const { code } = await bundleWorkflowCode({ workflowsPath: path.join(PROJECT_ROOT, 'dist', 'workflows', 'index.js'), logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } });
+    await withWorker({ ...opts(), workflowBundle: { code } }, async (h) => {
+      const run = await h.start('read');
+      await assert.rejects(run.result(), (err: unknown) => failureType(err) === 'WorkerMisconfigured');
+      const { events } = await run.handle.fetchHistory();
+      assert.ok(!(events ?? []).some((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity'), 'policy was not loaded');
+      assert.deepEqual(await h.ledger.counts(), { applied: 0, calls: 0 });
     });
   });
 });

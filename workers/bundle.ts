@@ -27,6 +27,8 @@ export const PRELOADED_MODULES = [
  * spans leave the sandbox through the `exporter` sink.
  */
 const WORKFLOW_INTERCEPTOR_MODULE = path.join(__dirname, 'workflow-interceptors.js');
+/** The governed run's clock needs this one in every bundle that runs governed runs (workers/workflow-clock.ts). */
+export const WORKFLOW_CLOCK_MODULE = path.join(__dirname, 'workflow-clock.js');
 
 export async function buildWorkflowBundle(workflowsPath = path.join(PROJECT_ROOT, 'dist', 'workflows', 'index.js')): Promise<string> {
   const { code } = await bundleWorkflowCode({
@@ -34,7 +36,7 @@ export async function buildWorkflowBundle(workflowsPath = path.join(PROJECT_ROOT
     logger: quietLogger,
     preloadModules: PRELOADED_MODULES,
     // RunWorkflow/StartActivity spans, continued from the client's headers (workers/telemetry.ts).
-    workflowInterceptorModules: [WORKFLOW_INTERCEPTOR_MODULE],
+    workflowInterceptorModules: [WORKFLOW_INTERCEPTOR_MODULE, WORKFLOW_CLOCK_MODULE],
     // Failure messages of workflows go into encodedAttributes, so the codec encrypts them (workers/codec/failure-converter.ts).
     failureConverterPath: FAILURE_CONVERTER_PATH,
     // A payload that does not decode reaches handlers as a marker they refuse, never a failed task.

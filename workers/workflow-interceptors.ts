@@ -7,23 +7,11 @@
  * updates (`decide`, `amendAction`) keep their spans. Bundled into the workflow sandbox: no Node APIs.
  */
 import { interceptors as openTelemetryInterceptors } from '@temporalio/interceptors-opentelemetry/lib/workflow-interceptors';
-import type { WorkflowInboundCallsInterceptor, WorkflowInterceptors, WorkflowInternalsInterceptor } from '@temporalio/workflow';
-import { activationStarted } from '../workflows/run/clock';
+import type { WorkflowInboundCallsInterceptor, WorkflowInterceptors } from '@temporalio/workflow';
 
 export const interceptors = (): WorkflowInterceptors => {
   const base = openTelemetryInterceptors();
-  return { ...base, inbound: (base.inbound ?? []).map(withoutSignalSpans), internals: [...(base.internals ?? []), activationClock] };
-};
-
-/**
- * Tells the governed run's clock (workflows/run/clock.ts) where each activation starts, and whether it
- * resolves a local activity: such an activation may read another time on replay than it had live.
- */
-const activationClock: WorkflowInternalsInterceptor = {
-  activate(input, next) {
-    if (input.batchIndex === 0) activationStarted((input.activation.jobs ?? []).some((j) => j.resolveActivity?.isLocal === true));
-    return next(input);
-  },
+  return { ...base, inbound: (base.inbound ?? []).map(withoutSignalSpans) };
 };
 
 /** `inbound` as it is, but signals pass straight to the handler. */

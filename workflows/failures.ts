@@ -120,6 +120,12 @@ export const FailureType = {
   GrantRefused: 'GrantRefused',
   /** A grant could not be used: revoked, expired, or every use taken (`grant list` shows which). */
   GrantUnavailable: 'GrantUnavailable',
+  /**
+   * The worker runs governed runs from a workflow bundle without Portarium's workflow interceptors
+   * (workers/workflow-interceptors.ts), which the run's clock needs. Non-retryable; build the bundle
+   * with `buildWorkflowBundle` or use the prebuilt one.
+   */
+  WorkerMisconfigured: 'WorkerMisconfigured',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];
 

@@ -17,7 +17,7 @@ import { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { loadPolicyDir } from '../../activities/policy/load';
-import { PRELOADED_MODULES } from '../../workers/bundle';
+import { PRELOADED_MODULES, WORKFLOW_CLOCK_MODULE } from '../../workers/bundle';
 import { PortariumClient } from '../../workers/client';
 import { PROJECT_ROOT, loadConfig } from '../../workers/config';
 import { FAILURE_CONVERTER_PATH, portariumDataConverter } from '../../workers/codec/data-converter';
@@ -107,6 +107,8 @@ async function main(): Promise<void> {
     workflowsPath: path.join(__dirname, 'bench-workflows.js'),
     logger: new DefaultLogger('ERROR'),
     preloadModules: PRELOADED_MODULES,
+    // The run clock's interceptor, which governed runs need; not the tracing ones (no tracer here).
+    workflowInterceptorModules: [WORKFLOW_CLOCK_MODULE],
     failureConverterPath: FAILURE_CONVERTER_PATH,
   });
   const worker = await Worker.create({

@@ -2,30 +2,34 @@
  * Workflow time as a governed run's decisions, deadlines and evidence read it.
  *
  * Newer runs load their policy snapshot with a local activity (one history event instead of an
- * activity and a workflow task). Core can hand an activation that resolves a local activity one
- * workflow time in the live run and another when the history is replayed (a worker taking over the
- * run, a query on a run not in its cache), and every evidence entry hashes its time. So a whole
- * activation that resolves the snapshot's local activity reads a pinned time: the time the snapshot
- * was asked for, or the run's last evidence entry if that is later (a load that outlived workflow
- * tasks; the chain's times never go back). Both are the same live and on replay. Every other
- * activation reads workflow time.
+ * activity and a workflow task). Core can give an activation that resolves a local activity one
+ * workflow time in the live run and another when the history is replayed, and it can group that
+ * resolution with messages differently on replay than live (a load that outlived a workflow task:
+ * live, a message arrives in an activation of its own; on replay, in the one that resolves the
+ * load). Every evidence entry hashes its time. So from the moment the snapshot is asked for until
+ * the end of the activation that resolves it, every activation reads the time it was asked at: the
+ * same however core groups the jobs, live and on replay. Every other activation reads its own time.
+ * That time is the first workflow task's, so the chain's times never go back.
  *
  * Activations are told apart by the workflow interceptor (workers/workflow-interceptors.ts), which
- * calls `activationStarted` before each activation's jobs. A bundle without it never pins.
- * The state lives on `globalThis`, which the SDK keeps per workflow (module state is shared between
- * the runs of a worker).
+ * calls `activationStarted` before each activation's jobs; without it a run refuses to load (a run
+ * pinned on one worker and not on another would hash different chains). The state lives on
+ * `globalThis`, which the SDK keeps per workflow (module state is shared between the runs of a worker).
  */
+import { ApplicationFailure } from '@temporalio/workflow';
+import { FailureType } from '../failures';
+
 const CLOCK = Symbol.for('portarium.clock');
 
 interface ClockState {
-  /** Set once the interceptor counts activations; without it nothing is pinned. */
+  /** Set once the interceptor counts activations. */
   counting: boolean;
   /** The current activation's number. */
   activation: number;
-  /** A snapshot load under way: the time it was asked at, and the earliest time its entries may carry. */
-  pending?: { at: number; floor: () => number };
-  /** The activation that reads a pinned time, and that time. */
-  pinned?: { activation: number; at: number };
+  /** While a snapshot load is under way: the time it was asked at. */
+  loading?: number;
+  /** The activation that resolved the load reads its time to its end. */
+  resolved?: { activation: number; at: number };
 }
 
 function clock(): ClockState {
@@ -33,37 +37,36 @@ function clock(): ClockState {
   return (holder[CLOCK] ??= { counting: false, activation: 0 });
 }
 
-/** Workflow time in ms: the pinned time inside a pinned activation, else the activation's own. */
+/** Workflow time in ms: the pinned time while a load is under way and in the activation that resolved it. */
 export function nowMs(): number {
   const c = clock();
-  return c.counting && c.pinned?.activation === c.activation ? c.pinned.at : Date.now();
+  if (c.loading !== undefined) return c.loading;
+  return c.resolved?.activation === c.activation ? c.resolved.at : Date.now();
 }
 
 export function now(): Date {
   return new Date(nowMs());
 }
 
-/**
- * Called before an activation's jobs run (its first batch). An activation that resolves a local
- * activity while a snapshot load is under way is pinned as a whole, its handlers included.
- */
-export function activationStarted(resolvesLocalActivity: boolean): void {
+/** Called by the workflow interceptor before an activation's jobs run. */
+export function activationStarted(): void {
   const c = clock();
   c.counting = true;
   c.activation++;
-  if (c.pending && resolvesLocalActivity) c.pinned = { activation: c.activation, at: Math.max(c.pending.at, c.pending.floor()) };
 }
 
-/**
- * Run `load` (a local activity): the activations that resolve it read a pinned time (see above).
- * `floor` is the time of the run's last evidence entry (ms).
- */
-export async function withPinnedClock<T>(load: () => Promise<T>, floor: () => number): Promise<T> {
+/** Run `load` (a local activity) on the pinned clock described above. */
+export async function withPinnedClock<T>(load: () => Promise<T>): Promise<T> {
   const c = clock();
-  c.pending = { at: Date.now(), floor };
+  if (!c.counting) {
+    throw ApplicationFailure.create({ type: FailureType.WorkerMisconfigured, nonRetryable: true, message: 'the workflow bundle lacks the Portarium workflow interceptors (workers/workflow-interceptors.ts) the run clock needs' });
+  }
+  const at = Date.now();
+  c.loading = at;
   try {
     return await load();
   } finally {
-    c.pending = undefined;
+    c.loading = undefined;
+    c.resolved = { activation: c.activation, at };
   }
 }

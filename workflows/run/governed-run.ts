@@ -108,8 +108,9 @@ export const LEAN_RUN_PATCH = 'portarium-lean-run-v1';
 /**
  * Lean runs that load their policy snapshot with a local activity: one marker event in the first
  * workflow task instead of an activity and a workflow task of their own (an Auto run: 16 events, not
- * 21). The activation that resolves it reads a pinned time (`withPinnedClock`, ./clock): core may
- * give it another time on replay, and evidence hashes workflow time. This marker stands for
+ * 21). The activations from the ask through the one that resolves it read a pinned time
+ * (`withPinnedClock`, ./clock): core may time and group them differently on replay, and evidence
+ * hashes workflow time. This marker stands for
  * LEAN_RUN_PATCH too.
  */
 export const LEAN_LOCAL_SNAPSHOT_PATCH = 'portarium-lean-run-v2';
@@ -521,14 +522,8 @@ async function govern(run: GovernedRunState, dispatchHolder: { scope?: Cancellat
 /** The workspace's policy snapshot, loaded the way this run's history recorded it. */
 function policySnapshotFor(run: GovernedRunState, localSnapshot: boolean): Promise<PolicySnapshot> {
   const { workspaceId } = run.input;
-  if (localSnapshot) return withPinnedClock(() => loadPolicySnapshotLocally(workspaceId), () => lastEntryMs(run));
+  if (localSnapshot) return withPinnedClock(() => loadPolicySnapshotLocally(workspaceId));
   return has(run, POLICY_ACTIVITY_PATCH) ? loadPolicySnapshot(workspaceId) : loadPolicySnapshotLocally(workspaceId);
-}
-
-/** When the run's last evidence entry happened (ms); 0 before the first. */
-function lastEntryMs(run: GovernedRunState): number {
-  const last = run.chain.entries[run.chain.entries.length - 1];
-  return last ? Date.parse(last.occurredAt) : 0;
 }
 
 /** A waiting step: the run, whether it may continue as new, and whether it resumes a carried wait. */
