@@ -122,8 +122,9 @@ export const FailureType = {
   GrantUnavailable: 'GrantUnavailable',
   /**
    * The worker runs governed runs from a workflow bundle without Portarium's workflow interceptors
-   * (workers/workflow-interceptors.ts), which the run's clock needs. Non-retryable; build the bundle
-   * with `buildWorkflowBundle` or use the prebuilt one.
+   * (workers/workflow-clock.ts), which the run's clock needs. Non-retryable; use the prebuilt
+   * bundle, or add `WORKFLOW_CLOCK_MODULE` (portarium-worker/worker) to
+   * your own bundle's `workflowInterceptorModules`.
    */
   WorkerMisconfigured: 'WorkerMisconfigured',
 } as const;

@@ -9,7 +9,7 @@
  * - append latency per sink, one run's batch of 2 entries at a time, fsync on: p50 and p99.
  * Verification and hashing are timed in CPU seconds (see bestOf); appends in wall time.
  * Knobs: BENCH_EVIDENCE_RUNS (2000 runs × 10 entries), BENCH_APPENDS (300). Last line: JSON.
- * `verifyRatioNode()` is exported for run-bench's summary line.
+ * `verifyRatioNode()` is exported; `node evidence-bench.js --verify-ratio` prints it alone (run-bench's summary line).
  */
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -202,7 +202,8 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().catch((err) => {
+  // `--verify-ratio`: only verifyRatioNode, as one JSON line (run-bench asks it from a fresh process).
+  (process.argv[2] === '--verify-ratio' ? verifyRatioNode().then((r) => console.log(JSON.stringify({ verifyRatioNode: r }))) : main()).catch((err) => {
     console.error(err);
     process.exit(1);
   });

@@ -15,7 +15,7 @@ export {
   missingSearchAttributes,
   servedQueues,
 } from '../worker';
-export { WORKFLOW_BUNDLE_PATH, prebuiltBundle } from '../bundle';
+export { WORKFLOW_BUNDLE_PATH, WORKFLOW_CLOCK_MODULE, prebuiltBundle } from '../bundle';
 export { ConfigError, type PortariumConfig, loadConfig } from '../config';
 export { payloadKeyProvider, workerDataConverter } from '../codec/data-converter';
 export { configuredEvidenceSink } from '../evidence';

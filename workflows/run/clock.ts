@@ -11,7 +11,7 @@
  * same however core groups the jobs, live and on replay. Every other activation reads its own time.
  * That time is the first workflow task's, so the chain's times never go back.
  *
- * Activations are told apart by the workflow interceptor (workers/workflow-interceptors.ts), which
+ * Activations are told apart by the workflow interceptor (workers/workflow-clock.ts), which
  * calls `activationStarted` before each activation's jobs; without it a run refuses to load (a run
  * pinned on one worker and not on another would hash different chains). The state lives on
  * `globalThis`, which the SDK keeps per workflow (module state is shared between the runs of a worker).
@@ -59,7 +59,7 @@ export function activationStarted(): void {
 export async function withPinnedClock<T>(load: () => Promise<T>): Promise<T> {
   const c = clock();
   if (!c.counting) {
-    throw ApplicationFailure.create({ type: FailureType.WorkerMisconfigured, nonRetryable: true, message: 'the workflow bundle lacks the Portarium workflow interceptors (workers/workflow-interceptors.ts) the run clock needs' });
+    throw ApplicationFailure.create({ type: FailureType.WorkerMisconfigured, nonRetryable: true, message: 'the workflow bundle lacks the Portarium workflow interceptors (workers/workflow-clock.ts) the run clock needs' });
   }
   const at = Date.now();
   c.loading = at;
