@@ -110,8 +110,7 @@ export const LEAN_RUN_PATCH = 'portarium-lean-run-v1';
  * workflow task instead of an activity and a workflow task of their own (an Auto run: 16 events, not
  * 21). The activations from the ask through the one that resolves it read a pinned time
  * (`withPinnedClock`, ./clock): core may time and group them differently on replay, and evidence
- * hashes workflow time. This marker stands for
- * LEAN_RUN_PATCH too.
+ * hashes workflow time. This marker stands for LEAN_RUN_PATCH too.
  */
 export const LEAN_LOCAL_SNAPSHOT_PATCH = 'portarium-lean-run-v2';
 
@@ -162,7 +161,7 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
   if (isContinuedInput(rawInput)) {
     const carried = continuedSnapshot(rawInput, workflowInfo().workflowId);
     const continued = new GovernedRunState(carried.input, workflowInfo().workflowId, now(), carried.firstExecutionRunId, carried, lean, localSnapshot);
-    return runGoverned(continued, true, { normalizeIds: true }, localSnapshot);
+    return runGoverned(continued, true, { normalizeIds: true });
   }
   const ids: IdOptions = { normalizeIds: hostileInput };
   const parsed = check(governedRunInputSchema(ids), rawInput);
@@ -176,10 +175,10 @@ export async function governedRun(rawInput: unknown): Promise<GovernedRunResult>
     throw refusal(FailureType.WorkspaceMismatch, crossing);
   }
   const run = new GovernedRunState(parsed.value, workflowInfo().workflowId, now(), hostileInput ? workflowInfo().firstExecutionRunId : undefined, undefined, lean, localSnapshot);
-  return runGoverned(run, false, ids, localSnapshot);
+  return runGoverned(run, false, ids);
 }
 
-async function runGoverned(run: GovernedRunState, resumed: boolean, ids: IdOptions, localSnapshot: boolean): Promise<GovernedRunResult> {
+async function runGoverned(run: GovernedRunState, resumed: boolean, ids: IdOptions): Promise<GovernedRunResult> {
   // Created only for the dispatch: every promise a workflow makes costs a stack capture in the SDK.
   const dispatch: { scope?: CancellationScope } = {};
   const continuation: Continuation = { enabled: has(run, CONTINUE_AS_NEW_PATCH), blocked: false };
@@ -189,7 +188,7 @@ async function runGoverned(run: GovernedRunState, resumed: boolean, ids: IdOptio
   else run.recordRequested(now());
   showDetails(run);
   try {
-    const result = await govern(run, dispatch, continuation, resumed, localSnapshot);
+    const result = await govern(run, dispatch, continuation, resumed);
     flushState(run);
     // Break-glass: the result waits for the post-hoc review (confirmed, flagged or overdue).
     await holdBreakGlassReview(run, now);
@@ -470,9 +469,9 @@ function throwIfRefused(v: Verdict): void {
   if (!v.ok) throw refusal(v.type, v.message);
 }
 
-async function govern(run: GovernedRunState, dispatchHolder: { scope?: CancellationScope }, c: Continuation, resumed: boolean, localSnapshot: boolean): Promise<GovernedRunResult> {
+async function govern(run: GovernedRunState, dispatchHolder: { scope?: CancellationScope }, c: Continuation, resumed: boolean): Promise<GovernedRunResult> {
   // A continued run keeps the snapshot it was decided by: a policy edit never changes a run already started.
-  const snapshot = run.policySnapshot ?? (await policySnapshotFor(run, localSnapshot));
+  const snapshot = run.policySnapshot ?? (await policySnapshotFor(run));
   run.usePolicySnapshot(snapshot);
   startEvents(run, snapshot.publishesEvents === true, resumed);
   // Waits that a continued run resumes skip their entry (deadlines and transition are carried).
@@ -520,9 +519,9 @@ async function govern(run: GovernedRunState, dispatchHolder: { scope?: Cancellat
 }
 
 /** The workspace's policy snapshot, loaded the way this run's history recorded it. */
-function policySnapshotFor(run: GovernedRunState, localSnapshot: boolean): Promise<PolicySnapshot> {
+function policySnapshotFor(run: GovernedRunState): Promise<PolicySnapshot> {
   const { workspaceId } = run.input;
-  if (localSnapshot) return withPinnedClock(() => loadPolicySnapshotLocally(workspaceId));
+  if (run.localSnapshot) return withPinnedClock(() => loadPolicySnapshotLocally(workspaceId));
   return has(run, POLICY_ACTIVITY_PATCH) ? loadPolicySnapshot(workspaceId) : loadPolicySnapshotLocally(workspaceId);
 }
 
