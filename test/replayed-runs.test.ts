@@ -10,7 +10,7 @@ import { runWorkflowId } from '../workflows/ids';
 import * as path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { PROJECT_ROOT } from '../workers/config';
-import { type Harness, alice, failureType, uid, withWorker } from './support/harness';
+import { type Harness, alice, bob, decision, failureType, uid, waitForStatus, withWorker } from './support/harness';
 import { testEnv } from './support/shared';
 import type { GovernedRunInput } from '../workflows/types';
 
@@ -96,4 +96,23 @@ describe('runs replayed at every workflow task (no cache)', function () {
       assert.deepEqual(await h.ledger.counts(), { applied: 0, calls: 0 });
     });
   });
+
+  it('forged and oversized messages that arrive before policy decided are refused on the record; the HumanApprove run still waits for, and takes, a real approval', async function () {
+    await withWorker(opts(), async (h) => {
+      // A forged quota grant with the start (the run holds no lease), then a cancel far over the reason limit.
+      const { workflowId, runId } = await startWithSignal(h, 'write', 'quotaGranted', { leaseId: 'forged', proof: 'x'.repeat(64) });
+      const run = h.portarium.run(workflowId);
+      await h.client.workflow.getHandle(workflowId).signal('cancelRun', { requestedBy: alice, reason: 'r'.repeat(5_000) });
+      const waiting = await waitForStatus(run, (s) => s.state === 'AwaitingApproval' && s.refusals.length >= 2);
+      assert.deepEqual(waiting.refusals.map((r) => r.type).sort(), ['InvalidMessage', 'InvalidMessage']);
+      await run.decide({ kind: 'approve', ...decision(bob, waiting.actionHash) });
+      const result = await run.result();
+      assert.equal(result.state, 'Succeeded', JSON.stringify(result));
+      const ev = await run.evidence();
+      assert.ok(verifyChain(ev.entries, { workspaceId: 'test', runId: workflowId }).ok);
+      assert.deepEqual(await h.evidence.readRun('test', workflowId, runId), ev.entries, 'the sink holds exactly the chain the run reports');
+      assert.deepEqual(await h.ledger.counts(), { applied: 1, calls: 1 });
+    });
+  });
 });
+
