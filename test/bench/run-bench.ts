@@ -70,11 +70,7 @@ async function inBatches(n: number, concurrency: number, one: (i: number) => Pro
   return (performance.now() - t0) / 1000;
 }
 
-/**
- * verifyRatioNode measured in a process of its own, as `portarium evidence verify` runs. Inside this
- * process the worker's leftover heap (hundreds of runs) makes every collection during verification
- * dearer, which is not the verifier's cost.
- */
+/** verifyRatioNode measured in a process of its own, as `portarium evidence verify` runs. */
 function verifyRatioNodeFresh(): number {
   const out = execFileSync(process.execPath, [path.join(__dirname, 'evidence-bench.js'), '--verify-ratio'], { encoding: 'utf8' });
   return +(JSON.parse(out.trim().split('\n').pop()!) as { verifyRatioNode: number }).verifyRatioNode.toFixed(3);
